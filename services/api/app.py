@@ -1,0 +1,58 @@
+"""The FastAPI application factory."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from arq import create_pool
+from arq.connections import RedisSettings
+from fastapi import FastAPI
+
+from services.core import logging as duban_logging
+from services.core.db import make_engine, make_sessionmaker
+from services.core.keys import jwt_secret
+from services.core.settings import Settings, get_settings
+from services.core.stack import endpoints
+
+from . import middleware, problems
+from .routes import auth, calendar, config, findings, health
+from .state import AppState
+
+API_PREFIX = "/api/v1"
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    duban_logging.configure(settings.log_level, settings.log_format)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        urls = endpoints(settings)
+        engine = make_engine(urls.database_url, pool_size=settings.db_pool_size)
+        redis = await create_pool(RedisSettings.from_dsn(urls.redis_url), retry=0, conn_timeout=2)
+        app.state.duban = AppState(
+            settings=settings,
+            engine=engine,
+            sessionmaker=make_sessionmaker(engine),
+            redis=redis,
+            jwt_secret=jwt_secret(settings),
+        )
+        try:
+            yield
+        finally:
+            await redis.aclose()
+            await engine.dispose()
+
+    app = FastAPI(
+        title="duban 督办",
+        version="1.0",
+        summary="Findings and escalation service for the civilized-city campaign.",
+        lifespan=lifespan,
+    )
+    problems.install(app)
+    middleware.install(app, settings)
+    app.include_router(health.router)
+    for module in (auth, findings, calendar, config):
+        app.include_router(module.router, prefix=API_PREFIX)
+    return app

@@ -1,0 +1,125 @@
+"""Request dependencies: one unit of work per request, the caller, role checks."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Coroutine
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from fastapi.security import OAuth2PasswordBearer
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.core.models import ApiToken, Unit, User
+from services.core.principal import Principal
+from services.core.security import API_TOKEN_PREFIX, hash_api_token, read_access_token
+from services.core.settings import Settings
+
+from .problems import Problem
+from .state import AppState
+
+oauth2 = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
+
+
+def get_state(request: Request) -> AppState:
+    state: AppState = request.app.state.duban
+    return state
+
+
+State = Annotated[AppState, Depends(get_state)]
+
+
+def get_settings(state: State) -> Settings:
+    return state.settings
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+
+async def get_session(state: State) -> AsyncIterator[AsyncSession]:
+    """The request's unit of work: committed once when the endpoint returns, rolled back if it
+    raises. The commit happens before the response is sent, so a client that saw 2xx can rely
+    on the data being durable."""
+    async with state.sessionmaker() as session, session.begin():
+        yield session
+
+
+Session = Annotated[AsyncSession, Depends(get_session)]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+async def _principal_for(session: AsyncSession, user_id: int) -> Principal | None:
+    row = (
+        await session.execute(
+            select(User, Unit)
+            .join(Unit, Unit.id == User.unit_id)
+            .where(User.id == user_id, User.active.is_(True))
+        )
+    ).first()
+    if row is None:
+        return None
+    user, unit = row.tuple()
+    return Principal(
+        user_id=user.id,
+        username=user.username,
+        role=user.role,
+        unit_id=unit.id,
+        unit_code=unit.code,
+        unit_kind=unit.kind,
+        unit_path=unit.path,
+        person_id=user.person_id,
+    )
+
+
+_UNAUTHENTICATED = {"WWW-Authenticate": "Bearer"}
+
+
+async def get_principal(
+    state: State, session: Session, token: Annotated[str | None, Depends(oauth2)]
+) -> Principal:
+    if not token:
+        raise Problem(
+            401,
+            "Authentication required: send Authorization: Bearer <token>.",
+            headers=_UNAUTHENTICATED,
+        )
+    user_id: int | None
+    if token.startswith(API_TOKEN_PREFIX):
+        user_id = (
+            await session.execute(
+                update(ApiToken)
+                .where(ApiToken.token_hash == hash_api_token(token), ApiToken.revoked_at.is_(None))
+                .values(last_used_at=utcnow())
+                .returning(ApiToken.user_id)
+            )
+        ).scalar_one_or_none()
+    else:
+        user_id = read_access_token(token, state.jwt_secret)
+    principal = await _principal_for(session, user_id) if user_id is not None else None
+    if principal is None:
+        raise Problem(401, "The token is invalid, expired or revoked.", headers=_UNAUTHENTICATED)
+    return principal
+
+
+Caller = Annotated[Principal, Depends(get_principal)]
+
+
+def require_roles(*roles: str) -> Callable[[Principal], Coroutine[Any, Any, Principal]]:
+    allowed = frozenset(roles)
+
+    async def check(principal: Caller) -> Principal:
+        if principal.role not in allowed:
+            raise Problem(
+                403,
+                f"Role {principal.role!r} may not do this; allowed: {', '.join(sorted(allowed))}.",
+            )
+        return principal
+
+    return check
+
+
+Admin = Annotated[Principal, Depends(require_roles("admin"))]

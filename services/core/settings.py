@@ -1,0 +1,50 @@
+"""All configuration, read once from `DUBAN_*` environment variables (and `.env`)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="DUBAN_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    # Where the embedded PostgreSQL/Redis keep their data and runtime state.
+    data_dir: Path = Path("var")
+    # When set, no embedded server is started and these are used instead.
+    database_url: str | None = None
+    redis_url: str | None = None
+
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    # Public base URL used in `links`; defaults to http://api_host:api_port.
+    public_url: str | None = None
+
+    # HS256 key for short-lived access tokens. Unset: a random key is generated
+    # into the data dir on first start (fine for one machine, not for a cluster).
+    jwt_secret: SecretStr | None = None
+    access_token_minutes: int = Field(default=60, ge=1, le=24 * 60)
+    login_attempts_per_minute: int = Field(default=10, ge=1)
+
+    timezone: str = "Asia/Shanghai"
+    # End of the working day: a deadline of N working days ends at this local time.
+    workday_end: str = Field(default="17:30", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
+
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    max_batch_size: int = Field(default=500, ge=1, le=500)
+    escalation_sweep_seconds: int = Field(default=5, ge=1)
+
+    log_level: str = "INFO"
+    # JSON logs for machines; "console" for humans at a terminal.
+    log_format: str = Field(default="json", pattern="^(json|console)$")
+    db_pool_size: int = Field(default=10, ge=1)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
