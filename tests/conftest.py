@@ -20,11 +20,11 @@ from alembic.config import Config
 from fastapi import FastAPI
 from httpx import ASGITransport, AsyncClient
 from redis.asyncio import Redis
-from services.core.demo import seed_demo
 
 from services.api.app import create_app
 from services.cli.embedded import EmbeddedPostgres, EmbeddedRedis
 from services.core.db import make_engine, make_sessionmaker
+from services.core.demo import seed_demo
 from services.core.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent

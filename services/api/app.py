@@ -5,8 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from arq import create_pool
-from arq.connections import RedisSettings
+from arq.connections import ArqRedis
 from fastapi import FastAPI
 
 from services.core import logging as duban_logging
@@ -30,7 +29,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         urls = endpoints(settings)
         engine = make_engine(urls.database_url, pool_size=settings.db_pool_size)
-        redis = await create_pool(RedisSettings.from_dsn(urls.redis_url), retry=0, conn_timeout=2)
+        # Lazy connection: the API starts (and /readyz says why it is unready) while Redis
+        # is down, instead of refusing to start.
+        redis = ArqRedis.from_url(urls.redis_url, socket_connect_timeout=2, socket_timeout=2)
         app.state.duban = AppState(
             settings=settings,
             engine=engine,

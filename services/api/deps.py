@@ -45,7 +45,8 @@ async def get_session(state: State) -> AsyncIterator[AsyncSession]:
         yield session
 
 
-Session = Annotated[AsyncSession, Depends(get_session)]
+# scope="function": the commit runs before the response is sent, not after it.
+Session = Annotated[AsyncSession, Depends(get_session, scope="function")]
 
 
 def utcnow() -> datetime:
@@ -62,7 +63,7 @@ async def _principal_for(session: AsyncSession, user_id: int) -> Principal | Non
     ).first()
     if row is None:
         return None
-    user, unit = row.tuple()
+    user, unit = row
     return Principal(
         user_id=user.id,
         username=user.username,

@@ -1,3 +1,403 @@
-from fastapi import APIRouter
+"""Findings: report (single and batch, idempotent), list, read, transitions, audit trail."""
 
-router = APIRouter()
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, Depends, Query, Response
+from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.core.calendar_store import load_calendar
+from services.core.deadlines import parse_end_of_day
+from services.core.finding_queries import (
+    FindingFilters,
+    Refs,
+    UnknownReference,
+    events_of,
+    list_findings,
+    load_refs,
+    possible_duplicates,
+)
+from services.core.findings import (
+    Clock,
+    FindingError,
+    NewFinding,
+    TransitionRequest,
+    get_visible,
+    report,
+    transition,
+)
+from services.core.lifecycle import CLOCK_RUNNING
+from services.core.metrics import FINDINGS_INTAKE, TRANSITIONS
+from services.core.models import Finding
+from services.core.principal import Principal
+from services.core.settings import Settings
+
+from ..deps import Caller, Session, SettingsDep, require_roles, utcnow
+from ..pagination import Page, encode_cursor
+from ..problems import Problem, problem_body, validation_errors
+from ..schemas.findings import (
+    BatchResponse,
+    BatchResult,
+    CategoryRef,
+    EventList,
+    EventOut,
+    Extension,
+    FindingBatch,
+    FindingCreate,
+    FindingOut,
+    FindingPage,
+    Location,
+    Source,
+    TransitionIn,
+    UnitRef,
+)
+
+router = APIRouter(tags=["findings"])
+
+REPORTER_ROLES = ("inspector", "dispatcher", "unit_handler", "verifier", "leader", "admin")
+Reporter = Annotated[Principal, Depends(require_roles(*REPORTER_ROLES))]
+# Clocks on phones drift; anything further ahead than this is a mistake, not drift.
+MAX_CLOCK_SKEW = timedelta(minutes=10)
+
+
+async def make_clock(session: AsyncSession, settings: Settings) -> Clock:
+    return Clock(
+        now=utcnow(),
+        calendar=await load_calendar(session),
+        tz=ZoneInfo(settings.timezone),
+        end_of_day=parse_end_of_day(settings.workday_end),
+    )
+
+
+def _local(value: datetime | None, tz: ZoneInfo) -> datetime | None:
+    return value.astimezone(tz) if value is not None else None
+
+
+def render(
+    f: Finding, refs: Refs, tz: ZoneInfo, now: datetime, duplicates: list[uuid.UUID] | None = None
+) -> FindingOut:
+    def unit(unit_id: int | None) -> UnitRef | None:
+        u = refs.units.get(unit_id) if unit_id else None
+        return UnitRef(code=u.code, name=u.name) if u else None
+
+    category = refs.categories[f.category_id]
+    base = f"/api/v1/findings/{f.id}"
+    return FindingOut(
+        id=f.id,
+        source=f.source,
+        category=CategoryRef(code=category.code, name=category.name),
+        severity=f.severity,
+        description=f.description,
+        location=Location(lat=f.lat, lon=f.lon, address=f.address),
+        unit=unit(f.place_unit_id),
+        responsible_unit=unit(f.responsible_unit_id),
+        district=unit(f.district_id),
+        point_type=f.point_type,
+        observed_at=f.observed_at.astimezone(tz),
+        reported_at=f.reported_at.astimezone(tz),
+        reporter=refs.usernames.get(f.reporter_id, ""),
+        status=f.status,
+        close_reason=f.close_reason,
+        dispatched_at=_local(f.dispatched_at, tz),
+        due_at=_local(f.due_at, tz),
+        submitted_at=_local(f.submitted_at, tz),
+        closed_at=_local(f.closed_at, tz),
+        next_escalation_at=_local(f.next_escalation_at, tz),
+        overdue=f.status in CLOCK_RUNNING and f.due_at is not None and f.due_at < now,
+        rework_count=f.rework_count,
+        extension=Extension(
+            requested_until=_local(f.extension_requested_until, tz), count=f.extension_count
+        ),
+        recurrence_of=f.recurrence_of,
+        duplicate_of=f.duplicate_of,
+        version=f.version,
+        possible_duplicates=duplicates or [],
+        links={"self": base, "events": f"{base}/events", "transitions": f"{base}/transitions"},
+    )
+
+
+def _new_finding(body: FindingCreate, now: datetime) -> NewFinding:
+    if body.observed_at > now + MAX_CLOCK_SKEW:
+        raise FindingError(422, "observed_at lies in the future.", "observed_at")
+    canonical = body.model_dump(mode="json", exclude={"id"})
+    return NewFinding(
+        id=body.id or uuid.uuid4(),
+        source=body.source,
+        category=body.category,
+        severity=body.severity,
+        description=body.description,
+        lat=body.location.lat,
+        lon=body.location.lon,
+        address=body.location.address,
+        unit=body.unit,
+        point_type=body.point_type,
+        observed_at=body.observed_at,
+        canonical=canonical,
+    )
+
+
+def _problem(exc: FindingError) -> Problem:
+    errors = [{"field": exc.field, "message": exc.message}] if exc.field else None
+    return Problem(exc.status, exc.message, errors=errors)
+
+
+async def _intake(
+    session: AsyncSession, body: FindingCreate, caller: Principal, clock: Clock
+) -> tuple[str, FindingOut | None]:
+    new = _new_finding(body, clock.now)
+    finding, outcome = await report(session, new, caller, clock)
+    FINDINGS_INTAKE.labels(body.source, outcome).inc()
+    if outcome == "conflict":
+        return outcome, None
+    refs = await load_refs(session, [finding])
+    radius = refs.categories[finding.category_id].duplicate_radius_m
+    dups = await possible_duplicates(session, finding, radius, caller)
+    return outcome, render(finding, refs, clock.tz, clock.now, dups)
+
+
+_CONFLICT = "This id is already used by a different finding; send a new id for a new report."
+
+
+@router.post(
+    "/findings",
+    response_model=FindingOut,
+    status_code=201,
+    responses={200: {"model": FindingOut, "description": "identical replay"}},
+)
+async def create_finding(
+    body: FindingCreate,
+    caller: Reporter,
+    session: Session,
+    settings: SettingsDep,
+    response: Response,
+) -> FindingOut:
+    """Report a finding. The client's `id` is the idempotency key: a replay of the same body
+    answers 200 with the stored finding; the same id with another body is a 409."""
+    clock = await make_clock(session, settings)
+    try:
+        outcome, out = await _intake(session, body, caller, clock)
+    except FindingError as exc:
+        FINDINGS_INTAKE.labels(body.source, "invalid").inc()
+        raise _problem(exc) from exc
+    if out is None:
+        raise Problem(
+            409,
+            _CONFLICT,
+            kind="idempotency-conflict",
+            errors=[{"field": "id", "message": "already used with a different body"}],
+        )
+    if outcome == "replayed":
+        response.status_code = 200
+    return out
+
+
+@router.post("/findings/batch", response_model=BatchResponse)
+async def create_findings_batch(
+    batch: FindingBatch, caller: Reporter, session: Session, settings: SettingsDep
+) -> BatchResponse:
+    """Report up to 500 findings; each item stands alone and has its own outcome."""
+    if len(batch.findings) > settings.max_batch_size:
+        raise Problem(
+            422,
+            f"A batch holds at most {settings.max_batch_size} findings "
+            f"(got {len(batch.findings)}).",
+            errors=[{"field": "findings", "message": f"at most {settings.max_batch_size} items"}],
+        )
+    clock = await make_clock(session, settings)
+    results: list[BatchResult] = []
+    for index, raw in enumerate(batch.findings):
+        results.append(await _batch_item(session, index, raw, caller, clock))
+    return BatchResponse(results=results)
+
+
+async def _batch_item(
+    session: AsyncSession, index: int, raw: dict[str, Any], caller: Principal, clock: Clock
+) -> BatchResult:
+    raw_id = raw.get("id")
+    try:
+        body = FindingCreate.model_validate(raw)
+    except ValidationError as exc:
+        errors = [
+            {"field": f"findings[{index}].{e['field']}", "message": e["message"]}
+            for e in validation_errors(exc.errors())
+        ]
+        FINDINGS_INTAKE.labels("unknown", "invalid").inc()
+        return BatchResult(
+            id=_as_uuid(raw_id),
+            outcome="invalid",
+            problem=problem_body(422, "This item is not valid.", kind="validation", errors=errors),
+        )
+    try:
+        # A savepoint per item: one item's failure leaves the others intact.
+        async with session.begin_nested():
+            outcome, out = await _intake(session, body, caller, clock)
+    except FindingError as exc:
+        FINDINGS_INTAKE.labels(body.source, "invalid").inc()
+        field = f"findings[{index}].{exc.field}" if exc.field else f"findings[{index}]"
+        return BatchResult(
+            id=body.id,
+            outcome="invalid",
+            problem=problem_body(
+                exc.status, exc.message, errors=[{"field": field, "message": exc.message}]
+            ),
+        )
+    if out is None:
+        return BatchResult(
+            id=body.id,
+            outcome="conflict",
+            problem=problem_body(409, _CONFLICT, kind="idempotency-conflict"),
+        )
+    return BatchResult(id=out.id, outcome=outcome, finding=out)
+
+
+def _as_uuid(value: object) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(str(value)) if value is not None else None
+    except ValueError:
+        return None
+
+
+def _bbox(value: str | None) -> tuple[float, float, float, float] | None:
+    if value is None:
+        return None
+    try:
+        parts = [float(p) for p in value.split(",")]
+    except ValueError:
+        parts = []
+    if len(parts) != 4 or not (parts[0] <= parts[2] and parts[1] <= parts[3]):
+        raise Problem(
+            422,
+            "bbox is min_lon,min_lat,max_lon,max_lat.",
+            kind="validation",
+            errors=[{"field": "bbox", "message": "expected four numbers, min before max"}],
+        )
+    return parts[0], parts[1], parts[2], parts[3]
+
+
+@router.get("/findings", response_model=FindingPage)
+async def get_findings(
+    caller: Caller,
+    session: Session,
+    settings: SettingsDep,
+    page: Annotated[Page, Depends()],
+    status: Annotated[
+        str | None, Query(pattern="^(reported|assigned|accepted|submitted|closed)$")
+    ] = None,
+    source: Source | None = None,
+    category: str | None = None,
+    unit: Annotated[
+        str | None, Query(description="responsible unit code (with its subtree)")
+    ] = None,
+    district: str | None = None,
+    overdue: bool | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    bbox: Annotated[str | None, Query(description="min_lon,min_lat,max_lon,max_lat")] = None,
+) -> FindingPage:
+    """Findings in the caller's scope, newest first."""
+    for name, value in (("since", since), ("until", until)):
+        if value is not None and value.tzinfo is None:
+            raise Problem(
+                422,
+                f"{name} needs a UTC offset.",
+                kind="validation",
+                errors=[{"field": name, "message": "timestamp without offset"}],
+            )
+    filters = FindingFilters(
+        status, source, category, unit, district, overdue, since, until, _bbox(bbox)
+    )
+    after = page.after(lambda c: (datetime.fromisoformat(c[0]), uuid.UUID(c[1])))
+    now = utcnow()
+    try:
+        rows = await list_findings(session, caller, filters, now=now, limit=page.limit, after=after)
+    except UnknownReference as exc:
+        raise Problem(
+            422, str(exc), kind="validation", errors=[{"field": exc.field, "message": str(exc)}]
+        ) from exc
+    refs = await load_refs(session, rows)
+    tz = ZoneInfo(settings.timezone)
+    items = [render(f, refs, tz, now) for f in rows]
+    last = rows[-1] if len(rows) == page.limit else None
+    cursor = encode_cursor([last.reported_at.isoformat(), str(last.id)]) if last else None
+    return FindingPage(items=items, next_cursor=cursor)
+
+
+async def _visible_or_404(
+    session: AsyncSession, finding_id: uuid.UUID, caller: Principal
+) -> Finding:
+    finding = await get_visible(session, finding_id, caller)
+    if finding is None:
+        raise Problem(404, f"No finding {finding_id} in your scope.")
+    return finding
+
+
+@router.get("/findings/{finding_id}", response_model=FindingOut)
+async def get_finding(
+    finding_id: uuid.UUID, caller: Caller, session: Session, settings: SettingsDep
+) -> FindingOut:
+    finding = await _visible_or_404(session, finding_id, caller)
+    refs = await load_refs(session, [finding])
+    return render(finding, refs, ZoneInfo(settings.timezone), utcnow())
+
+
+@router.post("/findings/{finding_id}/transitions", response_model=FindingOut)
+async def post_transition(
+    finding_id: uuid.UUID,
+    body: TransitionIn,
+    caller: Caller,
+    session: Session,
+    settings: SettingsDep,
+) -> FindingOut:
+    """Move a finding through its lifecycle. Send `expected_version` to refuse (409) if
+    someone else changed it since you read it."""
+    clock = await make_clock(session, settings)
+    request = TransitionRequest(
+        action=body.action,
+        expected_version=body.expected_version,
+        note=body.note,
+        unit=body.unit,
+        due_at=body.due_at,
+        duplicate_of=body.duplicate_of,
+        evidence=body.evidence,
+    )
+    try:
+        finding = await transition(session, finding_id, request, caller, clock)
+    except FindingError as exc:
+        raise _problem(exc) from exc
+    TRANSITIONS.labels(body.action.value).inc()
+    refs = await load_refs(session, [finding])
+    return render(finding, refs, clock.tz, clock.now)
+
+
+@router.get("/findings/{finding_id}/events", response_model=EventList)
+async def get_events(
+    finding_id: uuid.UUID,
+    caller: Caller,
+    session: Session,
+    settings: SettingsDep,
+    page: Annotated[Page, Depends()],
+) -> EventList:
+    """The finding's audit trail, oldest first."""
+    await _visible_or_404(session, finding_id, caller)
+    after = page.after(lambda c: int(c[0]))
+    rows = await events_of(session, finding_id, limit=page.limit, after=after)
+    tz = ZoneInfo(settings.timezone)
+    items = [
+        EventOut(
+            id=e.id,
+            action=e.action,
+            actor=username,
+            from_status=e.from_status,
+            to_status=e.to_status,
+            payload=e.payload,
+            at=e.at.astimezone(tz),
+        )
+        for e, username in rows
+    ]
+    cursor = encode_cursor([rows[-1][0].id]) if len(rows) == page.limit else None
+    return EventList(items=items, next_cursor=cursor)

@@ -1,0 +1,138 @@
+"""Request and response bodies of the findings endpoints (DESIGN §7)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any, Literal, get_args
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from services.core.lifecycle import Action
+from services.core.models import SEVERITIES, SOURCES
+
+Source = Literal[
+    "inspection", "exposure_video", "self_assessment", "public_report", "leader_assigned"
+]
+Severity = Literal["normal", "urgent"]
+assert set(SOURCES) == set(get_args(Source))  # noqa: S101 - keep the two lists in step
+assert set(SEVERITIES) == set(get_args(Severity))  # noqa: S101
+
+
+class Location(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    lat: float = Field(ge=-90, le=90, description="WGS84 latitude")
+    lon: float = Field(ge=-180, le=180, description="WGS84 longitude")
+    address: str | None = Field(default=None, max_length=500)
+
+
+class FindingCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    id: uuid.UUID | None = Field(
+        default=None, description="Client-generated UUID: the idempotency key of the report."
+    )
+    source: Source = "inspection"
+    category: str = Field(min_length=1, max_length=64, description="category code")
+    severity: Severity = "normal"
+    description: str = Field(min_length=1, max_length=4000)
+    location: Location
+    unit: str | None = Field(default=None, max_length=64, description="unit code of the place")
+    point_type: str | None = Field(default=None, max_length=64)
+    observed_at: AwareDatetime
+
+
+class FindingBatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    findings: list[dict[str, Any]] = Field(min_length=1)
+
+
+class UnitRef(BaseModel):
+    code: str
+    name: str
+
+
+class CategoryRef(BaseModel):
+    code: str
+    name: str
+
+
+class Extension(BaseModel):
+    requested_until: datetime | None
+    count: int
+
+
+class FindingOut(BaseModel):
+    id: uuid.UUID
+    source: str
+    category: CategoryRef
+    severity: str
+    description: str
+    location: Location
+    unit: UnitRef | None = Field(description="the unit of the place")
+    responsible_unit: UnitRef | None
+    district: UnitRef | None
+    point_type: str | None
+    observed_at: datetime
+    reported_at: datetime
+    reporter: str
+    status: str
+    close_reason: str | None
+    dispatched_at: datetime | None
+    due_at: datetime | None
+    submitted_at: datetime | None
+    closed_at: datetime | None
+    next_escalation_at: datetime | None
+    overdue: bool
+    rework_count: int
+    extension: Extension
+    recurrence_of: uuid.UUID | None
+    duplicate_of: uuid.UUID | None
+    version: int
+    possible_duplicates: list[uuid.UUID] = Field(default_factory=list)
+    links: dict[str, str]
+
+
+class FindingPage(BaseModel):
+    items: list[FindingOut]
+    next_cursor: str | None
+
+
+class BatchResult(BaseModel):
+    id: uuid.UUID | None
+    outcome: Literal["created", "replayed", "conflict", "invalid"]
+    finding: FindingOut | None = None
+    problem: dict[str, Any] | None = None
+
+
+class BatchResponse(BaseModel):
+    results: list[BatchResult]
+
+
+class TransitionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    action: Action
+    expected_version: int | None = Field(default=None, ge=1)
+    note: str | None = Field(default=None, max_length=4000)
+    unit: str | None = Field(default=None, max_length=64, description="dispatch: unit code")
+    evidence: list[uuid.UUID] | None = Field(default=None, max_length=50)
+    due_at: AwareDatetime | None = Field(default=None, description="extension: the new deadline")
+    duplicate_of: uuid.UUID | None = Field(default=None, description="mark_duplicate: original")
+
+
+class EventOut(BaseModel):
+    id: int
+    action: str
+    actor: str | None
+    from_status: str | None
+    to_status: str | None
+    payload: dict[str, Any]
+    at: datetime
+
+
+class EventList(BaseModel):
+    items: list[EventOut]
+    next_cursor: str | None

@@ -1,0 +1,178 @@
+"""Read side of findings: filtered, scoped, keyset-paginated lists and the audit trail."""
+
+from __future__ import annotations
+
+import math
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TypeVar
+
+from sqlalchemy import ColumnElement, Select, and_, func, select, tuple_
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.core.lifecycle import CLOCK_RUNNING
+from services.core.models import Category, Event, Finding, Unit, User
+from services.core.principal import Principal
+from services.core.scope import visible_findings
+
+
+@dataclass(frozen=True)
+class FindingFilters:
+    status: str | None = None
+    source: str | None = None
+    category: str | None = None
+    unit: str | None = None
+    district: str | None = None
+    overdue: bool | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    bbox: tuple[float, float, float, float] | None = None  # min_lon, min_lat, max_lon, max_lat
+
+
+class UnknownReference(Exception):
+    def __init__(self, field: str, value: str) -> None:
+        super().__init__(f"Unknown {field} {value!r}.")
+        self.field = field
+
+
+async def _unit(session: AsyncSession, code: str, field: str) -> Unit:
+    unit = (await session.execute(select(Unit).where(Unit.code == code))).scalar_one_or_none()
+    if unit is None:
+        raise UnknownReference(field, code)
+    return unit
+
+
+async def _where(
+    session: AsyncSession, f: FindingFilters, now: datetime
+) -> list[ColumnElement[bool]]:
+    clauses: list[ColumnElement[bool]] = []
+    if f.status:
+        clauses.append(Finding.status == f.status)
+    if f.source:
+        clauses.append(Finding.source == f.source)
+    if f.category:
+        cat = (
+            await session.execute(select(Category.id).where(Category.code == f.category))
+        ).scalar_one_or_none()
+        if cat is None:
+            raise UnknownReference("category", f.category)
+        clauses.append(Finding.category_id == cat)
+    if f.unit:
+        unit = await _unit(session, f.unit, "unit")
+        subtree = select(Unit.id).where(Unit.path.startswith(unit.path, autoescape=True))
+        clauses.append(Finding.responsible_unit_id.in_(subtree))
+    if f.district:
+        clauses.append(Finding.district_id == (await _unit(session, f.district, "district")).id)
+    if f.overdue is not None:
+        running = and_(Finding.status.in_(list(CLOCK_RUNNING)), Finding.due_at < now)
+        clauses.append(running if f.overdue else ~running)
+    if f.since:
+        clauses.append(Finding.reported_at >= f.since)
+    if f.until:
+        clauses.append(Finding.reported_at < f.until)
+    if f.bbox:
+        min_lon, min_lat, max_lon, max_lat = f.bbox
+        clauses.append(Finding.lat.between(min_lat, max_lat))
+        clauses.append(Finding.lon.between(min_lon, max_lon))
+    return clauses
+
+
+async def list_findings(
+    session: AsyncSession,
+    principal: Principal,
+    filters: FindingFilters,
+    *,
+    now: datetime,
+    limit: int,
+    after: tuple[datetime, uuid.UUID] | None,
+) -> list[Finding]:
+    """Newest first; `after` is the (reported_at, id) of the last row of the previous page."""
+    stmt: Select[Finding] = select(Finding).where(
+        visible_findings(principal), *await _where(session, filters, now)
+    )
+    if after is not None:
+        stmt = stmt.where(tuple_(Finding.reported_at, Finding.id) < tuple_(*after))
+    stmt = stmt.order_by(Finding.reported_at.desc(), Finding.id.desc()).limit(limit)
+    return list((await session.execute(stmt)).scalars())
+
+
+@dataclass(frozen=True)
+class Refs:
+    units: dict[int, Unit]
+    categories: dict[int, Category]
+    usernames: dict[int, str]
+
+
+async def load_refs(session: AsyncSession, findings: Sequence[Finding]) -> Refs:
+    """The units, categories and users a page of findings names, in three queries."""
+    unit_ids: set[int] = set()
+    for f in findings:
+        unit_ids.update(u for u in (f.place_unit_id, f.responsible_unit_id, f.district_id) if u)
+    units = await _by_id(session, Unit, unit_ids)
+    categories = await _by_id(session, Category, {f.category_id for f in findings})
+    user_ids = {f.reporter_id for f in findings}
+    rows = await session.execute(select(User.id, User.username).where(User.id.in_(user_ids)))
+    return Refs(units, categories, {r.id: r.username for r in rows})
+
+
+T = TypeVar("T", Unit, Category)
+
+
+async def _by_id(session: AsyncSession, model: type[T], ids: Iterable[int]) -> dict[int, T]:
+    ids = list(ids)
+    if not ids:
+        return {}
+    rows = (await session.execute(select(model).where(model.id.in_(ids)))).scalars()
+    return {row.id: row for row in rows}
+
+
+async def events_of(
+    session: AsyncSession, finding_id: uuid.UUID, *, limit: int, after: int | None
+) -> list[tuple[Event, str | None]]:
+    stmt = (
+        select(Event, User.username)
+        .outerjoin(User, User.id == Event.actor_id)
+        .where(Event.finding_id == finding_id)
+    )
+    if after is not None:
+        stmt = stmt.where(Event.id > after)
+    rows = await session.execute(stmt.order_by(Event.id).limit(limit))
+    return [(event, username) for event, username in rows]
+
+
+async def possible_duplicates(
+    session: AsyncSession, finding: Finding, radius_m: float, principal: Principal
+) -> list[uuid.UUID]:
+    """Open findings of the same category within the radius, the nearest first."""
+    # A degree of latitude is ~111 km; the box is a cheap prefilter for the exact distance.
+    dlat = radius_m / 111_000
+    dlon = dlat / max(0.01, _cos_deg(finding.lat))
+    distance = _distance_expr(finding.lat, finding.lon)
+    stmt = (
+        select(Finding.id)
+        .where(
+            Finding.category_id == finding.category_id,
+            Finding.id != finding.id,
+            Finding.status != "closed",
+            Finding.lat.between(finding.lat - dlat, finding.lat + dlat),
+            Finding.lon.between(finding.lon - dlon, finding.lon + dlon),
+            distance <= radius_m,
+            visible_findings(principal),
+        )
+        .order_by(distance)
+        .limit(10)
+    )
+    return list((await session.execute(stmt)).scalars())
+
+
+def _cos_deg(deg: float) -> float:
+    return math.cos(math.radians(deg))
+
+
+def _distance_expr(lat: float, lon: float) -> ColumnElement[float]:
+    """Equirectangular distance in metres: exact enough at the scale of a duplicate radius."""
+    x = (Finding.lon - lon) * func.cos(func.radians((Finding.lat + lat) / 2))
+    y = Finding.lat - lat
+    return func.sqrt(x * x + y * y) * 111_195

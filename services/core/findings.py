@@ -1,0 +1,386 @@
+"""Findings: intake (idempotent on the client's id), dispatch and lifecycle transitions.
+
+Every function takes the session, flushes, and leaves the commit to the caller's boundary.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, time
+from typing import Any, Literal
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.core.calendar import WorkingCalendar
+from services.core.deadlines import due_at
+from services.core.lifecycle import Action, Actor, Plan, Refusal, Status, plan_transition
+from services.core.models import Category, Event, Finding, Unit
+from services.core.principal import Principal
+from services.core.routing import district_of, route
+from services.core.scope import visible_findings
+
+
+class FindingError(Exception):
+    """A request the domain refuses; `field` names the offending input, if any."""
+
+    def __init__(self, status: int, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.field = field
+
+
+@dataclass(frozen=True)
+class Clock:
+    """What deadline arithmetic needs to know about the city, plus the current instant."""
+
+    now: datetime
+    calendar: WorkingCalendar
+    tz: ZoneInfo
+    end_of_day: time
+
+    def due(self, start: datetime, limit: dict[str, Any]) -> datetime:
+        return due_at(start, limit, self.calendar, tz=self.tz, end_of_day=self.end_of_day)
+
+
+@dataclass(frozen=True)
+class NewFinding:
+    id: uuid.UUID
+    source: str
+    category: str
+    severity: str
+    description: str
+    lat: float
+    lon: float
+    address: str | None
+    unit: str | None
+    point_type: str | None
+    observed_at: datetime
+    # The canonical request, hashed with the reporter: a replay must match it exactly.
+    canonical: dict[str, Any] = field(repr=False)
+
+
+Outcome = Literal["created", "replayed", "conflict"]
+
+
+def request_hash(canonical: dict[str, Any], reporter_id: int) -> str:
+    blob = json.dumps([reporter_id, canonical], sort_keys=True, ensure_ascii=False, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+async def _unit_by_code(session: AsyncSession, code: str) -> Unit | None:
+    return (await session.execute(select(Unit).where(Unit.code == code))).scalar_one_or_none()
+
+
+async def _category(session: AsyncSession, code: str) -> Category:
+    category = (
+        await session.execute(select(Category).where(Category.code == code))
+    ).scalar_one_or_none()
+    if category is None or not category.active:
+        raise FindingError(422, f"Unknown category {code!r}.", "category")
+    return category
+
+
+def _event(
+    finding_id: uuid.UUID,
+    actor_id: int | None,
+    action: str,
+    from_status: str | None,
+    to_status: str | None,
+    at: datetime,
+    **payload: Any,
+) -> Event:
+    clean = {k: v for k, v in payload.items() if v is not None}
+    return Event(
+        finding_id=finding_id,
+        actor_id=actor_id,
+        action=action,
+        from_status=from_status,
+        to_status=to_status,
+        payload=json.loads(json.dumps(clean, default=str)),
+        at=at,
+    )
+
+
+async def report(
+    session: AsyncSession, new: NewFinding, reporter: Principal, clock: Clock
+) -> tuple[Finding, Outcome]:
+    """Store a reported finding and route it, or recognise a replay of one already stored."""
+    digest = request_hash(new.canonical, reporter.user_id)
+    existing = await session.get(Finding, new.id)
+    if existing is not None:
+        return existing, ("replayed" if existing.request_hash == digest else "conflict")
+
+    category = await _category(session, new.category)
+    place: Unit | None = None
+    if new.unit is not None:
+        place = await _unit_by_code(session, new.unit)
+        if place is None:
+            raise FindingError(422, f"Unknown unit {new.unit!r}.", "unit")
+        if not reporter.covers(place.path):
+            raise FindingError(422, f"Unit {new.unit!r} is outside your area.", "unit")
+
+    responsible_id = (
+        await route(session, category_id=category.id, group=category.group, place=place)
+        if place is not None
+        else None
+    )
+    responsible = await session.get(Unit, responsible_id) if responsible_id else None
+    district_unit = responsible or place
+    values: dict[str, Any] = {
+        "id": new.id,
+        "source": new.source,
+        "category_id": category.id,
+        "severity": new.severity,
+        "description": new.description,
+        "lat": new.lat,
+        "lon": new.lon,
+        "address": new.address,
+        "place_unit_id": place.id if place else None,
+        "responsible_unit_id": responsible.id if responsible else None,
+        "district_id": await district_of(session, district_unit) if district_unit else None,
+        "point_type": new.point_type,
+        "observed_at": new.observed_at,
+        "reported_at": clock.now,
+        "reporter_id": reporter.user_id,
+        "status": Status.ASSIGNED if responsible else Status.REPORTED,
+        "request_hash": digest,
+        "updated_at": clock.now,
+    }
+    if responsible is not None:
+        values["dispatched_at"] = clock.now
+        values["due_at"] = clock.due(clock.now, category.time_limit)
+    # ON CONFLICT: twenty copies racing on one id make one row; the losers wait for the
+    # winner's commit and then read its row as a replay.
+    inserted = (
+        await session.execute(
+            insert(Finding)
+            .values(**values)
+            .on_conflict_do_nothing(index_elements=["id"])
+            .returning(Finding.id)
+        )
+    ).scalar_one_or_none()
+    if inserted is None:
+        winner = await session.get(Finding, new.id, populate_existing=True)
+        assert winner is not None  # noqa: S101 - the conflicting row exists by definition
+        return winner, ("replayed" if winner.request_hash == digest else "conflict")
+
+    session.add(_event(new.id, reporter.user_id, "report", None, Status.REPORTED, clock.now))
+    if responsible is not None:
+        session.add(
+            _event(
+                new.id,
+                None,
+                "dispatch",
+                Status.REPORTED,
+                Status.ASSIGNED,
+                clock.now,
+                unit=responsible.code,
+                due_at=values["due_at"],
+                routed="rule",
+            )
+        )
+    await session.flush()
+    finding = await session.get(Finding, new.id)
+    assert finding is not None  # noqa: S101
+    return finding, "created"
+
+
+async def get_visible(
+    session: AsyncSession, finding_id: uuid.UUID, principal: Principal, *, for_update: bool = False
+) -> Finding | None:
+    stmt = select(Finding).where(Finding.id == finding_id, visible_findings(principal))
+    if for_update:
+        stmt = stmt.with_for_update()
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+@dataclass(frozen=True)
+class TransitionRequest:
+    action: Action
+    expected_version: int | None = None
+    note: str | None = None
+    unit: str | None = None
+    due_at: datetime | None = None
+    duplicate_of: uuid.UUID | None = None
+    evidence: list[uuid.UUID] | None = None
+
+
+_NOTE_REQUIRED = frozenset(
+    {
+        Action.RETURN,
+        Action.REJECT,
+        Action.CLOSE_INVALID,
+        Action.REQUEST_EXTENSION,
+        Action.DENY_EXTENSION,
+    }
+)
+
+
+async def _holds(session: AsyncSession, principal: Principal, unit_id: int | None) -> bool:
+    if unit_id is None:
+        return False
+    unit = await session.get(Unit, unit_id)
+    return unit is not None and unit.path.startswith(principal.unit_path)
+
+
+async def transition(
+    session: AsyncSession,
+    finding_id: uuid.UUID,
+    request: TransitionRequest,
+    principal: Principal,
+    clock: Clock,
+) -> Finding:
+    finding = await get_visible(session, finding_id, principal, for_update=True)
+    if finding is None:
+        raise FindingError(404, f"No finding {finding_id} in your scope.")
+    if request.expected_version is not None and request.expected_version != finding.version:
+        raise FindingError(
+            409,
+            f"The finding has changed (version {finding.version}, you expected "
+            f"{request.expected_version}); reload it and try again.",
+            "expected_version",
+        )
+    actor = Actor(
+        principal.user_id,
+        principal.role,
+        holds_responsible_unit=await _holds(session, principal, finding.responsible_unit_id),
+    )
+    plan = plan_transition(
+        request.action,
+        Status(finding.status),
+        actor,
+        submitted_by=finding.submitted_by_id,
+        extension_pending=finding.extension_requested_until is not None,
+    )
+    if isinstance(plan, Refusal):
+        raise FindingError(plan.status, plan.reason, "action")
+    if request.action in _NOTE_REQUIRED and not request.note:
+        raise FindingError(422, f"A note is required to {request.action.value}.", "note")
+    payload = await _apply(session, finding, plan, request, principal, clock)
+    finding.status = plan.to_status
+    finding.close_reason = plan.close_reason
+    if plan.to_status is Status.CLOSED:
+        finding.closed_at = clock.now
+    finding.version += 1
+    finding.updated_at = clock.now
+    session.add(
+        _event(
+            finding.id,
+            principal.user_id,
+            plan.action.value,
+            plan.from_status.value,
+            plan.to_status.value,
+            clock.now,
+            note=request.note,
+            **payload,
+        )
+    )
+    await session.flush()
+    return finding
+
+
+async def _apply(
+    session: AsyncSession,
+    finding: Finding,
+    plan: Plan,
+    request: TransitionRequest,
+    principal: Principal,
+    clock: Clock,
+) -> dict[str, Any]:
+    """The side effects of one action on the finding's fields; returns the event payload."""
+    action = plan.action
+    if action is Action.DISPATCH:
+        return await _dispatch(session, finding, request, principal, clock)
+    if action is Action.RETURN:
+        returned_by = finding.responsible_unit_id
+        finding.responsible_unit_id = None
+        finding.dispatched_at = None
+        finding.due_at = None
+        finding.extension_requested_until = None
+        unit = await session.get(Unit, returned_by) if returned_by else None
+        return {"returned_by_unit": unit.code if unit else None}
+    if action is Action.SUBMIT:
+        finding.submitted_at = clock.now
+        finding.submitted_by_id = principal.user_id
+        finding.extension_requested_until = None
+        return {
+            "evidence": [str(e) for e in request.evidence or []] or None,
+            "on_time": finding.due_at is None or clock.now <= finding.due_at,
+        }
+    if action is Action.REJECT:
+        # Rework does not earn more time: due_at stays as it was.
+        finding.rework_count += 1
+        return {"rework_count": finding.rework_count}
+    if action is Action.MARK_DUPLICATE:
+        return await _mark_duplicate(session, finding, request, principal)
+    if action is Action.REQUEST_EXTENSION:
+        until = _later_deadline(finding, request.due_at, clock)
+        finding.extension_requested_until = until
+        return {"requested_until": until}
+    if action is Action.APPROVE_EXTENSION:
+        until = _later_deadline(finding, request.due_at or finding.extension_requested_until, clock)
+        previous = finding.due_at
+        finding.due_at = until
+        finding.extension_requested_until = None
+        finding.extension_count += 1
+        return {"due_at": until, "previous_due_at": previous}
+    if action is Action.DENY_EXTENSION:
+        denied = finding.extension_requested_until
+        finding.extension_requested_until = None
+        return {"denied_until": denied}
+    return {}
+
+
+def _later_deadline(finding: Finding, until: datetime | None, clock: Clock) -> datetime:
+    if until is None:
+        raise FindingError(422, "Give the new deadline as due_at.", "due_at")
+    floor = max(d for d in (finding.due_at, clock.now) if d is not None)
+    if until <= floor:
+        raise FindingError(
+            422, "The new deadline must be later than the current one and than now.", "due_at"
+        )
+    return until
+
+
+async def _dispatch(
+    session: AsyncSession,
+    finding: Finding,
+    request: TransitionRequest,
+    principal: Principal,
+    clock: Clock,
+) -> dict[str, Any]:
+    if not request.unit:
+        raise FindingError(422, "Name the responsible unit's code to dispatch to.", "unit")
+    unit = await _unit_by_code(session, request.unit)
+    if unit is None or not principal.covers(unit.path):
+        raise FindingError(422, f"Unknown unit {request.unit!r}.", "unit")
+    if unit.kind in ("city", "campaign_office", "discipline_commission"):
+        raise FindingError(422, f"Unit {unit.code!r} cannot be made responsible.", "unit")
+    category = await session.get(Category, finding.category_id)
+    assert category is not None  # noqa: S101 - a foreign key
+    finding.responsible_unit_id = unit.id
+    finding.district_id = await district_of(session, unit)
+    finding.dispatched_at = clock.now
+    finding.due_at = clock.due(clock.now, category.time_limit)
+    return {"unit": unit.code, "due_at": finding.due_at}
+
+
+async def _mark_duplicate(
+    session: AsyncSession, finding: Finding, request: TransitionRequest, principal: Principal
+) -> dict[str, Any]:
+    if request.duplicate_of is None:
+        raise FindingError(422, "Name the original finding as duplicate_of.", "duplicate_of")
+    if request.duplicate_of == finding.id:
+        raise FindingError(422, "A finding cannot duplicate itself.", "duplicate_of")
+    original = await get_visible(session, request.duplicate_of, principal)
+    if original is None:
+        raise FindingError(422, "No such original finding in your scope.", "duplicate_of")
+    finding.duplicate_of = original.id
+    return {"duplicate_of": original.id}

@@ -1,0 +1,128 @@
+"""The finding lifecycle (DESIGN §4) as a table: which action moves which state, and who may.
+
+Pure: no I/O. The persistence layer asks `plan_transition` and applies what it returns.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Status(StrEnum):
+    REPORTED = "reported"
+    ASSIGNED = "assigned"
+    ACCEPTED = "accepted"
+    SUBMITTED = "submitted"
+    CLOSED = "closed"
+
+
+class Action(StrEnum):
+    DISPATCH = "dispatch"
+    ACCEPT = "accept"
+    RETURN = "return"
+    SUBMIT = "submit"
+    VERIFY = "verify"
+    REJECT = "reject"
+    CLOSE_INVALID = "close_invalid"
+    MARK_DUPLICATE = "mark_duplicate"
+    REQUEST_EXTENSION = "request_extension"
+    APPROVE_EXTENSION = "approve_extension"
+    DENY_EXTENSION = "deny_extension"
+
+
+OPEN = frozenset({Status.REPORTED, Status.ASSIGNED, Status.ACCEPTED, Status.SUBMITTED})
+# The rectification clock runs only while the unit holds the item.
+CLOCK_RUNNING = frozenset({Status.ASSIGNED, Status.ACCEPTED})
+
+S = Status
+A = Action
+
+# (action) -> ({from states}, to state or None for "stays where it is")
+EDGES: dict[Action, tuple[frozenset[Status], Status | None]] = {
+    A.DISPATCH: (frozenset({S.REPORTED}), S.ASSIGNED),
+    A.ACCEPT: (frozenset({S.ASSIGNED}), S.ACCEPTED),
+    A.RETURN: (frozenset({S.ASSIGNED, S.ACCEPTED}), S.REPORTED),
+    A.SUBMIT: (frozenset({S.ACCEPTED}), S.SUBMITTED),
+    A.VERIFY: (frozenset({S.SUBMITTED}), S.CLOSED),
+    A.REJECT: (frozenset({S.SUBMITTED}), S.ACCEPTED),
+    A.CLOSE_INVALID: (OPEN, S.CLOSED),
+    A.MARK_DUPLICATE: (OPEN, S.CLOSED),
+    A.REQUEST_EXTENSION: (CLOCK_RUNNING, None),
+    A.APPROVE_EXTENSION: (CLOCK_RUNNING, None),
+    A.DENY_EXTENSION: (CLOCK_RUNNING, None),
+}
+
+CLOSE_REASON: dict[Action, str] = {
+    A.VERIFY: "rectified",
+    A.CLOSE_INVALID: "invalid",
+    A.MARK_DUPLICATE: "duplicate",
+}
+
+# Who may take each action. Unit actions additionally need the responsible unit in the
+# caller's subtree; verification must not be of one's own submission.
+ROLES: dict[Action, frozenset[str]] = {
+    A.DISPATCH: frozenset({"dispatcher"}),
+    A.CLOSE_INVALID: frozenset({"dispatcher"}),
+    A.MARK_DUPLICATE: frozenset({"dispatcher"}),
+    A.APPROVE_EXTENSION: frozenset({"dispatcher"}),
+    A.DENY_EXTENSION: frozenset({"dispatcher"}),
+    A.ACCEPT: frozenset({"unit_handler"}),
+    A.RETURN: frozenset({"unit_handler"}),
+    A.SUBMIT: frozenset({"unit_handler"}),
+    A.REQUEST_EXTENSION: frozenset({"unit_handler"}),
+    A.VERIFY: frozenset({"verifier"}),
+    A.REJECT: frozenset({"verifier"}),
+}
+UNIT_ACTIONS = frozenset({A.ACCEPT, A.RETURN, A.SUBMIT, A.REQUEST_EXTENSION})
+VERIFY_ACTIONS = frozenset({A.VERIFY, A.REJECT})
+
+
+@dataclass(frozen=True)
+class Actor:
+    user_id: int
+    role: str
+    # Whether the finding's responsible unit lies in the actor's subtree.
+    holds_responsible_unit: bool
+
+
+@dataclass(frozen=True)
+class Refusal:
+    status: int  # 403 not allowed for this actor, 409 not allowed from this state
+    reason: str
+
+
+@dataclass(frozen=True)
+class Plan:
+    action: Action
+    from_status: Status
+    to_status: Status
+    close_reason: str | None
+
+
+def plan_transition(
+    action: Action,
+    status: Status,
+    actor: Actor,
+    *,
+    submitted_by: int | None = None,
+    extension_pending: bool = False,
+) -> Plan | Refusal:
+    if actor.role not in ROLES[action]:
+        allowed = ", ".join(sorted(ROLES[action]))
+        return Refusal(403, f"Only {allowed} may {action.value}; you are {actor.role}.")
+    if action in UNIT_ACTIONS and not actor.holds_responsible_unit:
+        return Refusal(403, f"Only a handler of the responsible unit may {action.value}.")
+    if action in VERIFY_ACTIONS and submitted_by is not None and submitted_by == actor.user_id:
+        return Refusal(403, "A verifier may not verify their own submission.")
+    sources, target = EDGES[action]
+    if status not in sources:
+        allowed = ", ".join(sorted(s.value for s in sources))
+        return Refusal(
+            409, f"Cannot {action.value} a finding that is {status.value} (only {allowed})."
+        )
+    if action is A.REQUEST_EXTENSION and extension_pending:
+        return Refusal(409, "An extension request is already pending.")
+    if action in (A.APPROVE_EXTENSION, A.DENY_EXTENSION) and not extension_pending:
+        return Refusal(409, "There is no pending extension request.")
+    return Plan(action, status, target or status, CLOSE_REASON.get(action))

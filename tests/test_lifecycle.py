@@ -1,0 +1,112 @@
+"""The lifecycle table, edge by edge and role by role (pure, no database)."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from services.core.lifecycle import (
+    EDGES,
+    ROLES,
+    Action,
+    Actor,
+    Plan,
+    Refusal,
+    Status,
+    plan_transition,
+)
+
+A, S = Action, Status
+ALL_ROLES = ("inspector", "dispatcher", "unit_handler", "verifier", "leader", "supervisor", "admin")
+
+# The lifecycle of DESIGN §4, written out independently of the implementation's table.
+EXPECTED: dict[tuple[Action, Status], Status] = {
+    (A.DISPATCH, S.REPORTED): S.ASSIGNED,
+    (A.ACCEPT, S.ASSIGNED): S.ACCEPTED,
+    (A.RETURN, S.ASSIGNED): S.REPORTED,
+    (A.RETURN, S.ACCEPTED): S.REPORTED,
+    (A.SUBMIT, S.ACCEPTED): S.SUBMITTED,
+    (A.VERIFY, S.SUBMITTED): S.CLOSED,
+    (A.REJECT, S.SUBMITTED): S.ACCEPTED,
+    **{(A.CLOSE_INVALID, s): S.CLOSED for s in (S.REPORTED, S.ASSIGNED, S.ACCEPTED, S.SUBMITTED)},
+    **{(A.MARK_DUPLICATE, s): S.CLOSED for s in (S.REPORTED, S.ASSIGNED, S.ACCEPTED, S.SUBMITTED)},
+    **{(A.REQUEST_EXTENSION, s): s for s in (S.ASSIGNED, S.ACCEPTED)},
+    **{(A.APPROVE_EXTENSION, s): s for s in (S.ASSIGNED, S.ACCEPTED)},
+    **{(A.DENY_EXTENSION, s): s for s in (S.ASSIGNED, S.ACCEPTED)},
+}
+EXPECTED_ROLE = {
+    A.DISPATCH: "dispatcher",
+    A.CLOSE_INVALID: "dispatcher",
+    A.MARK_DUPLICATE: "dispatcher",
+    A.APPROVE_EXTENSION: "dispatcher",
+    A.DENY_EXTENSION: "dispatcher",
+    A.ACCEPT: "unit_handler",
+    A.RETURN: "unit_handler",
+    A.SUBMIT: "unit_handler",
+    A.REQUEST_EXTENSION: "unit_handler",
+    A.VERIFY: "verifier",
+    A.REJECT: "verifier",
+}
+REASONS = {A.VERIFY: "rectified", A.CLOSE_INVALID: "invalid", A.MARK_DUPLICATE: "duplicate"}
+PENDING = {A.APPROVE_EXTENSION, A.DENY_EXTENSION}
+
+
+def actor(role: str, holds: bool = True, user_id: int = 1) -> Actor:
+    return Actor(user_id=user_id, role=role, holds_responsible_unit=holds)
+
+
+@pytest.mark.parametrize(("action", "status"), list(itertools.product(Action, Status)))
+def test_every_edge_allowed_or_refused(action: Action, status: Status) -> None:
+    result = plan_transition(
+        action, status, actor(EXPECTED_ROLE[action]), extension_pending=action in PENDING
+    )
+    if (action, status) in EXPECTED:
+        assert result == Plan(action, status, EXPECTED[(action, status)], REASONS.get(action))
+    else:
+        assert isinstance(result, Refusal)
+        assert result.status == 409
+
+
+@pytest.mark.parametrize(("action", "role"), list(itertools.product(Action, ALL_ROLES)))
+def test_only_the_right_role_may_act(action: Action, role: str) -> None:
+    status = next(s for (a, s) in EXPECTED if a is action)
+    result = plan_transition(action, status, actor(role), extension_pending=action in PENDING)
+    if role == EXPECTED_ROLE[action]:
+        assert isinstance(result, Plan)
+    else:
+        assert isinstance(result, Refusal)
+        assert result.status == 403
+
+
+@pytest.mark.parametrize("action", [A.ACCEPT, A.RETURN, A.SUBMIT, A.REQUEST_EXTENSION])
+def test_unit_actions_need_the_responsible_unit(action: Action) -> None:
+    status = next(s for (a, s) in EXPECTED if a is action)
+    result = plan_transition(action, status, actor("unit_handler", holds=False))
+    assert isinstance(result, Refusal)
+    assert result.status == 403
+    assert "responsible unit" in result.reason
+
+
+@pytest.mark.parametrize("action", [A.VERIFY, A.REJECT])
+def test_verifier_never_verifies_own_submission(action: Action) -> None:
+    own = plan_transition(action, S.SUBMITTED, actor("verifier", user_id=7), submitted_by=7)
+    other = plan_transition(action, S.SUBMITTED, actor("verifier", user_id=8), submitted_by=7)
+    assert isinstance(own, Refusal)
+    assert own.status == 403
+    assert isinstance(other, Plan)
+
+
+def test_extension_needs_a_pending_request_and_only_one_at_a_time() -> None:
+    assert plan_transition(A.APPROVE_EXTENSION, S.ASSIGNED, actor("dispatcher")) == Refusal(
+        409, "There is no pending extension request."
+    )
+    again = plan_transition(
+        A.REQUEST_EXTENSION, S.ACCEPTED, actor("unit_handler"), extension_pending=True
+    )
+    assert isinstance(again, Refusal)
+    assert again.status == 409
+
+
+def test_table_and_roles_cover_every_action() -> None:
+    assert set(EDGES) == set(Action) == set(ROLES)
