@@ -1,0 +1,23 @@
+"""Loading the working-day calendar with the local overrides stored in the database."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from .calendar import WorkingCalendar
+from .models import CalendarOverride
+
+
+async def load_calendar(session: AsyncSession) -> WorkingCalendar:
+    """The official calendar with every override from `calendar_overrides` applied. The table
+    holds a handful of rows per year, so it is read whole rather than per date range."""
+    rows = (
+        await session.execute(
+            select(CalendarOverride.day, CalendarOverride.kind, CalendarOverride.note)
+        )
+    ).all()
+    return WorkingCalendar(
+        {row.day: row.kind == "workday" for row in rows},
+        notes={row.day: row.note for row in rows if row.note},
+    )
