@@ -15,10 +15,9 @@ from services.core.settings import Settings, get_settings
 from services.core.stack import endpoints
 
 from . import middleware, problems
+from .middleware import API_PREFIX
 from .routes import auth, calendar, config, findings, health
 from .state import AppState
-
-API_PREFIX = "/api/v1"
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

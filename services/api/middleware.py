@@ -20,10 +20,23 @@ log = structlog.get_logger("duban.api")
 
 # Endpoints that take a form or an upload rather than JSON.
 _FORM_SUFFIXES = ("/auth/token", "/evidence")
+API_PREFIX = "/api/v1"
 
 
-class _TooLarge(Exception):
-    pass
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
@@ -79,26 +92,29 @@ class RequestMiddleware:
                 status_holder["status"] = refusal[0]
                 await _send_problem(send, refusal[0], refusal[1], request_id)
                 return
-            received = 0
-
-            async def limited_receive() -> Message:
-                nonlocal received
-                message = await receive()
-                if message["type"] == "http.request":
-                    received += len(message.get("body", b""))
-                    if received > self.max_body:
-                        raise _TooLarge
-                return message
-
-            try:
-                await self.app(scope, limited_receive, send_with_id)
-            except _TooLarge:
-                status_holder["status"] = 413
-                await _send_problem(send, 413, self._too_large(), request_id)
+            if _header(scope, b"content-length") is None and method in _BODY_METHODS:
+                # No declared length (chunked): read up to the limit here, so an oversized
+                # body is refused with 413 before any endpoint starts parsing it.
+                buffered = await self._read_limited(receive)
+                if buffered is None:
+                    status_holder["status"] = 413
+                    await _send_problem(send, 413, self._too_large(), request_id)
+                    return
+                receive = _replay(buffered, receive)
+            await self.app(scope, receive, send_with_id)
         finally:
             elapsed = time.perf_counter() - started
             route = scope.get("route")
-            route_name = getattr(route, "path", "unmatched")
+            # The template ("/api/v1/findings/{finding_id}"), never the raw path: bounded labels.
+            # The template ("/api/v1/findings/{finding_id}"), never the raw path: bounded
+            # labels. Included routers keep their own relative path; add the API prefix back.
+            template = getattr(route, "path", None)
+            if template is None:
+                route_name = "unmatched"
+            elif path.startswith(API_PREFIX) and not template.startswith(API_PREFIX):
+                route_name = API_PREFIX + template
+            else:
+                route_name = template
             status = status_holder["status"]
             HTTP_REQUESTS.labels(method, route_name, str(status)).inc()
             HTTP_LATENCY.labels(method, route_name).observe(elapsed)
@@ -111,6 +127,22 @@ class RequestMiddleware:
             )
             structlog.contextvars.unbind_contextvars("request_id")
 
+    async def _read_limited(self, receive: Receive) -> bytes | None:
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                break
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_body:
+                return None
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        return b"".join(chunks)
+
     def _too_large(self) -> str:
         return f"The request body is larger than the limit of {self.max_body} bytes."
 
@@ -118,7 +150,7 @@ class RequestMiddleware:
         length = _header(scope, b"content-length")
         if length is not None and length.isdigit() and int(length) > self.max_body:
             return 413, self._too_large()
-        if method in ("POST", "PUT", "PATCH") and path.startswith("/api/"):
+        if method in _BODY_METHODS and path.startswith("/api/"):
             ctype = (_header(scope, b"content-type") or "").split(";")[0].strip().lower()
             has_body = (length is not None and length != "0") or _header(
                 scope, b"transfer-encoding"

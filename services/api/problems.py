@@ -10,6 +10,9 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from redis.exceptions import ConnectionError as RedisConnectionError
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 PROBLEM_JSON = "application/problem+json"
@@ -125,6 +128,22 @@ def install(app: FastAPI) -> None:
         elif exc.status_code == 405:
             detail = f"{request.method} is not allowed on {request.url.path}."
         return problem_response(exc.status_code, detail, headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(OperationalError)
+    @app.exception_handler(InterfaceError)
+    @app.exception_handler(SQLAlchemyTimeoutError)
+    @app.exception_handler(OSError)
+    @app.exception_handler(RedisConnectionError)
+    async def _unavailable(request: Request, exc: Exception) -> JSONResponse:
+        # A dependency is down: say so and invite a retry; nothing was committed.
+        structlog.get_logger("duban.api").warning(
+            "dependency_unavailable", path=request.url.path, error=type(exc).__name__
+        )
+        return problem_response(
+            503,
+            "The service is temporarily unavailable; retry shortly with the same request.",
+            headers={"Retry-After": "5"},
+        )
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

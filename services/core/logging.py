@@ -24,5 +24,6 @@ def configure(level: str = "INFO", fmt: str = "json") -> None:
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelNamesMapping()[level]),
         logger_factory=structlog.PrintLoggerFactory(sys.stderr),
-        cache_logger_on_first_use=True,
+        # Not cached: a reconfiguration (tests, `duban` commands) applies to every logger.
+        cache_logger_on_first_use=False,
     )

@@ -56,8 +56,9 @@ async def issue_token(
     ).scalar_one_or_none()
     if user is None or not user.active or not verify_password(user.password_hash, form.password):
         async with state.redis.pipeline(transaction=True) as pipe:
+            # The window starts at the first failure (SET NX EX works on Redis 6 and 7).
+            pipe.set(key, 0, ex=_WINDOW_SECONDS, nx=True)
             pipe.incr(key)
-            pipe.expire(key, _WINDOW_SECONDS, nx=True)
             await pipe.execute()
         LOGIN_ATTEMPTS.labels("failed").inc()
         raise Problem(
