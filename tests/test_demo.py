@@ -1,0 +1,211 @@
+"""The demo campaign: seeded once, complete enough to walk through every role and escalation."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.core.db import make_engine, make_sessionmaker
+from services.core.demo import (
+    ACCOUNTS,
+    DISTRICTS,
+    DemoAlreadySeededError,
+    demo_seeded,
+    seed_demo,
+)
+from services.core.models import Category, Person, Post, RoutingRule, Unit, User
+from services.core.security import verify_password
+
+DISTRICT_CODES = {"shinan", "shibei", "licang", "xihaian", "jiaozhou", "pingdu", "laixi"}
+
+
+@pytest.fixture
+async def session(database_url: str) -> AsyncIterator[AsyncSession]:
+    engine = make_engine(database_url, pool_size=1)
+    async with make_sessionmaker(engine)() as s, s.begin():
+        yield s
+    await engine.dispose()
+
+
+async def units_by_code(session: AsyncSession) -> dict[str, Unit]:
+    return {u.code: u for u in await session.scalars(select(Unit))}
+
+
+async def current_posts(session: AsyncSession) -> set[tuple[str, str]]:
+    rows = await session.execute(
+        select(Unit.code, Post.role)
+        .join(Unit, Unit.id == Post.unit_id)
+        .where(Post.valid_to.is_(None))
+    )
+    return {(code, role) for code, role in rows}
+
+
+async def test_seed_runs_once(session: AsyncSession) -> None:
+    assert await demo_seeded(session)
+    with pytest.raises(DemoAlreadySeededError):
+        await seed_demo(session, password=lambda u: "x")
+
+
+async def test_seed_into_an_empty_schema(session: AsyncSession) -> None:
+    # Undo the template's seed (this test's private database) and seed again from scratch.
+    await session.execute(text("TRUNCATE users, routing_rules, categories, posts, people CASCADE"))
+    await session.execute(text("UPDATE units SET parent_id = NULL"))
+    await session.execute(text("DELETE FROM units"))
+    assert not await demo_seeded(session)
+
+    accounts = await seed_demo(session, password=lambda u: f"secret-{u}")
+
+    assert await demo_seeded(session)
+    assert [a.username for a in accounts] == [a[0] for a in ACCOUNTS]
+    assert all(a.password == f"secret-{a.username}" and a.description for a in accounts)
+    user = await session.scalar(select(User).where(User.username == "leader.shinan"))
+    assert user is not None
+    assert verify_password(user.password_hash, "secret-leader.shinan")
+
+
+async def test_the_seven_districts_under_the_city(session: AsyncSession) -> None:
+    units = await units_by_code(session)
+    city = units["qingdao"]
+    assert city.parent_id is None
+    assert city.kind == "city"
+    districts = {u.code for u in units.values() if u.kind == "district"}
+    assert districts == DISTRICT_CODES
+    assert units["wenmingban"].kind == "campaign_office"
+    assert units["jiwei"].kind == "discipline_commission"
+    for code in DISTRICT_CODES | {"wenmingban", "jiwei"}:
+        assert units[code].parent_id == city.id
+    for code in DISTRICT_CODES:
+        assert units[f"{code}.cgj"].kind == "department"
+        assert units[f"{code}.cgj"].parent_id == units[code].id
+        streets = [
+            u for u in units.values() if u.kind == "street" and u.parent_id == units[code].id
+        ]
+        assert 2 <= len(streets) <= 3
+        for unit in [units[code], *streets]:
+            # Centroids within Qingdao's municipal area.
+            assert 35.5 < (unit.lat or 0) < 37.2
+            assert 119.5 < (unit.lon or 0) < 121.0
+    for code in ("shinan.badaguan", "shinan.xiangganglu", "licang.xiaocun", "shibei.taidong"):
+        assert units[code].kind == "street"
+    assert units["shinan.badaguan"].name == "八大关街道"
+    assert units["shinan.badaguan.taiping"].kind == "community"
+    assert units["shinan.badaguan.taiping"].parent_id == units["shinan.badaguan"].id
+
+
+async def test_paths_are_the_ancestry_of_ids(session: AsyncSession) -> None:
+    units = await units_by_code(session)
+    by_id = {u.id: u for u in units.values()}
+    for unit in units.values():
+        parent = by_id.get(unit.parent_id) if unit.parent_id is not None else None
+        expected = (parent.path if parent else "/") + f"{unit.id}/"
+        assert unit.path == expected, unit.code
+    assert units["shinan.badaguan.taiping"].path.startswith(units["shinan"].path)
+
+
+async def test_every_unit_has_a_head_except_the_deliberate_vacancy(session: AsyncSession) -> None:
+    units = await units_by_code(session)
+    posts = await current_posts(session)
+    vacant = {code for code in units if (code, "head") not in posts}
+    assert vacant == {"laixi.cgj"}
+    for code in DISTRICT_CODES:
+        assert (code, "city_leader") in posts
+    for unit in units.values():
+        if unit.kind == "street":
+            assert (unit.code, "handler") in posts
+
+
+async def test_people_are_placeholders(session: AsyncSession) -> None:
+    people = list(await session.scalars(select(Person)))
+    assert people
+    assert all(p.name.startswith("示例·") for p in people)
+    head = await session.scalar(
+        select(Person)
+        .join(Post, Post.person_id == Person.id)
+        .join(Unit, Unit.id == Post.unit_id)
+        .where(Unit.code == "shinan", Post.role == "head")
+    )
+    assert head is not None
+    assert head.name == "示例·市南区委书记"
+
+
+async def test_the_catalogue(session: AsyncSession) -> None:
+    cats = {c.code: c for c in await session.scalars(select(Category))}
+    expected = {
+        "exposed_garbage": ("event", "city_appearance", "working_days", {"working_days": 2}),
+        "street_vendor": ("event", "traffic_order", "working_days", {"working_days": 2}),
+        "illegal_ads": ("event", "public_ads", "working_days", {"working_days": 3}),
+        "illegal_construction": (
+            "event",
+            "illegal_construction",
+            "working_days",
+            {"working_days": 10},
+        ),
+        "missing_manhole_cover": ("facility", "infrastructure", "continuous", {"duration": "PT2H"}),
+        "damaged_road": ("facility", "infrastructure", "working_days", {"working_days": 5}),
+        "broken_streetlight": ("facility", "infrastructure", "working_days", {"working_days": 3}),
+        "public_toilet_dirty": ("event", "city_appearance", "working_days", {"working_days": 1}),
+        "other": ("event", "other", "working_days", {"working_days": 5}),
+    }
+    for code, (kind, group, clock, limit) in expected.items():
+        c = cats[code]
+        assert (c.kind, c.group, c.clock, c.time_limit) == (kind, group, clock, limit), code
+    assert cats["exposed_garbage"].duplicate_radius_m == 30
+    assert cats["illegal_construction"].duplicate_radius_m == 50
+    for c in cats.values():
+        assert c.policy_code == "default"
+        assert c.clock == ("continuous" if "duration" in c.time_limit else "working_days")
+
+
+async def test_routing_covers_every_group_in_every_district(session: AsyncSession) -> None:
+    units = await units_by_code(session)
+    by_id = {u.id: u for u in units.values()}
+    groups = set(await session.scalars(select(Category.group).distinct()))
+    rules = {
+        (by_id[r.area_unit_id].code, r.group): r.responsible_unit_id
+        for r in await session.scalars(select(RoutingRule))
+    }
+    for d in DISTRICTS:
+        for group in groups - {"other"}:
+            assert (d.code, group) in rules, (d.code, group)
+        # Facilities go to the owner department, events to the territory (NULL).
+        assert rules[(d.code, "infrastructure")] == units[f"{d.code}.cgj"].id
+        for group in ("city_appearance", "traffic_order", "public_ads", "illegal_construction"):
+            assert rules[(d.code, group)] is None
+    assert not any(group == "other" for _, group in rules)
+
+
+async def test_demo_accounts(session: AsyncSession) -> None:
+    rows = await session.execute(
+        select(User.username, User.role, Unit.code, User.person_id).join(
+            Unit, Unit.id == User.unit_id
+        )
+    )
+    users = {name: (role, unit, person) for name, role, unit, person in rows}
+    expected = {
+        "admin": ("admin", "qingdao"),
+        "dispatcher": ("dispatcher", "wenmingban"),
+        "supervisor": ("supervisor", "qingdao"),
+        "inspector": ("inspector", "wenmingban"),
+        "inspector.shinan": ("inspector", "shinan"),
+        "handler.shinan": ("unit_handler", "shinan"),
+        "handler.shinan.badaguan": ("unit_handler", "shinan.badaguan"),
+        "handler.shinan.cgj": ("unit_handler", "shinan.cgj"),
+        "handler.licang.xiaocun": ("unit_handler", "licang.xiaocun"),
+        "verifier": ("verifier", "wenmingban"),
+        "leader.shinan": ("leader", "shinan"),
+        "leader.city": ("leader", "qingdao"),
+    }
+    assert {k: v[:2] for k, v in users.items()} == expected
+
+    async def person_of(unit: str, role: str) -> int | None:
+        return await session.scalar(
+            select(Post.person_id)
+            .join(Unit, Unit.id == Post.unit_id)
+            .where(Unit.code == unit, Post.role == role)
+        )
+
+    assert users["leader.shinan"][2] == await person_of("shinan", "head")
+    assert users["leader.city"][2] == await person_of("shinan", "city_leader")
