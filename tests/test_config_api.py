@@ -489,3 +489,29 @@ async def test_list_routing_rules_names_units_by_code(
     infra = {r["area_unit"]: r["responsible_unit"] for r in rules if r["group"] == "infrastructure"}
     assert infra["shinan"] == "shinan.cgj"
     assert len(infra) == 7
+
+
+async def test_one_head_at_a_time_and_handover(client: AsyncClient, admin: dict[str, str]) -> None:
+    r = await client.post(f"{API}/people", json={"name": "示例·继任书记"}, headers=admin)
+    successor = r.json()["id"]
+    current = (await client.get(f"{API}/posts", params={"unit": "shinan"}, headers=admin)).json()
+    head = next(p for p in current["items"] if p["role"] == "head")
+    appoint = {
+        "unit": "shinan",
+        "role": "head",
+        "person": successor,
+        "valid_from": "2026-12-01T00:00:00+08:00",
+    }
+    r = await client.post(f"{API}/posts", json=appoint, headers=admin)
+    assert r.status_code == 409, r.text
+    assert str(head["id"]) in r.json()["detail"]
+    r = await client.patch(
+        f"{API}/posts/{head['id']}", json={"valid_to": "2026-12-01T00:00:00+08:00"}, headers=admin
+    )
+    assert r.status_code == 200, r.text
+    r = await client.post(f"{API}/posts", json=appoint, headers=admin)
+    assert r.status_code == 201, r.text
+    # deputies are not single-holder posts
+    deputy = {**appoint, "role": "deputy"}
+    assert (await client.post(f"{API}/posts", json=deputy, headers=admin)).status_code == 201
+    assert (await client.post(f"{API}/posts", json=deputy, headers=admin)).status_code == 201

@@ -334,3 +334,19 @@ async def test_supervisor_reads_but_cannot_report(client: AsyncClient, login: Lo
     assert r.status_code == 403
     assert r.headers["content-type"] == "application/problem+json"
     assert (await client.get(URL, headers=supervisor)).status_code == 200
+
+
+async def test_moving_a_street_moves_its_findings_to_the_new_district(
+    client: AsyncClient, login: Login
+) -> None:
+    inspector, admin = await login("inspector"), await login("admin")
+    f = await post(client, inspector)
+    assert f["district"]["code"] == "shinan"
+    r = await client.patch(
+        "/api/v1/units/shinan.badaguan", json={"parent": "licang"}, headers=admin
+    )
+    assert r.status_code == 200, r.text
+    moved = await client.get(f"{URL}/{f['id']}", headers=inspector)
+    assert moved.json()["district"]["code"] == "licang"
+    in_licang = await client.get(URL, headers=inspector, params={"district": "licang"})
+    assert [i["id"] for i in in_licang.json()["items"]] == [f["id"]]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -60,6 +60,7 @@ async def move_unit(session: AsyncSession, unit: Unit, new_parent: Unit | None) 
         .values(path=new_prefix + func.substr(Unit.path, len(old_prefix) + 1))
         .execution_options(synchronize_session=False)
     )
+    await _redistrict_findings(session, new_prefix)
     # Units already loaded in this session still carry the old paths; the database is right.
     for obj in list(session.identity_map.values()):
         if isinstance(obj, Unit) and obj.path.startswith(old_prefix):
@@ -71,3 +72,22 @@ async def subtree_ids(session: AsyncSession, root: Unit) -> list[int]:
         select(Unit.id).where(Unit.path.startswith(root.path, autoescape=True))
     )
     return list(rows)
+
+
+async def _redistrict_findings(session: AsyncSession, prefix: str) -> None:
+    """Findings held by (or placed in) the moved subtree now belong to its new district."""
+    await session.execute(
+        text(
+            """
+            UPDATE findings AS f SET district_id = (
+                SELECT d.id FROM units AS d JOIN units AS u
+                  ON u.path LIKE d.path || '%'
+                 WHERE u.id = coalesce(f.responsible_unit_id, f.place_unit_id)
+                   AND d.kind = 'district'
+                 LIMIT 1)
+             WHERE coalesce(f.responsible_unit_id, f.place_unit_id) IN (
+                SELECT id FROM units WHERE starts_with(path, :prefix))
+            """
+        ),
+        {"prefix": prefix},
+    )

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from typing import Annotated, Any, TypeVarTuple
 
 from fastapi import APIRouter, Depends, Path, Query, Response
-from sqlalchemy import ColumnElement, Select, exists, select
+from sqlalchemy import ColumnElement, Select, exists, or_, select, true
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute, aliased
@@ -327,6 +327,33 @@ def _check_validity(post: Post) -> None:
         raise _invalid("valid_to", "must be later than valid_from")
 
 
+# Escalations are addressed to the one holder of these posts at firing time.
+SINGLE_HOLDER_ROLES = ("head", "city_leader")
+
+
+async def _check_single_holder(session: AsyncSession, post: Post) -> None:
+    if post.role not in SINGLE_HOLDER_ROLES:
+        return
+    overlapping = (
+        await session.execute(
+            select(Post.id)
+            .where(
+                Post.unit_id == post.unit_id,
+                Post.role == post.role,
+                Post.id != post.id if post.id is not None else true(),
+                or_(Post.valid_to.is_(None), Post.valid_to > post.valid_from),
+                true() if post.valid_to is None else Post.valid_from < post.valid_to,
+            )
+            .limit(1)
+        )
+    ).scalar_one_or_none()
+    if overlapping is not None:
+        raise _conflict(
+            f"Post {overlapping} already holds {post.role} of this unit in that period; "
+            "end it (valid_to) before appointing the successor."
+        )
+
+
 @router.get("/posts", response_model=PostPage)
 async def list_posts(
     session: Session,
@@ -371,6 +398,7 @@ async def create_post(body: PostCreate, session: Session, _: Admin) -> PostOut:
         valid_to=body.valid_to,
     )
     _check_validity(post)
+    await _check_single_holder(session, post)
     session.add(post)
     await session.flush()
     return await _post_out(session, post)
@@ -395,6 +423,7 @@ async def update_post(post_id: IdPath, body: PostUpdate, session: Session, _: Ad
     if "valid_to" in fields:
         post.valid_to = body.valid_to
     _check_validity(post)
+    await _check_single_holder(session, post)
     await session.flush()
     return await _post_out(session, post)
 
