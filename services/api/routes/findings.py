@@ -38,7 +38,7 @@ from services.core.principal import Principal
 from services.core.settings import Settings
 
 from ..deps import Caller, Session, SettingsDep, require_roles, utcnow
-from ..pagination import Page, encode_cursor
+from ..pagination import Page, split_page
 from ..problems import Problem, problem_body, validation_errors
 from ..schemas.findings import (
     BatchResponse,
@@ -314,16 +314,17 @@ async def get_findings(
     after = page.after(lambda c: (datetime.fromisoformat(c[0]), uuid.UUID(c[1])))
     now = utcnow()
     try:
-        rows = await list_findings(session, caller, filters, now=now, limit=page.limit, after=after)
+        fetched = await list_findings(
+            session, caller, filters, now=now, limit=page.limit + 1, after=after
+        )
     except UnknownReference as exc:
         raise Problem(
             422, str(exc), kind="validation", errors=[{"field": exc.field, "message": str(exc)}]
         ) from exc
+    rows, cursor = split_page(fetched, page.limit, lambda f: [f.reported_at.isoformat(), str(f.id)])
     refs = await load_refs(session, rows)
     tz = ZoneInfo(settings.timezone)
     items = [render(f, refs, tz, now) for f in rows]
-    last = rows[-1] if len(rows) == page.limit else None
-    cursor = encode_cursor([last.reported_at.isoformat(), str(last.id)]) if last else None
     return FindingPage(items=items, next_cursor=cursor)
 
 
@@ -374,6 +375,13 @@ async def post_transition(
     return render(finding, refs, clock.tz, clock.now)
 
 
+def _event_key(key: list[Any]) -> int:
+    (value,) = key
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise ValueError("not an event id")
+    return value
+
+
 @router.get("/findings/{finding_id}/events", response_model=EventList)
 async def get_events(
     finding_id: uuid.UUID,
@@ -384,8 +392,10 @@ async def get_events(
 ) -> EventList:
     """The finding's audit trail, oldest first."""
     await _visible_or_404(session, finding_id, caller)
-    after = page.after(lambda c: int(c[0]))
-    rows = await events_of(session, finding_id, limit=page.limit, after=after)
+    fetched = await events_of(
+        session, finding_id, limit=page.limit + 1, after=page.after(_event_key)
+    )
+    rows, cursor = split_page(fetched, page.limit, lambda row: [row[0].id])
     tz = ZoneInfo(settings.timezone)
     items = [
         EventOut(
@@ -399,5 +409,4 @@ async def get_events(
         )
         for e, username in rows
     ]
-    cursor = encode_cursor([rows[-1][0].id]) if len(rows) == page.limit else None
     return EventList(items=items, next_cursor=cursor)
