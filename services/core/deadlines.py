@@ -21,10 +21,11 @@ _DURATION = re.compile(
 _END_OF_DAY = re.compile(r"([01]\d|2[0-3]):([0-5]\d)")
 
 
-def parse_duration(value: str) -> timedelta:
+def parse_duration(value: str, *, allow_zero: bool = False) -> timedelta:
     """ISO 8601 duration in weeks, days, hours, minutes, seconds ("PT2H", "P1DT12H").
     Years and months are refused: their length depends on the start, which a clock that
-    runs "as is" must not."""
+    runs "as is" must not. A zero offset makes sense for an escalation level ("at due"),
+    never for a time limit."""
     text = value.strip().upper()
     match = _DURATION.fullmatch(text)
     # Every part is optional in the pattern, so "P", "PT" and a dangling "T" slip through it.
@@ -38,7 +39,7 @@ def parse_duration(value: str) -> timedelta:
         result = timedelta(**parts)
     except OverflowError:
         raise ValueError(f"{value!r} is too long") from None
-    if result <= timedelta(0):
+    if result < timedelta(0) or (result == timedelta(0) and not allow_zero):
         raise ValueError(f"{value!r} must be longer than zero")
     if result > MAX_DURATION:
         raise ValueError(f"{value!r} is longer than {MAX_DURATION.days} days")
