@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 from httpx import AsyncClient
 
 from tests.conftest import Login
@@ -44,7 +46,7 @@ async def test_json_only_and_size_limit(client: AsyncClient, login: Login) -> No
 async def test_size_limit_holds_without_content_length(client: AsyncClient, login: Login) -> None:
     headers = await login("inspector")
 
-    async def chunks():  # type: ignore[no-untyped-def]
+    async def chunks() -> AsyncIterator[bytes]:
         for _ in range(20):
             yield b"x" * 65536
 

@@ -275,6 +275,10 @@ class EmbeddedRedis:
     def url(self) -> str:
         return f"redis://:{self.password}@127.0.0.1:{self.port}/0"
 
+    @property
+    def pidfile(self) -> Path:
+        return self.root / "redis.pid"
+
     def start(self, *, port: int | None = None) -> str:
         self.dir.mkdir(parents=True, exist_ok=True)
         self.password = _secret(self.root / "redis-password")
@@ -295,6 +299,10 @@ class EmbeddedRedis:
             "",
             "--logfile",
             str(self.root / "redis.log"),
+            # Redis retitles itself, so its command line does not name the data dir: the pid
+            # file is how a later run finds a server left over by a killed one.
+            "--pidfile",
+            str(self.pidfile),
         ]
         args += ["--appendonly", "yes" if self.persistent else "no"]
         self.proc = subprocess.Popen(  # noqa: S603

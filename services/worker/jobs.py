@@ -1,0 +1,19 @@
+"""Worker jobs. arq delivers at least once, so every job is idempotent."""
+
+from __future__ import annotations
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from .queue import JobContext
+
+
+async def ping(ctx: JobContext) -> str:
+    """Proves the worker runs jobs and reaches the database; touches nothing."""
+    engine: AsyncEngine = ctx["engine"]
+    async with engine.connect() as conn:
+        await conn.execute(text("SELECT 1"))
+    return "pong"
+
+
+JOBS = (ping,)

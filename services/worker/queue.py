@@ -1,0 +1,49 @@
+"""The job queue, behind one small module: nothing else in the worker imports arq, so the
+queue library can change without touching the jobs."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, cast
+
+from arq import create_pool
+from arq.connections import ArqRedis, RedisSettings
+from arq.jobs import Job
+from arq.typing import WorkerCoroutine
+from arq.worker import Function, func
+
+JobContext = dict[str, Any]
+JobFunction = Callable[..., Awaitable[Any]]
+
+__all__ = [
+    "ArqRedis",
+    "Job",
+    "JobContext",
+    "JobFunction",
+    "connect",
+    "enqueue",
+    "functions",
+    "redis_settings",
+]
+
+
+def redis_settings(url: str) -> RedisSettings:
+    # A worker started before Redis is up keeps retrying instead of dying at once.
+    settings = RedisSettings.from_dsn(url)
+    settings.conn_retries = 10
+    settings.conn_retry_delay = 1
+    return settings
+
+
+def functions(jobs: Sequence[JobFunction], *, timeout_seconds: int = 300) -> list[Function]:
+    return [func(cast(WorkerCoroutine, job), timeout=timeout_seconds) for job in jobs]
+
+
+async def connect(url: str) -> ArqRedis:
+    return await create_pool(redis_settings(url))
+
+
+async def enqueue(redis: ArqRedis, name: str, *args: Any, job_id: str | None = None) -> Job | None:
+    """Queue a job by name. With a `job_id`, a job already queued under that id is not
+    queued twice (None is returned)."""
+    return await redis.enqueue_job(name, *args, _job_id=job_id)

@@ -1,0 +1,69 @@
+"""The arq worker: `python -m arq services.worker.settings.WorkerSettings` (add `--check` for
+the health check).
+
+`WorkerSettings` is built on first access rather than at import, so importing this module
+never needs a running Redis or the embedded stack's state file.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+
+from services.core import logging as duban_logging
+from services.core.db import make_engine, make_sessionmaker
+from services.core.settings import Settings, get_settings
+from services.core.stack import endpoints
+
+from . import queue
+from .jobs import JOBS
+
+# Short, so `arq --check` (the container health check) notices a dead worker quickly.
+HEALTH_CHECK_SECONDS = 5
+
+log = structlog.get_logger("duban.worker")
+
+
+async def startup(ctx: queue.JobContext) -> None:
+    settings = get_settings()
+    duban_logging.configure(settings.log_level, settings.log_format)
+    engine = make_engine(endpoints(settings).database_url, pool_size=settings.db_pool_size)
+    ctx["settings"] = settings
+    ctx["engine"] = engine
+    ctx["sessionmaker"] = make_sessionmaker(engine)
+    log.info("worker started", jobs=[job.__name__ for job in JOBS])
+
+
+async def shutdown(ctx: queue.JobContext) -> None:
+    engine = ctx.get("engine")
+    if engine is not None:
+        await engine.dispose()
+    log.info("worker stopped")
+
+
+def build(settings: Settings) -> type:
+    """The settings class arq reads (it takes the class attributes as Worker arguments)."""
+    return type(
+        "WorkerSettings",
+        (),
+        {
+            "functions": queue.functions(JOBS),
+            "on_startup": startup,
+            "on_shutdown": shutdown,
+            "redis_settings": queue.redis_settings(endpoints(settings).redis_url),
+            "health_check_interval": HEALTH_CHECK_SECONDS,
+            "max_jobs": 20,
+        },
+    )
+
+
+_built: list[type] = []
+
+
+def __getattr__(name: str) -> Any:
+    if name == "WorkerSettings":
+        if not _built:
+            _built.append(build(get_settings()))
+        return _built[0]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
