@@ -8,6 +8,12 @@ import sys
 import structlog
 
 
+def _stderr_logger(*_args: object) -> structlog.PrintLogger:
+    # Resolve sys.stderr at each call: whoever swapped it (a test harness, a daemoniser)
+    # gets the logs, and a closed stream from before is never written to.
+    return structlog.PrintLogger(sys.stderr)
+
+
 def configure(level: str = "INFO", fmt: str = "json") -> None:
     renderer: structlog.types.Processor = (
         structlog.processors.JSONRenderer(ensure_ascii=False)
@@ -23,7 +29,7 @@ def configure(level: str = "INFO", fmt: str = "json") -> None:
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelNamesMapping()[level]),
-        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        logger_factory=_stderr_logger,
         # Not cached: a reconfiguration (tests, `duban` commands) applies to every logger.
         cache_logger_on_first_use=False,
     )
