@@ -23,8 +23,6 @@ class Settings(BaseSettings):
 
     api_host: str = "127.0.0.1"
     api_port: int = 8000
-    # Public base URL used in `links`; defaults to http://api_host:api_port.
-    public_url: str | None = None
 
     # HS256 key for short-lived access tokens. Unset: a random key is generated
     # into the data dir on first start (fine for one machine, not for a cluster).
