@@ -8,8 +8,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from services.core.calendar import WorkingCalendar
+from services.core.deadlines import CityClock
 from services.core.escalation import (
-    CityClock,
     Level,
     Plan,
     due_levels,

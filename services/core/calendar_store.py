@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from zoneinfo import ZoneInfo
+
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from .calendar import WorkingCalendar
+from .deadlines import CityClock, parse_end_of_day
 from .models import CalendarOverride
+from .settings import Settings
 
 
 async def load_calendar(session: AsyncSession) -> WorkingCalendar:
@@ -20,4 +24,12 @@ async def load_calendar(session: AsyncSession) -> WorkingCalendar:
     return WorkingCalendar(
         {row.day: row.kind == "workday" for row in rows},
         notes={row.day: row.note for row in rows if row.note},
+    )
+
+
+async def load_city_clock(session: AsyncSession, settings: Settings) -> CityClock:
+    return CityClock(
+        calendar=await load_calendar(session),
+        tz=ZoneInfo(settings.timezone),
+        end_of_day=parse_end_of_day(settings.workday_end),
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -19,6 +20,15 @@ _DURATION = re.compile(
     r"(?:T(?:(?P<hours>\d+)H)?(?:(?P<minutes>\d+)M)?(?:(?P<seconds>\d+(?:\.\d+)?)S)?)?",
 )
 _END_OF_DAY = re.compile(r"([01]\d|2[0-3]):([0-5]\d)")
+
+
+@dataclass(frozen=True)
+class CityClock:
+    """What deadline arithmetic needs to know about the city."""
+
+    calendar: WorkingCalendar
+    tz: ZoneInfo
+    end_of_day: time
 
 
 def parse_duration(value: str, *, allow_zero: bool = False) -> timedelta:

@@ -9,12 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, time
+from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
-from services.core.calendar import WorkingCalendar
-from services.core.deadlines import add_working_days, parse_duration
+from services.core.deadlines import CityClock, add_working_days, parse_duration
 
 TARGETS = ("unit_head", "district_head", "city_leader", "discipline_commission")
 DEFAULT_REMINDER_AT = 0.8
@@ -69,13 +67,6 @@ class Plan:
             reminder_at=data.get("reminder_at"),
             start_level=int(data.get("start_level", 1)),
         )
-
-
-@dataclass(frozen=True)
-class CityClock:
-    calendar: WorkingCalendar
-    tz: ZoneInfo
-    end_of_day: time
 
 
 def level_time(level: Level, due_at: datetime, clock: CityClock) -> datetime:

@@ -9,7 +9,7 @@ import hashlib
 import json
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, time
+from datetime import datetime
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
@@ -17,8 +17,9 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.core.calendar import WorkingCalendar
-from services.core.deadlines import due_at
+from services.core.deadlines import CityClock, due_at
+from services.core.escalation import next_time
+from services.core.escalation_store import load_plan, reschedule, resolve
 from services.core.lifecycle import Action, Actor, Plan, Refusal, Status, plan_transition
 from services.core.models import Category, Event, Finding, Unit
 from services.core.principal import Principal
@@ -38,15 +39,18 @@ class FindingError(Exception):
 
 @dataclass(frozen=True)
 class Clock:
-    """What deadline arithmetic needs to know about the city, plus the current instant."""
+    """The current instant and what deadline arithmetic needs to know about the city."""
 
     now: datetime
-    calendar: WorkingCalendar
-    tz: ZoneInfo
-    end_of_day: time
+    city: CityClock
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return self.city.tz
 
     def due(self, start: datetime, limit: dict[str, Any]) -> datetime:
-        return due_at(start, limit, self.calendar, tz=self.tz, end_of_day=self.end_of_day)
+        city = self.city
+        return due_at(start, limit, city.calendar, tz=city.tz, end_of_day=city.end_of_day)
 
 
 @dataclass(frozen=True)
@@ -154,8 +158,18 @@ async def report(
         "updated_at": clock.now,
     }
     if responsible is not None:
+        plan = await load_plan(session, category.policy_code)
         values["dispatched_at"] = clock.now
         values["due_at"] = clock.due(clock.now, category.time_limit)
+        values["escalation_plan"] = plan.to_json()
+        values["next_escalation_at"] = next_time(
+            plan,
+            due_at=values["due_at"],
+            dispatched_at=clock.now,
+            fired=(),
+            reminded=False,
+            clock=clock.city,
+        )
     # ON CONFLICT: twenty copies racing on one id make one row; the losers wait for the
     # winner's commit and then read its row as a replay.
     inserted = (
@@ -270,6 +284,9 @@ async def transition(
         finding.closed_at = clock.now
     finding.version += 1
     finding.updated_at = clock.now
+    await reschedule(session, finding, clock.city)
+    if plan.to_status is Status.CLOSED:
+        await resolve(session, finding.id, clock.now)
     session.add(
         _event(
             finding.id,
@@ -369,6 +386,8 @@ async def _dispatch(
     finding.district_id = await district_of(session, unit)
     finding.dispatched_at = clock.now
     finding.due_at = clock.due(clock.now, category.time_limit)
+    finding.reminded_at = None
+    finding.escalation_plan = (await load_plan(session, category.policy_code)).to_json()
     return {"unit": unit.code, "due_at": finding.due_at}
 
 

@@ -19,6 +19,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Text,
+    UniqueConstraint,
     func,
     text,
 )
@@ -88,6 +89,8 @@ class Unit(Base):
     path: Mapped[str] = mapped_column(String(400))
     lat: Mapped[float | None] = mapped_column(Double)
     lon: Mapped[float | None] = mapped_column(Double)
+    # Where this unit's notifications are POSTed (in addition to the in-app inbox).
+    webhook_url: Mapped[str | None] = mapped_column(String(500))
     created_at: Mapped[datetime] = _now()
 
 
@@ -99,6 +102,7 @@ class Person(Base):
     title: Mapped[str | None] = mapped_column(String(200))
     phone: Mapped[str | None] = mapped_column(String(40))
     email: Mapped[str | None] = mapped_column(String(200))
+    webhook_url: Mapped[str | None] = mapped_column(String(500))
     created_at: Mapped[datetime] = _now()
 
 
@@ -227,6 +231,8 @@ class Finding(Base):
     closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     escalation_plan: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     next_escalation_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The pre-due reminder to the unit's handlers has gone out.
+    reminded_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     rework_count: Mapped[int] = mapped_column(Integer, server_default=text("0"))
     # A pending extension request: the due_at the unit asked for.
     extension_requested_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -266,4 +272,102 @@ class CalendarOverride(Base):
     day: Mapped[date] = mapped_column(Date, primary_key=True)
     kind: Mapped[str] = mapped_column(String(16))
     note: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = _now()
+
+
+ESCALATION_TARGETS = ("unit_head", "district_head", "city_leader", "discipline_commission")
+NOTIFICATION_STATUSES = ("pending", "sent", "failed")
+CHANNELS = ("inbox", "webhook")
+
+
+class EscalationPolicy(Base):
+    __tablename__ = "escalation_policies"
+    __table_args__ = (
+        CheckConstraint(
+            "reminder_at IS NULL OR (reminder_at > 0 AND reminder_at < 1)", name="reminder_at"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    reminder_at: Mapped[float | None] = mapped_column(Double)
+    # [{"level": 1, "target": "unit_head", "after": {"working_days": 0}, "channels": [...]}]
+    levels: Mapped[list[dict[str, Any]]] = mapped_column(JSONB)
+    created_at: Mapped[datetime] = _now()
+    updated_at: Mapped[datetime] = _now()
+
+
+class Escalation(Base):
+    """A formal supervision notice (督办) to a leader; one per finding and level, ever."""
+
+    __tablename__ = "escalations"
+    __table_args__ = (
+        UniqueConstraint("finding_id", "level", name="uq_escalations_finding_level"),
+        CheckConstraint(_in("target", ESCALATION_TARGETS), name="target"),
+        CheckConstraint("reason IN ('overdue', 'vacant_post')", name="reason"),
+        Index("ix_escalations_fired", "fired_at", "id"),
+        Index("ix_escalations_district_fired", "district_id", "fired_at", "id"),
+        Index("ix_escalations_target_person_fired", "target_person_id", "fired_at", "id"),
+        Index("ix_escalations_unit_fired", "responsible_unit_id", "fired_at", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    finding_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("findings.id"))
+    level: Mapped[int] = mapped_column(Integer)
+    target: Mapped[str] = mapped_column(String(32))
+    fired_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # When the level was due (fired_at - due_for is the firing lag).
+    due_for: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    reason: Mapped[str] = mapped_column(String(32))
+    # Snapshot of the person addressed, as they were when it fired: office holders change.
+    target_person_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
+    target_name: Mapped[str | None] = mapped_column(String(100))
+    target_title: Mapped[str | None] = mapped_column(String(200))
+    target_unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"))
+    target_unit_name: Mapped[str] = mapped_column(String(200))
+    # Denormalised from the finding for the supervision queries.
+    responsible_unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"))
+    district_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"))
+    source: Mapped[str] = mapped_column(String(32))
+    acknowledged_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    acknowledged_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    instruction: Mapped[str | None] = mapped_column(Text)
+    resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Notification(Base):
+    """The outbox: one row per recipient and channel; delivery is at least once, keyed by id."""
+
+    __tablename__ = "notifications"
+    __table_args__ = (
+        CheckConstraint(_in("status", NOTIFICATION_STATUSES), name="status"),
+        CheckConstraint(_in("channel", CHANNELS), name="channel"),
+        CheckConstraint("kind IN ('escalation', 'reminder')", name="kind"),
+        Index("ix_notifications_person_created", "recipient_person_id", "id"),
+        Index(
+            "ix_notifications_pending",
+            "next_attempt_at",
+            postgresql_where=text("status = 'pending' AND channel <> 'inbox'"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    # Makes writing the same notification twice impossible (kind:finding:level:recipient:channel).
+    dedupe_key: Mapped[str] = mapped_column(String(200), unique=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    escalation_id: Mapped[int | None] = mapped_column(ForeignKey("escalations.id"), index=True)
+    finding_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("findings.id"), index=True)
+    recipient_person_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
+    recipient_unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"))
+    channel: Mapped[str] = mapped_column(String(16))
+    address: Mapped[str | None] = mapped_column(String(500))
+    subject: Mapped[str] = mapped_column(String(300))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    status: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    last_error: Mapped[str | None] = mapped_column(String(500))
+    next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    read_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = _now()

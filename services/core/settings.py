@@ -36,7 +36,7 @@ class Settings(BaseSettings):
 
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     max_batch_size: int = Field(default=500, ge=1, le=500)
-    escalation_sweep_seconds: int = Field(default=5, ge=1)
+    escalation_sweep_seconds: int = Field(default=5, ge=1, le=60)
 
     @field_validator("timezone")
     @classmethod

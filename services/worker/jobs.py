@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from .escalations import escalation_sweep_helper
 from .queue import JobContext
 
 
@@ -16,4 +17,4 @@ async def ping(ctx: JobContext) -> str:
     return "pong"
 
 
-JOBS = (ping,)
+JOBS = (ping, escalation_sweep_helper)

@@ -8,6 +8,7 @@ from typing import Any, cast
 
 from arq import create_pool
 from arq.connections import ArqRedis, RedisSettings
+from arq.cron import CronJob, cron
 from arq.jobs import Job
 from arq.typing import WorkerCoroutine
 from arq.worker import Function, func
@@ -22,6 +23,7 @@ __all__ = [
     "JobFunction",
     "connect",
     "enqueue",
+    "every",
     "functions",
     "redis_settings",
 ]
@@ -37,6 +39,18 @@ def redis_settings(url: str) -> RedisSettings:
 
 def functions(jobs: Sequence[JobFunction], *, timeout_seconds: int = 300) -> list[Function]:
     return [func(cast(WorkerCoroutine, job), timeout=timeout_seconds) for job in jobs]
+
+
+def every(job: JobFunction, seconds: set[int], *, timeout_seconds: int = 300) -> CronJob:
+    """A periodic job run by exactly one worker per tick, however many workers there are."""
+    return cron(
+        cast(WorkerCoroutine, job),
+        second=seconds,
+        microsecond=0,
+        unique=True,
+        timeout=timeout_seconds,
+        run_at_startup=True,
+    )
 
 
 async def connect(url: str) -> ArqRedis:

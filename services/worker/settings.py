@@ -17,6 +17,7 @@ from services.core.settings import Settings, get_settings
 from services.core.stack import endpoints
 
 from . import queue
+from .escalations import escalation_sweep, sweep_seconds
 from .jobs import JOBS
 
 # Short, so `arq --check` (the container health check) notices a dead worker quickly.
@@ -49,6 +50,7 @@ def build(settings: Settings) -> type:
         (),
         {
             "functions": queue.functions(JOBS),
+            "cron_jobs": [queue.every(escalation_sweep, sweep_seconds(settings))],
             "on_startup": startup,
             "on_shutdown": shutdown,
             "redis_settings": queue.redis_settings(endpoints(settings).redis_url),

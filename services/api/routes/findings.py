@@ -11,8 +11,7 @@ from fastapi import APIRouter, Depends, Query, Response
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.core.calendar_store import load_calendar
-from services.core.deadlines import parse_end_of_day
+from services.core.calendar_store import load_city_clock
 from services.core.finding_queries import (
     FindingFilters,
     Refs,
@@ -66,12 +65,7 @@ MAX_CLOCK_SKEW = timedelta(minutes=10)
 
 
 async def make_clock(session: AsyncSession, settings: Settings) -> Clock:
-    return Clock(
-        now=utcnow(),
-        calendar=await load_calendar(session),
-        tz=ZoneInfo(settings.timezone),
-        end_of_day=parse_end_of_day(settings.workday_end),
-    )
+    return Clock(now=utcnow(), city=await load_city_clock(session, settings))
 
 
 def _local(value: datetime | None, tz: ZoneInfo) -> datetime | None:

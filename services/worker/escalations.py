@@ -1,0 +1,101 @@
+"""The escalation sweep as worker jobs.
+
+Every `DUBAN_ESCALATION_SWEEP_SECONDS` one worker (a unique cron job) sweeps; when more is
+due than one batch, it asks other workers to help by queueing helper sweeps, which claim
+their own batches (SKIP LOCKED) until nothing is left. Deliveries are queued only after the
+batch has committed. Every job here is idempotent: re-running one re-reads the database.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from datetime import UTC, datetime
+
+import structlog
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from services.core.calendar_store import load_city_clock
+from services.core.models import Finding
+from services.core.settings import Settings
+from services.core.sweep import BatchResult, sweep_batch
+
+from . import queue
+from .queue import JobContext
+
+log = structlog.get_logger("duban.worker.sweep")
+
+BATCH_SIZE = 500
+# How many other workers a busy tick may call in to help.
+MAX_HELPERS = 4
+# Leave time before the job timeout; the next tick continues where this one stopped.
+TIME_BUDGET_SECONDS = 240
+DELIVER_JOB = "deliver_notification"
+
+
+def delivery_job_id(notification_id: int, attempt: int) -> str:
+    return f"deliver:{notification_id}:{attempt}"
+
+
+async def enqueue_deliveries(redis: queue.ArqRedis, notification_ids: list[int]) -> None:
+    for nid in notification_ids:
+        await queue.enqueue(redis, DELIVER_JOB, nid, job_id=delivery_job_id(nid, 0))
+
+
+async def _one_batch(ctx: JobContext) -> BatchResult:
+    factory: async_sessionmaker[AsyncSession] = ctx["sessionmaker"]
+    settings: Settings = ctx["settings"]
+    async with factory() as session, session.begin():
+        clock = await load_city_clock(session, settings)
+        result = await sweep_batch(session, clock, datetime.now(UTC), BATCH_SIZE)
+    await enqueue_deliveries(ctx["redis"], result.deliveries)
+    return result
+
+
+async def _drain(ctx: JobContext) -> dict[str, int]:
+    started = time.monotonic()
+    totals = {"claimed": 0, "escalations": 0, "reminders": 0, "deliveries": 0}
+    while time.monotonic() - started < TIME_BUDGET_SECONDS:
+        result = await _one_batch(ctx)
+        totals["claimed"] += result.claimed
+        totals["escalations"] += result.escalations
+        totals["reminders"] += result.reminders
+        totals["deliveries"] += len(result.deliveries)
+        if result.claimed < BATCH_SIZE:
+            break
+    if totals["claimed"]:
+        log.info("swept", **totals)
+    return totals
+
+
+async def _due_count(ctx: JobContext) -> int:
+    factory: async_sessionmaker[AsyncSession] = ctx["sessionmaker"]
+    async with factory() as session:
+        count = await session.scalar(
+            select(func.count())
+            .select_from(Finding)
+            .where(Finding.next_escalation_at <= datetime.now(UTC))
+        )
+    return int(count or 0)
+
+
+async def escalation_sweep(ctx: JobContext) -> dict[str, int]:
+    """The periodic sweep (one per tick across all workers)."""
+    due = await _due_count(ctx)
+    helpers = min(MAX_HELPERS, math.ceil(due / BATCH_SIZE) - 1)
+    tick = ctx.get("job_id", "tick")
+    for i in range(max(0, helpers)):
+        await queue.enqueue(ctx["redis"], "escalation_sweep_helper", job_id=f"{tick}:help:{i}")
+    return await _drain(ctx)
+
+
+async def escalation_sweep_helper(ctx: JobContext) -> dict[str, int]:
+    """Another worker's share of a busy tick."""
+    return await _drain(ctx)
+
+
+def sweep_seconds(settings: Settings) -> set[int]:
+    """The seconds of each minute at which the sweep runs."""
+    step = max(1, min(60, settings.escalation_sweep_seconds))
+    return set(range(0, 60, step))
