@@ -16,7 +16,19 @@ from services.core.stack import endpoints
 
 from . import middleware, problems
 from .middleware import API_PREFIX
-from .routes import auth, calendar, config, findings, health
+from .routes import (
+    auth,
+    calendar,
+    calendar_overrides,
+    config,
+    escalations,
+    findings,
+    health,
+    inbox,
+    notifications,
+    policies,
+    stats,
+)
 from .state import AppState
 
 
@@ -53,6 +65,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     problems.install(app)
     middleware.install(app, settings)
     app.include_router(health.router)
-    for module in (auth, findings, calendar, config):
+    for module in (
+        auth,
+        findings,
+        calendar,
+        config,
+        escalations,
+        stats,
+        policies,
+        calendar_overrides,
+        inbox,
+        notifications,
+    ):
         app.include_router(module.router, prefix=API_PREFIX)
     return app
