@@ -50,7 +50,8 @@ async def make_overdue(factory: async_sessionmaker[AsyncSession], fid: str, due:
     async with factory() as session, session.begin():
         await session.execute(
             text(
-                "UPDATE findings SET due_at = CAST(:due AS timestamptz), dispatched_at = CAST(:due AS timestamptz) - interval '2 days', "
+                "UPDATE findings SET due_at = CAST(:due AS timestamptz), "
+                "dispatched_at = CAST(:due AS timestamptz) - interval '2 days', "
                 "next_escalation_at = CAST(:due AS timestamptz) WHERE id = :id"
             ),
             {"due": due, "id": uuid.UUID(fid)},

@@ -204,6 +204,21 @@ class Finding(Base):
             postgresql_where=text("next_escalation_at IS NOT NULL"),
         ),
         Index("ix_findings_place_unit", "place_unit_id"),
+        # Covers every column the unit statistics read: index-only counts over a window.
+        Index(
+            "ix_findings_stats",
+            "reported_at",
+            postgresql_include=[
+                "responsible_unit_id",
+                "source",
+                "status",
+                "close_reason",
+                "due_at",
+                "submitted_at",
+                "rework_count",
+                "recurrence_of",
+            ],
+        ),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
@@ -310,6 +325,12 @@ class Escalation(Base):
         Index("ix_escalations_district_fired", "district_id", "fired_at", "id"),
         Index("ix_escalations_target_person_fired", "target_person_id", "fired_at", "id"),
         Index("ix_escalations_unit_fired", "responsible_unit_id", "fired_at", "id"),
+        # Escalations by unit, level and source for the statistics, index-only.
+        Index(
+            "ix_escalations_stats",
+            "fired_at",
+            postgresql_include=["responsible_unit_id", "level", "source"],
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
@@ -345,6 +366,8 @@ class Notification(Base):
         CheckConstraint(_in("channel", CHANNELS), name="channel"),
         CheckConstraint("kind IN ('escalation', 'reminder')", name="kind"),
         Index("ix_notifications_person_created", "recipient_person_id", "id"),
+        # Supervisors list failed (or pending) deliveries, newest first.
+        Index("ix_notifications_status_id", "status", "id"),
         Index(
             "ix_notifications_pending",
             "next_attempt_at",
@@ -368,6 +391,10 @@ class Notification(Base):
     attempts: Mapped[int] = mapped_column(Integer, server_default=text("0"))
     last_error: Mapped[str | None] = mapped_column(String(500))
     next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Retries stop once the first attempt is older than the retry horizon; an admin's retry
+    # clears it, so the horizon starts again.
+    first_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     read_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = _now()

@@ -38,6 +38,18 @@ class Settings(BaseSettings):
     max_batch_size: int = Field(default=500, ge=1, le=500)
     escalation_sweep_seconds: int = Field(default=5, ge=1, le=60)
 
+    # HMAC-SHA256 key of the X-Duban-Signature header on webhooks; receivers verify with it.
+    # Unset: one is generated into the data dir (every worker of a cluster needs the same).
+    webhook_secret: SecretStr | None = None
+    webhook_timeout_seconds: float = Field(default=10, gt=0, le=120)
+    # Failed webhook deliveries are retried until the first attempt is this old, then failed.
+    delivery_retry_hours: float = Field(default=24, ge=24)
+    # Retry delays double from the base up to the cap (each shortened by up to 20% jitter).
+    delivery_backoff_base_seconds: float = Field(default=30, gt=0)
+    delivery_backoff_cap_seconds: float = Field(default=3600, gt=0)
+    # How often the worker re-reads the outbox for deliveries that are due (lost jobs too).
+    delivery_rescan_seconds: int = Field(default=10, ge=1, le=60)
+
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from .delivery import deliver_notification
 from .escalations import escalation_sweep_helper
 from .queue import JobContext
 
@@ -18,3 +19,6 @@ async def ping(ctx: JobContext) -> str:
 
 
 JOBS = (ping, escalation_sweep_helper)
+# Jobs queued again and again under the same id (one id per delivery attempt): their results
+# are not kept, so an id is free again as soon as its job has finished.
+REQUEUED_JOBS = (deliver_notification,)

@@ -4,6 +4,7 @@ queue library can change without touching the jobs."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime
 from typing import Any, cast
 
 from arq import create_pool
@@ -37,8 +38,18 @@ def redis_settings(url: str) -> RedisSettings:
     return settings
 
 
-def functions(jobs: Sequence[JobFunction], *, timeout_seconds: int = 300) -> list[Function]:
-    return [func(cast(WorkerCoroutine, job), timeout=timeout_seconds) for job in jobs]
+def functions(
+    jobs: Sequence[JobFunction],
+    *,
+    timeout_seconds: int = 300,
+    keep_result_seconds: int | None = None,
+) -> list[Function]:
+    """`keep_result_seconds=0` frees a job's id as soon as it finishes, so the same id can be
+    queued again (by default arq keeps the result, and blocks the id, for an hour)."""
+    return [
+        func(cast(WorkerCoroutine, job), timeout=timeout_seconds, keep_result=keep_result_seconds)
+        for job in jobs
+    ]
 
 
 def every(job: JobFunction, seconds: set[int], *, timeout_seconds: int = 300) -> CronJob:
@@ -57,7 +68,13 @@ async def connect(url: str) -> ArqRedis:
     return await create_pool(redis_settings(url))
 
 
-async def enqueue(redis: ArqRedis, name: str, *args: Any, job_id: str | None = None) -> Job | None:
-    """Queue a job by name. With a `job_id`, a job already queued under that id is not
-    queued twice (None is returned)."""
-    return await redis.enqueue_job(name, *args, _job_id=job_id)
+async def enqueue(
+    redis: ArqRedis,
+    name: str,
+    *args: Any,
+    job_id: str | None = None,
+    defer_until: datetime | None = None,
+) -> Job | None:
+    """Queue a job by name, to run now or not before `defer_until`. With a `job_id`, a job
+    already queued under that id is not queued twice (None is returned)."""
+    return await redis.enqueue_job(name, *args, _job_id=job_id, _defer_until=defer_until)

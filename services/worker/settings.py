@@ -17,8 +17,9 @@ from services.core.settings import Settings, get_settings
 from services.core.stack import endpoints
 
 from . import queue
+from .delivery import close_delivery, open_delivery, outbox_rescan, rescan_seconds
 from .escalations import escalation_sweep, sweep_seconds
-from .jobs import JOBS
+from .jobs import JOBS, REQUEUED_JOBS
 
 # Short, so `arq --check` (the container health check) notices a dead worker quickly.
 HEALTH_CHECK_SECONDS = 5
@@ -33,10 +34,12 @@ async def startup(ctx: queue.JobContext) -> None:
     ctx["settings"] = settings
     ctx["engine"] = engine
     ctx["sessionmaker"] = make_sessionmaker(engine)
-    log.info("worker started", jobs=[job.__name__ for job in JOBS])
+    await open_delivery(ctx)
+    log.info("worker started", jobs=[job.__name__ for job in (*JOBS, *REQUEUED_JOBS)])
 
 
 async def shutdown(ctx: queue.JobContext) -> None:
+    await close_delivery(ctx)
     engine = ctx.get("engine")
     if engine is not None:
         await engine.dispose()
@@ -49,8 +52,14 @@ def build(settings: Settings) -> type:
         "WorkerSettings",
         (),
         {
-            "functions": queue.functions(JOBS),
-            "cron_jobs": [queue.every(escalation_sweep, sweep_seconds(settings))],
+            "functions": [
+                *queue.functions(JOBS),
+                *queue.functions(REQUEUED_JOBS, keep_result_seconds=0),
+            ],
+            "cron_jobs": [
+                queue.every(escalation_sweep, sweep_seconds(settings)),
+                queue.every(outbox_rescan, rescan_seconds(settings)),
+            ],
             "on_startup": startup,
             "on_shutdown": shutdown,
             "redis_settings": queue.redis_settings(endpoints(settings).redis_url),

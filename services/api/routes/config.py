@@ -15,7 +15,16 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute, aliased
 
-from services.core.models import Category, Finding, Person, Post, RoutingRule, Unit, User
+from services.core.models import (
+    Category,
+    EscalationPolicy,
+    Finding,
+    Person,
+    Post,
+    RoutingRule,
+    Unit,
+    User,
+)
 from services.core.units import create_unit, is_in_subtree, move_unit
 
 from ..deps import Admin, Session
@@ -468,6 +477,13 @@ def _check_time_limit(clock: str, time_limit: dict[str, Any]) -> None:
         )
 
 
+async def _check_policy(session: AsyncSession, code: str | None) -> None:
+    if code is not None and not await session.scalar(
+        select(exists().where(EscalationPolicy.code == code))
+    ):
+        raise _invalid("policy_code", f"no escalation policy with code {code!r}")
+
+
 @router.get("/categories", response_model=CategoryPage)
 async def list_categories(session: Session, _: Admin, page: PageDep) -> CategoryPage:
     rows = (await session.scalars(_keyset(select(Category), Category.id, page))).all()
@@ -486,6 +502,7 @@ async def create_category(body: CategoryCreate, session: Session, _: Admin) -> C
     _check_time_limit(clock, body.time_limit)
     if await session.scalar(select(exists().where(Category.code == body.code))):
         raise _conflict(f"A category with code {body.code!r} already exists.")
+    await _check_policy(session, body.policy_code)
     category = Category(
         code=body.code,
         name=body.name,
@@ -521,6 +538,8 @@ async def update_category(
     else:
         clock = category.clock
     _check_time_limit(clock, time_limit)
+    if "policy_code" in fields:
+        await _check_policy(session, body.policy_code)
     category.clock = clock
     category.time_limit = normalised_time_limit(time_limit)
     for field in ("name", "group", "kind", "duplicate_radius_m", "policy_code", "active"):

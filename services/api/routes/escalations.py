@@ -1,3 +1,214 @@
-from fastapi import APIRouter
+"""Supervision: the escalation list (JSON or CSV) and the leader's acknowledgement (批示)."""
 
-router = APIRouter()
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal, cast
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, Depends, Path, Query, Response
+from sqlalchemy import ColumnElement
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.core.acknowledge import AcknowledgeError, acknowledge
+from services.core.escalation_queries import (
+    ESCALATION_STATUSES,
+    EscalationFilters,
+    EscalationRow,
+    Key,
+    filter_clauses,
+    list_escalations,
+    one_escalation,
+    status_of,
+)
+from services.core.finding_queries import UnknownReference
+from services.core.principal import Principal
+
+from ..deps import Caller, Session, SettingsDep, utcnow
+from ..escalation_csv import content_disposition, render_csv
+from ..pagination import Page, split_page
+from ..problems import Problem
+from ..schemas.escalations import (
+    AcknowledgeIn,
+    EscalationOut,
+    EscalationPage,
+    EscalationStatus,
+    FindingSummary,
+    Reason,
+    TargetOut,
+)
+from ..schemas.findings import CategoryRef, Source, UnitRef
+
+router = APIRouter(prefix="/escalations", tags=["supervision"])
+
+# A CSV export holds at most this many rows, newest first; `X-Export-Truncated: true` says
+# more matched (narrow the filters, e.g. by since/until, to get the rest).
+CSV_MAX_ROWS = 50_000
+CSV_CHUNK = 2_000
+assert set(ESCALATION_STATUSES) == {"open", "acknowledged", "resolved"}  # noqa: S101
+
+IdPath = Annotated[int, Path(ge=1, le=2**63 - 1)]
+
+
+def _local(value: datetime | None, tz: ZoneInfo) -> datetime | None:
+    return value.astimezone(tz) if value is not None else None
+
+
+def render(row: EscalationRow, tz: ZoneInfo) -> EscalationOut:
+    e = row.escalation
+    responsible = (
+        UnitRef(code=row.responsible_code, name=row.responsible_name or "")
+        if row.responsible_code is not None
+        else None
+    )
+    district = (
+        UnitRef(code=row.district_code, name=row.district_name or "")
+        if row.district_code is not None
+        else None
+    )
+    return EscalationOut(
+        id=e.id,
+        finding=FindingSummary(
+            id=e.finding_id,
+            category=CategoryRef(code=row.category_code, name=row.category_name),
+            description=row.finding_description,
+            responsible_unit=responsible,
+            due_at=_local(row.finding_due_at, tz),
+            status=row.finding_status,
+        ),
+        level=e.level,
+        target=TargetOut(
+            kind=e.target,
+            person_id=e.target_person_id,
+            name=e.target_name,
+            title=e.target_title,
+            unit=UnitRef(code=row.target_unit_code, name=e.target_unit_name),
+        ),
+        reason=cast(Reason, e.reason),
+        source=e.source,
+        fired_at=e.fired_at.astimezone(tz),
+        due_for=e.due_for.astimezone(tz),
+        lag_seconds=round((e.fired_at - e.due_for).total_seconds(), 3),
+        district=district,
+        acknowledged_at=_local(e.acknowledged_at, tz),
+        acknowledged_by=row.acknowledged_by,
+        instruction=e.instruction,
+        resolved_at=_local(e.resolved_at, tz),
+        status=cast(EscalationStatus, status_of(e)),
+    )
+
+
+def _cursor_key(raw: list[Any]) -> Key:
+    fired, ident = raw
+    if not isinstance(ident, int) or isinstance(ident, bool) or ident < 1:
+        raise ValueError("not an escalation id")
+    at = datetime.fromisoformat(fired)
+    if at.tzinfo is None:
+        raise ValueError("no offset")
+    return (at, ident)
+
+
+def _need_offset(**values: datetime | None) -> None:
+    for name, value in values.items():
+        if value is not None and value.tzinfo is None:
+            raise Problem(
+                422,
+                f"{name} needs a UTC offset.",
+                kind="validation",
+                errors=[{"field": name, "message": "timestamp without offset"}],
+            )
+
+
+@router.get(
+    "",
+    response_model=EscalationPage,
+    responses={
+        200: {
+            "content": {"text/csv": {"schema": {"type": "string"}}},
+            "description": "the page as JSON, or with ?format=csv every matching row "
+            f"(at most {CSV_MAX_ROWS:,}) as UTF-8 CSV with a byte-order mark",
+        }
+    },
+)
+async def get_escalations(
+    caller: Caller,
+    session: Session,
+    settings: SettingsDep,
+    page: Annotated[Page, Depends()],
+    district: Annotated[str | None, Query(max_length=64, description="district code")] = None,
+    unit: Annotated[
+        str | None, Query(max_length=64, description="responsible unit code (with its subtree)")
+    ] = None,
+    level: Annotated[int | None, Query(ge=1, le=9)] = None,
+    status: EscalationStatus | None = None,
+    source: Source | None = None,
+    target_person: Annotated[
+        int | None, Query(ge=1, le=2**31 - 1, description="person id of the target")
+    ] = None,
+    since: Annotated[datetime | None, Query(description="fired at or after")] = None,
+    until: Annotated[datetime | None, Query(description="fired before")] = None,
+    format: Annotated[Literal["json", "csv"], Query()] = "json",
+) -> EscalationPage | Response:
+    """Escalations in the caller's scope, newest first. Supervisors see all; a leader those
+    addressed to them; anyone else those of their unit's subtree. With `format=csv` every
+    matching row (limit and cursor do not apply) up to the export cap comes as a CSV file."""
+    _need_offset(since=since, until=until)
+    filters = EscalationFilters(district, unit, level, status, source, target_person, since, until)
+    try:
+        clauses = await filter_clauses(session, filters)
+    except UnknownReference as exc:
+        raise Problem(
+            422, str(exc), kind="validation", errors=[{"field": exc.field, "message": str(exc)}]
+        ) from exc
+    tz = ZoneInfo(settings.timezone)
+    if format == "csv":
+        return await _csv(session, caller, clauses, tz)
+    after = page.after(_cursor_key)
+    fetched = await list_escalations(session, caller, clauses, after=after, limit=page.limit + 1)
+    rows, cursor = split_page(
+        fetched, page.limit, lambda r: [r.escalation.fired_at.isoformat(), r.escalation.id]
+    )
+    return EscalationPage(items=[render(r, tz) for r in rows], next_cursor=cursor)
+
+
+async def _csv(
+    session: AsyncSession, caller: Principal, clauses: list[ColumnElement[bool]], tz: ZoneInfo
+) -> Response:
+    rows: list[EscalationRow] = []
+    after: Key | None = None
+    # One row past the cap tells a complete export from a truncated one.
+    while len(rows) <= CSV_MAX_ROWS:
+        want = min(CSV_CHUNK, CSV_MAX_ROWS + 1 - len(rows))
+        chunk = await list_escalations(session, caller, clauses, after=after, limit=want)
+        rows += chunk
+        if len(chunk) < want:
+            break
+        after = chunk[-1].key
+    truncated = len(rows) > CSV_MAX_ROWS
+    rows = rows[:CSV_MAX_ROWS]
+    headers = {
+        "Content-Disposition": content_disposition(utcnow(), tz),
+        "X-Export-Rows": str(len(rows)),
+        "X-Export-Truncated": "true" if truncated else "false",
+    }
+    return Response(render_csv(rows, tz), media_type="text/csv; charset=utf-8", headers=headers)
+
+
+@router.post("/{escalation_id}/acknowledge", response_model=EscalationOut)
+async def post_acknowledge(
+    escalation_id: IdPath,
+    body: AcknowledgeIn,
+    caller: Caller,
+    session: Session,
+    settings: SettingsDep,
+) -> EscalationOut:
+    """The target's acknowledgement with an instruction (批示): once per escalation. It is
+    recorded in the finding's audit trail and does not stop the later levels."""
+    try:
+        await acknowledge(session, escalation_id, caller, body.instruction, utcnow())
+    except AcknowledgeError as exc:
+        errors = [{"field": exc.field, "message": exc.message}] if exc.field else None
+        raise Problem(exc.status, exc.message, errors=errors) from exc
+    row = await one_escalation(session, caller, escalation_id)
+    assert row is not None  # noqa: S101 - just acknowledged in this transaction
+    return render(row, ZoneInfo(settings.timezone))

@@ -1,0 +1,108 @@
+"""The escalation list as a spreadsheet the supervision office opens in Excel.
+
+UTF-8 with a byte-order mark (without it Excel reads the Chinese as mojibake), Chinese column
+headers, local times as `YYYY-MM-DD HH:MM:SS`. Free text that starts like a formula is
+prefixed with an apostrophe so a spreadsheet never evaluates what a reporter typed.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable
+from datetime import datetime
+from urllib.parse import quote
+from zoneinfo import ZoneInfo
+
+from services.core.escalation_queries import EscalationRow, status_of
+
+BOM = "\ufeff"
+HEADERS = (
+    "督办编号",
+    "问题编号",
+    "问题类别",
+    "问题描述",
+    "区市",
+    "责任单位",
+    "级别",
+    "督办对象",
+    "职务",
+    "督办单位",
+    "原因",
+    "应督办时间",
+    "督办时间",
+    "延迟(秒)",
+    "整改期限",
+    "问题状态",
+    "状态",
+    "批示时间",
+    "批示人",
+    "批示",
+    "销号时间",
+)
+REASONS = {"overdue": "逾期未整改", "vacant_post": "岗位空缺(转市文明办)"}
+STATUSES = {"open": "待批示", "acknowledged": "已批示", "resolved": "已销号"}
+FINDING_STATUSES = {
+    "reported": "待派遣",
+    "assigned": "已派遣",
+    "accepted": "已签收",
+    "submitted": "待复核",
+    "closed": "已销号",
+}
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _text(value: str | None) -> str:
+    if not value:
+        return ""
+    return "'" + value if value.startswith(_FORMULA_START) else value
+
+
+def _time(value: datetime | None, tz: ZoneInfo) -> str:
+    return value.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S") if value is not None else ""
+
+
+def _cells(row: EscalationRow, tz: ZoneInfo) -> list[str | int | float]:
+    e = row.escalation
+    return [
+        e.id,
+        str(e.finding_id),
+        _text(row.category_name),
+        _text(row.finding_description),
+        _text(row.district_name),
+        _text(row.responsible_name),
+        e.level,
+        _text(e.target_name),
+        _text(e.target_title),
+        _text(e.target_unit_name),
+        REASONS.get(e.reason, e.reason),
+        _time(e.due_for, tz),
+        _time(e.fired_at, tz),
+        round((e.fired_at - e.due_for).total_seconds(), 3),
+        _time(row.finding_due_at, tz),
+        FINDING_STATUSES.get(row.finding_status, row.finding_status),
+        STATUSES[status_of(e)],
+        _time(e.acknowledged_at, tz),
+        _text(row.acknowledged_by),
+        _text(e.instruction),
+        _time(e.resolved_at, tz),
+    ]
+
+
+def render_csv(rows: Iterable[EscalationRow], tz: ZoneInfo) -> bytes:
+    out = io.StringIO()
+    out.write(BOM)
+    writer = csv.writer(out)
+    writer.writerow(HEADERS)
+    for row in rows:
+        writer.writerow(_cells(row, tz))
+    return out.getvalue().encode("utf-8")
+
+
+def content_disposition(now: datetime, tz: ZoneInfo) -> str:
+    stamp = now.astimezone(tz).strftime("%Y%m%d-%H%M%S")
+    # An ASCII name for old clients, the Chinese one (RFC 6266 filename*) for the rest.
+    return (
+        f'attachment; filename="escalations-{stamp}.csv"; '
+        f"filename*=UTF-8''{quote(f'督办清单-{stamp}.csv')}"
+    )

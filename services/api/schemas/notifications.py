@@ -1,0 +1,64 @@
+"""Response bodies of the inbox and the outbox (notifications) endpoints."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any, Literal, get_args
+
+from pydantic import BaseModel, Field
+
+from services.core.models import CHANNELS, NOTIFICATION_STATUSES
+
+Status = Literal["pending", "sent", "failed"]
+Channel = Literal["inbox", "webhook"]
+assert set(NOTIFICATION_STATUSES) == set(get_args(Status))  # noqa: S101 - keep them in step
+assert set(CHANNELS) == set(get_args(Channel))  # noqa: S101
+
+
+class InboxItem(BaseModel):
+    id: int
+    kind: str = Field(description="escalation | reminder")
+    subject: str
+    payload: dict[str, Any]
+    finding_id: uuid.UUID
+    escalation_id: int | None
+    created_at: datetime
+    read_at: datetime | None
+    read: bool
+    links: dict[str, str]
+
+
+class InboxPage(BaseModel):
+    items: list[InboxItem]
+    next_cursor: str | None
+
+
+class Recipient(BaseModel):
+    person: str | None = Field(description="the person's name; null for a unit's webhook")
+    unit: str | None = Field(description="unit code")
+    unit_name: str | None
+
+
+class NotificationOut(BaseModel):
+    id: int
+    kind: str
+    channel: Channel
+    status: Status
+    recipient: Recipient
+    address: str | None = Field(description="webhook: scheme and host only (URLs hold tokens)")
+    subject: str
+    finding_id: uuid.UUID
+    escalation_id: int | None
+    attempts: int
+    last_error: str | None
+    created_at: datetime
+    first_attempt_at: datetime | None
+    last_attempt_at: datetime | None
+    next_attempt_at: datetime | None
+    sent_at: datetime | None
+
+
+class NotificationPage(BaseModel):
+    items: list[NotificationOut]
+    next_cursor: str | None

@@ -1,0 +1,49 @@
+"""The unit ranking (GET /stats/units)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from .findings import UnitRef
+
+StatLevel = Literal["district", "street", "department"]
+
+
+class WeightedCounts(BaseModel):
+    """The counts that feed the score: exposure-video findings and their escalations × 2."""
+
+    total: int
+    closed: int
+    on_time: int
+    overdue_open: int
+    rework: int
+    recurrences: int
+    escalations: dict[str, int]
+
+
+class UnitStatsOut(BaseModel):
+    unit: UnitRef
+    total: int = Field(description="findings reported in the window (not invalid/duplicate)")
+    closed: int = Field(description="of those, closed as rectified")
+    on_time: int = Field(description="rectified, with the last submission by due_at")
+    on_time_rate: float | None = Field(description="on_time ÷ closed; null when closed = 0")
+    overdue_open: int = Field(description="still with the unit (assigned/accepted), past due")
+    rework: int = Field(description="findings sent back at least once")
+    rework_rate: float | None = Field(description="rework ÷ total; null when total = 0")
+    recurrences: int = Field(description="findings that are a recurrence of a closed one")
+    escalations: dict[str, int] = Field(description='fired in the window, by level: {"1": …}')
+    weighted: WeightedCounts
+    score: float
+    rank: int = Field(description="1 = best; equal scores share a rank")
+
+
+class UnitStatsPage(BaseModel):
+    level: StatLevel
+    since: datetime | None
+    until: datetime | None
+    generated_at: datetime
+    formula: str
+    items: list[UnitStatsOut]

@@ -1,0 +1,216 @@
+"""Unit statistics for the supervision office's ranking (通报 / 红黑榜).
+
+Which findings count for a unit: those whose responsible unit lies in the unit's subtree,
+reported in the window, excluding those closed as invalid or duplicate (they were never the
+unit's problem). Which escalations count: those whose responsible unit lies in the subtree,
+fired in the window. Findings reported but never dispatched (or returned) have no
+responsible unit and count nowhere.
+
+An exposure-video finding, and an escalation of one, counts twice in every figure that feeds
+the score (`weighted`); the plain figures are shown as well so they can be checked against
+the lists. The score (pure, `score`):
+
+    100 × on-time rate − 2 × overdue open − 5 × reworked − 5 × recurrences
+        − (1 × L1 + 2 × L2 + 5 × L3 + 10 × L4 escalations)
+
+all on the weighted counts; the on-time rate is on-time ÷ rectified (1 when nothing was
+rectified yet), levels above 4 cost as much as L4. Rank 1 is the highest score; equal scores
+share a rank.
+
+The SQL aggregates per responsible unit (index-only on the covering indexes of migration
+0004) and the roll-up to districts, streets or departments happens here, over the unit
+paths: a few hundred rows, not the findings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, fields
+from datetime import datetime
+
+from sqlalchemy import ColumnElement, Select, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
+
+from services.core.lifecycle import CLOCK_RUNNING
+from services.core.models import Escalation, Finding, Unit
+
+EXPOSURE_SOURCE = "exposure_video"
+EXPOSURE_WEIGHT = 2
+STAT_LEVELS = ("district", "street", "department")
+REPORTED_LEVELS = (1, 2, 3, 4)
+
+ON_TIME_POINTS = 100
+OVERDUE_PENALTY = 2
+REWORK_PENALTY = 5
+RECURRENCE_PENALTY = 5
+LEVEL_PENALTY = {1: 1, 2: 2, 3: 5, 4: 10}
+FORMULA = (
+    "score = 100 × on_time_rate − 2 × overdue_open − 5 × rework − 5 × recurrences "
+    "− (1 × L1 + 2 × L2 + 5 × L3 + 10 × L4), on weighted counts (an exposure-video finding "
+    "or its escalation counts 2); on_time_rate = on_time ÷ closed, 1 when closed = 0"
+)
+
+
+@dataclass
+class Counts:
+    total: int = 0
+    closed: int = 0
+    on_time: int = 0
+    overdue_open: int = 0
+    rework: int = 0
+    recurrences: int = 0
+    escalations: dict[int, int] = field(default_factory=dict)
+
+    def add(self, other: Counts, factor: int = 1) -> None:
+        for f in fields(self):
+            if f.name != "escalations":
+                setattr(self, f.name, getattr(self, f.name) + factor * getattr(other, f.name))
+        for level, n in other.escalations.items():
+            self.escalations[level] = self.escalations.get(level, 0) + factor * n
+
+    @property
+    def on_time_rate(self) -> float | None:
+        return self.on_time / self.closed if self.closed else None
+
+    @property
+    def rework_rate(self) -> float | None:
+        return self.rework / self.total if self.total else None
+
+
+def score(weighted: Counts) -> float:
+    """The ranking score of one unit from its weighted counts (see the module docstring)."""
+    rate = weighted.on_time_rate
+    penalty = (
+        OVERDUE_PENALTY * weighted.overdue_open
+        + REWORK_PENALTY * weighted.rework
+        + RECURRENCE_PENALTY * weighted.recurrences
+        + sum(
+            LEVEL_PENALTY.get(level, LEVEL_PENALTY[4]) * n
+            for level, n in weighted.escalations.items()
+        )
+    )
+    return round(ON_TIME_POINTS * (1.0 if rate is None else rate) - penalty, 2)
+
+
+def ranks(scores: Sequence[float]) -> list[int]:
+    """Competition ranking, best first: scores 90, 80, 80, 70 rank 1, 2, 2, 4."""
+    return [1 + sum(other > s for other in scores) for s in scores]
+
+
+@dataclass
+class UnitStats:
+    unit_id: int
+    code: str
+    name: str
+    counts: Counts = field(default_factory=Counts)
+    weighted: Counts = field(default_factory=Counts)
+    score: float = 0.0
+    rank: int = 0
+
+
+def _window(
+    column: InstrumentedAttribute[datetime], since: datetime | None, until: datetime | None
+) -> list[ColumnElement[bool]]:
+    clauses = []
+    if since is not None:
+        clauses.append(column >= since)
+    if until is not None:
+        clauses.append(column < until)
+    return clauses
+
+
+def finding_counts(
+    since: datetime | None, until: datetime | None, now: datetime
+) -> Select[int | None, bool, int, int, int, int, int, int]:
+    """Per responsible unit and exposure flag: total, closed, on time, overdue open,
+    reworked, recurrences."""
+    rectified = Finding.close_reason == "rectified"
+    exposure = Finding.source == EXPOSURE_SOURCE
+    return (
+        select(
+            Finding.responsible_unit_id,
+            exposure,
+            func.count(),
+            func.count().filter(rectified),
+            func.count().filter(rectified, Finding.submitted_at <= Finding.due_at),
+            func.count().filter(Finding.status.in_(sorted(CLOCK_RUNNING)), Finding.due_at < now),
+            func.count().filter(Finding.rework_count > 0),
+            func.count().filter(Finding.recurrence_of.is_not(None)),
+        )
+        .where(
+            Finding.responsible_unit_id.is_not(None),
+            or_(Finding.close_reason.is_(None), rectified),
+            *_window(Finding.reported_at, since, until),
+        )
+        .group_by(Finding.responsible_unit_id, exposure)
+    )
+
+
+def escalation_counts(
+    since: datetime | None, until: datetime | None
+) -> Select[int | None, int, bool, int]:
+    """Per responsible unit, level and exposure flag: the number of escalations fired."""
+    exposure = Escalation.source == EXPOSURE_SOURCE
+    return (
+        select(Escalation.responsible_unit_id, Escalation.level, exposure, func.count())
+        .where(
+            Escalation.responsible_unit_id.is_not(None),
+            *_window(Escalation.fired_at, since, until),
+        )
+        .group_by(Escalation.responsible_unit_id, Escalation.level, exposure)
+    )
+
+
+def _roll_up(paths: Mapping[int, str], level_ids: set[int]) -> dict[int, int]:
+    """unit id → the unit of the level above (or at) it, for every unit that has one."""
+    out: dict[int, int] = {}
+    for unit_id, path in paths.items():
+        for ancestor in reversed([int(p) for p in path.strip("/").split("/") if p]):
+            if ancestor in level_ids:
+                out[unit_id] = ancestor
+                break
+    return out
+
+
+async def unit_stats(
+    session: AsyncSession,
+    level: str,
+    *,
+    since: datetime | None,
+    until: datetime | None,
+    now: datetime,
+) -> list[UnitStats]:
+    """Every unit of the level, best first, with its counts, score and rank."""
+    units = (
+        await session.execute(select(Unit.id, Unit.code, Unit.name, Unit.kind, Unit.path))
+    ).all()
+    stats = {u.id: UnitStats(u.id, u.code, u.name) for u in units if u.kind == level}
+    owner = _roll_up({u.id: u.path for u in units}, set(stats))
+
+    for f in await session.execute(finding_counts(since, until, now)):
+        target = stats.get(owner.get(f[0] or 0, 0))
+        if target is None:
+            continue
+        exposure = f[1]
+        counts = Counts(
+            total=f[2], closed=f[3], on_time=f[4], overdue_open=f[5], rework=f[6], recurrences=f[7]
+        )
+        target.counts.add(counts)
+        target.weighted.add(counts, EXPOSURE_WEIGHT if exposure else 1)
+
+    for e in await session.execute(escalation_counts(since, until)):
+        target = stats.get(owner.get(e[0] or 0, 0))
+        if target is None:
+            continue
+        exposure = e[2]
+        counts = Counts(escalations={e[1]: e[3]})
+        target.counts.add(counts)
+        target.weighted.add(counts, EXPOSURE_WEIGHT if exposure else 1)
+
+    result = list(stats.values())
+    for s in result:
+        s.score = score(s.weighted)
+    for s, r in zip(result, ranks([s.score for s in result]), strict=True):
+        s.rank = r
+    return sorted(result, key=lambda s: (s.rank, s.code))

@@ -1,0 +1,111 @@
+"""Notification delivery as worker jobs.
+
+`deliver_notification(id)` makes one attempt (services/core/delivery.py) in its own
+transaction and, when the attempt failed, queues the next one for its time. Redis is only a
+shortcut: `outbox_rescan` re-reads the outbox every `DUBAN_DELIVERY_RESCAN_SECONDS` and
+queues every pending delivery that is due, under the same job id as any copy already queued,
+so after a FLUSHALL, a Redis restart or a killed worker every notification is still
+delivered, and duplicates collapse. Both jobs are idempotent.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+import httpx
+import structlog
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from services.core.backoff import RetryPolicy
+from services.core.delivery import USER_AGENT, deliver
+from services.core.outbox import DELIVER_JOB, delivery_job_id, due_for_delivery
+from services.core.settings import Settings
+from services.core.webhooks import webhook_secret
+
+from . import queue
+from .queue import JobContext
+
+log = structlog.get_logger("duban.worker.delivery")
+
+# Enough for any tick; what is left is found by the next one.
+RESCAN_LIMIT = 2000
+
+
+async def open_delivery(ctx: JobContext) -> None:
+    """Worker startup: one HTTP connection pool and the signing key for all deliveries."""
+    settings: Settings = ctx["settings"]
+    ctx["http"] = httpx.AsyncClient(
+        timeout=httpx.Timeout(settings.webhook_timeout_seconds),
+        follow_redirects=False,
+        headers={"User-Agent": USER_AGENT},
+    )
+    if settings.webhook_secret is None:
+        log.info("webhook_secret_from_data_dir", path=str(settings.data_dir / "webhook-secret"))
+    try:
+        ctx["webhook_secret"] = webhook_secret(settings)
+    except OSError as exc:
+        # Escalations must go on even if webhooks cannot be signed: deliveries retry.
+        log.error("webhook_secret_unavailable", error=str(exc))
+
+
+def _secret(ctx: JobContext) -> str:
+    if "webhook_secret" not in ctx:
+        ctx["webhook_secret"] = webhook_secret(ctx["settings"])
+    secret: str = ctx["webhook_secret"]
+    return secret
+
+
+async def close_delivery(ctx: JobContext) -> None:
+    client: httpx.AsyncClient | None = ctx.get("http")
+    if client is not None:
+        await client.aclose()
+
+
+async def deliver_notification(ctx: JobContext, notification_id: int) -> str:
+    """One delivery attempt; "skipped" when there was nothing to do (already sent or failed,
+    not due yet, or another job is delivering it right now)."""
+    settings: Settings = ctx["settings"]
+    factory: async_sessionmaker[AsyncSession] = ctx["sessionmaker"]
+    async with factory() as session, session.begin():
+        outcome = await deliver(
+            session,
+            notification_id,
+            client=ctx["http"],
+            secret=_secret(ctx),
+            policy=RetryPolicy.from_settings(settings),
+            tz=ZoneInfo(settings.timezone),
+            now=datetime.now(UTC),
+        )
+    if outcome is None:
+        return "skipped"
+    if outcome.status == "pending" and outcome.next_attempt_at is not None:
+        await queue.enqueue(
+            ctx["redis"],
+            DELIVER_JOB,
+            outcome.notification_id,
+            job_id=delivery_job_id(outcome.notification_id, outcome.attempts),
+            defer_until=outcome.next_attempt_at,
+        )
+    return outcome.status
+
+
+async def outbox_rescan(ctx: JobContext) -> int:
+    """Queue every due pending delivery (the database decides, not the queue)."""
+    factory: async_sessionmaker[AsyncSession] = ctx["sessionmaker"]
+    async with factory() as session:
+        due = await due_for_delivery(session, datetime.now(UTC), RESCAN_LIMIT)
+    for notification_id, attempts in due:
+        await queue.enqueue(
+            ctx["redis"],
+            DELIVER_JOB,
+            notification_id,
+            job_id=delivery_job_id(notification_id, attempts),
+        )
+    return len(due)
+
+
+def rescan_seconds(settings: Settings) -> set[int]:
+    """The seconds of each minute at which the rescan runs."""
+    step = max(1, min(60, settings.delivery_rescan_seconds))
+    return set(range(0, 60, step))
