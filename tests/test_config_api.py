@@ -515,3 +515,22 @@ async def test_one_head_at_a_time_and_handover(client: AsyncClient, admin: dict[
     deputy = {**appoint, "role": "deputy"}
     assert (await client.post(f"{API}/posts", json=deputy, headers=admin)).status_code == 201
     assert (await client.post(f"{API}/posts", json=deputy, headers=admin)).status_code == 201
+
+
+async def test_webhook_urls_of_units_and_people(client: AsyncClient, admin: dict[str, str]) -> None:
+    url = "https://hooks.example.org/duban?token=abc"
+    r = await client.patch(f"{API}/units/shinan", json={"webhook_url": url}, headers=admin)
+    assert r.status_code == 200, r.text
+    assert (await client.get(f"{API}/units/shinan", headers=admin)).json()["webhook_url"] == url
+    r = await client.post(
+        f"{API}/people", json={"name": "示例·值班员", "webhook_url": url}, headers=admin
+    )
+    assert r.status_code == 201, r.text
+    assert r.json()["webhook_url"] == url
+    bad = await client.post(
+        f"{API}/people", json={"name": "x", "webhook_url": "ftp://x"}, headers=admin
+    )
+    assert bad.status_code == 422
+    assert fields(bad) == {"webhook_url"}
+    cleared = await client.patch(f"{API}/units/shinan", json={"webhook_url": None}, headers=admin)
+    assert cleared.json()["webhook_url"] is None

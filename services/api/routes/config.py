@@ -159,6 +159,7 @@ def _unit_out(unit: Unit, parent_code: str | None) -> UnitOut:
         parent=parent_code,
         lat=unit.lat,
         lon=unit.lon,
+        webhook_url=unit.webhook_url,
         created_at=unit.created_at,
     )
 
@@ -209,6 +210,8 @@ async def create_unit_endpoint(body: UnitCreate, session: Session, _: Admin) -> 
         )
     except IntegrityError as exc:
         raise _conflict(f"A unit with code {body.code!r} already exists.") from exc
+    unit.webhook_url = body.webhook_url
+    await session.flush()
     await session.refresh(unit, ["created_at"])
     return _unit_out(unit, parent.code if parent is not None else None)
 
@@ -223,7 +226,7 @@ async def update_unit(code: CodePath, body: UnitUpdate, session: Session, _: Adm
         if parent is not None and is_in_subtree(parent, unit):
             raise _invalid("parent", "a unit cannot be moved under itself or its own subtree")
         await move_unit(session, unit, parent)
-    for field in ("name", "kind", "lat", "lon"):
+    for field in ("name", "kind", "lat", "lon", "webhook_url"):
         if field in fields:
             setattr(unit, field, getattr(body, field))
     await session.flush()
@@ -253,7 +256,13 @@ async def delete_unit(code: CodePath, session: Session, _: Admin) -> Response:
 
 def _person_out(p: Person) -> PersonOut:
     return PersonOut(
-        id=p.id, name=p.name, title=p.title, phone=p.phone, email=p.email, created_at=p.created_at
+        id=p.id,
+        name=p.name,
+        title=p.title,
+        phone=p.phone,
+        email=p.email,
+        webhook_url=p.webhook_url,
+        created_at=p.created_at,
     )
 
 
@@ -278,7 +287,7 @@ async def get_person(person_id: IdPath, session: Session, _: Admin) -> PersonOut
 
 @router.post("/people", response_model=PersonOut, status_code=201)
 async def create_person(body: PersonCreate, session: Session, _: Admin) -> PersonOut:
-    person = Person(name=body.name, title=body.title, phone=body.phone, email=body.email)
+    person = Person(**body.model_dump())
     session.add(person)
     await session.flush()
     await session.refresh(person, ["created_at"])

@@ -44,6 +44,10 @@ ShortText = Annotated[
 Title = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200, pattern=_PRINTABLE)]
 # Ids are 32-bit in the database; larger numbers can only be "not found".
 Id = Annotated[int, Field(ge=1, le=2**31 - 1)]
+# Where notifications are POSTed; the URL may carry a receiver's token, so admins only.
+WebhookUrl = Annotated[
+    str, StringConstraints(strip_whitespace=True, max_length=500, pattern=r"^https?://[^\s]+$")
+]
 Lat = Annotated[float, Field(ge=-90, le=90, allow_inf_nan=False)]
 Lon = Annotated[float, Field(ge=-180, le=180, allow_inf_nan=False)]
 
@@ -62,6 +66,7 @@ class UnitCreate(_In):
     parent: Code | None = Field(default=None, description="code of the parent unit")
     lat: Lat | None = None
     lon: Lon | None = None
+    webhook_url: WebhookUrl | None = None
 
 
 class UnitUpdate(_In):
@@ -72,6 +77,7 @@ class UnitUpdate(_In):
     parent: Code | None = None
     lat: Lat | None = None
     lon: Lon | None = None
+    webhook_url: WebhookUrl | None = None
 
 
 class UnitOut(BaseModel):
@@ -82,6 +88,7 @@ class UnitOut(BaseModel):
     parent: str | None
     lat: float | None
     lon: float | None
+    webhook_url: str | None
     created_at: datetime
 
 
@@ -98,6 +105,7 @@ class PersonCreate(_In):
     title: Title | None = None
     phone: ShortText | None = None
     email: Title | None = None
+    webhook_url: WebhookUrl | None = None
 
 
 class PersonUpdate(_In):
@@ -105,6 +113,7 @@ class PersonUpdate(_In):
     title: Title | None = None
     phone: ShortText | None = None
     email: Title | None = None
+    webhook_url: WebhookUrl | None = None
 
 
 class PersonOut(BaseModel):
@@ -113,6 +122,7 @@ class PersonOut(BaseModel):
     title: str | None
     phone: str | None
     email: str | None
+    webhook_url: str | None
     created_at: datetime
 
 
