@@ -9,17 +9,19 @@ flush, the next sweep re-reads the database and carries on.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any
+import uuid
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.core.calendar import WorkingCalendar
 from services.core.deadlines import CityClock
 from services.core.escalation import Level, Plan, due_levels, level_time, reminder_due
-from services.core.escalation_store import fired_levels, schedule
+from services.core.escalation_store import schedule
 from services.core.lifecycle import CLOCK_RUNNING
 from services.core.models import Category, Escalation, Finding, Notification, Person, Post, Unit
 
@@ -30,6 +32,10 @@ TARGET_ROLE = {
     "city_leader": "city_leader",
     "discipline_commission": "head",
 }
+
+# The tables themselves for the multi-row inserts (Core executemany with RETURNING).
+ESCALATIONS = cast(Table, Escalation.__table__)
+NOTIFICATIONS = cast(Table, Notification.__table__)
 
 
 @dataclass
@@ -46,6 +52,21 @@ class BatchResult:
     reminders: int = 0
     # Outbox rows that need a delivery job once the transaction has committed.
     deliveries: list[int] = field(default_factory=list)
+
+
+class _RememberingCalendar(WorkingCalendar):
+    """The city's calendar, each day looked up once per batch: a batch counts thousands of
+    level times in working days over the same few weeks."""
+
+    def __init__(self, calendar: WorkingCalendar) -> None:
+        super().__init__(calendar.overrides)
+        self._known: dict[date, bool] = {}
+
+    def is_working_day(self, day: date) -> bool:
+        known = self._known.get(day)
+        if known is None:
+            known = self._known[day] = super().is_working_day(day)
+        return known
 
 
 class _Directory:
@@ -162,11 +183,13 @@ async def _write_outbox(session: AsyncSession, rows: list[dict[str, Any]]) -> li
     """Insert notifications (idempotent by dedupe_key); ids of those awaiting delivery."""
     if not rows:
         return []
+    # One multi-row statement per chunk of rows (executemany with RETURNING), not a round
+    # trip per row: a batch of overdue findings writes thousands of them.
     inserted = await session.execute(
-        insert(Notification)
-        .values(rows)
+        insert(NOTIFICATIONS)
         .on_conflict_do_nothing(index_elements=["dedupe_key"])
-        .returning(Notification.id, Notification.status)
+        .returning(NOTIFICATIONS.c.id, NOTIFICATIONS.c.status),
+        rows,
     )
     return [row.id for row in inserted if row.status == "pending"]
 
@@ -185,79 +208,67 @@ def _finding_facts(finding: Finding, category: Category, unit: Unit | None) -> d
     }
 
 
-async def _fire(
-    session: AsyncSession,
-    finding: Finding,
-    level: Level,
-    directory: _Directory,
-    facts: dict[str, Any],
-    clock: CityClock,
-    now: datetime,
-) -> list[int] | None:
-    """Fire one level; None if it had already fired (another sweep won)."""
-    assert finding.due_at is not None  # noqa: S101 - only findings on the clock get here
-    target = await _resolve_target(finding, level.target, directory)
-    person = target.person
-    escalation_id = (
-        await session.execute(
-            insert(Escalation)
-            .values(
-                finding_id=finding.id,
-                level=level.level,
-                target=level.target,
-                fired_at=now,
-                due_for=level_time(level, finding.due_at, clock),
-                reason=target.reason,
-                target_person_id=person.id if person else None,
-                target_name=person.name if person else None,
-                target_title=person.title if person else None,
-                target_unit_id=target.unit.id,
-                target_unit_name=target.unit.name,
-                responsible_unit_id=finding.responsible_unit_id,
-                district_id=finding.district_id,
-                source=finding.source,
-            )
-            .on_conflict_do_nothing(constraint="uq_escalations_finding_level")
-            .returning(Escalation.id)
+@dataclass
+class _Firing:
+    """A level found due, waiting for the batch's single escalation insert."""
+
+    finding: Finding
+    level: Level
+    target: Target
+    due_for: datetime
+    facts: dict[str, Any]
+
+    def escalation_row(self, now: datetime) -> dict[str, Any]:
+        person, finding = self.target.person, self.finding
+        return {
+            "finding_id": finding.id,
+            "level": self.level.level,
+            "target": self.level.target,
+            "fired_at": now,
+            "due_for": self.due_for,
+            "reason": self.target.reason,
+            "target_person_id": person.id if person else None,
+            "target_name": person.name if person else None,
+            "target_title": person.title if person else None,
+            "target_unit_id": self.target.unit.id,
+            "target_unit_name": self.target.unit.name,
+            "responsible_unit_id": finding.responsible_unit_id,
+            "district_id": finding.district_id,
+            "source": finding.source,
+        }
+
+    def outbox_rows(self, escalation_id: int, now: datetime) -> list[dict[str, Any]]:
+        person, level, facts = self.target.person, self.level, self.facts
+        unit_name = facts.get("responsible_unit_name") or ""
+        subject = f"【督办·第{level.level}级】{unit_name}：{facts['category_name']}逾期未整改"
+        payload = {
+            "type": "escalation",
+            "escalation_id": escalation_id,
+            "level": level.level,
+            "target": level.target,
+            "reason": self.target.reason,
+            "target_unit": self.target.unit.code,
+            "target_name": person.name if person else None,
+            "fired_at": now.isoformat(),
+            **facts,
+        }
+        return _outbox_rows(
+            kind="escalation",
+            finding=self.finding,
+            key=f"escalation:{self.finding.id}:{level.level}",
+            channels=level.channels,
+            person=person,
+            unit=self.target.unit,
+            subject=subject,
+            payload=payload,
+            now=now,
+            escalation_id=escalation_id,
         )
-    ).scalar_one_or_none()
-    if escalation_id is None:
-        return None
-    unit_name = facts.get("responsible_unit_name") or ""
-    subject = f"【督办·第{level.level}级】{unit_name}：{facts['category_name']}逾期未整改"
-    payload = {
-        "type": "escalation",
-        "escalation_id": escalation_id,
-        "level": level.level,
-        "target": level.target,
-        "reason": target.reason,
-        "target_unit": target.unit.code,
-        "target_name": person.name if person else None,
-        "fired_at": now.isoformat(),
-        **facts,
-    }
-    rows = _outbox_rows(
-        kind="escalation",
-        finding=finding,
-        key=f"escalation:{finding.id}:{level.level}",
-        channels=level.channels,
-        person=person,
-        unit=target.unit,
-        subject=subject,
-        payload=payload,
-        now=now,
-        escalation_id=escalation_id,
-    )
-    return await _write_outbox(session, rows)
 
 
-async def _remind(
-    session: AsyncSession,
-    finding: Finding,
-    directory: _Directory,
-    facts: dict[str, Any],
-    now: datetime,
-) -> list[int]:
+async def _reminder_rows(
+    finding: Finding, directory: _Directory, facts: dict[str, Any], now: datetime
+) -> list[dict[str, Any]]:
     unit = await directory.unit(finding.responsible_unit_id)
     if unit is None:
         return []
@@ -288,46 +299,94 @@ async def _remind(
         payload=payload,
         now=now,
     )
-    return await _write_outbox(session, rows)
+    return rows
 
 
-async def process(
-    session: AsyncSession,
-    finding: Finding,
-    directory: _Directory,
-    clock: CityClock,
-    now: datetime,
-    result: BatchResult,
-) -> None:
-    plan = Plan.from_json(finding.escalation_plan) if finding.escalation_plan else None
-    if plan is None or finding.due_at is None or finding.status not in CLOCK_RUNNING:
-        finding.next_escalation_at = None  # stale schedule: nothing to do while paused
-        return
-    fired = await fired_levels(session, finding.id)
-    category = await session.get(Category, finding.category_id)
-    assert category is not None  # noqa: S101 - a foreign key
-    facts = _finding_facts(finding, category, await directory.unit(finding.responsible_unit_id))
-    remind = reminder_due(
-        plan,
-        due_at=finding.due_at,
-        dispatched_at=finding.dispatched_at,
-        reminded=finding.reminded_at is not None,
-        fired=fired,
-        now=now,
+async def _fired_levels(session: AsyncSession, ids: list[uuid.UUID]) -> dict[uuid.UUID, set[int]]:
+    fired: dict[uuid.UUID, set[int]] = {fid: set() for fid in ids}
+    rows = await session.execute(
+        select(Escalation.finding_id, Escalation.level).where(Escalation.finding_id.in_(ids))
     )
-    if remind:
-        result.deliveries += await _remind(session, finding, directory, facts, now)
-        result.reminders += 1
-    # A reminder after the deadline is pointless: mark it done so it is never scheduled again.
-    if finding.reminded_at is None and (remind or now >= finding.due_at or fired):
-        finding.reminded_at = now
-    for level in due_levels(plan, finding.due_at, fired, now, clock):
-        deliveries = await _fire(session, finding, level, directory, facts, clock, now)
-        fired.add(level.level)
-        if deliveries is not None:
-            result.escalations += 1
-            result.deliveries += deliveries
-    finding.next_escalation_at = schedule(finding, plan, fired, clock)
+    for finding_id, level in rows:
+        fired[finding_id].add(level)
+    return fired
+
+
+class _Batch:
+    """What one batch decides before it writes: the levels to fire and the outbox rows of the
+    reminders. Deciding first and writing afterwards keeps the batch to a few statements."""
+
+    def __init__(self, directory: _Directory, clock: CityClock, now: datetime) -> None:
+        self.directory = directory
+        self.clock = clock
+        self.now = now
+        self.firings: list[_Firing] = []
+        self.reminder_rows: list[dict[str, Any]] = []
+        self.reminders = 0
+        self._categories: dict[int, Category] = {}
+
+    async def category(self, category_id: int) -> Category:
+        if category_id not in self._categories:
+            category = await self.directory.session.get(Category, category_id)
+            assert category is not None  # noqa: S101 - a foreign key
+            self._categories[category_id] = category
+        return self._categories[category_id]
+
+    async def decide(self, finding: Finding, fired: set[int]) -> None:
+        plan = Plan.from_json(finding.escalation_plan) if finding.escalation_plan else None
+        if plan is None or finding.due_at is None or finding.status not in CLOCK_RUNNING:
+            finding.next_escalation_at = None  # stale schedule: nothing to do while paused
+            return
+        now, directory = self.now, self.directory
+        category = await self.category(finding.category_id)
+        unit = await directory.unit(finding.responsible_unit_id)
+        facts = _finding_facts(finding, category, unit)
+        remind = reminder_due(
+            plan,
+            due_at=finding.due_at,
+            dispatched_at=finding.dispatched_at,
+            reminded=finding.reminded_at is not None,
+            fired=fired,
+            now=now,
+        )
+        if remind:
+            self.reminder_rows += await _reminder_rows(finding, directory, facts, now)
+            self.reminders += 1
+        # A reminder after the deadline is pointless: mark it done so it is never scheduled
+        # again.
+        if finding.reminded_at is None and (remind or now >= finding.due_at or fired):
+            finding.reminded_at = now
+        for level in due_levels(plan, finding.due_at, fired, now, self.clock):
+            target = await _resolve_target(finding, level.target, directory)
+            due_for = level_time(level, finding.due_at, self.clock)
+            self.firings.append(_Firing(finding, level, target, due_for, facts))
+            fired.add(level.level)
+        finding.next_escalation_at = schedule(finding, plan, fired, self.clock)
+
+    async def write(self, session: AsyncSession, result: BatchResult) -> None:
+        rows = list(self.reminder_rows)
+        if self.firings:
+            # Lowest level first within a finding, so L1 gets the smaller id when several
+            # fire at once. ON CONFLICT DO NOTHING: a level another sweep already fired is
+            # left out of RETURNING, and so gets no second notification either.
+            inserted = await session.execute(
+                insert(ESCALATIONS)
+                .on_conflict_do_nothing(constraint="uq_escalations_finding_level")
+                .returning(
+                    ESCALATIONS.c.id,
+                    ESCALATIONS.c.finding_id,
+                    ESCALATIONS.c.level,
+                ),
+                [firing.escalation_row(self.now) for firing in self.firings],
+            )
+            ids = {(row.finding_id, row.level): row.id for row in inserted}
+            for firing in self.firings:
+                escalation_id = ids.get((firing.finding.id, firing.level.level))
+                if escalation_id is not None:
+                    rows += firing.outbox_rows(escalation_id, self.now)
+            result.escalations = len(ids)
+        result.reminders = self.reminders
+        result.deliveries = await _write_outbox(session, rows)
 
 
 async def sweep_batch(
@@ -349,8 +408,13 @@ async def sweep_batch(
         .all()
     )
     result = BatchResult(claimed=len(claimed))
-    directory = _Directory(session, now)
+    if not claimed:
+        return result
+    fired = await _fired_levels(session, [finding.id for finding in claimed])
+    clock = replace(clock, calendar=_RememberingCalendar(clock.calendar))
+    batch = _Batch(_Directory(session, now), clock, now)
     for finding in claimed:
-        await process(session, finding, directory, clock, now, result)
+        await batch.decide(finding, fired[finding.id])
+    await batch.write(session, result)
     await session.flush()
     return result

@@ -4,6 +4,12 @@ Every `DUBAN_ESCALATION_SWEEP_SECONDS` one worker (a unique cron job) sweeps; wh
 due than one batch, it asks other workers to help by queueing helper sweeps, which claim
 their own batches (SKIP LOCKED) until nothing is left. Deliveries are queued only after the
 batch has committed. Every job here is idempotent: re-running one re-reads the database.
+
+arq hands a queued job to whichever worker polls first, and a worker takes every job it sees
+at once, so left alone one worker can grab all the helpers while the others idle. Each
+process therefore runs at most `DRAINS_PER_WORKER` drains at a time, and a sweep job that
+lands on a full process queues itself again (a few hops at most) for another worker to pick
+up. More concurrent drains in one process would gain little: its Python work is serial.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.core.calendar_store import load_city_clock
 from services.core.models import Finding
+from services.core.outbox import DELIVER_JOB, delivery_job_id
 from services.core.settings import Settings
 from services.core.sweep import BatchResult, sweep_batch
 
@@ -31,11 +38,13 @@ BATCH_SIZE = 500
 MAX_HELPERS = 4
 # Leave time before the job timeout; the next tick continues where this one stopped.
 TIME_BUDGET_SECONDS = 240
-DELIVER_JOB = "deliver_notification"
-
-
-def delivery_job_id(notification_id: int, attempt: int) -> str:
-    return f"deliver:{notification_id}:{attempt}"
+# Drains one worker process runs at once: two overlap one's database waits with the other's
+# Python work.
+DRAINS_PER_WORKER = 2
+# How often a sweep job that found its worker full is passed on before it is dropped (the
+# drains already running, and the next tick, carry on without it).
+MAX_HOPS = 3
+HELPER_JOB = "escalation_sweep_helper"
 
 
 async def enqueue_deliveries(redis: queue.ArqRedis, notification_ids: list[int]) -> None:
@@ -80,19 +89,40 @@ async def _due_count(ctx: JobContext) -> int:
     return int(count or 0)
 
 
+class _Drains:
+    """Drains running in this worker process (arq copies the job context for every job, so
+    the count lives here, one per process)."""
+
+    running = 0
+
+
+async def _share(ctx: JobContext, hops: int) -> dict[str, int]:
+    """Drain here if this process has room, else pass the job on to another worker."""
+    if _Drains.running >= DRAINS_PER_WORKER:
+        if hops < MAX_HOPS:
+            job_id = f"{ctx.get('job_id', 'sweep')}:hop{hops + 1}"
+            await queue.enqueue(ctx["redis"], HELPER_JOB, hops + 1, job_id=job_id)
+        return {"handed_on": 1}
+    _Drains.running += 1
+    try:
+        return await _drain(ctx)
+    finally:
+        _Drains.running -= 1
+
+
 async def escalation_sweep(ctx: JobContext) -> dict[str, int]:
     """The periodic sweep (one per tick across all workers)."""
     due = await _due_count(ctx)
     helpers = min(MAX_HELPERS, math.ceil(due / BATCH_SIZE) - 1)
     tick = ctx.get("job_id", "tick")
     for i in range(max(0, helpers)):
-        await queue.enqueue(ctx["redis"], "escalation_sweep_helper", job_id=f"{tick}:help:{i}")
-    return await _drain(ctx)
+        await queue.enqueue(ctx["redis"], HELPER_JOB, 0, job_id=f"{tick}:help:{i}")
+    return await _share(ctx, 0)
 
 
-async def escalation_sweep_helper(ctx: JobContext) -> dict[str, int]:
-    """Another worker's share of a busy tick."""
-    return await _drain(ctx)
+async def escalation_sweep_helper(ctx: JobContext, hops: int = 0) -> dict[str, int]:
+    """Another worker's share of a busy tick; `hops`: how often it was passed on already."""
+    return await _share(ctx, hops)
 
 
 def sweep_seconds(settings: Settings) -> set[int]:

@@ -1,0 +1,177 @@
+"""Real arq worker processes for tests: started as production starts them, against the test
+database and Redis, each logging to its own file, and always stopped, even when a test fails.
+
+    with WorkerPool(worker_env(servers, database_url, tmp_path)) as pool:
+        a = pool.start("a")
+        ...
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Any
+
+import psutil
+
+from tests.conftest import Servers
+
+WORKER = "services.worker.settings.WorkerSettings"
+# The worker logs this (services.worker.settings.startup) once its database pool is ready.
+STARTED = "worker started"
+
+
+def worker_env(
+    servers: Servers,
+    database_url: str,
+    data_dir: Path,
+    *,
+    sweep_seconds: int | None = None,
+    log_level: str = "INFO",
+) -> dict[str, str]:
+    """The environment of a worker on the test servers; nothing from the caller's DUBAN_*."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DUBAN_")}
+    env |= {
+        "DUBAN_DATABASE_URL": database_url,
+        "DUBAN_REDIS_URL": servers.redis.url,
+        "DUBAN_DATA_DIR": str(data_dir),
+        "DUBAN_LOG_LEVEL": log_level,
+        "DUBAN_LOG_FORMAT": "json",
+    }
+    if sweep_seconds is not None:
+        env["DUBAN_ESCALATION_SWEEP_SECONDS"] = str(sweep_seconds)
+    return env
+
+
+def health_check(env: dict[str, str]) -> int:
+    """`arq --check`: 0 while a worker is alive on this Redis."""
+    return subprocess.run(
+        [sys.executable, "-m", "arq", WORKER, "--check"],
+        env=env,
+        capture_output=True,
+        timeout=30,
+        check=False,
+    ).returncode
+
+
+class WorkerProcess:
+    """One `python -m arq services.worker.settings.WorkerSettings` process."""
+
+    def __init__(self, name: str, env: dict[str, str], log_path: Path) -> None:
+        self.name = name
+        self.log_path = log_path
+        self._log: IO[bytes] = log_path.open("ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "arq", WORKER],
+            env=env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def events(self, event: str | None = None) -> list[dict[str, Any]]:
+        """The structured (JSON) log lines, optionally only those of one event."""
+        found = []
+        for line in self.log_text().splitlines():
+            if not line.startswith("{"):
+                continue  # arq's own plain-text lines
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue
+            if event is None or record.get("event") == event:
+                found.append(record)
+        return found
+
+    def wait_started(self, timeout: float = 60) -> None:
+        """Until the worker has connected to Redis and the database (needs INFO logs)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not self.alive():
+                raise AssertionError(f"worker {self.name} died:\n{self.log_text()[-4000:]}")
+            if self.events(STARTED):
+                return
+            time.sleep(0.05)
+        raise AssertionError(f"worker {self.name} did not start:\n{self.log_text()[-4000:]}")
+
+    def local_ports(self) -> set[int]:
+        """Local TCP ports of this process's connections: matched against
+        pg_stat_activity.client_port they tell which database sessions are this worker's."""
+        if not self.alive():
+            return set()
+        try:
+            conns = psutil.Process(self.pid).net_connections(kind="tcp")
+        except psutil.NoSuchProcess:
+            return set()
+        return {c.laddr.port for c in conns if c.laddr}
+
+    def terminate(self, timeout: float = 30) -> int | None:
+        """SIGTERM (arq finishes or cancels running jobs and exits); SIGKILL if it hangs."""
+        if self.alive():
+            self.proc.send_signal(signal.SIGCONT)  # a test may have left it stopped
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        self._log.close()
+        return self.proc.returncode
+
+    def kill(self) -> None:
+        """SIGKILL: no cleanup at all, as when the machine or the OOM killer takes it."""
+        if self.alive():
+            self.proc.kill()
+            self.proc.wait(10)
+        self._log.close()
+
+
+class WorkerPool:
+    """Starts named workers; on exit stops every one of them, whatever happened."""
+
+    def __init__(self, env: dict[str, str], log_dir: Path | None = None) -> None:
+        self.env = env
+        self.log_dir = log_dir or Path(env["DUBAN_DATA_DIR"])
+        self.workers: dict[str, WorkerProcess] = {}
+
+    def start(self, name: str, *, wait: bool = True) -> WorkerProcess:
+        assert name not in self.workers or not self.workers[name].alive()
+        worker = WorkerProcess(name, self.env, self.log_dir / f"worker-{name}.log")
+        self.workers[name] = worker
+        if wait:
+            worker.wait_started()
+        return worker
+
+    def stop_all(self) -> None:
+        for worker in self.workers.values():
+            if worker.alive():
+                worker.proc.send_signal(signal.SIGCONT)
+                worker.proc.send_signal(signal.SIGTERM)
+        for worker in self.workers.values():
+            worker.terminate()
+
+    def __enter__(self) -> WorkerPool:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop_all()
