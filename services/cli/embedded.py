@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import secrets
 import shutil
 import signal
 import socket
@@ -20,6 +19,8 @@ import subprocess
 import time
 import warnings
 from pathlib import Path
+
+from services.core.keys import persistent_secret
 
 PG_SYSTEM_USER = "embedded_postgres"
 PG_SUPERUSER = "postgres"
@@ -30,18 +31,6 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-def _secret(path: Path) -> str:
-    """A password generated once and kept (0600) next to the data it protects."""
-    if path.exists():
-        return path.read_text().strip()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    value = secrets.token_urlsafe(24)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(value)
-    return value
 
 
 def _running_as_root() -> bool:
@@ -143,7 +132,7 @@ class EmbeddedPostgres:
 
     def start(self, *, log_path: Path | None = None, fsync: bool = True) -> str:
         self.root.mkdir(parents=True, exist_ok=True)
-        self.password = _secret(self.root / "pg-password")
+        self.password = persistent_secret(self.root / "pg-password", 24)
         fresh = not (self.pgdata / "PG_VERSION").exists()
         if fresh:
             if self.pgdata.exists():
@@ -281,7 +270,7 @@ class EmbeddedRedis:
 
     def start(self, *, port: int | None = None) -> str:
         self.dir.mkdir(parents=True, exist_ok=True)
-        self.password = _secret(self.root / "redis-password")
+        self.password = persistent_secret(self.root / "redis-password", 24)
         self.port = port or free_port()
         args = [
             str(self.binary),

@@ -16,11 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
-import secrets
 from datetime import datetime, timedelta
-
-from services.core.settings import Settings
 
 SIGNATURE_HEADER = "X-Duban-Signature"
 IDEMPOTENCY_HEADER = "Idempotency-Key"
@@ -73,29 +69,3 @@ def verify_signature(
     expected = _mac(secret, timestamp, body)
     if not any(hmac.compare_digest(expected, candidate) for candidate in candidates):
         raise InvalidSignature("signature mismatch")
-
-
-def webhook_secret(settings: Settings) -> str:
-    """The configured key, else one generated once into the data dir (0600) and reused, so
-    receivers configured with it keep working across restarts."""
-    if settings.webhook_secret is not None:
-        return settings.webhook_secret.get_secret_value()
-    path = settings.data_dir / "webhook-secret"
-    try:
-        return path.read_text().strip()
-    except FileNotFoundError:
-        pass
-    path.parent.mkdir(parents=True, exist_ok=True)
-    value = secrets.token_urlsafe(32)
-    # Written aside and linked into place, so a concurrent reader never sees a half file.
-    scratch = path.with_name(f".webhook-secret.{os.getpid()}.{secrets.token_hex(4)}")
-    fd = os.open(scratch, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(value)
-    try:
-        os.link(scratch, path)
-    except FileExistsError:  # another worker won the race: use its key
-        value = path.read_text().strip()
-    finally:
-        scratch.unlink()
-    return value

@@ -19,9 +19,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.core.backoff import RetryPolicy
 from services.core.delivery import USER_AGENT, deliver
+from services.core.keys import webhook_secret
 from services.core.outbox import DELIVER_JOB, delivery_job_id, due_for_delivery
 from services.core.settings import Settings
-from services.core.webhooks import webhook_secret
 
 from . import queue
 from .queue import JobContext

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Query, Response
-from pydantic import ValidationError
+from pydantic import AwareDatetime, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.core.calendar_store import load_city_clock
@@ -289,19 +289,11 @@ async def get_findings(
     ] = None,
     district: str | None = None,
     overdue: bool | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: AwareDatetime | None = None,
+    until: AwareDatetime | None = None,
     bbox: Annotated[str | None, Query(description="min_lon,min_lat,max_lon,max_lat")] = None,
 ) -> FindingPage:
     """Findings in the caller's scope, newest first."""
-    for name, value in (("since", since), ("until", until)):
-        if value is not None and value.tzinfo is None:
-            raise Problem(
-                422,
-                f"{name} needs a UTC offset.",
-                kind="validation",
-                errors=[{"field": name, "message": "timestamp without offset"}],
-            )
     filters = FindingFilters(
         status, source, category, unit, district, overdue, since, until, _bbox(bbox)
     )

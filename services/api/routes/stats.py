@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Query
+from pydantic import AwareDatetime
 
 from services.core.principal import Principal
 from services.core.stats import FORMULA, REPORTED_LEVELS, Counts, unit_stats
@@ -36,20 +36,12 @@ async def get_unit_stats(
     settings: SettingsDep,
     level: StatLevel = "district",
     since: Annotated[
-        datetime | None, Query(description="findings reported / escalations fired at or after")
+        AwareDatetime | None, Query(description="findings reported / escalations fired at or after")
     ] = None,
-    until: Annotated[datetime | None, Query(description="… and before")] = None,
+    until: Annotated[AwareDatetime | None, Query(description="… and before")] = None,
 ) -> UnitStatsPage:
     """Every unit of the level, best first: counts, rates, escalations by level, score, rank.
     The formula is in the response and in the README."""
-    for name, value in (("since", since), ("until", until)):
-        if value is not None and value.tzinfo is None:
-            raise Problem(
-                422,
-                f"{name} needs a UTC offset.",
-                kind="validation",
-                errors=[{"field": name, "message": "timestamp without offset"}],
-            )
     if since is not None and until is not None and until <= since:
         raise Problem(
             422,
