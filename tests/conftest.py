@@ -20,6 +20,7 @@ from alembic.config import Config
 from fastapi import FastAPI
 from httpx import ASGITransport, AsyncClient
 from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.api.app import create_app
 from services.cli.embedded import EmbeddedPostgres, EmbeddedRedis
@@ -83,6 +84,14 @@ def servers() -> Iterator[Servers]:
 @pytest.fixture
 def database_url(servers: Servers) -> str:
     return servers.new_database()
+
+
+@pytest.fixture
+async def factory(database_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    """A session factory on the test's database, for arranging and inspecting rows."""
+    engine = make_engine(database_url, pool_size=4)
+    yield make_sessionmaker(engine)
+    await engine.dispose()
 
 
 @pytest.fixture

@@ -23,7 +23,6 @@ from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.core.backoff import RetryPolicy, next_attempt, retry_delay
-from services.core.db import make_engine, make_sessionmaker
 from services.core.delivery import Outcome, deliver
 from services.core.models import Notification
 from services.core.outbox import DELIVER_JOB, delivery_job_id
@@ -41,13 +40,6 @@ POLICY = RetryPolicy(
     base=timedelta(seconds=30), cap=timedelta(hours=1), horizon=timedelta(hours=24)
 )
 WORKER = "services.worker.settings.WorkerSettings"
-
-
-@pytest.fixture
-async def factory(database_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
-    engine = make_engine(database_url, pool_size=4)
-    yield make_sessionmaker(engine)
-    await engine.dispose()
 
 
 @pytest.fixture

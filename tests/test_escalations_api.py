@@ -9,7 +9,6 @@ from __future__ import annotations
 import csv
 import io
 import uuid
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -21,32 +20,15 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.api.escalation_csv import HEADERS
 from services.api.routes import escalations as escalation_routes
-from services.core.calendar_store import load_city_clock
-from services.core.db import make_engine, make_sessionmaker
 from services.core.settings import Settings
-from services.core.sweep import sweep_batch
 from tests.conftest import Login
 from tests.test_config_api import fields, query
 from tests.test_findings_api import act, post
+from tests.test_sweep import sweep
 
 URL = "/api/v1/escalations"
 T1 = datetime(2026, 11, 19, 3, 0, tzinfo=UTC)
 T2 = datetime(2026, 11, 20, 3, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-async def factory(database_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
-    engine = make_engine(database_url, pool_size=2)
-    yield make_sessionmaker(engine)
-    await engine.dispose()
-
-
-async def sweep(
-    factory: async_sessionmaker[AsyncSession], settings: Settings, now: datetime
-) -> None:
-    async with factory() as session, session.begin():
-        clock = await load_city_clock(session, settings)
-        await sweep_batch(session, clock, now, 500)
 
 
 async def overdue(factory: async_sessionmaker[AsyncSession], fid: str, due: datetime) -> None:

@@ -4,19 +4,16 @@ supervisors and retried by admins."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
-import pytest
 from redis.asyncio import Redis
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.core.backoff import RetryPolicy
-from services.core.db import make_engine, make_sessionmaker
 from services.core.delivery import deliver
 from services.core.outbox import delivery_job_id
 from services.core.settings import Settings
@@ -31,13 +28,6 @@ SECRET = "whsec-inbox-test"
 # Late enough for every level of the default ladder (due + 10 working days).
 DUE = datetime(2026, 11, 2, 9, 30, tzinfo=UTC)
 SWEPT = datetime(2026, 11, 26, 3, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-async def factory(database_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
-    engine = make_engine(database_url, pool_size=2)
-    yield make_sessionmaker(engine)
-    await engine.dispose()
 
 
 async def escalate(

@@ -24,10 +24,9 @@ from services.core.settings import Settings
 from services.core.stats import Counts, ranks, score
 from tests.conftest import Login
 from tests.test_config_api import fields, query
-from tests.test_escalations_api import factory, overdue, sweep
+from tests.test_escalations_api import overdue
 from tests.test_findings_api import act, post
-
-__all__ = ["factory"]  # the fixture, shared with the escalation tests
+from tests.test_sweep import sweep
 
 URL = "/api/v1/stats/units"
 SWEPT_AT = datetime(2026, 11, 20, 3, 0, tzinfo=UTC)

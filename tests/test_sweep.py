@@ -3,29 +3,19 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import pytest
 from httpx import AsyncClient
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.core.calendar_store import load_city_clock
-from services.core.db import make_engine, make_sessionmaker
 from services.core.models import Escalation, Notification
 from services.core.settings import Settings
 from services.core.sweep import sweep_batch
 from tests.conftest import Login
 from tests.test_findings_api import act, post
-
-
-@pytest.fixture
-async def factory(database_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
-    engine = make_engine(database_url, pool_size=2)
-    yield make_sessionmaker(engine)
-    await engine.dispose()
 
 
 async def sweep(
