@@ -204,6 +204,10 @@ class Finding(Base):
             postgresql_where=text("next_escalation_at IS NOT NULL"),
         ),
         Index("ix_findings_place_unit", "place_unit_id"),
+        # Spatial look-ups without PostGIS: a latitude band is selective enough at a city's
+        # scale that a btree range on (lat, lon) — per category for duplicates — beats a scan.
+        Index("ix_findings_lat_lon", "lat", "lon"),
+        Index("ix_findings_category_lat_lon", "category_id", "lat", "lon"),
         # Covers every column the unit statistics read: index-only counts over a window.
         Index(
             "ix_findings_stats",
@@ -254,7 +258,9 @@ class Finding(Base):
     extension_count: Mapped[int] = mapped_column(Integer, server_default=text("0"))
     recurrence_of: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("findings.id"))
     duplicate_of: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("findings.id"))
-    exposure_video_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    exposure_video_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("exposure_videos.id"), index=True
+    )
     video_offset: Mapped[str | None] = mapped_column(String(16))
     # sha256 of the canonical create body: a replay must match it exactly.
     request_hash: Mapped[str] = mapped_column(String(64))
@@ -398,3 +404,55 @@ class Notification(Base):
     sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     read_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = _now()
+
+
+EVIDENCE_KINDS = ("before", "after")
+
+
+class ExposureVideo(Base):
+    """An exposure video (曝光片); each segment that exposes a problem is a finding."""
+
+    __tablename__ = "exposure_videos"
+
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    title: Mapped[str] = mapped_column(String(300))
+    publisher: Mapped[str | None] = mapped_column(String(200))
+    aired_on: Mapped[date] = mapped_column(Date)
+    url: Mapped[str | None] = mapped_column(String(1000))
+    # {"working_days": N}: the batch deadline of every segment, counted from registration.
+    rectify_within: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    policy_code: Mapped[str] = mapped_column(String(64))
+    due_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    # sha256 of the canonical create body, for idempotent replays like findings.
+    request_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = _now()
+
+
+class Evidence(Base):
+    """A photo attached to a finding: before (the problem) or after (the rectification)."""
+
+    __tablename__ = "evidence"
+    __table_args__ = (
+        CheckConstraint(_in("kind", EVIDENCE_KINDS), name="kind"),
+        Index("ix_evidence_sha256", "sha256"),
+        Index("ix_evidence_finding", "finding_id", "kind"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    finding_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("findings.id"))
+    kind: Mapped[str] = mapped_column(String(16))
+    # sha256 of the original bytes as uploaded: re-used photos are recognised by it.
+    sha256: Mapped[str] = mapped_column(String(64))
+    object_key: Mapped[str] = mapped_column(String(300))
+    media_type: Mapped[str] = mapped_column(String(32))
+    bytes: Mapped[int] = mapped_column(Integer)
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    taken_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    gps_lat: Mapped[float | None] = mapped_column(Double)
+    gps_lon: Mapped[float | None] = mapped_column(Double)
+    # Checks against the finding: early (taken before dispatch), far, unverified_metadata.
+    flags: Mapped[list[str]] = mapped_column(JSONB, server_default=text("'[]'::jsonb"))
+    uploaded_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    uploaded_at: Mapped[datetime] = _now()
