@@ -27,6 +27,7 @@ from redis.asyncio import Redis
 from services.core.db import make_engine, make_sessionmaker
 from services.core.escalation_store import load_plan
 from tests.conftest import Login, Servers
+from tests.photos import attach_after_photo
 from tests.test_findings_api import act, post
 from tests.workers import WorkerPool, WorkerProcess, worker_env
 
@@ -264,6 +265,7 @@ async def test_a_two_second_ladder_fires_each_level_on_time_to_the_right_person_
         client, inspector, category="two_seconds", location={"lat": 36.0671, "lon": 120.3566}
     )
     assert (await act(client, handler, fixed["id"], "accept")).status_code == 200
+    await attach_after_photo(client, handler, fixed["id"])
     assert kept["responsible_unit"]["code"] == "shinan.badaguan"
     due = datetime.fromisoformat(kept["due_at"])
     assert due - datetime.fromisoformat(kept["reported_at"]) == timedelta(seconds=2)

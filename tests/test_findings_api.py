@@ -12,6 +12,7 @@ import asyncpg
 from httpx import AsyncClient
 
 from tests.conftest import Login
+from tests.photos import attach_after_photo
 
 TZ = ZoneInfo("Asia/Shanghai")
 URL = "/api/v1/findings"
@@ -217,6 +218,7 @@ async def test_full_lifecycle_with_roles_versions_and_audit(
     r = await act(client, handler, fid, "accept", expected_version=1)
     assert r.json()["status"] == "accepted"
     assert r.json()["version"] == 2
+    await attach_after_photo(client, handler, fid)
     stale = await act(client, handler, fid, "submit", expected_version=1, note="已清运")
     assert stale.status_code == 409
     assert stale.json()["errors"][0]["field"] == "expected_version"
@@ -228,6 +230,7 @@ async def test_full_lifecycle_with_roles_versions_and_audit(
     assert r.json()["status"] == "accepted"
     assert r.json()["rework_count"] == 1
     assert r.json()["due_at"] == f["due_at"]
+    await attach_after_photo(client, handler, fid)
     await act(client, handler, fid, "submit", note="已彻底清运")
     r = await act(client, verifier, fid, "verify", note="复核通过")
     assert r.json()["status"] == "closed"

@@ -14,6 +14,7 @@ from services.core.lifecycle import (
     Plan,
     Refusal,
     Status,
+    may_attach,
     plan_transition,
 )
 
@@ -52,7 +53,11 @@ REASONS = {A.VERIFY: "rectified", A.CLOSE_INVALID: "invalid", A.MARK_DUPLICATE: 
 PENDING = {A.APPROVE_EXTENSION, A.DENY_EXTENSION}
 
 
-def actor(role: str, holds: bool = True, user_id: int = 1) -> Actor:
+def actor(role: str, holds: bool | None = None, user_id: int = 1) -> Actor:
+    # By default each role stands where it may act: a unit handler over the responsible unit,
+    # a verifier outside it.
+    if holds is None:
+        holds = role != "verifier"
     return Actor(user_id=user_id, role=role, holds_responsible_unit=holds)
 
 
@@ -110,3 +115,63 @@ def test_extension_needs_a_pending_request_and_only_one_at_a_time() -> None:
 
 def test_table_and_roles_cover_every_action() -> None:
     assert set(EDGES) == set(Action) == set(ROLES)
+
+
+@pytest.mark.parametrize(
+    ("verifier", "submitted_by", "holds", "outcome"),
+    [
+        (8, 7, False, "rectified"),  # someone else's submission, another unit
+        (7, 7, False, "own submission"),
+        (8, 7, True, "own unit"),  # the responsible unit is the verifier's or below it
+        (7, 7, True, "own submission"),
+        (8, None, False, "rectified"),
+    ],
+)
+@pytest.mark.parametrize("action", [A.VERIFY, A.REJECT])
+def test_verification_is_independent_of_submitter_and_unit(
+    action: Action, verifier: int, submitted_by: int | None, holds: bool, outcome: str
+) -> None:
+    result = plan_transition(
+        action,
+        S.SUBMITTED,
+        actor("verifier", holds=holds, user_id=verifier),
+        submitted_by=submitted_by,
+    )
+    if outcome == "rectified":
+        assert isinstance(result, Plan)
+    else:
+        assert isinstance(result, Refusal)
+        assert result.status == 403
+        assert outcome in result.reason
+
+
+UPLOADERS = {
+    "reporter": (actor("dispatcher", holds=False), True),
+    "inspector": (actor("inspector", holds=False), False),
+    "handler": (actor("unit_handler", holds=True), False),
+    "outside_handler": (actor("unit_handler", holds=False), False),
+    "verifier": (actor("verifier", holds=False), False),
+    "supervisor": (actor("supervisor", holds=False), False),
+}
+# (kind, who) -> the statuses in which that upload is allowed; refusals elsewhere are 403
+# for the wrong person and 409 for the right person at the wrong time.
+MAY_ATTACH: dict[tuple[str, str], frozenset[Status]] = {
+    ("before", "reporter"): frozenset(Status),
+    ("before", "inspector"): frozenset(Status),
+    ("after", "handler"): frozenset({S.ACCEPTED}),
+}
+
+
+@pytest.mark.parametrize(
+    ("kind", "who", "status"),
+    list(itertools.product(("before", "after"), UPLOADERS, Status)),
+)
+def test_who_may_attach_which_photo_when(kind: str, who: str, status: Status) -> None:
+    uploader, is_reporter = UPLOADERS[who]
+    refusal = may_attach(kind, status, uploader, is_reporter=is_reporter)
+    allowed = MAY_ATTACH.get((kind, who), frozenset())
+    if status in allowed:
+        assert refusal is None
+    else:
+        assert refusal is not None
+        assert refusal.status == (409 if allowed else 403)

@@ -23,6 +23,7 @@ from services.core.db import make_engine
 from services.core.settings import Settings
 from services.core.stats import Counts, ranks, score
 from tests.conftest import Login
+from tests.photos import attach_after_photo
 from tests.test_config_api import fields, query
 from tests.test_escalations_api import overdue
 from tests.test_findings_api import act, post
@@ -82,17 +83,27 @@ async def build_campaign(
 
     # A: 八大关, rectified on time
     a = await post(client, inspector)
-    for action in ("accept", "submit"):
-        assert (await act(client, badaguan, a["id"], action, note="已整改")).status_code == 200
+    assert (await act(client, badaguan, a["id"], "accept")).status_code == 200
+    await attach_after_photo(client, badaguan, a["id"])
+    assert (await act(client, badaguan, a["id"], "submit", note="已整改")).status_code == 200
     assert (await act(client, verifier, a["id"], "verify")).status_code == 200
     ids["A"] = a["id"]
 
     # B: 湛山, exposure video: reworked once, the resubmission after the deadline
-    b = await post(client, inspector, source="exposure_video", unit="shinan.zhanshan")
+    # (away from A: at A's spot it would be a recurrence of A, which is rectified by now)
+    b = await post(
+        client,
+        inspector,
+        source="exposure_video",
+        unit="shinan.zhanshan",
+        location={"lat": 36.0512, "lon": 120.3672},
+    )
     await act(client, shinan, b["id"], "accept")
+    await attach_after_photo(client, shinan, b["id"])
     await act(client, shinan, b["id"], "submit", note="已整改")
     assert (await act(client, verifier, b["id"], "reject", note="未到位")).status_code == 200
     await overdue(factory, b["id"], datetime.now(UTC) - timedelta(hours=1))
+    await attach_after_photo(client, shinan, b["id"])
     await act(client, shinan, b["id"], "submit", note="再次整改")
     assert (await act(client, verifier, b["id"], "verify")).status_code == 200
     ids["B"] = b["id"]
@@ -127,6 +138,7 @@ async def build_campaign(
         client, inspector, unit="licang.xiaocun", location={"lat": 36.1468, "lon": 120.4322}
     )
     await act(client, xiaocun, g["id"], "accept")
+    await attach_after_photo(client, xiaocun, g["id"])
     await act(client, xiaocun, g["id"], "submit", note="已整改")
     ids["F"], ids["G"] = f["id"], g["id"]
 

@@ -15,6 +15,7 @@ from services.core.models import Escalation, Notification
 from services.core.settings import Settings
 from services.core.sweep import sweep_batch
 from tests.conftest import Login
+from tests.photos import attach_after_photo
 from tests.test_findings_api import act, post
 
 
@@ -125,6 +126,7 @@ async def test_submit_stops_the_ladder_and_rework_resumes_it(
     await act(client, handler, f["id"], "accept")
     due = datetime.now(UTC) - timedelta(minutes=5)
     await make_overdue(factory, f["id"], due)
+    await attach_after_photo(client, handler, f["id"])
     await act(client, handler, f["id"], "submit", note="已整改")
     submitted = (await client.get(f"/api/v1/findings/{f['id']}", headers=handler)).json()
     assert submitted["next_escalation_at"] is None
@@ -134,6 +136,7 @@ async def test_submit_stops_the_ladder_and_rework_resumes_it(
     assert datetime.fromisoformat(r.json()["next_escalation_at"]) <= datetime.now(UTC)
     result = await sweep(factory, settings, datetime.now(UTC))
     assert result.escalations == 1
+    await attach_after_photo(client, handler, f["id"])
     await act(client, handler, f["id"], "submit", note="再次整改")
     r = await act(client, verifier, f["id"], "verify", note="通过")
     assert r.json()["next_escalation_at"] is None

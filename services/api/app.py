@@ -22,6 +22,8 @@ from .routes import (
     calendar_overrides,
     config,
     escalations,
+    evidence,
+    exposure_videos,
     findings,
     health,
     inbox,
@@ -76,6 +78,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         calendar_overrides,
         inbox,
         notifications,
+        exposure_videos,
+        evidence,
     ):
         app.include_router(module.router, prefix=API_PREFIX)
     return app

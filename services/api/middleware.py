@@ -21,6 +21,8 @@ log = structlog.get_logger("duban.api")
 # Endpoints that take a form or an upload rather than JSON.
 _FORM_SUFFIXES = ("/auth/token", "/evidence")
 API_PREFIX = "/api/v1"
+# Multipart framing around an uploaded photo (boundaries, part headers, the `kind` field).
+UPLOAD_ENVELOPE_BYTES = 64 * 1024
 
 
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
@@ -63,9 +65,16 @@ async def _send_problem(send: Send, status: int, detail: str, request_id: str) -
 
 
 class RequestMiddleware:
-    def __init__(self, app: ASGIApp, max_body: int) -> None:
+    def __init__(self, app: ASGIApp, max_body: int, max_upload: int) -> None:
         self.app = app
         self.max_body = max_body
+        self.max_upload = max_upload
+
+    def _limit(self, method: str, path: str) -> int:
+        """Photo uploads get the evidence limit; every other body the JSON limit."""
+        if method == "POST" and path.startswith(API_PREFIX) and path.endswith("/evidence"):
+            return self.max_upload + UPLOAD_ENVELOPE_BYTES
+        return self.max_body
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -95,10 +104,11 @@ class RequestMiddleware:
             if _header(scope, b"content-length") is None and method in _BODY_METHODS:
                 # No declared length (chunked): read up to the limit here, so an oversized
                 # body is refused with 413 before any endpoint starts parsing it.
-                buffered = await self._read_limited(receive)
+                limit = self._limit(method, path)
+                buffered = await self._read_limited(receive, limit)
                 if buffered is None:
                     status_holder["status"] = 413
-                    await _send_problem(send, 413, self._too_large(), request_id)
+                    await _send_problem(send, 413, self._too_large(limit), request_id)
                     return
                 receive = _replay(buffered, receive)
             await self.app(scope, receive, send_with_id)
@@ -127,7 +137,7 @@ class RequestMiddleware:
             )
             structlog.contextvars.unbind_contextvars("request_id")
 
-    async def _read_limited(self, receive: Receive) -> bytes | None:
+    async def _read_limited(self, receive: Receive, limit: int) -> bytes | None:
         chunks: list[bytes] = []
         size = 0
         while True:
@@ -136,20 +146,22 @@ class RequestMiddleware:
                 break
             chunk = message.get("body", b"")
             size += len(chunk)
-            if size > self.max_body:
+            if size > limit:
                 return None
             chunks.append(chunk)
             if not message.get("more_body", False):
                 break
         return b"".join(chunks)
 
-    def _too_large(self) -> str:
-        return f"The request body is larger than the limit of {self.max_body} bytes."
+    @staticmethod
+    def _too_large(limit: int) -> str:
+        return f"The request body is larger than the limit of {limit} bytes."
 
     def _refuse(self, scope: Scope, method: str, path: str) -> tuple[int, str] | None:
         length = _header(scope, b"content-length")
-        if length is not None and length.isdigit() and int(length) > self.max_body:
-            return 413, self._too_large()
+        limit = self._limit(method, path)
+        if length is not None and length.isdigit() and int(length) > limit:
+            return 413, self._too_large(limit)
         if method in _BODY_METHODS and path.startswith("/api/"):
             ctype = (_header(scope, b"content-type") or "").split(";")[0].strip().lower()
             has_body = (length is not None and length != "0") or _header(
@@ -163,4 +175,8 @@ class RequestMiddleware:
 
 
 def install(app: FastAPI, settings: Settings) -> None:
-    app.add_middleware(RequestMiddleware, max_body=settings.max_body_bytes)
+    app.add_middleware(
+        RequestMiddleware,
+        max_body=settings.max_body_bytes,
+        max_upload=settings.evidence_max_bytes,
+    )

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import math
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TypeVar
 
-from sqlalchemy import ColumnElement, Select, and_, func, select, tuple_
+from sqlalchemy import ColumnElement, Select, and_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.core.lifecycle import CLOCK_RUNNING
@@ -140,39 +139,3 @@ async def events_of(
         stmt = stmt.where(Event.id > after)
     rows = await session.execute(stmt.order_by(Event.id).limit(limit))
     return [(event, username) for event, username in rows]
-
-
-async def possible_duplicates(
-    session: AsyncSession, finding: Finding, radius_m: float, principal: Principal
-) -> list[uuid.UUID]:
-    """Open findings of the same category within the radius, the nearest first."""
-    # A degree of latitude is ~111 km; the box is a cheap prefilter for the exact distance.
-    dlat = radius_m / 111_000
-    dlon = dlat / max(0.01, _cos_deg(finding.lat))
-    distance = _distance_expr(finding.lat, finding.lon)
-    stmt = (
-        select(Finding.id)
-        .where(
-            Finding.category_id == finding.category_id,
-            Finding.id != finding.id,
-            Finding.status != "closed",
-            Finding.lat.between(finding.lat - dlat, finding.lat + dlat),
-            Finding.lon.between(finding.lon - dlon, finding.lon + dlon),
-            distance <= radius_m,
-            visible_findings(principal),
-        )
-        .order_by(distance)
-        .limit(10)
-    )
-    return list((await session.execute(stmt)).scalars())
-
-
-def _cos_deg(deg: float) -> float:
-    return math.cos(math.radians(deg))
-
-
-def _distance_expr(lat: float, lon: float) -> ColumnElement[float]:
-    """Equirectangular distance in metres: exact enough at the scale of a duplicate radius."""
-    x = (Finding.lon - lon) * func.cos(func.radians((Finding.lat + lat) / 2))
-    y = Finding.lat - lat
-    return func.sqrt(x * x + y * y) * 111_195

@@ -9,7 +9,7 @@ import hashlib
 import json
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
@@ -18,13 +18,16 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.core.deadlines import CityClock, due_at
+from services.core.escalation import Plan as Ladder
 from services.core.escalation import next_time
-from services.core.escalation_store import load_plan, reschedule, resolve
+from services.core.escalation_store import UnknownPolicy, load_plan, reschedule, resolve
+from services.core.evidence import submission_photos, summary, union_flags
 from services.core.lifecycle import Action, Actor, Plan, Refusal, Status, plan_transition
-from services.core.models import Category, Event, Finding, Unit
+from services.core.models import Category, Event, ExposureVideo, Finding, Unit, User
 from services.core.principal import Principal
 from services.core.routing import district_of, route
 from services.core.scope import visible_findings
+from services.core.spatial import Recurred, recurrence_of
 
 
 class FindingError(Exception):
@@ -113,9 +116,15 @@ def _event(
 
 
 async def report(
-    session: AsyncSession, new: NewFinding, reporter: Principal, clock: Clock
+    session: AsyncSession,
+    new: NewFinding,
+    reporter: Principal,
+    clock: Clock,
+    terms: IntakeTerms,
 ) -> tuple[Finding, Outcome]:
-    """Store a reported finding and route it, or recognise a replay of one already stored."""
+    """Store a reported finding and route it, or recognise a replay of one already stored.
+    A finding near one of its category rectified within the recurrence window is recorded as
+    its recurrence; an exposure-video segment takes the video's deadline and policy."""
     digest = request_hash(new.canonical, reporter.user_id)
     existing = await session.get(Finding, new.id)
     if existing is not None:
@@ -137,6 +146,14 @@ async def report(
     )
     responsible = await session.get(Unit, responsible_id) if responsible_id else None
     district_unit = responsible or place
+    recurred = await recurrence_of(
+        session,
+        category_id=category.id,
+        lat=new.lat,
+        lon=new.lon,
+        radius_m=category.duplicate_radius_m,
+        closed_since=clock.now - terms.recurrence_window,
+    )
     values: dict[str, Any] = {
         "id": new.id,
         "source": new.source,
@@ -156,11 +173,14 @@ async def report(
         "status": Status.ASSIGNED if responsible else Status.REPORTED,
         "request_hash": digest,
         "updated_at": clock.now,
+        "recurrence_of": recurred.id if recurred else None,
+        "exposure_video_id": terms.exposure_video_id,
+        "video_offset": terms.video_offset,
     }
     if responsible is not None:
-        plan = await load_plan(session, category.policy_code)
+        plan = await _intake_plan(session, category, terms, recurred)
         values["dispatched_at"] = clock.now
-        values["due_at"] = clock.due(clock.now, category.time_limit)
+        values["due_at"] = terms.due_at or clock.due(clock.now, category.time_limit)
         values["escalation_plan"] = plan.to_json()
         values["next_escalation_at"] = next_time(
             plan,
@@ -185,7 +205,19 @@ async def report(
         assert winner is not None  # noqa: S101 - the conflicting row exists by definition
         return winner, ("replayed" if winner.request_hash == digest else "conflict")
 
-    session.add(_event(new.id, reporter.user_id, "report", None, Status.REPORTED, clock.now))
+    session.add(
+        _event(
+            new.id,
+            reporter.user_id,
+            "report",
+            None,
+            Status.REPORTED,
+            clock.now,
+            exposure_video=terms.exposure_video_id,
+            video_offset=terms.video_offset,
+            recurrence_of=recurred.id if recurred else None,
+        )
+    )
     if responsible is not None:
         session.add(
             _event(
@@ -324,13 +356,7 @@ async def _apply(
         unit = await session.get(Unit, returned_by) if returned_by else None
         return {"returned_by_unit": unit.code if unit else None}
     if action is Action.SUBMIT:
-        finding.submitted_at = clock.now
-        finding.submitted_by_id = principal.user_id
-        finding.extension_requested_until = None
-        return {
-            "evidence": [str(e) for e in request.evidence or []] or None,
-            "on_time": finding.due_at is None or clock.now <= finding.due_at,
-        }
+        return await _submit(session, finding, request, principal, clock)
     if action is Action.REJECT:
         # Rework does not earn more time: due_at stays as it was.
         finding.rework_count += 1
@@ -353,6 +379,38 @@ async def _apply(
         finding.extension_requested_until = None
         return {"denied_until": denied}
     return {}
+
+
+async def _submit(
+    session: AsyncSession,
+    finding: Finding,
+    request: TransitionRequest,
+    principal: Principal,
+    clock: Clock,
+) -> dict[str, Any]:
+    """A rectification is claimed with after-photos taken since the unit took it on; the
+    event records them and their flags for the verifier."""
+    photos, unknown = await submission_photos(session, finding, request.evidence)
+    if unknown:
+        listed = ", ".join(str(i) for i in unknown)
+        raise FindingError(
+            422, f"Not after-photos uploaded for this rectification: {listed}.", "evidence"
+        )
+    if not photos:
+        raise FindingError(
+            422,
+            "Upload at least one after-photo of the rectification first "
+            f"(POST /api/v1/findings/{finding.id}/evidence with kind=after).",
+            "evidence",
+        )
+    finding.submitted_at = clock.now
+    finding.submitted_by_id = principal.user_id
+    finding.extension_requested_until = None
+    return {
+        "evidence": [summary(p) for p in photos],
+        "flags": union_flags(photos),
+        "on_time": finding.due_at is None or clock.now <= finding.due_at,
+    }
 
 
 def _later_deadline(finding: Finding, until: datetime | None, clock: Clock) -> datetime:
@@ -385,9 +443,9 @@ async def _dispatch(
     finding.responsible_unit_id = unit.id
     finding.district_id = await district_of(session, unit)
     finding.dispatched_at = clock.now
-    finding.due_at = clock.due(clock.now, category.time_limit)
+    finding.due_at, ladder = await dispatch_terms(session, finding, category, clock)
     finding.reminded_at = None
-    finding.escalation_plan = (await load_plan(session, category.policy_code)).to_json()
+    finding.escalation_plan = ladder.to_json()
     return {"unit": unit.code, "due_at": finding.due_at}
 
 
@@ -402,4 +460,88 @@ async def _mark_duplicate(
     if original is None:
         raise FindingError(422, "No such original finding in your scope.", "duplicate_of")
     finding.duplicate_of = original.id
+    session.add(await _duplicate_reported(session, original, finding, principal))
     return {"duplicate_of": original.id}
+
+
+@dataclass(frozen=True)
+class IntakeTerms:
+    """What the intake takes from the installation and, for an exposure-video segment, from
+    the video: its batch deadline and policy replace the category's."""
+
+    recurrence_window: timedelta
+    due_at: datetime | None = None
+    policy: str | None = None
+    exposure_video_id: uuid.UUID | None = None
+    video_offset: str | None = None
+
+
+EXPOSURE_SOURCE = "exposure_video"
+# DESIGN §6: a recurrence of an exposure-video problem starts its ladder at L3.
+EXPOSURE_RECURRENCE_START_LEVEL = 3
+
+
+async def _intake_plan(
+    session: AsyncSession, category: Category, terms: IntakeTerms, recurred: Recurred | None
+) -> Ladder:
+    """The escalation plan snapshotted when the intake routes a finding."""
+    if recurred is None or recurred.source != EXPOSURE_SOURCE:
+        return await load_plan(session, terms.policy or category.policy_code)
+    # The problem came back after an exposure video: it is supervised on the ladder the
+    # original was (the exposure-video one), from L3.
+    preferred = terms.policy or recurred.policy
+    if preferred:
+        try:
+            return await load_plan(session, preferred, start_level=EXPOSURE_RECURRENCE_START_LEVEL)
+        except UnknownPolicy:
+            pass  # the original's policy was deleted since; the category's will do
+    return await load_plan(
+        session, category.policy_code, start_level=EXPOSURE_RECURRENCE_START_LEVEL
+    )
+
+
+async def _duplicate_reported(
+    session: AsyncSession, original: Finding, duplicate: Finding, principal: Principal
+) -> Event:
+    """An event on the original's trail: another report of the same problem came in, so it
+    counts for the original's reporter, who saw it first."""
+    reporter = await session.get(User, duplicate.reporter_id)
+    # No `at`: the transaction's time (the audit trail is ordered by id anyway).
+    return Event(
+        finding_id=original.id,
+        actor_id=principal.user_id,
+        action="duplicate_reported",
+        from_status=None,
+        to_status=None,
+        payload={
+            "duplicate": str(duplicate.id),
+            "duplicate_reporter": reporter.username if reporter else None,
+            "duplicate_reported_at": duplicate.reported_at.isoformat(),
+        },
+    )
+
+
+async def dispatch_terms(
+    session: AsyncSession, finding: Finding, category: Category, clock: Clock
+) -> tuple[datetime, Ladder]:
+    """Deadline and plan of a finding dispatched by hand out of the queue, on the same terms
+    the intake would have given it: a segment keeps its video's batch deadline and policy, a
+    recurrence of an exposure-video problem starts at L3."""
+    video = (
+        await session.get(ExposureVideo, finding.exposure_video_id)
+        if finding.exposure_video_id
+        else None
+    )
+    original = await session.get(Finding, finding.recurrence_of) if finding.recurrence_of else None
+    recurred = (
+        Recurred(original.id, original.source, (original.escalation_plan or {}).get("policy"))
+        if original is not None
+        else None
+    )
+    terms = IntakeTerms(
+        recurrence_window=timedelta(0),
+        due_at=video.due_at if video else None,
+        policy=video.policy_code if video else None,
+    )
+    ladder = await _intake_plan(session, category, terms, recurred)
+    return terms.due_at or clock.due(clock.now, category.time_limit), ladder

@@ -60,7 +60,8 @@ CLOSE_REASON: dict[Action, str] = {
 }
 
 # Who may take each action. Unit actions additionally need the responsible unit in the
-# caller's subtree; verification must not be of one's own submission.
+# caller's subtree; verification must be independent: never of one's own submission, nor of
+# a unit in one's own subtree.
 ROLES: dict[Action, frozenset[str]] = {
     A.DISPATCH: frozenset({"dispatcher"}),
     A.CLOSE_INVALID: frozenset({"dispatcher"}),
@@ -82,7 +83,8 @@ VERIFY_ACTIONS = frozenset({A.VERIFY, A.REJECT})
 class Actor:
     user_id: int
     role: str
-    # Whether the finding's responsible unit lies in the actor's subtree.
+    # Whether the finding's responsible unit lies in the actor's subtree: required for the
+    # unit's own actions, disqualifying for verification.
     holds_responsible_unit: bool
 
 
@@ -115,6 +117,10 @@ def plan_transition(
         return Refusal(403, f"Only a handler of the responsible unit may {action.value}.")
     if action in VERIFY_ACTIONS and submitted_by is not None and submitted_by == actor.user_id:
         return Refusal(403, "A verifier may not verify their own submission.")
+    if action in VERIFY_ACTIONS and actor.holds_responsible_unit:
+        return Refusal(
+            403, "A verifier may not verify a submission of their own unit or a unit below it."
+        )
     sources, target = EDGES[action]
     if status not in sources:
         allowed = ", ".join(sorted(s.value for s in sources))
@@ -126,3 +132,20 @@ def plan_transition(
     if action in (A.APPROVE_EXTENSION, A.DENY_EXTENSION) and not extension_pending:
         return Refusal(409, "There is no pending extension request.")
     return Plan(action, status, target or status, CLOSE_REASON.get(action))
+
+
+def may_attach(kind: str, status: Status, actor: Actor, *, is_reporter: bool) -> Refusal | None:
+    """Who may add a photo. Before-photos show the problem: its reporter or any inspector,
+    at any time (phones upload later when offline). After-photos show the rectification: a
+    handler of the responsible unit, while the unit holds the accepted finding."""
+    if kind == "before":
+        if is_reporter or actor.role == "inspector":
+            return None
+        return Refusal(403, "Only the reporter or an inspector may add before-photos.")
+    if actor.role != "unit_handler" or not actor.holds_responsible_unit:
+        return Refusal(403, "Only a handler of the responsible unit may add after-photos.")
+    if status is not Status.ACCEPTED:
+        return Refusal(
+            409, f"After-photos are added while the finding is accepted; it is {status.value}."
+        )
+    return None

@@ -50,6 +50,10 @@ class Settings(BaseSettings):
     # How often the worker re-reads the outbox for deliveries that are due (lost jobs too).
     delivery_rescan_seconds: int = Field(default=10, ge=1, le=60)
 
+    # A new finding near one of its category closed as rectified within this many days is a
+    # recurrence (反弹) of it: the problem came back.
+    recurrence_window_days: int = Field(default=90, ge=1, le=3650)
+
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:
@@ -58,6 +62,29 @@ class Settings(BaseSettings):
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise ValueError(f"unknown time zone {value!r}") from exc
         return value
+
+    # Photo evidence. Stored under media_dir (default <data_dir>/media) unless an S3 bucket is
+    # configured, in which case every API process shares the bucket instead.
+    media_dir: Path | None = None
+    # Largest photo accepted (the multipart body may exceed it by a small envelope).
+    evidence_max_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    # Width x height is checked before any pixel is decoded: the guard against image bombs.
+    evidence_max_pixels: int = Field(default=40_000_000, ge=1)
+    # An after-photo whose GPS lies farther than this from the finding is flagged `far`.
+    gps_tolerance_m: float = Field(default=100, gt=0)
+    # S3-compatible object storage (AWS S3, MinIO, Ceph, ...): used when s3_bucket is set.
+    s3_endpoint: str | None = None
+    s3_bucket: str | None = None
+    s3_region: str = "us-east-1"
+    s3_access_key_id: str | None = None
+    s3_secret_access_key: SecretStr | None = None
+    # Path-style URLs (endpoint/bucket/key) suit MinIO and most S3-compatible servers; set
+    # false for virtual-hosted style (bucket.endpoint/key).
+    s3_path_style: bool = True
+
+    @property
+    def media_path(self) -> Path:
+        return self.media_dir if self.media_dir is not None else self.data_dir / "media"
 
     log_level: str = "INFO"
     # JSON logs for machines; "console" for humans at a terminal.

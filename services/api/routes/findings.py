@@ -19,11 +19,11 @@ from services.core.finding_queries import (
     events_of,
     list_findings,
     load_refs,
-    possible_duplicates,
 )
 from services.core.findings import (
     Clock,
     FindingError,
+    IntakeTerms,
     NewFinding,
     TransitionRequest,
     get_visible,
@@ -35,6 +35,7 @@ from services.core.metrics import FINDINGS_INTAKE, TRANSITIONS
 from services.core.models import Finding
 from services.core.principal import Principal
 from services.core.settings import Settings
+from services.core.spatial import possible_duplicates
 
 from ..deps import Caller, Session, SettingsDep, require_roles, utcnow
 from ..pagination import Page, split_page
@@ -66,6 +67,10 @@ MAX_CLOCK_SKEW = timedelta(minutes=10)
 
 async def make_clock(session: AsyncSession, settings: Settings) -> Clock:
     return Clock(now=utcnow(), city=await load_city_clock(session, settings))
+
+
+def intake_terms(settings: Settings) -> IntakeTerms:
+    return IntakeTerms(recurrence_window=timedelta(days=settings.recurrence_window_days))
 
 
 def _local(value: datetime | None, tz: ZoneInfo) -> datetime | None:
@@ -111,7 +116,13 @@ def render(
         duplicate_of=f.duplicate_of,
         version=f.version,
         possible_duplicates=duplicates or [],
-        links={"self": base, "events": f"{base}/events", "transitions": f"{base}/transitions"},
+        links={
+            "self": base,
+            "events": f"{base}/events",
+            "transitions": f"{base}/transitions",
+            "evidence": f"{base}/evidence",
+            "verification": f"{base}/verification",
+        },
     )
 
 
@@ -141,10 +152,10 @@ def _problem(exc: FindingError) -> Problem:
 
 
 async def _intake(
-    session: AsyncSession, body: FindingCreate, caller: Principal, clock: Clock
+    session: AsyncSession, body: FindingCreate, caller: Principal, clock: Clock, terms: IntakeTerms
 ) -> tuple[str, FindingOut | None]:
     new = _new_finding(body, clock.now)
-    finding, outcome = await report(session, new, caller, clock)
+    finding, outcome = await report(session, new, caller, clock, terms)
     FINDINGS_INTAKE.labels(body.source, outcome).inc()
     if outcome == "conflict":
         return outcome, None
@@ -174,7 +185,7 @@ async def create_finding(
     answers 200 with the stored finding; the same id with another body is a 409."""
     clock = await make_clock(session, settings)
     try:
-        outcome, out = await _intake(session, body, caller, clock)
+        outcome, out = await _intake(session, body, caller, clock, intake_terms(settings))
     except FindingError as exc:
         FINDINGS_INTAKE.labels(body.source, "invalid").inc()
         raise _problem(exc) from exc
@@ -203,14 +214,20 @@ async def create_findings_batch(
             errors=[{"field": "findings", "message": f"at most {settings.max_batch_size} items"}],
         )
     clock = await make_clock(session, settings)
+    terms = intake_terms(settings)
     results: list[BatchResult] = []
     for index, raw in enumerate(batch.findings):
-        results.append(await _batch_item(session, index, raw, caller, clock))
+        results.append(await _batch_item(session, index, raw, caller, clock, terms))
     return BatchResponse(results=results)
 
 
 async def _batch_item(
-    session: AsyncSession, index: int, raw: dict[str, Any], caller: Principal, clock: Clock
+    session: AsyncSession,
+    index: int,
+    raw: dict[str, Any],
+    caller: Principal,
+    clock: Clock,
+    terms: IntakeTerms,
 ) -> BatchResult:
     raw_id = raw.get("id")
     try:
@@ -229,7 +246,7 @@ async def _batch_item(
     try:
         # A savepoint per item: one item's failure leaves the others intact.
         async with session.begin_nested():
-            outcome, out = await _intake(session, body, caller, clock)
+            outcome, out = await _intake(session, body, caller, clock, terms)
     except FindingError as exc:
         FINDINGS_INTAKE.labels(body.source, "invalid").inc()
         field = f"findings[{index}].{exc.field}" if exc.field else f"findings[{index}]"
