@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from arq.connections import ArqRedis
 from fastapi import FastAPI
 
 from services.core import logging as duban_logging
 from services.core.db import make_engine, make_sessionmaker
+from services.core.jobqueue import lazy_queue
 from services.core.keys import jwt_secret
 from services.core.settings import Settings, get_settings
 from services.core.stack import endpoints
@@ -42,9 +42,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         urls = endpoints(settings)
         engine = make_engine(urls.database_url, pool_size=settings.db_pool_size)
-        # Lazy connection: the API starts (and /readyz says why it is unready) while Redis
-        # is down, instead of refusing to start.
-        redis = ArqRedis.from_url(urls.redis_url, socket_connect_timeout=2, socket_timeout=2)
+        redis = lazy_queue(urls.redis_url)
         app.state.duban = AppState(
             settings=settings,
             engine=engine,

@@ -4,22 +4,21 @@ queue library can change without touching the jobs."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import datetime
 from typing import Any, cast
 
 from arq import create_pool
 from arq.connections import ArqRedis, RedisSettings
 from arq.cron import CronJob, cron
-from arq.jobs import Job
 from arq.typing import WorkerCoroutine
 from arq.worker import Function, func
+
+from services.core.jobqueue import enqueue
 
 JobContext = dict[str, Any]
 JobFunction = Callable[..., Awaitable[Any]]
 
 __all__ = [
     "ArqRedis",
-    "Job",
     "JobContext",
     "JobFunction",
     "connect",
@@ -66,15 +65,3 @@ def every(job: JobFunction, seconds: set[int], *, timeout_seconds: int = 300) ->
 
 async def connect(url: str) -> ArqRedis:
     return await create_pool(redis_settings(url))
-
-
-async def enqueue(
-    redis: ArqRedis,
-    name: str,
-    *args: Any,
-    job_id: str | None = None,
-    defer_until: datetime | None = None,
-) -> Job | None:
-    """Queue a job by name, to run now or not before `defer_until`. With a `job_id`, a job
-    already queued under that id is not queued twice (None is returned)."""
-    return await redis.enqueue_job(name, *args, _job_id=job_id, _defer_until=defer_until)

@@ -11,6 +11,7 @@ import structlog
 from fastapi import APIRouter, BackgroundTasks, Depends, Query
 
 from services.core.delivery import redacted_address
+from services.core.jobqueue import enqueue
 from services.core.outbox import (
     DELIVER_JOB,
     Listed,
@@ -94,8 +95,11 @@ async def _enqueue(state: AppState, notification_id: int, attempts: int) -> None
     # Runs after the response, so after the commit. If Redis is down the worker's outbox
     # rescan finds the notification anyway.
     try:
-        await state.redis.enqueue_job(
-            DELIVER_JOB, notification_id, _job_id=delivery_job_id(notification_id, attempts)
+        await enqueue(
+            state.redis,
+            DELIVER_JOB,
+            notification_id,
+            job_id=delivery_job_id(notification_id, attempts),
         )
     except Exception as exc:
         log.warning("retry_enqueue_failed", notification=notification_id, error=type(exc).__name__)
