@@ -11,11 +11,12 @@ BIN := $(VENV)/bin
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: run test lint typecheck pytest install clean-data help
+.PHONY: run test lint typecheck pytest install clean-data help bench bench-smoke
 
 help:
 	@echo "make run    start duban (embedded PostgreSQL + Redis, API, worker)"
 	@echo "make test   lint, type-check and run the whole test suite"
+	@echo "make bench  the full benchmark (1M findings, minutes); writes bench/RESULTS.md"
 
 $(UV):
 	$(PYTHON) -m venv $(UV_HOME)
@@ -40,7 +41,23 @@ typecheck: install
 pytest: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-test: lint typecheck pytest
+# The benchmark on its own embedded PostgreSQL (fsync on) and Redis in a temporary directory.
+# The smoke run uses tiny sizes and writes to a temporary file: it only proves the harness
+# still works, so `make test` runs it.
+bench: install
+	$(BIN)/python -m bench $(BENCH_ARGS)
+
+bench-smoke: install
+	$(BIN)/python -m bench --smoke $(BENCH_ARGS)
+
+test: lint typecheck pytest bench-smoke
+
+# Fault injection (tests/faults): workers, Redis, PostgreSQL and the API killed or restarted
+# under load, each scenario bounded and asserting nothing lost and nothing duplicated. A few
+# minutes; `make test` does not run them (tests/faults/conftest.py skips them unless asked).
+.PHONY: test-faults
+test-faults: install
+	DUBAN_FAULTS=1 $(BIN)/python -m pytest tests/faults -p no:cacheprovider -s -q $(PYTEST_ARGS)
 
 clean-data:
 	rm -rf var

@@ -14,10 +14,11 @@ from services.core.keys import jwt_secret
 from services.core.settings import Settings, get_settings
 from services.core.stack import endpoints
 
-from . import middleware, problems
+from . import middleware, problem_schema, problems, ui
 from .middleware import API_PREFIX
 from .routes import (
     auth,
+    briefings,
     calendar,
     calendar_overrides,
     config,
@@ -63,6 +64,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     problems.install(app)
+    problem_schema.install(app)
     middleware.install(app, settings)
     app.include_router(health.router)
     for module in (
@@ -78,6 +80,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         notifications,
         exposure_videos,
         evidence,
+        briefings,
     ):
-        app.include_router(module.router, prefix=API_PREFIX)
+        app.include_router(module.router, prefix=API_PREFIX, responses=problem_schema.API_ERRORS)
+    ui.install(app)  # the web dashboard at /ui (services/api/ui)
     return app

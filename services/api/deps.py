@@ -79,9 +79,23 @@ async def _principal_for(session: AsyncSession, user_id: int) -> Principal | Non
 _UNAUTHENTICATED = {"WWW-Authenticate": "Bearer"}
 
 
+# The dashboard's session cookie (services/api/ui/session.py) also authenticates reads, so
+# its export links and photos work from the browser. Never writes: a cookie rides along on
+# cross-site requests, a bearer token does not.
+SESSION_COOKIE = "duban_session"
+_COOKIE_METHODS = frozenset({"GET", "HEAD"})
+
+
 async def get_principal(
-    state: State, session: Session, token: Annotated[str | None, Depends(oauth2)]
+    request: Request,
+    state: State,
+    session: Session,
+    token: Annotated[str | None, Depends(oauth2)],
 ) -> Principal:
+    if not token and request.method in _COOKIE_METHODS:
+        token = request.cookies.get(SESSION_COOKIE)
+        if token and token.startswith(API_TOKEN_PREFIX):
+            token = None
     if not token:
         raise Problem(
             401,

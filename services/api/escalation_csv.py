@@ -58,11 +58,13 @@ def _text(value: str | None) -> str:
     return "'" + value if value.startswith(_FORMULA_START) else value
 
 
-def _time(value: datetime | None, tz: ZoneInfo) -> str:
-    return value.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S") if value is not None else ""
+def _time(value: datetime | None, tz: ZoneInfo) -> datetime | None:
+    # Local wall-clock time: the CSV prints it, the XLSX stores it as an Excel date.
+    return value.astimezone(tz).replace(tzinfo=None) if value is not None else None
 
 
-def _cells(row: EscalationRow, tz: ZoneInfo) -> list[str | int | float]:
+def values(row: EscalationRow, tz: ZoneInfo) -> list[str | int | float | datetime | None]:
+    """One row's cells under HEADERS, shared by the CSV and the XLSX export."""
     e = row.escalation
     return [
         e.id,
@@ -86,6 +88,13 @@ def _cells(row: EscalationRow, tz: ZoneInfo) -> list[str | int | float]:
         _text(row.acknowledged_by),
         _text(e.instruction),
         _time(e.resolved_at, tz),
+    ]
+
+
+def _cells(row: EscalationRow, tz: ZoneInfo) -> list[str | int | float]:
+    return [
+        v.strftime("%Y-%m-%d %H:%M:%S") if isinstance(v, datetime) else "" if v is None else v
+        for v in values(row, tz)
     ]
 
 

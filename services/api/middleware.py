@@ -14,6 +14,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from services.core.metrics import HTTP_LATENCY, HTTP_REQUESTS
 from services.core.settings import Settings
 
+from . import text_guard
 from .problems import problem_body
 
 log = structlog.get_logger("duban.api")
@@ -41,6 +42,17 @@ def _replay(body: bytes, receive: Receive) -> Receive:
     return replay
 
 
+_FORM = "application/x-www-form-urlencoded"
+
+
+def _media_type(scope: Scope) -> str:
+    return (_header(scope, b"content-type") or "").split(";")[0].strip().lower()
+
+
+def _unstorable(field: str) -> str:
+    return f"The request is not valid: check {field}."
+
+
 def _header(scope: Scope, name: bytes) -> str | None:
     for key, value in scope.get("headers", []):
         if key == name:
@@ -48,8 +60,17 @@ def _header(scope: Scope, name: bytes) -> str | None:
     return None
 
 
-async def _send_problem(send: Send, status: int, detail: str, request_id: str) -> None:
-    body = json.dumps(problem_body(status, detail), ensure_ascii=False).encode()
+# (status, detail, the field at fault if there is one)
+_Refusal = tuple[int, str, str | None]
+
+
+async def _send_problem(
+    send: Send, status: int, detail: str, field: str | None = None, *, request_id: str
+) -> None:
+    errors = [{"field": field, "message": text_guard.MESSAGE}] if field else None
+    kind = "validation" if field else None
+    document = problem_body(status, detail, kind=kind, errors=errors)
+    body = json.dumps(document, ensure_ascii=False).encode()
     await send(
         {
             "type": "http.response.start",
@@ -97,20 +118,12 @@ class RequestMiddleware:
 
         try:
             refusal = self._refuse(scope, method, path)
+            if refusal is None:
+                receive, refusal = await self._screen(scope, receive, method, path)
             if refusal is not None:
                 status_holder["status"] = refusal[0]
-                await _send_problem(send, refusal[0], refusal[1], request_id)
+                await _send_problem(send, *refusal, request_id=request_id)
                 return
-            if _header(scope, b"content-length") is None and method in _BODY_METHODS:
-                # No declared length (chunked): read up to the limit here, so an oversized
-                # body is refused with 413 before any endpoint starts parsing it.
-                limit = self._limit(method, path)
-                buffered = await self._read_limited(receive, limit)
-                if buffered is None:
-                    status_holder["status"] = 413
-                    await _send_problem(send, 413, self._too_large(limit), request_id)
-                    return
-                receive = _replay(buffered, receive)
             await self.app(scope, receive, send_with_id)
         finally:
             elapsed = time.perf_counter() - started
@@ -118,7 +131,7 @@ class RequestMiddleware:
             # The template ("/api/v1/findings/{finding_id}"), never the raw path: bounded labels.
             # The template ("/api/v1/findings/{finding_id}"), never the raw path: bounded
             # labels. Included routers keep their own relative path; add the API prefix back.
-            template = getattr(route, "path", None)
+            template = getattr(route, "path_format", None) or getattr(route, "path", None)
             if template is None:
                 route_name = "unmatched"
             elif path.startswith(API_PREFIX) and not template.startswith(API_PREFIX):
@@ -136,6 +149,34 @@ class RequestMiddleware:
                 ms=round(elapsed * 1000, 2),
             )
             structlog.contextvars.unbind_contextvars("request_id")
+
+    async def _screen(
+        self, scope: Scope, receive: Receive, method: str, path: str
+    ) -> tuple[Receive, _Refusal | None]:
+        """Refuse text PostgreSQL cannot store, and bodies over the limit, before any endpoint
+        runs. Returns the receive channel to use from here on (the body is replayed)."""
+        # Path parameters are typed (ids, UUIDs, dates, patterned codes): their own 422.
+        bad = text_guard.in_pairs(scope.get("query_string", b""))
+        if bad is not None:
+            return receive, (422, _unstorable(bad), bad)
+        ctype = _media_type(scope)
+        text_body = ctype in ("application/json", _FORM) or ctype.endswith("+json")
+        if method not in _BODY_METHODS or not (
+            text_body or _header(scope, b"content-length") is None
+        ):
+            return receive, None
+        # No declared length (chunked): read up to the limit here, so an oversized body is
+        # refused with 413 before any endpoint starts parsing it. A text body is read here
+        # anyway, to look for what PostgreSQL cannot store.
+        limit = self._limit(method, path)
+        buffered = await self._read_limited(receive, limit)
+        if buffered is None:
+            return receive, (413, self._too_large(limit), None)
+        if text_body:
+            bad = (text_guard.in_pairs if ctype == _FORM else text_guard.in_json)(buffered)
+            if bad is not None:
+                return receive, (422, _unstorable(bad), bad)
+        return _replay(buffered, receive), None
 
     async def _read_limited(self, receive: Receive, limit: int) -> bytes | None:
         chunks: list[bytes] = []
@@ -157,11 +198,11 @@ class RequestMiddleware:
     def _too_large(limit: int) -> str:
         return f"The request body is larger than the limit of {limit} bytes."
 
-    def _refuse(self, scope: Scope, method: str, path: str) -> tuple[int, str] | None:
+    def _refuse(self, scope: Scope, method: str, path: str) -> _Refusal | None:
         length = _header(scope, b"content-length")
         limit = self._limit(method, path)
         if length is not None and length.isdigit() and int(length) > limit:
-            return 413, self._too_large(limit)
+            return 413, self._too_large(limit), None
         if method in _BODY_METHODS and path.startswith("/api/"):
             ctype = (_header(scope, b"content-type") or "").split(";")[0].strip().lower()
             has_body = (length is not None and length != "0") or _header(
@@ -170,7 +211,7 @@ class RequestMiddleware:
             is_form = path.endswith(_FORM_SUFFIXES)
             json_ok = ctype == "application/json" or ctype.endswith("+json")
             if has_body and not is_form and not json_ok:
-                return 415, f"Send the body as application/json (got {ctype or 'no type'})."
+                return 415, f"Send the body as application/json (got {ctype or 'no type'}).", None
         return None
 
 

@@ -6,14 +6,17 @@ from collections.abc import Sequence
 from http import HTTPStatus
 from typing import Any
 
+import asyncpg
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from redis.exceptions import ConnectionError as RedisConnectionError
-from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from services.core.errors import DomainError
 
 PROBLEM_JSON = "application/problem+json"
 TYPE_BASE = "https://duban.example/problems/"
@@ -100,6 +103,13 @@ def validation_errors(errors: Sequence[Any]) -> list[dict[str, str]]:
     return out
 
 
+def problem_from(exc: DomainError) -> Problem:
+    """The problem document for a refusal of the domain, naming the field at fault."""
+    errors = [{"field": exc.field, "message": exc.message}] if exc.field else None
+    headers = {"Retry-After": "5"} if exc.status == 503 else None
+    return Problem(exc.status, exc.message, errors=errors, headers=headers)
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(Problem)
     async def _problem(request: Request, exc: Problem) -> JSONResponse:
@@ -111,6 +121,11 @@ def install(app: FastAPI) -> None:
             errors=exc.errors,
             headers=exc.headers,
         )
+
+    @app.exception_handler(DomainError)
+    async def _refused(request: Request, exc: DomainError) -> JSONResponse:
+        p = problem_from(exc)
+        return problem_response(p.status, p.detail, errors=p.errors, headers=p.headers)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -145,8 +160,36 @@ def install(app: FastAPI) -> None:
             headers={"Retry-After": "5"},
         )
 
+    @app.exception_handler(DBAPIError)
+    async def _database(request: Request, exc: Exception) -> JSONResponse:
+        # asyncpg's "connection was closed in the middle of operation" (the server shut down
+        # under a request, or refused it while starting up) arrives as a bare DBAPIError.
+        if database_unreachable(exc):
+            return await _unavailable(request, exc)
+        return await _unexpected(request, exc)
+
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         # The trace goes to the log (with the request id), never to the client.
         structlog.get_logger("duban.api").exception("unhandled_error", path=request.url.path)
         return problem_response(500, "An unexpected error occurred; it has been logged.")
+
+
+def database_unreachable(exc: BaseException) -> bool:
+    """The connection to PostgreSQL broke or could not be made (as opposed to an error in
+    the statement, which is a bug and stays a 500)."""
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    seen: BaseException | None = exc
+    for _ in range(10):
+        if seen is None:
+            return False
+        if isinstance(
+            seen,
+            OSError
+            | asyncpg.exceptions.PostgresConnectionError
+            | asyncpg.exceptions.OperatorInterventionError,
+        ):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False

@@ -130,7 +130,11 @@ class EmbeddedPostgres:
         finally:
             pwfile.unlink(missing_ok=True)
 
-    def start(self, *, log_path: Path | None = None, fsync: bool = True) -> str:
+    def start(
+        self, *, log_path: Path | None = None, fsync: bool = True, port: int | None = None
+    ) -> str:
+        """`port`: listen there instead of on a fresh free port (a restart that clients, whose
+        URLs name the old port, must find again)."""
         self.root.mkdir(parents=True, exist_ok=True)
         self.password = persistent_secret(self.root / "pg-password", 24)
         fresh = not (self.pgdata / "PG_VERSION").exists()
@@ -146,7 +150,7 @@ class EmbeddedPostgres:
             raise RuntimeError(
                 f"PostgreSQL is already running on {self.pgdata}: is `duban up` running?"
             )
-        self.port = free_port()
+        self.port = port or free_port()
         log = open(log_path or self.root / "postgres.log", "ab")  # noqa: SIM115
         args = [
             str(self.bin / "postgres"),

@@ -15,6 +15,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.core.errors import DomainError
 from services.core.escalation_queries import visible_escalations
 from services.core.models import Escalation, Event, Finding
 from services.core.principal import Principal
@@ -22,12 +23,8 @@ from services.core.principal import Principal
 MAX_INSTRUCTION = 2000
 
 
-class AcknowledgeError(Exception):
-    def __init__(self, status: int, message: str, field: str | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.field = field
+class AcknowledgeError(DomainError):
+    pass
 
 
 def may_acknowledge(principal: Principal, e: Escalation) -> bool:

@@ -22,6 +22,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.core import images
+from services.core.errors import DomainError
 from services.core.lifecycle import Actor, Status, may_attach
 from services.core.models import Event, Evidence, Finding, Unit
 from services.core.principal import Principal
@@ -38,12 +39,8 @@ FLAG_UNVERIFIED = "unverified_metadata"
 _IMAGE_POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="duban-image")
 
 
-class EvidenceError(Exception):
-    def __init__(self, status: int, message: str, field: str | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.field = field
+class EvidenceError(DomainError):
+    pass
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.core.deadlines import CityClock, due_at
+from services.core.errors import DomainError
 from services.core.escalation import Plan as Ladder
 from services.core.escalation import next_time
 from services.core.escalation_store import UnknownPolicy, load_plan, reschedule, resolve
@@ -30,14 +31,8 @@ from services.core.scope import visible_findings
 from services.core.spatial import Recurred, recurrence_of
 
 
-class FindingError(Exception):
-    """A request the domain refuses; `field` names the offending input, if any."""
-
-    def __init__(self, status: int, message: str, field: str | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.field = field
+class FindingError(DomainError):
+    """A lifecycle or intake rule refused the request."""
 
 
 @dataclass(frozen=True)

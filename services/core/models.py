@@ -456,3 +456,14 @@ class Evidence(Base):
     flags: Mapped[list[str]] = mapped_column(JSONB, server_default=text("'[]'::jsonb"))
     uploaded_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     uploaded_at: Mapped[datetime] = _now()
+
+
+class WeeklyBriefing(Base):
+    """The stored edition of a week's briefing (通报): one per ISO week, replaced when
+    regenerated. The payload is the briefing as rendered (services.core.briefing.Briefing)."""
+
+    __tablename__ = "weekly_briefings"
+
+    week: Mapped[str] = mapped_column(String(8), primary_key=True)  # e.g. 2026-W48
+    generated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONB)

@@ -10,7 +10,7 @@ Functions flush at most; the job or request commits.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -28,8 +28,26 @@ _DELIVERED = Notification.channel != "inbox"
 ERROR_MAX = 500
 
 
+# A delivery job can be lost while its id stays taken in arq: a worker killed in the middle of
+# it leaves the job marked in progress until the job timeout (minutes), and a job whose data
+# Redis lost (restart, FLUSHALL) gets a stored "failed" result for an hour. Either blocks every
+# re-enqueue under that id. When a delivery is still due this long after its time and its
+# job id is held like that, the outbox rescan queues it again under a fresh id (one per window
+# of lateness): should the job be alive after all, the spare finds the row locked or sent.
+STALE_AFTER = timedelta(seconds=30)
+
+
 def delivery_job_id(notification_id: int, attempts: int) -> str:
     return f"deliver:{notification_id}:{attempts}"
+
+
+def spare_job_id(notification_id: int, attempts: int, due_at: datetime, now: datetime) -> str:
+    """The id of a further job for a stale delivery whose own job seems lost."""
+    return f"{delivery_job_id(notification_id, attempts)}:late{(now - due_at) // STALE_AFTER}"
+
+
+def stale(due_at: datetime, now: datetime) -> bool:
+    return now - due_at >= STALE_AFTER
 
 
 class NotRetriable(Exception):
@@ -95,10 +113,11 @@ def record_failure(
 
 async def due_for_delivery(
     session: AsyncSession, now: datetime, limit: int
-) -> list[tuple[int, int]]:
-    """(id, attempts) of pending deliveries whose time has come, oldest first."""
+) -> list[tuple[int, int, datetime]]:
+    """(id, attempts, next_attempt_at) of pending deliveries whose time has come, oldest
+    first."""
     rows = await session.execute(
-        select(Notification.id, Notification.attempts)
+        select(Notification.id, Notification.attempts, Notification.next_attempt_at)
         .where(
             Notification.status == "pending",
             _DELIVERED,
@@ -107,7 +126,7 @@ async def due_for_delivery(
         .order_by(Notification.next_attempt_at)
         .limit(limit)
     )
-    return [(row.id, row.attempts) for row in rows]
+    return [(row.id, row.attempts, row.next_attempt_at) for row in rows]
 
 
 @dataclass(frozen=True)

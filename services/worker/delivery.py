@@ -20,7 +20,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from services.core.backoff import RetryPolicy
 from services.core.delivery import USER_AGENT, deliver
 from services.core.keys import webhook_secret
-from services.core.outbox import DELIVER_JOB, delivery_job_id, due_for_delivery
+from services.core.outbox import (
+    DELIVER_JOB,
+    delivery_job_id,
+    due_for_delivery,
+    spare_job_id,
+    stale,
+)
 from services.core.settings import Settings
 
 from . import queue
@@ -94,14 +100,17 @@ async def outbox_rescan(ctx: JobContext) -> int:
     """Queue every due pending delivery (the database decides, not the queue)."""
     factory: async_sessionmaker[AsyncSession] = ctx["sessionmaker"]
     async with factory() as session:
-        due = await due_for_delivery(session, datetime.now(UTC), RESCAN_LIMIT)
-    for notification_id, attempts in due:
-        await queue.enqueue(
-            ctx["redis"],
-            DELIVER_JOB,
-            notification_id,
-            job_id=delivery_job_id(notification_id, attempts),
-        )
+        now = datetime.now(UTC)
+        due = await due_for_delivery(session, now, RESCAN_LIMIT)
+    job_ids = {nid: delivery_job_id(nid, attempts) for nid, attempts, _ in due}
+    late = [(nid, attempts, at) for nid, attempts, at in due if stale(at, now)]
+    # Only the late ones are asked about: a backlog queued in time is left alone.
+    held = await queue.blocked(ctx["redis"], [job_ids[nid] for nid, _, _ in late])
+    for (nid, attempts, at), dead in zip(late, held, strict=True):
+        if dead:
+            job_ids[nid] = spare_job_id(nid, attempts, at, now)
+    for nid, job_id in job_ids.items():
+        await queue.enqueue(ctx["redis"], DELIVER_JOB, nid, job_id=job_id)
     return len(due)
 
 

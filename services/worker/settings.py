@@ -8,6 +8,7 @@ never needs a running Redis or the embedded stack's state file.
 from __future__ import annotations
 
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import structlog
 
@@ -17,6 +18,7 @@ from services.core.settings import Settings, get_settings
 from services.core.stack import endpoints
 
 from . import queue
+from .briefing import HOUR, MINUTE, WEEKDAY, weekly_briefing
 from .delivery import close_delivery, open_delivery, outbox_rescan, rescan_seconds
 from .escalations import escalation_sweep, sweep_seconds
 from .jobs import JOBS, REQUEUED_JOBS
@@ -59,7 +61,11 @@ def build(settings: Settings) -> type:
             "cron_jobs": [
                 queue.every(escalation_sweep, sweep_seconds(settings)),
                 queue.every(outbox_rescan, rescan_seconds(settings)),
+                queue.weekly(weekly_briefing, WEEKDAY, HOUR, MINUTE),
             ],
+            # arq evaluates cron times in this zone (by default the machine's): the briefing
+            # is due at 08:00 in the city, wherever the worker runs.
+            "timezone": ZoneInfo(settings.timezone),
             "on_startup": startup,
             "on_shutdown": shutdown,
             "redis_settings": queue.redis_settings(endpoints(settings).redis_url),

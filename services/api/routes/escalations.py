@@ -7,11 +7,10 @@ from typing import Annotated, Any, Literal, cast
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Path, Query, Response
-from pydantic import AwareDatetime
 from sqlalchemy import ColumnElement
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.core.acknowledge import AcknowledgeError, acknowledge
+from services.core.acknowledge import acknowledge
 from services.core.escalation_queries import (
     ESCALATION_STATUSES,
     EscalationFilters,
@@ -39,6 +38,9 @@ from ..schemas.escalations import (
     TargetOut,
 )
 from ..schemas.findings import CategoryRef, Source, UnitRef
+from ..schemas.wire import Timestamp
+from ..xlsx import XLSX_MEDIA_TYPE
+from . import exports
 
 router = APIRouter(prefix="/escalations", tags=["supervision"])
 
@@ -114,9 +116,12 @@ def _cursor_key(raw: list[Any]) -> Key:
     response_model=EscalationPage,
     responses={
         200: {
-            "content": {"text/csv": {"schema": {"type": "string"}}},
-            "description": "the page as JSON, or with ?format=csv every matching row "
-            f"(at most {CSV_MAX_ROWS:,}) as UTF-8 CSV with a byte-order mark",
+            "content": {
+                "text/csv": {"schema": {"type": "string"}},
+                XLSX_MEDIA_TYPE: {"schema": {"type": "string"}},
+            },
+            "description": "the page as JSON, or with ?format=csv (or xlsx) every matching row "
+            f"(at most {CSV_MAX_ROWS:,}) as UTF-8 CSV with a byte-order mark (or a workbook)",
         }
     },
 )
@@ -135,13 +140,14 @@ async def get_escalations(
     target_person: Annotated[
         int | None, Query(ge=1, le=2**31 - 1, description="person id of the target")
     ] = None,
-    since: Annotated[AwareDatetime | None, Query(description="fired at or after")] = None,
-    until: Annotated[AwareDatetime | None, Query(description="fired before")] = None,
-    format: Annotated[Literal["json", "csv"], Query()] = "json",
+    since: Annotated[Timestamp | None, Query(description="fired at or after")] = None,
+    until: Annotated[Timestamp | None, Query(description="fired before")] = None,
+    format: Annotated[Literal["json", "csv", "xlsx"], Query()] = "json",
 ) -> EscalationPage | Response:
     """Escalations in the caller's scope, newest first. Supervisors see all; a leader those
-    addressed to them; anyone else those of their unit's subtree. With `format=csv` every
-    matching row (limit and cursor do not apply) up to the export cap comes as a CSV file."""
+    addressed to them; anyone else those of their unit's subtree. With `format=csv` (or
+    `xlsx`) every matching row (limit and cursor do not apply) up to the export cap comes as
+    a CSV file (or an Excel workbook)."""
     filters = EscalationFilters(district, unit, level, status, source, target_person, since, until)
     try:
         clauses = await filter_clauses(session, filters)
@@ -150,8 +156,8 @@ async def get_escalations(
             422, str(exc), kind="validation", errors=[{"field": exc.field, "message": str(exc)}]
         ) from exc
     tz = ZoneInfo(settings.timezone)
-    if format == "csv":
-        return await _csv(session, caller, clauses, tz)
+    if format != "json":
+        return await _export(session, caller, clauses, tz, format)
     after = page.after(_cursor_key)
     fetched = await list_escalations(session, caller, clauses, after=after, limit=page.limit + 1)
     rows, cursor = split_page(
@@ -160,8 +166,12 @@ async def get_escalations(
     return EscalationPage(items=[render(r, tz) for r in rows], next_cursor=cursor)
 
 
-async def _csv(
-    session: AsyncSession, caller: Principal, clauses: list[ColumnElement[bool]], tz: ZoneInfo
+async def _export(
+    session: AsyncSession,
+    caller: Principal,
+    clauses: list[ColumnElement[bool]],
+    tz: ZoneInfo,
+    format: Literal["csv", "xlsx"],
 ) -> Response:
     rows: list[EscalationRow] = []
     after: Key | None = None
@@ -175,6 +185,8 @@ async def _csv(
         after = chunk[-1].key
     truncated = len(rows) > CSV_MAX_ROWS
     rows = rows[:CSV_MAX_ROWS]
+    if format == "xlsx":
+        return exports.escalations_xlsx(rows, truncated, tz, utcnow())
     headers = {
         "Content-Disposition": content_disposition(utcnow(), tz),
         "X-Export-Rows": str(len(rows)),
@@ -193,11 +205,7 @@ async def post_acknowledge(
 ) -> EscalationOut:
     """The target's acknowledgement with an instruction (批示): once per escalation. It is
     recorded in the finding's audit trail and does not stop the later levels."""
-    try:
-        await acknowledge(session, escalation_id, caller, body.instruction, utcnow())
-    except AcknowledgeError as exc:
-        errors = [{"field": exc.field, "message": exc.message}] if exc.field else None
-        raise Problem(exc.status, exc.message, errors=errors) from exc
+    await acknowledge(session, escalation_id, caller, body.instruction, utcnow())
     row = await one_escalation(session, caller, escalation_id)
     assert row is not None  # noqa: S101 - just acknowledged in this transaction
     return render(row, ZoneInfo(settings.timezone))

@@ -13,7 +13,6 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.core.evidence import (
-    EvidenceError,
     EvidencePolicy,
     attach,
     list_evidence,
@@ -44,12 +43,6 @@ from .findings import render
 router = APIRouter(tags=["evidence"])
 
 _FORM_FIELDS = frozenset({"file", "kind"})
-
-
-def _problem(exc: EvidenceError) -> Problem:
-    errors = [{"field": exc.field, "message": exc.message}] if exc.field else None
-    headers = {"Retry-After": "5"} if exc.status == 503 else None
-    return Problem(exc.status, exc.message, errors=errors, headers=headers)
 
 
 async def _usernames(session: AsyncSession, ids: set[int]) -> dict[int, str]:
@@ -139,19 +132,16 @@ async def upload_evidence(
         )
     # One byte more than the limit is enough to know it is too large.
     data = await file.read(settings.evidence_max_bytes + 1)
-    try:
-        evidence, created = await attach(
-            session,
-            finding_id,
-            kind,
-            data,
-            caller,
-            now=utcnow(),
-            policy=EvidencePolicy.from_settings(settings),
-            storage=make_storage(settings),
-        )
-    except EvidenceError as exc:
-        raise _problem(exc) from exc
+    evidence, created = await attach(
+        session,
+        finding_id,
+        kind,
+        data,
+        caller,
+        now=utcnow(),
+        policy=EvidencePolicy.from_settings(settings),
+        storage=make_storage(settings),
+    )
     if not created:
         response.status_code = 200
     finding = await session.get(Finding, evidence.finding_id)

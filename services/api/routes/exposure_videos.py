@@ -31,7 +31,7 @@ from services.core.principal import Principal
 
 from ..deps import Caller, Session, SettingsDep, require_roles, utcnow
 from ..pagination import Page, split_page
-from ..problems import Problem
+from ..problems import Problem, problem_from
 from ..schemas.exposure_videos import (
     ExposureVideoCreate,
     ExposureVideoOut,
@@ -168,9 +168,10 @@ async def create_exposure_video(
             session, _new_video(body), caller, clock, recurrence_window=window
         )
     except FindingError as exc:
-        errors = [{"field": exc.field, "message": exc.message}] if exc.field else None
-        kind = "idempotency-conflict" if exc.status == 409 else None
-        raise Problem(exc.status, exc.message, kind=kind, errors=errors) from exc
+        problem = problem_from(exc)
+        if exc.status == 409:
+            problem.kind = "idempotency-conflict"
+        raise problem from exc
     if outcome == "conflict":
         raise Problem(
             409,

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Query, Response
-from pydantic import AwareDatetime, ValidationError
+from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.core.calendar_store import load_city_clock
@@ -37,9 +37,10 @@ from services.core.principal import Principal
 from services.core.settings import Settings
 from services.core.spatial import possible_duplicates
 
+from .. import convertors  # noqa: F401 - registers {…:not_action}
 from ..deps import Caller, Session, SettingsDep, require_roles, utcnow
 from ..pagination import Page, split_page
-from ..problems import Problem, problem_body, validation_errors
+from ..problems import Problem, problem_body, problem_from, validation_errors
 from ..schemas.findings import (
     BatchResponse,
     BatchResult,
@@ -56,6 +57,9 @@ from ..schemas.findings import (
     TransitionIn,
     UnitRef,
 )
+from ..schemas.wire import Timestamp
+from ..xlsx import XLSX_MEDIA_TYPE
+from . import exports
 
 router = APIRouter(tags=["findings"])
 
@@ -146,11 +150,6 @@ def _new_finding(body: FindingCreate, now: datetime) -> NewFinding:
     )
 
 
-def _problem(exc: FindingError) -> Problem:
-    errors = [{"field": exc.field, "message": exc.message}] if exc.field else None
-    return Problem(exc.status, exc.message, errors=errors)
-
-
 async def _intake(
     session: AsyncSession, body: FindingCreate, caller: Principal, clock: Clock, terms: IntakeTerms
 ) -> tuple[str, FindingOut | None]:
@@ -188,7 +187,7 @@ async def create_finding(
         outcome, out = await _intake(session, body, caller, clock, intake_terms(settings))
     except FindingError as exc:
         FINDINGS_INTAKE.labels(body.source, "invalid").inc()
-        raise _problem(exc) from exc
+        raise problem_from(exc) from exc
     if out is None:
         raise Problem(
             409,
@@ -290,7 +289,17 @@ def _bbox(value: str | None) -> tuple[float, float, float, float] | None:
     return parts[0], parts[1], parts[2], parts[3]
 
 
-@router.get("/findings", response_model=FindingPage)
+@router.get(
+    "/findings",
+    response_model=FindingPage,
+    responses={
+        200: {
+            "content": {XLSX_MEDIA_TYPE: {"schema": {"type": "string"}}},
+            "description": "the page as JSON, or with ?format=xlsx every matching row "
+            f"(at most {exports.EXPORT_MAX_ROWS:,}) as an Excel workbook",
+        }
+    },
+)
 async def get_findings(
     caller: Caller,
     session: Session,
@@ -306,17 +315,23 @@ async def get_findings(
     ] = None,
     district: str | None = None,
     overdue: bool | None = None,
-    since: AwareDatetime | None = None,
-    until: AwareDatetime | None = None,
+    since: Timestamp | None = None,
+    until: Timestamp | None = None,
     bbox: Annotated[str | None, Query(description="min_lon,min_lat,max_lon,max_lat")] = None,
-) -> FindingPage:
-    """Findings in the caller's scope, newest first."""
+    format: Annotated[Literal["json", "xlsx"], Query()] = "json",
+) -> FindingPage | Response:
+    """Findings in the caller's scope, newest first. With `format=xlsx` every matching row
+    (limit and cursor do not apply) up to the export cap comes as an Excel workbook."""
     filters = FindingFilters(
         status, source, category, unit, district, overdue, since, until, _bbox(bbox)
     )
     after = page.after(lambda c: (datetime.fromisoformat(c[0]), uuid.UUID(c[1])))
     now = utcnow()
     try:
+        if format == "xlsx":
+            return await exports.findings_xlsx(
+                session, caller, filters, ZoneInfo(settings.timezone), now
+            )
         fetched = await list_findings(
             session, caller, filters, now=now, limit=page.limit + 1, after=after
         )
@@ -340,7 +355,7 @@ async def _visible_or_404(
     return finding
 
 
-@router.get("/findings/{finding_id}", response_model=FindingOut)
+@router.get("/findings/{finding_id:not_action}", response_model=FindingOut)
 async def get_finding(
     finding_id: uuid.UUID, caller: Caller, session: Session, settings: SettingsDep
 ) -> FindingOut:
@@ -369,10 +384,7 @@ async def post_transition(
         duplicate_of=body.duplicate_of,
         evidence=body.evidence,
     )
-    try:
-        finding = await transition(session, finding_id, request, caller, clock)
-    except FindingError as exc:
-        raise _problem(exc) from exc
+    finding = await transition(session, finding_id, request, caller, clock)
     TRANSITIONS.labels(body.action.value).inc()
     refs = await load_refs(session, [finding])
     return render(finding, refs, clock.tz, clock.now)

@@ -33,7 +33,15 @@ async def _check(coro: Any) -> dict[str, Any]:
     return {"ok": True}
 
 
-@router.get("/readyz")
+@router.get(
+    "/readyz",
+    responses={
+        503: {
+            "description": "a dependency does not answer; `checks` says which",
+            "content": {"application/json": {"schema": {"type": "object"}}},
+        }
+    },
+)
 async def readyz(state: State) -> JSONResponse:
     """Ready to serve: PostgreSQL and Redis answer. The calendar gap is reported but does
     not make the service unready: deadlines fall back to Monday–Friday and say so."""

@@ -6,7 +6,6 @@ from typing import Annotated
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Query
-from pydantic import AwareDatetime
 
 from services.core.principal import Principal
 from services.core.stats import FORMULA, REPORTED_LEVELS, Counts, unit_stats
@@ -15,6 +14,7 @@ from ..deps import Session, SettingsDep, require_roles, utcnow
 from ..problems import Problem
 from ..schemas.findings import UnitRef
 from ..schemas.stats import StatLevel, UnitStatsOut, UnitStatsPage, WeightedCounts
+from ..schemas.wire import Timestamp
 
 router = APIRouter(prefix="/stats", tags=["supervision"])
 Supervisor = Annotated[Principal, Depends(require_roles("supervisor", "admin"))]
@@ -36,9 +36,9 @@ async def get_unit_stats(
     settings: SettingsDep,
     level: StatLevel = "district",
     since: Annotated[
-        AwareDatetime | None, Query(description="findings reported / escalations fired at or after")
+        Timestamp | None, Query(description="findings reported / escalations fired at or after")
     ] = None,
-    until: Annotated[AwareDatetime | None, Query(description="… and before")] = None,
+    until: Annotated[Timestamp | None, Query(description="… and before")] = None,
 ) -> UnitStatsPage:
     """Every unit of the level, best first: counts, rates, escalations by level, score, rank.
     The formula is in the response and in the README."""

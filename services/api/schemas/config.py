@@ -6,10 +6,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal, get_args
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from services.core.deadlines import MAX_WORKING_DAYS, parse_duration
 from services.core.models import CATEGORY_KINDS, CLOCKS, POST_ROLES, UNIT_KINDS
+
+from .wire import Degrees, Timestamp
 
 UnitKind = Literal[
     "city",
@@ -42,14 +44,18 @@ ShortText = Annotated[
     str, StringConstraints(strip_whitespace=True, max_length=40, pattern=_PRINTABLE)
 ]
 Title = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200, pattern=_PRINTABLE)]
+# A person's name is stored in 100 characters (a unit's in 200).
+PersonName = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100, pattern=_PRINTABLE)
+]
 # Ids are 32-bit in the database; larger numbers can only be "not found".
 Id = Annotated[int, Field(ge=1, le=2**31 - 1)]
 # Where notifications are POSTed; the URL may carry a receiver's token, so admins only.
 WebhookUrl = Annotated[
     str, StringConstraints(strip_whitespace=True, max_length=500, pattern=r"^https?://[^\s]+$")
 ]
-Lat = Annotated[float, Field(ge=-90, le=90, allow_inf_nan=False)]
-Lon = Annotated[float, Field(ge=-180, le=180, allow_inf_nan=False)]
+Lat = Annotated[Degrees, Field(ge=-90, le=90, allow_inf_nan=False)]
+Lon = Annotated[Degrees, Field(ge=-180, le=180, allow_inf_nan=False)]
 
 
 class _In(BaseModel):
@@ -101,7 +107,7 @@ class UnitPage(BaseModel):
 
 
 class PersonCreate(_In):
-    name: Name
+    name: PersonName
     title: Title | None = None
     phone: ShortText | None = None
     email: Title | None = None
@@ -109,7 +115,7 @@ class PersonCreate(_In):
 
 
 class PersonUpdate(_In):
-    name: Name | None = None
+    name: PersonName | None = None
     title: Title | None = None
     phone: ShortText | None = None
     email: Title | None = None
@@ -138,8 +144,8 @@ class PostCreate(_In):
     unit: Code = Field(description="unit code")
     role: PostRole
     person: Id = Field(description="person id")
-    valid_from: AwareDatetime
-    valid_to: AwareDatetime | None = Field(
+    valid_from: Timestamp
+    valid_to: Timestamp | None = Field(
         default=None, description="end of the tenure; null while the person holds the post"
     )
 
@@ -148,8 +154,8 @@ class PostUpdate(_In):
     unit: Code | None = None
     role: PostRole | None = None
     person: Id | None = None
-    valid_from: AwareDatetime | None = None
-    valid_to: AwareDatetime | None = None
+    valid_from: Timestamp | None = None
+    valid_to: Timestamp | None = None
 
 
 class PostOut(BaseModel):

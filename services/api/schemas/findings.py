@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any, Literal, get_args
+from typing import Annotated, Any, Literal, get_args
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, Strict
 
 from services.core.lifecycle import Action
 from services.core.models import SEVERITIES, SOURCES
+
+from .wire import Degrees, Timestamp
 
 Source = Literal[
     "inspection", "exposure_video", "self_assessment", "public_report", "leader_assigned"
@@ -22,8 +24,8 @@ assert set(SEVERITIES) == set(get_args(Severity))  # noqa: S101
 class Location(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    lat: float = Field(ge=-90, le=90, description="WGS84 latitude")
-    lon: float = Field(ge=-180, le=180, description="WGS84 longitude")
+    lat: Degrees = Field(ge=-90, le=90, description="WGS84 latitude")
+    lon: Degrees = Field(ge=-180, le=180, description="WGS84 longitude")
     address: str | None = Field(default=None, max_length=500)
 
 
@@ -40,7 +42,7 @@ class FindingCreate(BaseModel):
     location: Location
     unit: str | None = Field(default=None, max_length=64, description="unit code of the place")
     point_type: str | None = Field(default=None, max_length=64)
-    observed_at: AwareDatetime
+    observed_at: Timestamp
 
 
 class FindingBatch(BaseModel):
@@ -115,11 +117,11 @@ class TransitionIn(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     action: Action
-    expected_version: int | None = Field(default=None, ge=1)
+    expected_version: Annotated[int, Strict()] | None = Field(default=None, ge=1)
     note: str | None = Field(default=None, max_length=4000)
     unit: str | None = Field(default=None, max_length=64, description="dispatch: unit code")
     evidence: list[uuid.UUID] | None = Field(default=None, max_length=50)
-    due_at: AwareDatetime | None = Field(default=None, description="extension: the new deadline")
+    due_at: Timestamp | None = Field(default=None, description="extension: the new deadline")
     duplicate_of: uuid.UUID | None = Field(default=None, description="mark_duplicate: original")
 
 

@@ -1,0 +1,110 @@
+"""bench/RESULTS.md: the figures of one run and each DESIGN §9 target, met or missed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+
+@dataclass
+class Target:
+    name: str
+    met: bool
+    measured: str
+
+
+def _table(rows: dict[str, dict[str, Any]], columns: list[str]) -> list[str]:
+    lines = ["| | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
+    for name, row in rows.items():
+        lines.append(f"| {name} | " + " | ".join(str(row.get(c, "")) for c in columns) + " |")
+    return lines
+
+
+def render(
+    figures: dict[str, Any],
+    targets: list[Target],
+    problems: list[str],
+    started: datetime,
+    *,
+    smoke: bool,
+) -> str:
+    m = figures.get("machine", {})
+    out = [
+        "# duban benchmark results"
+        + (" (SMOKE: tiny sizes, figures meaningless)" if smoke else ""),
+        "",
+        f"- Date: {started:%Y-%m-%d %H:%M} UTC; run took {figures.get('duration_s')} s",
+        f"- Machine: {m.get('cores')} cores, {m.get('memory_gb')} GB, {m.get('cpu')}; "
+        f"{m.get('os')}",
+        "- Everything co-located: PostgreSQL (fsync on) + Redis + API (uvicorn, 1 worker) + "
+        "yardstick + 2 arq workers + the load generator.",
+        "- Versions: " + ", ".join(f"{k} {v}" for k, v in figures.get("versions", {}).items()),
+        "- Profiles and the bottlenecks behind missed targets: bench/ANALYSIS.md (hand-written).",
+        "",
+        "## DESIGN §9 targets",
+        "",
+        "| Target | Measured | |",
+        "|---|---|---|",
+    ]
+    out += [f"| {t.name} | {t.measured} | {'met' if t.met else '**missed**'} |" for t in targets]
+    if problems:
+        out += ["", "## Problems in this run", ""] + [f"- {p}" for p in problems]
+    data, shares = figures.get("data", {}), figures.get("shares", {})
+    out += [
+        "",
+        "## Data",
+        "",
+        f"Generated in SQL in {data.get('total_seconds')} s "
+        f"(findings {data.get('findings_seconds')} s, with escalations "
+        f"{data.get('insert_seconds')} s, then ANALYZE).",
+        "",
+        f"- findings: {shares.get('total', 0):,}; open {shares.get('open', 0):,}; "
+        f"overdue (past due, open) {shares.get('overdue', 0):,}; "
+        f"escalated {shares.get('escalated', 0):,} "
+        f"({shares.get('escalation_rows', 0):,} escalation rows, 1–4 levels each)",
+        "- The open count includes the escalation phase's set, dispatched and not yet due "
+        "when the table above was taken. Events (audit rows) and notifications of the "
+        "history are not generated.",
+    ]
+    ingest = figures.get("ingest", {})
+    if ingest:
+        rows = {k: v for k, v in ingest.items() if not k.startswith("ratio")}
+        out += [
+            "",
+            "## Ingest: POST /findings (closed loop, keep-alive, one connection per client)",
+            "",
+            *_table(rows, ["throughput", "p50_ms", "p95_ms", "p99_ms", "ok", "errors",
+                           "server_cpu_s", "postgres_cpu_s", "loadgen_cpu_s",
+                           "loadgen_cpu_share", "seconds"]),
+            "",
+            "duban / yardstick throughput: "
+            + ", ".join(f"{k.split('@')[1]} clients {v:.0%}" for k, v in ingest.items()
+                        if k.startswith("ratio")),
+            "",
+            "`server_cpu_s`: CPU seconds of the API (or yardstick) process during the run; "
+            "`postgres_cpu_s`: of PostgreSQL and its backends; `loadgen_cpu_share`: the load "
+            "generator's CPU time over (wall time x cores).",
+        ]  # fmt: skip
+    sup = figures.get("supervision", {})
+    if sup:
+        out += [
+            "",
+            "## Supervision (one client, as the supervisor, districts in rotation)",
+            "",
+            *_table(sup, ["p50_ms", "p95_ms", "p99_ms", "ok", "errors"]),
+        ]
+    esc = figures.get("escalation", {})
+    if esc:
+        out += ["", "## Escalation (2 arq workers, sweep every "
+                f"{esc.get('sweep_interval_s')} s)", ""]  # fmt: skip
+        out += [f"- {k}: {v}" for k, v in esc.items()]
+    rss = figures.get("peak_rss_mb", {})
+    if rss:
+        out += ["", "## Peak RSS (MB, sampled every 0.2 s)", ""]
+        out += [f"- {k}: {v}" for k, v in rss.items()]
+    loads = figures.get("loadavg", [])
+    if loads:
+        out += ["", "## Machine load (1-minute load average, at each step of the run)", "",
+                ", ".join(loads)]  # fmt: skip
+    return "\n".join(out) + "\n"

@@ -1,0 +1,501 @@
+"""`python -m bench`: build the stack, generate the data, measure, write the results.
+
+python -m bench                       # full: 1M findings, writes bench/RESULTS.md
+python -m bench --smoke --out F.md    # seconds: proves the harness still works
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import itertools
+import json
+import os
+import platform
+import shutil
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import asyncpg
+import httpx
+import psutil
+
+from bench import datagen, load
+from bench.report import Target, render
+from bench.stack import Child, PeakRss, Stack, demo_password
+
+TZ = ZoneInfo("Asia/Shanghai")
+HOST = "127.0.0.1"
+RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
+SWEEP_SECONDS = 5  # services.core.settings default: the firing-lag target is this + 1 s
+
+
+@dataclass
+class Size:
+    findings: int
+    sweep: int
+    lag_set: int
+    ingest_seconds: float
+    reads: int
+    escalation_timeout: float
+    lag_spread: int
+
+
+FULL = Size(1_000_000, 150_000, 200, 20, 300, 600, 12)
+SMOKE = Size(2_000, 1_000, 20, 1.5, 20, 45, 2)
+
+
+@dataclass
+class Run:
+    size: Size
+    smoke: bool
+    figures: dict[str, Any] = field(default_factory=dict)
+    targets: list[Target] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    started: float = field(default_factory=time.monotonic)
+
+    def note(self, what: str) -> None:
+        # Other processes on the machine skew every figure: the load average says how much.
+        self.figures.setdefault("loadavg", []).append(
+            f"{time.monotonic() - self.started:.0f}s: {os.getloadavg()[0]:.1f}"
+        )
+        print(f"[bench {time.monotonic() - self.started:6.1f}s] {what}", flush=True)
+
+
+def _machine() -> dict[str, Any]:
+    model = platform.processor() or "unknown"
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    return {
+        "cores": os.cpu_count(),
+        "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
+        "cpu": model,
+        "os": platform.platform(),
+    }
+
+
+def _versions(pg: str, redis: str) -> dict[str, str]:
+    out = {"python": sys.version.split()[0], "postgresql": pg, "redis": redis}
+    for pkg in ("fastapi", "uvicorn", "starlette", "pydantic", "sqlalchemy", "asyncpg", "arq"):
+        out[pkg] = metadata.version(pkg)
+    return out
+
+
+# ---------------------------------------------------------------- requests
+
+
+def _token(port: int, username: str) -> dict[str, str]:
+    r = httpx.post(
+        f"http://{HOST}:{port}/api/v1/auth/token",
+        data={"username": username, "password": demo_password(username)},
+        timeout=30,
+    )
+    r.raise_for_status()
+    return {"Authorization": f"Bearer {r.json()['access_token']}"}
+
+
+def _finding_requests(
+    streets: list[tuple[str, float, float]], categories: list[str], auth: dict[str, str], path: str
+) -> load.RequestFactory:
+    """POST bodies as an inspector's app sends them: a fresh id each, spread over streets."""
+    headers = {**auth, "Content-Type": "application/json"}
+    observed = (datetime.now(TZ) - timedelta(minutes=5)).isoformat()
+    counter = itertools.count()
+
+    def make(_client: int, _n: int) -> tuple[str, str, dict[str, str], bytes]:
+        i = next(counter)
+        code, lat, lon = streets[i % len(streets)]
+        body = {
+            "id": str(uuid.uuid4()),
+            "source": "inspection",
+            "category": categories[i % len(categories)],
+            "severity": "normal",
+            "description": f"路边垃圾堆放未清运 #{i}",
+            "location": {"lat": lat + (i % 97) * 1e-5, "lon": lon, "address": "测试地址"},
+            "unit": code,
+            "point_type": "back_alley",
+            "observed_at": observed,
+        }
+        return "POST", path, headers, json.dumps(body).encode()
+
+    return make
+
+
+def _get_requests(paths: list[str], auth: dict[str, str]) -> load.RequestFactory:
+    def make(_client: int, n: int) -> tuple[str, str, dict[str, str], bytes]:
+        return "GET", paths[n % len(paths)], auth, b""
+
+    return make
+
+
+def _latency(result: load.Result) -> dict[str, Any]:
+    return {
+        "clients": result.clients,
+        "seconds": round(result.seconds, 1),
+        "ok": result.ok,
+        "errors": result.errors,
+        "statuses": dict(sorted(result.statuses.items())),
+        "throughput": round(result.throughput, 1),
+        "p50_ms": round(result.pct(50), 1),
+        "p95_ms": round(result.pct(95), 1),
+        "p99_ms": round(result.pct(99), 1),
+        "loadgen_cpu_s": round(result.cpu_seconds, 2),
+    }
+
+
+# ---------------------------------------------------------------- phases
+
+
+async def phase_data(run: Run, stack: Stack) -> None:
+    conn = await asyncpg.connect(stack.database_url)
+    try:
+        run.note(f"generating {run.size.findings:,} findings")
+        timing = await datagen.generate(conn, run.size.findings, run.size.sweep)
+        run.figures["data"] = {k: round(v, 1) for k, v in timing.items()}
+        run.figures["shares"] = await datagen.shares(conn)
+        run.note(f"data: {run.figures['data']} {run.figures['shares']}")
+    finally:
+        await conn.close()
+
+
+async def _cpu_of(child: Child) -> float:
+    t = psutil.Process(child.pid).cpu_times()
+    return float(t.user + t.system)
+
+
+def _pg_cpu(stack: Stack) -> float:
+    """CPU seconds of the PostgreSQL server, its live backends and those it has reaped
+    (pool overflow connections come and go during a run)."""
+    assert stack.pg.proc is not None
+    root = psutil.Process(stack.pg.proc.pid)
+    reaped = root.cpu_times()
+    total = float(reaped.children_user + reaped.children_system)
+    for proc in [root, *root.children(recursive=True)]:
+        with contextlib.suppress(psutil.Error):
+            t = proc.cpu_times()
+            total += t.user + t.system
+    return total
+
+
+async def phase_ingest(
+    run: Run, stack: Stack, api: tuple[Child, int], yard: tuple[Child, int]
+) -> None:
+    conn = await asyncpg.connect(stack.database_url)
+    try:
+        rows = await conn.fetch(
+            "SELECT code, lat, lon FROM units WHERE kind = 'street' AND lat IS NOT NULL"
+            " ORDER BY code"
+        )
+        cats = await conn.fetch("SELECT code FROM categories WHERE active ORDER BY code")
+    finally:
+        await conn.close()
+    streets = [(r["code"], float(r["lat"]), float(r["lon"])) for r in rows]
+    categories = [r["code"] for r in cats]
+    auth = _token(api[1], "inspector")
+    ingest: dict[str, Any] = {}
+    for clients in (8, 32):
+        for name, (child, port), path in (
+            ("duban", api, "/api/v1/findings"),
+            ("yardstick", yard, "/findings"),
+        ):
+            run.note(f"ingest {name} at {clients} clients")
+            make = _finding_requests(streets, categories, auth, path)
+            cpu0, pg0 = await _cpu_of(child), _pg_cpu(stack)
+            result = await load.run(
+                HOST, port, make, clients=clients, seconds=run.size.ingest_seconds
+            )
+            figures = _latency(result)
+            server_cpu = await _cpu_of(child) - cpu0
+            figures["server_cpu_s"] = round(server_cpu, 2)
+            figures["postgres_cpu_s"] = round(_pg_cpu(stack) - pg0, 2)
+            cores = os.cpu_count() or 1
+            figures["loadgen_cpu_share"] = round(result.cpu_seconds / (result.seconds * cores), 3)
+            ingest[f"{name}@{clients}"] = figures
+            run.note(json.dumps(figures))
+            if result.ok == 0 or any(s >= 500 for s in result.statuses):
+                run.problems.append(f"ingest {name}@{clients}: {result.statuses}")
+        ratio = ingest[f"duban@{clients}"]["throughput"] / max(
+            ingest[f"yardstick@{clients}"]["throughput"], 1e-9
+        )
+        ingest[f"ratio@{clients}"] = round(ratio, 3)
+    run.figures["ingest"] = ingest
+    d8 = ingest["duban@8"]
+    run.targets += [
+        Target("Ingest ≥ 1,000/s at 8 clients", d8["throughput"] >= 1000,
+               f"{d8['throughput']:.0f}/s"),
+        Target("Ingest p99 ≤ 25 ms at 8 clients", d8["p99_ms"] <= 25, f"{d8['p99_ms']} ms"),
+        Target("Ingest ≥ 70% of the yardstick (8 clients)", ingest["ratio@8"] >= 0.7,
+               f"{ingest['ratio@8']:.0%}"),
+    ]  # fmt: skip
+
+
+async def phase_supervision(run: Run, stack: Stack, api: tuple[Child, int]) -> None:
+    conn = await asyncpg.connect(stack.database_url)
+    try:
+        districts = [
+            r["code"]
+            for r in await conn.fetch("SELECT code FROM units WHERE kind = 'district' ORDER BY 1")
+        ]
+    finally:
+        await conn.close()
+    auth = _token(api[1], "supervisor")
+    endpoints = {
+        "GET /escalations?district=…&limit=50": [
+            f"/api/v1/escalations?district={d}&limit=50" for d in districts
+        ],
+        "GET /findings?district=…&limit=50": [
+            f"/api/v1/findings?district={d}&limit=50" for d in districts
+        ],
+        "GET /stats/units": ["/api/v1/stats/units"],
+    }
+    sup: dict[str, Any] = {}
+    for name, paths in endpoints.items():
+        count = run.size.reads if "stats" not in name else max(run.size.reads // 3, 10)
+        # A few unmeasured requests first: connection pools and plans warm up.
+        await load.sequential(HOST, api[1], _get_requests(paths, auth), 5)
+        result = await load.sequential(HOST, api[1], _get_requests(paths, auth), count)
+        sup[name] = _latency(result)
+        run.note(f"{name}: {sup[name]}")
+        if result.errors:
+            run.problems.append(f"{name}: {result.statuses}")
+    run.figures["supervision"] = sup
+    esc, fnd, st = (sup[k]["p95_ms"] for k in endpoints)
+    run.targets += [
+        Target("GET /escalations (district, 50 rows) p95 ≤ 50 ms", esc <= 50, f"{esc} ms"),
+        Target("GET /findings (district, 50 rows) p95 ≤ 50 ms", fnd <= 50, f"{fnd} ms"),
+        Target("GET /stats/units p95 ≤ 200 ms", st <= 200, f"{st} ms"),
+    ]
+
+
+async def _steady_lag(run: Run, conn: asyncpg.Connection) -> dict[str, Any]:
+    """Firing lag with the backlog gone: findings falling due one by one, as every day."""
+    armed, n = await datagen.arm_steady(
+        conn, run.size.findings, run.size.sweep, run.size.lag_set, run.size.lag_spread
+    )
+    run.note(f"{n} findings fall due within {3 + run.size.lag_spread} s (steady lag)")
+    deadline = time.monotonic() + 3 + run.size.lag_spread + 4 * SWEEP_SECONDS
+    lags: list[float] = []
+    while time.monotonic() < deadline:
+        rows = await conn.fetch(
+            "SELECT extract(epoch FROM fired_at - due_for)::float AS lag FROM escalations"
+            " WHERE due_for >= $1 AND fired_at >= $1",
+            armed,
+        )
+        lags = [float(r["lag"]) for r in rows]
+        if len(lags) >= n:
+            break
+        await asyncio.sleep(0.5)
+    if len(lags) < n:
+        run.problems.append(f"steady lag: only {len(lags)} of {n} fired")
+    return {
+        "steady_armed": n,
+        "steady_fired": len(lags),
+        "steady_lag_max_s": round(max(lags), 2) if lags else None,
+        "steady_lag_p95_s": round(load.percentile(lags, 95), 2) if lags else None,
+    }
+
+
+async def phase_escalation(run: Run, stack: Stack, rss: PeakRss) -> None:
+    workers = [stack.start_worker(f"worker-{i}") for i in (1, 2)]
+    for w in workers:
+        stack.wait_worker(w)
+        rss.watch(w.name, w.pid)
+    conn = await asyncpg.connect(stack.database_url)
+    try:
+        run.note(f"arming {run.size.sweep:,} overdue findings, 2 workers")
+        armed = await datagen.arm_sweep(conn, run.size.sweep, run.size.lag_set, run.size.lag_spread)
+        overdue_n = run.size.sweep - run.size.lag_set
+        t0 = time.monotonic()
+        all_overdue_s: float | None = None
+        all_s: float | None = None
+        count_sql = """
+            SELECT count(*) FILTER (WHERE due_for < $1) AS overdue,
+                   count(*) FILTER (WHERE due_for >= $1) AS falling_due
+            FROM escalations WHERE fired_at >= $1 - interval '1 minute' AND level = 1
+              AND due_for >= $1 - interval '2 hours'
+        """
+        while time.monotonic() - t0 < run.size.escalation_timeout:
+            row = await conn.fetchrow(count_sql, armed)
+            assert row is not None
+            if all_overdue_s is None and row["overdue"] >= overdue_n:
+                all_overdue_s = time.monotonic() - t0
+                run.note(f"all {overdue_n:,} overdue escalated in {all_overdue_s:.1f}s")
+            if row["overdue"] >= overdue_n and row["falling_due"] >= run.size.lag_set:
+                all_s = time.monotonic() - t0
+                break
+            await asyncio.sleep(0.25)
+        final = await conn.fetchrow(count_sql, armed)
+        dup = await conn.fetchrow(
+            "SELECT count(*) AS rows, count(DISTINCT (finding_id, level)) AS distinct_rows"
+            " FROM escalations"
+        )
+        notes = await conn.fetchrow(
+            "SELECT count(*) AS rows, count(DISTINCT dedupe_key) AS distinct_rows"
+            " FROM notifications"
+        )
+        lag = await conn.fetch(
+            "SELECT extract(epoch FROM fired_at - due_for)::float AS lag FROM escalations"
+            " WHERE due_for >= $1",
+            armed,
+        )
+        first_last = await conn.fetchrow(
+            "SELECT min(fired_at) AS first, max(fired_at) AS last FROM escalations"
+            " WHERE fired_at >= $1 AND due_for < $1",
+            armed,
+        )
+        steady = await _steady_lag(run, conn)
+    finally:
+        await conn.close()
+    assert final is not None and dup is not None and notes is not None
+    assert first_last is not None
+    lags = [float(r["lag"]) for r in lag]
+    duplicates = int(dup["rows"] - dup["distinct_rows"])
+    span = (
+        (first_last["last"] - first_last["first"]).total_seconds()
+        if first_last["first"] is not None
+        else None
+    )
+    figures = {
+        "overdue_armed": overdue_n,
+        "overdue_escalated": int(final["overdue"]),
+        "seconds_until_all_overdue_escalated": (
+            round(all_overdue_s, 1) if all_overdue_s is not None else None
+        ),
+        "first_to_last_fired_s": round(span, 1) if span is not None else None,
+        "falling_due_armed": run.size.lag_set,
+        "falling_due_escalated": int(final["falling_due"]),
+        "seconds_until_all_escalated": round(all_s, 1) if all_s is not None else None,
+        "escalation_rows": int(dup["rows"]),
+        "duplicate_escalations": duplicates,
+        "notification_rows": int(notes["rows"]),
+        "duplicate_notifications": int(notes["rows"] - notes["distinct_rows"]),
+        "backlog_lag_max_s": round(max(lags), 2) if lags else None,
+        "backlog_lag_p95_s": round(load.percentile(lags, 95), 2) if lags else None,
+        **steady,
+        "sweep_interval_s": SWEEP_SECONDS,
+    }
+    run.figures["escalation"] = figures
+    run.note(json.dumps(figures))
+    if all_s is None:
+        run.problems.append(f"escalation: not all escalated in {run.size.escalation_timeout}s")
+    if duplicates or figures["duplicate_notifications"]:
+        run.problems.append("escalation: duplicates")
+    lag_max = figures["steady_lag_max_s"]
+    run.targets += [
+        Target(
+            f"{overdue_n:,} overdue all escalated in ≤ 60 s by 2 workers",
+            all_overdue_s is not None and all_overdue_s <= 60,
+            f"{all_overdue_s:.1f} s" if all_overdue_s is not None else "not finished",
+        ),
+        Target("Zero duplicate escalations", duplicates == 0, str(duplicates)),
+        Target(
+            f"Firing lag ≤ sweep interval + 1 s ({SWEEP_SECONDS + 1} s)",
+            lag_max is not None and lag_max <= SWEEP_SECONDS + 1,
+            f"max {lag_max} s, p95 {figures['steady_lag_p95_s']} s with no backlog "
+            f"({figures['steady_armed']} findings); max {figures['backlog_lag_max_s']} s for "
+            f"those falling due behind the {overdue_n:,} backlog",
+        ),
+    ]
+
+
+# ---------------------------------------------------------------- main
+
+
+async def _server_versions(stack: Stack) -> tuple[str, str]:
+    conn = await asyncpg.connect(stack.database_url)
+    try:
+        pg = str(await conn.fetchval("SHOW server_version"))
+    finally:
+        await conn.close()
+    from redis.asyncio import Redis
+
+    client = Redis.from_url(stack.redis.url)
+    try:
+        info = await client.info("server")
+    finally:
+        await client.aclose()
+    return pg, str(info.get("redis_version", "?"))
+
+
+def bench(run: Run, root: Path) -> None:
+    rss = PeakRss()
+    with Stack(root) as stack:
+        run.note(f"starting PostgreSQL (fsync on) and Redis in {root}")
+        stack.start_servers()
+        stack.migrate_and_seed()
+        pg_version, redis_version = asyncio.run(_server_versions(stack))
+        run.figures["versions"] = _versions(pg_version, redis_version)
+        asyncio.run(phase_data(run, stack))
+        api = stack.start_uvicorn("api", ["services.api.app:create_app", "--factory"])
+        yard = stack.start_uvicorn("yardstick", ["bench.yardstick:app"])
+        rss.watch("api", api[0].pid)
+        rss.watch("yardstick", yard[0].pid)
+        rss.start()
+        try:
+            asyncio.run(phase_ingest(run, stack, api, yard))
+            asyncio.run(phase_supervision(run, stack, api))
+            yard[0].stop()
+            asyncio.run(phase_escalation(run, stack, rss))
+        finally:
+            rss.stop()
+    peaks = {name: round(b / 2**20, 1) for name, b in sorted(rss.peak.items())}
+    run.figures["peak_rss_mb"] = peaks
+    for name in ("api", "worker-1", "worker-2"):
+        if name in peaks:
+            run.targets.append(
+                Target(f"{name} peak RSS ≤ 250 MB", peaks[name] <= 250, f"{peaks[name]} MB")
+            )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes, seconds")
+    parser.add_argument("--findings", type=int, help="findings to generate")
+    parser.add_argument("--sweep", type=int, help="overdue findings for the escalation phase")
+    parser.add_argument("--ingest-seconds", type=float, help="duration of each ingest run")
+    parser.add_argument("--out", type=Path, help=f"results file (default {RESULTS})")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    args = parser.parse_args(argv)
+    size = SMOKE if args.smoke else FULL
+    size = Size(
+        findings=args.findings or size.findings,
+        sweep=args.sweep or min(size.sweep, (args.findings or size.findings) // 2),
+        lag_set=size.lag_set,
+        ingest_seconds=args.ingest_seconds or size.ingest_seconds,
+        reads=size.reads,
+        escalation_timeout=size.escalation_timeout,
+        lag_spread=size.lag_spread,
+    )
+    out: Path = args.out or (
+        Path(tempfile.gettempdir()) / "duban-bench-smoke.md" if args.smoke else RESULTS
+    )
+    run = Run(size=size, smoke=args.smoke)
+    root = Path(tempfile.mkdtemp(prefix="duban-bench-"))
+    started = datetime.now(UTC)
+    try:
+        bench(run, root)
+    finally:
+        if args.keep:
+            print(f"kept {root}")
+        else:
+            shutil.rmtree(root, ignore_errors=True)
+    run.figures["machine"] = _machine()
+    run.figures["duration_s"] = round(time.monotonic() - run.started, 1)
+    out.write_text(render(run.figures, run.targets, run.problems, started, smoke=args.smoke))
+    run.note(f"wrote {out}")
+    for problem in run.problems:
+        print(f"PROBLEM: {problem}", file=sys.stderr)
+    return 1 if run.problems else 0

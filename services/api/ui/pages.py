@@ -1,0 +1,432 @@
+"""The dashboard's pages: server-rendered, scoped exactly like the API (same core queries,
+same Principal), out of scope is the 404 page."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime, time
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+from sqlalchemy import select
+
+from services.core.acknowledge import AcknowledgeError, acknowledge, may_acknowledge
+from services.core.escalation_queries import (
+    ESCALATION_STATUSES,
+    EscalationFilters,
+    Key,
+    filter_clauses,
+    list_escalations,
+    status_of,
+)
+from services.core.evidence import verification_photos
+from services.core.exposure import get_video, list_videos, progress_of, segments_of
+from services.core.finding_queries import UnknownReference, events_of
+from services.core.lifecycle import CLOCK_RUNNING
+from services.core.models import SOURCES, Escalation, User
+from services.core.principal import Principal
+from services.core.security import issue_access_token, verify_password
+from services.core.stats import REPORTED_LEVELS, unit_stats
+
+from ..deps import Session, State, _principal_for, utcnow
+from ..pagination import decode_cursor, encode_cursor
+from ..problems import Problem
+from . import charts, queries
+from .i18n import DEFAULT_LANG, LANGS, translator
+from .session import (
+    COOKIE,
+    LANG_COOKIE,
+    clear_session,
+    cookie_user,
+    csrf_ok,
+    csrf_token,
+    set_session,
+)
+
+router = APIRouter(prefix="/ui", include_in_schema=False)
+templates = Jinja2Templates(directory=Path(__file__).resolve().parent.parent / "templates")
+PAGE_SIZE = 50
+SUPERVISORS = frozenset({"supervisor", "admin"})
+_LOGIN_WINDOW_SECONDS = 60
+
+
+class LoginRequired(Exception):
+    def __init__(self, next_url: str) -> None:
+        super().__init__(next_url)
+        self.next_url = next_url
+
+
+class PageNotFound(Exception):
+    pass
+
+
+def _lang(request: Request) -> str:
+    asked = request.query_params.get("lang")
+    if asked in LANGS:
+        return asked
+    stored = request.cookies.get(LANG_COOKIE)
+    return stored if stored in LANGS else DEFAULT_LANG
+
+
+def _with_lang(request: Request, lang: str) -> str:
+    params = dict(request.query_params)
+    params["lang"] = lang
+    return f"{request.url.path}?{urlencode(params)}"
+
+
+def render(
+    request: Request,
+    name: str,
+    context: dict[str, Any],
+    user: Principal | None = None,
+    status: int = 200,
+) -> HTMLResponse:
+    state = request.app.state.duban
+    lang = _lang(request)
+    session_token = request.cookies.get(COOKIE)
+    tz = ZoneInfo(state.settings.timezone)
+    base = {
+        "t": translator(lang),
+        "lang": lang,
+        "user": user,
+        "is_supervisor": user is not None and user.role in SUPERVISORS,
+        "csrf": csrf_token(session_token, state.jwt_secret) if session_token else "",
+        "other_lang_url": _with_lang(request, "en" if lang == "zh" else "zh"),
+        "fmt": lambda v: v.astimezone(tz).strftime("%Y-%m-%d %H:%M") if v else "—",
+        "path": request.url.path,
+    }
+    response = templates.TemplateResponse(request, name, base | context, status_code=status)
+    if request.query_params.get("lang") in LANGS:
+        response.set_cookie(LANG_COOKIE, lang, max_age=365 * 86400, path="/", samesite="lax")
+    return response
+
+
+async def ui_caller(request: Request, state: State, session: Session) -> Principal:
+    user_id = cookie_user(request, state.jwt_secret)
+    principal = await _principal_for(session, user_id) if user_id is not None else None
+    if principal is None:
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        raise LoginRequired(target)
+    return principal
+
+
+UiCaller = Annotated[Principal, Depends(ui_caller)]
+
+
+def _safe_next(value: str | None) -> str:
+    # Only paths of this dashboard: never an open redirect to another site.
+    if value and value.startswith("/ui") and not value.startswith("//"):
+        return value
+    return "/ui"
+
+
+# --- login ------------------------------------------------------------------------------
+
+
+@router.get("/login")
+async def login_page(request: Request, next: str | None = None) -> HTMLResponse:
+    return render(request, "ui/login.html", {"next": _safe_next(next), "error": None})
+
+
+def _limit_key(username: str, request: Request) -> str:
+    # The same counter as POST /api/v1/auth/token: one budget of guesses per account.
+    host = request.client.host if request.client else "unknown"
+    return f"duban:login-failures:{host}:{username.lower()}"
+
+
+@router.post("/login")
+async def login_submit(
+    request: Request,
+    state: State,
+    session: Session,
+    username: Annotated[str, Form(max_length=64)],
+    password: Annotated[str, Form(max_length=256)],
+    next: Annotated[str, Form(max_length=1000)] = "/ui",
+) -> Response:
+    key = _limit_key(username, request)
+    if int(await state.redis.get(key) or 0) >= state.settings.login_attempts_per_minute:
+        return render(
+            request, "ui/login.html", {"next": next, "error": "login_throttled"}, status=429
+        )
+    user = await session.scalar(select(User).where(User.username == username))
+    if user is None or not user.active or not verify_password(user.password_hash, password):
+        async with state.redis.pipeline(transaction=True) as pipe:
+            pipe.set(key, 0, ex=_LOGIN_WINDOW_SECONDS, nx=True)
+            pipe.incr(key)
+            await pipe.execute()
+        return render(request, "ui/login.html", {"next": next, "error": "login_failed"}, status=401)
+    minutes = state.settings.access_token_minutes
+    token = issue_access_token(user.id, state.jwt_secret, utcnow(), minutes)
+    response = RedirectResponse(_safe_next(next), status_code=303)
+    set_session(response, request, token, minutes)
+    return response
+
+
+@router.post("/logout")
+async def logout(
+    request: Request, state: State, csrf: Annotated[str, Form(max_length=128)] = ""
+) -> Response:
+    if not csrf_ok(request, state.jwt_secret, csrf):
+        return Response("CSRF token missing or wrong.", status_code=403)
+    response = RedirectResponse("/ui/login", status_code=303)
+    clear_session(response)
+    return response
+
+
+# --- overview ---------------------------------------------------------------------------
+
+
+@router.get("")
+@router.get("/")
+async def overview(request: Request, caller: UiCaller, session: Session, state: State) -> Response:
+    now = utcnow()
+    tz = ZoneInfo(state.settings.timezone)
+    context: dict[str, Any] = {"levels": REPORTED_LEVELS}
+    if caller.role in SUPERVISORS:
+        stats = await unit_stats(session, "district", since=None, until=None, now=now)
+        exposure = await queries.exposure_by_district(session)
+        worst = max(stats, key=lambda s: s.counts.overdue_open, default=None)
+        context |= {
+            "stats": stats,
+            "exposure": exposure,
+            "worst": worst if worst is not None and worst.counts.overdue_open > 0 else None,
+            "trend": charts.trend(await queries.weekly_trend(session, now, tz)),
+        }
+    else:
+        rows = await list_escalations(
+            session, caller, [Escalation.resolved_at.is_(None)], after=None, limit=20
+        )
+        context["mine"] = rows
+    return render(request, "ui/overview.html", context, caller)
+
+
+# --- escalations ------------------------------------------------------------------------
+
+FILTER_NAMES = ("district", "unit", "level", "status", "source", "since", "until")
+
+
+def _day(value: str, tz: ZoneInfo) -> datetime:
+    return datetime.combine(date.fromisoformat(value), time(0), tzinfo=tz)
+
+
+def _filters(params: dict[str, str], tz: ZoneInfo) -> tuple[EscalationFilters, str | None]:
+    """The form's values as the API's filters; the name of the first bad field, if any."""
+    values: dict[str, Any] = {}
+    for name in FILTER_NAMES:
+        raw = params.get(name, "").strip()
+        if not raw:
+            continue
+        try:
+            if name == "level":
+                values[name] = int(raw)
+                if not 1 <= values[name] <= 9:
+                    raise ValueError(raw)
+            elif name in ("since", "until"):
+                values[name] = _day(raw, tz)
+            elif (name == "status" and raw not in ESCALATION_STATUSES) or (
+                name == "source" and raw not in SOURCES
+            ):
+                raise ValueError(raw)
+            else:
+                values[name] = raw[:64]
+        except ValueError:
+            return EscalationFilters(), name
+    return EscalationFilters(**values), None
+
+
+def _api_query(f: EscalationFilters) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for name in FILTER_NAMES:
+        value = getattr(f, name)
+        if value is not None:
+            out[name] = value.isoformat() if isinstance(value, datetime) else str(value)
+    return out
+
+
+def _key(raw: list[Any]) -> Key:
+    at = datetime.fromisoformat(str(raw[0]))
+    ident = int(raw[1])
+    if at.tzinfo is None:
+        raise ValueError("no offset")
+    return at, ident
+
+
+@router.get("/escalations")
+async def escalations_page(
+    request: Request, caller: UiCaller, session: Session, state: State
+) -> Response:
+    tz = ZoneInfo(state.settings.timezone)
+    params = {k: v for k, v in request.query_params.items() if k in (*FILTER_NAMES, "cursor")}
+    filters, bad = _filters(params, tz)
+    rows: list[Any] = []
+    next_url = None
+    if bad is None:
+        try:
+            clauses = await filter_clauses(session, filters)
+        except UnknownReference as exc:
+            bad, clauses = exc.field, []
+    if bad is None:
+        after = None
+        if params.get("cursor"):
+            try:
+                after = _key(decode_cursor(params["cursor"]))
+            except (Problem, IndexError, TypeError, ValueError):
+                # A malformed cursor restarts at page one rather than answering an error page.
+                after = None
+        fetched = await list_escalations(session, caller, clauses, after=after, limit=PAGE_SIZE + 1)
+        rows = fetched[:PAGE_SIZE]
+        if len(fetched) > PAGE_SIZE:
+            last = rows[-1].escalation
+            cursor = encode_cursor([last.fired_at.isoformat(), last.id])
+            keep = {k: v for k, v in params.items() if k != "cursor" and v}
+            next_url = "/ui/escalations?" + urlencode(keep | {"cursor": cursor})
+    api = urlencode(_api_query(filters))
+    context = {
+        "rows": rows,
+        "params": params,
+        "bad": bad,
+        "next_url": next_url,
+        "paged": bool(params.get("cursor")),
+        "first_url": "/ui/escalations?"
+        + urlencode({k: v for k, v in params.items() if k != "cursor" and v}),
+        "csv_url": f"/api/v1/escalations?format=csv&{api}".rstrip("&"),
+        "xlsx_url": f"/api/v1/escalations?format=xlsx&{api}".rstrip("&"),
+        "districts": await queries.district_choices(session),
+        "statuses": ESCALATION_STATUSES,
+        "sources": SOURCES,
+        "levels": REPORTED_LEVELS,
+        "status_of": status_of,
+    }
+    return render(request, "ui/escalations.html", context, caller, status=422 if bad else 200)
+
+
+# --- one finding ------------------------------------------------------------------------
+
+
+async def _finding_context(
+    session: Session, caller: Principal, finding_id: uuid.UUID
+) -> dict[str, Any]:
+    view = await queries.one_finding(session, caller, finding_id)
+    if view is None:
+        raise PageNotFound
+    events = await events_of(session, finding_id, limit=1000, after=None)
+    photos = await verification_photos(session, view.finding)
+    escalations = await list_escalations(
+        session, caller, [Escalation.finding_id == finding_id], after=None, limit=50
+    )
+    escalations.sort(key=lambda r: r.escalation.level)
+    return {
+        "view": view,
+        "f": view.finding,
+        "events": events,
+        "photos": photos,
+        "escalations": escalations,
+        "may_ack": {
+            r.escalation.id
+            for r in escalations
+            if r.escalation.acknowledged_at is None and may_acknowledge(caller, r.escalation)
+        },
+        "overdue": view.finding.status in CLOCK_RUNNING
+        and view.finding.due_at is not None
+        and view.finding.due_at < utcnow(),
+        "status_of": status_of,
+        "error": None,
+        "done": False,
+    }
+
+
+@router.get("/findings/{finding_id}")
+async def finding_page(
+    request: Request, finding_id: str, caller: UiCaller, session: Session
+) -> Response:
+    try:
+        fid = uuid.UUID(finding_id)
+    except ValueError as exc:
+        raise PageNotFound from exc
+    context = await _finding_context(session, caller, fid)
+    context["done"] = request.query_params.get("acknowledged") == "1"
+    return render(request, "ui/finding.html", context, caller)
+
+
+@router.post("/escalations/{escalation_id}/acknowledge")
+async def acknowledge_submit(
+    request: Request,
+    escalation_id: int,
+    caller: UiCaller,
+    session: Session,
+    state: State,
+    instruction: Annotated[str, Form(max_length=4000)] = "",
+    csrf: Annotated[str, Form(max_length=128)] = "",
+) -> Response:
+    if not csrf_ok(request, state.jwt_secret, csrf):
+        return Response("CSRF token missing or wrong.", status_code=403)
+    e = await session.scalar(select(Escalation).where(Escalation.id == escalation_id))
+    if e is None:
+        raise PageNotFound
+    try:
+        await acknowledge(session, escalation_id, caller, instruction, utcnow())
+    except AcknowledgeError as exc:
+        if exc.status == 404:
+            raise PageNotFound from exc
+        # Refused before anything was written: the page is re-rendered with the reason.
+        context = await _finding_context(session, caller, e.finding_id)
+        context["error"] = exc.message
+        return render(request, "ui/finding.html", context, caller, status=exc.status)
+    return RedirectResponse(f"/ui/findings/{e.finding_id}?acknowledged=1", status_code=303)
+
+
+# --- exposure videos --------------------------------------------------------------------
+
+
+@router.get("/exposure-videos")
+async def videos_page(request: Request, caller: UiCaller, session: Session) -> Response:
+    videos = await list_videos(session, caller, limit=200, after=None)
+    progress = await progress_of(session, [v.id for v in videos], caller, utcnow())
+    return render(request, "ui/videos.html", {"videos": videos, "progress": progress}, caller)
+
+
+@router.get("/exposure-videos/{video_id}")
+async def video_page(
+    request: Request, video_id: str, caller: UiCaller, session: Session
+) -> Response:
+    try:
+        vid = uuid.UUID(video_id)
+    except ValueError as exc:
+        raise PageNotFound from exc
+    video = await get_video(session, vid, caller)
+    if video is None:
+        raise PageNotFound
+    now = utcnow()
+    progress = (await progress_of(session, [vid], caller, now))[vid]
+    segments = await segments_of(session, vid, caller)
+    context = {
+        "video": video,
+        "p": progress,
+        "segments": segments,
+        "now": now,
+        "running": CLOCK_RUNNING,
+    }
+    return render(request, "ui/video.html", context, caller)
+
+
+# --- map --------------------------------------------------------------------------------
+
+
+@router.get("/map")
+async def map_page(request: Request, caller: UiCaller, session: Session) -> Response:
+    points = await queries.open_points(session, caller, utcnow())
+    places = await queries.districts(session)
+    canvas = charts.Canvas(places, points)
+    context = {
+        "canvas": canvas,
+        "points": [(p, canvas.at(p.lat, p.lon)) for p in points],
+        "places": [(d, canvas.at(d.lat, d.lon)) for d in places],
+        "overdue_count": sum(p.overdue for p in points),
+        "limit": queries.MAP_POINTS,
+    }
+    return render(request, "ui/map.html", context, caller)

@@ -1,0 +1,165 @@
+"""The few reads only the dashboard needs, each filtered by the caller's scope in SQL."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import and_, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.core.lifecycle import CLOCK_RUNNING, Status
+from services.core.models import Category, Escalation, Finding, Unit
+from services.core.principal import Principal
+from services.core.scope import visible_findings
+from services.core.stats import EXPOSURE_SOURCE
+
+MAP_POINTS = 3000
+TREND_WEEKS = 8
+
+
+@dataclass(frozen=True)
+class ExposureByDistrict:
+    segments: int
+    rectified: int
+
+
+async def exposure_by_district(session: AsyncSession) -> dict[int, ExposureByDistrict]:
+    """Exposure-video segments and how many are rectified, per district (supervisors only:
+    the caller checks the role, as GET /stats/units does)."""
+    rows = await session.execute(
+        select(
+            Finding.district_id,
+            func.count(),
+            func.count().filter(Finding.close_reason == "rectified"),
+        )
+        .where(Finding.source == EXPOSURE_SOURCE, Finding.district_id.is_not(None))
+        .group_by(Finding.district_id)
+    )
+    return {r[0]: ExposureByDistrict(r[1], r[2]) for r in rows if r[0] is not None}
+
+
+@dataclass(frozen=True)
+class Week:
+    start: datetime  # local Monday 00:00
+    reported: int
+    escalations: int
+
+
+def week_starts(now: datetime, tz: ZoneInfo, weeks: int = TREND_WEEKS) -> list[datetime]:
+    local = now.astimezone(tz)
+    monday = (local - timedelta(days=local.weekday())).replace(
+        hour=0, minute=0, second=0, microsecond=0
+    )
+    return [monday - timedelta(weeks=i) for i in range(weeks - 1, -1, -1)]
+
+
+async def weekly_trend(session: AsyncSession, now: datetime, tz: ZoneInfo) -> list[Week]:
+    """Findings reported and escalations fired per local week, the last TREND_WEEKS weeks."""
+    starts = week_starts(now, tz)
+    first = starts[0]
+    zone = str(tz)
+    f_week = func.date_trunc("week", func.timezone(zone, Finding.reported_at))
+    e_week = func.date_trunc("week", func.timezone(zone, Escalation.fired_at))
+    reported = {
+        r[0].date(): r[1]
+        for r in await session.execute(
+            select(f_week, func.count()).where(Finding.reported_at >= first).group_by(f_week)
+        )
+    }
+    fired = {
+        r[0].date(): r[1]
+        for r in await session.execute(
+            select(e_week, func.count()).where(Escalation.fired_at >= first).group_by(e_week)
+        )
+    }
+    return [Week(s, reported.get(s.date(), 0), fired.get(s.date(), 0)) for s in starts]
+
+
+@dataclass(frozen=True)
+class MapPoint:
+    id: uuid.UUID
+    lat: float
+    lon: float
+    overdue: bool
+    description: str
+    status: str
+
+
+async def open_points(session: AsyncSession, principal: Principal, now: datetime) -> list[MapPoint]:
+    """Open findings in scope, the most overdue first, at most MAP_POINTS."""
+    overdue = and_(Finding.status.in_(sorted(CLOCK_RUNNING)), Finding.due_at < now)
+    rows = await session.execute(
+        select(Finding.id, Finding.lat, Finding.lon, overdue, Finding.description, Finding.status)
+        .where(Finding.status != Status.CLOSED, visible_findings(principal))
+        .order_by(Finding.due_at.asc().nulls_last(), Finding.id)
+        .limit(MAP_POINTS)
+    )
+    return [MapPoint(r[0], r[1], r[2], bool(r[3]), r[4], r[5]) for r in rows]
+
+
+@dataclass(frozen=True)
+class Place:
+    code: str
+    name: str
+    lat: float
+    lon: float
+
+
+async def districts(session: AsyncSession) -> list[Place]:
+    rows = await session.execute(
+        select(Unit.code, Unit.name, Unit.lat, Unit.lon)
+        .where(Unit.kind == "district", Unit.lat.is_not(None), Unit.lon.is_not(None))
+        .order_by(Unit.code)
+    )
+    return [Place(r[0], r[1], r[2], r[3]) for r in rows if r[2] is not None and r[3] is not None]
+
+
+async def district_choices(session: AsyncSession) -> list[tuple[str, str]]:
+    rows = await session.execute(
+        select(Unit.code, Unit.name).where(Unit.kind == "district").order_by(Unit.code)
+    )
+    return [(r[0], r[1]) for r in rows]
+
+
+@dataclass(frozen=True)
+class FindingView:
+    finding: Finding
+    category: str
+    responsible: str | None
+    district: str | None
+
+
+async def one_finding(
+    session: AsyncSession, principal: Principal, finding_id: uuid.UUID
+) -> FindingView | None:
+    row = (
+        await session.execute(
+            select(Finding, Category.name)
+            .join(Category, Category.id == Finding.category_id)
+            .where(Finding.id == finding_id, visible_findings(principal))
+        )
+    ).first()
+    if row is None:
+        return None
+    finding, category = row
+    names = {
+        u.id: u.name
+        for u in (
+            await session.execute(
+                select(Unit).where(
+                    Unit.id.in_(
+                        [i for i in (finding.responsible_unit_id, finding.district_id) if i]
+                    )
+                )
+            )
+        ).scalars()
+    }
+    return FindingView(
+        finding,
+        category,
+        names.get(finding.responsible_unit_id or 0),
+        names.get(finding.district_id or 0),
+    )

@@ -1,0 +1,203 @@
+"""A small Chrome DevTools Protocol client for Debian's headless Chromium: one browser
+process, one page over one websocket. Enough to navigate, click, type, read the DOM and
+take screenshots, with no browser-automation package to install."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import itertools
+import json
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import httpx
+import websockets
+from websockets.asyncio.client import ClientConnection
+
+# Debian's package; E2E_CHROMIUM points elsewhere (or nowhere, to see the skip).
+CHROMIUM = Path(os.environ.get("E2E_CHROMIUM", "/usr/bin/chromium"))
+FLAGS = (
+    "--headless",
+    "--no-sandbox",  # CI runs as root
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+    "--remote-debugging-port=0",
+    "--remote-allow-origins=*",
+)
+
+
+def _save(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+
+
+class Browser:
+    def __init__(self) -> None:
+        self.profile = Path(tempfile.mkdtemp(prefix="duban-chromium-"))
+        self.proc = subprocess.Popen(
+            [str(CHROMIUM), *FLAGS, f"--user-data-dir={self.profile}", "about:blank"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        self.http = ""
+
+    def wait_ready(self, timeout: float = 60) -> None:
+        assert self.proc.stderr is not None
+        seen = []
+        # Chromium prints its DevTools endpoint on stderr once it listens.
+        for line in self.proc.stderr:
+            seen.append(line)
+            match = re.search(r"DevTools listening on ws://([^/]+)/", line)
+            if match:
+                self.http = f"http://{match.group(1)}"
+                return
+            if len(seen) > 200:
+                break
+        raise AssertionError("Chromium did not start:\n" + "".join(seen))
+
+    async def new_page(self) -> Page:
+        async with httpx.AsyncClient() as client:
+            r = await client.put(f"{self.http}/json/new?about:blank", timeout=10)
+            r.raise_for_status()
+        page = Page(r.json()["webSocketDebuggerUrl"])
+        await page.open()
+        return page
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        shutil.rmtree(self.profile, ignore_errors=True)
+
+
+class Page:
+    def __init__(self, ws_url: str) -> None:
+        self.ws_url = ws_url
+        self.ws: ClientConnection | None = None
+        self._ids = itertools.count(1)
+        self._pending: dict[int, asyncio.Future[dict[str, Any]]] = {}
+        self._events: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self._reader: asyncio.Task[None] | None = None
+
+    async def open(self) -> None:
+        self.ws = await websockets.connect(self.ws_url, max_size=64 * 1024 * 1024)
+        self._reader = asyncio.create_task(self._read())
+        await self.send("Page.enable")
+        await self.send("Runtime.enable")
+
+    async def _read(self) -> None:
+        assert self.ws is not None
+        async for raw in self.ws:
+            message = json.loads(raw)
+            if "id" in message:
+                future = self._pending.pop(message["id"], None)
+                if future is not None and not future.done():
+                    future.set_result(message)
+            else:
+                await self._events.put(message)
+
+    async def send(self, method: str, **params: Any) -> dict[str, Any]:
+        assert self.ws is not None
+        ident = next(self._ids)
+        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._pending[ident] = future
+        await self.ws.send(json.dumps({"id": ident, "method": method, "params": params}))
+        message = await asyncio.wait_for(future, 30)
+        if "error" in message:
+            raise AssertionError(f"{method}: {message['error']}")
+        result: dict[str, Any] = message.get("result", {})
+        return result
+
+    async def _wait_event(self, name: str, seconds: float = 30) -> dict[str, Any]:
+        async def wait() -> dict[str, Any]:
+            while True:
+                event = await self._events.get()
+                if event.get("method") == name:
+                    return event
+
+        return await asyncio.wait_for(wait(), seconds)
+
+    def _drain(self) -> None:
+        while not self._events.empty():
+            self._events.get_nowait()
+
+    async def viewport(self, width: int, height: int, mobile: bool = False) -> None:
+        await self.send(
+            "Emulation.setDeviceMetricsOverride",
+            width=width,
+            height=height,
+            deviceScaleFactor=1,
+            mobile=mobile,
+        )
+
+    async def goto(self, url: str) -> None:
+        self._drain()
+        await self.send("Page.navigate", url=url)
+        await self._wait_event("Page.loadEventFired")
+
+    async def js(self, expression: str) -> Any:
+        result = await self.send(
+            "Runtime.evaluate", expression=expression, returnByValue=True, awaitPromise=True
+        )
+        if "exceptionDetails" in result:
+            raise AssertionError(f"{expression}: {result['exceptionDetails']}")
+        return result["result"].get("value")
+
+    async def navigating(self, expression: str) -> None:
+        """Run script that leaves the page (a click on a link or a submit) and wait for the
+        next page to load."""
+        self._drain()
+        await self.js(expression)
+        await self._wait_event("Page.loadEventFired")
+
+    async def url(self) -> str:
+        return str(await self.js("location.href"))
+
+    async def text(self, selector: str = "body") -> str:
+        return str(await self.js(f"document.querySelector({json.dumps(selector)}).innerText"))
+
+    async def fill(self, selector: str, value: str) -> None:
+        await self.js(
+            f"(() => {{ const el = document.querySelector({json.dumps(selector)});"
+            f" el.focus(); el.value = {json.dumps(value)}; }})()"
+        )
+
+    async def key(self, key: str, code: str, keycode: int) -> None:
+        """A real key press through the input pipeline (for keyboard navigation)."""
+        for kind in ("keyDown", "keyUp"):
+            await self.send(
+                "Input.dispatchKeyEvent",
+                type=kind,
+                key=key,
+                code=code,
+                windowsVirtualKeyCode=keycode,
+            )
+
+    async def screenshot(self, path: Path, full_page: bool = False) -> None:
+        params: dict[str, Any] = {"format": "png"}
+        if full_page:
+            params["captureBeyondViewport"] = True
+        data = await self.send("Page.captureScreenshot", **params)
+        await asyncio.to_thread(_save, path, base64.b64decode(data["data"]))
+
+    async def close(self) -> None:
+        if self.ws is not None:
+            await self.ws.close()
+        if self._reader is not None:
+            self._reader.cancel()

@@ -1,0 +1,321 @@
+"""Schemathesis over the whole OpenAPI document of a live API: a real uvicorn process on
+loopback against the test PostgreSQL and Redis, authenticated as a demo account, every
+operation, valid and invalid data. No answer may be a 5xx, and every answer must be one the
+document declares: status code, content type, headers and body schema.
+
+Each role (admin, supervisor, inspector) fuzzes its own fresh copy of the demo database, so
+what the admin deletes cannot change what the others see. The run is bounded (examples per
+operation, a timeout per role) and deterministic, so CI sees the same cases every time.
+
+Not checked, by design rather than by accident:
+- positive_data_acceptance: a schema-valid body still names a category, unit or finding that
+  must exist, so a 404/409/422 for random valid-looking data is the correct answer;
+- the stateful phase: FastAPI declares no links, and the inferred ones covered nothing in a
+  bounded run; instead half of the path parameters name a real finding or demo code.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from httpx import AsyncClient
+
+from services.api.app import create_app
+from services.cli.embedded import free_port
+from services.core.settings import Settings
+from tests.conftest import Login, Servers, demo_password
+
+SCHEMATHESIS = str(Path(sys.executable).parent / "schemathesis")
+CHECKS = ",".join(
+    (
+        "not_a_server_error",
+        "status_code_conformance",
+        "content_type_conformance",
+        "response_headers_conformance",
+        "response_schema_conformance",
+        "negative_data_rejection",
+        "missing_required_header",
+        "unsupported_method",
+        "ignored_auth",
+    )
+)
+# CI runs the deterministic cases. To dig deeper locally, raise the examples and vary the
+# seed: DUBAN_FUZZ_EXAMPLES=100 DUBAN_FUZZ_SEED=7 pytest tests/test_fuzz.py -rP
+MAX_EXAMPLES = int(os.environ.get("DUBAN_FUZZ_EXAMPLES", "10"))
+FUZZ_SEED = os.environ.get("DUBAN_FUZZ_SEED")
+RUN_TIMEOUT = 240
+
+
+class LiveApi:
+    """`uvicorn services.api.app:create_app --factory` on a free loopback port."""
+
+    def __init__(self, servers: Servers, data_dir: Path) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = data_dir / "api.log"
+        env = {k: v for k, v in os.environ.items() if not k.startswith("DUBAN_")}
+        env |= {
+            "DUBAN_DATABASE_URL": servers.new_database(),
+            "DUBAN_REDIS_URL": servers.redis.url,
+            "DUBAN_DATA_DIR": str(data_dir),
+            "DUBAN_JWT_SECRET": "fuzz-secret-key-that-is-long-enough-for-hs256",
+            "DUBAN_LOG_LEVEL": "WARNING",
+            "DUBAN_LOG_FORMAT": "console",
+        }
+        self._log = self.log_path.open("ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "services.api.app:create_app", "--factory",
+             "--host", "127.0.0.1", "--port", str(self.port), "--no-access-log",
+             "--log-level", "warning"],
+            env=env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )  # fmt: skip
+
+    def wait_ready(self, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.proc.poll() is None, self.log_path.read_text()
+            try:
+                if httpx.get(f"{self.url}/readyz", timeout=2).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.2)
+        raise AssertionError(f"API not ready within {timeout} s:\n{self.log_path.read_text()}")
+
+    def token(self, username: str) -> str:
+        r = httpx.post(
+            f"{self.url}/api/v1/auth/token",
+            data={"username": username, "password": demo_password(username)},
+            timeout=10,
+        )
+        assert r.status_code == 200, r.text
+        return str(r.json()["access_token"])
+
+    def report_finding(self, token: str) -> str:
+        """One finding of the demo campaign, so the operations on a finding reach their logic
+        (a random id only ever meets a 404)."""
+        r = httpx.post(
+            f"{self.url}/api/v1/findings",
+            json={
+                "category": "exposed_garbage",
+                "description": "路边垃圾堆放未清运",
+                "location": {"lat": 36.0571, "lon": 120.3466},
+                "unit": "shinan.badaguan",
+                "observed_at": "2026-05-31T09:12:00+08:00",
+            },
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=10,
+        )
+        assert r.status_code == 201, r.text
+        return str(r.json()["id"])
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        self._log.close()
+
+
+@pytest.fixture
+def live_api(servers: Servers, tmp_path: Path) -> Iterator[LiveApi]:
+    api = LiveApi(servers, tmp_path)
+    try:
+        api.wait_ready()
+        yield api
+    finally:
+        api.stop()
+
+
+def generation() -> tuple[str, ...]:
+    if FUZZ_SEED:
+        return ("--seed", FUZZ_SEED)
+    return ("--generation-deterministic",)
+
+
+def write_config(workdir: Path, finding_id: str) -> Path:
+    """Half of the generated path parameters name things that exist (a finding, demo unit,
+    category and policy codes), so the fuzzer gets past the 404 into each operation."""
+    codes = ", ".join(f'"{c}"' for c in ("shinan", "shinan.badaguan", "exposed_garbage", "default"))
+    config = workdir / "schemathesis.toml"
+    config.write_text(
+        f"""
+[dictionaries.findings]
+values = ["{finding_id}"]
+
+[dictionaries.codes]
+values = [{codes}]
+
+[parameters]
+"path.finding_id" = {{ dictionary = "findings", probability = 0.5 }}
+"path.code" = {{ dictionary = "codes", probability = 0.5 }}
+"""
+    )
+    return config
+
+
+def schemathesis_run(api: LiveApi, token: str, workdir: Path, *extra: str) -> tuple[int, str]:
+    config = write_config(workdir, api.report_finding(api.token("inspector")))
+    args = [
+        SCHEMATHESIS, "--config-file", str(config), "run", f"{api.url}/openapi.json",
+        "--header", f"Authorization: Bearer {token}",
+        "--checks", CHECKS,
+        "--mode", "all",
+        "--phases", "examples,coverage,fuzzing",
+        "--max-examples", str(MAX_EXAMPLES),
+        *generation(),
+        "--request-timeout", "20",
+        "--workers", "1",
+        "--no-color",
+        "--output-truncate", "false",
+        *extra,
+    ]  # fmt: skip
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DUBAN_")}
+    done = subprocess.run(
+        args, cwd=workdir, env=env, capture_output=True, text=True, timeout=RUN_TIMEOUT, check=False
+    )
+    return done.returncode, done.stdout + done.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.fuzz
+@pytest.mark.parametrize("role", ["admin", "supervisor", "inspector"])
+def test_fuzz_the_whole_api(live_api: LiveApi, role: str, tmp_path: Path) -> None:
+    code, output = schemathesis_run(live_api, live_api.token(role), tmp_path)
+    print(output)  # shown by pytest -s or -rP: the phases, timings and warnings
+    server_log = live_api.log_path.read_text(errors="replace")
+    assert code == 0, f"{output}\n--- API log ---\n{server_log[-20000:]}"
+    selected = re.search(r"Selected: (\d+)/(\d+)", output)
+    tested = re.search(r"Tested: (\d+)", output)
+    assert selected is not None, output
+    assert tested is not None, output
+    # every operation of the document, none filtered out or skipped
+    assert int(tested[1]) == int(selected[1]) == int(selected[2]), output
+
+
+# ---- what the fuzzer found, pinned as plain tests (fast, in-process) ----
+
+FINDINGS = "/api/v1/findings"
+
+
+def finding_body(**over: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "category": "exposed_garbage",
+        "description": "路边垃圾堆放未清运",
+        "location": {"lat": 36.0571, "lon": 120.3466},
+        "unit": "shinan.badaguan",
+        "observed_at": "2026-05-31T09:12:00+08:00",
+    }
+    return body | over
+
+
+def problem_fields(r: httpx.Response) -> list[str]:
+    assert r.headers["content-type"] == "application/problem+json", r.text
+    return [e["field"] for e in r.json()["errors"]]
+
+
+@pytest.mark.parametrize(
+    ("raw", "field"),
+    [
+        ('{"description": "a\\u0000b"}', "description"),
+        ('{"description": "a\\ud800b"}', "description"),
+        ('{"location": {"address": "\\udc00"}}', "location.address"),
+    ],
+)
+async def test_text_postgresql_cannot_store_is_a_named_422(
+    client: AsyncClient, login: Login, raw: str, field: str
+) -> None:
+    over = json.loads(raw)
+    if "location" in over:
+        over["location"] |= {"lat": 36.0571, "lon": 120.3466}
+    body = json.dumps(finding_body(**over))
+    r = await client.post(
+        FINDINGS,
+        content=body.encode(),
+        headers=await login("inspector") | {"Content-Type": "application/json"},
+    )
+    assert r.status_code == 422, r.text
+    assert problem_fields(r) == [field]
+
+
+async def test_nul_in_query_and_login_form_is_a_named_422(
+    client: AsyncClient, login: Login
+) -> None:
+    r = await client.get(f"{FINDINGS}?category=a%00b", headers=await login("supervisor"))
+    assert r.status_code == 422
+    assert problem_fields(r) == ["category"]
+    r = await client.post("/api/v1/auth/token", data={"username": "a\x00", "password": "x"})
+    assert r.status_code == 422
+    assert problem_fields(r) == ["username"]
+
+
+async def test_numbers_and_timestamps_are_not_coerced(client: AsyncClient, login: Login) -> None:
+    inspector = await login("inspector")
+    r = await client.post(
+        FINDINGS, json=finding_body(location={"lat": True, "lon": 120.3}), headers=inspector
+    )
+    assert problem_fields(r) == ["location.lat"]
+    r = await client.post(FINDINGS, json=finding_body(observed_at=1780000000), headers=inspector)
+    assert problem_fields(r) == ["observed_at"]
+    r = await client.get(f"{FINDINGS}?until=0.5", headers=await login("supervisor"))
+    assert problem_fields(r) == ["until"]
+
+
+async def test_a_tiny_coordinate_is_stored_to_the_centimetre(
+    client: AsyncClient, login: Login
+) -> None:
+    # 1e-290 used to underflow PostgreSQL's float arithmetic in the duplicate search (500).
+    r = await client.post(
+        FINDINGS,
+        json=finding_body(location={"lat": -4.84e-290, "lon": 120.123456789}),
+        headers=await login("inspector"),
+    )
+    assert r.status_code == 201, r.text
+    assert r.json()["location"] == {"lat": 0.0, "lon": 120.1234568, "address": None}
+
+
+async def test_a_person_name_longer_than_its_column_is_a_named_422(
+    client: AsyncClient, login: Login
+) -> None:
+    r = await client.post("/api/v1/people", json={"name": "名" * 101}, headers=await login("admin"))
+    assert r.status_code == 422, r.text
+    assert problem_fields(r) == ["name"]
+
+
+async def test_get_on_the_batch_endpoint_is_405_not_a_bad_finding_id(
+    client: AsyncClient, login: Login
+) -> None:
+    r = await client.get(f"{FINDINGS}/batch", headers=await login("inspector"))
+    assert r.status_code == 405
+    assert "POST" in r.headers["allow"]
+    r = await client.get(f"{FINDINGS}/not-a-uuid", headers=await login("inspector"))
+    assert problem_fields(r) == ["finding_id"]
+
+
+def test_every_error_status_is_documented_as_a_problem() -> None:
+    document = create_app(Settings(jwt_secret="x" * 40)).openapi()
+    assert "Problem" in document["components"]["schemas"]
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            for status, response in operation["responses"].items():
+                if path.startswith("/api/") and status[0] == "4":
+                    assert list(response["content"]) == ["application/problem+json"], (
+                        method,
+                        path,
+                        status,
+                    )
