@@ -17,7 +17,7 @@ from services.core.webhooks import (
     InvalidSignature,
     verify_signature,
 )
-from tests.webhook_receiver import free_port
+from tests.webhook_receiver import free_port, serve, shut
 
 HUNG = "hung"
 
@@ -64,16 +64,10 @@ class FlakyReceiver:
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
-        ThreadingHTTPServer.allow_reuse_address = True
-        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        self._server.daemon_threads = True
-        threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        ).start()
+        self._server = serve(self.port, Handler)
         return self
 
     def stop(self) -> None:
         if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
+            shut(self._server)
             self._server = None
