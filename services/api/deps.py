@@ -22,7 +22,7 @@ from .state import AppState
 oauth2 = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
 
 
-def get_state(request: Request) -> AppState:
+async def get_state(request: Request) -> AppState:
     state: AppState = request.app.state.duban
     return state
 
@@ -30,7 +30,7 @@ def get_state(request: Request) -> AppState:
 State = Annotated[AppState, Depends(get_state)]
 
 
-def get_settings(state: State) -> Settings:
+async def get_settings(state: State) -> Settings:
     return state.settings
 
 

@@ -12,7 +12,7 @@ import json
 from collections.abc import Callable, Sequence
 from typing import Annotated, Any, TypeVar
 
-from fastapi import Query
+from fastapi import Depends, Query
 
 from .problems import Problem
 
@@ -48,13 +48,9 @@ def _bad_cursor() -> Problem:
 
 
 class Page:
-    """`?limit=&cursor=` as a dependency: `page: Annotated[Page, Depends()]`."""
+    """`?limit=&cursor=` of a list request; endpoints take it as `page: PageDep`."""
 
-    def __init__(
-        self,
-        limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="page size")] = DEFAULT_LIMIT,
-        cursor: Annotated[str | None, Query(max_length=512)] = None,
-    ) -> None:
+    def __init__(self, limit: int = DEFAULT_LIMIT, cursor: str | None = None) -> None:
         self.limit = limit
         self.cursor = cursor
 
@@ -67,6 +63,18 @@ class Page:
             return parse(key)
         except (IndexError, KeyError, TypeError, ValueError) as exc:
             raise _bad_cursor() from exc
+
+
+async def page_params(
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="page size")] = DEFAULT_LIMIT,
+    cursor: Annotated[str | None, Query(max_length=512)] = None,
+) -> Page:
+    # A coroutine, not the class itself: FastAPI would run a class (a sync callable) in the
+    # thread pool on every list request.
+    return Page(limit, cursor)
+
+
+PageDep = Annotated[Page, Depends(page_params)]
 
 
 def id_key(key: list[Any]) -> int:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query, Response
+from fastapi import APIRouter, Path, Query, Response
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.core.models import CalendarOverride
 
 from ..deps import Admin, Session
-from ..pagination import Page, split_page
+from ..pagination import PageDep, split_page
 from ..problems import Problem
 from ..schemas.calendar_overrides import (
     FIRST_YEAR,
@@ -31,7 +31,6 @@ from ..schemas.calendar_overrides import (
 )
 
 router = APIRouter(prefix="/calendar-overrides", tags=["configuration"])
-PageDep = Annotated[Page, Depends()]
 DayPath = Annotated[date, Path(description="YYYY-MM-DD")]
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Annotated, Any, TypeVarTuple
 
-from fastapi import APIRouter, Depends, Path, Query, Response
+from fastapi import APIRouter, Path, Query, Response
 from sqlalchemy import ColumnElement, Select, exists, or_, select, true
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -28,7 +28,7 @@ from services.core.models import (
 from services.core.units import create_unit, is_in_subtree, move_unit
 
 from ..deps import Admin, Session
-from ..pagination import Page, id_key, split_page
+from ..pagination import Page, PageDep, id_key, split_page
 from ..problems import Problem
 from ..schemas.config import (
     CODE_PATTERN,
@@ -62,7 +62,6 @@ from ..schemas.config import (
 router = APIRouter(tags=["configuration"])
 Ts = TypeVarTuple("Ts")
 
-PageDep = Annotated[Page, Depends()]
 CodePath = Annotated[str, Path(min_length=1, max_length=64, pattern=CODE_PATTERN)]
 IdPath = Annotated[int, Path(ge=1, le=2**31 - 1)]
 

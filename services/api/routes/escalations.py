@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal, cast
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Depends, Path, Query, Response
+from fastapi import APIRouter, Path, Query, Response
 from sqlalchemy import ColumnElement
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -26,7 +26,7 @@ from services.core.principal import Principal
 
 from ..deps import Caller, Session, SettingsDep, utcnow
 from ..escalation_csv import content_disposition, render_csv
-from ..pagination import Page, split_page
+from ..pagination import PageDep, split_page
 from ..problems import Problem
 from ..schemas.escalations import (
     AcknowledgeIn,
@@ -129,7 +129,7 @@ async def get_escalations(
     caller: Caller,
     session: Session,
     settings: SettingsDep,
-    page: Annotated[Page, Depends()],
+    page: PageDep,
     district: Annotated[str | None, Query(max_length=64, description="district code")] = None,
     unit: Annotated[
         str | None, Query(max_length=64, description="responsible unit code (with its subtree)")

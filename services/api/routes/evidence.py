@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Depends, File, Form, Query, Request, Response, UploadFile
+from fastapi import APIRouter, File, Form, Query, Request, Response, UploadFile
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -28,7 +28,7 @@ from services.core.principal import Principal
 from services.core.storage import ObjectMissing, StorageError, make_storage
 
 from ..deps import Caller, Session, SettingsDep, utcnow
-from ..pagination import Page, split_page
+from ..pagination import PageDep, split_page
 from ..problems import Problem
 from ..schemas.evidence import (
     EvidenceKind,
@@ -161,7 +161,7 @@ async def get_finding_evidence(
     caller: Caller,
     session: Session,
     settings: SettingsDep,
-    page: Annotated[Page, Depends()],
+    page: PageDep,
     kind: Annotated[EvidenceKind | None, Query()] = None,
 ) -> EvidencePage:
     """The finding's photos (metadata and flags), oldest first."""

@@ -30,7 +30,7 @@ from services.core.models import ExposureVideo
 from services.core.principal import Principal
 
 from ..deps import Caller, Session, SettingsDep, require_roles, utcnow
-from ..pagination import Page, split_page
+from ..pagination import PageDep, split_page
 from ..problems import Problem, problem_from
 from ..schemas.exposure_videos import (
     ExposureVideoCreate,
@@ -196,7 +196,7 @@ def _cursor_key(key: list[object]) -> tuple[datetime, uuid.UUID]:
 
 @router.get("/exposure-videos", response_model=ExposureVideoPage)
 async def get_exposure_videos(
-    caller: Caller, session: Session, settings: SettingsDep, page: Annotated[Page, Depends()]
+    caller: Caller, session: Session, settings: SettingsDep, page: PageDep
 ) -> ExposureVideoPage:
     """Videos with their progress, newest registration first. A unit sees the videos with a
     segment in its scope, counted over those segments only."""

@@ -39,7 +39,7 @@ from services.core.spatial import possible_duplicates
 
 from .. import convertors  # noqa: F401 - registers {…:not_action}
 from ..deps import Caller, Session, SettingsDep, require_roles, utcnow
-from ..pagination import Page, split_page
+from ..pagination import PageDep, split_page
 from ..problems import Problem, problem_body, problem_from, validation_errors
 from ..schemas.findings import (
     BatchResponse,
@@ -304,7 +304,7 @@ async def get_findings(
     caller: Caller,
     session: Session,
     settings: SettingsDep,
-    page: Annotated[Page, Depends()],
+    page: PageDep,
     status: Annotated[
         str | None, Query(pattern="^(reported|assigned|accepted|submitted|closed)$")
     ] = None,
@@ -403,7 +403,7 @@ async def get_events(
     caller: Caller,
     session: Session,
     settings: SettingsDep,
-    page: Annotated[Page, Depends()],
+    page: PageDep,
 ) -> EventList:
     """The finding's audit trail, oldest first."""
     await _visible_or_404(session, finding_id, caller)

@@ -7,13 +7,13 @@ from datetime import datetime
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Path, Query
 
 from services.core.inbox import inbox_page, mark_read
 from services.core.models import Notification
 
 from ..deps import Caller, Session, SettingsDep, utcnow
-from ..pagination import Page, split_page
+from ..pagination import PageDep, split_page
 from ..problems import Problem
 from ..schemas.notifications import InboxItem, InboxPage
 
@@ -57,7 +57,7 @@ async def list_inbox(
     caller: Caller,
     session: Session,
     settings: SettingsDep,
-    page: Annotated[Page, Depends()],
+    page: PageDep,
     unread: Annotated[bool, Query(description="only what has not been read")] = False,
 ) -> InboxPage:
     """The caller's notifications, newest first."""

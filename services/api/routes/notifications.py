@@ -24,7 +24,7 @@ from services.core.outbox import (
 from services.core.principal import Principal
 
 from ..deps import Admin, Session, SettingsDep, State, require_roles, utcnow
-from ..pagination import Page, split_page
+from ..pagination import PageDep, split_page
 from ..problems import Problem
 from ..schemas.notifications import (
     Channel,
@@ -73,7 +73,7 @@ async def list_outbox(
     _: Reader,
     session: Session,
     settings: SettingsDep,
-    page: Annotated[Page, Depends()],
+    page: PageDep,
     status: Annotated[Status | None, Query()] = None,
     channel: Annotated[Channel | None, Query()] = None,
 ) -> NotificationPage:

@@ -6,9 +6,7 @@ replacing a policy here changes only findings dispatched afterwards.
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Depends, Response
+from fastapi import APIRouter, Response
 from sqlalchemy import exists, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -17,7 +15,7 @@ from services.core.escalation_store import DEFAULT_POLICY
 from services.core.models import Category, EscalationPolicy
 
 from ..deps import Admin, Session, utcnow
-from ..pagination import Page, id_key, split_page
+from ..pagination import PageDep, id_key, split_page
 from ..problems import Problem
 from ..schemas.policies import (
     PolicyCreate,
@@ -30,7 +28,6 @@ from ..schemas.policies import (
 from .config import CodePath
 
 router = APIRouter(prefix="/escalation-policies", tags=["configuration"])
-PageDep = Annotated[Page, Depends()]
 
 
 def _out(p: EscalationPolicy) -> PolicyOut:
