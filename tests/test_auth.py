@@ -10,6 +10,7 @@ from httpx import AsyncClient
 from services.core.security import issue_access_token, new_api_token
 from services.core.settings import Settings
 from tests.conftest import Login
+from tests.test_findings_api import body
 
 TOKEN = "/api/v1/auth/token"
 
@@ -47,16 +48,28 @@ async def test_missing_expired_and_forged_tokens_are_401(
         assert r.headers["www-authenticate"] == "Bearer"
 
 
-async def test_wrong_role_is_403(client: AsyncClient, login: Login) -> None:
+async def test_wrong_role_is_403_and_a_missing_finding_404(
+    client: AsyncClient, login: Login
+) -> None:
+    supervisor = await login("supervisor")
     r = await client.post(
         "/api/v1/findings/00000000-0000-0000-0000-000000000001/transitions",
         json={"action": "dispatch", "unit": "shinan"},
-        headers=await login("supervisor"),
+        headers=supervisor,
     )
-    # the finding does not exist, but scope comes first: the answer is 404, not a leak
+    # the finding does not exist: 404 comes before any role check, so nothing leaks
     assert r.status_code == 404
-    r = await client.post("/api/v1/findings", json={}, headers=await login("supervisor"))
-    assert r.status_code in (403, 422)
+    # a valid report from a read-only role is refused for the role, not the body
+    r = await client.post("/api/v1/findings", json=body(), headers=supervisor)
+    assert r.status_code == 403
+    assert "supervisor" in r.json()["detail"]
+    f = await client.post("/api/v1/findings", json=body(), headers=await login("inspector"))
+    r = await client.post(
+        f"/api/v1/findings/{f.json()['id']}/transitions",
+        json={"action": "accept"},
+        headers=await login("dispatcher"),
+    )
+    assert r.status_code == 403
 
 
 async def test_failed_logins_are_throttled_per_account(
