@@ -1,4 +1,4 @@
-# One image for every duban process: api (uvicorn), worker (arq), migrate (duban migrate).
+# One image for every duban process: api (uvicorn), worker (python -m services.worker), migrate (duban migrate).
 FROM python:3.11-slim
 
 # The same uv as the Makefile, so the image installs exactly what uv.lock pins.

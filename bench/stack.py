@@ -164,7 +164,7 @@ class Stack:
         return child, port
 
     def start_worker(self, name: str) -> Child:
-        args = [sys.executable, "-m", "arq", "services.worker.settings.WorkerSettings"]
+        args = [sys.executable, "-m", "services.worker"]
         return self._start(name, args, self.env("INFO"))
 
     def wait_worker(self, child: Child, timeout: float = 60) -> None:

@@ -75,11 +75,12 @@ def check_argv(argv: list[str]) -> None:
         app = _import_target(args[0], ":")
         assert callable(app)
         assert "--factory" in args
-    elif program == "arq":
-        worker_settings = _import_target(args[0], ".")
-        assert isinstance(worker_settings, type)
-        assert callable(getattr(worker_settings, "on_startup", None))
-        assert getattr(worker_settings, "functions", None)
+    elif program == "services.worker":
+        from services.worker import settings as worker_settings
+        from services.worker.__main__ import parser
+
+        parser().parse_args(args)  # exits (fails the test) on an unknown option
+        assert getattr(worker_settings.build(get_settings()), "functions", None)
 
 
 def _argv(command: Any) -> list[str]:

@@ -39,7 +39,7 @@ TZ = ZoneInfo("Asia/Shanghai")
 POLICY = RetryPolicy(
     base=timedelta(seconds=30), cap=timedelta(hours=1), horizon=timedelta(hours=24)
 )
-WORKER = "services.worker.settings.WorkerSettings"
+WORKER = "services.worker"  # the worker entrypoint, as production runs it
 
 
 @pytest.fixture
@@ -340,7 +340,7 @@ class Worker:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        self.proc = subprocess.Popen([sys.executable, "-m", "arq", WORKER], env=self.env)
+        self.proc = subprocess.Popen([sys.executable, "-m", WORKER], env=self.env)
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:

@@ -1,4 +1,4 @@
-"""Real arq worker processes for tests: started as production starts them, against the test
+"""Real worker processes for tests: started as production starts them, against the test
 database and Redis, each logging to its own file, and always stopped, even when a test fails.
 
     with WorkerPool(worker_env(servers, database_url, tmp_path)) as pool:
@@ -22,7 +22,8 @@ import psutil
 
 from tests.conftest import Servers
 
-WORKER = "services.worker.settings.WorkerSettings"
+# The worker entrypoint (`python -m services.worker`), as `duban up` and compose run it.
+WORKER = "services.worker"
 # The worker logs this (services.worker.settings.startup) once its database pool is ready.
 STARTED = "worker started"
 
@@ -50,9 +51,9 @@ def worker_env(
 
 
 def health_check(env: dict[str, str]) -> int:
-    """`arq --check`: 0 while a worker is alive on this Redis."""
+    """`--check`: 0 while a worker is alive on this Redis."""
     return subprocess.run(
-        [sys.executable, "-m", "arq", WORKER, "--check"],
+        [sys.executable, "-m", WORKER, "--check"],
         env=env,
         capture_output=True,
         timeout=30,
@@ -61,14 +62,14 @@ def health_check(env: dict[str, str]) -> int:
 
 
 class WorkerProcess:
-    """One `python -m arq services.worker.settings.WorkerSettings` process."""
+    """One `python -m services.worker` process."""
 
     def __init__(self, name: str, env: dict[str, str], log_path: Path) -> None:
         self.name = name
         self.log_path = log_path
         self._log: IO[bytes] = log_path.open("ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "arq", WORKER],
+            [sys.executable, "-m", WORKER],
             env=env,
             stdout=self._log,
             stderr=subprocess.STDOUT,
@@ -121,7 +122,7 @@ class WorkerProcess:
         return {c.laddr.port for c in conns if c.laddr}
 
     def terminate(self, timeout: float = 30) -> int | None:
-        """SIGTERM (arq finishes or cancels running jobs and exits); SIGKILL if it hangs."""
+        """SIGTERM (the worker cancels running jobs and exits 0); SIGKILL if it hangs."""
         if self.alive():
             self.proc.send_signal(signal.SIGCONT)  # a test may have left it stopped
             self.proc.send_signal(signal.SIGTERM)

@@ -256,9 +256,7 @@ class Up:
                 env,
             )
         )  # fmt: skip
-        self.supervisor.add(
-            ChildSpec("worker", [py, "-m", "arq", "services.worker.settings.WorkerSettings"], env)
-        )
+        self.supervisor.add(ChildSpec("worker", [py, "-m", "services.worker"], env))
         self.supervisor.start_all()
         self._save_state()
         return self._supervise(seed.accounts)

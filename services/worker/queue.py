@@ -3,6 +3,10 @@ queue library can change without touching the jobs."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import dataclasses
+import logging.config
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, cast
 
@@ -10,11 +14,13 @@ from arq import create_pool
 from arq.connections import ArqRedis, RedisSettings
 from arq.constants import in_progress_key_prefix, result_key_prefix
 from arq.cron import CronJob, cron
+from arq.logs import default_log_config
 from arq.typing import WorkerCoroutine
-from arq.worker import Function, func
+from arq.worker import Function, Worker, async_check_health, func, get_kwargs
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ReadOnlyError, WatchError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from services.core.jobqueue import enqueue
@@ -23,10 +29,14 @@ JobContext = dict[str, Any]
 JobFunction = Callable[..., Awaitable[Any]]
 
 __all__ = [
+    "REDIS_ERRORS",
     "ArqRedis",
     "JobContext",
     "JobFunction",
+    "QueueWorker",
     "blocked",
+    "check_health",
+    "configure_logging",
     "connect",
     "enqueue",
     "every",
@@ -107,3 +117,110 @@ async def blocked(redis: ArqRedis, job_ids: Sequence[str]) -> list[bool]:
         for job_id in job_ids:
             pipe.exists(in_progress_key_prefix + job_id, result_key_prefix + job_id)
         return [bool(found) for found in await pipe.execute()]
+
+
+# What escapes arq's Worker when Redis goes away. A job's own exceptions never escape it (arq
+# records them as the job's failure), so these come from the worker's polling, health record
+# and bookkeeping. WatchError: redis-py's answer to a connection lost while a key is WATCHed
+# (arq's poll watches every job it claims), raised without the retries the other commands get.
+# OSError: a refused or reset connection (and the builtin TimeoutError) reaching us unwrapped.
+# ReadOnlyError: a replica promoted under us answers writes this way until we reconnect.
+REDIS_ERRORS: tuple[type[Exception], ...] = (
+    RedisConnectionError,
+    RedisTimeoutError,
+    WatchError,
+    ReadOnlyError,
+    OSError,
+)
+
+# A cancelled arq job still tries to put itself back in the queue; with Redis gone that write
+# retries for a long time, and nobody must wait for it. (Its in-progress mark then expires
+# after the job timeout and the job runs again: jobs are idempotent.)
+CANCELLED_JOBS_WAIT_SECONDS = 5.0
+HEALTH_KEY_DELETE_SECONDS = 2.0
+
+Hook = Callable[[JobContext], Awaitable[None]]
+
+
+def _options(settings_cls: type) -> dict[str, Any]:
+    """The Worker arguments a settings class names (arq's own reading of it; its annotation
+    says NameError)."""
+    return cast(dict[str, Any], get_kwargs(settings_cls))
+
+
+class QueueWorker:
+    """One arq Worker on a Redis connection pool of its own, made to be thrown away: when Redis
+    errors escape it, the runner (services/worker/runner.py) closes it and opens a new one.
+    Signals, startup and shutdown belong to the runner, once per process, not to each one."""
+
+    def __init__(self, worker: Worker, pool: ArqRedis) -> None:
+        self._worker = worker
+        self._pool = pool
+
+    @classmethod
+    async def open(cls, settings_cls: type, ctx: JobContext) -> QueueWorker:
+        """Connect (arq's `conn_retries`, then a Redis error) and build the Worker."""
+        options = _options(settings_cls)
+        pool = await create_pool(cast(RedisSettings, options["redis_settings"]))
+        try:
+            worker = Worker(
+                **{
+                    **options,
+                    "redis_pool": pool,
+                    "handle_signals": False,
+                    "on_startup": None,
+                    "on_shutdown": None,
+                }
+            )
+        except BaseException:
+            await pool.aclose(close_connection_pool=True)
+            raise
+        # arq swaps an empty context for a new dict: the jobs must see the runner's, which
+        # holds the database engine and the HTTP client whatever Worker runs them.
+        worker.ctx = ctx
+        return cls(worker, pool)
+
+    async def run(self) -> None:
+        """Poll and run jobs until cancelled; raises what Redis raises."""
+        await self._worker.main()
+
+    async def close(self, grace_seconds: float) -> None:
+        """Let running jobs finish for `grace_seconds`, cancel the rest, drop the health record
+        and the connections. Bounded in time and silent about Redis errors: Redis may be
+        gone."""
+        tasks = [t for t in self._worker.tasks.values() if not t.done()]
+        if tasks and grace_seconds > 0:
+            await asyncio.wait(tasks, timeout=grace_seconds)
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks, timeout=CANCELLED_JOBS_WAIT_SECONDS)
+        for task in self._worker.tasks.values():
+            if task.done() and not task.cancelled():
+                task.exception()  # retrieved: a lost connection is logged once, by the runner
+        with contextlib.suppress(*REDIS_ERRORS):
+            await asyncio.wait_for(
+                self._pool.delete(self._worker.health_check_key), HEALTH_KEY_DELETE_SECONDS
+            )
+        with contextlib.suppress(*REDIS_ERRORS):
+            await self._pool.aclose(close_connection_pool=True)
+
+
+def configure_logging() -> None:
+    """arq's own log lines (jobs started and finished), as its command line sets them up."""
+    logging.config.dictConfig(default_log_config(verbose=False))
+
+
+async def check_health(settings_cls: type) -> int:
+    """0 while a worker has recorded its health on this Redis in the last health interval,
+    else 1. One attempt, no retries: a health check must answer within its own timeout."""
+    options = _options(settings_cls)
+    redis = dataclasses.replace(
+        cast(RedisSettings, options["redis_settings"]),
+        conn_retries=0,
+        retry=None,
+        retry_on_error=None,
+    )
+    with contextlib.suppress(*REDIS_ERRORS):
+        return await async_check_health(redis, options.get("health_check_key"), None)
+    return 1

@@ -1,5 +1,7 @@
-"""The arq worker: `python -m arq services.worker.settings.WorkerSettings` (add `--check` for
-the health check).
+"""What the worker runs: its jobs, their schedule and the arq Worker's options. The process is
+`python -m services.worker` (services/worker/__main__.py; `--check` for the health check),
+which keeps serving across Redis restarts; the class below is also what arq's own command
+line would take.
 
 `WorkerSettings` is built on first access rather than at import, so importing this module
 never needs a running Redis or the embedded stack's state file.
@@ -23,7 +25,8 @@ from .delivery import close_delivery, open_delivery, outbox_rescan, rescan_secon
 from .escalations import escalation_sweep, sweep_seconds
 from .jobs import JOBS, REQUEUED_JOBS
 
-# Short, so `arq --check` (the container health check) notices a dead worker quickly.
+# Short, so `--check` (the container health check) notices a dead worker quickly: the health
+# record expires this long (plus 1 s) after a worker stopped recording it.
 HEALTH_CHECK_SECONDS = 5
 
 log = structlog.get_logger("duban.worker")
