@@ -12,7 +12,9 @@ from services.core.deadlines import CityClock
 from services.core.escalation import (
     Level,
     Plan,
+    Timetable,
     due_levels,
+    level_time,
     next_time,
     reminder_due,
     validate_levels,
@@ -176,3 +178,34 @@ def test_zero_duration_is_a_valid_offset() -> None:
     assert (
         validate_levels([{"level": 1, "target": "unit_head", "after": {"duration": "PT0S"}}]) == []
     )
+
+
+def test_a_timetable_holds_each_level_time_once_and_answers_like_the_ladder() -> None:
+    # The sweep builds one timetable per (plan, due_at) and shares it between findings.
+    table = Timetable.of(DEFAULT, DUE, CLOCK)
+    assert {lv.level: at for lv, at in table.times} == LEVEL_TIMES
+    assert all(at == level_time(lv, DUE, CLOCK) for lv, at in table.times)
+    for now in (DUE - SECOND, DUE, LEVEL_TIMES[3] + SECOND, LEVEL_TIMES[4] + SECOND):
+        for fired in (set(), {1}, {1, 2}, {1, 2, 3, 4}):
+            due = table.due(fired, now)
+            assert [lv for lv, _ in due] == due_levels(DEFAULT, DUE, fired, now, CLOCK)
+            assert all(at == LEVEL_TIMES[lv.level] for lv, at in due)
+            for reminded in (False, True):
+                dispatched = DUE - timedelta(days=5)
+                expected = next_time(
+                    DEFAULT,
+                    due_at=DUE,
+                    dispatched_at=dispatched,
+                    fired=fired,
+                    reminded=reminded,
+                    clock=CLOCK,
+                )
+                got = table.next_time(dispatched_at=dispatched, fired=fired, reminded=reminded)
+                assert got == expected
+
+
+def test_a_timetable_starts_at_the_plans_start_level() -> None:
+    recurrence = Plan(DEFAULT.policy, DEFAULT.levels, start_level=3)
+    table = Timetable.of(recurrence, DUE, CLOCK)
+    assert [lv.level for lv, _ in table.times] == [3, 4]
+    assert [lv.level for lv, _ in table.due(set(), LEVEL_TIMES[4])] == [3, 4]

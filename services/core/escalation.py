@@ -92,16 +92,43 @@ def active_levels(plan: Plan) -> list[Level]:
     return [lv for lv in plan.levels if lv.level >= plan.start_level]
 
 
+@dataclass(frozen=True)
+class Timetable:
+    """A plan's active levels with their times for one deadline. Counting working days is the
+    costly part of the ladder, and a sweep batch holds thousands of findings that share a
+    handful of (plan, due_at) pairs, so it builds one timetable per pair and reuses it."""
+
+    plan: Plan
+    due_at: datetime
+    times: tuple[tuple[Level, datetime], ...]
+
+    @classmethod
+    def of(cls, plan: Plan, due_at: datetime, clock: CityClock) -> Timetable:
+        times = tuple((lv, level_time(lv, due_at, clock)) for lv in active_levels(plan))
+        return cls(plan, due_at, times)
+
+    def due(self, fired: Collection[int], now: datetime) -> list[tuple[Level, datetime]]:
+        """Every level not yet fired whose time has come, lowest first, with its time."""
+        return [(lv, at) for lv, at in self.times if lv.level not in fired and at <= now]
+
+    def next_time(
+        self, *, dispatched_at: datetime | None, fired: Collection[int], reminded: bool
+    ) -> datetime | None:
+        """The next moment the sweep must look at the finding (None: nothing left)."""
+        candidates = [at for lv, at in self.times if lv.level not in fired]
+        if not reminded and dispatched_at is not None:
+            reminder = reminder_time(self.plan, dispatched_at, self.due_at)
+            if reminder is not None:
+                candidates.append(reminder)
+        return min(candidates) if candidates else None
+
+
 def due_levels(
     plan: Plan, due_at: datetime, fired: Collection[int], now: datetime, clock: CityClock
 ) -> list[Level]:
     """Every level not yet fired whose time has come, lowest first: a finding first seen
     12 working days late gets L1–L4 at once, in order."""
-    return [
-        lv
-        for lv in active_levels(plan)
-        if lv.level not in fired and level_time(lv, due_at, clock) <= now
-    ]
+    return [lv for lv, _ in Timetable.of(plan, due_at, clock).due(fired, now)]
 
 
 def next_time(
@@ -114,14 +141,9 @@ def next_time(
     clock: CityClock,
 ) -> datetime | None:
     """The next moment the sweep must look at this finding (None: nothing left to do)."""
-    candidates = [
-        level_time(lv, due_at, clock) for lv in active_levels(plan) if lv.level not in fired
-    ]
-    if not reminded and dispatched_at is not None:
-        reminder = reminder_time(plan, dispatched_at, due_at)
-        if reminder is not None:
-            candidates.append(reminder)
-    return min(candidates) if candidates else None
+    return Timetable.of(plan, due_at, clock).next_time(
+        dispatched_at=dispatched_at, fired=fired, reminded=reminded
+    )
 
 
 def reminder_due(

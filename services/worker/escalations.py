@@ -14,6 +14,7 @@ up. More concurrent drains in one process would gain little: its Python work is 
 
 from __future__ import annotations
 
+import asyncio
 import math
 import time
 from datetime import UTC, datetime
@@ -33,7 +34,14 @@ from .queue import JobContext
 
 log = structlog.get_logger("duban.worker.sweep")
 
+# A drain starts with small batches (a few due findings are handed out across workers at
+# once, and a lock is held briefly) and doubles them while they come back full, up to
+# MAX_BATCH_SIZE: with a backlog, per-batch costs (round trips, the directory, commits) are
+# spread over thousands of findings.
 BATCH_SIZE = 500
+MAX_BATCH_SIZE = 4000
+# Delivery jobs queued at once (each is a short WATCH/MULTI exchange with Redis).
+ENQUEUE_CONCURRENCY = 64
 # How many other workers a busy tick may call in to help.
 MAX_HELPERS = 4
 # Leave time before the job timeout; the next tick continues where this one stopped.
@@ -48,16 +56,26 @@ HELPER_JOB = "escalation_sweep_helper"
 
 
 async def enqueue_deliveries(redis: queue.ArqRedis, notification_ids: list[int]) -> None:
-    for nid in notification_ids:
-        await queue.enqueue(redis, DELIVER_JOB, nid, job_id=delivery_job_id(nid, 0))
+    """Queue a delivery job per notification, several in flight at a time rather than one
+    round trip after the other. A job lost here (Redis down, worker killed) is re-queued by
+    the outbox rescan: the row stays pending in the database."""
+    for start in range(0, len(notification_ids), ENQUEUE_CONCURRENCY):
+        chunk = notification_ids[start : start + ENQUEUE_CONCURRENCY]
+        await asyncio.gather(
+            *(
+                queue.enqueue(redis, DELIVER_JOB, nid, job_id=delivery_job_id(nid, 0))
+                for nid in chunk
+            )
+        )
 
 
-async def _one_batch(ctx: JobContext) -> BatchResult:
+async def _one_batch(ctx: JobContext, batch_size: int) -> BatchResult:
     factory: async_sessionmaker[AsyncSession] = ctx["sessionmaker"]
     settings: Settings = ctx["settings"]
     async with factory() as session, session.begin():
         clock = await load_city_clock(session, settings)
-        result = await sweep_batch(session, clock, datetime.now(UTC), BATCH_SIZE)
+        result = await sweep_batch(session, clock, datetime.now(UTC), batch_size)
+    # only after the commit: a job must never see a notification that was rolled back
     await enqueue_deliveries(ctx["redis"], result.deliveries)
     return result
 
@@ -65,14 +83,16 @@ async def _one_batch(ctx: JobContext) -> BatchResult:
 async def _drain(ctx: JobContext) -> dict[str, int]:
     started = time.monotonic()
     totals = {"claimed": 0, "escalations": 0, "reminders": 0, "deliveries": 0}
+    batch_size = BATCH_SIZE
     while time.monotonic() - started < TIME_BUDGET_SECONDS:
-        result = await _one_batch(ctx)
+        result = await _one_batch(ctx, batch_size)
         totals["claimed"] += result.claimed
         totals["escalations"] += result.escalations
         totals["reminders"] += result.reminders
         totals["deliveries"] += len(result.deliveries)
-        if result.claimed < BATCH_SIZE:
+        if result.claimed < batch_size:
             break
+        batch_size = min(MAX_BATCH_SIZE, batch_size * 2)
     if totals["claimed"]:
         log.info("swept", **totals)
     return totals

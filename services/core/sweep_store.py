@@ -1,0 +1,269 @@
+"""The sweep's statements: a few set-based round trips per batch, whatever its size.
+
+A batch claims thousands of findings. Row-at-a-time ORM work (one UPDATE per finding at
+flush, an identity map, per-row parameter sets) cost more than the rules themselves, so every
+write here is one statement over arrays (`unnest`), and the directory the batch needs (units,
+post holders, categories) is read in one go. Functions flush nothing and never commit: they
+run in the caller's transaction, which the job boundary commits.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, TypeAlias
+
+from sqlalchemy import Row, Text, cast, select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.core.models import Finding
+
+# A claimed finding: the columns `claim` selects, by name.
+Claimed: TypeAlias = Row[*tuple[Any, ...]]
+
+# The kinds of unit a ladder addresses whatever the finding: the commission (L4) and the
+# campaign office (vacant posts).
+CITY_KINDS = ("campaign_office", "discipline_commission")
+
+
+@dataclass(frozen=True)
+class UnitRef:
+    id: int
+    code: str
+    name: str
+    kind: str
+    webhook_url: str | None
+
+
+@dataclass(frozen=True)
+class PersonRef:
+    id: int
+    name: str
+    title: str | None
+    webhook_url: str | None
+
+
+@dataclass
+class Directory:
+    """Units, current post holders and categories one batch refers to, read once per batch
+    (one transaction, so never stale)."""
+
+    units: dict[int, UnitRef]
+    # (unit id, role) -> holders, the most recently appointed first
+    holders: dict[tuple[int, str], list[PersonRef]]
+    categories: dict[int, tuple[str, str]]  # id -> (code, name)
+
+    def unit_of_kind(self, kind: str) -> UnitRef | None:
+        found = [u for u in self.units.values() if u.kind == kind]
+        return min(found, key=lambda u: u.id) if found else None
+
+
+async def claim(session: AsyncSession, now: datetime, limit: int) -> Sequence[Claimed]:
+    """Lock up to `limit` findings whose time has come; those another sweep holds are skipped,
+    so any number of workers share the work without waiting for each other. Only the columns
+    the ladder and the messages need, as plain rows; the plan as text, so that the batch
+    decodes each distinct plan once instead of once per finding."""
+    query = (
+        select(
+            Finding.id,
+            Finding.status,
+            Finding.due_at,
+            Finding.dispatched_at,
+            Finding.reminded_at,
+            cast(Finding.escalation_plan, Text).label("plan"),
+            Finding.category_id,
+            Finding.responsible_unit_id,
+            Finding.district_id,
+            Finding.description,
+            Finding.address,
+            Finding.source,
+        )
+        .where(Finding.next_escalation_at <= now)
+        .order_by(Finding.next_escalation_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    return (await session.execute(query)).all()
+
+
+async def fired_levels(session: AsyncSession, ids: list[uuid.UUID]) -> dict[uuid.UUID, set[int]]:
+    # A statement of its own after the claim, not a subquery in it: its snapshot is taken
+    # once the locks are held, so it sees every level a sweep that just released them fired.
+    fired: dict[uuid.UUID, set[int]] = {fid: set() for fid in ids}
+    rows = await session.execute(
+        text(
+            "SELECT finding_id, level FROM escalations WHERE finding_id = ANY(CAST(:ids AS uuid[]))"
+        ),
+        {"ids": ids},
+    )
+    for finding_id, level in rows:
+        fired[finding_id].add(level)
+    return fired
+
+
+_UNITS = text(
+    "SELECT id, code, name, kind, webhook_url FROM units"
+    " WHERE id = ANY(CAST(:ids AS int[])) OR kind = ANY(CAST(:kinds AS text[]))"
+)
+_HOLDERS = text(
+    """
+    SELECT po.unit_id, po.role, pe.id, pe.name, pe.title, pe.webhook_url
+    FROM posts po JOIN people pe ON pe.id = po.person_id
+    WHERE po.unit_id = ANY(CAST(:units AS int[])) AND po.valid_from <= :at
+      AND (po.valid_to IS NULL OR po.valid_to > :at)
+    ORDER BY po.valid_from DESC, po.id
+    """
+)
+_CATEGORIES = text("SELECT id, code, name FROM categories WHERE id = ANY(CAST(:ids AS int[]))")
+
+
+async def load_directory(
+    session: AsyncSession, unit_ids: set[int], category_ids: set[int], at: datetime
+) -> Directory:
+    units = {
+        row.id: UnitRef(row.id, row.code, row.name, row.kind, row.webhook_url)
+        for row in await session.execute(
+            _UNITS, {"ids": sorted(unit_ids), "kinds": list(CITY_KINDS)}
+        )
+    }
+    holders: dict[tuple[int, str], list[PersonRef]] = {}
+    for row in await session.execute(_HOLDERS, {"units": sorted(units), "at": at}):
+        person = PersonRef(row.id, row.name, row.title, row.webhook_url)
+        holders.setdefault((row.unit_id, row.role), []).append(person)
+    categories = {
+        row.id: (row.code, row.name)
+        for row in await session.execute(_CATEGORIES, {"ids": sorted(category_ids)})
+    }
+    return Directory(units, holders, categories)
+
+
+_RESCHEDULE = text(
+    """
+    UPDATE findings AS f SET next_escalation_at = u.next_at, reminded_at = u.reminded_at
+    FROM unnest(CAST(:ids AS uuid[]), CAST(:next_at AS timestamptz[]),
+                CAST(:reminded_at AS timestamptz[])) AS u(id, next_at, reminded_at)
+    WHERE f.id = u.id
+    """
+)
+
+
+async def reschedule(
+    session: AsyncSession,
+    ids: list[uuid.UUID],
+    next_at: list[datetime | None],
+    reminded_at: list[datetime | None],
+) -> None:
+    """Every claimed finding's next look and reminder mark, in one statement."""
+    if ids:
+        await session.execute(
+            _RESCHEDULE, {"ids": ids, "next_at": next_at, "reminded_at": reminded_at}
+        )
+
+
+# Lowest level first within a finding (the rows come in that order, kept by ORDER BY ord),
+# so L1 gets the smaller id when several fire at once. ON CONFLICT DO NOTHING: a level another
+# sweep already fired is left out of RETURNING, and so gets no second notification either.
+_ESCALATE = text(
+    """
+    INSERT INTO escalations (
+      finding_id, level, target, fired_at, due_for, reason, target_person_id, target_name,
+      target_title, target_unit_id, target_unit_name, responsible_unit_id, district_id, source)
+    SELECT e.finding_id, e.level, e.target, :fired_at, e.due_for, e.reason, e.person_id,
+           e.person_name, e.person_title, e.unit_id, e.unit_name, e.responsible_unit_id,
+           e.district_id, e.source
+    FROM unnest(CAST(:finding_id AS uuid[]), CAST(:level AS int[]), CAST(:target AS text[]),
+                CAST(:due_for AS timestamptz[]), CAST(:reason AS text[]),
+                CAST(:person_id AS int[]), CAST(:person_name AS text[]),
+                CAST(:person_title AS text[]), CAST(:unit_id AS int[]),
+                CAST(:unit_name AS text[]), CAST(:responsible_unit_id AS int[]),
+                CAST(:district_id AS int[]), CAST(:source AS text[]))
+         WITH ORDINALITY AS e(finding_id, level, target, due_for, reason, person_id,
+                              person_name, person_title, unit_id, unit_name,
+                              responsible_unit_id, district_id, source, ord)
+    ORDER BY e.ord
+    ON CONFLICT ON CONSTRAINT uq_escalations_finding_level DO NOTHING
+    RETURNING id, finding_id, level
+    """
+)
+ESCALATION_COLUMNS = (
+    "finding_id",
+    "level",
+    "target",
+    "due_for",
+    "reason",
+    "person_id",
+    "person_name",
+    "person_title",
+    "unit_id",
+    "unit_name",
+    "responsible_unit_id",
+    "district_id",
+    "source",
+)
+
+
+async def insert_escalations(
+    session: AsyncSession, rows: list[tuple[Any, ...]], fired_at: datetime
+) -> dict[tuple[uuid.UUID, int], int]:
+    """Rows in ESCALATION_COLUMNS order; the ids of those inserted by (finding, level)."""
+    if not rows:
+        return {}
+    params: dict[str, Any] = _columns(ESCALATION_COLUMNS, rows)
+    params["fired_at"] = fired_at
+    inserted = await session.execute(_ESCALATE, params)
+    return {(row.finding_id, row.level): row.id for row in inserted}
+
+
+_NOTIFY = text(
+    """
+    INSERT INTO notifications (
+      dedupe_key, kind, escalation_id, finding_id, recipient_person_id, recipient_unit_id,
+      channel, address, subject, payload, status, sent_at, next_attempt_at)
+    SELECT n.dedupe_key, n.kind, n.escalation_id, n.finding_id, n.person_id, n.unit_id,
+           n.channel, n.address, n.subject, n.payload::jsonb, n.status, n.sent_at,
+           n.next_attempt_at
+    FROM unnest(CAST(:dedupe_key AS text[]), CAST(:kind AS text[]),
+                CAST(:escalation_id AS bigint[]), CAST(:finding_id AS uuid[]),
+                CAST(:person_id AS int[]), CAST(:unit_id AS int[]), CAST(:channel AS text[]),
+                CAST(:address AS text[]), CAST(:subject AS text[]), CAST(:payload AS text[]),
+                CAST(:status AS text[]), CAST(:sent_at AS timestamptz[]),
+                CAST(:next_attempt_at AS timestamptz[]))
+         WITH ORDINALITY AS n(dedupe_key, kind, escalation_id, finding_id, person_id, unit_id,
+                              channel, address, subject, payload, status, sent_at,
+                              next_attempt_at, ord)
+    ORDER BY n.ord
+    ON CONFLICT (dedupe_key) DO NOTHING
+    RETURNING id, status
+    """
+)
+NOTIFICATION_COLUMNS = (
+    "dedupe_key",
+    "kind",
+    "escalation_id",
+    "finding_id",
+    "person_id",
+    "unit_id",
+    "channel",
+    "address",
+    "subject",
+    "payload",  # JSON text
+    "status",
+    "sent_at",
+    "next_attempt_at",
+)
+
+
+async def insert_notifications(session: AsyncSession, rows: list[tuple[Any, ...]]) -> list[int]:
+    """Rows in NOTIFICATION_COLUMNS order, idempotent by dedupe_key; the ids of those
+    inserted that await delivery (every channel but the inbox)."""
+    if not rows:
+        return []
+    inserted = await session.execute(_NOTIFY, _columns(NOTIFICATION_COLUMNS, rows))
+    return [row.id for row in inserted if row.status == "pending"]
+
+
+def _columns(names: tuple[str, ...], rows: list[tuple[Any, ...]]) -> dict[str, Any]:
+    """Rows to one array per column, as unnest takes them."""
+    return {name: list(values) for name, values in zip(names, zip(*rows, strict=True), strict=True)}
