@@ -208,20 +208,28 @@ class Finding(Base):
         # scale that a btree range on (lat, lon) — per category for duplicates — beats a scan.
         Index("ix_findings_lat_lon", "lat", "lon"),
         Index("ix_findings_category_lat_lon", "category_id", "lat", "lon"),
-        # Covers every column the unit statistics read: index-only counts over a window.
+        # Open findings only (closed ones are counted in closed_finding_days): the live part
+        # of the unit statistics and of the trend, and the map's most-overdue-first order.
         Index(
-            "ix_findings_stats",
-            "reported_at",
+            "ix_findings_open",
+            "due_at",
+            "id",
             postgresql_include=[
+                "reported_at",
                 "responsible_unit_id",
                 "source",
                 "status",
-                "close_reason",
-                "due_at",
-                "submitted_at",
                 "rework_count",
                 "recurrence_of",
             ],
+            postgresql_where=text("status <> 'closed'"),
+        ),
+        # Exposure-video segments are few: their progress per district without a scan.
+        Index(
+            "ix_findings_exposure",
+            "district_id",
+            postgresql_include=["close_reason"],
+            postgresql_where=text("source = 'exposure_video'"),
         ),
     )
 
@@ -282,6 +290,24 @@ class Event(Base):
     to_status: Mapped[str | None] = mapped_column(String(16))
     payload: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
     at: Mapped[datetime] = _now()
+
+
+class ClosedFindingDay(Base):
+    """Closed findings counted per day (at UTC+8), responsible unit (0: none), exposure flag
+    and close reason. Kept by triggers on findings (migration 0008) in the transaction that
+    closes, inserts or deletes a closed finding, so it always equals the rows; a closed
+    finding never changes again, so reports and the sweep never touch it."""
+
+    __tablename__ = "closed_finding_days"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    responsible_unit_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    exposure: Mapped[bool] = mapped_column(Boolean, primary_key=True)
+    close_reason: Mapped[str] = mapped_column(String(16), primary_key=True)
+    findings: Mapped[int] = mapped_column(Integer)
+    on_time: Mapped[int] = mapped_column(Integer)
+    rework: Mapped[int] = mapped_column(Integer)
+    recurrences: Mapped[int] = mapped_column(Integer)
 
 
 class CalendarOverride(Base):

@@ -17,9 +17,13 @@ all on the weighted counts; the on-time rate is on-time ÷ rectified (1 when not
 rectified yet), levels above 4 cost as much as L4. Rank 1 is the highest score; equal scores
 share a rank.
 
-The SQL aggregates per responsible unit (index-only on the covering indexes of migration
-0004) and the roll-up to districts, streets or departments happens here, over the unit
-paths: a few hundred rows, not the findings.
+The SQL aggregates per responsible unit and the roll-up to districts, streets or
+departments happens here, over the unit paths: a few hundred rows, not the findings. A
+closed finding never changes again, so closed findings are read from their per-day roll-up
+(`closed_finding_days`, kept by triggers in the closing transaction; `stat_days` says how a
+window is split into whole days and raw edges); open ones are counted live from the partial
+index that holds only them (migration 0008). Escalations are counted index-only on the
+covering index of migration 0004.
 """
 
 from __future__ import annotations
@@ -28,12 +32,26 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, Select, func, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    CompoundSelect,
+    Select,
+    String,
+    and_,
+    func,
+    literal,
+    literal_column,
+    or_,
+    select,
+    union_all,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
+from sqlalchemy.sql.elements import ColumnClause
 
 from services.core.lifecycle import CLOCK_RUNNING
-from services.core.models import Escalation, Finding, Unit
+from services.core.models import ClosedFindingDay, Escalation, Finding, Unit
+from services.core.stat_days import DaySplit, split
 
 EXPOSURE_SOURCE = "exposure_video"
 EXPOSURE_WEIGHT = 2
@@ -120,31 +138,147 @@ def _window(
     return clauses
 
 
+# Constants inlined into the SQL, not bound: the planner matches them against the partial
+# indexes' predicates (a bound parameter proves nothing about a generic plan).
+CLOSED: ColumnClause[str] = literal_column("'closed'", String())
+RECTIFIED: ColumnClause[str] = literal_column("'rectified'", String())
+
+
+def _whole_days(days: DaySplit) -> list[ColumnElement[bool]]:
+    assert days.whole is not None  # noqa: S101 - the callers check
+    first, end = days.whole
+    clauses = []
+    if first is not None:
+        clauses.append(ClosedFindingDay.day >= first)
+    if end is not None:
+        clauses.append(ClosedFindingDay.day < end)
+    return clauses
+
+
+def _reported_between(start: datetime, end: datetime) -> ColumnElement[bool]:
+    return and_(Finding.reported_at >= start, Finding.reported_at < end)
+
+
+def _in_edges(days: DaySplit) -> ColumnElement[bool]:
+    return or_(*(_reported_between(a, b) for a, b in days.edges))
+
+
 def finding_counts(
     since: datetime | None, until: datetime | None, now: datetime
-) -> Select[int | None, bool, int, int, int, int, int, int]:
+) -> CompoundSelect[int | None, bool, int, int, int, int, int, int]:
     """Per responsible unit and exposure flag: total, closed, on time, overdue open,
-    reworked, recurrences."""
-    rectified = Finding.close_reason == "rectified"
+    reworked, recurrences — possibly several rows per unit and flag, to be added up: the
+    closed findings of whole days from the roll-up, those of the partial days at the window's
+    ends and the open ones from the rows."""
+    days = split(since, until)
+    zero = literal(0)
+    parts: list[Select[int | None, bool, int, int, int, int, int, int]] = []
+    if days.whole is not None:
+        d = ClosedFindingDay
+        parts.append(
+            select(
+                d.responsible_unit_id,
+                d.exposure,
+                func.sum(d.findings),
+                func.sum(d.findings),
+                func.sum(d.on_time),
+                zero,
+                func.sum(d.rework),
+                func.sum(d.recurrences),
+            )
+            .where(d.close_reason == RECTIFIED, d.responsible_unit_id != 0, *_whole_days(days))
+            .group_by(d.responsible_unit_id, d.exposure)
+        )
     exposure = Finding.source == EXPOSURE_SOURCE
-    return (
+    if days.edges:
+        parts.append(
+            select(
+                Finding.responsible_unit_id,
+                exposure,
+                func.count(),
+                func.count(),
+                func.count().filter(Finding.submitted_at <= Finding.due_at),
+                zero,
+                func.count().filter(Finding.rework_count > 0),
+                func.count().filter(Finding.recurrence_of.is_not(None)),
+            )
+            .where(
+                Finding.status == CLOSED,
+                Finding.close_reason == RECTIFIED,
+                Finding.responsible_unit_id.is_not(None),
+                _in_edges(days),
+            )
+            .group_by(Finding.responsible_unit_id, exposure)
+        )
+    parts.append(
         select(
             Finding.responsible_unit_id,
             exposure,
             func.count(),
-            func.count().filter(rectified),
-            func.count().filter(rectified, Finding.submitted_at <= Finding.due_at),
+            zero,
+            zero,
             func.count().filter(Finding.status.in_(sorted(CLOCK_RUNNING)), Finding.due_at < now),
             func.count().filter(Finding.rework_count > 0),
             func.count().filter(Finding.recurrence_of.is_not(None)),
         )
         .where(
+            Finding.status != CLOSED,
             Finding.responsible_unit_id.is_not(None),
-            or_(Finding.close_reason.is_(None), rectified),
             *_window(Finding.reported_at, since, until),
         )
         .group_by(Finding.responsible_unit_id, exposure)
     )
+    return union_all(*parts)
+
+
+async def reported_in(
+    session: AsyncSession, windows: Sequence[tuple[datetime, datetime]]
+) -> list[int]:
+    """How many findings (any status, routed or not) were reported in each [start, end)
+    window: closed ones of whole days from the roll-up, of partial days and open ones from the
+    rows; three statements whatever the number of windows."""
+    counts = [0] * len(windows)
+    if not windows:
+        return counts
+    splits = [split(a, b) for a, b in windows]
+    whole = [(i, w.whole) for i, w in enumerate(splits) if w.whole is not None]
+    if whole:
+        d = ClosedFindingDay
+        firsts = [first for _, (first, _end) in whole if first is not None]
+        ends = [end for _, (_first, end) in whole if end is not None]
+        rows = await session.execute(
+            select(d.day, func.sum(d.findings))
+            .where(d.day >= min(firsts), d.day < max(ends))
+            .group_by(d.day)
+        )
+        for day, n in rows:
+            for i, (first, end) in whole:
+                if first is not None and end is not None and first <= day < end:
+                    counts[i] += int(n)
+    edges = [(i, edge) for i, w in enumerate(splits) for edge in w.edges]
+    if edges:
+        row = (
+            await session.execute(
+                select(
+                    *(func.count().filter(_reported_between(a, b)) for _, (a, b) in edges)
+                ).where(
+                    Finding.status == CLOSED,
+                    or_(*(_reported_between(a, b) for _, (a, b) in edges)),
+                )
+            )
+        ).one()
+        for (i, _), n in zip(edges, row, strict=True):
+            counts[i] += int(n)
+    row = (
+        await session.execute(
+            select(*(func.count().filter(_reported_between(a, b)) for a, b in windows)).where(
+                Finding.status != CLOSED,
+                Finding.reported_at >= min(a for a, _ in windows),
+                Finding.reported_at < max(b for _, b in windows),
+            )
+        )
+    ).one()
+    return [c + int(n) for c, n in zip(counts, row, strict=True)]
 
 
 def escalation_counts(
@@ -193,9 +327,8 @@ async def unit_stats(
         if target is None:
             continue
         exposure = f[1]
-        counts = Counts(
-            total=f[2], closed=f[3], on_time=f[4], overdue_open=f[5], rework=f[6], recurrences=f[7]
-        )
+        total, closed, on_time, overdue, rework, recurrences = (int(n) for n in f[2:8])
+        counts = Counts(total, closed, on_time, overdue, rework, recurrences)
         target.counts.add(counts)
         target.weighted.add(counts, EXPOSURE_WEIGHT if exposure else 1)
 

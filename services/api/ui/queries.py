@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
+import itertools
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import String, and_, func, literal_column, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import ColumnClause
 
-from services.core.lifecycle import CLOCK_RUNNING, Status
+from services.core.lifecycle import CLOCK_RUNNING
 from services.core.models import Category, Escalation, Finding, Unit
 from services.core.principal import Principal
 from services.core.scope import visible_findings
-from services.core.stats import EXPOSURE_SOURCE
+from services.core.stats import CLOSED, EXPOSURE_SOURCE, reported_in
 
 MAP_POINTS = 3000
+# Inlined, not bound: the planner matches it against ix_findings_exposure's predicate.
+EXPOSURE: ColumnClause[str] = literal_column(f"'{EXPOSURE_SOURCE}'", String())
 TREND_WEEKS = 8
 
 
@@ -35,7 +39,7 @@ async def exposure_by_district(session: AsyncSession) -> dict[int, ExposureByDis
             func.count(),
             func.count().filter(Finding.close_reason == "rectified"),
         )
-        .where(Finding.source == EXPOSURE_SOURCE, Finding.district_id.is_not(None))
+        .where(Finding.source == EXPOSURE, Finding.district_id.is_not(None))
         .group_by(Finding.district_id)
     )
     return {r[0]: ExposureByDistrict(r[1], r[2]) for r in rows if r[0] is not None}
@@ -60,22 +64,16 @@ async def weekly_trend(session: AsyncSession, now: datetime, tz: ZoneInfo) -> li
     """Findings reported and escalations fired per local week, the last TREND_WEEKS weeks."""
     starts = week_starts(now, tz)
     first = starts[0]
-    zone = str(tz)
-    f_week = func.date_trunc("week", func.timezone(zone, Finding.reported_at))
-    e_week = func.date_trunc("week", func.timezone(zone, Escalation.fired_at))
-    reported = {
-        r[0].date(): r[1]
-        for r in await session.execute(
-            select(f_week, func.count()).where(Finding.reported_at >= first).group_by(f_week)
-        )
-    }
+    bounds = [*starts, starts[-1] + timedelta(weeks=1)]
+    reported = await reported_in(session, list(itertools.pairwise(bounds)))
+    e_week = func.date_trunc("week", func.timezone(str(tz), Escalation.fired_at))
     fired = {
         r[0].date(): r[1]
         for r in await session.execute(
             select(e_week, func.count()).where(Escalation.fired_at >= first).group_by(e_week)
         )
     }
-    return [Week(s, reported.get(s.date(), 0), fired.get(s.date(), 0)) for s in starts]
+    return [Week(s, n, fired.get(s.date(), 0)) for s, n in zip(starts, reported, strict=True)]
 
 
 @dataclass(frozen=True)
@@ -93,7 +91,7 @@ async def open_points(session: AsyncSession, principal: Principal, now: datetime
     overdue = and_(Finding.status.in_(sorted(CLOCK_RUNNING)), Finding.due_at < now)
     rows = await session.execute(
         select(Finding.id, Finding.lat, Finding.lon, overdue, Finding.description, Finding.status)
-        .where(Finding.status != Status.CLOSED, visible_findings(principal))
+        .where(Finding.status != CLOSED, visible_findings(principal))
         .order_by(Finding.due_at.asc().nulls_last(), Finding.id)
         .limit(MAP_POINTS)
     )

@@ -1,0 +1,193 @@
+"""The closed-findings roll-up stays exactly equal to the rows, and windows split exactly.
+
+The campaign of test_stats is built through the API (reports, accept, submit, reject,
+verify, close as invalid, the sweep); then closed rows are corrected, moved, deleted and
+inserted in SQL, as a DBA or a bulk load would. After every step `closed_finding_days` is
+compared with the same figures recomputed from `findings`, and the ranking for windows with
+and without partial days with a single query over the rows (what the statistics did before
+the roll-up).
+"""
+
+from __future__ import annotations
+
+import itertools
+import uuid
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import pytest
+from httpx import AsyncClient
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from services.core.lifecycle import CLOCK_RUNNING
+from services.core.settings import Settings
+from services.core.stat_days import BUCKET_ZONE, DaySplit, day_start, split
+from services.core.stats import EXPOSURE_SOURCE, finding_counts, unit_stats
+from tests.conftest import Login
+from tests.test_config_api import query
+from tests.test_findings_api import act, post
+from tests.test_stats import build_campaign, execute
+
+RECOMPUTED = """
+SELECT ((reported_at AT TIME ZONE 'UTC') + interval '8 hours')::date,
+       coalesce(responsible_unit_id, 0), source = 'exposure_video', close_reason,
+       count(*)::int,
+       count(*) FILTER (WHERE close_reason = 'rectified' AND submitted_at <= due_at)::int,
+       count(*) FILTER (WHERE rework_count > 0)::int,
+       count(*) FILTER (WHERE recurrence_of IS NOT NULL)::int
+FROM findings WHERE status = 'closed' GROUP BY 1, 2, 3, 4
+"""
+ROLLED_UP = """
+SELECT day, responsible_unit_id, exposure, close_reason, findings, on_time, rework, recurrences
+FROM closed_finding_days WHERE (findings, on_time, rework, recurrences) <> (0, 0, 0, 0)
+"""
+
+
+async def assert_in_step(database_url: str) -> None:
+    rolled = sorted(tuple(r) for r in await query(database_url, ROLLED_UP))
+    assert rolled == sorted(tuple(r) for r in await query(database_url, RECOMPUTED))
+
+
+async def figures_from_rows(
+    database_url: str, since: datetime | None, until: datetime | None, now: datetime
+) -> dict[tuple[int | None, bool], tuple[int, ...]]:
+    """The findings' figures per responsible unit and exposure flag in one pass over the rows."""
+    rows = await query(
+        database_url,
+        "SELECT responsible_unit_id, source, status, close_reason, due_at, submitted_at,"
+        " rework_count, recurrence_of, reported_at FROM findings"
+        " WHERE responsible_unit_id IS NOT NULL",
+    )
+    out: dict[tuple[int | None, bool], list[int]] = {}
+    for unit, source, status, reason, due, submitted, rework, recur, at in rows:
+        if reason not in (None, "rectified"):
+            continue
+        if (since is not None and at < since) or (until is not None and at >= until):
+            continue
+        rectified = reason == "rectified"
+        facts = (
+            True,
+            rectified,
+            rectified and submitted is not None and due is not None and submitted <= due,
+            status in CLOCK_RUNNING and due is not None and due < now,
+            rework > 0,
+            recur is not None,
+        )
+        x = out.setdefault((unit, source == EXPOSURE_SOURCE), [0] * 6)
+        for i, holds in enumerate(facts):
+            x[i] += int(holds)
+    return {k: tuple(v) for k, v in out.items()}
+
+
+def test_split_whole_days_and_edges() -> None:
+    d = date(2026, 6, 1)
+    start = day_start(d)
+    assert start == datetime(2026, 5, 31, 16, 0, tzinfo=UTC)
+    assert split(None, None) == DaySplit((None, None), ())
+    # aligned on the city's days: no raw rows at all
+    assert split(start, day_start(date(2026, 7, 1))) == DaySplit((d, date(2026, 7, 1)), ())
+    # a UTC month: two partial days
+    since, until = datetime(2026, 6, 1, tzinfo=UTC), datetime(2026, 7, 1, tzinfo=UTC)
+    assert split(since, until) == DaySplit(
+        (date(2026, 6, 2), date(2026, 7, 1)),
+        ((since, day_start(date(2026, 6, 2))), (day_start(date(2026, 7, 1)), until)),
+    )
+    # within one day, or across one midnight without a whole day: one edge
+    a = start + timedelta(hours=1)
+    assert split(a, a + timedelta(hours=2)) == DaySplit(None, ((a, a + timedelta(hours=2)),))
+    assert split(a, a + timedelta(hours=30)) == DaySplit(None, ((a, a + timedelta(hours=30)),))
+    assert split(a, a) == DaySplit(None, ())
+    assert split(None, a) == DaySplit((None, d), ((start, a),))
+    assert split(a, None) == DaySplit((d + timedelta(days=1), None), ((a, start + timedelta(1)),))
+    assert BUCKET_ZONE.utcoffset(None) == timedelta(hours=8)
+
+
+@pytest.mark.parametrize("hours", [0, 7, 8, 16, 23])
+def test_split_covers_the_window_exactly(hours: int) -> None:
+    since = datetime(2026, 3, 4, hours, 17, tzinfo=UTC)
+    until = since + timedelta(days=9, hours=hours)
+    s = split(since, until)
+    assert s.whole is not None
+    first, end = s.whole
+    assert first is not None
+    assert end is not None
+    spans = sorted([(day_start(first), day_start(end)), *s.edges])
+    assert spans[0][0] == since
+    assert spans[-1][1] == until
+    assert all(a[1] == b[0] for a, b in itertools.pairwise(spans))
+
+
+async def test_roll_up_stays_equal_to_the_rows_and_the_ranking_to_one_pass(
+    client: AsyncClient,
+    login: Login,
+    factory: async_sessionmaker[AsyncSession],
+    settings: Settings,
+    database_url: str,
+) -> None:
+    await assert_in_step(database_url)
+    ids = await build_campaign(client, login, factory, settings, database_url)
+    await assert_in_step(database_url)
+    assert await query(database_url, "SELECT count(*) FROM closed_finding_days") != [(0,)]
+
+    # More closings through the API: mark a duplicate, close one as invalid.
+    inspector, dispatcher = await login("inspector"), await login("dispatcher")
+    dup = await post(client, inspector)
+    r = await act(client, dispatcher, dup["id"], "mark_duplicate", duplicate_of=ids["E"])
+    assert r.status_code == 200, r.text
+    await assert_in_step(database_url)
+
+    # Corrections of closed rows in SQL: every counted column, the day, the unit, deletion.
+    a, b = uuid.UUID(ids["A"]), uuid.UUID(ids["B"])
+    steps: list[tuple[str, dict[str, Any]]] = [
+        ("UPDATE findings SET rework_count = rework_count + 1 WHERE id = :a", {"a": a}),
+        ("UPDATE findings SET submitted_at = due_at + interval '1 day' WHERE id = :a", {"a": a}),
+        ("UPDATE findings SET recurrence_of = :b WHERE id = :a", {"a": a, "b": b}),
+        ("UPDATE findings SET reported_at = reported_at - interval '40 days' WHERE id = :a",
+         {"a": a}),
+        ("UPDATE findings SET reported_at = '2026-03-01T23:59:00+08:00' WHERE id = :b", {"b": b}),
+        ("UPDATE findings SET description = 'only text' WHERE id = :b", {"b": b}),
+        (
+            "UPDATE findings SET responsible_unit_id ="
+            " (SELECT id FROM units WHERE code = 'licang.xiaocun') WHERE id = :b",
+            {"b": b},
+        ),
+        (
+            "INSERT INTO findings (id, source, category_id, severity, description, lat, lon,"
+            " responsible_unit_id, district_id, observed_at, reported_at, reporter_id, status,"
+            " close_reason, due_at, submitted_at, request_hash)"
+            " SELECT gen_random_uuid(), 'exposure_video', category_id, 'normal', 'bulk', lat,"
+            " lon, responsible_unit_id, district_id, observed_at, observed_at, reporter_id,"
+            " 'closed', 'rectified', due_at, submitted_at, 'bulk' FROM findings"
+            " CROSS JOIN generate_series(1, 3) WHERE status = 'closed'",
+            {},
+        ),
+        ("DELETE FROM findings WHERE description = 'bulk' AND ctid IN"
+         " (SELECT ctid FROM findings WHERE description = 'bulk' LIMIT 2)", {}),
+    ]  # fmt: skip
+    for sql, params in steps:
+        await execute(database_url, sql, **params)
+        await assert_in_step(database_url)
+
+    # The ranking over windows with and without partial days equals one pass over the rows.
+    now = datetime.now(UTC)
+    midnight = day_start(now.astimezone(BUCKET_ZONE).date())
+    windows = [
+        (None, None),
+        (datetime(2026, 3, 1, 15, 30, tzinfo=UTC), None),
+        (None, now - timedelta(hours=3)),
+        (midnight - timedelta(days=60), midnight),
+        (midnight - timedelta(days=60, hours=5), now - timedelta(minutes=1)),
+        (now - timedelta(hours=2), now + timedelta(hours=1)),
+    ]
+    async with factory() as session:
+        for since, until in windows:
+            got: dict[tuple[int | None, bool], list[int]] = {}
+            for row in await session.execute(finding_counts(since, until, now)):
+                x = got.setdefault((row[0], row[1]), [0] * 6)
+                for i, n in enumerate(row[2:8]):
+                    x[i] += int(n)
+            expected = await figures_from_rows(database_url, since, until, now)
+            assert {k: tuple(v) for k, v in got.items() if any(v)} == expected, (since, until)
+            stats = await unit_stats(session, "district", since=since, until=until, now=now)
+            # every routed finding lies under exactly one district
+            assert sum(s.counts.total for s in stats) == sum(v[0] for v in expected.values())
