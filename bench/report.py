@@ -94,6 +94,14 @@ def render(
             "",
             *_table(sup, ["p50_ms", "p95_ms", "p99_ms", "ok", "errors"]),
         ]
+    ui = figures.get("ui", {})
+    if ui:
+        out += [
+            "",
+            "## Dashboard pages (one client on loopback, logged in to /ui as the supervisor)",
+            "",
+            *_table(ui, ["p50_ms", "p95_ms", "p99_ms", "ok", "errors"]),
+        ]
     esc = figures.get("escalation", {})
     if esc:
         out += ["", "## Escalation (2 arq workers, sweep every "

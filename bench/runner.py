@@ -32,6 +32,7 @@ import psutil
 from bench import datagen, load
 from bench.report import Target, render
 from bench.stack import Child, PeakRss, Stack, demo_password
+from services.api.ui.session import COOKIE
 
 TZ = ZoneInfo("Asia/Shanghai")
 HOST = "127.0.0.1"
@@ -139,6 +140,19 @@ def _get_requests(paths: list[str], auth: dict[str, str]) -> load.RequestFactory
         return "GET", paths[n % len(paths)], auth, b""
 
     return make
+
+
+def _ui_cookie(port: int, username: str) -> dict[str, str]:
+    """Log in through the dashboard's own form, as a browser does: the answer is a 303 that
+    sets the HttpOnly session cookie (services/api/ui/session.py)."""
+    r = httpx.post(
+        f"http://{HOST}:{port}/ui/login",
+        data={"username": username, "password": demo_password(username), "next": "/ui"},
+        timeout=30,
+    )
+    if r.status_code != 303 or COOKIE not in r.cookies:
+        raise RuntimeError(f"/ui login as {username}: {r.status_code}")
+    return {"Cookie": f"{COOKIE}={r.cookies[COOKIE]}"}
 
 
 def _latency(result: load.Result) -> dict[str, Any]:
@@ -278,6 +292,56 @@ async def phase_supervision(run: Run, stack: Stack, api: tuple[Child, int]) -> N
         Target("GET /findings (district, 50 rows) p95 ≤ 50 ms", fnd <= 50, f"{fnd} ms"),
         Target("GET /stats/units p95 ≤ 200 ms", st <= 200, f"{st} ms"),
     ]
+
+
+UI_TARGET_MS = 300  # issue 6: no dashboard page over 300 ms server time at 1M findings
+
+
+async def phase_ui(run: Run, stack: Stack, api: tuple[Child, int]) -> None:
+    """Every dashboard page as the demo supervisor: one client on loopback, so a request's
+    time is the server's (no queueing); the page's parameters in rotation."""
+    conn = await asyncpg.connect(stack.database_url)
+    try:
+        districts = [
+            r["code"]
+            for r in await conn.fetch("SELECT code FROM units WHERE kind = 'district' ORDER BY 1")
+        ]
+        # Escalated findings spread over the table (the newest, oldest and between).
+        escalated = [
+            str(r["finding_id"])
+            for r in await conn.fetch(
+                "SELECT finding_id FROM (SELECT DISTINCT finding_id FROM escalations"
+                " WHERE level >= 2 ORDER BY finding_id LIMIT 500) e ORDER BY md5(finding_id::text)"
+                " LIMIT 20"
+            )
+        ]
+    finally:
+        await conn.close()
+    if not escalated:
+        run.problems.append("ui: no escalated finding to show")
+        return
+    cookie = _ui_cookie(api[1], "supervisor")
+    pages = {
+        "/ui (overview)": ["/ui"],
+        "/ui/escalations?district=…": [f"/ui/escalations?district={d}" for d in districts],
+        "/ui/findings/{id} (escalated)": [f"/ui/findings/{f}" for f in escalated],
+        "/ui/exposure-videos": ["/ui/exposure-videos"],
+        "/ui/map": ["/ui/map"],
+    }
+    count = max(run.size.reads // 3, 10)
+    ui: dict[str, Any] = {}
+    for name, paths in pages.items():
+        await load.sequential(HOST, api[1], _get_requests(paths, cookie), 3)  # warm up
+        result = await load.sequential(HOST, api[1], _get_requests(paths, cookie), count)
+        ui[name] = _latency(result)
+        run.note(f"{name}: {ui[name]}")
+        if result.errors:
+            run.problems.append(f"{name}: {result.statuses}")
+        p95 = ui[name]["p95_ms"]
+        run.targets.append(
+            Target(f"{name} p95 ≤ {UI_TARGET_MS} ms", p95 <= UI_TARGET_MS, f"{p95} ms")
+        )
+    run.figures["ui"] = ui
 
 
 async def _steady_lag(run: Run, conn: asyncpg.Connection) -> dict[str, Any]:
@@ -447,6 +511,7 @@ def bench(run: Run, root: Path) -> None:
         try:
             asyncio.run(phase_ingest(run, stack, api, yard))
             asyncio.run(phase_supervision(run, stack, api))
+            asyncio.run(phase_ui(run, stack, api))
             yard[0].stop()
             asyncio.run(phase_escalation(run, stack, rss))
         finally:
