@@ -1,5 +1,6 @@
 """Redis loses everything (restarted without persistence, or FLUSHALL) while the sweep runs
-and webhook deliveries are pending: the workers carry on, the outbox rescan queues the
+and webhook deliveries are pending: the worker processes carry on (none dies: a Redis error
+that escapes arq costs a reconnect, services/worker/runner.py), the outbox rescan queues the
 deliveries again, and every escalation and every delivery still happens exactly once."""
 
 from __future__ import annotations
@@ -32,6 +33,9 @@ from tests.workers import WorkerPool
 FINDINGS = 1500
 WEBHOOKS = FINDINGS  # the discipline commission's, at every finding's level 4
 REDIS_DOWN_SECONDS = 2
+# Some 25-45 s on an idle 2-core machine; on one shared with other test runs (load 8) the
+# 1500 deliveries have taken longer than 60 s with both workers alive throughout.
+DELIVERED_WITHIN = 120
 
 
 @pytest.fixture
@@ -49,15 +53,6 @@ async def lose_redis(how: str, servers: Servers, redis: Redis) -> None:
     await asyncio.to_thread(servers.redis.stop)
     await asyncio.sleep(REDIS_DOWN_SECONDS)
     await asyncio.to_thread(servers.redis.start, port=port)
-
-
-async def restart_dead(pool: WorkerPool) -> None:
-    """Restart any worker that died, as the process supervisor in production does."""
-    while True:
-        for name, worker in list(pool.workers.items()):
-            if not worker.alive() and f"{name}'" not in pool.workers:
-                pool.start(f"{name}'", wait=False)
-        await asyncio.sleep(0.5)
 
 
 @pytest.mark.parametrize("how", ["restart", "flushall"])
@@ -85,13 +80,12 @@ async def test_redis_loses_everything_during_a_sweep_with_deliveries_pending(
             lost_at = time.monotonic()
             assert at_loss["pending"] > 0, "the sweep was over before Redis lost its data"
             receiver.start()
-            # arq's poll can die on a Redis restart (its WATCH turns the lost connection into
-            # a WatchError); in production `duban up` and the compose restart policy bring the
-            # process back, so this test does what they do.
-            supervisor = asyncio.create_task(restart_dead(pool))
             try:
-                final, _ = await wait_for(lambda: outbox(db), all_delivered(WEBHOOKS), within=60)
+                final, _ = await wait_for(
+                    lambda: outbox(db), all_delivered(WEBHOOKS), within=DELIVERED_WITHIN
+                )
             except AssertionError:
+                print("ALIVE", {name: w.alive() for name, w in pool.workers.items()})
                 stuck = await db.fetch(
                     "SELECT id, attempts, next_attempt_at, status FROM notifications "
                     "WHERE channel = 'webhook' AND status <> 'sent'"
@@ -100,10 +94,14 @@ async def test_redis_loses_everything_during_a_sweep_with_deliveries_pending(
                     keys = await redis.keys(f"arq:*deliver:{r['id']}:*")
                     print("STUCK", dict(r), keys, [await redis.ttl(k) for k in keys])
                 raise
-            finally:
-                supervisor.cancel()
             took = time.monotonic() - lost_at
-            restarts = sum(1 for name in pool.workers if name.endswith("'"))
+            dead = {name: w.log_text()[-3000:] for name, w in pool.workers.items() if not w.alive()}
+            assert not dead, f"worker processes died: {dead}"
+            reconnects = {
+                name: len(w.events("worker lost Redis")) for name, w in pool.workers.items()
+            }
+            exit_codes = {name: w.terminate() for name, w in pool.workers.items()}
+            assert exit_codes == {"a": 0, "b": 0}, exit_codes
             retried = await db.fetchval(
                 "SELECT count(*) FROM notifications WHERE channel = 'webhook' AND attempts > 1"
             )
@@ -118,5 +116,6 @@ async def test_redis_loses_everything_during_a_sweep_with_deliveries_pending(
         f"\nRedis {how} at {at_loss['escalations']} of {FINDINGS * 4} escalations, "
         f"{at_loss['webhooks']} webhooks queued ({at_loss['webhooks_attempted']} tried): "
         f"all {WEBHOOKS} delivered {took:.1f}s later "
-        f"({retried} after failed attempts), each once; {restarts} worker restarts"
+        f"({retried} after failed attempts), each once; no worker died "
+        f"(Worker recreated in-process: {reconnects})"
     )
