@@ -65,15 +65,21 @@ async def weekly_trend(session: AsyncSession, now: datetime, tz: ZoneInfo) -> li
     starts = week_starts(now, tz)
     first = starts[0]
     bounds = [*starts, starts[-1] + timedelta(weeks=1)]
-    reported = await reported_in(session, list(itertools.pairwise(bounds)))
-    e_week = func.date_trunc("week", func.timezone(str(tz), Escalation.fired_at))
-    fired = {
-        r[0].date(): r[1]
-        for r in await session.execute(
-            select(e_week, func.count()).where(Escalation.fired_at >= first).group_by(e_week)
+    windows = list(itertools.pairwise(bounds))
+    reported = await reported_in(session, windows)
+    # One pass over the weeks' escalations, compared with the bounds (no zone conversion
+    # per row).
+    fired = (
+        await session.execute(
+            select(
+                *(
+                    func.count().filter(Escalation.fired_at >= a, Escalation.fired_at < b)
+                    for a, b in windows
+                )
+            ).where(Escalation.fired_at >= first, Escalation.fired_at < bounds[-1])
         )
-    }
-    return [Week(s, n, fired.get(s.date(), 0)) for s, n in zip(starts, reported, strict=True)]
+    ).one()
+    return [Week(s, n, int(e)) for s, n, e in zip(starts, reported, fired, strict=True)]
 
 
 @dataclass(frozen=True)
