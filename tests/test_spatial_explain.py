@@ -1,10 +1,10 @@
 """The spatial look-ups use their btree indexes at scale: EXPLAIN on generated data.
 
 200,000 findings are spread uniformly over the city's square (36.0–36.9 N, 120.0–120.9 E)
-with generate_series, then analysed. The three queries are the real ones — the bbox filter of
-GET /findings, the possible duplicates of a new report and its recurrence look-up — run
-through the code that serves the API while their SQL is captured; that exact SQL is then
-EXPLAINed with the same parameters. Plans are asserted on their shape (which index, never a
+with generate_series, then analysed. The queries are the real ones — the bbox filter of
+GET /findings, run through the code that serves the API while its SQL is captured, and the
+intake's look-up (possible duplicates and recurrence in one statement) — EXPLAINed with the
+same parameters. Plans are asserted on their shape (which index, never a
 sequential scan of findings); the results are checked against a brute-force scan, and the
 warm query times are printed for the benchmark note (`pytest -s`).
 """
@@ -24,8 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from services.core.db import make_engine, make_sessionmaker
 from services.core.finding_queries import FindingFilters, list_findings
-from services.core.models import Finding
-from services.core.spatial import possible_duplicates, recurrence_of
+from services.core.intake_store import LOOKUP, look_around, lookup_args
 from tests.test_explain import no_seq_scans, plans_of, principal
 
 FINDINGS = 200_000
@@ -86,8 +85,25 @@ async def timed(engine: AsyncEngine, run: Callable[[AsyncSession], Awaitable[Any
     return f"median {statistics.median(samples) * 1000:.2f} ms, max {max(samples) * 1000:.2f} ms"
 
 
-def uses(index: str, plan: str) -> bool:
-    return f"using {index} on findings" in plan or f"Index Scan on {index}" in plan
+def uses(index: str, plan: str, alias: str = "") -> bool:
+    on = f"on findings {alias}".rstrip()
+    return f"using {index} {on}" in plan or f"Index Scan on {index}" in plan
+
+
+async def explain(conn: asyncpg.Connection, args: list[Any]) -> str:
+    rows = await conn.fetch("EXPLAIN " + LOOKUP.sql, *args)
+    return "\n".join(r[0] for r in rows)
+
+
+async def timed_raw(conn: asyncpg.Connection, where: dict[str, Any], who: Any) -> str:
+    """Median and worst of 30 warm runs of the intake look-up."""
+    samples = []
+    for _ in range(31):
+        started = time.perf_counter()
+        await look_around(conn, **where, caller=who)
+        samples.append(time.perf_counter() - started)
+    samples = samples[1:]
+    return f"median {statistics.median(samples) * 1000:.2f} ms, max {max(samples) * 1000:.2f} ms"
 
 
 async def test_spatial_lookups_use_the_coordinate_indexes(spread: str) -> None:
@@ -136,52 +152,54 @@ async def test_spatial_lookups_use_the_coordinate_indexes(spread: str) -> None:
         assert rows
         assert all(36.445 <= f.lat <= 36.455 and 120.445 <= f.lon <= 120.455 for f in rows)
 
-        # 2. possible duplicates of a new report 5 m north of an open finding
-        new = Finding(
-            id=uuid.uuid4(),
-            category_id=open_one["category_id"],
-            lat=open_one["lat"] + 5 / 111_195,
-            lon=open_one["lon"],
-        )
-
-        async def duplicates(session: AsyncSession) -> Any:
-            return await possible_duplicates(session, new, RADIUS_M, supervisor)
-
-        (plan,) = await plans_of(engine, duplicates, "findings")
-        no_seq_scans(plan)
-        assert uses("ix_findings_category_lat_lon", plan), plan
-        report["possible duplicates"] = (plan, await timed(engine, duplicates))
-        async with make_sessionmaker(engine)() as session:
-            found = await duplicates(session)
-        assert open_one["id"] in found
-        assert set(found) == await brute_force(spread, new, open_only=True)
-
-        # 3. the recurrence look-up 10 m east of a finding rectified within the window
-        async def recurrence(session: AsyncSession) -> Any:
-            return await recurrence_of(
-                session,
-                category_id=rectified["category_id"],
-                lat=rectified["lat"],
-                lon=rectified["lon"] + 10 / 111_195 / 0.8,
-                radius_m=RADIUS_M,
-                closed_since=NOW - WINDOW,
-            )
-
-        (plan,) = await plans_of(engine, recurrence, "findings")
-        no_seq_scans(plan)
-        assert uses("ix_findings_category_lat_lon", plan), plan
-        report["recurrence"] = (plan, await timed(engine, recurrence))
-        async with make_sessionmaker(engine)() as session:
-            hit = await recurrence(session)
-        assert hit is not None
-        assert hit.id == rectified["id"]
+        # 2. the intake's look-up for a new report 5 m north of an open finding: its possible
+        # duplicates, and its recurrence (none: the rectified one is elsewhere)
+        near_open = {
+            "finding_id": uuid.uuid4(),
+            "category_id": open_one["category_id"],
+            "lat": open_one["lat"] + 5 / 111_195,
+            "lon": open_one["lon"],
+            "radius_m": RADIUS_M,
+            "closed_since": NOW - WINDOW,
+        }
+        # 3. the same look-up 10 m east of a finding rectified within the window
+        near_rectified = {
+            **near_open,
+            "category_id": rectified["category_id"],
+            "lat": rectified["lat"],
+            "lon": rectified["lon"] + 10 / 111_195 / 0.8,
+        }
+        conn = await asyncpg.connect(spread)
+        try:
+            for label, where in (
+                ("near an open one", near_open),
+                ("near a rectified one", near_rectified),
+            ):
+                for who_label, who in (("supervisor", supervisor), ("unit-scoped", handler)):
+                    plan = await explain(conn, lookup_args(**where, caller=who))
+                    no_seq_scans(plan)
+                    # Both halves, the duplicates and the recurrence, range over the index.
+                    assert uses("ix_findings_category_lat_lon", plan, alias="dup"), plan
+                    assert uses("ix_findings_category_lat_lon", plan, alias="rec"), plan
+                    report[f"intake look-up {label} ({who_label})"] = (
+                        plan,
+                        await timed_raw(conn, where, who),
+                    )
+            found = await look_around(conn, **near_open, caller=supervisor)
+            assert open_one["id"] in found.duplicates
+            assert set(found.duplicates) == await brute_force(spread, near_open, open_only=True)
+            hit = (await look_around(conn, **near_rectified, caller=supervisor)).recurred
+            assert hit is not None
+            assert hit.id == rectified["id"]
+        finally:
+            await conn.close()
     finally:
         await engine.dispose()
     for name, (plan, times) in report.items():
         print(f"\n{name}: {times}\n{plan}")
 
 
-async def brute_force(url: str, near: Finding, *, open_only: bool) -> set[uuid.UUID]:
+async def brute_force(url: str, near: dict[str, Any], *, open_only: bool) -> set[uuid.UUID]:
     """The same question answered by reading every row (no index can help this one)."""
     conn = await asyncpg.connect(url)
     try:
@@ -189,9 +207,9 @@ async def brute_force(url: str, near: Finding, *, open_only: bool) -> set[uuid.U
             "SELECT id FROM findings WHERE category_id = $1 AND ($4 = false OR status <> 'closed')"
             " AND sqrt(((lon - $3) * cos(radians((lat + $2) / 2))) ^ 2 + (lat - $2) ^ 2)"
             " * 111195 <= $5",
-            near.category_id,
-            near.lat,
-            near.lon,
+            near["category_id"],
+            near["lat"],
+            near["lon"],
             open_only,
             float(RADIUS_M),
         )

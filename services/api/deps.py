@@ -8,11 +8,13 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
-from sqlalchemy import select, update
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.core.models import ApiToken, Unit, User
+from services.core.db import driver_connection
+from services.core.models import ApiToken
 from services.core.principal import Principal
+from services.core.reference import Reference
 from services.core.security import API_TOKEN_PREFIX, hash_api_token, read_access_token
 from services.core.settings import Settings
 
@@ -53,27 +55,30 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-async def _principal_for(session: AsyncSession, user_id: int) -> Principal | None:
-    row = (
-        await session.execute(
-            select(User, Unit)
-            .join(Unit, Unit.id == User.unit_id)
-            .where(User.id == user_id, User.active.is_(True))
-        )
-    ).first()
+# The caller, and the reference data's revision (services/core/reference.py) on the way:
+# every request's first statement, so the revision costs no round trip of its own. Run on the
+# driver, ahead of the request's transaction (a read needs none), so a request that writes
+# one statement only (POST /findings) never sends BEGIN or COMMIT.
+_CALLER_SQL = """
+SELECT u.id, u.username, u.role, un.id, un.code, un.kind, un.path, u.person_id,
+       (SELECT revision FROM config_revision WHERE id = 1)
+FROM users u JOIN units un ON un.id = u.unit_id
+WHERE u.id = $1 AND u.active
+"""
+
+
+async def _caller(session: AsyncSession, user_id: int) -> tuple[Principal, int] | None:
+    row = await (await driver_connection(session)).fetchrow(_CALLER_SQL, user_id)
     if row is None:
         return None
-    user, unit = row
-    return Principal(
-        user_id=user.id,
-        username=user.username,
-        role=user.role,
-        unit_id=unit.id,
-        unit_code=unit.code,
-        unit_kind=unit.kind,
-        unit_path=unit.path,
-        person_id=user.person_id,
-    )
+    uid, username, role, unit_id, unit_code, unit_kind, unit_path, person_id, revision = row
+    principal = Principal(uid, username, role, unit_id, unit_code, unit_kind, unit_path, person_id)
+    return principal, revision
+
+
+async def _principal_for(session: AsyncSession, user_id: int) -> Principal | None:
+    found = await _caller(session, user_id)
+    return found[0] if found is not None else None
 
 
 _UNAUTHENTICATED = {"WWW-Authenticate": "Bearer"}
@@ -114,13 +119,24 @@ async def get_principal(
         ).scalar_one_or_none()
     else:
         user_id = read_access_token(token, state.jwt_secret)
-    principal = await _principal_for(session, user_id) if user_id is not None else None
-    if principal is None:
+    found = await _caller(session, user_id) if user_id is not None else None
+    if found is None:
         raise Problem(401, "The token is invalid, expired or revoked.", headers=_UNAUTHENTICATED)
+    principal, request.state.config_revision = found
     return principal
 
 
 Caller = Annotated[Principal, Depends(get_principal)]
+
+
+async def get_reference(
+    request: Request, state: State, session: Session, _caller: Caller
+) -> Reference:
+    """The reference snapshot as of the revision read with the caller (hence `_caller`)."""
+    return await state.references.at(session, request.state.config_revision)
+
+
+Ref = Annotated[Reference, Depends(get_reference)]
 
 
 def require_roles(*roles: str) -> Callable[[Principal], Coroutine[Any, Any, Principal]]:

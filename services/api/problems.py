@@ -170,6 +170,9 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        # The intake talks to asyncpg directly: its lost connections arrive unwrapped.
+        if database_unreachable(exc):
+            return await _unavailable(request, exc)
         # The trace goes to the log (with the request id), never to the client.
         structlog.get_logger("duban.api").exception("unhandled_error", path=request.url.path)
         return problem_response(500, "An unexpected error occurred; it has been logged.")
@@ -188,6 +191,7 @@ def database_unreachable(exc: BaseException) -> bool:
             seen,
             OSError
             | asyncpg.exceptions.PostgresConnectionError
+            | asyncpg.exceptions.ConnectionDoesNotExistError
             | asyncpg.exceptions.OperatorInterventionError,
         ):
             return True

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from services.core.jobqueue import JobQueue
+from services.core.reference import ReferenceCache
 from services.core.settings import Settings
 
 
@@ -17,3 +18,5 @@ class AppState:
     sessionmaker: async_sessionmaker[AsyncSession]
     redis: JobQueue
     jwt_secret: str
+    # The reference snapshot of this engine's database (checked against it on every use).
+    references: ReferenceCache = field(default_factory=ReferenceCache)

@@ -27,9 +27,13 @@ async def load_calendar(session: AsyncSession) -> WorkingCalendar:
     )
 
 
-async def load_city_clock(session: AsyncSession, settings: Settings) -> CityClock:
+def city_clock(calendar: WorkingCalendar, settings: Settings) -> CityClock:
     return CityClock(
-        calendar=await load_calendar(session),
+        calendar=calendar,
         tz=ZoneInfo(settings.timezone),
         end_of_day=parse_end_of_day(settings.workday_end),
     )
+
+
+async def load_city_clock(session: AsyncSession, settings: Settings) -> CityClock:
+    return city_clock(await load_calendar(session), settings)

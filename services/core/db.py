@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -21,12 +22,16 @@ def to_async_url(url: str) -> str:
     raise ValueError("DUBAN_DATABASE_URL must be a postgresql:// URL")
 
 
-def make_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
+def make_engine(url: str, *, pool_size: int = 10, pre_ping: bool = True) -> AsyncEngine:
+    """`pre_ping` tests each connection on checkout (three round trips with asyncpg: BEGIN, a
+    ping, ROLLBACK). The API turns it off: per request that cost as much as the work itself,
+    and a connection that died with the server fails its request with a 503 (which the
+    client retries) and makes the pool replace every connection older than the failure."""
     return create_async_engine(
         to_async_url(url),
         pool_size=pool_size,
         max_overflow=pool_size,
-        pool_pre_ping=True,
+        pool_pre_ping=pre_ping,
         pool_timeout=10,
         connect_args={"timeout": 5, "command_timeout": 30},
     )
@@ -41,3 +46,17 @@ async def unit_of_work(factory: async_sessionmaker[AsyncSession]) -> AsyncIterat
     """One transaction: commit if the block succeeds, roll back if it raises."""
     async with factory() as session, session.begin():
         yield session
+
+
+async def driver_connection(session: AsyncSession) -> Any:
+    """The asyncpg connection under `session`, for the few hot statements that skip
+    SQLAlchemy's execution machinery (the caller, the intake).
+
+    Anything the session holds is flushed first. If the session's transaction has begun on the
+    server (SQLAlchemy's asyncpg adapter sends BEGIN lazily, with its first statement), what
+    runs here joins it; if not, each statement here commits on its own. So whatever runs here
+    must be correct either way: reads, or a write that is a single statement."""
+    await session.flush()
+    conn = await session.connection()
+    fairy = await conn.get_raw_connection()
+    return fairy.driver_connection

@@ -32,6 +32,7 @@ from services.core.findings import (
 from services.core.lifecycle import CLOCK_RUNNING, Status
 from services.core.models import Escalation, ExposureVideo, Finding
 from services.core.principal import Principal
+from services.core.reference import Reference
 from services.core.scope import visible_findings
 
 SOURCE = "exposure_video"
@@ -101,6 +102,7 @@ async def register(
     video: NewVideo,
     creator: Principal,
     clock: Clock,
+    ref: Reference,
     *,
     recurrence_window: timedelta,
 ) -> tuple[ExposureVideo, Outcome]:
@@ -179,7 +181,7 @@ async def register(
             video_offset=offset,
         )
         try:
-            _, outcome = await report(session, new, creator, clock, terms)
+            outcome = (await report(session, new, creator, clock, terms, ref)).outcome
         except FindingError as exc:
             raise _segment_error(index, exc) from exc
         if outcome != "created":

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 from sqlalchemy import ColumnElement, Select, and_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -97,11 +97,21 @@ async def list_findings(
     return list((await session.execute(stmt)).scalars())
 
 
+class Named(Protocol):
+    """What a rendered finding shows of a unit or a category (an ORM row or a snapshot's)."""
+
+    @property
+    def code(self) -> str: ...
+
+    @property
+    def name(self) -> str: ...
+
+
 @dataclass(frozen=True)
 class Refs:
-    units: dict[int, Unit]
-    categories: dict[int, Category]
-    usernames: dict[int, str]
+    units: Mapping[int, Named]
+    categories: Mapping[int, Named]
+    usernames: Mapping[int, str]
 
 
 async def load_refs(session: AsyncSession, findings: Sequence[Finding]) -> Refs:

@@ -14,21 +14,23 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.core.db import driver_connection
 from services.core.deadlines import CityClock, due_at
 from services.core.errors import DomainError
 from services.core.escalation import Plan as Ladder
 from services.core.escalation import next_time
-from services.core.escalation_store import UnknownPolicy, load_plan, reschedule, resolve
+from services.core.escalation_store import UnknownPolicy, reschedule, resolve
 from services.core.evidence import submission_photos, summary, union_flags
+from services.core.intake_store import FRESH_DEFAULTS, NewEvent, insert_finding, look_around
 from services.core.lifecycle import Action, Actor, Plan, Refusal, Status, plan_transition
 from services.core.models import Category, Event, ExposureVideo, Finding, Unit, User
 from services.core.principal import Principal
-from services.core.routing import district_of, route
+from services.core.reference import CategoryInfo, Reference, UnitInfo
+from services.core.routing import district_of
 from services.core.scope import visible_findings
-from services.core.spatial import Recurred, recurrence_of
+from services.core.spatial import Recurred
 
 
 class FindingError(DomainError):
@@ -80,15 +82,6 @@ async def _unit_by_code(session: AsyncSession, code: str) -> Unit | None:
     return (await session.execute(select(Unit).where(Unit.code == code))).scalar_one_or_none()
 
 
-async def _category(session: AsyncSession, code: str) -> Category:
-    category = (
-        await session.execute(select(Category).where(Category.code == code))
-    ).scalar_one_or_none()
-    if category is None or not category.active:
-        raise FindingError(422, f"Unknown category {code!r}.", "category")
-    return category
-
-
 def _event(
     finding_id: uuid.UUID,
     actor_id: int | None,
@@ -110,45 +103,68 @@ def _event(
     )
 
 
+@dataclass(frozen=True)
+class Reported:
+    finding: Finding
+    outcome: Outcome
+    # Open findings of the category nearby that the reporter may see (DESIGN §7).
+    possible_duplicates: list[uuid.UUID]
+
+
+def _category(ref: Reference, code: str) -> CategoryInfo:
+    category = ref.category_codes.get(code)
+    if category is None or not category.active:
+        raise FindingError(422, f"Unknown category {code!r}.", "category")
+    return category
+
+
+def _place(ref: Reference, code: str | None, reporter: Principal) -> UnitInfo | None:
+    if code is None:
+        return None
+    place = ref.unit_codes.get(code)
+    if place is None:
+        raise FindingError(422, f"Unknown unit {code!r}.", "unit")
+    if not reporter.covers(place.path):
+        raise FindingError(422, f"Unit {code!r} is outside your area.", "unit")
+    return place
+
+
 async def report(
     session: AsyncSession,
     new: NewFinding,
     reporter: Principal,
     clock: Clock,
     terms: IntakeTerms,
-) -> tuple[Finding, Outcome]:
+    ref: Reference,
+) -> Reported:
     """Store a reported finding and route it, or recognise a replay of one already stored.
     A finding near one of its category rectified within the recurrence window is recorded as
-    its recurrence; an exposure-video segment takes the video's deadline and policy."""
+    its recurrence; an exposure-video segment takes the video's deadline and policy.
+
+    Two statements (services/core/intake_store.py): the look-up and the write; everything
+    else comes from the reference snapshot `ref`. The write is one statement, atomic on its
+    own: outside a transaction (a single report) it commits by itself, inside one (a batch,
+    an exposure video) it joins it."""
     digest = request_hash(new.canonical, reporter.user_id)
-    existing = await session.get(Finding, new.id)
-    if existing is not None:
-        return existing, ("replayed" if existing.request_hash == digest else "conflict")
-
-    category = await _category(session, new.category)
-    place: Unit | None = None
-    if new.unit is not None:
-        place = await _unit_by_code(session, new.unit)
-        if place is None:
-            raise FindingError(422, f"Unknown unit {new.unit!r}.", "unit")
-        if not reporter.covers(place.path):
-            raise FindingError(422, f"Unit {new.unit!r} is outside your area.", "unit")
-
-    responsible_id = (
-        await route(session, category_id=category.id, group=category.group, place=place)
-        if place is not None
-        else None
-    )
-    responsible = await session.get(Unit, responsible_id) if responsible_id else None
-    district_unit = responsible or place
-    recurred = await recurrence_of(
-        session,
+    category = _category(ref, new.category)
+    place = _place(ref, new.unit, reporter)
+    db = await driver_connection(session)
+    nearby = await look_around(
+        db,
+        finding_id=new.id,
         category_id=category.id,
         lat=new.lat,
         lon=new.lon,
         radius_m=category.duplicate_radius_m,
         closed_since=clock.now - terms.recurrence_window,
+        caller=reporter,
     )
+    if nearby.taken_hash is not None:
+        return await _stored(session, new.id, digest, nearby.duplicates)
+
+    responsible = ref.route(category, place) if place is not None else None
+    district_unit = responsible or place
+    recurred = nearby.recurred
     values: dict[str, Any] = {
         "id": new.id,
         "source": new.source,
@@ -160,7 +176,7 @@ async def report(
         "address": new.address,
         "place_unit_id": place.id if place else None,
         "responsible_unit_id": responsible.id if responsible else None,
-        "district_id": await district_of(session, district_unit) if district_unit else None,
+        "district_id": district_unit.district_id if district_unit else None,
         "point_type": new.point_type,
         "observed_at": new.observed_at,
         "reported_at": clock.now,
@@ -171,11 +187,29 @@ async def report(
         "recurrence_of": recurred.id if recurred else None,
         "exposure_video_id": terms.exposure_video_id,
         "video_offset": terms.video_offset,
+        "dispatched_at": None,
+        "due_at": None,
+        "escalation_plan": None,
+        "next_escalation_at": None,
     }
+    events = [
+        NewEvent(
+            reporter.user_id,
+            "report",
+            None,
+            Status.REPORTED,
+            {
+                "exposure_video": terms.exposure_video_id,
+                "video_offset": terms.video_offset,
+                "recurrence_of": recurred.id if recurred else None,
+            },
+            clock.now,
+        )
+    ]
     if responsible is not None:
-        plan = await _intake_plan(session, category, terms, recurred)
+        plan = _intake_plan(ref, category.policy_code, terms, recurred)
         values["dispatched_at"] = clock.now
-        values["due_at"] = terms.due_at or clock.due(clock.now, category.time_limit)
+        values["due_at"] = terms.due_at or clock.due(clock.now, dict(category.time_limit))
         values["escalation_plan"] = plan.to_json()
         values["next_escalation_at"] = next_time(
             plan,
@@ -185,52 +219,30 @@ async def report(
             reminded=False,
             clock=clock.city,
         )
-    # ON CONFLICT: twenty copies racing on one id make one row; the losers wait for the
-    # winner's commit and then read its row as a replay.
-    inserted = (
-        await session.execute(
-            insert(Finding)
-            .values(**values)
-            .on_conflict_do_nothing(index_elements=["id"])
-            .returning(Finding.id)
-        )
-    ).scalar_one_or_none()
-    if inserted is None:
-        winner = await session.get(Finding, new.id, populate_existing=True)
-        assert winner is not None  # noqa: S101 - the conflicting row exists by definition
-        return winner, ("replayed" if winner.request_hash == digest else "conflict")
-
-    session.add(
-        _event(
-            new.id,
-            reporter.user_id,
-            "report",
-            None,
-            Status.REPORTED,
-            clock.now,
-            exposure_video=terms.exposure_video_id,
-            video_offset=terms.video_offset,
-            recurrence_of=recurred.id if recurred else None,
-        )
-    )
-    if responsible is not None:
-        session.add(
-            _event(
-                new.id,
+        events.append(
+            NewEvent(
                 None,
                 "dispatch",
                 Status.REPORTED,
                 Status.ASSIGNED,
+                {"unit": responsible.code, "due_at": values["due_at"], "routed": "rule"},
                 clock.now,
-                unit=responsible.code,
-                due_at=values["due_at"],
-                routed="rule",
             )
         )
-    await session.flush()
-    finding = await session.get(Finding, new.id)
-    assert finding is not None  # noqa: S101
-    return finding, "created"
+    if not await insert_finding(db, values, events):
+        # Another copy of the same report won the race and has committed meanwhile.
+        return await _stored(session, new.id, digest, nearby.duplicates)
+    return Reported(Finding(**values, **FRESH_DEFAULTS), "created", nearby.duplicates)
+
+
+async def _stored(
+    session: AsyncSession, finding_id: uuid.UUID, digest: str, duplicates: list[uuid.UUID]
+) -> Reported:
+    """The finding already stored under the id: a replay if the request matches it."""
+    stored = await session.get(Finding, finding_id, populate_existing=True)
+    assert stored is not None  # noqa: S101 - the id is taken by definition
+    outcome: Outcome = "replayed" if stored.request_hash == digest else "conflict"
+    return Reported(stored, outcome, duplicates)
 
 
 async def get_visible(
@@ -277,6 +289,7 @@ async def transition(
     request: TransitionRequest,
     principal: Principal,
     clock: Clock,
+    ref: Reference,
 ) -> Finding:
     finding = await get_visible(session, finding_id, principal, for_update=True)
     if finding is None:
@@ -304,7 +317,7 @@ async def transition(
         raise FindingError(plan.status, plan.reason, "action")
     if request.action in _NOTE_REQUIRED and not request.note:
         raise FindingError(422, f"A note is required to {request.action.value}.", "note")
-    payload = await _apply(session, finding, plan, request, principal, clock)
+    payload = await _apply(session, finding, plan, request, principal, clock, ref)
     finding.status = plan.to_status
     finding.close_reason = plan.close_reason
     if plan.to_status is Status.CLOSED:
@@ -337,11 +350,12 @@ async def _apply(
     request: TransitionRequest,
     principal: Principal,
     clock: Clock,
+    ref: Reference,
 ) -> dict[str, Any]:
     """The side effects of one action on the finding's fields; returns the event payload."""
     action = plan.action
     if action is Action.DISPATCH:
-        return await _dispatch(session, finding, request, principal, clock)
+        return await _dispatch(session, finding, request, principal, clock, ref)
     if action is Action.RETURN:
         returned_by = finding.responsible_unit_id
         finding.responsible_unit_id = None
@@ -425,6 +439,7 @@ async def _dispatch(
     request: TransitionRequest,
     principal: Principal,
     clock: Clock,
+    ref: Reference,
 ) -> dict[str, Any]:
     if not request.unit:
         raise FindingError(422, "Name the responsible unit's code to dispatch to.", "unit")
@@ -438,7 +453,7 @@ async def _dispatch(
     finding.responsible_unit_id = unit.id
     finding.district_id = await district_of(session, unit)
     finding.dispatched_at = clock.now
-    finding.due_at, ladder = await dispatch_terms(session, finding, category, clock)
+    finding.due_at, ladder = await dispatch_terms(session, finding, category, clock, ref)
     finding.reminded_at = None
     finding.escalation_plan = ladder.to_json()
     return {"unit": unit.code, "due_at": finding.due_at}
@@ -476,23 +491,21 @@ EXPOSURE_SOURCE = "exposure_video"
 EXPOSURE_RECURRENCE_START_LEVEL = 3
 
 
-async def _intake_plan(
-    session: AsyncSession, category: Category, terms: IntakeTerms, recurred: Recurred | None
+def _intake_plan(
+    plans: Reference, policy_code: str | None, terms: IntakeTerms, recurred: Recurred | None
 ) -> Ladder:
-    """The escalation plan snapshotted when the intake routes a finding."""
+    """The escalation plan snapshotted when a finding is routed."""
     if recurred is None or recurred.source != EXPOSURE_SOURCE:
-        return await load_plan(session, terms.policy or category.policy_code)
+        return plans.plan(terms.policy or policy_code)
     # The problem came back after an exposure video: it is supervised on the ladder the
     # original was (the exposure-video one), from L3.
     preferred = terms.policy or recurred.policy
     if preferred:
         try:
-            return await load_plan(session, preferred, start_level=EXPOSURE_RECURRENCE_START_LEVEL)
+            return plans.plan(preferred, start_level=EXPOSURE_RECURRENCE_START_LEVEL)
         except UnknownPolicy:
             pass  # the original's policy was deleted since; the category's will do
-    return await load_plan(
-        session, category.policy_code, start_level=EXPOSURE_RECURRENCE_START_LEVEL
-    )
+    return plans.plan(policy_code, start_level=EXPOSURE_RECURRENCE_START_LEVEL)
 
 
 async def _duplicate_reported(
@@ -517,7 +530,7 @@ async def _duplicate_reported(
 
 
 async def dispatch_terms(
-    session: AsyncSession, finding: Finding, category: Category, clock: Clock
+    session: AsyncSession, finding: Finding, category: Category, clock: Clock, ref: Reference
 ) -> tuple[datetime, Ladder]:
     """Deadline and plan of a finding dispatched by hand out of the queue, on the same terms
     the intake would have given it: a segment keeps its video's batch deadline and policy, a
@@ -538,5 +551,5 @@ async def dispatch_terms(
         due_at=video.due_at if video else None,
         policy=video.policy_code if video else None,
     )
-    ladder = await _intake_plan(session, category, terms, recurred)
+    ladder = _intake_plan(ref, category.policy_code, terms, recurred)
     return terms.due_at or clock.due(clock.now, category.time_limit), ladder

@@ -17,6 +17,7 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    SmallInteger,
     String,
     Text,
     UniqueConstraint,
@@ -308,6 +309,18 @@ class ClosedFindingDay(Base):
     on_time: Mapped[int] = mapped_column(Integer)
     rework: Mapped[int] = mapped_column(Integer)
     recurrences: Mapped[int] = mapped_column(Integer)
+
+
+class ConfigRevision(Base):
+    """One counter, bumped by a trigger on every write to the reference tables (units,
+    categories, routing rules, escalation policies, calendar overrides; migration 0007): a
+    process may keep those in memory exactly as long as the counter has not moved."""
+
+    __tablename__ = "config_revision"
+    __table_args__ = (CheckConstraint("id = 1", name="single_row"),)
+
+    id: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    revision: Mapped[int] = mapped_column(BigInteger)
 
 
 class CalendarOverride(Base):

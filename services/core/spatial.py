@@ -3,7 +3,9 @@
 No PostGIS: both are a range on the btree `ix_findings_category_lat_lon` (category, then a
 latitude band, longitude checked inside the index) followed by the exact distance on the few
 rows in the box. At a city's scale a band of a few dozen metres holds a handful of rows per
-category, so the look-up costs the same at a thousand findings as at a million.
+category, so the look-up costs the same at a thousand findings as at a million. The
+conditions are built over any alias of `findings` and bound parameters, so the intake can
+compile them once (services/core/intake_store.py).
 """
 
 from __future__ import annotations
@@ -11,57 +13,57 @@ from __future__ import annotations
 import math
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from typing import Any
 
-from sqlalchemy import ColumnElement, func, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import ColumnElement, func
+from sqlalchemy.orm.util import AliasedClass
 
 from services.core.models import Finding
-from services.core.principal import Principal
-from services.core.scope import visible_findings
 
 # Metres per degree of latitude (and of longitude at the equator) on the WGS84 mean radius.
 METRES_PER_DEGREE = 111_195
 MAX_DUPLICATES = 10
 
+FindingAlias = type[Finding] | AliasedClass[Finding]
 
-def _near(category_id: int, lat: float, lon: float, radius_m: float) -> list[ColumnElement[bool]]:
-    """Same category, inside the bounding box of the circle, inside the circle. The box is what
-    the index serves; it is a little wider than the circle so the exact test decides."""
+
+def box(lat: float, lon: float, radius_m: float) -> tuple[float, float, float, float]:
+    """(lat_lo, lat_hi, lon_lo, lon_hi) of the circle's bounding box: what the index serves.
+    A little wider than the circle, so the exact distance decides."""
     dlat = radius_m / (METRES_PER_DEGREE * 0.999)
     dlon = dlat / max(0.01, math.cos(math.radians(lat)))
-    return [
-        Finding.category_id == category_id,
-        Finding.lat.between(lat - dlat, lat + dlat),
-        Finding.lon.between(lon - dlon, lon + dlon),
-        distance_m(lat, lon) <= radius_m,
-    ]
+    return lat - dlat, lat + dlat, lon - dlon, lon + dlon
 
 
-def distance_m(lat: float, lon: float) -> ColumnElement[float]:
+def distance_m(f: FindingAlias, lat: Any, lon: Any) -> ColumnElement[float]:
     """Equirectangular distance in metres: exact enough at the scale of a duplicate radius."""
-    x = (Finding.lon - lon) * func.cos(func.radians((Finding.lat + lat) / 2))
-    y = Finding.lat - lat
+    x = (f.lon - lon) * func.cos(func.radians((f.lat + lat) / 2))
+    y = f.lat - lat
     return func.sqrt(x * x + y * y) * METRES_PER_DEGREE
 
 
-async def possible_duplicates(
-    session: AsyncSession, finding: Finding, radius_m: float, principal: Principal
-) -> list[uuid.UUID]:
-    """Open findings of the same category within the radius that the caller may see, the
-    nearest first."""
-    stmt = (
-        select(Finding.id)
-        .where(
-            *_near(finding.category_id, finding.lat, finding.lon, radius_m),
-            Finding.id != finding.id,
-            Finding.status != "closed",
-            visible_findings(principal),
-        )
-        .order_by(distance_m(finding.lat, finding.lon))
-        .limit(MAX_DUPLICATES)
-    )
-    return list((await session.execute(stmt)).scalars())
+@dataclass(frozen=True)
+class Around:
+    """A place to look around, as SQL values (bound parameters or literals)."""
+
+    category_id: Any
+    lat: Any
+    lon: Any
+    radius_m: Any
+    lat_lo: Any
+    lat_hi: Any
+    lon_lo: Any
+    lon_hi: Any
+
+
+def near(f: FindingAlias, at: Around) -> list[ColumnElement[bool]]:
+    """Same category, inside the bounding box of the circle, inside the circle."""
+    return [
+        f.category_id == at.category_id,
+        f.lat.between(at.lat_lo, at.lat_hi),
+        f.lon.between(at.lon_lo, at.lon_hi),
+        distance_m(f, at.lat, at.lon) <= at.radius_m,
+    ]
 
 
 @dataclass(frozen=True)
@@ -71,31 +73,3 @@ class Recurred:
     id: uuid.UUID
     source: str
     policy: str | None
-
-
-async def recurrence_of(
-    session: AsyncSession,
-    *,
-    category_id: int,
-    lat: float,
-    lon: float,
-    radius_m: float,
-    closed_since: datetime,
-) -> Recurred | None:
-    """The most recently closed finding of the category, rectified, within the radius and
-    closed at or after `closed_since`: the problem came back (反弹). Whatever the reporter's
-    scope: a recurrence is a fact about the place, not about who noticed it."""
-    row = (
-        await session.execute(
-            select(Finding.id, Finding.source, Finding.escalation_plan["policy"].astext)
-            .where(
-                *_near(category_id, lat, lon, radius_m),
-                Finding.status == "closed",
-                Finding.close_reason == "rectified",
-                Finding.closed_at >= closed_since,
-            )
-            .order_by(Finding.closed_at.desc(), Finding.id)
-            .limit(1)
-        )
-    ).first()
-    return Recurred(row[0], row[1], row[2]) if row is not None else None

@@ -10,7 +10,6 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Depends, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.core.calendar_store import load_city_clock
 from services.core.exposure import (
     NewSegment,
     NewVideo,
@@ -23,13 +22,13 @@ from services.core.exposure import (
 )
 from services.core.exposure import Progress as ProgressCounts
 from services.core.finding_queries import load_refs
-from services.core.findings import Clock, FindingError
+from services.core.findings import FindingError
 from services.core.lifecycle import CLOCK_RUNNING
 from services.core.metrics import FINDINGS_INTAKE
 from services.core.models import ExposureVideo
 from services.core.principal import Principal
 
-from ..deps import Caller, Session, SettingsDep, require_roles, utcnow
+from ..deps import Caller, Ref, Session, SettingsDep, require_roles, utcnow
 from ..pagination import PageDep, split_page
 from ..problems import Problem, problem_from
 from ..schemas.exposure_videos import (
@@ -41,6 +40,7 @@ from ..schemas.exposure_videos import (
     SegmentOut,
 )
 from ..schemas.findings import CategoryRef, Location, UnitRef
+from .findings import make_clock
 
 router = APIRouter(tags=["exposure videos"])
 
@@ -156,16 +156,17 @@ async def create_exposure_video(
     caller: Registrar,
     session: Session,
     settings: SettingsDep,
+    ref: Ref,
     response: Response,
 ) -> ExposureVideoOut:
     """Register an exposure video: one finding per segment, all due at the batch deadline
     (`rectify_within` working days from now) and escalated on the video's policy. The `id`
     is the idempotency key: a replay answers 200, the same id with another body 409."""
-    clock = Clock(now=utcnow(), city=await load_city_clock(session, settings))
+    clock = make_clock(ref, settings)
     window = timedelta(days=settings.recurrence_window_days)
     try:
         video, outcome = await register(
-            session, _new_video(body), caller, clock, recurrence_window=window
+            session, _new_video(body), caller, clock, ref, recurrence_window=window
         )
     except FindingError as exc:
         problem = problem_from(exc)

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, Query, Response
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.core.calendar_store import load_city_clock
+from services.core.calendar_store import city_clock
 from services.core.finding_queries import (
     FindingFilters,
     Refs,
@@ -34,11 +34,11 @@ from services.core.lifecycle import CLOCK_RUNNING
 from services.core.metrics import FINDINGS_INTAKE, TRANSITIONS
 from services.core.models import Finding
 from services.core.principal import Principal
+from services.core.reference import Reference
 from services.core.settings import Settings
-from services.core.spatial import possible_duplicates
 
 from .. import convertors  # noqa: F401 - registers {…:not_action}
-from ..deps import Caller, Session, SettingsDep, require_roles, utcnow
+from ..deps import Caller, Ref, Session, SettingsDep, require_roles, utcnow
 from ..pagination import PageDep, split_page
 from ..problems import Problem, problem_body, problem_from, validation_errors
 from ..schemas.findings import (
@@ -69,8 +69,9 @@ Reporter = Annotated[Principal, Depends(require_roles(*REPORTER_ROLES))]
 MAX_CLOCK_SKEW = timedelta(minutes=10)
 
 
-async def make_clock(session: AsyncSession, settings: Settings) -> Clock:
-    return Clock(now=utcnow(), city=await load_city_clock(session, settings))
+def make_clock(ref: Reference, settings: Settings) -> Clock:
+    """Now, on the working-day calendar of the reference snapshot."""
+    return Clock(now=utcnow(), city=city_clock(ref.calendar, settings))
 
 
 def intake_terms(settings: Settings) -> IntakeTerms:
@@ -151,17 +152,25 @@ def _new_finding(body: FindingCreate, now: datetime) -> NewFinding:
 
 
 async def _intake(
-    session: AsyncSession, body: FindingCreate, caller: Principal, clock: Clock, terms: IntakeTerms
+    session: AsyncSession,
+    body: FindingCreate,
+    caller: Principal,
+    clock: Clock,
+    terms: IntakeTerms,
+    ref: Reference,
 ) -> tuple[str, FindingOut | None]:
     new = _new_finding(body, clock.now)
-    finding, outcome = await report(session, new, caller, clock, terms)
-    FINDINGS_INTAKE.labels(body.source, outcome).inc()
-    if outcome == "conflict":
-        return outcome, None
-    refs = await load_refs(session, [finding])
-    radius = refs.categories[finding.category_id].duplicate_radius_m
-    dups = await possible_duplicates(session, finding, radius, caller)
-    return outcome, render(finding, refs, clock.tz, clock.now, dups)
+    reported = await report(session, new, caller, clock, terms, ref)
+    FINDINGS_INTAKE.labels(body.source, reported.outcome).inc()
+    if reported.outcome == "conflict":
+        return reported.outcome, None
+    finding = reported.finding
+    if finding.reporter_id == caller.user_id:
+        refs = Refs(ref.units, ref.categories, {caller.user_id: caller.username})
+    else:
+        refs = await load_refs(session, [finding])
+    out = render(finding, refs, clock.tz, clock.now, reported.possible_duplicates)
+    return reported.outcome, out
 
 
 _CONFLICT = "This id is already used by a different finding; send a new id for a new report."
@@ -178,13 +187,14 @@ async def create_finding(
     caller: Reporter,
     session: Session,
     settings: SettingsDep,
+    ref: Ref,
     response: Response,
 ) -> FindingOut:
     """Report a finding. The client's `id` is the idempotency key: a replay of the same body
     answers 200 with the stored finding; the same id with another body is a 409."""
-    clock = await make_clock(session, settings)
+    clock = make_clock(ref, settings)
     try:
-        outcome, out = await _intake(session, body, caller, clock, intake_terms(settings))
+        outcome, out = await _intake(session, body, caller, clock, intake_terms(settings), ref)
     except FindingError as exc:
         FINDINGS_INTAKE.labels(body.source, "invalid").inc()
         raise problem_from(exc) from exc
@@ -202,7 +212,11 @@ async def create_finding(
 
 @router.post("/findings/batch", response_model=BatchResponse)
 async def create_findings_batch(
-    batch: FindingBatch, caller: Reporter, session: Session, settings: SettingsDep
+    batch: FindingBatch,
+    caller: Reporter,
+    session: Session,
+    settings: SettingsDep,
+    ref: Ref,
 ) -> BatchResponse:
     """Report up to 500 findings; each item stands alone and has its own outcome."""
     if len(batch.findings) > settings.max_batch_size:
@@ -212,11 +226,11 @@ async def create_findings_batch(
             f"(got {len(batch.findings)}).",
             errors=[{"field": "findings", "message": f"at most {settings.max_batch_size} items"}],
         )
-    clock = await make_clock(session, settings)
+    clock = make_clock(ref, settings)
     terms = intake_terms(settings)
     results: list[BatchResult] = []
     for index, raw in enumerate(batch.findings):
-        results.append(await _batch_item(session, index, raw, caller, clock, terms))
+        results.append(await _batch_item(session, index, raw, caller, clock, terms, ref))
     return BatchResponse(results=results)
 
 
@@ -227,6 +241,7 @@ async def _batch_item(
     caller: Principal,
     clock: Clock,
     terms: IntakeTerms,
+    ref: Reference,
 ) -> BatchResult:
     raw_id = raw.get("id")
     try:
@@ -245,7 +260,7 @@ async def _batch_item(
     try:
         # A savepoint per item: one item's failure leaves the others intact.
         async with session.begin_nested():
-            outcome, out = await _intake(session, body, caller, clock, terms)
+            outcome, out = await _intake(session, body, caller, clock, terms, ref)
     except FindingError as exc:
         FINDINGS_INTAKE.labels(body.source, "invalid").inc()
         field = f"findings[{index}].{exc.field}" if exc.field else f"findings[{index}]"
@@ -371,10 +386,11 @@ async def post_transition(
     caller: Caller,
     session: Session,
     settings: SettingsDep,
+    ref: Ref,
 ) -> FindingOut:
     """Move a finding through its lifecycle. Send `expected_version` to refuse (409) if
     someone else changed it since you read it."""
-    clock = await make_clock(session, settings)
+    clock = make_clock(ref, settings)
     request = TransitionRequest(
         action=body.action,
         expected_version=body.expected_version,
@@ -384,7 +400,7 @@ async def post_transition(
         duplicate_of=body.duplicate_of,
         evidence=body.evidence,
     )
-    finding = await transition(session, finding_id, request, caller, clock)
+    finding = await transition(session, finding_id, request, caller, clock, ref)
     TRANSITIONS.labels(body.action.value).inc()
     refs = await load_refs(session, [finding])
     return render(finding, refs, clock.tz, clock.now)

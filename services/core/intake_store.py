@@ -1,0 +1,293 @@
+"""The intake's two statements, compiled once and run on the driver connection.
+
+A report used to cost a dozen ORM round trips and ~10 ms of Python (bench/ANALYSIS.md). With
+the reference data in memory (services/core/reference.py) it needs two statements: one look-up
+(is the id taken, what does the place hold nearby) and one write (the finding and its first
+events). Both are built here from the models and compiled to asyncpg's SQL at import, then
+executed on the asyncpg connection under the request's session, inside its transaction: no
+statement compilation, cache-key or unit-of-work work per request.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, cast
+
+from sqlalchemy import (
+    Boolean,
+    DateTime,
+    Double,
+    Integer,
+    Select,
+    String,
+    bindparam,
+    literal,
+    or_,
+    select,
+    true,
+)
+from sqlalchemy.dialects.postgresql import UUID, aggregate_order_by
+from sqlalchemy.dialects.postgresql import asyncpg as pg_asyncpg
+from sqlalchemy.orm import aliased
+from sqlalchemy.sql import ClauseElement, func
+from sqlalchemy.sql.compiler import SQLCompiler
+
+from services.core.models import Event, Finding
+from services.core.principal import Principal
+from services.core.scope import in_subtree
+from services.core.spatial import MAX_DUPLICATES, Around, Recurred, box, distance_m, near
+
+_DIALECT = pg_asyncpg.dialect()  # type: ignore[no-untyped-call]
+
+
+@dataclass(frozen=True)
+class Compiled:
+    """A statement compiled to the driver's SQL, with its parameters in positional order."""
+
+    sql: str
+    names: tuple[str, ...]
+    defaults: Mapping[str, Any]
+
+    def args(self, values: Mapping[str, Any]) -> list[Any]:
+        return [values[n] if n in values else self.defaults[n] for n in self.names]
+
+
+def compile_once(stmt: ClauseElement) -> Compiled:
+    compiled = cast(SQLCompiler, stmt.compile(dialect=_DIALECT))
+    # The values SQLAlchemy bound itself (LIMIT, literals); the named ones come per call.
+    defaults = {name: bind.value for bind, name in compiled.bind_names.items() if not bind.required}
+    return Compiled(str(compiled), tuple(compiled.positiontup or ()), defaults)
+
+
+# ---------------------------------------------------------------- the look-up
+
+
+def _lookup() -> Select[Any]:
+    def p(name: str, type_: Any) -> Any:
+        return bindparam(name, type_=type_)
+
+    at = Around(
+        category_id=p("category_id", Integer()),
+        lat=p("lat", Double()),
+        lon=p("lon", Double()),
+        radius_m=p("radius_m", Double()),
+        lat_lo=p("lat_lo", Double()),
+        lat_hi=p("lat_hi", Double()),
+        lon_lo=p("lon_lo", Double()),
+        lon_hi=p("lon_hi", Double()),
+    )
+    finding_id = p("id", UUID(as_uuid=True))
+    taken = select(Finding.request_hash).where(Finding.id == finding_id).scalar_subquery()
+
+    dup = aliased(Finding, name="dup")
+    nearest = (
+        select(dup.id, distance_m(dup, at.lat, at.lon).label("metres"))
+        .where(
+            *near(dup, at),
+            dup.id != finding_id,
+            dup.status != "closed",
+            or_(
+                p("city_wide", Boolean()),
+                in_subtree(dup, p("unit_path", String()), p("user_id", Integer())),
+            ),
+        )
+        .order_by("metres")
+        .limit(MAX_DUPLICATES)
+        .subquery("nearest")
+    )
+    duplicates = select(
+        func.array_agg(aggregate_order_by(nearest.c.id, nearest.c.metres))
+    ).scalar_subquery()
+
+    rec = aliased(Finding, name="rec")
+    recurred = (
+        select(rec.id, rec.source, rec.escalation_plan["policy"].astext.label("policy"))
+        .where(
+            *near(rec, at),
+            rec.status == "closed",
+            rec.close_reason == "rectified",
+            rec.closed_at >= p("closed_since", DateTime(timezone=True)),
+        )
+        .order_by(rec.closed_at.desc(), rec.id)
+        .limit(1)
+        .lateral("recurred")
+    )
+    one = select(literal(1).label("one")).subquery("one")
+    return select(
+        taken.label("taken_hash"),
+        duplicates.label("duplicates"),
+        recurred.c.id.label("recurred_id"),
+        recurred.c.source.label("recurred_source"),
+        recurred.c.policy.label("recurred_policy"),
+    ).select_from(one.outerjoin(recurred, true()))
+
+
+LOOKUP = compile_once(_lookup())
+
+
+@dataclass(frozen=True)
+class Nearby:
+    # The request hash of a finding already stored under the id, if there is one.
+    taken_hash: str | None
+    # Open findings of the category within the radius that the caller may see, nearest first.
+    duplicates: list[uuid.UUID]
+    # The finding rectified within the window that this one is a recurrence of.
+    recurred: Recurred | None
+
+
+def lookup_args(
+    *,
+    finding_id: uuid.UUID,
+    category_id: int,
+    lat: float,
+    lon: float,
+    radius_m: float,
+    closed_since: datetime,
+    caller: Principal,
+) -> list[Any]:
+    lat_lo, lat_hi, lon_lo, lon_hi = box(lat, lon, radius_m)
+    return LOOKUP.args(
+        {
+            "id": finding_id,
+            "category_id": category_id,
+            "lat": lat,
+            "lon": lon,
+            "radius_m": float(radius_m),
+            "lat_lo": lat_lo,
+            "lat_hi": lat_hi,
+            "lon_lo": lon_lo,
+            "lon_hi": lon_hi,
+            "city_wide": caller.city_wide,
+            "unit_path": caller.unit_path,
+            "user_id": caller.user_id,
+            "closed_since": closed_since,
+        }
+    )
+
+
+async def look_around(db: Any, **where: Any) -> Nearby:
+    """Whether the id is taken, the possible duplicates and the recurrence, in one round trip
+    (`where`: the keyword arguments of `lookup_args`)."""
+    row = await db.fetchrow(LOOKUP.sql, *lookup_args(**where))
+    recurred = (
+        Recurred(row["recurred_id"], row["recurred_source"], row["recurred_policy"])
+        if row["recurred_id"] is not None
+        else None
+    )
+    return Nearby(row["taken_hash"], list(row["duplicates"] or ()), recurred)
+
+
+# ---------------------------------------------------------------- the write
+
+# The columns the intake sets; the others take their defaults (`fresh_defaults`).
+FINDING_COLUMNS = (
+    "id",
+    "source",
+    "category_id",
+    "severity",
+    "description",
+    "lat",
+    "lon",
+    "address",
+    "place_unit_id",
+    "responsible_unit_id",
+    "district_id",
+    "point_type",
+    "observed_at",
+    "reported_at",
+    "reporter_id",
+    "status",
+    "request_hash",
+    "updated_at",
+    "recurrence_of",
+    "exposure_video_id",
+    "video_offset",
+    "dispatched_at",
+    "due_at",
+    "escalation_plan",
+    "next_escalation_at",
+)
+# What a freshly inserted row holds in the columns the intake leaves alone.
+FRESH_DEFAULTS: Mapping[str, Any] = {
+    "version": 1,
+    "rework_count": 0,
+    "extension_count": 0,
+}
+_EVENT_FIELDS = (
+    ("actor_id", Event.actor_id),
+    ("action", Event.action),
+    ("from_status", Event.from_status),
+    ("to_status", Event.to_status),
+    ("payload", Event.payload),
+    ("at", Event.at),
+)
+
+
+def _sql_type(column: Any) -> str:
+    return str(column.type.compile(dialect=_DIALECT))
+
+
+def _insert_sql() -> str:
+    table = Finding.__table__
+    columns = ", ".join(f'"{c}"' for c in FINDING_COLUMNS)
+    values = ", ".join(
+        f"${i}::{_sql_type(table.c[c])}" for i, c in enumerate(FINDING_COLUMNS, start=1)
+    )
+    first = len(FINDING_COLUMNS) + 1
+    # Events arrive as parallel arrays; the payload as text, cast per element. ORDINALITY
+    # keeps their order, so the report event gets the lower id (the trail is ordered by id).
+    arrays = ", ".join(
+        f"${first + i}::{'TEXT' if name == 'payload' else _sql_type(col)}[]"
+        for i, (name, col) in enumerate(_EVENT_FIELDS)
+    )
+    names = ", ".join(name for name, _ in _EVENT_FIELDS)
+    picks = ", ".join(
+        "e.payload::JSONB" if name == "payload" else f"e.{name}" for name, _ in _EVENT_FIELDS
+    )
+    # Built from the model's column names and types only: no value is ever spliced in.
+    return (
+        f"WITH f AS (INSERT INTO findings ({columns}) VALUES ({values})"  # noqa: S608
+        " ON CONFLICT (id) DO NOTHING RETURNING id)"
+        f" INSERT INTO events (finding_id, {names})"
+        f" SELECT f.id, {picks} FROM f,"
+        f" unnest({arrays}) WITH ORDINALITY AS e({names}, ord)"
+        " ORDER BY e.ord RETURNING finding_id"
+    )
+
+
+INSERT_SQL = _insert_sql()
+
+
+@dataclass(frozen=True)
+class NewEvent:
+    actor_id: int | None
+    action: str
+    from_status: str | None
+    to_status: str | None
+    payload: Mapping[str, Any]
+    at: datetime
+
+
+def _payload(payload: Mapping[str, Any]) -> str:
+    return json.dumps(
+        {k: v for k, v in payload.items() if v is not None}, default=str, ensure_ascii=False
+    )
+
+
+async def insert_finding(db: Any, values: Mapping[str, Any], events: Sequence[NewEvent]) -> bool:
+    """Store the finding with its events; False if its id was taken meanwhile (ON CONFLICT:
+    a racing copy waits for the winner's commit and then inserts nothing)."""
+    row_args = [
+        json.dumps(values[c]) if c == "escalation_plan" and values[c] is not None else values[c]
+        for c in FINDING_COLUMNS
+    ]
+    event_args = [
+        [_payload(e.payload) if name == "payload" else getattr(e, name) for e in events]
+        for name, _ in _EVENT_FIELDS
+    ]
+    rows = await db.fetch(INSERT_SQL, *row_args, *event_args)
+    return bool(rows)
