@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
+from markupsafe import Markup, escape
 from sqlalchemy import select
 
 from services.core.acknowledge import AcknowledgeError, acknowledge, may_acknowledge
@@ -417,6 +418,21 @@ async def video_page(
 # --- map --------------------------------------------------------------------------------
 
 
+def _points_svg(points: list[queries.MapPoint], canvas: charts.Canvas) -> Markup:
+    """The map's points as SVG in one pass. In the template each of the 3,000 points cost six
+    escapes and attribute look-ups: more time than the query at a million findings. Only the
+    description is text; the rest are numbers, a UUID and fixed words."""
+    out = []
+    for p in points:
+        at = canvas.at(p.lat, p.lon)
+        kind, r = ("overdue", 6) if p.overdue else ("open", 4)
+        out.append(
+            f'<a href="/ui/findings/{p.id}"><circle cx="{at.x}" cy="{at.y}" r="{r}"'
+            f' class="pt {kind}"><title>{escape(p.description)}</title></circle></a>'
+        )
+    return Markup("\n  ".join(out))  # noqa: S704 - the only text in it is escaped above
+
+
 @router.get("/map")
 async def map_page(request: Request, caller: UiCaller, session: Session) -> Response:
     points = await queries.open_points(session, caller, utcnow())
@@ -424,7 +440,8 @@ async def map_page(request: Request, caller: UiCaller, session: Session) -> Resp
     canvas = charts.Canvas(places, points)
     context = {
         "canvas": canvas,
-        "points": [(p, canvas.at(p.lat, p.lon)) for p in points],
+        "points": points,
+        "points_svg": _points_svg(points, canvas),
         "places": [(d, canvas.at(d.lat, d.lon)) for d in places],
         "overdue_count": sum(p.overdue for p in points),
         "limit": queries.MAP_POINTS,
