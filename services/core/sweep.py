@@ -347,6 +347,6 @@ async def sweep_batch(
     clock = replace(clock, calendar=_RememberingCalendar(clock.calendar))
     batch = _Batch(directory, clock, now)
     for finding in claimed:
-        batch.decide(finding, fired[finding.id])
+        batch.decide(finding, fired.get(finding.id, set()))
     await batch.write(session, result)
     return result
