@@ -185,6 +185,6 @@ async def test_a_drain_grows_its_batches_while_they_come_back_full(
 
     monkeypatch.setattr(escalations, "_one_batch", one_batch)
     totals = await escalations._drain({})
-    assert sizes == [500, 1000, 2000, 4000, 4000, 4000]
+    assert sizes == [500, 1000, 2000, 2000, 2000, 2000, 2000, 2000]
     assert totals["claimed"] == totals["escalations"] == 12_000
     assert backlog == [0]
