@@ -1,10 +1,10 @@
-"""The intake's two statements, compiled once and run on the driver connection.
+"""The intake's two statements, run on the driver connection.
 
 A report used to cost a dozen ORM round trips and ~10 ms of Python (bench/ANALYSIS.md). With
-the reference data in memory (services/core/reference.py) it needs two statements: one look-up
-(is the id taken, what does the place hold nearby) and one write (the finding and its first
-events). Both are built here from the models and compiled to asyncpg's SQL at import, then
-executed on the asyncpg connection under the request's session, inside its transaction: no
+the reference data in memory (services/core/reference.py) it needs two statements: the
+look-around (is the id taken, what does the place hold nearby: a database function, migration
+0009) and the write (the finding and its first events in one statement, generated from the
+models at import). Both run on the asyncpg connection under the request's session: no
 statement compilation, cache-key or unit-of-work work per request.
 """
 
@@ -15,118 +15,24 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import (
-    Boolean,
-    DateTime,
-    Double,
-    Integer,
-    Select,
-    String,
-    bindparam,
-    literal,
-    or_,
-    select,
-    true,
-)
-from sqlalchemy.dialects.postgresql import UUID, aggregate_order_by
 from sqlalchemy.dialects.postgresql import asyncpg as pg_asyncpg
-from sqlalchemy.orm import aliased
-from sqlalchemy.sql import ClauseElement, func
-from sqlalchemy.sql.compiler import SQLCompiler
 
 from services.core.models import Event, Finding
 from services.core.principal import Principal
-from services.core.scope import in_subtree
-from services.core.spatial import MAX_DUPLICATES, Around, Recurred, box, distance_m, near
+from services.core.spatial import Recurred, box
 
 _DIALECT = pg_asyncpg.dialect()  # type: ignore[no-untyped-call]
 
 
-@dataclass(frozen=True)
-class Compiled:
-    """A statement compiled to the driver's SQL, with its parameters in positional order."""
-
-    sql: str
-    names: tuple[str, ...]
-    defaults: Mapping[str, Any]
-
-    def args(self, values: Mapping[str, Any]) -> list[Any]:
-        return [values[n] if n in values else self.defaults[n] for n in self.names]
-
-
-def compile_once(stmt: ClauseElement) -> Compiled:
-    compiled = cast(SQLCompiler, stmt.compile(dialect=_DIALECT))
-    # The values SQLAlchemy bound itself (LIMIT, literals); the named ones come per call.
-    defaults = {name: bind.value for bind, name in compiled.bind_names.items() if not bind.required}
-    return Compiled(str(compiled), tuple(compiled.positiontup or ()), defaults)
-
-
 # ---------------------------------------------------------------- the look-up
 
-
-def _lookup() -> Select[Any]:
-    def p(name: str, type_: Any) -> Any:
-        return bindparam(name, type_=type_)
-
-    at = Around(
-        category_id=p("category_id", Integer()),
-        lat=p("lat", Double()),
-        lon=p("lon", Double()),
-        radius_m=p("radius_m", Double()),
-        lat_lo=p("lat_lo", Double()),
-        lat_hi=p("lat_hi", Double()),
-        lon_lo=p("lon_lo", Double()),
-        lon_hi=p("lon_hi", Double()),
-    )
-    finding_id = p("id", UUID(as_uuid=True))
-    taken = select(Finding.request_hash).where(Finding.id == finding_id).scalar_subquery()
-
-    dup = aliased(Finding, name="dup")
-    nearest = (
-        select(dup.id, distance_m(dup, at.lat, at.lon).label("metres"))
-        .where(
-            *near(dup, at),
-            dup.id != finding_id,
-            dup.status != "closed",
-            or_(
-                p("city_wide", Boolean()),
-                in_subtree(dup, p("unit_path", String()), p("user_id", Integer())),
-            ),
-        )
-        .order_by("metres")
-        .limit(MAX_DUPLICATES)
-        .subquery("nearest")
-    )
-    duplicates = select(
-        func.array_agg(aggregate_order_by(nearest.c.id, nearest.c.metres))
-    ).scalar_subquery()
-
-    rec = aliased(Finding, name="rec")
-    recurred = (
-        select(rec.id, rec.source, rec.escalation_plan["policy"].astext.label("policy"))
-        .where(
-            *near(rec, at),
-            rec.status == "closed",
-            rec.close_reason == "rectified",
-            rec.closed_at >= p("closed_since", DateTime(timezone=True)),
-        )
-        .order_by(rec.closed_at.desc(), rec.id)
-        .limit(1)
-        .lateral("recurred")
-    )
-    one = select(literal(1).label("one")).subquery("one")
-    return select(
-        taken.label("taken_hash"),
-        duplicates.label("duplicates"),
-        recurred.c.id.label("recurred_id"),
-        recurred.c.source.label("recurred_source"),
-        recurred.c.policy.label("recurred_policy"),
-    ).select_from(one.outerjoin(recurred, true()))
-
-
-LOOKUP = compile_once(_lookup())
+# A function (migration 0009) so that its plan is cached: as a prepared statement PostgreSQL
+# re-planned it on every call, and planning cost six times the execution.
+LOOK_AROUND_SQL = (
+    "SELECT * FROM intake_look_around($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+)
 
 
 @dataclass(frozen=True)
@@ -149,30 +55,29 @@ def lookup_args(
     closed_since: datetime,
     caller: Principal,
 ) -> list[Any]:
+    """The arguments of `intake_look_around`, in its order."""
     lat_lo, lat_hi, lon_lo, lon_hi = box(lat, lon, radius_m)
-    return LOOKUP.args(
-        {
-            "id": finding_id,
-            "category_id": category_id,
-            "lat": lat,
-            "lon": lon,
-            "radius_m": float(radius_m),
-            "lat_lo": lat_lo,
-            "lat_hi": lat_hi,
-            "lon_lo": lon_lo,
-            "lon_hi": lon_hi,
-            "city_wide": caller.city_wide,
-            "unit_path": caller.unit_path,
-            "user_id": caller.user_id,
-            "closed_since": closed_since,
-        }
-    )
+    return [
+        finding_id,
+        category_id,
+        lat,
+        lon,
+        float(radius_m),
+        lat_lo,
+        lat_hi,
+        lon_lo,
+        lon_hi,
+        closed_since,
+        caller.city_wide,
+        caller.unit_path,
+        caller.user_id,
+    ]
 
 
 async def look_around(db: Any, **where: Any) -> Nearby:
     """Whether the id is taken, the possible duplicates and the recurrence, in one round trip
     (`where`: the keyword arguments of `lookup_args`)."""
-    row = await db.fetchrow(LOOKUP.sql, *lookup_args(**where))
+    row = await db.fetchrow(LOOK_AROUND_SQL, *lookup_args(**where))
     recurred = (
         Recurred(row["recurred_id"], row["recurred_source"], row["recurred_policy"])
         if row["recurred_id"] is not None
