@@ -57,7 +57,7 @@ def render(
         "",
         f"Generated in SQL in {data.get('total_seconds')} s "
         f"(findings {data.get('findings_seconds')} s, with escalations "
-        f"{data.get('insert_seconds')} s, then ANALYZE).",
+        f"{data.get('insert_seconds')} s, then VACUUM ANALYZE).",
         "",
         f"- findings: {shares.get('total', 0):,}; open {shares.get('open', 0):,}; "
         f"overdue (past due, open) {shares.get('overdue', 0):,}; "
