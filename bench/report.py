@@ -78,11 +78,19 @@ def render(
                            "server_cpu_s", "postgres_cpu_s", "loadgen_cpu_s",
                            "loadgen_cpu_share", "seconds"]),
             "",
+            "CPU per stored finding (API or yardstick, PostgreSQL, load generator) and the "
+            "throughput that CPU alone allows on this machine's cores:",
+            "",
+            *_table(rows, ["server_ms_per_req", "postgres_ms_per_req", "total_ms_per_req",
+                           "cpu_ceiling_per_s"]),
+            "",
             "duban / yardstick throughput: "
             + ", ".join(f"{k.split('@')[1]} clients {v:.0%}" for k, v in ingest.items()
                         if k.startswith("ratio")),
             "",
-            "`server_cpu_s`: CPU seconds of the API (or yardstick) process during the run; "
+            f"API and yardstick each ran as {figures.get('api_workers', 1)} uvicorn worker "
+            "process(es). `server_cpu_s`: CPU seconds of the API (or yardstick) processes during "
+            "the run; "
             "`postgres_cpu_s`: of PostgreSQL and its backends; `loadgen_cpu_share`: the load "
             "generator's CPU time over (wall time x cores).",
         ]  # fmt: skip

@@ -59,6 +59,7 @@ SMOKE = Size(2_000, 1_000, 20, 1.5, 20, 45, 2)
 class Run:
     size: Size
     smoke: bool
+    api_workers: int
     figures: dict[str, Any] = field(default_factory=dict)
     targets: list[Target] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
@@ -186,8 +187,14 @@ async def phase_data(run: Run, stack: Stack) -> None:
 
 
 async def _cpu_of(child: Child) -> float:
-    t = psutil.Process(child.pid).cpu_times()
-    return float(t.user + t.system)
+    """CPU seconds of a server and its worker processes."""
+    root = psutil.Process(child.pid)
+    total = 0.0
+    for proc in (root, *root.children(recursive=True)):
+        with contextlib.suppress(psutil.Error):
+            t = proc.cpu_times()
+            total += t.user + t.system
+    return total
 
 
 def _pg_cpu(stack: Stack) -> float:
@@ -237,6 +244,17 @@ async def phase_ingest(
             figures["postgres_cpu_s"] = round(_pg_cpu(stack) - pg0, 2)
             cores = os.cpu_count() or 1
             figures["loadgen_cpu_share"] = round(result.cpu_seconds / (result.seconds * cores), 3)
+            # CPU per stored finding, all processes on the machine: the ceiling on 2 cores is
+            # cores / this, whatever the concurrency.
+            per = 1000 / max(result.ok, 1)
+            figures["server_ms_per_req"] = round(server_cpu * per, 2)
+            figures["postgres_ms_per_req"] = round(figures["postgres_cpu_s"] * per, 2)
+            figures["total_ms_per_req"] = round(
+                (server_cpu + figures["postgres_cpu_s"] + result.cpu_seconds) * per, 2
+            )
+            figures["cpu_ceiling_per_s"] = round(
+                cores * 1000 / max(figures["total_ms_per_req"], 1e-9)
+            )
             ingest[f"{name}@{clients}"] = figures
             run.note(json.dumps(figures))
             if result.ok == 0 or any(s >= 500 for s in result.statuses):
@@ -503,8 +521,11 @@ def bench(run: Run, root: Path) -> None:
         pg_version, redis_version = asyncio.run(_server_versions(stack))
         run.figures["versions"] = _versions(pg_version, redis_version)
         asyncio.run(phase_data(run, stack))
-        api = stack.start_uvicorn("api", ["services.api.app:create_app", "--factory"])
-        yard = stack.start_uvicorn("yardstick", ["bench.yardstick:app"])
+        # The same number of worker processes for both, so the ratio compares like with like.
+        workers = run.api_workers
+        run.figures["api_workers"] = workers
+        api = stack.start_uvicorn("api", ["services.api.app:create_app", "--factory"], workers)
+        yard = stack.start_uvicorn("yardstick", ["bench.yardstick:app"], workers)
         rss.watch("api", api[0].pid)
         rss.watch("yardstick", yard[0].pid)
         rss.start()
@@ -533,6 +554,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ingest-seconds", type=float, help="duration of each ingest run")
     parser.add_argument("--out", type=Path, help=f"results file (default {RESULTS})")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    parser.add_argument(
+        "--api-workers",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="uvicorn worker processes of the API and of the yardstick (default: one per core)",
+    )
     args = parser.parse_args(argv)
     size = SMOKE if args.smoke else FULL
     size = Size(
@@ -547,7 +574,7 @@ def main(argv: list[str] | None = None) -> int:
     out: Path = args.out or (
         Path(tempfile.gettempdir()) / "duban-bench-smoke.md" if args.smoke else RESULTS
     )
-    run = Run(size=size, smoke=args.smoke)
+    run = Run(size=size, smoke=args.smoke, api_workers=args.api_workers)
     root = Path(tempfile.mkdtemp(prefix="duban-bench-"))
     started = datetime.now(UTC)
     try:

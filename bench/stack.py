@@ -80,9 +80,12 @@ class PeakRss:
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
             for name, pid in list(self.pids.items()):
+                # A uvicorn with several workers: the largest of its processes counts.
                 with contextlib.suppress(psutil.Error):
-                    rss = psutil.Process(pid).memory_info().rss
-                    self.peak[name] = max(self.peak.get(name, 0), rss)
+                    root = psutil.Process(pid)
+                    for proc in (root, *root.children(recursive=True)):
+                        rss = proc.memory_info().rss
+                        self.peak[name] = max(self.peak.get(name, 0), rss)
 
     def start(self) -> None:
         self._thread.start()
@@ -154,11 +157,12 @@ class Stack:
         self.children.append(child)
         return child
 
-    def start_uvicorn(self, name: str, app: list[str]) -> tuple[Child, int]:
-        """One uvicorn worker process (the target machine has two cores in all)."""
+    def start_uvicorn(self, name: str, app: list[str], workers: int = 1) -> tuple[Child, int]:
+        """A uvicorn with `workers` worker processes behind one port."""
         port = free_port()
         args = [sys.executable, "-m", "uvicorn", *app, "--host", "127.0.0.1",
-                "--port", str(port), "--no-access-log", "--log-level", "warning"]  # fmt: skip
+                "--port", str(port), "--no-access-log", "--log-level", "warning",
+                "--workers", str(workers)]  # fmt: skip
         child = self._start(name, args, self.env())
         _wait_http(port, child)
         return child, port
