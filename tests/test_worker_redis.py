@@ -154,7 +154,9 @@ async def test_a_worker_process_keeps_sweeping_after_redis_is_restarted_under_it
             try:
                 code = await asyncio.to_thread(worker.proc.wait, 20)
             except subprocess.TimeoutExpired:
-                raise AssertionError("SIGTERM did not stop the worker in 20 s") from None
+                raise AssertionError(
+                    "SIGTERM did not stop the worker in 20 s:\n" + worker.log_text()[-6000:]
+                ) from None
             assert code == 0, worker.log_text()[-4000:]
             await asyncio.to_thread(own_redis.start, port=own_redis.port)
     finally:

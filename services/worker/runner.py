@@ -8,14 +8,17 @@ new connection pool. Nothing is lost in between: PostgreSQL is the source of tru
 sweep and outbox rescan re-derive whatever Redis lost, and a job cut off mid-run is retried
 after its timeout (every job is idempotent).
 
-SIGTERM and SIGINT stop it at any point — polling, connecting, backing off — and it exits 0.
+SIGTERM and SIGINT stop it at any point — polling, connecting, backing off — and it exits 0,
+within `STOP_DEADLINE_SECONDS` at worst.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import signal
+import sys
 import time
 
 import structlog
@@ -32,6 +35,10 @@ STABLE_AFTER_SECONDS = 30.0
 # After a Redis error, running jobs may still finish (their own Redis calls retry): they are
 # cancelled only after this. On SIGTERM they are cancelled at once, as arq does.
 JOB_GRACE_SECONDS = 5.0
+# A stop on a signal that overruns this ends the process anyway. With Redis away it can: arq
+# shields a cancelled job's bookkeeping writes from cancellation, and they retry for some 30 s.
+# Nothing is lost by not waiting: the database holds the truth, as after a SIGKILL.
+STOP_DEADLINE_SECONDS = 10.0
 
 
 def backoff_delay(consecutive_losses: int) -> float:
@@ -56,6 +63,7 @@ class Runner:
     def stop(self, signum: int | None = None) -> None:
         if not self._stopping and signum is not None:
             log.info("worker stopping", signal=signal.Signals(signum).name)
+            asyncio.get_running_loop().call_later(STOP_DEADLINE_SECONDS, _exit_overrun)
         self._stopping = True
         self._wake.set()
         if self._current is not None:
@@ -118,6 +126,13 @@ class Runner:
     async def _sleep(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wake.wait(), seconds)
+
+
+def _exit_overrun() -> None:
+    log.warning("worker stop overran, exiting without waiting", seconds=STOP_DEADLINE_SECONDS)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 async def serve(settings_cls: type, *, startup: Hook, shutdown: Hook) -> int:
