@@ -42,7 +42,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         urls = endpoints(settings)
-        engine = make_engine(urls.database_url, pool_size=settings.db_pool_size, pre_ping=False)
+        engine = make_engine(urls.database_url, pool_size=settings.db_pool_size)
         redis = lazy_queue(urls.redis_url)
         app.state.duban = AppState(
             settings=settings,

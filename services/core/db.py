@@ -22,16 +22,16 @@ def to_async_url(url: str) -> str:
     raise ValueError("DUBAN_DATABASE_URL must be a postgresql:// URL")
 
 
-def make_engine(url: str, *, pool_size: int = 10, pre_ping: bool = True) -> AsyncEngine:
-    """`pre_ping` tests each connection on checkout (three round trips with asyncpg: BEGIN, a
-    ping, ROLLBACK). The API turns it off: per request that cost as much as the work itself,
-    and a connection that died with the server fails its request with a 503 (which the
-    client retries) and makes the pool replace every connection older than the failure."""
+def make_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
+    # Pre-ping costs three round trips per checkout with asyncpg (BEGIN, a ping, ROLLBACK),
+    # but it is what replaces connections that died with a restarted server: statements run
+    # on the driver directly (driver_connection) fail outside SQLAlchemy, which would
+    # otherwise put the dead connection back in the pool (tests/faults/test_database_outage).
     return create_async_engine(
         to_async_url(url),
         pool_size=pool_size,
         max_overflow=pool_size,
-        pool_pre_ping=pre_ping,
+        pool_pre_ping=True,
         pool_timeout=10,
         connect_args={"timeout": 5, "command_timeout": 30},
     )
