@@ -130,9 +130,10 @@ Caller = Annotated[Principal, Depends(get_principal)]
 
 
 async def get_reference(
-    request: Request, state: State, session: Session, _caller: Caller
+    request: Request, state: State, session: Session, _principal: Caller
 ) -> Reference:
-    """The reference snapshot as of the revision read with the caller (hence `_caller`)."""
+    """The reference snapshot as of the revision read with the caller (hence `_principal`:
+    it makes sure the caller, and so the revision, was read first)."""
     return await state.references.at(session, request.state.config_revision)
 
 
