@@ -104,7 +104,7 @@ class Reference:
 
     def route(self, category: CategoryInfo, place: UnitInfo) -> UnitInfo | None:
         """The responsible unit for a finding of this category at this place (DESIGN §3),
-        by the same rule choice as `services.core.routing.route`."""
+        by `services.core.routing.choose`."""
         chain = ancestry(place.path)
         candidates = [
             Rule(area, row.category_id is not None, row.responsible_unit_id)

@@ -2,6 +2,7 @@
 
 Facilities go to their owner department first, events to the territorial street first: the
 seeded rules encode that, a rule with no responsible unit meaning "the unit of the place".
+The rules themselves are read from the reference snapshot (services/core/reference.py).
 """
 
 from __future__ import annotations
@@ -9,10 +10,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import or_, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.core.models import RoutingRule, Unit
+from services.core.models import Unit
 
 
 @dataclass(frozen=True)
@@ -35,25 +36,6 @@ def choose(rules: Sequence[Rule], place_ancestry: Sequence[int], place_unit_id: 
         return None
     best = max(applicable, key=lambda r: (depth[r.area_unit_id], r.category_specific))
     return best.responsible_unit_id if best.responsible_unit_id is not None else place_unit_id
-
-
-async def route(session: AsyncSession, *, category_id: int, group: str, place: Unit) -> int | None:
-    """The responsible unit id for a finding of this category at this place, or None."""
-    chain = ancestry(place.path)
-    rows = (
-        await session.execute(
-            select(
-                RoutingRule.area_unit_id,
-                RoutingRule.category_id,
-                RoutingRule.responsible_unit_id,
-            ).where(
-                RoutingRule.area_unit_id.in_(chain),
-                or_(RoutingRule.category_id == category_id, RoutingRule.group == group),
-            )
-        )
-    ).all()
-    rules = [Rule(r.area_unit_id, r.category_id is not None, r.responsible_unit_id) for r in rows]
-    return choose(rules, chain, place.id)
 
 
 async def district_of(session: AsyncSession, unit: Unit) -> int | None:
