@@ -78,7 +78,12 @@ class Receiver:
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
-                raw = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                expected = int(self.headers.get("Content-Length", "0"))
+                raw = self.rfile.read(expected)
+                if len(raw) < expected:
+                    # The sender died mid-request (a worker SIGKILLed while sending): nothing
+                    # was delivered, and the cut body cannot carry a valid signature.
+                    return
                 try:
                     verify_signature(
                         receiver.secret,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator, Callable, Coroutine
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -18,7 +19,7 @@ from services.core.reference import Reference
 from services.core.security import API_TOKEN_PREFIX, hash_api_token, read_access_token
 from services.core.settings import Settings
 
-from .problems import Problem
+from .problems import Problem, database_unreachable
 from .state import AppState
 
 oauth2 = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
@@ -43,8 +44,17 @@ async def get_session(state: State) -> AsyncIterator[AsyncSession]:
     """The request's unit of work: committed once when the endpoint returns, rolled back if it
     raises. The commit happens before the response is sent, so a client that saw 2xx can rely
     on the data being durable."""
-    async with state.sessionmaker() as session, session.begin():
-        yield session
+    async with state.sessionmaker() as session:
+        try:
+            async with session.begin():
+                yield session
+        except Exception as exc:
+            # A connection that broke under a statement run on the driver (the caller, the
+            # intake) is not seen by SQLAlchemy: throw it away rather than pool it again.
+            if database_unreachable(exc):
+                with contextlib.suppress(Exception):
+                    await session.invalidate()
+            raise
 
 
 # scope="function": the commit runs before the response is sent, not after it.

@@ -192,6 +192,7 @@ def database_unreachable(exc: BaseException) -> bool:
             OSError
             | asyncpg.exceptions.PostgresConnectionError
             | asyncpg.exceptions.ConnectionDoesNotExistError
+            | asyncpg.exceptions.InternalClientError
             | asyncpg.exceptions.OperatorInterventionError,
         ):
             return True
