@@ -186,9 +186,8 @@ async def phase_data(run: Run, stack: Stack) -> None:
         await conn.close()
 
 
-async def _cpu_of(child: Child) -> float:
-    """CPU seconds of a server and its worker processes."""
-    root = psutil.Process(child.pid)
+def _tree_cpu(root: psutil.Process) -> float:
+    """CPU seconds of a process and its live descendants."""
     total = 0.0
     for proc in (root, *root.children(recursive=True)):
         with contextlib.suppress(psutil.Error):
@@ -197,18 +196,18 @@ async def _cpu_of(child: Child) -> float:
     return total
 
 
+async def _cpu_of(child: Child) -> float:
+    """CPU seconds of a server and its worker processes."""
+    return _tree_cpu(psutil.Process(child.pid))
+
+
 def _pg_cpu(stack: Stack) -> float:
     """CPU seconds of the PostgreSQL server, its live backends and those it has reaped
     (pool overflow connections come and go during a run)."""
     assert stack.pg.proc is not None
     root = psutil.Process(stack.pg.proc.pid)
     reaped = root.cpu_times()
-    total = float(reaped.children_user + reaped.children_system)
-    for proc in [root, *root.children(recursive=True)]:
-        with contextlib.suppress(psutil.Error):
-            t = proc.cpu_times()
-            total += t.user + t.system
-    return total
+    return float(reaped.children_user + reaped.children_system) + _tree_cpu(root)
 
 
 async def phase_ingest(

@@ -8,7 +8,9 @@ the truth about when the finding needs attention next.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping, Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -33,11 +35,22 @@ async def load_plan(session: AsyncSession, code: str | None, *, start_level: int
     ).scalar_one_or_none()
     if policy is None:
         raise UnknownPolicy(code or DEFAULT_POLICY)
+    return policy_plan(policy.code, policy.reminder_at, policy.levels, start_level)
+
+
+def policy_plan(
+    code: str,
+    reminder_at: float | None,
+    levels: Sequence[Mapping[str, Any]],
+    start_level: int = 1,
+) -> Plan:
+    """The escalation plan a finding snapshots from a policy (a row or the reference
+    snapshot's copy of one)."""
     return Plan.from_json(
         {
-            "policy": policy.code,
-            "reminder_at": policy.reminder_at,
-            "levels": policy.levels,
+            "policy": code,
+            "reminder_at": reminder_at,
+            "levels": list(levels),
             "start_level": start_level,
         }
     )

@@ -19,7 +19,7 @@ from sqlalchemy import ColumnElement, and_, exists, func, select, tuple_
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.core.escalation_store import UnknownPolicy, load_plan
+from services.core.escalation_store import UnknownPolicy
 from services.core.findings import (
     Clock,
     FindingError,
@@ -116,7 +116,7 @@ async def register(
     if video.aired_on > clock.now.astimezone(clock.tz).date():
         raise FindingError(422, "aired_on lies in the future.", "aired_on")
     try:
-        await load_plan(session, video.policy)
+        ref.plan(video.policy)
     except UnknownPolicy as exc:
         raise FindingError(422, f"Unknown escalation policy {video.policy!r}.", "policy") from exc
     try:

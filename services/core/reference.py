@@ -21,11 +21,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.core.calendar import WorkingCalendar
 from services.core.calendar_store import load_calendar
 from services.core.escalation import Plan
-from services.core.escalation_store import DEFAULT_POLICY, UnknownPolicy
+from services.core.escalation_store import DEFAULT_POLICY, UnknownPolicy, policy_plan
 from services.core.models import (
     CalendarOverride,
     Category,
-    ConfigRevision,
     EscalationPolicy,
     RoutingRule,
     Unit,
@@ -78,18 +77,6 @@ class PolicyRow:
     levels: Sequence[Mapping[str, Any]]
 
 
-def policy_plan(policy: PolicyRow, *, start_level: int = 1) -> Plan:
-    """The escalation plan a finding snapshots from a policy."""
-    return Plan.from_json(
-        {
-            "policy": policy.code,
-            "reminder_at": policy.reminder_at,
-            "levels": list(policy.levels),
-            "start_level": start_level,
-        }
-    )
-
-
 @dataclass(frozen=True)
 class Reference:
     revision: int
@@ -119,7 +106,7 @@ class Reference:
         policy = self.policies.get(code or DEFAULT_POLICY)
         if policy is None:
             raise UnknownPolicy(code or DEFAULT_POLICY)
-        return policy_plan(policy, start_level=start_level)
+        return policy_plan(policy.code, policy.reminder_at, policy.levels, start_level)
 
 
 def _districts(units: Sequence[Unit]) -> dict[int, int | None]:
@@ -172,9 +159,6 @@ async def load_reference(session: AsyncSession, revision: int) -> Reference:
     )
 
 
-REVISION_SQL = select(ConfigRevision.revision).where(ConfigRevision.id == 1)
-
-
 class ReferenceCache:
     """The latest snapshot of one database. One per engine: the tag is only meaningful for
     the database it was read from."""
@@ -186,10 +170,6 @@ class ReferenceCache:
         """The snapshot if it is tagged `revision` (read from the database just now)."""
         snapshot = self._snapshot
         return snapshot if snapshot is not None and snapshot.revision == revision else None
-
-    async def current(self, session: AsyncSession) -> Reference:
-        revision = (await session.execute(REVISION_SQL)).scalar_one()
-        return await self.at(session, revision)
 
     async def at(self, session: AsyncSession, revision: int) -> Reference:
         """The snapshot for `revision`, read from the database in this transaction."""

@@ -13,14 +13,8 @@ import math
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy.orm.util import AliasedClass
-
-from services.core.models import Finding
-
 # Metres per degree of latitude (and of longitude at the equator) on the WGS84 mean radius.
 METRES_PER_DEGREE = 111_195
-
-FindingAlias = type[Finding] | AliasedClass[Finding]
 
 
 def box(lat: float, lon: float, radius_m: float) -> tuple[float, float, float, float]:
