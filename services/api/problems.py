@@ -160,6 +160,12 @@ def install(app: FastAPI) -> None:
             headers={"Retry-After": "5"},
         )
 
+    # A handler of its own, rather than the catch-all below: Starlette re-raises whatever
+    # reaches the catch-all after answering, and uvicorn then closes the client's keep-alive
+    # connection, which a client about to reuse it sees as a dropped request.
+    for driver_error in DRIVER_CONNECTION_ERRORS:
+        app.add_exception_handler(driver_error, _unavailable)
+
     @app.exception_handler(DBAPIError)
     async def _database(request: Request, exc: Exception) -> JSONResponse:
         # asyncpg's "connection was closed in the middle of operation" (the server shut down
@@ -170,12 +176,22 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        # The intake talks to asyncpg directly: its lost connections arrive unwrapped.
+        # A lost connection under another error (raised while handling it, say).
         if database_unreachable(exc):
             return await _unavailable(request, exc)
         # The trace goes to the log (with the request id), never to the client.
         structlog.get_logger("duban.api").exception("unhandled_error", path=request.url.path)
         return problem_response(500, "An unexpected error occurred; it has been logged.")
+
+
+# What the driver raises when the connection, not the statement, failed. The intake and the
+# caller run on asyncpg directly, so these arrive unwrapped by SQLAlchemy.
+DRIVER_CONNECTION_ERRORS: tuple[type[Exception], ...] = (
+    asyncpg.exceptions.PostgresConnectionError,
+    asyncpg.exceptions.ConnectionDoesNotExistError,
+    asyncpg.exceptions.InternalClientError,
+    asyncpg.exceptions.OperatorInterventionError,
+)
 
 
 def database_unreachable(exc: BaseException) -> bool:
@@ -187,14 +203,7 @@ def database_unreachable(exc: BaseException) -> bool:
     for _ in range(10):
         if seen is None:
             return False
-        if isinstance(
-            seen,
-            OSError
-            | asyncpg.exceptions.PostgresConnectionError
-            | asyncpg.exceptions.ConnectionDoesNotExistError
-            | asyncpg.exceptions.InternalClientError
-            | asyncpg.exceptions.OperatorInterventionError,
-        ):
+        if isinstance(seen, (OSError, *DRIVER_CONNECTION_ERRORS)):
             return True
         seen = seen.__cause__ or seen.__context__
     return False

@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+from sqlalchemy import event, exc
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -23,18 +24,26 @@ def to_async_url(url: str) -> str:
 
 
 def make_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
-    # Pre-ping costs three round trips per checkout with asyncpg (BEGIN, a ping, ROLLBACK),
-    # but it is what replaces connections that died with a restarted server: statements run
-    # on the driver directly (driver_connection) fail outside SQLAlchemy, which would
-    # otherwise put the dead connection back in the pool (tests/faults/test_database_outage).
-    return create_async_engine(
+    engine = create_async_engine(
         to_async_url(url),
         pool_size=pool_size,
         max_overflow=pool_size,
-        pool_pre_ping=True,
         pool_timeout=10,
         connect_args={"timeout": 5, "command_timeout": 30},
     )
+    event.listen(engine.sync_engine.pool, "checkout", _refuse_closed)
+    return engine
+
+
+def _refuse_closed(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+    """Hand out no connection the server has closed: a restarted PostgreSQL closes every
+    backend's socket, and the driver notices at once, with no round trip. SQLAlchemy's own
+    pre-ping would cost three per checkout with asyncpg (BEGIN, a ping, ROLLBACK). A
+    connection that breaks without a close (a cut network) fails its next statement and is
+    thrown away then (services/api/deps.get_session; tests/faults/test_database_outage)."""
+    if dbapi_connection.driver_connection.is_closed():
+        # The pool throws this connection away and checks out another.
+        raise exc.DisconnectionError("the server closed this connection")
 
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -1,0 +1,78 @@
+"""Database connections the server closes: never handed to a request, and one that breaks
+under a request is answered 503 and thrown away, without tearing down the client's HTTP
+connection (tests/faults/test_database_outage.py does the same with a real outage)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import asyncpg
+from fastapi import FastAPI
+from httpx import ASGITransport, AsyncClient
+
+from tests.conftest import Login
+from tests.test_errors import assert_problem
+from tests.test_findings_api import URL, body
+
+_TERMINATE = """
+SELECT count(*) FROM (
+  SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+  WHERE pid <> pg_backend_pid() AND datname = current_database()
+    AND ($1::text IS NULL OR wait_event_type = $1)
+) t
+"""
+
+
+async def _terminate(db: asyncpg.Connection, waiting_on: str | None = None) -> int:
+    """Cut the API's connections from the server's side, as a restart does."""
+    killed: int = await db.fetchval(_TERMINATE, waiting_on)
+    return killed
+
+
+async def test_a_connection_the_server_closed_is_not_handed_out(
+    client: AsyncClient, login: Login, database_url: str
+) -> None:
+    headers = await login("inspector")
+    assert (await client.post(URL, json=body(), headers=headers)).status_code == 201
+    db = await asyncpg.connect(database_url)
+    try:
+        assert await _terminate(db) >= 1
+        await asyncio.sleep(0.2)  # the API's driver reads the server's goodbye
+        # Every pooled connection is dead now; the next requests get fresh ones.
+        for _ in range(3):
+            r = await client.post(URL, json=body(), headers=headers)
+            assert r.status_code == 201, r.text
+    finally:
+        await db.close()
+
+
+async def test_a_connection_broken_under_a_request_is_a_503_and_is_dropped(
+    app: FastAPI, login: Login, database_url: str
+) -> None:
+    headers = await login("inspector")
+    # raise_app_exceptions: an exception that escapes the application would, under uvicorn,
+    # close the client's keep-alive connection; here it fails the test.
+    transport = ASGITransport(app=app, raise_app_exceptions=True)
+    db = await asyncpg.connect(database_url)
+    async with AsyncClient(transport=transport, base_url="http://duban.test") as http:
+        try:
+            assert (await http.post(URL, json=body(), headers=headers)).status_code == 201
+            # Hold the request inside its write, then cut its connection from the server.
+            lock = db.transaction()
+            await lock.start()
+            await db.execute("LOCK TABLE findings IN EXCLUSIVE MODE")
+            pending = asyncio.ensure_future(http.post(URL, json=body(), headers=headers))
+            for _ in range(100):
+                if await _terminate(db, waiting_on="Lock"):
+                    break
+                await asyncio.sleep(0.05)
+            else:
+                raise AssertionError("the request never waited on the lock")
+            await lock.rollback()
+            assert_problem(await pending, 503)
+            # The broken connection went away with its request: the next one is stored.
+            stored = body()
+            assert (await http.post(URL, json=stored, headers=headers)).status_code == 201
+            assert await db.fetchval("SELECT count(*) FROM findings WHERE id = $1", stored["id"])
+        finally:
+            await db.close()
