@@ -25,26 +25,32 @@ from .state import AppState
 oauth2 = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
 
 
-async def get_state(request: Request) -> AppState:
+def app_state(request: Request) -> AppState:
     state: AppState = request.app.state.duban
     return state
+
+
+async def get_state(request: Request) -> AppState:
+    return app_state(request)
 
 
 State = Annotated[AppState, Depends(get_state)]
 
 
-async def get_settings(state: State) -> Settings:
-    return state.settings
+# The dependencies every request solves read the state from the request themselves, rather
+# than through `State`: FastAPI's work per request grows with the edges of the graph.
+async def get_settings(request: Request) -> Settings:
+    return app_state(request).settings
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
-async def get_session(state: State) -> AsyncIterator[AsyncSession]:
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     """The request's unit of work: committed once when the endpoint returns, rolled back if it
     raises. The commit happens before the response is sent, so a client that saw 2xx can rely
     on the data being durable."""
-    async with state.sessionmaker() as session:
+    async with app_state(request).sessionmaker() as session:
         try:
             async with session.begin():
                 yield session
@@ -69,7 +75,7 @@ def utcnow() -> datetime:
 # every request's first statement, so the revision costs no round trip of its own. Run on the
 # driver, ahead of the request's transaction (a read needs none), so a request that writes
 # one statement only (POST /findings) never sends BEGIN or COMMIT.
-_CALLER_SQL = """
+CALLER_SQL = """
 SELECT u.id, u.username, u.role, un.id, un.code, un.kind, un.path, u.person_id,
        (SELECT revision FROM config_revision WHERE id = 1)
 FROM users u JOIN units un ON un.id = u.unit_id
@@ -78,7 +84,7 @@ WHERE u.id = $1 AND u.active
 
 
 async def _caller(session: AsyncSession, user_id: int) -> tuple[Principal, int] | None:
-    row = await (await driver_connection(session)).fetchrow(_CALLER_SQL, user_id)
+    row = await (await driver_connection(session)).fetchrow(CALLER_SQL, user_id)
     if row is None:
         return None
     uid, username, role, unit_id, unit_code, unit_kind, unit_path, person_id, revision = row
@@ -103,7 +109,6 @@ _COOKIE_METHODS = frozenset({"GET", "HEAD"})
 
 async def get_principal(
     request: Request,
-    state: State,
     session: Session,
     token: Annotated[str | None, Depends(oauth2)],
 ) -> Principal:
@@ -128,7 +133,7 @@ async def get_principal(
             )
         ).scalar_one_or_none()
     else:
-        user_id = read_access_token(token, state.jwt_secret)
+        user_id = read_access_token(token, app_state(request).jwt_secret)
     found = await _caller(session, user_id) if user_id is not None else None
     if found is None:
         raise Problem(401, "The token is invalid, expired or revoked.", headers=_UNAUTHENTICATED)
@@ -139,12 +144,10 @@ async def get_principal(
 Caller = Annotated[Principal, Depends(get_principal)]
 
 
-async def get_reference(
-    request: Request, state: State, session: Session, _principal: Caller
-) -> Reference:
+async def get_reference(request: Request, session: Session, _principal: Caller) -> Reference:
     """The reference snapshot as of the revision read with the caller (hence `_principal`:
     it makes sure the caller, and so the revision, was read first)."""
-    return await state.references.at(session, request.state.config_revision)
+    return await app_state(request).references.at(session, request.state.config_revision)
 
 
 Ref = Annotated[Reference, Depends(get_reference)]

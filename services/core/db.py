@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.orm import Session
 
 
 def to_async_url(url: str) -> str:
@@ -57,6 +58,9 @@ async def unit_of_work(factory: async_sessionmaker[AsyncSession]) -> AsyncIterat
         yield session
 
 
+_DRIVER = "duban.driver_connection"
+
+
 async def driver_connection(session: AsyncSession) -> Any:
     """The asyncpg connection under `session`, for the few hot statements that skip
     SQLAlchemy's execution machinery (the caller, the intake).
@@ -65,7 +69,18 @@ async def driver_connection(session: AsyncSession) -> Any:
     server (SQLAlchemy's asyncpg adapter sends BEGIN lazily, with its first statement), what
     runs here joins it; if not, each statement here commits on its own. So whatever runs here
     must be correct either way: reads, or a write that is a single statement."""
-    await session.flush()
-    conn = await session.connection()
-    fairy = await conn.get_raw_connection()
-    return fairy.driver_connection
+    if session.new or session.dirty or session.deleted:
+        await session.flush()
+    # Kept for the rest of the transaction (a request asks twice: for the caller, then for
+    # the intake); the connection may change with the next one.
+    found = session.info.get(_DRIVER)
+    if found is None:
+        conn = await session.connection()
+        fairy = await conn.get_raw_connection()
+        found = session.info[_DRIVER] = fairy.driver_connection
+    return found
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget_driver_connection(session: Session, _transaction: Any) -> None:
+    session.info.pop(_DRIVER, None)
