@@ -12,6 +12,14 @@ class Target:
     name: str
     met: bool
     measured: str
+    # Why a missed target cannot be met on this machine, with the measurement that shows it.
+    out_of_reach: str | None = None
+
+    @property
+    def verdict(self) -> str:
+        if self.met:
+            return "met"
+        return "**missed**" + (f", out of reach: {self.out_of_reach}" if self.out_of_reach else "")
 
 
 def _table(rows: dict[str, dict[str, Any]], columns: list[str]) -> list[str]:
@@ -48,7 +56,7 @@ def render(
         "| Target | Measured | |",
         "|---|---|---|",
     ]
-    out += [f"| {t.name} | {t.measured} | {'met' if t.met else '**missed**'} |" for t in targets]
+    out += [f"| {t.name} | {t.measured} | {t.verdict} |" for t in targets]
     if problems:
         out += ["", "## Problems in this run", ""] + [f"- {p}" for p in problems]
     data, shares = figures.get("data", {}), figures.get("shares", {})
@@ -85,9 +93,16 @@ def render(
             *_table(rows, ["server_ms_per_req", "postgres_ms_per_req", "total_ms_per_req",
                            "cpu_ceiling_per_s"]),
             "",
-            "duban / yardstick throughput: "
-            + ", ".join(f"{k.split('@')[1]} clients {v:.0%}" for k, v in ingest.items()
-                        if k.startswith("ratio")),
+            "Throughput ratios: "
+            + "; ".join(f"{k.removeprefix('ratio ').replace('@', ' at ')} clients {v:.0%}"
+                        for k, v in ingest.items() if k.startswith("ratio")),
+            "",
+            "`yardstick`: a bare FastAPI + asyncpg endpoint inserting one row into a table of "
+            "its own (bench/yardstick.py). `same-sql`: the floor under duban's intake, a bare "
+            "endpoint in the same processes sending exactly duban's statements (caller, "
+            "look-around, the write of the finding and its events into duban's tables) with "
+            "everything else reduced to constants. A target the floor misses cannot be met "
+            "by any Python over this schema on this machine.",
             "",
             f"API and yardstick each ran as {figures.get('api_workers', 1)} uvicorn worker "
             "process(es). `server_cpu_s`: CPU seconds of the API (or yardstick) processes during "

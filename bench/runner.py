@@ -229,6 +229,7 @@ async def phase_ingest(
     for clients in (8, 32):
         for name, (child, port), path in (
             ("duban", api, "/api/v1/findings"),
+            ("same-sql", yard, "/findings/same-sql"),
             ("yardstick", yard, "/findings"),
         ):
             run.note(f"ingest {name} at {clients} clients")
@@ -258,18 +259,34 @@ async def phase_ingest(
             run.note(json.dumps(figures))
             if result.ok == 0 or any(s >= 500 for s in result.statuses):
                 run.problems.append(f"ingest {name}@{clients}: {result.statuses}")
-        ratio = ingest[f"duban@{clients}"]["throughput"] / max(
-            ingest[f"yardstick@{clients}"]["throughput"], 1e-9
-        )
-        ingest[f"ratio@{clients}"] = round(ratio, 3)
+        for over, under in (("duban", "yardstick"), ("same-sql", "yardstick"),
+                            ("duban", "same-sql")):  # fmt: skip
+            ratio = ingest[f"{over}@{clients}"]["throughput"] / max(
+                ingest[f"{under}@{clients}"]["throughput"], 1e-9
+            )
+            ingest[f"ratio {over}/{under}@{clients}"] = round(ratio, 3)
     run.figures["ingest"] = ingest
-    d8 = ingest["duban@8"]
-    run.targets += [
+    run.targets += _ingest_targets(ingest)
+
+
+def _ingest_targets(ingest: dict[str, Any]) -> list[Target]:
+    """The ingest targets at 8 clients. Where even the same SQL with no duban Python around it
+    (the `same-sql` floor) misses a target, no Python over this schema can meet it on this
+    machine: the target is marked out of reach, with the floor's figure as the proof."""
+    d8, floor = ingest["duban@8"], ingest["same-sql@8"]
+    ratio, floor_ratio = ingest["ratio duban/yardstick@8"], ingest["ratio same-sql/yardstick@8"]
+
+    def bound(reached: bool, what: str) -> str | None:
+        return None if reached else f"the same SQL with no duban code around it gives {what}"
+
+    return [
         Target("Ingest ≥ 1,000/s at 8 clients", d8["throughput"] >= 1000,
-               f"{d8['throughput']:.0f}/s"),
-        Target("Ingest p99 ≤ 25 ms at 8 clients", d8["p99_ms"] <= 25, f"{d8['p99_ms']} ms"),
-        Target("Ingest ≥ 70% of the yardstick (8 clients)", ingest["ratio@8"] >= 0.7,
-               f"{ingest['ratio@8']:.0%}"),
+               f"{d8['throughput']:.0f}/s",
+               bound(floor["throughput"] >= 1000, f"{floor['throughput']:.0f}/s")),
+        Target("Ingest p99 ≤ 25 ms at 8 clients", d8["p99_ms"] <= 25, f"{d8['p99_ms']} ms",
+               bound(floor["p99_ms"] <= 25, f"{floor['p99_ms']} ms")),
+        Target("Ingest ≥ 70% of the yardstick (8 clients)", ratio >= 0.7, f"{ratio:.0%}",
+               bound(floor_ratio >= 0.7, f"{floor_ratio:.0%}")),
     ]  # fmt: skip
 
 

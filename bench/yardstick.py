@@ -1,23 +1,35 @@
-"""The yardstick: the least a FastAPI + asyncpg service must do to store a finding.
+"""The yardsticks: the least a FastAPI + asyncpg service must do to store a finding.
 
-One POST that validates a body like duban's and inserts one row (with a primary key and two
+POST /findings validates a body like duban's and inserts one row (with a primary key and two
 secondary indexes, as a comparable table would have) in its own transaction, then answers
 201 with JSON. No auth, no routing, no audit: the ratio duban / yardstick is what those cost.
+
+POST /findings/same-sql is the floor under duban's own intake: the same body, then exactly the
+statements duban's intake sends (the caller with the reference revision, the look-around, the
+write of the finding with its two events into duban's tables, with their indexes, foreign keys
+and triggers), with everything else (token, routing, deadlines, rendering) reduced to
+constants. Whatever duban's Python does, it cannot store findings faster than this on the same
+machine: it is the bound the database work alone sets.
 
     BENCH_DATABASE_URL=postgresql://... uvicorn bench.yardstick:app
 """
 
 from __future__ import annotations
 
+import json
 import os
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import asyncpg
-from fastapi import FastAPI
+from fastapi import FastAPI, HTTPException
 from pydantic import AwareDatetime, BaseModel, Field
+
+from services.api.deps import CALLER_SQL
+from services.core.intake_store import FINDING_COLUMNS, INSERT_SQL, LOOK_AROUND_SQL
 
 TABLE = """
 CREATE TABLE IF NOT EXISTS bench_yardstick (
@@ -67,9 +79,26 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     pool = await asyncpg.create_pool(os.environ["BENCH_DATABASE_URL"], min_size=4, max_size=10)
     async with pool.acquire() as conn:
         await conn.execute(TABLE)
+        app.state.same_sql = await _same_sql_constants(conn)
     app.state.pool = pool
     yield
     await pool.close()
+
+
+async def _same_sql_constants(conn: asyncpg.Connection) -> dict[str, Any]:
+    """What duban keeps in its reference snapshot, read once: category and unit ids, and the
+    inspector who reports."""
+    categories = await conn.fetch("SELECT id, code, duplicate_radius_m FROM categories")
+    units = await conn.fetch("SELECT id, code, coalesce(parent_id, id) AS district_id FROM units")
+    reporter = await conn.fetchrow(
+        "SELECT u.id, un.path FROM users u JOIN units un ON un.id = u.unit_id"
+        " WHERE u.username = 'inspector'"
+    )
+    return {
+        "categories": {r["code"]: (r["id"], float(r["duplicate_radius_m"])) for r in categories},
+        "units": {r["code"]: (r["id"], r["district_id"]) for r in units},
+        "reporter": (reporter["id"], reporter["path"]) if reporter else None,
+    }
 
 
 app = FastAPI(lifespan=lifespan)
@@ -96,3 +125,46 @@ async def create(body: FindingIn) -> FindingOut:
             body.observed_at,
         )
     return FindingOut(id=body.id, reported_at=reported_at)
+
+
+_PLAN = json.dumps({"policy": "default", "levels": [], "start_level": 1, "reminder_at": 0.8})
+
+
+@app.post("/findings/same-sql", status_code=201, response_model=FindingOut)
+async def create_same_sql(body: FindingIn) -> FindingOut:
+    consts: dict[str, Any] = app.state.same_sql
+    category = consts["categories"].get(body.category)
+    unit = consts["units"].get(body.unit)
+    if category is None or unit is None or consts["reporter"] is None:
+        raise HTTPException(422, "unknown category or unit")
+    (category_id, radius_m), (unit_id, district_id) = category, unit
+    reporter_id, reporter_path = consts["reporter"]
+    now = datetime.now(UTC)
+    lat, lon = body.location.lat, body.location.lon
+    span = radius_m / 111_195
+    pool: asyncpg.Pool = app.state.pool
+    async with pool.acquire() as conn:
+        if await conn.fetchrow(CALLER_SQL, reporter_id) is None:
+            raise HTTPException(401, "no such caller")
+        box = [lat - span, lat + span, lon - span, lon + span]
+        since = now - timedelta(days=30)
+        look = [body.id, category_id, lat, lon, radius_m, *box, since, False, reporter_path,
+                reporter_id]  # fmt: skip
+        if (await conn.fetchrow(LOOK_AROUND_SQL, *look))["taken_hash"] is not None:
+            raise HTTPException(409, "id taken")
+        due = now + timedelta(days=1)
+        values = {
+            "id": body.id, "source": body.source, "category_id": category_id,
+            "severity": body.severity, "description": body.description, "lat": lat, "lon": lon,
+            "address": body.location.address, "place_unit_id": unit_id,
+            "responsible_unit_id": unit_id, "district_id": district_id,
+            "point_type": body.point_type, "observed_at": body.observed_at, "reported_at": now,
+            "reporter_id": reporter_id, "status": "assigned", "request_hash": body.id.hex * 2,
+            "updated_at": now, "recurrence_of": None, "exposure_video_id": None,
+            "video_offset": None, "dispatched_at": now, "due_at": due, "escalation_plan": _PLAN,
+            "next_escalation_at": due,
+        }  # fmt: skip
+        events = [[reporter_id, reporter_id], ["report", "dispatch"], [None, "reported"],
+                  ["reported", "assigned"], ["{}", "{}"], [now, now]]  # fmt: skip
+        await conn.fetch(INSERT_SQL, *(values[c] for c in FINDING_COLUMNS), *events)
+    return FindingOut(id=body.id, reported_at=now)
