@@ -206,9 +206,27 @@ class Finding(Base):
         ),
         Index("ix_findings_place_unit", "place_unit_id"),
         # Spatial look-ups without PostGIS: a latitude band is selective enough at a city's
-        # scale that a btree range on (lat, lon) — per category for duplicates — beats a scan.
+        # scale that a btree range on (lat, lon) beats a scan. The intake's look-around
+        # (services/core/spatial.py) ranges per category over the rows each half wants: open
+        # ones for possible duplicates, rectified ones for recurrences; both cover what the
+        # half filters on, so the box is read from the index alone.
         Index("ix_findings_lat_lon", "lat", "lon"),
-        Index("ix_findings_category_lat_lon", "category_id", "lat", "lon"),
+        Index(
+            "ix_findings_open_near",
+            "category_id",
+            "lat",
+            "lon",
+            postgresql_include=["id", "responsible_unit_id", "place_unit_id", "reporter_id"],
+            postgresql_where=text("status <> 'closed'"),
+        ),
+        Index(
+            "ix_findings_rectified_near",
+            "category_id",
+            "lat",
+            "lon",
+            postgresql_include=["closed_at", "id"],
+            postgresql_where=text("close_reason = 'rectified'"),
+        ),
         # Open findings only (closed ones are counted in closed_finding_days): the live part
         # of the unit statistics and of the trend, and the map's most-overdue-first order.
         Index(

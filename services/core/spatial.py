@@ -1,10 +1,11 @@
 """Look-ups by place: possible duplicates of a new finding and the finding it is a recurrence of.
 
-No PostGIS: both are a range on the btree `ix_findings_category_lat_lon` (category, then a
-latitude band, longitude checked inside the index) followed by the exact distance on the few
-rows in the box. At a city's scale a band of a few dozen metres holds a handful of rows per
-category, so the look-up costs the same at a thousand findings as at a million. The SQL is
-the database function `intake_look_around` (migration 0009); the box is computed here.
+No PostGIS: each is a range on a partial btree of its own rows (category, then a latitude
+band, longitude checked inside the index): `ix_findings_open_near` for duplicates,
+`ix_findings_rectified_near` for recurrences. Both cover the columns their half filters on,
+so the exact distance is computed on the box's index entries without visiting the table.
+The SQL is the database function `intake_look_around` (migrations 0009, 0010); the box is
+computed here.
 """
 
 from __future__ import annotations
