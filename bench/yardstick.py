@@ -76,13 +76,22 @@ class FindingOut(BaseModel):
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    pool = await asyncpg.create_pool(os.environ["BENCH_DATABASE_URL"], min_size=4, max_size=10)
+    url = os.environ["BENCH_DATABASE_URL"]
+    pool = await asyncpg.create_pool(url, min_size=4, max_size=10)
+    # The floor's own pool hands connections back as they are: asyncpg's default reset on
+    # release (CLOSE ALL, UNLISTEN *, RESET ALL...) is a round trip duban does not pay.
+    floor = await asyncpg.create_pool(url, min_size=4, max_size=10, reset=_as_is)
     async with pool.acquire() as conn:
         await conn.execute(TABLE)
         app.state.same_sql = await _same_sql_constants(conn)
-    app.state.pool = pool
+    app.state.pool, app.state.floor_pool = pool, floor
     yield
+    await floor.close()
     await pool.close()
+
+
+async def _as_is(_conn: asyncpg.Connection) -> None:
+    return None
 
 
 async def _same_sql_constants(conn: asyncpg.Connection) -> dict[str, Any]:
@@ -145,7 +154,7 @@ async def create_same_sql(body: FindingIn) -> FindingOut:
     now = datetime.now(UTC)
     lat, lon = body.location.lat, body.location.lon
     span = radius_m / 111_195
-    pool: asyncpg.Pool = app.state.pool
+    pool: asyncpg.Pool = app.state.floor_pool
     async with pool.acquire() as conn:
         if await conn.fetchrow(CALLER_SQL, reporter_id) is None:
             raise HTTPException(401, "no such caller")
