@@ -16,7 +16,7 @@ from tests.test_findings_api import URL, body
 
 _TERMINATE = """
 SELECT count(*) FROM (
-  SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+  SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity
   WHERE pid <> pg_backend_pid() AND datname = current_database()
     AND ($1::text IS NULL OR wait_event_type = $1)
 ) t
@@ -24,7 +24,8 @@ SELECT count(*) FROM (
 
 
 async def _terminate(db: asyncpg.Connection, waiting_on: str | None = None) -> int:
-    """Cut the API's connections from the server's side, as a restart does."""
+    """Cut the API's connections from the server's side, as a restart does, and wait (up to
+    5 s each) until the backends are gone."""
     killed: int = await db.fetchval(_TERMINATE, waiting_on)
     return killed
 
