@@ -29,7 +29,10 @@ from fastapi import FastAPI, HTTPException
 from pydantic import AwareDatetime, BaseModel, Field
 
 from services.api.deps import CALLER_SQL
-from services.core.intake_store import FINDING_COLUMNS, INSERT_SQL, LOOK_AROUND_SQL
+from services.core.escalation_store import DEFAULT_POLICY, policy_plan
+from services.core.intake_store import FINDING_COLUMNS, INSERT_SQL, LOOK_AROUND_SQL, lookup_args
+from services.core.principal import Principal
+from services.core.settings import get_settings
 
 TABLE = """
 CREATE TABLE IF NOT EXISTS bench_yardstick (
@@ -95,18 +98,22 @@ async def _as_is(_conn: asyncpg.Connection) -> None:
 
 
 async def _same_sql_constants(conn: asyncpg.Connection) -> dict[str, Any]:
-    """What duban keeps in its reference snapshot, read once: category and unit ids, and the
-    inspector who reports."""
+    """What duban keeps in its reference snapshot, read once: category and unit ids, the
+    default escalation plan, and the inspector who reports."""
     categories = await conn.fetch("SELECT id, code, duplicate_radius_m FROM categories")
     units = await conn.fetch("SELECT id, code, coalesce(parent_id, id) AS district_id FROM units")
-    reporter = await conn.fetchrow(
-        "SELECT u.id, un.path FROM users u JOIN units un ON un.id = u.unit_id"
-        " WHERE u.username = 'inspector'"
+    policy = await conn.fetchrow(
+        "SELECT code, reminder_at, levels FROM escalation_policies WHERE code = $1",
+        DEFAULT_POLICY,
     )
+    plan = policy_plan(policy["code"], policy["reminder_at"], json.loads(policy["levels"]))
+    reporter = await conn.fetchval("SELECT id FROM users WHERE username = 'inspector'")
     return {
         "categories": {r["code"]: (r["id"], float(r["duplicate_radius_m"])) for r in categories},
         "units": {r["code"]: (r["id"], r["district_id"]) for r in units},
-        "reporter": (reporter["id"], reporter["path"]) if reporter else None,
+        "plan": json.dumps(plan.to_json()),
+        "reporter_id": reporter,
+        "recurrence_window": timedelta(days=get_settings().recurrence_window_days),
     }
 
 
@@ -139,7 +146,6 @@ async def create(body: FindingIn) -> FindingOut:
 # The floor's rows are marked so the bench can take them out again before it times the reads:
 # tens of thousands of extra open findings would slow every count of open findings.
 FLOOR_POINT_TYPE = "bench-same-sql"
-_PLAN = json.dumps({"policy": "default", "levels": [], "start_level": 1, "reminder_at": 0.8})
 
 
 @app.post("/findings/same-sql", status_code=201, response_model=FindingOut)
@@ -147,21 +153,22 @@ async def create_same_sql(body: FindingIn) -> FindingOut:
     consts: dict[str, Any] = app.state.same_sql
     category = consts["categories"].get(body.category)
     unit = consts["units"].get(body.unit)
-    if category is None or unit is None or consts["reporter"] is None:
+    if category is None or unit is None or consts["reporter_id"] is None:
         raise HTTPException(422, "unknown category or unit")
     (category_id, radius_m), (unit_id, district_id) = category, unit
-    reporter_id, reporter_path = consts["reporter"]
     now = datetime.now(UTC)
     lat, lon = body.location.lat, body.location.lon
-    span = radius_m / 111_195
     pool: asyncpg.Pool = app.state.floor_pool
     async with pool.acquire() as conn:
-        if await conn.fetchrow(CALLER_SQL, reporter_id) is None:
+        row = await conn.fetchrow(CALLER_SQL, consts["reporter_id"])
+        if row is None:
             raise HTTPException(401, "no such caller")
-        box = [lat - span, lat + span, lon - span, lon + span]
-        since = now - timedelta(days=30)
-        look = [body.id, category_id, lat, lon, radius_m, *box, since, False, reporter_path,
-                reporter_id]  # fmt: skip
+        caller = Principal(*row[:8])
+        # duban's own arguments for the look-around: the same box, window and scope.
+        look = lookup_args(
+            finding_id=body.id, category_id=category_id, lat=lat, lon=lon, radius_m=radius_m,
+            closed_since=now - consts["recurrence_window"], caller=caller,
+        )  # fmt: skip
         if (await conn.fetchrow(LOOK_AROUND_SQL, *look))["taken_hash"] is not None:
             raise HTTPException(409, "id taken")
         due = now + timedelta(days=1)
@@ -171,12 +178,12 @@ async def create_same_sql(body: FindingIn) -> FindingOut:
             "address": body.location.address, "place_unit_id": unit_id,
             "responsible_unit_id": unit_id, "district_id": district_id,
             "point_type": FLOOR_POINT_TYPE, "observed_at": body.observed_at, "reported_at": now,
-            "reporter_id": reporter_id, "status": "assigned", "request_hash": body.id.hex * 2,
+            "reporter_id": caller.user_id, "status": "assigned", "request_hash": body.id.hex * 2,
             "updated_at": now, "recurrence_of": None, "exposure_video_id": None,
-            "video_offset": None, "dispatched_at": now, "due_at": due, "escalation_plan": _PLAN,
-            "next_escalation_at": due,
+            "video_offset": None, "dispatched_at": now, "due_at": due,
+            "escalation_plan": consts["plan"], "next_escalation_at": due,
         }  # fmt: skip
-        events = [[reporter_id, reporter_id], ["report", "dispatch"], [None, "reported"],
+        events = [[caller.user_id, caller.user_id], ["report", "dispatch"], [None, "reported"],
                   ["reported", "assigned"], ["{}", "{}"], [now, now]]  # fmt: skip
         await conn.fetch(INSERT_SQL, *(values[c] for c in FINDING_COLUMNS), *events)
     return FindingOut(id=body.id, reported_at=now)

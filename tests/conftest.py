@@ -14,6 +14,7 @@ import tempfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import asyncpg
 import pytest
 from alembic import command
 from alembic.config import Config
@@ -92,6 +93,15 @@ async def factory(database_url: str) -> AsyncIterator[async_sessionmaker[AsyncSe
     engine = make_engine(database_url, pool_size=4)
     yield make_sessionmaker(engine)
     await engine.dispose()
+
+
+@pytest.fixture
+async def server_side(database_url: str) -> AsyncIterator[asyncpg.Connection]:
+    """A plain connection of the test's own to its database, beside whatever the app holds:
+    for arranging rows, or acting on the server as an operator would."""
+    conn = await asyncpg.connect(database_url)
+    yield conn
+    await conn.close()
 
 
 @pytest.fixture

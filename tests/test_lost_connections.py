@@ -31,49 +31,43 @@ async def _terminate(db: asyncpg.Connection, waiting_on: str | None = None) -> i
 
 
 async def test_a_connection_the_server_closed_is_not_handed_out(
-    client: AsyncClient, login: Login, database_url: str
+    client: AsyncClient, login: Login, server_side: asyncpg.Connection
 ) -> None:
     headers = await login("inspector")
     assert (await client.post(URL, json=body(), headers=headers)).status_code == 201
-    db = await asyncpg.connect(database_url)
-    try:
-        assert await _terminate(db) >= 1
-        await asyncio.sleep(0.2)  # the API's driver reads the server's goodbye
-        # Every pooled connection is dead now; the next requests get fresh ones.
-        for _ in range(3):
-            r = await client.post(URL, json=body(), headers=headers)
-            assert r.status_code == 201, r.text
-    finally:
-        await db.close()
+    assert await _terminate(server_side) >= 1
+    await asyncio.sleep(0.2)  # the API's driver reads the server's goodbye
+    # Every pooled connection is dead now; the next requests get fresh ones.
+    for _ in range(3):
+        r = await client.post(URL, json=body(), headers=headers)
+        assert r.status_code == 201, r.text
 
 
 async def test_a_connection_broken_under_a_request_is_a_503_and_is_dropped(
-    app: FastAPI, login: Login, database_url: str
+    app: FastAPI, login: Login, server_side: asyncpg.Connection
 ) -> None:
     headers = await login("inspector")
     # raise_app_exceptions: an exception that escapes the application would, under uvicorn,
     # close the client's keep-alive connection; here it fails the test.
     transport = ASGITransport(app=app, raise_app_exceptions=True)
-    db = await asyncpg.connect(database_url)
     async with AsyncClient(transport=transport, base_url="http://duban.test") as http:
-        try:
-            assert (await http.post(URL, json=body(), headers=headers)).status_code == 201
-            # Hold the request inside its write, then cut its connection from the server.
-            lock = db.transaction()
-            await lock.start()
-            await db.execute("LOCK TABLE findings IN EXCLUSIVE MODE")
-            pending = asyncio.ensure_future(http.post(URL, json=body(), headers=headers))
-            for _ in range(100):
-                if await _terminate(db, waiting_on="Lock"):
-                    break
-                await asyncio.sleep(0.05)
-            else:
-                raise AssertionError("the request never waited on the lock")
-            await lock.rollback()
-            assert_problem(await pending, 503)
-            # The broken connection went away with its request: the next one is stored.
-            stored = body()
-            assert (await http.post(URL, json=stored, headers=headers)).status_code == 201
-            assert await db.fetchval("SELECT count(*) FROM findings WHERE id = $1", stored["id"])
-        finally:
-            await db.close()
+        assert (await http.post(URL, json=body(), headers=headers)).status_code == 201
+        # Hold the request inside its write, then cut its connection from the server.
+        lock = server_side.transaction()
+        await lock.start()
+        await server_side.execute("LOCK TABLE findings IN EXCLUSIVE MODE")
+        pending = asyncio.ensure_future(http.post(URL, json=body(), headers=headers))
+        for _ in range(100):
+            if await _terminate(server_side, waiting_on="Lock"):
+                break
+            await asyncio.sleep(0.05)
+        else:
+            raise AssertionError("the request never waited on the lock")
+        await lock.rollback()
+        assert_problem(await pending, 503)
+        # The broken connection went away with its request: the next one is stored.
+        stored = body()
+        assert (await http.post(URL, json=stored, headers=headers)).status_code == 201
+        assert await server_side.fetchval(
+            "SELECT count(*) FROM findings WHERE id = $1", stored["id"]
+        )
