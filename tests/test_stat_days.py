@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from services.core.lifecycle import CLOCK_RUNNING
 from services.core.settings import Settings
 from services.core.stat_days import BUCKET_ZONE, DaySplit, day_start, split
-from services.core.stats import EXPOSURE_SOURCE, finding_counts, unit_stats
+from services.core.stats import EXPOSURE_SOURCE, finding_counts, ranking, unit_stats
 from tests.conftest import Login
 from tests.test_config_api import query
 from tests.test_findings_api import act, post
@@ -51,12 +51,13 @@ async def assert_in_step(database_url: str) -> None:
 async def figures_from_rows(
     database_url: str, since: datetime | None, until: datetime | None, now: datetime
 ) -> dict[tuple[int | None, bool], tuple[int, ...]]:
-    """The findings' figures per responsible unit and exposure flag in one pass over the rows."""
+    """The findings' figures per responsible unit and exposure flag in one pass over the rows
+    (open findings not routed yet under None)."""
     rows = await query(
         database_url,
         "SELECT responsible_unit_id, source, status, close_reason, due_at, submitted_at,"
         " rework_count, recurrence_of, reported_at FROM findings"
-        " WHERE responsible_unit_id IS NOT NULL",
+        " WHERE responsible_unit_id IS NOT NULL OR status <> 'closed'",
     )
     out: dict[tuple[int | None, bool], list[int]] = {}
     for unit, source, status, reason, due, submitted, rework, recur, at in rows:
@@ -190,4 +191,28 @@ async def test_roll_up_stays_equal_to_the_rows_and_the_ranking_to_one_pass(
             assert {k: tuple(v) for k, v in got.items() if any(v)} == expected, (since, until)
             stats = await unit_stats(session, "district", since=since, until=until, now=now)
             # every routed finding lies under exactly one district
-            assert sum(s.counts.total for s in stats) == sum(v[0] for v in expected.values())
+            routed = sum(v[0] for k, v in expected.items() if k[0] is not None)
+            assert sum(s.counts.total for s in stats) == routed
+        # The same pass counts the open findings reported in each window asked for.
+        bounded = [(a, b) for a, b in windows if a is not None and b is not None]
+        ranked = await ranking(
+            session, "district", since=None, until=None, now=now, windows=bounded
+        )
+        assert ranked.units == await unit_stats(
+            session, "district", since=None, until=None, now=now
+        )
+        open_in = [
+            n
+            for ((n,),) in [
+                await query(
+                    database_url,
+                    "SELECT count(*) FROM findings WHERE status <> 'closed'"
+                    " AND reported_at >= :a AND reported_at < :b",
+                    a=a,
+                    b=b,
+                )
+                for a, b in bounded
+            ]
+        ]
+        assert ranked.open_reported == open_in
+        assert sum(open_in) > 0

@@ -31,6 +31,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
@@ -163,16 +164,27 @@ def _in_edges(days: DaySplit) -> ColumnElement[bool]:
     return or_(*(_reported_between(a, b) for a, b in days.edges))
 
 
+Window = tuple[datetime, datetime]
+
+
 def finding_counts(
-    since: datetime | None, until: datetime | None, now: datetime
-) -> CompoundSelect[int | None, bool, int, int, int, int, int, int]:
+    since: datetime | None,
+    until: datetime | None,
+    now: datetime,
+    windows: Sequence[Window] = (),
+) -> CompoundSelect[*tuple[Any, ...]]:
     """Per responsible unit and exposure flag: total, closed, on time, overdue open,
     reworked, recurrences — possibly several rows per unit and flag, to be added up: the
     closed findings of whole days from the roll-up, those of the partial days at the window's
-    ends and the open ones from the rows."""
+    ends and the open ones from the rows (those with no responsible unit too, under None).
+
+    Then one column per window of `windows`: the open findings reported in it. The dashboard
+    needs those for its trend; counted in this pass, the open findings are read once per
+    page, not twice (each pass reads every open finding: ~70 ms at 1M findings)."""
     days = split(since, until)
     zero = literal(0)
-    parts: list[Select[int | None, bool, int, int, int, int, int, int]] = []
+    no_windows = [zero] * len(windows)
+    parts: list[Select[*tuple[Any, ...]]] = []
     if days.whole is not None:
         d = ClosedFindingDay
         parts.append(
@@ -185,6 +197,7 @@ def finding_counts(
                 zero,
                 func.sum(d.rework),
                 func.sum(d.recurrences),
+                *no_windows,
             )
             .where(d.close_reason == RECTIFIED, d.responsible_unit_id != 0, *_whole_days(days))
             .group_by(d.responsible_unit_id, d.exposure)
@@ -201,6 +214,7 @@ def finding_counts(
                 zero,
                 func.count().filter(Finding.rework_count > 0),
                 func.count().filter(Finding.recurrence_of.is_not(None)),
+                *no_windows,
             )
             .where(
                 Finding.status == CLOSED,
@@ -220,23 +234,17 @@ def finding_counts(
             func.count().filter(Finding.status.in_(sorted(CLOCK_RUNNING)), Finding.due_at < now),
             func.count().filter(Finding.rework_count > 0),
             func.count().filter(Finding.recurrence_of.is_not(None)),
+            *(func.count().filter(_reported_between(a, b)) for a, b in windows),
         )
-        .where(
-            Finding.status != CLOSED,
-            Finding.responsible_unit_id.is_not(None),
-            *_window(Finding.reported_at, since, until),
-        )
+        .where(Finding.status != CLOSED, *_window(Finding.reported_at, since, until))
         .group_by(Finding.responsible_unit_id, exposure)
     )
     return union_all(*parts)
 
 
-async def reported_in(
-    session: AsyncSession, windows: Sequence[tuple[datetime, datetime]]
-) -> list[int]:
-    """How many findings (any status, routed or not) were reported in each [start, end)
-    window: closed ones of whole days from the roll-up, of partial days and open ones from the
-    rows; three statements whatever the number of windows."""
+async def closed_reported_in(session: AsyncSession, windows: Sequence[Window]) -> list[int]:
+    """How many closed findings were reported in each [start, end) window: those of whole
+    days from the roll-up, those of partial days from the rows."""
     counts = [0] * len(windows)
     if not windows:
         return counts
@@ -269,16 +277,7 @@ async def reported_in(
         ).one()
         for (i, _), n in zip(edges, row, strict=True):
             counts[i] += int(n)
-    row = (
-        await session.execute(
-            select(*(func.count().filter(_reported_between(a, b)) for a, b in windows)).where(
-                Finding.status != CLOSED,
-                Finding.reported_at >= min(a for a, _ in windows),
-                Finding.reported_at < max(b for _, b in windows),
-            )
-        )
-    ).one()
-    return [c + int(n) for c, n in zip(counts, row, strict=True)]
+    return counts
 
 
 def escalation_counts(
@@ -307,6 +306,16 @@ def _roll_up(paths: Mapping[int, str], level_ids: set[int]) -> dict[int, int]:
     return out
 
 
+@dataclass
+class Ranking:
+    """`units`: every unit of the level, best first; `open_reported`: the open findings
+    (routed or not) reported in each of the windows asked for, counted in the same pass
+    (with `closed_reported_in`, all the findings reported in them)."""
+
+    units: list[UnitStats]
+    open_reported: list[int]
+
+
 async def unit_stats(
     session: AsyncSession,
     level: str,
@@ -316,13 +325,30 @@ async def unit_stats(
     now: datetime,
 ) -> list[UnitStats]:
     """Every unit of the level, best first, with its counts, score and rank."""
+    return (await ranking(session, level, since=since, until=until, now=now)).units
+
+
+async def ranking(
+    session: AsyncSession,
+    level: str,
+    *,
+    since: datetime | None,
+    until: datetime | None,
+    now: datetime,
+    windows: Sequence[Window] = (),
+) -> Ranking:
+    """`unit_stats`, and the open findings reported in each of `windows` (which must lie
+    within [since, until): the open findings outside it are not read)."""
     units = (
         await session.execute(select(Unit.id, Unit.code, Unit.name, Unit.kind, Unit.path))
     ).all()
     stats = {u.id: UnitStats(u.id, u.code, u.name) for u in units if u.kind == level}
     owner = _roll_up({u.id: u.path for u in units}, set(stats))
 
-    for f in await session.execute(finding_counts(since, until, now)):
+    open_reported = [0] * len(windows)
+    for f in await session.execute(finding_counts(since, until, now, windows)):
+        for i, n in enumerate(f[8:]):
+            open_reported[i] += int(n)
         target = stats.get(owner.get(f[0] or 0, 0))
         if target is None:
             continue
@@ -346,4 +372,4 @@ async def unit_stats(
         s.score = score(s.weighted)
     for s, r in zip(result, ranks([s.score for s in result]), strict=True):
         s.rank = r
-    return sorted(result, key=lambda s: (s.rank, s.code))
+    return Ranking(sorted(result, key=lambda s: (s.rank, s.code)), open_reported)

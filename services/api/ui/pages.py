@@ -32,7 +32,7 @@ from services.core.lifecycle import CLOCK_RUNNING
 from services.core.models import SOURCES, Escalation, User
 from services.core.principal import Principal
 from services.core.security import issue_access_token, verify_password
-from services.core.stats import REPORTED_LEVELS, unit_stats
+from services.core.stats import REPORTED_LEVELS, ranking
 
 from ..deps import Session, State, _principal_for, utcnow
 from ..pagination import decode_cursor, encode_cursor
@@ -189,14 +189,18 @@ async def overview(request: Request, caller: UiCaller, session: Session, state: 
     tz = ZoneInfo(state.settings.timezone)
     context: dict[str, Any] = {"levels": REPORTED_LEVELS}
     if caller.role in SUPERVISORS:
-        stats = await unit_stats(session, "district", since=None, until=None, now=now)
+        await queries.plan_with_parameters(session)
+        weeks = queries.trend_weeks(now, tz)
+        ranked = await ranking(session, "district", since=None, until=None, now=now, windows=weeks)
+        stats = ranked.units
         exposure = await queries.exposure_by_district(session)
         worst = max(stats, key=lambda s: s.counts.overdue_open, default=None)
+        trend = await queries.weekly_trend(session, weeks, ranked.open_reported)
         context |= {
             "stats": stats,
             "exposure": exposure,
             "worst": worst if worst is not None and worst.counts.overdue_open > 0 else None,
-            "trend": charts.trend(await queries.weekly_trend(session, now, tz)),
+            "trend": charts.trend(trend),
         }
     else:
         rows = await list_escalations(
