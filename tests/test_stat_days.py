@@ -216,3 +216,21 @@ async def test_roll_up_stays_equal_to_the_rows_and_the_ranking_to_one_pass(
         ]
         assert ranked.open_reported == open_in
         assert sum(open_in) > 0
+
+
+async def test_ranking_refuses_windows_outside_its_own(
+    factory: async_sessionmaker[AsyncSession],
+) -> None:
+    # The open findings outside [since, until) are not read: such a window would count short.
+    now = datetime.now(UTC)
+    async with factory() as session:
+        with pytest.raises(ValueError, match="within"):
+            await ranking(
+                session, "district", since=now, until=None, now=now,
+                windows=[(now - timedelta(days=7), now)],
+            )  # fmt: skip
+        ranked = await ranking(
+            session, "district", since=now - timedelta(days=7), until=None, now=now,
+            windows=[(now - timedelta(days=7), now)],
+        )  # fmt: skip
+        assert ranked.open_reported == [0]

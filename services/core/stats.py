@@ -339,6 +339,10 @@ async def ranking(
 ) -> Ranking:
     """`unit_stats`, and the open findings reported in each of `windows` (which must lie
     within [since, until): the open findings outside it are not read)."""
+    if any(
+        (since is not None and a < since) or (until is not None and b > until) for a, b in windows
+    ):
+        raise ValueError("every window must lie within [since, until)")
     units = (
         await session.execute(select(Unit.id, Unit.code, Unit.name, Unit.kind, Unit.path))
     ).all()
