@@ -28,6 +28,7 @@ covering index of migration 0004.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import datetime
@@ -36,6 +37,7 @@ from typing import Any
 from sqlalchemy import (
     ColumnElement,
     CompoundSelect,
+    Result,
     Select,
     String,
     and_,
@@ -323,9 +325,32 @@ async def unit_stats(
     since: datetime | None,
     until: datetime | None,
     now: datetime,
+    beside: AsyncSession | None = None,
 ) -> list[UnitStats]:
     """Every unit of the level, best first, with its counts, score and rank."""
-    return (await ranking(session, level, since=since, until=until, now=now)).units
+    return (await ranking(session, level, since=since, until=until, now=now, beside=beside)).units
+
+
+async def _counts(
+    session: AsyncSession,
+    beside: AsyncSession | None,
+    findings: CompoundSelect[*tuple[Any, ...]],
+    escalations: Select[int | None, int, bool, int],
+) -> tuple[Result[*tuple[Any, ...]], Result[int | None, int, bool, int]]:
+    if beside is None:
+        return await session.execute(findings), await session.execute(escalations)
+    # Each statement reads a snapshot of its own in either case (READ COMMITTED): sent on
+    # two connections, the escalations are counted while the findings are (~35 of ~140 ms
+    # at 1M findings), on the second core. A task group, so that when one fails the other
+    # is cancelled and done with before the sessions close; its first error is raised as
+    # itself, so that the caller's handlers (a lost database is a 503) still see it.
+    try:
+        async with asyncio.TaskGroup() as group:
+            f = group.create_task(session.execute(findings))
+            e = group.create_task(beside.execute(escalations))
+    except ExceptionGroup as failed:
+        raise failed.exceptions[0] from None
+    return f.result(), e.result()
 
 
 async def ranking(
@@ -336,9 +361,11 @@ async def ranking(
     until: datetime | None,
     now: datetime,
     windows: Sequence[Window] = (),
+    beside: AsyncSession | None = None,
 ) -> Ranking:
     """`unit_stats`, and the open findings reported in each of `windows` (which must lie
-    within [since, until): the open findings outside it are not read)."""
+    within [since, until): the open findings outside it are not read). With `beside`, a
+    session on another connection, the escalations are counted there at the same time."""
     if any(
         (since is not None and a < since) or (until is not None and b > until) for a, b in windows
     ):
@@ -349,8 +376,11 @@ async def ranking(
     stats = {u.id: UnitStats(u.id, u.code, u.name) for u in units if u.kind == level}
     owner = _roll_up({u.id: u.path for u in units}, set(stats))
 
+    finding_rows, escalation_rows = await _counts(
+        session, beside, finding_counts(since, until, now, windows), escalation_counts(since, until)
+    )
     open_reported = [0] * len(windows)
-    for f in await session.execute(finding_counts(since, until, now, windows)):
+    for f in finding_rows:
         for i, n in enumerate(f[8:]):
             open_reported[i] += int(n)
         target = stats.get(owner.get(f[0] or 0, 0))
@@ -362,7 +392,7 @@ async def ranking(
         target.counts.add(counts)
         target.weighted.add(counts, EXPOSURE_WEIGHT if exposure else 1)
 
-    for e in await session.execute(escalation_counts(since, until)):
+    for e in escalation_rows:
         target = stats.get(owner.get(e[0] or 0, 0))
         if target is None:
             continue
