@@ -22,8 +22,9 @@ departments happens here, over the unit paths: a few hundred rows, not the findi
 closed finding never changes again, so closed findings are read from their per-day roll-up
 (`closed_finding_days`, kept by triggers in the closing transaction; `stat_days` says how a
 window is split into whole days and raw edges); open ones are counted live from the partial
-index that holds only them (migration 0008). Escalations are counted index-only on the
-covering index of migration 0004.
+index that holds only them (migration 0008), in one pass that also gives the dashboard's
+trend its open findings per week (`ranking`). Escalations are counted from their own table;
+given a second session (`beside`), at the same time as the findings.
 """
 
 from __future__ import annotations
