@@ -35,11 +35,9 @@ _DISTANCE = (
 # the whole city on ix_findings_lat_lon; only ix_findings_category_lat_lon serves this form.
 _IN_BOX = "({t}.category_id, {t}.lat) BETWEEN ($2, $6) AND ($2, $7) AND {t}.lon BETWEEN $8 AND $9"
 
-# Built from the constants above only.
-LOOK_AROUND_SQL = f"""
-SELECT
-  (SELECT f.request_hash FROM findings f WHERE f.id = $1) AS taken_hash,
-  (SELECT array_agg(n.id ORDER BY n.metres) FROM (
+# Built from the constants above only. The possible duplicates: open findings of the
+# category within the radius, nearest first, that the caller may see (0010 reuses it).
+_DUPLICATES = f"""(SELECT array_agg(n.id ORDER BY n.metres) FROM (
      SELECT d.id, {_DISTANCE.format(t="d")} AS metres
      FROM findings d
      WHERE {_IN_BOX.format(t="d")}
@@ -50,7 +48,12 @@ SELECT
             OR d.place_unit_id IN (SELECT u.id FROM units u WHERE u.path LIKE $12 || '%')
             OR d.reporter_id = $13)
      ORDER BY metres
-     LIMIT 10) n) AS duplicates,
+     LIMIT 10) n)"""  # noqa: S608
+
+LOOK_AROUND_SQL = f"""
+SELECT
+  (SELECT f.request_hash FROM findings f WHERE f.id = $1) AS taken_hash,
+  {_DUPLICATES} AS duplicates,
   r.id AS recurred_id, r.source AS recurred_source, r.policy AS recurred_policy
 FROM (SELECT 1) one
 LEFT JOIN LATERAL (
@@ -70,21 +73,23 @@ SIGNATURE = (
 )
 
 
+# The function around a version of the query (0010 installs its own the same way).
+FUNCTION = """
+CREATE OR REPLACE FUNCTION intake_look_around({signature})
+RETURNS TABLE (taken_hash varchar, duplicates uuid[], recurred_id uuid,
+               recurred_source varchar, recurred_policy text)
+LANGUAGE plpgsql STABLE
+SET plan_cache_mode = force_generic_plan
+AS $fn$
+BEGIN
+    RETURN QUERY {sql};
+END
+$fn$
+"""
+
+
 def upgrade() -> None:
-    op.execute(
-        f"""
-        CREATE FUNCTION intake_look_around({SIGNATURE})
-        RETURNS TABLE (taken_hash varchar, duplicates uuid[], recurred_id uuid,
-                       recurred_source varchar, recurred_policy text)
-        LANGUAGE plpgsql STABLE
-        SET plan_cache_mode = force_generic_plan
-        AS $fn$
-        BEGIN
-            RETURN QUERY {LOOK_AROUND_SQL};
-        END
-        $fn$
-        """
-    )
+    op.execute(FUNCTION.format(signature=SIGNATURE, sql=LOOK_AROUND_SQL))
 
 
 def downgrade() -> None:

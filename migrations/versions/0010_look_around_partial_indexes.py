@@ -50,23 +50,13 @@ SIGNATURE: str = _0009.SIGNATURE
 _DISTANCE: str = _0009._DISTANCE
 _IN_BOX: str = _0009._IN_BOX
 
-# The predicates repeat the indexes' WHERE clauses word for word: that is how a generic plan
-# proves that a partial index holds every row it may need.
+# The possible duplicates are 0009's, whose predicates already name the open index's WHERE
+# clause; the recurrence's name the rectified one's word for word: that is how a generic
+# plan proves that a partial index holds every row it may need.
 LOOK_AROUND_SQL = f"""
 SELECT
   (SELECT f.request_hash FROM findings f WHERE f.id = $1) AS taken_hash,
-  (SELECT array_agg(n.id ORDER BY n.metres) FROM (
-     SELECT d.id, {_DISTANCE.format(t="d")} AS metres
-     FROM findings d
-     WHERE {_IN_BOX.format(t="d")} AND d.status <> 'closed'
-       AND {_DISTANCE.format(t="d")} <= $5
-       AND d.id <> $1
-       AND ($11
-            OR d.responsible_unit_id IN (SELECT u.id FROM units u WHERE u.path LIKE $12 || '%')
-            OR d.place_unit_id IN (SELECT u.id FROM units u WHERE u.path LIKE $12 || '%')
-            OR d.reporter_id = $13)
-     ORDER BY metres
-     LIMIT 10) n) AS duplicates,
+  {_0009._DUPLICATES} AS duplicates,
   r.id AS recurred_id, r.source AS recurred_source,
   r.escalation_plan ->> 'policy' AS recurred_policy
 FROM (SELECT 1) one
@@ -81,19 +71,6 @@ LEFT JOIN LATERAL (
 LEFT JOIN findings r ON r.id = last_rectified.id
 """  # noqa: S608
 
-_FUNCTION = """
-CREATE OR REPLACE FUNCTION intake_look_around({signature})
-RETURNS TABLE (taken_hash varchar, duplicates uuid[], recurred_id uuid,
-               recurred_source varchar, recurred_policy text)
-LANGUAGE plpgsql STABLE
-SET plan_cache_mode = force_generic_plan
-AS $fn$
-BEGIN
-    RETURN QUERY {sql};
-END
-$fn$
-"""
-
 
 def upgrade() -> None:
     op.execute(
@@ -105,12 +82,12 @@ def upgrade() -> None:
         "CREATE INDEX ix_findings_rectified_near ON findings (category_id, lat, lon)"
         " INCLUDE (closed_at, id) WHERE close_reason = 'rectified'"
     )
-    op.execute(_FUNCTION.format(signature=SIGNATURE, sql=LOOK_AROUND_SQL))
+    op.execute(_0009.FUNCTION.format(signature=SIGNATURE, sql=LOOK_AROUND_SQL))
     op.drop_index("ix_findings_category_lat_lon", table_name="findings")
 
 
 def downgrade() -> None:
     op.create_index("ix_findings_category_lat_lon", "findings", ["category_id", "lat", "lon"])
-    op.execute(_FUNCTION.format(signature=SIGNATURE, sql=_0009.LOOK_AROUND_SQL))
+    op.execute(_0009.FUNCTION.format(signature=SIGNATURE, sql=_0009.LOOK_AROUND_SQL))
     op.drop_index("ix_findings_rectified_near", table_name="findings")
     op.drop_index("ix_findings_open_near", table_name="findings")
