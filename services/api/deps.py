@@ -46,10 +46,11 @@ async def get_settings(request: Request) -> Settings:
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
-async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
-    """The request's unit of work: committed once when the endpoint returns, rolled back if it
-    raises. The commit happens before the response is sent, so a client that saw 2xx can rely
-    on the data being durable."""
+@contextlib.asynccontextmanager
+async def unit_of_work_for(request: Request) -> AsyncIterator[AsyncSession]:
+    """The request's unit of work: committed once when the block ends, rolled back if it
+    raises. The block ends before the response is sent, so a client that saw 2xx can rely on
+    the data being durable."""
     async with app_state(request).sessionmaker() as session:
         try:
             async with session.begin():
@@ -61,6 +62,11 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
                 with contextlib.suppress(Exception):
                     await session.invalidate()
             raise
+
+
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    async with unit_of_work_for(request) as session:
+        yield session
 
 
 # scope="function": the commit runs before the response is sent, not after it.
@@ -118,11 +124,9 @@ SESSION_COOKIE = "duban_session"
 _COOKIE_METHODS = frozenset({"GET", "HEAD"})
 
 
-async def get_principal(
-    request: Request,
-    session: Session,
-    token: Annotated[str | None, Depends(oauth2)],
-) -> Principal:
+async def authenticate(request: Request, session: AsyncSession, token: str | None) -> Principal:
+    """The caller of `request`, from its bearer token (or, for reads, the dashboard's cookie),
+    with the reference revision left in `request.state.config_revision`."""
     if not token and request.method in _COOKIE_METHODS:
         token = request.cookies.get(SESSION_COOKIE)
         if token and token.startswith(API_TOKEN_PREFIX):
@@ -152,28 +156,44 @@ async def get_principal(
     return principal
 
 
+async def get_principal(
+    request: Request,
+    session: Session,
+    token: Annotated[str | None, Depends(oauth2)],
+) -> Principal:
+    return await authenticate(request, session, token)
+
+
 Caller = Annotated[Principal, Depends(get_principal)]
 
 
-async def get_reference(request: Request, session: Session, _principal: Caller) -> Reference:
-    """The reference snapshot as of the revision read with the caller (hence `_principal`:
-    it makes sure the caller, and so the revision, was read first)."""
+async def reference(request: Request, session: AsyncSession) -> Reference:
+    """The reference snapshot as of the revision read with the caller (`authenticate`)."""
     return await app_state(request).references.at(session, request.state.config_revision)
 
 
+async def get_reference(request: Request, session: Session, _principal: Caller) -> Reference:
+    # `_principal`: the caller, and so the revision, is read first.
+    return await reference(request, session)
+
+
 Ref = Annotated[Reference, Depends(get_reference)]
+
+
+def check_role(principal: Principal, allowed: frozenset[str]) -> Principal:
+    if principal.role not in allowed:
+        raise Problem(
+            403,
+            f"Role {principal.role!r} may not do this; allowed: {', '.join(sorted(allowed))}.",
+        )
+    return principal
 
 
 def require_roles(*roles: str) -> Callable[[Principal], Coroutine[Any, Any, Principal]]:
     allowed = frozenset(roles)
 
     async def check(principal: Caller) -> Principal:
-        if principal.role not in allowed:
-            raise Problem(
-                403,
-                f"Role {principal.role!r} may not do this; allowed: {', '.join(sorted(allowed))}.",
-            )
-        return principal
+        return check_role(principal, allowed)
 
     return check
 
