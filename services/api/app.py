@@ -14,7 +14,7 @@ from services.core.keys import jwt_secret
 from services.core.settings import Settings, get_settings
 from services.core.stack import endpoints
 
-from . import middleware, problem_schema, problems, ui
+from . import middleware, problem_schema, problems, served, ui
 from .middleware import API_PREFIX
 from .routes import (
     auth,
@@ -65,6 +65,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     problems.install(app)
     problem_schema.install(app)
+    served.install(app)
     middleware.install(app, settings)
     app.include_router(health.router)
     for module in (

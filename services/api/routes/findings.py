@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -37,8 +37,24 @@ from services.core.principal import Principal
 from services.core.reference import Reference
 from services.core.settings import Settings
 
-from .. import convertors  # noqa: F401 - registers {…:not_action}
-from ..deps import Caller, Ref, Session, SettingsDep, require_roles, utcnow
+from .. import (
+    convertors,  # noqa: F401 - registers {…:not_action}
+    served,
+)
+from ..deps import (
+    Caller,
+    Ref,
+    Session,
+    SettingsDep,
+    app_state,
+    authenticate,
+    check_role,
+    oauth2,
+    reference,
+    require_roles,
+    unit_of_work_for,
+    utcnow,
+)
 from ..pagination import PageDep, split_page
 from ..problems import Problem, problem_body, problem_from, validation_errors
 from ..schemas.findings import (
@@ -63,7 +79,9 @@ from . import exports
 
 router = APIRouter(tags=["findings"])
 
-REPORTER_ROLES = ("inspector", "dispatcher", "unit_handler", "verifier", "leader", "admin")
+REPORTER_ROLES = frozenset(
+    {"inspector", "dispatcher", "unit_handler", "verifier", "leader", "admin"}
+)
 Reporter = Annotated[Principal, Depends(require_roles(*REPORTER_ROLES))]
 # Clocks on phones drift; anything further ahead than this is a mistake, not drift.
 MAX_CLOCK_SKEW = timedelta(minutes=10)
@@ -176,28 +194,24 @@ async def _intake(
 _CONFLICT = "This id is already used by a different finding; send a new id for a new report."
 
 
-@router.post(
-    "/findings",
-    response_model=FindingOut,
-    status_code=201,
-    responses={200: {"model": FindingOut, "description": "identical replay"}},
-)
-async def create_finding(
-    body: FindingCreate,
-    caller: Reporter,
-    session: Session,
-    settings: SettingsDep,
-    ref: Ref,
-    response: Response,
-) -> FindingOut:
+async def create_finding(request: Request) -> Response:
     """Report a finding. The client's `id` is the idempotency key: a replay of the same body
     answers 200 with the stored finding; the same id with another body is a 409."""
-    clock = make_clock(ref, settings)
-    try:
-        outcome, out = await _intake(session, body, caller, clock, intake_terms(settings), ref)
-    except FindingError as exc:
-        FINDINGS_INTAKE.labels(body.source, "invalid").inc()
-        raise problem_from(exc) from exc
+    # Served without a dependency graph (services/api/served.py), in the order FastAPI would
+    # take: the body decoded, the caller and the role, the body validated, the reference.
+    raw = await served.json_of(request)
+    async with unit_of_work_for(request) as session:
+        caller = await authenticate(request, session, await oauth2(request))
+        check_role(caller, REPORTER_ROLES)
+        body = served.validated(FindingCreate, raw)
+        ref = await reference(request, session)
+        settings = app_state(request).settings
+        clock = make_clock(ref, settings)
+        try:
+            outcome, out = await _intake(session, body, caller, clock, intake_terms(settings), ref)
+        except FindingError as exc:
+            FINDINGS_INTAKE.labels(body.source, "invalid").inc()
+            raise problem_from(exc) from exc
     if out is None:
         raise Problem(
             409,
@@ -205,9 +219,20 @@ async def create_finding(
             kind="idempotency-conflict",
             errors=[{"field": "id", "message": "already used with a different body"}],
         )
-    if outcome == "replayed":
-        response.status_code = 200
-    return out
+    status = 200 if outcome == "replayed" else 201
+    return Response(out.model_dump_json(), status_code=status, media_type="application/json")
+
+
+router.add_api_route(
+    "/findings",
+    create_finding,
+    methods=["POST"],
+    response_model=FindingOut,
+    status_code=201,
+    responses={200: {"model": FindingOut, "description": "identical replay"}},
+    openapi_extra=served.json_body(FindingCreate),
+    route_class_override=served.Served,
+)
 
 
 @router.post("/findings/batch", response_model=BatchResponse)

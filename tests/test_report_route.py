@@ -1,0 +1,92 @@
+"""POST /findings is served by its endpoint directly (services/api/served.py), not through
+FastAPI's dependency graph. A client must not be able to tell: the same document, the same
+order of refusals, the same authentication."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+from httpx import AsyncClient
+
+from services.core.security import new_api_token
+from tests.conftest import Login
+from tests.test_findings_api import URL, body
+
+JSON = {"content-type": "application/json"}
+
+
+async def test_the_document_describes_the_body_and_the_bearer(client: AsyncClient) -> None:
+    document: dict[str, Any] = (await client.get("/openapi.json")).json()
+    operation = document["paths"][URL]["post"]
+    schema = operation["requestBody"]["content"]["application/json"]["schema"]
+    assert operation["requestBody"]["required"] is True
+    assert schema == {"$ref": "#/components/schemas/FindingCreate"}
+    assert operation["security"] == [{"OAuth2PasswordBearer": []}]
+    create = document["components"]["schemas"]["FindingCreate"]
+    assert set(create["required"]) == {"category", "description", "location", "observed_at"}
+    assert create["properties"]["location"] == {"$ref": "#/components/schemas/Location"}
+    assert "Location" in document["components"]["schemas"]
+    assert set(operation["responses"]) >= {"200", "201", "401", "403", "409", "413", "422"}
+    assert operation["responses"]["201"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/FindingOut"
+    }
+
+
+async def test_refusals_come_in_the_order_fastapi_gives_them(
+    client: AsyncClient, login: Login
+) -> None:
+    # An undecodable body is refused before the caller is looked at.
+    r = await client.post(URL, content=b'{"category": ', headers=JSON)
+    assert r.status_code == 422, r.text
+    assert r.json()["type"].endswith("/validation")
+    # A decodable one waits for the caller: no token, no word about the body.
+    r = await client.post(URL, json={"category": ""})
+    assert r.status_code == 401
+    assert r.headers["www-authenticate"] == "Bearer"
+    # The role comes before the body.
+    r = await client.post(URL, json={"category": ""}, headers=await login("supervisor"))
+    assert r.status_code == 403
+    inspector = await login("inspector")
+    r = await client.post(URL, content=b"", headers={**inspector, **JSON})
+    assert r.status_code == 422
+    assert r.json()["errors"] == [{"field": "body", "message": "Field required"}]
+    r = await client.post(URL, json=[1, 2], headers=inspector)
+    assert r.status_code == 422
+    assert r.json()["errors"][0]["field"] == "body"
+    r = await client.post(URL, json=body(extra="x", location={"lat": 36.05}), headers=inspector)
+    assert r.status_code == 422
+    assert {e["field"] for e in r.json()["errors"]} == {"extra", "location.lon"}
+
+
+async def test_an_api_token_reports_in_one_unit_of_work(
+    client: AsyncClient, database_url: str
+) -> None:
+    token, digest = new_api_token()
+    conn = await asyncpg.connect(database_url)
+    try:
+        token_id = await conn.fetchval(
+            "INSERT INTO api_tokens (user_id, name, token_hash) "
+            "SELECT id, 'phone-18', $1 FROM users WHERE username = 'inspector' RETURNING id",
+            digest,
+        )
+        headers = {"Authorization": f"Bearer {token}"}
+        sent = body()
+        r = await client.post(URL, json=sent, headers=headers)
+        assert r.status_code == 201, r.text
+        assert r.headers["content-type"] == "application/json"
+        assert r.json()["reporter"] == "inspector"
+        assert await conn.fetchval("SELECT last_used_at FROM api_tokens WHERE id = $1", token_id)
+        stored = await conn.fetchval(
+            "SELECT count(*) FROM findings WHERE id = $1 AND status = 'assigned'", sent["id"]
+        )
+        assert stored == 1
+        replay = await client.post(URL, json=sent, headers=headers)
+        assert replay.status_code == 200
+        assert replay.json() == r.json() | {
+            "possible_duplicates": replay.json()["possible_duplicates"]
+        }
+        await conn.execute("UPDATE api_tokens SET revoked_at = now() WHERE id = $1", token_id)
+        assert (await client.post(URL, json=body(), headers=headers)).status_code == 401
+    finally:
+        await conn.close()
