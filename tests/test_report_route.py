@@ -4,6 +4,7 @@ order of refusals, the same authentication."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import asyncpg
@@ -88,5 +89,32 @@ async def test_an_api_token_reports_in_one_unit_of_work(
         }
         await conn.execute("UPDATE api_tokens SET revoked_at = now() WHERE id = $1", token_id)
         assert (await client.post(URL, json=body(), headers=headers)).status_code == 401
+    finally:
+        await conn.close()
+
+
+async def test_reports_that_reload_the_reference_are_all_stored(
+    client: AsyncClient, login: Login, database_url: str
+) -> None:
+    """A report that finds the reference changed reads it again through a session, and carries
+    on there: its write must commit with it, and a burst of such reports, more than the pool
+    holds, must not wait on each other for a second connection."""
+    inspector = await login("inspector")
+    assert (await client.post(URL, json=body(), headers=inspector)).status_code == 201
+    conn = await asyncpg.connect(database_url)
+    try:
+        await conn.execute("UPDATE config_revision SET revision = revision + 1")
+        sent = [body() for _ in range(30)]
+        answers = await asyncio.gather(*(client.post(URL, json=b, headers=inspector) for b in sent))
+        assert [a.status_code for a in answers] == [201] * len(sent)
+        stored = await conn.fetchval(
+            "SELECT count(*) FROM findings WHERE id = ANY($1::uuid[])", [b["id"] for b in sent]
+        )
+        assert stored == len(sent)
+        events = await conn.fetchval(
+            "SELECT count(*) FROM events WHERE finding_id = ANY($1::uuid[]) AND action = 'report'",
+            [b["id"] for b in sent],
+        )
+        assert events == len(sent)
     finally:
         await conn.close()

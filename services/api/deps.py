@@ -9,17 +9,15 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
-from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.core.db import driver_connection
-from services.core.models import ApiToken
+from services.core.db import Connections, OnSession, database_unreachable, driver_connection
 from services.core.principal import Principal
 from services.core.reference import Reference
 from services.core.security import API_TOKEN_PREFIX, hash_api_token, read_access_token
 from services.core.settings import Settings
 
-from .problems import Problem, database_unreachable
+from .problems import Problem
 from .state import AppState
 
 oauth2 = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
@@ -46,11 +44,10 @@ async def get_settings(request: Request) -> Settings:
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
-@contextlib.asynccontextmanager
-async def unit_of_work_for(request: Request) -> AsyncIterator[AsyncSession]:
-    """The request's unit of work: committed once when the block ends, rolled back if it
-    raises. The block ends before the response is sent, so a client that saw 2xx can rely on
-    the data being durable."""
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """The request's unit of work: committed once when the endpoint returns, rolled back if it
+    raises. The commit happens before the response is sent, so a client that saw 2xx can rely
+    on the data being durable."""
     async with app_state(request).sessionmaker() as session:
         try:
             async with session.begin():
@@ -62,11 +59,6 @@ async def unit_of_work_for(request: Request) -> AsyncIterator[AsyncSession]:
                 with contextlib.suppress(Exception):
                     await session.invalidate()
             raise
-
-
-async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
-    async with unit_of_work_for(request) as session:
-        yield session
 
 
 # scope="function": the commit runs before the response is sent, not after it.
@@ -98,10 +90,16 @@ SELECT u.id, u.username, u.role, un.id, un.code, un.kind, un.path, u.person_id,
 FROM users u JOIN units un ON un.id = u.unit_id
 WHERE u.id = $1 AND u.active
 """
+# An API token's use, recorded as it authenticates; its user, unless it is unknown or revoked.
+RECORD_USE_SQL = """
+UPDATE api_tokens SET last_used_at = $2
+WHERE token_hash = $1 AND revoked_at IS NULL
+RETURNING user_id
+"""
 
 
-async def _caller(session: AsyncSession, user_id: int) -> tuple[Principal, int] | None:
-    row = await (await driver_connection(session)).fetchrow(CALLER_SQL, user_id)
+async def _caller(db: Any, user_id: int) -> tuple[Principal, int] | None:
+    row = await db.fetchrow(CALLER_SQL, user_id)
     if row is None:
         return None
     uid, username, role, unit_id, unit_code, unit_kind, unit_path, person_id, revision = row
@@ -110,7 +108,7 @@ async def _caller(session: AsyncSession, user_id: int) -> tuple[Principal, int] 
 
 
 async def _principal_for(session: AsyncSession, user_id: int) -> Principal | None:
-    found = await _caller(session, user_id)
+    found = await _caller(await driver_connection(session), user_id)
     return found[0] if found is not None else None
 
 
@@ -124,9 +122,10 @@ SESSION_COOKIE = "duban_session"
 _COOKIE_METHODS = frozenset({"GET", "HEAD"})
 
 
-async def authenticate(request: Request, session: AsyncSession, token: str | None) -> Principal:
+async def authenticate(request: Request, db: Any, token: str | None) -> Principal:
     """The caller of `request`, from its bearer token (or, for reads, the dashboard's cookie),
-    with the reference revision left in `request.state.config_revision`."""
+    with the reference revision left in `request.state.config_revision`. On the driver
+    connection `db`; an API token's use is recorded at once, whatever the request does next."""
     if not token and request.method in _COOKIE_METHODS:
         token = request.cookies.get(SESSION_COOKIE)
         if token and token.startswith(API_TOKEN_PREFIX):
@@ -139,17 +138,10 @@ async def authenticate(request: Request, session: AsyncSession, token: str | Non
         )
     user_id: int | None
     if token.startswith(API_TOKEN_PREFIX):
-        user_id = (
-            await session.execute(
-                update(ApiToken)
-                .where(ApiToken.token_hash == hash_api_token(token), ApiToken.revoked_at.is_(None))
-                .values(last_used_at=utcnow())
-                .returning(ApiToken.user_id)
-            )
-        ).scalar_one_or_none()
+        user_id = await db.fetchval(RECORD_USE_SQL, hash_api_token(token), utcnow())
     else:
         user_id = read_access_token(token, app_state(request).jwt_secret)
-    found = await _caller(session, user_id) if user_id is not None else None
+    found = await _caller(db, user_id) if user_id is not None else None
     if found is None:
         raise Problem(401, "The token is invalid, expired or revoked.", headers=_UNAUTHENTICATED)
     principal, request.state.config_revision = found
@@ -161,20 +153,20 @@ async def get_principal(
     session: Session,
     token: Annotated[str | None, Depends(oauth2)],
 ) -> Principal:
-    return await authenticate(request, session, token)
+    return await authenticate(request, await driver_connection(session), token)
 
 
 Caller = Annotated[Principal, Depends(get_principal)]
 
 
-async def reference(request: Request, session: AsyncSession) -> Reference:
+async def reference(request: Request, conns: Connections) -> Reference:
     """The reference snapshot as of the revision read with the caller (`authenticate`)."""
-    return await app_state(request).references.at(session, request.state.config_revision)
+    return await app_state(request).references.at(conns, request.state.config_revision)
 
 
 async def get_reference(request: Request, session: Session, _principal: Caller) -> Reference:
     # `_principal`: the caller, and so the revision, is read first.
-    return await reference(request, session)
+    return await reference(request, OnSession(session))
 
 
 Ref = Annotated[Reference, Depends(get_reference)]

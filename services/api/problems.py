@@ -6,7 +6,6 @@ from collections.abc import Sequence
 from http import HTTPStatus
 from typing import Any
 
-import asyncpg
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -16,6 +15,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from services.core.db import DRIVER_CONNECTION_ERRORS, database_unreachable
 from services.core.errors import DomainError
 
 PROBLEM_JSON = "application/problem+json"
@@ -182,28 +182,3 @@ def install(app: FastAPI) -> None:
         # The trace goes to the log (with the request id), never to the client.
         structlog.get_logger("duban.api").exception("unhandled_error", path=request.url.path)
         return problem_response(500, "An unexpected error occurred; it has been logged.")
-
-
-# What the driver raises when the connection, not the statement, failed. The intake and the
-# caller run on asyncpg directly, so these arrive unwrapped by SQLAlchemy.
-DRIVER_CONNECTION_ERRORS: tuple[type[Exception], ...] = (
-    asyncpg.exceptions.PostgresConnectionError,
-    asyncpg.exceptions.ConnectionDoesNotExistError,
-    asyncpg.exceptions.InternalClientError,
-    asyncpg.exceptions.OperatorInterventionError,
-)
-
-
-def database_unreachable(exc: BaseException) -> bool:
-    """The connection to PostgreSQL broke or could not be made (as opposed to an error in
-    the statement, which is a bug and stays a 500)."""
-    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
-        return True
-    seen: BaseException | None = exc
-    for _ in range(10):
-        if seen is None:
-            return False
-        if isinstance(seen, (OSError, *DRIVER_CONNECTION_ERRORS)):
-            return True
-        seen = seen.__cause__ or seen.__context__
-    return False

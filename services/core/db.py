@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, Protocol
 
+import asyncpg
 from sqlalchemy import event, exc
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -14,6 +15,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.orm import Session
+from sqlalchemy.util import greenlet_spawn
 
 
 def to_async_url(url: str) -> str:
@@ -81,6 +83,117 @@ async def driver_connection(session: AsyncSession) -> Any:
     return found
 
 
+class Connections(Protocol):
+    """Where a piece of work runs: the driver connection for its hot statements, and a session
+    for what needs the ORM."""
+
+    async def driver(self) -> Any: ...
+
+    async def orm(self) -> AsyncSession: ...
+
+
+class OnSession:
+    """Both on one session, in its transaction."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def driver(self) -> Any:
+        return await driver_connection(self._session)
+
+    async def orm(self) -> AsyncSession:
+        return self._session
+
+
+class Pooled:
+    """A driver connection checked out of the pool with none of a session's machinery: the
+    session, its transaction and its connection cost about 0.25 ms of CPU per request, as much
+    as a report's own rules (bench/ANALYSIS.md §9). Each statement commits on its own, so
+    whatever runs here must be reads and single-statement writes.
+
+    What needs the ORM (a replay's stored finding, a reference reload) gets a session, and the
+    work moves onto it: the driver connection goes back to the pool first, so a request never
+    holds two (twenty requests each waiting for a second connection would empty the pool and
+    wait on each other). Nothing is lost by the move: all that ran before it has committed.
+    From then on `driver()` is the session's, and the session commits when the work succeeds.
+    Ask for `driver()` for each statement: one asked for before a move is no longer ours."""
+
+    def __init__(self, fairy: Any, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
+        self._fairy: Any = fairy
+        self._sessionmaker = sessionmaker
+        self._session: AsyncSession | None = None
+
+    @classmethod
+    @asynccontextmanager
+    async def checkout(
+        cls, engine: AsyncEngine, sessionmaker: async_sessionmaker[AsyncSession]
+    ) -> AsyncIterator[Pooled]:
+        pooled = cls(await engine.raw_connection(), sessionmaker)
+        try:
+            yield pooled
+            if pooled._session is not None:
+                await pooled._session.commit()
+        except BaseException as error:
+            # A connection that broke under a statement: throw it away, never pool it again.
+            if database_unreachable(error):
+                await pooled._invalidate(error)
+            raise
+        finally:
+            await pooled._release()
+
+    async def driver(self) -> Any:
+        if self._session is not None:
+            return await driver_connection(self._session)
+        return self._fairy.driver_connection
+
+    async def orm(self) -> AsyncSession:
+        if self._session is None:
+            await self._release()
+            self._session = self._sessionmaker()
+        return self._session
+
+    async def _invalidate(self, error: BaseException) -> None:
+        if self._session is not None:
+            await self._session.invalidate()
+        elif self._fairy is not None:
+            await greenlet_spawn(self._fairy.invalidate, error)
+            self._fairy = None
+
+    async def _release(self) -> None:
+        fairy, self._fairy = self._fairy, None
+        if fairy is not None:
+            # The pool may reset or close the connection on its return: I/O, which the sync
+            # pool does in a greenlet.
+            await greenlet_spawn(fairy.close)
+        if self._session is not None:
+            await self._session.close()
+
+
 @event.listens_for(Session, "after_transaction_end")
 def _forget_driver_connection(session: Session, _transaction: Any) -> None:
     session.info.pop(_DRIVER, None)
+
+
+# What the driver raises when the connection, not the statement, failed. The intake and the
+# caller run on asyncpg directly, so these arrive unwrapped by SQLAlchemy.
+DRIVER_CONNECTION_ERRORS: tuple[type[Exception], ...] = (
+    asyncpg.exceptions.PostgresConnectionError,
+    asyncpg.exceptions.ConnectionDoesNotExistError,
+    asyncpg.exceptions.InternalClientError,
+    asyncpg.exceptions.OperatorInterventionError,
+)
+
+
+def database_unreachable(error: BaseException) -> bool:
+    """The connection to PostgreSQL broke or could not be made (as opposed to an error in
+    the statement, which is a bug and stays a 500)."""
+    if isinstance(error, exc.DBAPIError) and error.connection_invalidated:
+        return True
+    seen: BaseException | None = error
+    for _ in range(10):
+        if seen is None:
+            return False
+        if isinstance(seen, (OSError, *DRIVER_CONNECTION_ERRORS)):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False

@@ -19,6 +19,7 @@ from sqlalchemy import ColumnElement, and_, exists, func, select, tuple_
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.core.db import OnSession
 from services.core.escalation_store import UnknownPolicy
 from services.core.findings import (
     Clock,
@@ -181,7 +182,7 @@ async def register(
             video_offset=offset,
         )
         try:
-            outcome = (await report(session, new, creator, clock, terms, ref)).outcome
+            outcome = (await report(OnSession(session), new, creator, clock, terms, ref)).outcome
         except FindingError as exc:
             raise _segment_error(index, exc) from exc
         if outcome != "created":

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.core.db import driver_connection
+from services.core.db import Connections
 from services.core.deadlines import CityClock, due_at
 from services.core.errors import DomainError
 from services.core.escalation import Plan as Ladder
@@ -130,7 +130,7 @@ def _place(ref: Reference, code: str | None, reporter: Principal) -> UnitInfo | 
 
 
 async def report(
-    session: AsyncSession,
+    conns: Connections,
     new: NewFinding,
     reporter: Principal,
     clock: Clock,
@@ -148,9 +148,8 @@ async def report(
     digest = request_hash(new.canonical, reporter.user_id)
     category = _category(ref, new.category)
     place = _place(ref, new.unit, reporter)
-    db = await driver_connection(session)
     nearby = await look_around(
-        db,
+        await conns.driver(),
         finding_id=new.id,
         category_id=category.id,
         lat=new.lat,
@@ -160,7 +159,7 @@ async def report(
         caller=reporter,
     )
     if nearby.taken_hash is not None:
-        return await _stored(session, new.id, digest, nearby.duplicates)
+        return await _stored(await conns.orm(), new.id, digest, nearby.duplicates)
 
     responsible = ref.route(category, place) if place is not None else None
     district_unit = responsible or place
@@ -229,9 +228,9 @@ async def report(
                 clock.now,
             )
         )
-    if not await insert_finding(db, values, events):
+    if not await insert_finding(await conns.driver(), values, events):
         # Another copy of the same report won the race and has committed meanwhile.
-        return await _stored(session, new.id, digest, nearby.duplicates)
+        return await _stored(await conns.orm(), new.id, digest, nearby.duplicates)
     return Reported(Finding(**values, **FRESH_DEFAULTS), "created", nearby.duplicates)
 
 

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.core.calendar import WorkingCalendar
 from services.core.calendar_store import load_calendar
+from services.core.db import Connections
 from services.core.escalation import Plan
 from services.core.escalation_store import DEFAULT_POLICY, UnknownPolicy, policy_plan
 from services.core.models import (
@@ -171,9 +172,10 @@ class ReferenceCache:
         snapshot = self._snapshot
         return snapshot if snapshot is not None and snapshot.revision == revision else None
 
-    async def at(self, session: AsyncSession, revision: int) -> Reference:
-        """The snapshot for `revision`, read from the database in this transaction."""
-        return self.fresh(revision) or await self.reload(session, revision)
+    async def at(self, conns: Connections, revision: int) -> Reference:
+        """The snapshot for `revision`, read from the database through `conns` if this
+        process does not hold it yet."""
+        return self.fresh(revision) or await self.reload(await conns.orm(), revision)
 
     async def reload(self, session: AsyncSession, revision: int) -> Reference:
         snapshot = await load_reference(session, revision)

@@ -12,6 +12,7 @@ from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.core.calendar_store import city_clock
+from services.core.db import Connections, OnSession, Pooled
 from services.core.finding_queries import (
     FindingFilters,
     Refs,
@@ -52,7 +53,6 @@ from ..deps import (
     oauth2,
     reference,
     require_roles,
-    unit_of_work_for,
     utcnow,
 )
 from ..pagination import PageDep, split_page
@@ -170,7 +170,7 @@ def _new_finding(body: FindingCreate, now: datetime) -> NewFinding:
 
 
 async def _intake(
-    session: AsyncSession,
+    conns: Connections,
     body: FindingCreate,
     caller: Principal,
     clock: Clock,
@@ -178,7 +178,7 @@ async def _intake(
     ref: Reference,
 ) -> tuple[str, FindingOut | None]:
     new = _new_finding(body, clock.now)
-    reported = await report(session, new, caller, clock, terms, ref)
+    reported = await report(conns, new, caller, clock, terms, ref)
     FINDINGS_INTAKE.labels(body.source, reported.outcome).inc()
     if reported.outcome == "conflict":
         return reported.outcome, None
@@ -186,7 +186,7 @@ async def _intake(
     if finding.reporter_id == caller.user_id:
         refs = Refs(ref.units, ref.categories, {caller.user_id: caller.username})
     else:
-        refs = await load_refs(session, [finding])
+        refs = await load_refs(await conns.orm(), [finding])
     out = render(finding, refs, clock.tz, clock.now, reported.possible_duplicates)
     return reported.outcome, out
 
@@ -199,16 +199,19 @@ async def create_finding(request: Request) -> Response:
     answers 200 with the stored finding; the same id with another body is a 409."""
     # Served without a dependency graph (services/api/served.py), in the order FastAPI would
     # take: the body decoded, the caller and the role, the body validated, the reference.
+    # On a pooled driver connection rather than a session: the report's statements commit
+    # each on its own, the write being one statement.
     raw = await served.json_of(request)
-    async with unit_of_work_for(request) as session:
-        caller = await authenticate(request, session, await oauth2(request))
+    state = app_state(request)
+    async with Pooled.checkout(state.engine, state.sessionmaker) as conns:
+        caller = await authenticate(request, await conns.driver(), await oauth2(request))
         check_role(caller, REPORTER_ROLES)
         body = served.validated(FindingCreate, raw)
-        ref = await reference(request, session)
-        settings = app_state(request).settings
-        clock = make_clock(ref, settings)
+        ref = await reference(request, conns)
+        clock = make_clock(ref, state.settings)
+        terms = intake_terms(state.settings)
         try:
-            outcome, out = await _intake(session, body, caller, clock, intake_terms(settings), ref)
+            outcome, out = await _intake(conns, body, caller, clock, terms, ref)
         except FindingError as exc:
             FINDINGS_INTAKE.labels(body.source, "invalid").inc()
             raise problem_from(exc) from exc
@@ -285,7 +288,7 @@ async def _batch_item(
     try:
         # A savepoint per item: one item's failure leaves the others intact.
         async with session.begin_nested():
-            outcome, out = await _intake(session, body, caller, clock, terms, ref)
+            outcome, out = await _intake(OnSession(session), body, caller, clock, terms, ref)
     except FindingError as exc:
         FINDINGS_INTAKE.labels(body.source, "invalid").inc()
         field = f"findings[{index}].{exc.field}" if exc.field else f"findings[{index}]"
