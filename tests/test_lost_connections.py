@@ -5,11 +5,18 @@ connection (tests/faults/test_database_outage.py does the same with a real outag
 from __future__ import annotations
 
 import asyncio
+import struct
+from datetime import UTC, datetime
 
 import asyncpg
 from fastapi import FastAPI
 from httpx import ASGITransport, AsyncClient
+from redis.asyncio import Redis
 
+from services.api.app import create_app
+from services.core.keys import jwt_secret
+from services.core.security import issue_access_token
+from services.core.settings import Settings
 from tests.conftest import Login
 from tests.test_errors import assert_problem
 from tests.test_findings_api import URL, body
@@ -71,3 +78,44 @@ async def test_a_connection_broken_under_a_request_is_a_503_and_is_dropped(
         assert await server_side.fetchval(
             "SELECT count(*) FROM findings WHERE id = $1", stored["id"]
         )
+
+
+_SSL_REQUEST = 80877103
+_SHUTTING_DOWN = b"SFATAL\x00VFATAL\x00C57P03\x00Mthe database system is shutting down\x00\x00"
+
+
+async def _shutting_down(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """What PostgreSQL answers a new connection while it shuts down: a FATAL 57P03."""
+    length, code = struct.unpack("!ii", await reader.readexactly(8))
+    if code == _SSL_REQUEST:
+        writer.write(b"N")
+        length = struct.unpack("!i", await reader.readexactly(4))[0] + 4
+    await reader.readexactly(length - 8)  # the startup message
+    writer.write(b"E" + struct.pack("!i", len(_SHUTTING_DOWN) + 4) + _SHUTTING_DOWN)
+    await writer.drain()
+    writer.close()
+
+
+async def test_a_report_while_the_database_shuts_down_is_a_503(
+    settings: Settings, redis: Redis
+) -> None:
+    """POST /findings takes its connection straight from the pool; when the server refuses
+    new connections, it answers as every other operation does, and the client's HTTP
+    connection stays open (tests/faults/test_database_outage.py saw it closed once)."""
+    server = await asyncio.start_server(_shutting_down, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    down = settings.model_copy(
+        update={"database_url": f"postgresql://duban@127.0.0.1:{port}/duban"}
+    )
+    application = create_app(down)
+    token = issue_access_token(1, jwt_secret(down), datetime.now(UTC), 5)
+    headers = {"Authorization": f"Bearer {token}"}
+    async with server, application.router.lifespan_context(application):
+        # raise_app_exceptions: what escapes the application fails the test (under uvicorn
+        # it would close the client's keep-alive connection).
+        transport = ASGITransport(app=application, raise_app_exceptions=True)
+        async with AsyncClient(transport=transport, base_url="http://duban.test") as http:
+            for _ in range(2):
+                r = await http.post(URL, json=body(), headers=headers)
+                assert_problem(r, 503)
+                assert r.headers["retry-after"] == "5"

@@ -128,7 +128,7 @@ class Pooled:
     async def checkout(
         cls, engine: AsyncEngine, sessionmaker: async_sessionmaker[AsyncSession]
     ) -> AsyncIterator[Pooled]:
-        pooled = cls(await engine.raw_connection(), sessionmaker)
+        pooled = cls(await _raw_connection(engine), sessionmaker)
         try:
             yield pooled
             if pooled._session is not None:
@@ -167,6 +167,23 @@ class Pooled:
             await greenlet_spawn(fairy.close)
         if self._session is not None:
             await self._session.close()
+
+
+async def _raw_connection(engine: AsyncEngine) -> Any:
+    """A pooled connection, its failure raised as SQLAlchemy raises it for its own
+    connections (a `DBAPIError`), so that the API answers it the same way: a 503."""
+    dialect = engine.dialect
+    try:
+        return await engine.raw_connection()
+    except dialect.loaded_dbapi.Error as error:
+        raise exc.DBAPIError.instance(
+            None,
+            None,
+            error,
+            dialect.loaded_dbapi.Error,
+            connection_invalidated=dialect.is_disconnect(error, None, None),
+            dialect=dialect,
+        ) from error
 
 
 @event.listens_for(Session, "after_transaction_end")
