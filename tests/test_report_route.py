@@ -118,3 +118,12 @@ async def test_reports_that_reload_the_reference_are_all_stored(
         assert events == len(sent)
     finally:
         await conn.close()
+
+
+async def test_a_body_that_is_not_text_is_a_400(client: AsyncClient, login: Login) -> None:
+    r = await client.post(
+        URL, content=b'{"description": "\xff\xfe"}', headers={**await login("inspector"), **JSON}
+    )
+    assert r.status_code == 400, r.text
+    assert r.headers["content-type"] == "application/problem+json"
+    assert r.json()["detail"] == "There was an error parsing the body"

@@ -16,7 +16,7 @@ import json
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar, cast
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI, HTTPException, Request, Response
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
@@ -49,9 +49,10 @@ def json_body(model: type[BaseModel]) -> dict[str, Any]:
 
 
 async def json_of(request: Request) -> Any:
-    """The decoded JSON body, refused as FastAPI refuses it: an undecodable body is a
-    validation problem at its position (the middleware has already refused other media
-    types and oversized bodies). An empty body is `None`, which no model accepts."""
+    """The decoded JSON body, refused as FastAPI refuses it: a body that is not JSON is a
+    validation problem at its position, one that is not text at all a 400 (the middleware
+    has already refused other media types and oversized bodies). An empty body is `None`,
+    which no model accepts."""
     raw = await request.body()
     if not raw:
         return None
@@ -66,9 +67,8 @@ async def json_of(request: Request) -> Any:
             "ctx": {"error": exc.msg},
         }
         raise RequestValidationError([error], body=exc.doc) from exc
-    except UnicodeDecodeError as exc:
-        error = {"type": "json_invalid", "loc": ("body",), "msg": "JSON decode error"}
-        raise RequestValidationError([error]) from exc
+    except ValueError as exc:  # not UTF-8, UTF-16 or UTF-32 text
+        raise HTTPException(400, "There was an error parsing the body") from exc
 
 
 def validated(model: type[Model], body: Any) -> Model:
