@@ -97,15 +97,23 @@ async def test_failed_logins_are_throttled_per_account(
     assert ok.status_code == 200
 
 
-async def test_api_token_works_until_revoked(client: AsyncClient, database_url: str) -> None:
+async def issue_inspector_token(conn: asyncpg.Connection, name: str) -> tuple[str, int]:
+    """An API token of the demo inspector, stored as `duban token` stores one: its secret and
+    its row's id."""
     token, digest = new_api_token()
+    token_id: int = await conn.fetchval(
+        "INSERT INTO api_tokens (user_id, name, token_hash) "
+        "SELECT id, $2, $1 FROM users WHERE username = 'inspector' RETURNING id",
+        digest,
+        name,
+    )
+    return token, token_id
+
+
+async def test_api_token_works_until_revoked(client: AsyncClient, database_url: str) -> None:
     conn = await asyncpg.connect(database_url)
     try:
-        token_id = await conn.fetchval(
-            "INSERT INTO api_tokens (user_id, name, token_hash) "
-            "SELECT id, 'phone-17', $1 FROM users WHERE username = 'inspector' RETURNING id",
-            digest,
-        )
+        token, token_id = await issue_inspector_token(conn, "phone-17")
         headers = {"Authorization": f"Bearer {token}"}
         assert (await client.get("/api/v1/findings", headers=headers)).status_code == 200
         used = await conn.fetchval("SELECT last_used_at FROM api_tokens WHERE id = $1", token_id)

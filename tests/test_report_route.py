@@ -10,8 +10,8 @@ from typing import Any
 import asyncpg
 from httpx import AsyncClient
 
-from services.core.security import new_api_token
 from tests.conftest import Login
+from tests.test_auth import issue_inspector_token
 from tests.test_findings_api import URL, body
 
 JSON = {"content-type": "application/json"}
@@ -60,17 +60,12 @@ async def test_refusals_come_in_the_order_fastapi_gives_them(
     assert {e["field"] for e in r.json()["errors"]} == {"extra", "location.lon"}
 
 
-async def test_an_api_token_reports_in_one_unit_of_work(
+async def test_an_api_token_reports_and_its_use_is_recorded(
     client: AsyncClient, database_url: str
 ) -> None:
-    token, digest = new_api_token()
     conn = await asyncpg.connect(database_url)
     try:
-        token_id = await conn.fetchval(
-            "INSERT INTO api_tokens (user_id, name, token_hash) "
-            "SELECT id, 'phone-18', $1 FROM users WHERE username = 'inspector' RETURNING id",
-            digest,
-        )
+        token, token_id = await issue_inspector_token(conn, "phone-18")
         headers = {"Authorization": f"Bearer {token}"}
         sent = body()
         r = await client.post(URL, json=sent, headers=headers)
