@@ -2,7 +2,7 @@
 
 FastAPI solves an operation's dependency graph, decodes and validates its body, and
 validates and encodes its response on every request. For POST /findings, the busiest
-operation by far, that cost about a fifth of the API's CPU per report (bench/ANALYSIS.md §9).
+operation by far, that cost about a sixth of the API's CPU per report (bench/ANALYSIS.md §9).
 A `Served` route is declared and documented like any other, but its endpoint takes the
 `Request` and returns the `Response` itself, calling the same plain functions the
 dependencies wrap (services/api/deps.py). What the document cannot learn from such an

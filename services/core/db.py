@@ -107,8 +107,8 @@ class OnSession:
 
 class Pooled:
     """A driver connection checked out of the pool with none of a session's machinery: the
-    session, its transaction and its connection cost about 0.25 ms of CPU per request, as much
-    as a report's own rules (bench/ANALYSIS.md §9). Each statement commits on its own, so
+    session, its transaction and its connection cost 0.25–0.5 ms of CPU per request, more than
+    a report's own rules (bench/ANALYSIS.md §9). Each statement commits on its own, so
     whatever runs here must be reads and single-statement writes.
 
     What needs the ORM (a replay's stored finding, a reference reload) gets a session, and the
