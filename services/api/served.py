@@ -6,8 +6,8 @@ operation by far, that cost about a sixth of the API's CPU per report (bench/ANA
 A `Served` route is declared and documented like any other, but its endpoint takes the
 `Request` and returns the `Response` itself, calling the same plain functions the
 dependencies wrap (services/api/deps.py). What the document cannot learn from such an
-endpoint's signature, its body and its security, it declares with `json_body` and
-`BEARER`; `install` adds the body's schema to the document's components.
+endpoint's signature, its body and the security scheme it authenticates with, it declares
+with `json_body`; `install` adds the body's schema to the document's components.
 """
 
 from __future__ import annotations
@@ -20,15 +20,13 @@ from fastapi import FastAPI, HTTPException, Request, Response
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
+from fastapi.security.base import SecurityBase
 from pydantic import BaseModel, ValidationError
 
 Model = TypeVar("Model", bound=BaseModel)
 
 _SCHEMAS = "#/components/schemas/"
 _BODY_MODELS: list[type[BaseModel]] = []
-
-# The operation's security requirement, as the `Caller` dependency declares it elsewhere.
-BEARER: list[dict[str, list[str]]] = [{"OAuth2PasswordBearer": []}]
 
 
 class Served(APIRoute):
@@ -38,13 +36,14 @@ class Served(APIRoute):
         return cast(Callable[[Request], Coroutine[Any, Any, Response]], self.endpoint)
 
 
-def json_body(model: type[BaseModel]) -> dict[str, Any]:
-    """The `openapi_extra` of an operation whose JSON body is `model`."""
+def json_body(model: type[BaseModel], scheme: SecurityBase) -> dict[str, Any]:
+    """The `openapi_extra` of an operation whose JSON body is `model` and whose caller
+    authenticates with `scheme` (the one the other operations get as a dependency)."""
     _BODY_MODELS.append(model)
     schema = {"$ref": _SCHEMAS + model.__name__}
     return {
         "requestBody": {"required": True, "content": {"application/json": {"schema": schema}}},
-        "security": BEARER,
+        "security": [{scheme.scheme_name: []}],
     }
 
 

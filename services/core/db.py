@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.orm import Session
+from sqlalchemy.pool import PoolProxiedConnection
 from sqlalchemy.util import greenlet_spawn
 
 
@@ -118,8 +119,10 @@ class Pooled:
     From then on `driver()` is the session's, and the session commits when the work succeeds.
     Ask for `driver()` for each statement: one asked for before a move is no longer ours."""
 
-    def __init__(self, fairy: Any, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
-        self._fairy: Any = fairy
+    def __init__(
+        self, fairy: PoolProxiedConnection, sessionmaker: async_sessionmaker[AsyncSession]
+    ) -> None:
+        self._fairy: PoolProxiedConnection | None = fairy
         self._sessionmaker = sessionmaker
         self._session: AsyncSession | None = None
 
@@ -142,9 +145,9 @@ class Pooled:
             await pooled._release()
 
     async def driver(self) -> Any:
-        if self._session is not None:
-            return await driver_connection(self._session)
-        return self._fairy.driver_connection
+        if self._fairy is not None:
+            return self._fairy.driver_connection
+        return await driver_connection(await self.orm())
 
     async def orm(self) -> AsyncSession:
         if self._session is None:
@@ -169,7 +172,7 @@ class Pooled:
             await self._session.close()
 
 
-async def _raw_connection(engine: AsyncEngine) -> Any:
+async def _raw_connection(engine: AsyncEngine) -> PoolProxiedConnection:
     """A pooled connection, its failure raised as SQLAlchemy raises it for its own
     connections (a `DBAPIError`), so that the API answers it the same way: a 503."""
     dialect = engine.dialect

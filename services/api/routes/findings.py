@@ -233,7 +233,7 @@ router.add_api_route(
     response_model=FindingOut,
     status_code=201,
     responses={200: {"model": FindingOut, "description": "identical replay"}},
-    openapi_extra=served.json_body(FindingCreate),
+    openapi_extra=served.json_body(FindingCreate, oauth2),
     route_class_override=served.Served,
 )
 
