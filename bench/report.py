@@ -45,9 +45,9 @@ def render(
         f"- Date: {started:%Y-%m-%d %H:%M} UTC; run took {figures.get('duration_s')} s",
         f"- Machine: {m.get('cores')} cores, {m.get('memory_gb')} GB, {m.get('cpu')}; "
         f"{m.get('os')}",
-        "- Everything co-located: PostgreSQL (fsync on) + Redis + API (uvicorn, "
-        f"{figures.get('api_workers', 1)} worker processes) + yardstick (the same) + 2 arq "
-        "workers + the load generator.",
+        "- Everything co-located: PostgreSQL (fsync on, reached through its Unix socket) + "
+        f"Redis + API (uvicorn, {figures.get('api_workers', 1)} worker processes) + yardstick "
+        "(the same) + 2 arq workers + the load generator.",
         "- Versions: " + ", ".join(f"{k} {v}" for k, v in figures.get("versions", {}).items()),
         "- Profiles and the bottlenecks behind missed targets: bench/ANALYSIS.md (hand-written).",
         "",

@@ -120,11 +120,13 @@ class Stack:
 
     @property
     def database_url(self) -> str:
-        return self.pg.url
+        # Co-located, every contender reaches PostgreSQL through its Unix socket, as a
+        # deployment on one host would (README, "Production").
+        return self.pg.socket_url
 
     def start_servers(self) -> None:
         # fsync on, as in production: every commit reaches the disk.
-        self.pg.start(fsync=True)
+        self.pg.start(fsync=True, socket_dir=self.root / "pgsock")
         self.redis.start()
 
     def migrate_and_seed(self) -> None:

@@ -69,7 +69,7 @@ async def _seed(url: str) -> None:
 def servers() -> Iterator[Servers]:
     root = Path(tempfile.mkdtemp(prefix="duban-test-"))
     s = Servers(root)
-    s.pg.start(fsync=False)
+    s.pg.start(fsync=False, socket_dir=root / "pgsock")
     s.redis.start()
     try:
         s.template_url = s.pg.create_database(TEMPLATE)
