@@ -7,6 +7,7 @@ that deadlines in that year ignore holidays that have not been announced.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -87,6 +88,9 @@ def _warn_fallback(year: int) -> None:
     )
 
 
+# Remembered: a report counts a dozen days forward (its deadline, then each escalation
+# level's), and the answer depends on the day alone (the official data is fixed at import).
+@functools.lru_cache(maxsize=4096)
 def _base(day: date) -> DayInfo:
     """The day as the official data (or the fallback) has it, before overrides."""
     weekend = day.weekday() >= 5
