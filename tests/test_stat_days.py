@@ -17,8 +17,6 @@ from typing import Any
 
 import pytest
 from httpx import AsyncClient
-from sqlalchemy import text
-from sqlalchemy.exc import ProgrammingError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.core.lifecycle import CLOCK_RUNNING
@@ -192,10 +190,6 @@ async def test_roll_up_stays_equal_to_the_rows_and_the_ranking_to_one_pass(
             expected = await figures_from_rows(database_url, since, until, now)
             assert {k: tuple(v) for k, v in got.items() if any(v)} == expected, (since, until)
             stats = await unit_stats(session, "district", since=since, until=until, now=now)
-            async with factory() as beside:
-                assert stats == await unit_stats(
-                    session, "district", since=since, until=until, now=now, beside=beside
-                )
             # every routed finding lies under exactly one district
             routed = sum(v[0] for k, v in expected.items() if k[0] is not None)
             assert sum(s.counts.total for s in stats) == routed
@@ -240,19 +234,3 @@ async def test_ranking_refuses_windows_outside_its_own(
             windows=[(now - timedelta(days=7), now)],
         )  # fmt: skip
         assert ranked.open_reported == [0]
-
-
-async def test_a_failure_beside_is_raised_as_itself_and_leaves_the_session_usable(
-    factory: async_sessionmaker[AsyncSession],
-) -> None:
-    # The escalations are counted on the second connection while the findings are counted on
-    # the first; an error there must reach the request's handlers as the database error it
-    # is (a lost database answers 503), not wrapped in a group, and the other statement must
-    # be finished with before the request's session is rolled back.
-    now = datetime.now(UTC)
-    async with factory() as session, factory() as beside:
-        await beside.execute(text("SET search_path = nowhere"))
-        with pytest.raises(ProgrammingError, match="escalations"):
-            await unit_stats(session, "district", since=None, until=None, now=now, beside=beside)
-        await session.rollback()
-        assert await unit_stats(session, "district", since=None, until=None, now=now)

@@ -65,17 +65,6 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
 Session = Annotated[AsyncSession, Depends(get_session, scope="function")]
 
 
-async def get_beside(request: Request) -> AsyncIterator[AsyncSession]:
-    """A second connection, for a read that runs beside the request's own statements
-    (the ranking counts escalations there while it counts findings). Reads only: whatever
-    it did is rolled back when the endpoint returns."""
-    async with app_state(request).sessionmaker() as session:
-        yield session
-
-
-Beside = Annotated[AsyncSession, Depends(get_beside, scope="function")]
-
-
 def utcnow() -> datetime:
     return datetime.now(UTC)
 

@@ -329,6 +329,22 @@ class ClosedFindingDay(Base):
     recurrences: Mapped[int] = mapped_column(Integer)
 
 
+class EscalationDay(Base):
+    """Escalations counted per day fired (at UTC+8), responsible unit, level and exposure
+    flag, in 16 stripes to be added up (two sweep workers seldom share one). Kept by
+    triggers on escalations (migration 0011) in the transaction that writes them, so it
+    always equals the rows; escalations without a responsible unit are not counted."""
+
+    __tablename__ = "escalation_days"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    responsible_unit_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    level: Mapped[int] = mapped_column(Integer, primary_key=True)
+    exposure: Mapped[bool] = mapped_column(Boolean, primary_key=True)
+    stripe: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    escalations: Mapped[int] = mapped_column(Integer)
+
+
 class ConfigRevision(Base):
     """One counter, bumped by a trigger on every write to the reference tables (units,
     categories, routing rules, escalation policies, calendar overrides; migration 0007): a

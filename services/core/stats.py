@@ -23,13 +23,13 @@ closed finding never changes again, so closed findings are read from their per-d
 (`closed_finding_days`, kept by triggers in the closing transaction; `stat_days` says how a
 window is split into whole days and raw edges); open ones are counted live from the partial
 index that holds only them (migration 0008), in one pass that also gives the dashboard's
-trend its open findings per week (`ranking`). Escalations are counted from their own table;
-given a second session (`beside`), at the same time as the findings.
+trend its open findings per week (`ranking`). An escalation never changes either once fired:
+escalations come from their own roll-up (`escalation_days`, migration 0011) and the rows of
+the partial days.
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import datetime
@@ -38,10 +38,11 @@ from typing import Any
 from sqlalchemy import (
     ColumnElement,
     CompoundSelect,
-    Result,
+    Integer,
     Select,
     String,
     and_,
+    false,
     func,
     literal,
     literal_column,
@@ -54,7 +55,7 @@ from sqlalchemy.orm import InstrumentedAttribute
 from sqlalchemy.sql.elements import ColumnClause
 
 from services.core.lifecycle import CLOCK_RUNNING
-from services.core.models import ClosedFindingDay, Escalation, Finding, Unit
+from services.core.models import ClosedFindingDay, Escalation, EscalationDay, Finding, Unit
 from services.core.stat_days import DaySplit, split
 
 EXPOSURE_SOURCE = "exposure_video"
@@ -285,17 +286,41 @@ async def closed_reported_in(session: AsyncSession, windows: Sequence[Window]) -
 
 def escalation_counts(
     since: datetime | None, until: datetime | None
-) -> Select[int | None, int, bool, int]:
-    """Per responsible unit, level and exposure flag: the number of escalations fired."""
-    exposure = Escalation.source == EXPOSURE_SOURCE
-    return (
-        select(Escalation.responsible_unit_id, Escalation.level, exposure, func.count())
-        .where(
-            Escalation.responsible_unit_id.is_not(None),
-            *_window(Escalation.fired_at, since, until),
+) -> CompoundSelect[int | None, int, bool, int]:
+    """Per responsible unit, level and exposure flag: the number of escalations fired —
+    possibly several rows per unit, level and flag, to be added up: the whole days from the
+    roll-up (`escalation_days`), the partial days at the window's ends from the rows."""
+    days = split(since, until)
+    parts: list[Select[int | None, int, bool, int]] = []
+    if days.whole is not None:
+        d = EscalationDay
+        first, end = days.whole
+        parts.append(
+            select(
+                d.responsible_unit_id,
+                d.level,
+                d.exposure,
+                func.sum(d.escalations).cast(Integer),
+            )
+            .where(
+                *([d.day >= first] if first is not None else []),
+                *([d.day < end] if end is not None else []),
+            )
+            .group_by(d.responsible_unit_id, d.level, d.exposure)
         )
-        .group_by(Escalation.responsible_unit_id, Escalation.level, exposure)
-    )
+    if days.edges or not parts:
+        e = Escalation
+        exposure = e.source == EXPOSURE_SOURCE
+        parts.append(
+            select(e.responsible_unit_id, e.level, exposure, func.count())
+            .where(
+                e.responsible_unit_id.is_not(None),
+                # An empty window (since ≥ until) reads no row at all.
+                or_(false(), *(and_(e.fired_at >= a, e.fired_at < b) for a, b in days.edges)),
+            )
+            .group_by(e.responsible_unit_id, e.level, exposure)
+        )
+    return union_all(*parts)
 
 
 def _roll_up(paths: Mapping[int, str], level_ids: set[int]) -> dict[int, int]:
@@ -326,32 +351,9 @@ async def unit_stats(
     since: datetime | None,
     until: datetime | None,
     now: datetime,
-    beside: AsyncSession | None = None,
 ) -> list[UnitStats]:
     """Every unit of the level, best first, with its counts, score and rank."""
-    return (await ranking(session, level, since=since, until=until, now=now, beside=beside)).units
-
-
-async def _counts(
-    session: AsyncSession,
-    beside: AsyncSession | None,
-    findings: CompoundSelect[*tuple[Any, ...]],
-    escalations: Select[int | None, int, bool, int],
-) -> tuple[Result[*tuple[Any, ...]], Result[int | None, int, bool, int]]:
-    if beside is None:
-        return await session.execute(findings), await session.execute(escalations)
-    # Each statement reads a snapshot of its own in either case (READ COMMITTED): sent on
-    # two connections, the escalations are counted while the findings are (~35 of ~140 ms
-    # at 1M findings), on the second core. A task group, so that when one fails the other
-    # is cancelled and done with before the sessions close; its first error is raised as
-    # itself, so that the caller's handlers (a lost database is a 503) still see it.
-    try:
-        async with asyncio.TaskGroup() as group:
-            f = group.create_task(session.execute(findings))
-            e = group.create_task(beside.execute(escalations))
-    except ExceptionGroup as failed:
-        raise failed.exceptions[0] from None
-    return f.result(), e.result()
+    return (await ranking(session, level, since=since, until=until, now=now)).units
 
 
 async def ranking(
@@ -362,11 +364,9 @@ async def ranking(
     until: datetime | None,
     now: datetime,
     windows: Sequence[Window] = (),
-    beside: AsyncSession | None = None,
 ) -> Ranking:
     """`unit_stats`, and the open findings reported in each of `windows` (which must lie
-    within [since, until): the open findings outside it are not read). With `beside`, a
-    session on another connection, the escalations are counted there at the same time."""
+    within [since, until): the open findings outside it are not read)."""
     if any(
         (since is not None and a < since) or (until is not None and b > until) for a, b in windows
     ):
@@ -377,9 +377,8 @@ async def ranking(
     stats = {u.id: UnitStats(u.id, u.code, u.name) for u in units if u.kind == level}
     owner = _roll_up({u.id: u.path for u in units}, set(stats))
 
-    finding_rows, escalation_rows = await _counts(
-        session, beside, finding_counts(since, until, now, windows), escalation_counts(since, until)
-    )
+    finding_rows = await session.execute(finding_counts(since, until, now, windows))
+    escalation_rows = await session.execute(escalation_counts(since, until))
     open_reported = [0] * len(windows)
     for f in finding_rows:
         for i, n in enumerate(f[8:]):
@@ -398,7 +397,7 @@ async def ranking(
         if target is None:
             continue
         exposure = e[2]
-        counts = Counts(escalations={e[1]: e[3]})
+        counts = Counts(escalations={e[1]: int(e[3])})
         target.counts.add(counts)
         target.weighted.add(counts, EXPOSURE_WEIGHT if exposure else 1)
 

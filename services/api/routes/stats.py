@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Query
 from services.core.principal import Principal
 from services.core.stats import FORMULA, REPORTED_LEVELS, Counts, unit_stats
 
-from ..deps import Beside, Session, SettingsDep, require_roles, utcnow
+from ..deps import Session, SettingsDep, require_roles, utcnow
 from ..problems import Problem
 from ..schemas.findings import UnitRef
 from ..schemas.stats import StatLevel, UnitStatsOut, UnitStatsPage, WeightedCounts
@@ -33,7 +33,6 @@ def _rate(value: float | None) -> float | None:
 async def get_unit_stats(
     _: Supervisor,
     session: Session,
-    beside: Beside,
     settings: SettingsDep,
     level: StatLevel = "district",
     since: Annotated[
@@ -51,7 +50,7 @@ async def get_unit_stats(
             errors=[{"field": "until", "message": "must be later than since"}],
         )
     now = utcnow()
-    stats = await unit_stats(session, level, since=since, until=until, now=now, beside=beside)
+    stats = await unit_stats(session, level, since=since, until=until, now=now)
     tz = ZoneInfo(settings.timezone)
     items = []
     for s in stats:

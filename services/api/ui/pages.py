@@ -34,7 +34,7 @@ from services.core.principal import Principal
 from services.core.security import issue_access_token, verify_password
 from services.core.stats import REPORTED_LEVELS, ranking
 
-from ..deps import Beside, Session, State, _principal_for, utcnow
+from ..deps import Session, State, _principal_for, utcnow
 from ..pagination import decode_cursor, encode_cursor
 from ..problems import Problem
 from . import charts, queries
@@ -184,18 +184,14 @@ async def logout(
 
 @router.get("")
 @router.get("/")
-async def overview(
-    request: Request, caller: UiCaller, session: Session, beside: Beside, state: State
-) -> Response:
+async def overview(request: Request, caller: UiCaller, session: Session, state: State) -> Response:
     now = utcnow()
     tz = ZoneInfo(state.settings.timezone)
     context: dict[str, Any] = {"levels": REPORTED_LEVELS}
     if caller.role in SUPERVISORS:
         await queries.plan_with_parameters(session)
         weeks = queries.trend_weeks(now, tz)
-        ranked = await ranking(
-            session, "district", since=None, until=None, now=now, windows=weeks, beside=beside
-        )
+        ranked = await ranking(session, "district", since=None, until=None, now=now, windows=weeks)
         stats = ranked.units
         exposure = await queries.exposure_by_district(session)
         worst = max(stats, key=lambda s: s.counts.overdue_open, default=None)
