@@ -11,17 +11,17 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from httpx import AsyncClient
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.core.settings import Settings
-from services.core.stat_days import BUCKET_ZONE, day_start
 from services.core.stats import EXPOSURE_SOURCE, escalation_counts
 from tests.conftest import Login
 from tests.test_config_api import query
+from tests.test_stat_days import windows_around
 from tests.test_stats import build_campaign, execute
 
 RECOMPUTED = """
@@ -106,16 +106,7 @@ async def test_roll_up_stays_equal_to_the_rows_and_the_counts_to_a_count_of_them
     ] > 1
 
     now = datetime.now(UTC)
-    midnight = day_start(now.astimezone(BUCKET_ZONE).date())
-    windows = [
-        (None, None),
-        (datetime(2026, 3, 1, 15, 30, tzinfo=UTC), None),
-        (None, now - timedelta(hours=3)),
-        (midnight - timedelta(days=60), midnight),
-        (midnight - timedelta(days=60, hours=5), now - timedelta(minutes=1)),
-        (now - timedelta(hours=2), now + timedelta(hours=1)),
-        (now, now),
-    ]
+    windows = [*windows_around(now), (now, now)]  # and an empty one
     async with factory() as session:
         for since, until in windows:
             got: Counter[tuple[int | None, int, bool]] = Counter()

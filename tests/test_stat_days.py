@@ -43,6 +43,23 @@ FROM closed_finding_days WHERE (findings, on_time, rework, recurrences) <> (0, 0
 """
 
 
+Span = tuple[datetime | None, datetime | None]
+
+
+def windows_around(now: datetime) -> list[Span]:
+    """Windows open at either end or both, aligned on the roll-up's days, with partial days
+    at both ends, and within today."""
+    midnight = day_start(now.astimezone(BUCKET_ZONE).date())
+    return [
+        (None, None),
+        (datetime(2026, 3, 1, 15, 30, tzinfo=UTC), None),
+        (None, now - timedelta(hours=3)),
+        (midnight - timedelta(days=60), midnight),
+        (midnight - timedelta(days=60, hours=5), now - timedelta(minutes=1)),
+        (now - timedelta(hours=2), now + timedelta(hours=1)),
+    ]
+
+
 async def assert_in_step(database_url: str) -> None:
     rolled = sorted(tuple(r) for r in await query(database_url, ROLLED_UP))
     assert rolled == sorted(tuple(r) for r in await query(database_url, RECOMPUTED))
@@ -171,15 +188,7 @@ async def test_roll_up_stays_equal_to_the_rows_and_the_ranking_to_one_pass(
 
     # The ranking over windows with and without partial days equals one pass over the rows.
     now = datetime.now(UTC)
-    midnight = day_start(now.astimezone(BUCKET_ZONE).date())
-    windows = [
-        (None, None),
-        (datetime(2026, 3, 1, 15, 30, tzinfo=UTC), None),
-        (None, now - timedelta(hours=3)),
-        (midnight - timedelta(days=60), midnight),
-        (midnight - timedelta(days=60, hours=5), now - timedelta(minutes=1)),
-        (now - timedelta(hours=2), now + timedelta(hours=1)),
-    ]
+    windows = windows_around(now)
     async with factory() as session:
         for since, until in windows:
             got: dict[tuple[int | None, bool], list[int]] = {}
