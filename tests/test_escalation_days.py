@@ -14,6 +14,7 @@ from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
 
+import asyncpg
 from httpx import AsyncClient
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -141,3 +142,33 @@ async def test_two_transactions_firing_for_the_same_unit_and_day_both_commit(
     copies = await query(database_url, "SELECT count(*) FROM escalations WHERE level > 20")
     originals = await query(database_url, "SELECT count(*) FROM escalations WHERE level < 10")
     assert copies[0][0] == 2 * originals[0][0] > 0
+
+
+async def test_an_open_transaction_keeps_its_stripe_to_itself(
+    client: AsyncClient,
+    login: Login,
+    factory: async_sessionmaker[AsyncSession],
+    settings: Settings,
+    database_url: str,
+) -> None:
+    """A sweep batch left open (a worker frozen mid-batch) must not hold up the other
+    worker's batches: no other transaction writes to its stripe, so none waits on its rows."""
+    await build_campaign(client, login, factory, settings, database_url)
+    held, other = await asyncpg.connect(database_url), await asyncpg.connect(database_url)
+    try:
+        async with held.transaction():
+            await held.execute(BULK.replace("level + 10", "level + 20"))
+            mine = await held.fetchval("SELECT escalation_days_stripe()")
+            # 20 transactions in a row: their ids cover every residue of 16.
+            taken = set()
+            for _ in range(20):
+                async with other.transaction():
+                    taken.add(await other.fetchval("SELECT escalation_days_stripe()"))
+            assert mine not in taken
+            # And another batch, written meanwhile, goes through without waiting.
+            await other.execute("SET lock_timeout = '2s'")
+            await other.execute(BULK.replace("level + 10", "level + 30"))
+    finally:
+        await held.close()
+        await other.close()
+    await assert_in_step(database_url)

@@ -13,10 +13,11 @@ that writes it, whoever writes it; the statistics read the whole days from here 
 partial days at a window's ends from the rows.
 
 Only the escalation sweep inserts escalations, a batch per statement: the insert trigger is
-per statement and adds the batch's counts in one upsert. Two workers' batches would wait on
-each other's rows of the day, so each transaction writes to one of 16 stripes (by its
-transaction id), and the upsert goes in key order, so two batches that share a stripe wait
-rather than deadlock. Reports never touch this table.
+per statement and adds the batch's counts in one upsert. Two workers' batches must never
+wait on each other's rows of the day (a worker frozen in the middle of a batch would stop
+the other): each transaction claims one of 16 stripes with a transaction-level advisory lock
+(`escalation_days_stripe`, lock space (11, stripe)) and writes only to its own. Only when
+all 16 are held does a writer wait for one. Reports never touch this table.
 """
 
 from collections.abc import Sequence
@@ -32,13 +33,40 @@ depends_on: str | Sequence[str] | None = None
 # The columns an escalation's contribution depends on.
 COUNTED = "fired_at, responsible_unit_id, level, source"
 
+# The stripe this transaction writes to: the first free one from its transaction id on,
+# claimed until it ends and remembered in a transaction-local setting.
+STRIPE = """
+CREATE FUNCTION escalation_days_stripe() RETURNS smallint LANGUAGE plpgsql AS $$
+DECLARE
+    held text := current_setting('duban.escalation_days_stripe', true);
+    first integer := (txid_current() % 16)::integer;
+    s integer;
+BEGIN
+    IF held IS NOT NULL AND held <> '' THEN
+        RETURN held::smallint;
+    END IF;
+    FOR i IN 0..15 LOOP
+        s := (first + i) % 16;
+        IF pg_try_advisory_xact_lock(11, s) THEN
+            PERFORM set_config('duban.escalation_days_stripe', s::text, true);
+            RETURN s;
+        END IF;
+    END LOOP;
+    PERFORM pg_advisory_xact_lock(11, first);
+    PERFORM set_config('duban.escalation_days_stripe', first::text, true);
+    RETURN first;
+END $$
+"""
+
 ADD = """
 CREATE FUNCTION escalation_days_add() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    mine smallint := escalation_days_stripe();
 BEGIN
     INSERT INTO escalation_days AS d (day, responsible_unit_id, level, exposure, stripe,
                                       escalations)
     SELECT ((fired_at AT TIME ZONE 'UTC') + interval '8 hours')::date, responsible_unit_id,
-           level, source = 'exposure_video', (txid_current() % 16)::smallint, count(*)
+           level, source = 'exposure_video', mine, count(*)
     FROM fired
     WHERE responsible_unit_id IS NOT NULL
     GROUP BY 1, 2, 3, 4
@@ -68,7 +96,7 @@ BEGIN
                                           escalations)
         VALUES (((e.fired_at AT TIME ZONE 'UTC') + interval '8 hours')::date,
                 e.responsible_unit_id, e.level, e.source = 'exposure_video',
-                (txid_current() % 16)::smallint, sign)
+                escalation_days_stripe(), sign)
         ON CONFLICT (day, responsible_unit_id, level, exposure, stripe) DO UPDATE SET
             escalations = d.escalations + excluded.escalations;
     END LOOP;
@@ -109,6 +137,7 @@ def upgrade() -> None:
     )
     # No escalation may slip in between the backfill and the triggers.
     op.execute("LOCK TABLE escalations IN SHARE ROW EXCLUSIVE MODE")
+    op.execute(STRIPE)
     op.execute(ADD)
     op.execute(CORRECT)
     op.execute(TRUNCATE)
@@ -148,4 +177,5 @@ def downgrade() -> None:
     op.execute("DROP FUNCTION escalation_days_truncate()")
     op.execute("DROP FUNCTION escalation_days_correct()")
     op.execute("DROP FUNCTION escalation_days_add()")
+    op.execute("DROP FUNCTION escalation_days_stripe()")
     op.drop_table("escalation_days")
