@@ -331,9 +331,10 @@ class ClosedFindingDay(Base):
 
 class EscalationDay(Base):
     """Escalations counted per day fired (at UTC+8), responsible unit, level and exposure
-    flag, in 16 stripes to be added up (two sweep workers seldom share one). Kept by
-    triggers on escalations (migration 0011) in the transaction that writes them, so it
-    always equals the rows; escalations without a responsible unit are not counted."""
+    flag, in 16 stripes to be added up: each writing transaction claims one of its own, so
+    two sweep workers never wait on each other's rows. Kept by triggers on escalations
+    (migration 0011) in the transaction that writes them, so it always equals the rows;
+    escalations without a responsible unit are not counted."""
 
     __tablename__ = "escalation_days"
 
