@@ -130,7 +130,7 @@ async def test_two_transactions_firing_for_the_same_unit_and_day_both_commit(
     database_url: str,
 ) -> None:
     """Two sweep workers' batches at once, for the same units and day: both commit, and the
-    roll-up holds the counts of both (a shared stripe makes one wait, never deadlock)."""
+    roll-up holds the counts of both, each in the stripe it claimed."""
     await build_campaign(client, login, factory, settings, database_url)
     await execute(database_url, "DELETE FROM escalations WHERE level > 10")
 
