@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
+import pytest
 from httpx import AsyncClient
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -122,16 +123,25 @@ async def test_roll_up_stays_equal_to_the_rows_and_the_counts_to_a_count_of_them
     assert await query(database_url, "SELECT count(*) FROM escalation_days") == [(0,)]
 
 
-async def test_two_transactions_firing_for_the_same_unit_and_day_both_commit(
+@pytest.fixture
+async def campaign(
     client: AsyncClient,
     login: Login,
     factory: async_sessionmaker[AsyncSession],
     settings: Settings,
     database_url: str,
+) -> str:
+    """test_stats' campaign, its escalations fired by the sweep: the database's URL."""
+    await build_campaign(client, login, factory, settings, database_url)
+    return database_url
+
+
+async def test_two_transactions_firing_for_the_same_unit_and_day_both_commit(
+    campaign: str,
 ) -> None:
     """Two sweep workers' batches at once, for the same units and day: both commit, and the
     roll-up holds the counts of both, each in the stripe it claimed."""
-    await build_campaign(client, login, factory, settings, database_url)
+    database_url = campaign
     await execute(database_url, "DELETE FROM escalations WHERE level > 10")
 
     async def copy(offset: int) -> None:
@@ -144,16 +154,10 @@ async def test_two_transactions_firing_for_the_same_unit_and_day_both_commit(
     assert copies[0][0] == 2 * originals[0][0] > 0
 
 
-async def test_an_open_transaction_keeps_its_stripe_to_itself(
-    client: AsyncClient,
-    login: Login,
-    factory: async_sessionmaker[AsyncSession],
-    settings: Settings,
-    database_url: str,
-) -> None:
+async def test_an_open_transaction_keeps_its_stripe_to_itself(campaign: str) -> None:
     """A sweep batch left open (a worker frozen mid-batch) must not hold up the other
     worker's batches: no other transaction writes to its stripe, so none waits on its rows."""
-    await build_campaign(client, login, factory, settings, database_url)
+    database_url = campaign
     held, other = await asyncpg.connect(database_url), await asyncpg.connect(database_url)
     try:
         async with held.transaction():

@@ -32,13 +32,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
     CompoundSelect,
-    Integer,
     Select,
     String,
     and_,
@@ -149,23 +148,31 @@ CLOSED: ColumnClause[str] = literal_column("'closed'", String())
 RECTIFIED: ColumnClause[str] = literal_column("'rectified'", String())
 
 
-def _whole_days(days: DaySplit) -> list[ColumnElement[bool]]:
+def _whole_days(days: DaySplit, day: InstrumentedAttribute[date]) -> list[ColumnElement[bool]]:
+    """The whole days of `days` on a roll-up's `day` column."""
     assert days.whole is not None  # noqa: S101 - the callers check
     first, end = days.whole
     clauses = []
     if first is not None:
-        clauses.append(ClosedFindingDay.day >= first)
+        clauses.append(day >= first)
     if end is not None:
-        clauses.append(ClosedFindingDay.day < end)
+        clauses.append(day < end)
     return clauses
 
 
+def _between(
+    column: InstrumentedAttribute[datetime], start: datetime, end: datetime
+) -> ColumnElement[bool]:
+    return and_(column >= start, column < end)
+
+
 def _reported_between(start: datetime, end: datetime) -> ColumnElement[bool]:
-    return and_(Finding.reported_at >= start, Finding.reported_at < end)
+    return _between(Finding.reported_at, start, end)
 
 
-def _in_edges(days: DaySplit) -> ColumnElement[bool]:
-    return or_(*(_reported_between(a, b) for a, b in days.edges))
+def _in_edges(days: DaySplit, column: InstrumentedAttribute[datetime]) -> ColumnElement[bool]:
+    """The partial days of `days` on the rows' `column`; false when there are none."""
+    return or_(false(), *(_between(column, a, b) for a, b in days.edges))
 
 
 Window = tuple[datetime, datetime]
@@ -203,7 +210,9 @@ def finding_counts(
                 func.sum(d.recurrences),
                 *no_windows,
             )
-            .where(d.close_reason == RECTIFIED, d.responsible_unit_id != 0, *_whole_days(days))
+            .where(
+                d.close_reason == RECTIFIED, d.responsible_unit_id != 0, *_whole_days(days, d.day)
+            )
             .group_by(d.responsible_unit_id, d.exposure)
         )
     exposure = Finding.source == EXPOSURE_SOURCE
@@ -224,7 +233,7 @@ def finding_counts(
                 Finding.status == CLOSED,
                 Finding.close_reason == RECTIFIED,
                 Finding.responsible_unit_id.is_not(None),
-                _in_edges(days),
+                _in_edges(days, Finding.reported_at),
             )
             .group_by(Finding.responsible_unit_id, exposure)
         )
@@ -294,18 +303,9 @@ def escalation_counts(
     parts: list[Select[int | None, int, bool, int]] = []
     if days.whole is not None:
         d = EscalationDay
-        first, end = days.whole
         parts.append(
-            select(
-                d.responsible_unit_id,
-                d.level,
-                d.exposure,
-                func.sum(d.escalations).cast(Integer),
-            )
-            .where(
-                *([d.day >= first] if first is not None else []),
-                *([d.day < end] if end is not None else []),
-            )
+            select(d.responsible_unit_id, d.level, d.exposure, func.sum(d.escalations))
+            .where(*_whole_days(days, d.day))
             .group_by(d.responsible_unit_id, d.level, d.exposure)
         )
     if days.edges or not parts:
@@ -315,8 +315,8 @@ def escalation_counts(
             select(e.responsible_unit_id, e.level, exposure, func.count())
             .where(
                 e.responsible_unit_id.is_not(None),
-                # An empty window (since ≥ until) reads no row at all.
-                or_(false(), *(and_(e.fired_at >= a, e.fired_at < b) for a, b in days.edges)),
+                # An empty window (since ≥ until) has no edges: no row is read at all.
+                _in_edges(days, e.fired_at),
             )
             .group_by(e.responsible_unit_id, e.level, exposure)
         )
