@@ -23,7 +23,12 @@ from services.core.escalation import Plan as Ladder
 from services.core.escalation import next_time
 from services.core.escalation_store import UnknownPolicy, reschedule, resolve
 from services.core.evidence import submission_photos, summary, union_flags
-from services.core.intake_store import FRESH_DEFAULTS, NewEvent, insert_finding, look_around
+from services.core.intake_store import (
+    FRESH_DEFAULTS,
+    NewEvent,
+    insert_finding,
+    look_around_and_write,
+)
 from services.core.lifecycle import Action, Actor, Plan, Refusal, Status, plan_transition
 from services.core.models import Category, Event, ExposureVideo, Finding, Unit, User
 from services.core.principal import Principal
@@ -141,15 +146,21 @@ async def report(
     A finding near one of its category rectified within the recurrence window is recorded as
     its recurrence; an exposure-video segment takes the video's deadline and policy.
 
-    Two statements (services/core/intake_store.py): the look-up and the write; everything
-    else comes from the reference snapshot `ref`. The write is one statement, atomic on its
-    own: outside a transaction (a single report) it commits by itself, inside one (a batch,
-    an exposure video) it joins it."""
+    One statement (services/core/intake_store.py): the look-up, and the write behind it
+    unless the id is taken or the finding is a recurrence, which a second statement writes;
+    everything else comes from the reference snapshot `ref`. Each is atomic on its own:
+    outside a transaction (a single report) it commits by itself, inside one (a batch, an
+    exposure video) it joins it."""
     digest = request_hash(new.canonical, reporter.user_id)
     category = _category(ref, new.category)
     place = _place(ref, new.unit, reporter)
-    nearby = await look_around(
+    intake = _Intake(new, reporter, clock, terms, ref, category, place, digest)
+    # Written as a first report: most are, and a recurrence is known only once looked up.
+    values, events = intake.row(recurred=None)
+    nearby = await look_around_and_write(
         await conns.driver(),
+        values,
+        events,
         finding_id=new.id,
         category_id=category.id,
         lat=new.lat,
@@ -160,78 +171,100 @@ async def report(
     )
     if nearby.taken_hash is not None:
         return await _stored(await conns.orm(), new.id, digest, nearby.duplicates)
-
-    responsible = ref.route(category, place) if place is not None else None
-    district_unit = responsible or place
-    recurred = nearby.recurred
-    values: dict[str, Any] = {
-        "id": new.id,
-        "source": new.source,
-        "category_id": category.id,
-        "severity": new.severity,
-        "description": new.description,
-        "lat": new.lat,
-        "lon": new.lon,
-        "address": new.address,
-        "place_unit_id": place.id if place else None,
-        "responsible_unit_id": responsible.id if responsible else None,
-        "district_id": district_unit.district_id if district_unit else None,
-        "point_type": new.point_type,
-        "observed_at": new.observed_at,
-        "reported_at": clock.now,
-        "reporter_id": reporter.user_id,
-        "status": Status.ASSIGNED if responsible else Status.REPORTED,
-        "request_hash": digest,
-        "updated_at": clock.now,
-        "recurrence_of": recurred.id if recurred else None,
-        "exposure_video_id": terms.exposure_video_id,
-        "video_offset": terms.video_offset,
-        "dispatched_at": None,
-        "due_at": None,
-        "escalation_plan": None,
-        "next_escalation_at": None,
-    }
-    events = [
-        NewEvent(
-            reporter.user_id,
-            "report",
-            None,
-            Status.REPORTED,
-            {
-                "exposure_video": terms.exposure_video_id,
-                "video_offset": terms.video_offset,
-                "recurrence_of": recurred.id if recurred else None,
-            },
-            clock.now,
-        )
-    ]
-    if responsible is not None:
-        plan = _intake_plan(ref, category.policy_code, terms, recurred)
-        values["dispatched_at"] = clock.now
-        values["due_at"] = terms.due_at or clock.due(clock.now, dict(category.time_limit))
-        values["escalation_plan"] = plan.to_json()
-        values["next_escalation_at"] = next_time(
-            plan,
-            due_at=values["due_at"],
-            dispatched_at=clock.now,
-            fired=(),
-            reminded=False,
-            clock=clock.city,
-        )
-        events.append(
-            NewEvent(
-                None,
-                "dispatch",
-                Status.REPORTED,
-                Status.ASSIGNED,
-                {"unit": responsible.code, "due_at": values["due_at"], "routed": "rule"},
-                clock.now,
-            )
-        )
-    if not await insert_finding(await conns.driver(), values, events):
+    written = nearby.written
+    if not written and nearby.recurred is not None:
+        values, events = intake.row(recurred=nearby.recurred)
+        written = await insert_finding(await conns.driver(), values, events)
+    if not written:
         # Another copy of the same report won the race and has committed meanwhile.
         return await _stored(await conns.orm(), new.id, digest, nearby.duplicates)
     return Reported(Finding(**values, **FRESH_DEFAULTS), "created", nearby.duplicates)
+
+
+@dataclass(frozen=True)
+class _Intake:
+    """What a report's row is made of, besides the recurrence the look-up may find."""
+
+    new: NewFinding
+    reporter: Principal
+    clock: Clock
+    terms: IntakeTerms
+    ref: Reference
+    category: CategoryInfo
+    place: UnitInfo | None
+    digest: str
+
+    def row(self, recurred: Recurred | None) -> tuple[dict[str, Any], list[NewEvent]]:
+        """The finding's columns and its first events: reported, and dispatched if a rule
+        routes it."""
+        new, clock, terms, place = self.new, self.clock, self.terms, self.place
+        responsible = self.ref.route(self.category, place) if place is not None else None
+        district_unit = responsible or place
+        values: dict[str, Any] = {
+            "id": new.id,
+            "source": new.source,
+            "category_id": self.category.id,
+            "severity": new.severity,
+            "description": new.description,
+            "lat": new.lat,
+            "lon": new.lon,
+            "address": new.address,
+            "place_unit_id": place.id if place else None,
+            "responsible_unit_id": responsible.id if responsible else None,
+            "district_id": district_unit.district_id if district_unit else None,
+            "point_type": new.point_type,
+            "observed_at": new.observed_at,
+            "reported_at": clock.now,
+            "reporter_id": self.reporter.user_id,
+            "status": Status.ASSIGNED if responsible else Status.REPORTED,
+            "request_hash": self.digest,
+            "updated_at": clock.now,
+            "recurrence_of": recurred.id if recurred else None,
+            "exposure_video_id": terms.exposure_video_id,
+            "video_offset": terms.video_offset,
+            "dispatched_at": None,
+            "due_at": None,
+            "escalation_plan": None,
+            "next_escalation_at": None,
+        }
+        events = [
+            NewEvent(
+                self.reporter.user_id,
+                "report",
+                None,
+                Status.REPORTED,
+                {
+                    "exposure_video": terms.exposure_video_id,
+                    "video_offset": terms.video_offset,
+                    "recurrence_of": recurred.id if recurred else None,
+                },
+                clock.now,
+            )
+        ]
+        if responsible is not None:
+            plan = _intake_plan(self.ref, self.category.policy_code, terms, recurred)
+            values["dispatched_at"] = clock.now
+            values["due_at"] = terms.due_at or clock.due(clock.now, dict(self.category.time_limit))
+            values["escalation_plan"] = plan.to_json()
+            values["next_escalation_at"] = next_time(
+                plan,
+                due_at=values["due_at"],
+                dispatched_at=clock.now,
+                fired=(),
+                reminded=False,
+                clock=clock.city,
+            )
+            events.append(
+                NewEvent(
+                    None,
+                    "dispatch",
+                    Status.REPORTED,
+                    Status.ASSIGNED,
+                    {"unit": responsible.code, "due_at": values["due_at"], "routed": "rule"},
+                    clock.now,
+                )
+            )
+        return values, events
 
 
 async def _stored(

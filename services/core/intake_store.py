@@ -1,11 +1,13 @@
-"""The intake's two statements, run on the driver connection.
+"""The intake's statements, run on the driver connection.
 
 A report used to cost a dozen ORM round trips and ~10 ms of Python (bench/ANALYSIS.md). With
-the reference data in memory (services/core/reference.py) it needs two statements: the
-look-around (is the id taken, what does the place hold nearby: a database function, migration
-0009) and the write (the finding and its first events in one statement, generated from the
-models at import). Both run on the asyncpg connection under the request's session: no
-statement compilation, cache-key or unit-of-work work per request.
+the reference data in memory (services/core/reference.py) it needs one statement after the
+caller's: the look-around (is the id taken, what does the place hold nearby: a database
+function, migration 0009) with the write (the finding and its first events) behind it, the
+write taking place only when the look-around finds the id free and no recurrence (a
+recurrence changes what is written: the report is then written by a second statement). Both
+are generated from the models at import and run on the asyncpg connection under the
+request's session: no statement compilation, cache-key or unit-of-work work per request.
 """
 
 from __future__ import annotations
@@ -43,6 +45,8 @@ class Nearby:
     duplicates: list[uuid.UUID]
     # The finding rectified within the window that this one is a recurrence of.
     recurred: Recurred | None
+    # Whether the finding was written with the look-around (`look_around_and_write`).
+    written: bool = False
 
 
 def lookup_args(
@@ -74,16 +78,20 @@ def lookup_args(
     ]
 
 
-async def look_around(db: Any, **where: Any) -> Nearby:
-    """Whether the id is taken, the possible duplicates and the recurrence, in one round trip
-    (`where`: the keyword arguments of `lookup_args`)."""
-    row = await db.fetchrow(LOOK_AROUND_SQL, *lookup_args(**where))
+def _nearby(row: Any) -> Nearby:
     recurred = (
         Recurred(row["recurred_id"], row["recurred_source"], row["recurred_policy"])
         if row["recurred_id"] is not None
         else None
     )
-    return Nearby(row["taken_hash"], list(row["duplicates"] or ()), recurred)
+    written = bool(row.get("written", False))
+    return Nearby(row["taken_hash"], list(row["duplicates"] or ()), recurred, written)
+
+
+async def look_around(db: Any, **where: Any) -> Nearby:
+    """Whether the id is taken, the possible duplicates and the recurrence, in one round trip
+    (`where`: the keyword arguments of `lookup_args`)."""
+    return _nearby(await db.fetchrow(LOOK_AROUND_SQL, *lookup_args(**where)))
 
 
 # ---------------------------------------------------------------- the write
@@ -136,15 +144,19 @@ def _sql_type(column: Any) -> str:
     return str(column.type.compile(dialect=_DIALECT))
 
 
-def _insert_sql() -> str:
+def _write_sql(rows: str, first: int) -> str:
+    """The write of a finding and its events, its parameters from `$first` on: the finding's
+    columns, then its events' columns as parallel arrays. `rows` is where the finding comes
+    from (VALUES, or a SELECT of the parameters guarded by the look-around); it names the
+    finding's values `{values}`."""
     table = Finding.__table__
     columns = ", ".join(f'"{c}"' for c in FINDING_COLUMNS)
     values = ", ".join(
-        f"${i}::{_sql_type(table.c[c])}" for i, c in enumerate(FINDING_COLUMNS, start=1)
+        f"${i}::{_sql_type(table.c[c])}" for i, c in enumerate(FINDING_COLUMNS, start=first)
     )
-    first = len(FINDING_COLUMNS) + 1
-    # Events arrive as parallel arrays; the payload as text, cast per element. ORDINALITY
-    # keeps their order, so the report event gets the lower id (the trail is ordered by id).
+    first += len(FINDING_COLUMNS)
+    # The payload as text, cast per element. ORDINALITY keeps the events' order, so the
+    # report event gets the lower id (the trail is ordered by id).
     arrays = ", ".join(
         f"${first + i}::{'TEXT' if name == 'payload' else _sql_type(col)}[]"
         for i, (name, col) in enumerate(_EVENT_FIELDS)
@@ -155,16 +167,29 @@ def _insert_sql() -> str:
     )
     # Built from the model's column names and types only: no value is ever spliced in.
     return (
-        f"WITH f AS (INSERT INTO findings ({columns}) VALUES ({values})"  # noqa: S608
-        " ON CONFLICT (id) DO NOTHING RETURNING id)"
-        f" INSERT INTO events (finding_id, {names})"
+        f"f AS (INSERT INTO findings ({columns}) {rows.format(values=values)}"  # noqa: S608
+        " ON CONFLICT (id) DO NOTHING RETURNING id),"
+        f" trail AS (INSERT INTO events (finding_id, {names})"
         f" SELECT f.id, {picks} FROM f,"
         f" unnest({arrays}) WITH ORDINALITY AS e({names}, ord)"
-        " ORDER BY e.ord RETURNING finding_id"
+        " ORDER BY e.ord)"
     )
 
 
-INSERT_SQL = _insert_sql()
+# A data-modifying WITH runs once and to the end whether or not the query reads it.
+INSERT_SQL = (
+    f"WITH {_write_sql('VALUES ({values})', 1)}"  # noqa: S608 - built from the model only
+    " SELECT EXISTS (SELECT FROM f) AS written"
+)
+_LOOKUP_PARAMETERS = LOOK_AROUND_SQL.count("$")
+# The look-around, then the write unless it found the id taken or a recurrence. MATERIALIZED:
+# the function runs once, and the write reads the same row the caller gets.
+_FREE = "SELECT {values} FROM look WHERE look.taken_hash IS NULL AND look.recurred_id IS NULL"
+LOOK_AND_WRITE_SQL = (
+    f"WITH look AS MATERIALIZED ({LOOK_AROUND_SQL}),"  # noqa: S608 - built from the model only
+    f" {_write_sql(_FREE, _LOOKUP_PARAMETERS + 1)}"
+    " SELECT look.*, EXISTS (SELECT FROM f) AS written FROM look"
+)
 
 
 @dataclass(frozen=True)
@@ -183,9 +208,7 @@ def _payload(payload: Mapping[str, Any]) -> str:
     )
 
 
-async def insert_finding(db: Any, values: Mapping[str, Any], events: Sequence[NewEvent]) -> bool:
-    """Store the finding with its events; False if its id was taken meanwhile (ON CONFLICT:
-    a racing copy waits for the winner's commit and then inserts nothing)."""
+def _write_args(values: Mapping[str, Any], events: Sequence[NewEvent]) -> list[Any]:
     row_args = [
         json.dumps(values[c]) if c == "escalation_plan" and values[c] is not None else values[c]
         for c in FINDING_COLUMNS
@@ -194,5 +217,20 @@ async def insert_finding(db: Any, values: Mapping[str, Any], events: Sequence[Ne
         [_payload(e.payload) if name == "payload" else getattr(e, name) for e in events]
         for name, _ in _EVENT_FIELDS
     ]
-    rows = await db.fetch(INSERT_SQL, *row_args, *event_args)
-    return bool(rows)
+    return [*row_args, *event_args]
+
+
+async def insert_finding(db: Any, values: Mapping[str, Any], events: Sequence[NewEvent]) -> bool:
+    """Store the finding with its events; False if its id was taken meanwhile (ON CONFLICT:
+    a racing copy waits for the winner's commit and then inserts nothing)."""
+    return bool(await db.fetchval(INSERT_SQL, *_write_args(values, events)))
+
+
+async def look_around_and_write(
+    db: Any, values: Mapping[str, Any], events: Sequence[NewEvent], **where: Any
+) -> Nearby:
+    """`look_around`, and in the same statement the write of `values` and `events` unless the
+    id is taken or the finding is a recurrence (`written` says whether it took place; it does
+    not when a racing copy of the report took the id meanwhile either)."""
+    args = [*lookup_args(**where), *_write_args(values, events)]
+    return _nearby(await db.fetchrow(LOOK_AND_WRITE_SQL, *args))
