@@ -5,9 +5,9 @@ secondary indexes, as a comparable table would have) in its own transaction, the
 201 with JSON. No auth, no routing, no audit: the ratio duban / yardstick is what those cost.
 
 POST /findings/same-sql is the floor under duban's own intake: the same body, then exactly the
-statements duban's intake sends (the caller with the reference revision, then the look-around
-with the write of the finding and its two events behind it into duban's tables, with their
-indexes, foreign keys and triggers; a recurrence written by a second statement), with
+statements duban's intake sends for a caller it has read before (the look-around with the caller
+confirmed and the write of the finding and its two events behind it, into duban's tables with
+their indexes, foreign keys and triggers; a recurrence written by a second statement), with
 everything else (token, routing, deadlines, rendering) reduced to constants. Whatever duban's
 Python does, it cannot store findings faster than this on the same machine: it is the bound
 the database work alone sets.
@@ -29,15 +29,14 @@ import asyncpg
 from fastapi import FastAPI, HTTPException
 from pydantic import AwareDatetime, BaseModel, Field
 
-from services.api.deps import CALLER_SQL
+from services.core.callers import Known, read_caller
 from services.core.escalation_store import DEFAULT_POLICY, policy_plan
 from services.core.intake_store import (
+    CONFIRMED_LOOK_AND_WRITE_SQL,
     FINDING_COLUMNS,
     INSERT_SQL,
-    LOOK_AND_WRITE_SQL,
     lookup_args,
 )
-from services.core.principal import Principal
 from services.core.settings import get_settings
 
 TABLE = """
@@ -113,12 +112,13 @@ async def _same_sql_constants(conn: asyncpg.Connection) -> dict[str, Any]:
         DEFAULT_POLICY,
     )
     plan = policy_plan(policy["code"], policy["reminder_at"], json.loads(policy["levels"]))
-    reporter = await conn.fetchval("SELECT id FROM users WHERE username = 'inspector'")
+    reporter_id = await conn.fetchval("SELECT id FROM users WHERE username = 'inspector'")
+    reporter = await read_caller(conn, reporter_id) if reporter_id is not None else None
     return {
         "categories": {r["code"]: (r["id"], float(r["duplicate_radius_m"])) for r in categories},
         "units": {r["code"]: (r["id"], r["district_id"]) for r in units},
         "plan": json.dumps(plan.to_json()),
-        "reporter_id": reporter,
+        "reporter": reporter,
         "recurrence_window": timedelta(days=get_settings().recurrence_window_days),
     }
 
@@ -159,17 +159,16 @@ async def create_same_sql(body: FindingIn) -> FindingOut:
     consts: dict[str, Any] = app.state.same_sql
     category = consts["categories"].get(body.category)
     unit = consts["units"].get(body.unit)
-    if category is None or unit is None or consts["reporter_id"] is None:
+    known: Known | None = consts["reporter"]
+    if category is None or unit is None or known is None:
         raise HTTPException(422, "unknown category or unit")
     (category_id, radius_m), (unit_id, district_id) = category, unit
     now = datetime.now(UTC)
     lat, lon = body.location.lat, body.location.lon
     pool: asyncpg.Pool = app.state.floor_pool
     async with pool.acquire() as conn:
-        row = await conn.fetchrow(CALLER_SQL, consts["reporter_id"])
-        if row is None:
-            raise HTTPException(401, "no such caller")
-        caller = Principal(*row[:8])
+        # duban's caller as an API process remembers them, confirmed by the statement.
+        caller = known.principal
         # duban's own arguments for the look-around: the same box, window and scope.
         look = lookup_args(
             finding_id=body.id, category_id=category_id, lat=lat, lon=lon, radius_m=radius_m,
@@ -190,8 +189,11 @@ async def create_same_sql(body: FindingIn) -> FindingOut:
         events = [[caller.user_id, caller.user_id], ["report", "dispatch"], [None, "reported"],
                   ["reported", "assigned"], ["{}", "{}"], [now, now]]  # fmt: skip
         row = await conn.fetchrow(
-            LOOK_AND_WRITE_SQL, *look, *(values[c] for c in FINDING_COLUMNS), *events
-        )
+            CONFIRMED_LOOK_AND_WRITE_SQL,
+            *look, *(values[c] for c in FINDING_COLUMNS), *events, *known.row(),
+        )  # fmt: skip
+        if not row["confirmed"]:
+            raise HTTPException(401, "the caller changed")
         written = row["written"]
         if row["taken_hash"] is None and not written and row["recurred_id"] is not None:
             # A recurrence is written by a second statement, as duban's intake does.

@@ -122,3 +122,82 @@ async def test_a_body_that_is_not_text_is_a_400(client: AsyncClient, login: Logi
     assert r.status_code == 400, r.text
     assert r.headers["content-type"] == "application/problem+json"
     assert r.json()["detail"] == "There was an error parsing the body"
+
+
+# A caller who has reported once is remembered by the API process, and their next report goes
+# ahead on that memory, confirmed in its own statement (services/core/callers.py). Whatever
+# changed about them in between must count at once, exactly as it does for a caller read
+# afresh: nothing stored on a memory.
+
+
+async def _stored_count(conn: asyncpg.Connection) -> int:
+    return int(await conn.fetchval("SELECT count(*) FROM findings"))
+
+
+async def test_a_remembered_caller_who_was_deactivated_stores_nothing(
+    client: AsyncClient, login: Login, server_side: asyncpg.Connection
+) -> None:
+    inspector = await login("inspector")
+    assert (await client.post(URL, json=body(), headers=inspector)).status_code == 201
+    await server_side.execute("UPDATE users SET active = false WHERE username = 'inspector'")
+    stored = await _stored_count(server_side)
+    refused = await client.post(URL, json=body(), headers=inspector)
+    assert refused.status_code == 401, refused.text
+    # A body that is not valid either: the caller is still refused first.
+    assert (await client.post(URL, json={}, headers=inspector)).status_code == 401
+    assert await _stored_count(server_side) == stored
+
+
+async def test_a_remembered_caller_whose_role_changed_is_refused_by_the_new_role(
+    client: AsyncClient, login: Login, server_side: asyncpg.Connection
+) -> None:
+    inspector = await login("inspector")
+    assert (await client.post(URL, json=body(), headers=inspector)).status_code == 201
+    await server_side.execute("UPDATE users SET role = 'supervisor' WHERE username = 'inspector'")
+    stored = await _stored_count(server_side)
+    refused = await client.post(URL, json=body(), headers=inspector)
+    assert refused.status_code == 403, refused.text
+    assert "supervisor" in refused.json()["detail"]
+    assert await _stored_count(server_side) == stored
+
+
+async def test_a_remembered_caller_moved_to_another_district_reports_within_it(
+    client: AsyncClient, login: Login, server_side: asyncpg.Connection
+) -> None:
+    inspector = await login("inspector")
+    assert (await client.post(URL, json=body(), headers=inspector)).status_code == 201
+    await server_side.execute(
+        "UPDATE users SET unit_id = (SELECT id FROM units WHERE code = 'shibei')"
+        " WHERE username = 'inspector'"
+    )
+    stored = await _stored_count(server_side)
+    # shinan.badaguan lies in Shinan: outside the inspector's area now.
+    refused = await client.post(URL, json=body(), headers=inspector)
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["errors"][0]["field"] == "unit"
+    assert await _stored_count(server_side) == stored
+    street = await server_side.fetchrow(
+        "SELECT code, lat, lon FROM units WHERE parent_id = (SELECT id FROM units"
+        " WHERE code = 'shibei') AND lat IS NOT NULL ORDER BY code LIMIT 1"
+    )
+    location = {"lat": street["lat"], "lon": street["lon"]}
+    moved = await client.post(
+        URL, json=body(unit=street["code"], location=location), headers=inspector
+    )
+    assert moved.status_code == 201, moved.text
+    assert moved.json()["district"]["code"] == "shibei"
+
+
+async def test_a_remembered_caller_reports_on_the_reference_data_as_it_now_is(
+    client: AsyncClient, login: Login, server_side: asyncpg.Connection
+) -> None:
+    inspector = await login("inspector")
+    assert (await client.post(URL, json=body(), headers=inspector)).status_code == 201
+    # Changed behind the API's back, as a second API process would: only the revision tells.
+    await server_side.execute(
+        "UPDATE categories SET active = false WHERE code = 'exposed_garbage';"
+        " UPDATE config_revision SET revision = revision + 1 WHERE id = 1"
+    )
+    refused = await client.post(URL, json=body(), headers=inspector)
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["errors"][0]["field"] == "category"

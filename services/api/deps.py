@@ -11,6 +11,7 @@ from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.core.callers import Known, read_caller
 from services.core.db import Connections, OnSession, database_unreachable, driver_connection
 from services.core.principal import Principal
 from services.core.reference import Reference
@@ -69,16 +70,6 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-# The caller, and the reference data's revision (services/core/reference.py) on the way:
-# every request's first statement, so the revision costs no round trip of its own. Run on the
-# driver, ahead of the request's transaction (a read needs none), so a request that writes
-# one statement only (POST /findings) never sends BEGIN or COMMIT.
-CALLER_SQL = """
-SELECT u.id, u.username, u.role, un.id, un.code, un.kind, un.path, u.person_id,
-       (SELECT revision FROM config_revision WHERE id = 1)
-FROM users u JOIN units un ON un.id = u.unit_id
-WHERE u.id = $1 AND u.active
-"""
 # An API token's use, recorded as it authenticates; its user, unless it is unknown or revoked.
 RECORD_USE_SQL = """
 UPDATE api_tokens SET last_used_at = $2
@@ -87,18 +78,9 @@ RETURNING user_id
 """
 
 
-async def _caller(db: Any, user_id: int) -> tuple[Principal, int] | None:
-    row = await db.fetchrow(CALLER_SQL, user_id)
-    if row is None:
-        return None
-    uid, username, role, unit_id, unit_code, unit_kind, unit_path, person_id, revision = row
-    principal = Principal(uid, username, role, unit_id, unit_code, unit_kind, unit_path, person_id)
-    return principal, revision
-
-
 async def _principal_for(session: AsyncSession, user_id: int) -> Principal | None:
-    found = await _caller(await driver_connection(session), user_id)
-    return found[0] if found is not None else None
+    found = await read_caller(await driver_connection(session), user_id)
+    return found.principal if found is not None else None
 
 
 _UNAUTHENTICATED = {"WWW-Authenticate": "Bearer"}
@@ -130,11 +112,24 @@ async def authenticate(request: Request, db: Any, token: str | None) -> Principa
         user_id = await db.fetchval(RECORD_USE_SQL, hash_api_token(token), utcnow())
     else:
         user_id = read_access_token(token, app_state(request).jwt_secret)
-    found = await _caller(db, user_id) if user_id is not None else None
+    found = await read_caller(db, user_id) if user_id is not None else None
     if found is None:
         raise Problem(401, "The token is invalid, expired or revoked.", headers=_UNAUTHENTICATED)
-    principal, request.state.config_revision = found
-    return principal
+    if not token.startswith(API_TOKEN_PREFIX):
+        app_state(request).callers.remember(found)
+    request.state.config_revision = found.revision
+    return found.principal
+
+
+def known_caller(request: Request, token: str | None) -> Known | None:
+    """The caller of a bearer access token as this process last read them (`authenticate`),
+    unconfirmed; None for an API token, a token that is not valid now, or a caller not read
+    before."""
+    if not token or token.startswith(API_TOKEN_PREFIX):
+        return None
+    state = app_state(request)
+    user_id = read_access_token(token, state.jwt_secret)
+    return state.callers.get(user_id) if user_id is not None else None
 
 
 async def get_principal(

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from services.core.callers import CallerMemo
 from services.core.jobqueue import JobQueue
 from services.core.reference import ReferenceCache
 from services.core.settings import Settings
@@ -20,3 +21,6 @@ class AppState:
     jwt_secret: str
     # The reference snapshot of this engine's database (checked against it on every use).
     references: ReferenceCache = field(default_factory=ReferenceCache)
+    # Callers as last authenticated by an access token: what a report goes ahead on
+    # (services/core/callers.py).
+    callers: CallerMemo = field(default_factory=CallerMemo)

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.core.callers import Known
 from services.core.db import Connections
 from services.core.deadlines import CityClock, due_at
 from services.core.errors import DomainError
@@ -141,6 +142,8 @@ async def report(
     clock: Clock,
     terms: IntakeTerms,
     ref: Reference,
+    *,
+    confirm: Known | None = None,
 ) -> Reported:
     """Store a reported finding and route it, or recognise a replay of one already stored.
     A finding near one of its category rectified within the recurrence window is recorded as
@@ -150,7 +153,8 @@ async def report(
     unless the id is taken or the finding is a recurrence, which a second statement writes;
     everything else comes from the reference snapshot `ref`. Each is atomic on its own:
     outside a transaction (a single report) it commits by itself, inside one (a batch, an
-    exposure video) it joins it."""
+    exposure video) it joins it. With `confirm`, the reporter as remembered, which the first
+    statement confirms before it writes (CallerChangedError if it cannot)."""
     digest = request_hash(new.canonical, reporter.user_id)
     category = _category(ref, new.category)
     place = _place(ref, new.unit, reporter)
@@ -161,6 +165,7 @@ async def report(
         await conns.driver(),
         values,
         events,
+        confirm=confirm,
         finding_id=new.id,
         category_id=category.id,
         lat=new.lat,

@@ -21,6 +21,7 @@ from typing import Any
 
 from sqlalchemy.dialects.postgresql import asyncpg as pg_asyncpg
 
+from services.core.callers import CALLER_COLUMNS, CALLER_SQL, CallerChangedError, Known
 from services.core.models import Event, Finding
 from services.core.principal import Principal
 from services.core.spatial import Recurred, box
@@ -182,14 +183,38 @@ INSERT_SQL = (
     " SELECT EXISTS (SELECT FROM f) AS written"
 )
 _LOOKUP_PARAMETERS = LOOK_AROUND_SQL.count("$")
-# The look-around, then the write unless it found the id taken or a recurrence. MATERIALIZED:
-# the function runs once, and the write reads the same row the caller gets.
-_FREE = "SELECT {values} FROM look WHERE look.taken_hash IS NULL AND look.recurred_id IS NULL"
-LOOK_AND_WRITE_SQL = (
-    f"WITH look AS MATERIALIZED ({LOOK_AROUND_SQL}),"  # noqa: S608 - built from the model only
-    f" {_write_sql(_FREE, _LOOKUP_PARAMETERS + 1)}"
-    " SELECT look.*, EXISTS (SELECT FROM f) AS written FROM look"
-)
+_WRITE_PARAMETERS = len(FINDING_COLUMNS) + len(_EVENT_FIELDS)
+
+
+def _look_and_write_sql(*, confirm: bool) -> str:
+    """The look-around, then the write unless it found the id taken or a recurrence. With
+    `confirm`, the caller is read too (parameters after the write's: CALLER_COLUMNS as the
+    caller is believed to be), and the write also waits for them to be exactly that."""
+    tables, conditions = "look", ["look.taken_hash IS NULL", "look.recurred_id IS NULL"]
+    before, confirmed = "", ""
+    if confirm:
+        first = _LOOKUP_PARAMETERS + _WRITE_PARAMETERS + 1
+        believed = ", ".join(f"${first + i}" for i in range(len(CALLER_COLUMNS)))
+        actual = ", ".join(f"who.{c}" for c in CALLER_COLUMNS)
+        same = f"({actual}) IS NOT DISTINCT FROM ({believed})"
+        # CALLER_SQL's one parameter, the user id, is the first of the caller believed.
+        who = CALLER_SQL.replace("$1", f"${first}")
+        before = f"who ({', '.join(CALLER_COLUMNS)}) AS MATERIALIZED ({who}), "
+        tables = "look, who"
+        confirmed = f", (SELECT {same} FROM who) AS confirmed"  # noqa: S608 - constants only
+        conditions.append(same)
+    rows = f"SELECT {{values}} FROM {tables} WHERE {' AND '.join(conditions)}"  # noqa: S608
+    # MATERIALIZED: the function runs once, and the write reads the same row the caller gets.
+    return (
+        f"WITH {before}look AS MATERIALIZED ({LOOK_AROUND_SQL}),"  # noqa: S608 - from the models
+        f" {_write_sql(rows, _LOOKUP_PARAMETERS + 1)}"
+        f" SELECT look.*{confirmed}, EXISTS (SELECT FROM f) AS written FROM look"
+    )
+
+
+assert CALLER_SQL.count("$") == 1  # noqa: S101 - _look_and_write_sql renumbers the one
+LOOK_AND_WRITE_SQL = _look_and_write_sql(confirm=False)
+CONFIRMED_LOOK_AND_WRITE_SQL = _look_and_write_sql(confirm=True)
 
 
 @dataclass(frozen=True)
@@ -227,10 +252,21 @@ async def insert_finding(db: Any, values: Mapping[str, Any], events: Sequence[Ne
 
 
 async def look_around_and_write(
-    db: Any, values: Mapping[str, Any], events: Sequence[NewEvent], **where: Any
+    db: Any,
+    values: Mapping[str, Any],
+    events: Sequence[NewEvent],
+    *,
+    confirm: Known | None = None,
+    **where: Any,
 ) -> Nearby:
     """`look_around`, and in the same statement the write of `values` and `events` unless the
     id is taken or the finding is a recurrence (`written` says whether it took place; it does
-    not when a racing copy of the report took the id meanwhile either)."""
+    not when a racing copy of the report took the id meanwhile either). With `confirm`, only
+    if the caller is still exactly that: CallerChangedError if not, nothing written."""
     args = [*lookup_args(**where), *_write_args(values, events)]
-    return _nearby(await db.fetchrow(LOOK_AND_WRITE_SQL, *args))
+    if confirm is None:
+        return _nearby(await db.fetchrow(LOOK_AND_WRITE_SQL, *args))
+    row = await db.fetchrow(CONFIRMED_LOOK_AND_WRITE_SQL, *args, *confirm.row())
+    if not row["confirmed"]:
+        raise CallerChangedError
+    return _nearby(row)

@@ -12,6 +12,7 @@ from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.core.calendar_store import city_clock
+from services.core.callers import CallerChangedError, Known
 from services.core.db import Connections, OnSession, Pooled
 from services.core.finding_queries import (
     FindingFilters,
@@ -50,6 +51,7 @@ from ..deps import (
     app_state,
     authenticate,
     check_role,
+    known_caller,
     oauth2,
     reference,
     require_roles,
@@ -176,9 +178,11 @@ async def _intake(
     clock: Clock,
     terms: IntakeTerms,
     ref: Reference,
+    *,
+    confirm: Known | None = None,
 ) -> tuple[str, FindingOut | None]:
     new = _new_finding(body, clock.now)
-    reported = await report(conns, new, caller, clock, terms, ref)
+    reported = await report(conns, new, caller, clock, terms, ref, confirm=confirm)
     FINDINGS_INTAKE.labels(body.source, reported.outcome).inc()
     if reported.outcome == "conflict":
         return reported.outcome, None
@@ -191,6 +195,31 @@ async def _intake(
     return reported.outcome, out
 
 
+async def _intake_as_known(
+    request: Request, conns: Connections, raw: Any, token: str | None
+) -> tuple[str, FindingOut | None] | None:
+    """The report on the caller as this process last read them, which its statement confirms
+    before it writes (services/core/callers.py). None when the request is to be decided on
+    the caller read afresh instead: not read before, or any refusal, or the caller or the
+    reference data changed since."""
+    known = known_caller(request, token)
+    if known is None or known.principal.role not in REPORTER_ROLES or raw is None:
+        return None
+    state = app_state(request)
+    ref = state.references.fresh(known.revision)
+    if ref is None:
+        return None
+    try:
+        body = FindingCreate.model_validate(raw)
+        clock, terms = make_clock(ref, state.settings), intake_terms(state.settings)
+        return await _intake(conns, body, known.principal, clock, terms, ref, confirm=known)
+    except (ValidationError, FindingError):
+        return None
+    except CallerChangedError:
+        state.callers.forget(known.principal.user_id)
+        return None
+
+
 _CONFLICT = "This id is already used by a different finding; send a new id for a new report."
 
 
@@ -200,21 +229,26 @@ async def create_finding(request: Request) -> Response:
     # Served without a dependency graph (services/api/served.py), in the order FastAPI would
     # take: the body decoded, the caller and the role, the body validated, the reference.
     # On a pooled driver connection rather than a session: the report's statements commit
-    # each on its own, the write being one statement.
+    # each on its own, the write being one statement. A caller read before goes first on what
+    # the process remembers of them (`_intake_as_known`), any refusal on the caller read
+    # afresh.
     raw = await served.json_of(request)
     state = app_state(request)
+    token = await oauth2(request)
     async with Pooled.checkout(state.engine, state.sessionmaker) as conns:
-        caller = await authenticate(request, await conns.driver(), await oauth2(request))
-        check_role(caller, REPORTER_ROLES)
-        body = served.validated(FindingCreate, raw)
-        ref = await reference(request, conns)
-        clock = make_clock(ref, state.settings)
-        terms = intake_terms(state.settings)
-        try:
-            outcome, out = await _intake(conns, body, caller, clock, terms, ref)
-        except FindingError as exc:
-            FINDINGS_INTAKE.labels(body.source, "invalid").inc()
-            raise problem_from(exc) from exc
+        done = await _intake_as_known(request, conns, raw, token)
+        if done is None:
+            caller = await authenticate(request, await conns.driver(), token)
+            check_role(caller, REPORTER_ROLES)
+            body = served.validated(FindingCreate, raw)
+            ref = await reference(request, conns)
+            clock, terms = make_clock(ref, state.settings), intake_terms(state.settings)
+            try:
+                done = await _intake(conns, body, caller, clock, terms, ref)
+            except FindingError as exc:
+                FINDINGS_INTAKE.labels(body.source, "invalid").inc()
+                raise problem_from(exc) from exc
+    outcome, out = done
     if out is None:
         raise Problem(
             409,
