@@ -1,0 +1,99 @@
+"""A report by a caller the API process has read before is one statement, confirmed by it
+(services/core/callers.py); the memory of callers is bounded."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+from typing import Any
+
+import asyncpg
+from fastapi import FastAPI
+from httpx import AsyncClient
+from sqlalchemy import event
+
+from services.api.state import AppState
+from services.core.callers import CallerMemo, Known
+from services.core.principal import Principal
+from tests.conftest import Login
+from tests.test_findings_api import URL, body
+
+
+async def _logged() -> None:
+    """asyncpg hands each statement to its query loggers on the next turns of the loop."""
+    for _ in range(5):
+        await asyncio.sleep(0)
+
+
+def _statements_sent(app: FastAPI) -> list[str]:
+    """Every statement the app's pooled connections send from now on (after `_logged`)."""
+    sent: list[str] = []
+    logged: list[Any] = []
+    state: AppState = app.state.duban
+
+    def on_checkout(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+        driver = dbapi_connection.driver_connection
+        if not any(driver is seen for seen in logged):
+            driver.add_query_logger(lambda record: sent.append(record.query))
+            logged.append(driver)
+
+    event.listen(state.engine.sync_engine.pool, "checkout", on_checkout)
+    return sent
+
+
+async def test_a_remembered_callers_report_is_one_statement(
+    app: FastAPI, client: AsyncClient, login: Login
+) -> None:
+    sent = _statements_sent(app)
+    inspector = await login("inspector")
+    first = await client.post(URL, json=body(), headers=inspector)
+    assert first.status_code == 201, first.text
+    await _logged()
+    sent.clear()
+    second = await client.post(URL, json=body(), headers=inspector)
+    assert second.status_code == 201, second.text
+    assert second.json()["reporter"] == "inspector"
+    await _logged()
+    (statement,) = sent
+    assert "FROM users u JOIN units un" in statement
+    assert "INSERT INTO findings" in statement
+
+
+async def test_a_caller_changed_behind_the_memory_costs_the_statement_again(
+    app: FastAPI, client: AsyncClient, login: Login, server_side: asyncpg.Connection
+) -> None:
+    sent = _statements_sent(app)
+    inspector = await login("inspector")
+    assert (await client.post(URL, json=body(), headers=inspector)).status_code == 201
+    state: AppState = app.state.duban
+    user_id = await server_side.fetchval("SELECT id FROM users WHERE username = 'inspector'")
+    known = state.callers.get(user_id)
+    assert known is not None
+    # As if the caller had been renamed since: the statement finds them otherwise.
+    renamed = replace(known.principal, username="someone-else")
+    state.callers.remember(Known(renamed, known.revision))
+    await _logged()
+    sent.clear()
+    r = await client.post(URL, json=body(), headers=inspector)
+    assert r.status_code == 201, r.text
+    assert r.json()["reporter"] == "inspector"
+    await _logged()
+    # The confirmed statement wrote nothing; the caller read afresh; the report written.
+    assert len(sent) == 3, sent
+    assert state.callers.get(known.principal.user_id) == known
+
+
+def test_the_memory_keeps_the_latest_callers_up_to_its_size() -> None:
+    def known(user_id: int) -> Known:
+        return Known(Principal(user_id, f"u{user_id}", "inspector", 1, "c", "city", "/1/", None), 7)
+
+    memo = CallerMemo(size=2)
+    memo.remember(known(1))
+    memo.remember(known(2))
+    memo.remember(known(1))  # read again: now the latest
+    memo.remember(known(3))
+    assert memo.get(2) is None
+    assert memo.get(1) == known(1)
+    assert memo.get(3) == known(3)
+    memo.forget(3)
+    assert memo.get(3) is None
