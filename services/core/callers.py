@@ -1,9 +1,9 @@
 """The caller as the database has them, and what an API process remembers of them.
 
-Every request but one reads its caller (`CALLER_SQL`) as its first statement. A report
-(POST /findings) by a caller the process has read before skips that statement: it goes ahead
-on the caller remembered (`CallerMemo`), and its own statement reads the caller again and
-writes only if they are still exactly that, at the same reference revision
+Every request reads its caller (`CALLER_SQL`) as its first statement, with one exception: a
+report (POST /findings) by a caller the process has read before skips that statement. It goes
+ahead on the caller remembered (`CallerMemo`), and its own statement reads the caller again
+and writes only if they are still exactly that, at the same reference revision
 (services/core/intake_store.py). Anything else, a refusal included, is decided again on the
 caller read afresh, so nothing is written or refused on a memory.
 """
@@ -15,16 +15,22 @@ from typing import Any
 
 from services.core.principal import Principal
 
+
 # The caller, and the reference data's revision (services/core/reference.py) on the way:
 # every request's first statement, so the revision costs no round trip of its own. Run on the
 # driver, ahead of the request's transaction (a read needs none), so a request that writes
 # one statement only (POST /findings) never sends BEGIN or COMMIT.
-CALLER_SQL = """
+def caller_sql(user_id: str) -> str:
+    """The caller's statement, the user id in the parameter `user_id` (e.g. "$1")."""
+    return f"""
 SELECT u.id, u.username, u.role, un.id, un.code, un.kind, un.path, u.person_id,
        (SELECT revision FROM config_revision WHERE id = 1)
 FROM users u JOIN units un ON un.id = u.unit_id
-WHERE u.id = $1 AND u.active
-"""
+WHERE u.id = {user_id} AND u.active
+"""  # noqa: S608 - a parameter's name, never a value
+
+
+CALLER_SQL = caller_sql("$1")
 # CALLER_SQL's columns, in order: a Principal's fields, then the revision.
 CALLER_COLUMNS = (
     "user_id",

@@ -1,13 +1,14 @@
 """The intake's statements, run on the driver connection.
 
 A report used to cost a dozen ORM round trips and ~10 ms of Python (bench/ANALYSIS.md). With
-the reference data in memory (services/core/reference.py) it needs one statement after the
-caller's: the look-around (is the id taken, what does the place hold nearby: a database
-function, migration 0009) with the write (the finding and its first events) behind it, the
-write taking place only when the look-around finds the id free and no recurrence (a
-recurrence changes what is written: the report is then written by a second statement). Both
-are generated from the models at import and run on the asyncpg connection under the
-request's session: no statement compilation, cache-key or unit-of-work work per request.
+the reference data in memory (services/core/reference.py) it needs one statement: the
+look-around (is the id taken, what does the place hold nearby: a database function, migration
+0009) with the write (the finding and its first events) behind it. The write takes place only
+when the look-around finds the id free and no recurrence (a recurrence changes what is
+written, so a second statement writes it), and, for a caller the API process remembers
+(services/core/callers.py), only if the caller read in the same statement is still as
+remembered. The statements are generated from the models at import and run on the asyncpg
+connection: no statement compilation, cache-key or unit-of-work work per request.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from typing import Any
 
 from sqlalchemy.dialects.postgresql import asyncpg as pg_asyncpg
 
-from services.core.callers import CALLER_COLUMNS, CALLER_SQL, CallerChangedError, Known
+from services.core.callers import CALLER_COLUMNS, CallerChangedError, Known, caller_sql
 from services.core.models import Event, Finding
 from services.core.principal import Principal
 from services.core.spatial import Recurred, box
@@ -197,8 +198,8 @@ def _look_and_write_sql(*, confirm: bool) -> str:
         believed = ", ".join(f"${first + i}" for i in range(len(CALLER_COLUMNS)))
         actual = ", ".join(f"who.{c}" for c in CALLER_COLUMNS)
         same = f"({actual}) IS NOT DISTINCT FROM ({believed})"
-        # CALLER_SQL's one parameter, the user id, is the first of the caller believed.
-        who = CALLER_SQL.replace("$1", f"${first}")
+        # The user id is the first of the caller believed.
+        who = caller_sql(f"${first}")
         before = f"who ({', '.join(CALLER_COLUMNS)}) AS MATERIALIZED ({who}), "
         tables = "look, who"
         confirmed = f", (SELECT {same} FROM who) AS confirmed"  # noqa: S608 - constants only
@@ -212,7 +213,6 @@ def _look_and_write_sql(*, confirm: bool) -> str:
     )
 
 
-assert CALLER_SQL.count("$") == 1  # noqa: S101 - _look_and_write_sql renumbers the one
 LOOK_AND_WRITE_SQL = _look_and_write_sql(confirm=False)
 CONFIRMED_LOOK_AND_WRITE_SQL = _look_and_write_sql(confirm=True)
 
