@@ -52,3 +52,17 @@ def test_only_the_servers_user_may_enter_the_socket_directory(servers: Servers) 
 def test_a_server_started_without_a_socket_has_no_socket_url(tmp_path: Path) -> None:
     with pytest.raises(RuntimeError, match="without a Unix socket"):
         _ = EmbeddedPostgres(tmp_path).socket_url
+
+
+def test_a_server_that_cannot_start_says_why(tmp_path: Path) -> None:
+    pg = EmbeddedPostgres(tmp_path)
+    pg.start()
+    pg.stop()
+    with (pg.pgdata / "postgresql.conf").open("a") as conf:
+        conf.write("\nshared_buffers = 'plenty'\n")
+    # What an operator needs to mend it: the server's own words, and where the log is.
+    with pytest.raises(RuntimeError, match=r"(?s)exited with code \d+ while starting.*plenty") as e:
+        pg.start()
+    # Only what it said this time, not the end of the run before.
+    assert "shut down" not in str(e.value)
+    assert pg.proc is None or pg.proc.poll() is not None

@@ -39,11 +39,43 @@ def _running_as_root() -> bool:
     return os.geteuid() == 0
 
 
-def _wait_for_port(port: int, proc: subprocess.Popen[bytes], timeout: float, what: str) -> None:
+# How much of a server's log a start-up failure quotes: its reason is in the last lines.
+LOG_TAIL_LINES = 10
+
+
+def _log_tail(log: Path | None, start: int) -> str:
+    """The last lines `log` gained from byte `start` on: what the server said this time."""
+    if log is None:
+        return ""
+    try:
+        with log.open("rb") as f:
+            f.seek(start)
+            lines = f.read().decode(errors="replace").splitlines()[-LOG_TAIL_LINES:]
+    except OSError:
+        return ""
+    return f"; the end of its log ({log}):\n" + "\n".join(lines) if lines else ""
+
+
+def _log_size(log: Path) -> int:
+    try:
+        return log.stat().st_size
+    except OSError:
+        return 0
+
+
+def _wait_for_port(
+    port: int,
+    proc: subprocess.Popen[bytes],
+    timeout: float,
+    what: str,
+    log: Path | None = None,
+    log_start: int = 0,
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"{what} exited with code {proc.returncode} while starting")
+            said = _log_tail(log, log_start)
+            raise RuntimeError(f"{what} exited with code {proc.returncode} while starting{said}")
         with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
             return
         time.sleep(0.05)
@@ -173,7 +205,9 @@ class EmbeddedPostgres:
             )
         self.port = port or free_port()
         self.socket_dir = self._socket_dir(socket_dir) if socket_dir is not None else None
-        log = open(log_path or self.root / "postgres.log", "ab")  # noqa: SIM115
+        log_file = log_path or self.root / "postgres.log"
+        log_start = _log_size(log_file)
+        log = open(log_file, "ab")  # noqa: SIM115
         args = [
             str(self.bin / "postgres"),
             "-D",
@@ -206,7 +240,7 @@ class EmbeddedPostgres:
             start_new_session=True,
         )
         log.close()
-        _wait_for_port(self.port, self.proc, 60, "PostgreSQL")
+        _wait_for_port(self.port, self.proc, 60, "PostgreSQL", log_file, log_start)
         self._wait_ready()
         self._ensure_database()
         return self.url
@@ -308,6 +342,8 @@ class EmbeddedRedis:
         self.dir.mkdir(parents=True, exist_ok=True)
         self.password = persistent_secret(self.root / "redis-password", 24)
         self.port = port or free_port()
+        log_file = self.root / "redis.log"
+        log_start = _log_size(log_file)
         args = [
             str(self.binary),
             "--bind",
@@ -323,7 +359,7 @@ class EmbeddedRedis:
             "--save",
             "",
             "--logfile",
-            str(self.root / "redis.log"),
+            str(log_file),
             # Redis retitles itself, so its command line does not name the data dir: the pid
             # file is how a later run finds a server left over by a killed one.
             "--pidfile",
@@ -333,7 +369,7 @@ class EmbeddedRedis:
         self.proc = subprocess.Popen(  # noqa: S603
             args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
         )
-        _wait_for_port(self.port, self.proc, 30, "Redis")
+        _wait_for_port(self.port, self.proc, 30, "Redis", log_file, log_start)
         return self.url
 
     def stop(self) -> None:
