@@ -134,13 +134,23 @@ async def _stored_count(conn: asyncpg.Connection) -> int:
     return int(await conn.fetchval("SELECT count(*) FROM findings"))
 
 
+async def _remembered_then(
+    client: AsyncClient, login: Login, server_side: asyncpg.Connection, change: str
+) -> tuple[dict[str, str], int]:
+    """The inspector's headers once they have reported (and are remembered) and `change` has
+    been made in the database behind the API's back; the count of findings stored by then."""
+    inspector = await login("inspector")
+    assert (await client.post(URL, json=body(), headers=inspector)).status_code == 201
+    await server_side.execute(change)
+    return inspector, await _stored_count(server_side)
+
+
 async def test_a_remembered_caller_who_was_deactivated_stores_nothing(
     client: AsyncClient, login: Login, server_side: asyncpg.Connection
 ) -> None:
-    inspector = await login("inspector")
-    assert (await client.post(URL, json=body(), headers=inspector)).status_code == 201
-    await server_side.execute("UPDATE users SET active = false WHERE username = 'inspector'")
-    stored = await _stored_count(server_side)
+    inspector, stored = await _remembered_then(
+        client, login, server_side, "UPDATE users SET active = false WHERE username = 'inspector'"
+    )
     refused = await client.post(URL, json=body(), headers=inspector)
     assert refused.status_code == 401, refused.text
     # A body that is not valid either: the caller is still refused first.
@@ -151,10 +161,12 @@ async def test_a_remembered_caller_who_was_deactivated_stores_nothing(
 async def test_a_remembered_caller_whose_role_changed_is_refused_by_the_new_role(
     client: AsyncClient, login: Login, server_side: asyncpg.Connection
 ) -> None:
-    inspector = await login("inspector")
-    assert (await client.post(URL, json=body(), headers=inspector)).status_code == 201
-    await server_side.execute("UPDATE users SET role = 'supervisor' WHERE username = 'inspector'")
-    stored = await _stored_count(server_side)
+    inspector, stored = await _remembered_then(
+        client,
+        login,
+        server_side,
+        "UPDATE users SET role = 'supervisor' WHERE username = 'inspector'",
+    )
     refused = await client.post(URL, json=body(), headers=inspector)
     assert refused.status_code == 403, refused.text
     assert "supervisor" in refused.json()["detail"]
@@ -164,13 +176,13 @@ async def test_a_remembered_caller_whose_role_changed_is_refused_by_the_new_role
 async def test_a_remembered_caller_moved_to_another_district_reports_within_it(
     client: AsyncClient, login: Login, server_side: asyncpg.Connection
 ) -> None:
-    inspector = await login("inspector")
-    assert (await client.post(URL, json=body(), headers=inspector)).status_code == 201
-    await server_side.execute(
+    inspector, stored = await _remembered_then(
+        client,
+        login,
+        server_side,
         "UPDATE users SET unit_id = (SELECT id FROM units WHERE code = 'shibei')"
-        " WHERE username = 'inspector'"
+        " WHERE username = 'inspector'",
     )
-    stored = await _stored_count(server_side)
     # shinan.badaguan lies in Shinan: outside the inspector's area now.
     refused = await client.post(URL, json=body(), headers=inspector)
     assert refused.status_code == 422, refused.text
@@ -191,13 +203,14 @@ async def test_a_remembered_caller_moved_to_another_district_reports_within_it(
 async def test_a_remembered_caller_reports_on_the_reference_data_as_it_now_is(
     client: AsyncClient, login: Login, server_side: asyncpg.Connection
 ) -> None:
-    inspector = await login("inspector")
-    assert (await client.post(URL, json=body(), headers=inspector)).status_code == 201
-    # Changed behind the API's back, as a second API process would: only the revision tells.
-    await server_side.execute(
-        "UPDATE categories SET active = false WHERE code = 'exposed_garbage';"
-        " UPDATE config_revision SET revision = revision + 1 WHERE id = 1"
+    # As in psql, or through a second API process: the table's trigger bumps the revision.
+    inspector, stored = await _remembered_then(
+        client,
+        login,
+        server_side,
+        "UPDATE categories SET active = false WHERE code = 'exposed_garbage'",
     )
     refused = await client.post(URL, json=body(), headers=inspector)
     assert refused.status_code == 422, refused.text
     assert refused.json()["errors"][0]["field"] == "category"
+    assert await _stored_count(server_side) == stored

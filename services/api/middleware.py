@@ -128,7 +128,6 @@ class RequestMiddleware:
         finally:
             elapsed = time.perf_counter() - started
             route = scope.get("route")
-            # The template ("/api/v1/findings/{finding_id}"), never the raw path: bounded labels.
             # The template ("/api/v1/findings/{finding_id}"), never the raw path: bounded
             # labels. Included routers keep their own relative path; add the API prefix back.
             template = getattr(route, "path_format", None) or getattr(route, "path", None)
