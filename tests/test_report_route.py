@@ -145,17 +145,30 @@ async def _remembered_then(
     return inspector, await _stored_count(server_side)
 
 
+async def _refused(
+    client: AsyncClient,
+    headers: dict[str, str],
+    server_side: asyncpg.Connection,
+    stored: int,
+    status: int,
+) -> dict[str, Any]:
+    """The problem document a report gets, refused with `status`, with nothing stored."""
+    refused = await client.post(URL, json=body(), headers=headers)
+    assert refused.status_code == status, refused.text
+    assert await _stored_count(server_side) == stored
+    problem: dict[str, Any] = refused.json()
+    return problem
+
+
 async def test_a_remembered_caller_who_was_deactivated_stores_nothing(
     client: AsyncClient, login: Login, server_side: asyncpg.Connection
 ) -> None:
     inspector, stored = await _remembered_then(
         client, login, server_side, "UPDATE users SET active = false WHERE username = 'inspector'"
     )
-    refused = await client.post(URL, json=body(), headers=inspector)
-    assert refused.status_code == 401, refused.text
+    await _refused(client, inspector, server_side, stored, 401)
     # A body that is not valid either: the caller is still refused first.
     assert (await client.post(URL, json={}, headers=inspector)).status_code == 401
-    assert await _stored_count(server_side) == stored
 
 
 async def test_a_remembered_caller_whose_role_changed_is_refused_by_the_new_role(
@@ -167,10 +180,7 @@ async def test_a_remembered_caller_whose_role_changed_is_refused_by_the_new_role
         server_side,
         "UPDATE users SET role = 'supervisor' WHERE username = 'inspector'",
     )
-    refused = await client.post(URL, json=body(), headers=inspector)
-    assert refused.status_code == 403, refused.text
-    assert "supervisor" in refused.json()["detail"]
-    assert await _stored_count(server_side) == stored
+    assert "supervisor" in (await _refused(client, inspector, server_side, stored, 403))["detail"]
 
 
 async def test_a_remembered_caller_moved_to_another_district_reports_within_it(
@@ -184,10 +194,8 @@ async def test_a_remembered_caller_moved_to_another_district_reports_within_it(
         " WHERE username = 'inspector'",
     )
     # shinan.badaguan lies in Shinan: outside the inspector's area now.
-    refused = await client.post(URL, json=body(), headers=inspector)
-    assert refused.status_code == 422, refused.text
-    assert refused.json()["errors"][0]["field"] == "unit"
-    assert await _stored_count(server_side) == stored
+    refused = await _refused(client, inspector, server_side, stored, 422)
+    assert refused["errors"][0]["field"] == "unit"
     street = await server_side.fetchrow(
         "SELECT code, lat, lon FROM units WHERE parent_id = (SELECT id FROM units"
         " WHERE code = 'shibei') AND lat IS NOT NULL ORDER BY code LIMIT 1"
@@ -210,7 +218,5 @@ async def test_a_remembered_caller_reports_on_the_reference_data_as_it_now_is(
         server_side,
         "UPDATE categories SET active = false WHERE code = 'exposed_garbage'",
     )
-    refused = await client.post(URL, json=body(), headers=inspector)
-    assert refused.status_code == 422, refused.text
-    assert refused.json()["errors"][0]["field"] == "category"
-    assert await _stored_count(server_side) == stored
+    refused = await _refused(client, inspector, server_side, stored, 422)
+    assert refused["errors"][0]["field"] == "category"
