@@ -41,22 +41,33 @@ def _statements_sent(app: FastAPI) -> list[str]:
     return sent
 
 
+async def _report(
+    client: AsyncClient, headers: dict[str, str], sent: list[str]
+) -> tuple[list[str], dict[str, Any]]:
+    """A report that is stored (201), with the statements it sent."""
+    await _logged()
+    sent.clear()
+    r = await client.post(URL, json=body(), headers=headers)
+    assert r.status_code == 201, r.text
+    await _logged()
+    finding: dict[str, Any] = r.json()
+    return list(sent), finding
+
+
+def _is_confirmed_write(statement: str) -> bool:
+    return "FROM users u JOIN units un" in statement and "INSERT INTO findings" in statement
+
+
 async def test_a_remembered_callers_report_is_one_statement(
     app: FastAPI, client: AsyncClient, login: Login
 ) -> None:
     sent = _statements_sent(app)
     inspector = await login("inspector")
-    first = await client.post(URL, json=body(), headers=inspector)
-    assert first.status_code == 201, first.text
-    await _logged()
-    sent.clear()
-    second = await client.post(URL, json=body(), headers=inspector)
-    assert second.status_code == 201, second.text
-    assert second.json()["reporter"] == "inspector"
-    await _logged()
-    (statement,) = sent
-    assert "FROM users u JOIN units un" in statement
-    assert "INSERT INTO findings" in statement
+    await _report(client, inspector, sent)
+    statements, finding = await _report(client, inspector, sent)
+    assert finding["reporter"] == "inspector"
+    (statement,) = statements
+    assert _is_confirmed_write(statement)
 
 
 async def test_a_caller_changed_behind_the_memory_costs_the_statement_again(
@@ -64,23 +75,28 @@ async def test_a_caller_changed_behind_the_memory_costs_the_statement_again(
 ) -> None:
     sent = _statements_sent(app)
     inspector = await login("inspector")
-    assert (await client.post(URL, json=body(), headers=inspector)).status_code == 201
+    await _report(client, inspector, sent)
     state: AppState = app.state.duban
     user_id = await server_side.fetchval("SELECT id FROM users WHERE username = 'inspector'")
     known = state.callers.get(user_id)
     assert known is not None
-    # As if the caller had been renamed since: the statement finds them otherwise.
+    # As if the caller had been renamed since they were read: the statement finds them otherwise.
     renamed = replace(known.principal, username="someone-else")
     state.callers.remember(Known(renamed, known.revision))
-    await _logged()
-    sent.clear()
-    r = await client.post(URL, json=body(), headers=inspector)
-    assert r.status_code == 201, r.text
-    assert r.json()["reporter"] == "inspector"
-    await _logged()
+    statements, finding = await _report(client, inspector, sent)
+    assert finding["reporter"] == "inspector"
     # The confirmed statement wrote nothing; the caller read afresh; the report written.
-    assert len(sent) == 3, sent
-    assert state.callers.get(known.principal.user_id) == known
+    confirmed, caller, write = statements
+    assert _is_confirmed_write(confirmed)
+    assert "INSERT" not in caller
+    assert "FROM users u JOIN units un" in caller
+    assert "INSERT INTO findings" in write
+    assert not _is_confirmed_write(write)
+    stored = await server_side.fetchval(
+        "SELECT count(*) FROM findings WHERE id = $1", finding["id"]
+    )
+    assert stored == 1
+    assert state.callers.get(user_id) == known
 
 
 def test_the_memory_keeps_the_latest_callers_up_to_its_size() -> None:

@@ -5,9 +5,11 @@ order of refusals, the same authentication."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import asyncpg
+import pytest
 from httpx import AsyncClient
 
 from tests.conftest import Login
@@ -134,15 +136,22 @@ async def _stored_count(conn: asyncpg.Connection) -> int:
     return int(await conn.fetchval("SELECT count(*) FROM findings"))
 
 
-async def _remembered_then(
-    client: AsyncClient, login: Login, server_side: asyncpg.Connection, change: str
-) -> tuple[dict[str, str], int]:
-    """The inspector's headers once they have reported (and are remembered) and `change` has
-    been made in the database behind the API's back; the count of findings stored by then."""
-    inspector = await login("inspector")
-    assert (await client.post(URL, json=body(), headers=inspector)).status_code == 201
-    await server_side.execute(change)
-    return inspector, await _stored_count(server_side)
+Remembered = Callable[[str], Awaitable[tuple[dict[str, str], int]]]
+
+
+@pytest.fixture
+def remembered(client: AsyncClient, login: Login, server_side: asyncpg.Connection) -> Remembered:
+    """Given a change, the inspector's headers once they have reported (and are remembered)
+    and the change has been made in the database behind the API's back; and the count of
+    findings stored by then."""
+
+    async def then(change: str) -> tuple[dict[str, str], int]:
+        inspector = await login("inspector")
+        assert (await client.post(URL, json=body(), headers=inspector)).status_code == 201
+        await server_side.execute(change)
+        return inspector, await _stored_count(server_side)
+
+    return then
 
 
 async def _refused(
@@ -161,10 +170,10 @@ async def _refused(
 
 
 async def test_a_remembered_caller_who_was_deactivated_stores_nothing(
-    client: AsyncClient, login: Login, server_side: asyncpg.Connection
+    client: AsyncClient, server_side: asyncpg.Connection, remembered: Remembered
 ) -> None:
-    inspector, stored = await _remembered_then(
-        client, login, server_side, "UPDATE users SET active = false WHERE username = 'inspector'"
+    inspector, stored = await remembered(
+        "UPDATE users SET active = false WHERE username = 'inspector'"
     )
     await _refused(client, inspector, server_side, stored, 401)
     # A body that is not valid either: the caller is still refused first.
@@ -172,24 +181,18 @@ async def test_a_remembered_caller_who_was_deactivated_stores_nothing(
 
 
 async def test_a_remembered_caller_whose_role_changed_is_refused_by_the_new_role(
-    client: AsyncClient, login: Login, server_side: asyncpg.Connection
+    client: AsyncClient, server_side: asyncpg.Connection, remembered: Remembered
 ) -> None:
-    inspector, stored = await _remembered_then(
-        client,
-        login,
-        server_side,
-        "UPDATE users SET role = 'supervisor' WHERE username = 'inspector'",
+    inspector, stored = await remembered(
+        "UPDATE users SET role = 'supervisor' WHERE username = 'inspector'"
     )
     assert "supervisor" in (await _refused(client, inspector, server_side, stored, 403))["detail"]
 
 
 async def test_a_remembered_caller_moved_to_another_district_reports_within_it(
-    client: AsyncClient, login: Login, server_side: asyncpg.Connection
+    client: AsyncClient, server_side: asyncpg.Connection, remembered: Remembered
 ) -> None:
-    inspector, stored = await _remembered_then(
-        client,
-        login,
-        server_side,
+    inspector, stored = await remembered(
         "UPDATE users SET unit_id = (SELECT id FROM units WHERE code = 'shibei')"
         " WHERE username = 'inspector'",
     )
@@ -209,14 +212,11 @@ async def test_a_remembered_caller_moved_to_another_district_reports_within_it(
 
 
 async def test_a_remembered_caller_reports_on_the_reference_data_as_it_now_is(
-    client: AsyncClient, login: Login, server_side: asyncpg.Connection
+    client: AsyncClient, server_side: asyncpg.Connection, remembered: Remembered
 ) -> None:
     # As in psql, or through a second API process: the table's trigger bumps the revision.
-    inspector, stored = await _remembered_then(
-        client,
-        login,
-        server_side,
-        "UPDATE categories SET active = false WHERE code = 'exposed_garbage'",
+    inspector, stored = await remembered(
+        "UPDATE categories SET active = false WHERE code = 'exposed_garbage'"
     )
     refused = await _refused(client, inspector, server_side, stored, 422)
     assert refused["errors"][0]["field"] == "category"
