@@ -225,3 +225,33 @@ async def test_a_recurring_exposure_problem_starts_at_level_three(
 
     video_now = (await client.get(f"{VIDEOS}/{v['id']}", headers=inspector)).json()
     assert video_now["progress"]["rectified"] == 1
+
+
+async def test_the_answer_to_a_report_is_the_finding_as_stored(
+    client: AsyncClient, login: Login, factory: async_sessionmaker[AsyncSession]
+) -> None:
+    # The answer is built from what the intake wrote, not read back: it must say what a
+    # read of the finding says, for each way a report is written.
+    inspector = await login("inspector")
+    closed = await post(client, inspector, location=at(lat=36.04))
+    await close(factory, closed["id"], days_ago=3)
+    routed = await post(client, inspector, location=at(lat=36.2))
+    answers = {
+        "routed, with a deadline and a plan": routed,
+        "near a finding still open": await post(
+            client, inspector, location=at(north_m=3, lat=36.2)
+        ),
+        "left in the dispatch queue": await post(client, inspector, category="other"),
+        "a recurrence, written by a statement of its own": await post(
+            client, inspector, location=at(north_m=4, lat=36.04)
+        ),
+    }
+    assert answers["near a finding still open"]["possible_duplicates"] == [routed["id"]]
+    assert answers["left in the dispatch queue"]["status"] == "reported"
+    recurrence = answers["a recurrence, written by a statement of its own"]
+    assert recurrence["recurrence_of"] == closed["id"]
+    for name, answer in answers.items():
+        read = await client.get(f"/api/v1/findings/{answer['id']}", headers=inspector)
+        assert read.status_code == 200, name
+        # A read does not look around for duplicates.
+        assert answer == {**read.json(), "possible_duplicates": answer["possible_duplicates"]}, name

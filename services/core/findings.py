@@ -25,7 +25,7 @@ from services.core.escalation import next_time
 from services.core.escalation_store import UnknownPolicy, reschedule, resolve
 from services.core.evidence import submission_photos, summary, union_flags
 from services.core.intake_store import (
-    FRESH_DEFAULTS,
+    Fresh,
     NewEvent,
     insert_finding,
     look_around_and_write,
@@ -111,7 +111,8 @@ def _event(
 
 @dataclass(frozen=True)
 class Reported:
-    finding: Finding
+    # As stored: read back for a replay, as written for a new finding.
+    finding: Finding | Fresh
     outcome: Outcome
     # Open findings of the category nearby that the reporter may see (DESIGN §7).
     possible_duplicates: list[uuid.UUID]
@@ -183,7 +184,7 @@ async def report(
     if not written:
         # Another copy of the same report won the race and has committed meanwhile.
         return await _stored(await conns.orm(), new.id, digest, nearby.duplicates)
-    return Reported(Finding(**values, **FRESH_DEFAULTS), "created", nearby.duplicates)
+    return Reported(Fresh(**values), "created", nearby.duplicates)
 
 
 @dataclass(frozen=True)

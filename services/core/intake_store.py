@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import MISSING, dataclass, fields
 from datetime import datetime
 from typing import Any
 
@@ -98,40 +98,51 @@ async def look_around(db: Any, **where: Any) -> Nearby:
 
 # ---------------------------------------------------------------- the write
 
-# The columns the intake sets; the others take their defaults (`fresh_defaults`).
-FINDING_COLUMNS = (
-    "id",
-    "source",
-    "category_id",
-    "severity",
-    "description",
-    "lat",
-    "lon",
-    "address",
-    "place_unit_id",
-    "responsible_unit_id",
-    "district_id",
-    "point_type",
-    "observed_at",
-    "reported_at",
-    "reporter_id",
-    "status",
-    "request_hash",
-    "updated_at",
-    "recurrence_of",
-    "exposure_video_id",
-    "video_offset",
-    "dispatched_at",
-    "due_at",
-    "escalation_plan",
-    "next_escalation_at",
-)
-# What a freshly inserted row holds in the columns the intake leaves alone.
-FRESH_DEFAULTS: Mapping[str, Any] = {
-    "version": 1,
-    "rework_count": 0,
-    "extension_count": 0,
-}
+
+@dataclass(frozen=True)
+class Fresh:
+    """A finding as the intake's write stores it: the columns the intake sets (the fields
+    without a default, FINDING_COLUMNS), the others as a fresh row holds them. What the
+    answer to a report shows, without reading the row back and without building the ORM
+    object, which cost ~80 µs of a report's ~1.5–2.5 ms of API CPU."""
+
+    id: uuid.UUID
+    source: str
+    category_id: int
+    severity: str
+    description: str
+    lat: float
+    lon: float
+    address: str | None
+    place_unit_id: int | None
+    responsible_unit_id: int | None
+    district_id: int | None
+    point_type: str | None
+    observed_at: datetime
+    reported_at: datetime
+    reporter_id: int
+    status: str
+    request_hash: str
+    updated_at: datetime
+    recurrence_of: uuid.UUID | None
+    exposure_video_id: uuid.UUID | None
+    video_offset: str | None
+    dispatched_at: datetime | None
+    due_at: datetime | None
+    escalation_plan: dict[str, Any] | None
+    next_escalation_at: datetime | None
+    version: int = 1
+    rework_count: int = 0
+    extension_count: int = 0
+    extension_requested_until: datetime | None = None
+    close_reason: str | None = None
+    submitted_at: datetime | None = None
+    closed_at: datetime | None = None
+    duplicate_of: uuid.UUID | None = None
+
+
+# The columns the intake sets; the others take their defaults, as `Fresh` shows them.
+FINDING_COLUMNS = tuple(f.name for f in fields(Fresh) if f.default is MISSING)
 _EVENT_FIELDS = (
     ("actor_id", Event.actor_id),
     ("action", Event.action),

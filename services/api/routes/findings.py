@@ -32,6 +32,7 @@ from services.core.findings import (
     report,
     transition,
 )
+from services.core.intake_store import Fresh
 from services.core.lifecycle import CLOCK_RUNNING
 from services.core.metrics import FINDINGS_INTAKE, TRANSITIONS
 from services.core.models import Finding
@@ -103,7 +104,11 @@ def _local(value: datetime | None, tz: ZoneInfo) -> datetime | None:
 
 
 def render(
-    f: Finding, refs: Refs, tz: ZoneInfo, now: datetime, duplicates: list[uuid.UUID] | None = None
+    f: Finding | Fresh,
+    refs: Refs,
+    tz: ZoneInfo,
+    now: datetime,
+    duplicates: list[uuid.UUID] | None = None,
 ) -> FindingOut:
     def unit(unit_id: int | None) -> UnitRef | None:
         u = refs.units.get(unit_id) if unit_id else None
@@ -186,12 +191,9 @@ async def _intake(
     FINDINGS_INTAKE.labels(body.source, reported.outcome).inc()
     if reported.outcome == "conflict":
         return reported.outcome, None
-    finding = reported.finding
-    if finding.reporter_id == caller.user_id:
-        refs = Refs(ref.units, ref.categories, {caller.user_id: caller.username})
-    else:
-        refs = await load_refs(await conns.orm(), [finding])
-    out = render(finding, refs, clock.tz, clock.now, reported.possible_duplicates)
+    # The caller reported it: a replay matches the request hashed with its reporter.
+    refs = Refs(ref.units, ref.categories, {caller.user_id: caller.username})
+    out = render(reported.finding, refs, clock.tz, clock.now, reported.possible_duplicates)
     return reported.outcome, out
 
 
