@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from services.core.calendar import WorkingCalendar
+from services.core.calendar import COUNTED_DAYS_KEPT, WorkingCalendar
 from services.core.deadlines import (
     add_working_days,
     due_at,
@@ -128,6 +128,26 @@ def test_zero_working_days_means_end_of_todays_work(start: str, expected: str) -
 def test_overrides(overrides: dict[str, bool], start: str, n: int, expected: str) -> None:
     cal = WorkingCalendar({datetime.fromisoformat(d).date(): w for d, w in overrides.items()})
     assert due(start, n, cal) == expected
+
+
+def test_a_calendars_counts_are_its_own() -> None:
+    # Counts are remembered per calendar: a snapshot with a new override counts afresh, and
+    # the old snapshot keeps its own answer.
+    assert due("2026-09-30 10:00", 1) == "2026-10-08 17:30"
+    typhoon = WorkingCalendar({datetime(2026, 10, 8).date(): False})
+    assert due("2026-09-30 10:00", 1, typhoon) == "2026-10-09 17:30"
+    assert due("2026-09-30 10:00", 1) == "2026-10-08 17:30"
+
+
+def test_remembered_counts_are_bounded_and_stay_right() -> None:
+    cal = WorkingCalendar()
+    start = local("2026-01-01 10:00")
+    for offset in range(COUNTED_DAYS_KEPT + 100):
+        day = start + timedelta(days=offset % 2000)
+        add_working_days(day, 1 + offset // 2000, cal, tz=SHANGHAI, end_of_day=EOD)
+    assert len(cal._counted) <= COUNTED_DAYS_KEPT
+    assert due("2026-09-30 10:00", 5, cal) == "2026-10-13 17:30"
+    assert due("2026-02-12 10:00", 8, cal) == "2026-03-02 17:30"
 
 
 def test_naive_start_is_refused() -> None:

@@ -109,6 +109,11 @@ def _base(day: date) -> DayInfo:
     return DayInfo(day, not weekend, WEEKEND if weekend else WORKDAY, None, FALLBACK)
 
 
+# How many counts `WorkingCalendar.working_day_after` keeps: a day's reports count from a
+# handful of start days, by a handful of limits.
+COUNTED_DAYS_KEPT = 4096
+
+
 class WorkingCalendar:
     """Official data, then the fallback, with the database's overrides winning over both."""
 
@@ -121,6 +126,9 @@ class WorkingCalendar:
         # True = a working day. Copied so a caller mutating its dict cannot change deadlines.
         self._overrides = dict(overrides or {})
         self._notes = dict(notes or {})
+        # (day, n) -> the nth working day after it: fixed for the life of this calendar,
+        # whose days never change.
+        self._counted: dict[tuple[date, int], date] = {}
 
     @property
     def overrides(self) -> Mapping[date, bool]:
@@ -131,6 +139,27 @@ class WorkingCalendar:
         if override is not None:
             return override
         return _base(day).working
+
+    def working_day_after(self, day: date, n: int) -> date:
+        """The nth working day after `day` (n ≥ 1; `day` itself never counts). Remembered:
+        a report counts its deadline and then each level of its plan from it, a dozen or
+        more days forward each, and nearly all reports of a day count from the same few
+        days."""
+        key = (day, n)
+        found = self._counted.get(key)
+        if found is not None:
+            return found
+        if n < 1:
+            raise ValueError("n must be at least 1")
+        found, remaining = day, n
+        while remaining:
+            found += timedelta(days=1)
+            if self.is_working_day(found):
+                remaining -= 1
+        if len(self._counted) >= COUNTED_DAYS_KEPT:
+            self._counted.clear()
+        self._counted[key] = found
+        return found
 
     def info(self, day: date) -> DayInfo:
         base = _base(day)

@@ -92,12 +92,7 @@ def add_working_days(
         while not cal.is_working_day(day) or _end_of(day, tz, end_of_day) < start:
             day += timedelta(days=1)
         return _end_of(day, tz, end_of_day)
-    remaining = n
-    while remaining:
-        day += timedelta(days=1)
-        if cal.is_working_day(day):
-            remaining -= 1
-    return _end_of(day, tz, end_of_day)
+    return _end_of(cal.working_day_after(day, n), tz, end_of_day)
 
 
 def due_at(
