@@ -11,7 +11,7 @@ tables differ from it. Nothing here is scoped by caller: scope checks stay with 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from types import MappingProxyType
 from typing import Any
 
@@ -72,13 +72,6 @@ class RuleRow:
 
 
 @dataclass(frozen=True)
-class PolicyRow:
-    code: str
-    reminder_at: float | None
-    levels: Sequence[Mapping[str, Any]]
-
-
-@dataclass(frozen=True)
 class Reference:
     revision: int
     units: Mapping[int, UnitInfo]
@@ -87,7 +80,9 @@ class Reference:
     category_codes: Mapping[str, CategoryInfo]
     # Routing rules by their area unit.
     rules: Mapping[int, tuple[RuleRow, ...]]
-    policies: Mapping[str, PolicyRow]
+    # Each policy's plan from its first level; built once per snapshot, as a report's plan
+    # is read from it for every report.
+    plans: Mapping[str, Plan]
     calendar: WorkingCalendar
 
     def route(self, category: CategoryInfo, place: UnitInfo) -> UnitInfo | None:
@@ -104,10 +99,10 @@ class Reference:
         return self.units.get(chosen) if chosen is not None else None
 
     def plan(self, code: str | None, *, start_level: int = 1) -> Plan:
-        policy = self.policies.get(code or DEFAULT_POLICY)
-        if policy is None:
+        plan = self.plans.get(code or DEFAULT_POLICY)
+        if plan is None:
             raise UnknownPolicy(code or DEFAULT_POLICY)
-        return policy_plan(policy.code, policy.reminder_at, policy.levels, start_level)
+        return plan if plan.start_level == start_level else replace(plan, start_level=start_level)
 
 
 def _districts(units: Sequence[Unit]) -> dict[int, int | None]:
@@ -144,8 +139,8 @@ async def load_reference(session: AsyncSession, revision: int) -> Reference:
         rules.setdefault(r.area_unit_id, []).append(
             RuleRow(r.category_id, r.group, r.responsible_unit_id)
         )
-    policies = {
-        p.code: PolicyRow(p.code, p.reminder_at, tuple(p.levels))
+    plans = {
+        p.code: policy_plan(p.code, p.reminder_at, p.levels)
         for p in (await session.execute(select(EscalationPolicy))).scalars()
     }
     return Reference(
@@ -155,7 +150,7 @@ async def load_reference(session: AsyncSession, revision: int) -> Reference:
         categories=MappingProxyType({c.id: c for c in categories}),
         category_codes=MappingProxyType({c.code: c for c in categories}),
         rules=MappingProxyType({k: tuple(v) for k, v in rules.items()}),
-        policies=MappingProxyType(policies),
+        plans=MappingProxyType(plans),
         calendar=await load_calendar(session),
     )
 
