@@ -10,7 +10,7 @@ caller read afresh, so nothing is written or refused on a memory.
 
 from __future__ import annotations
 
-from dataclasses import astuple, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 from services.core.principal import Principal
@@ -54,7 +54,9 @@ class Known:
 
     def row(self) -> tuple[Any, ...]:
         """What CALLER_SQL returns for this caller while nothing has changed."""
-        return (*astuple(self.principal), self.revision)
+        # Not dataclasses.astuple, which deep-copies: 13 µs of every remembered report.
+        principal = self.principal
+        return (*(getattr(principal, c) for c in CALLER_COLUMNS[:-1]), self.revision)
 
 
 def known_from(row: Any) -> Known:
