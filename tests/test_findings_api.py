@@ -9,8 +9,12 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import asyncpg
-from httpx import AsyncClient
+from httpx import ASGITransport, AsyncClient
+from redis.asyncio import Redis
+from sqlalchemy import event
 
+from services.api.app import create_app
+from services.core.settings import Settings
 from tests.conftest import Login
 from tests.photos import attach_after_photo
 
@@ -353,3 +357,24 @@ async def test_moving_a_street_moves_its_findings_to_the_new_district(
     assert moved.json()["district"]["code"] == "licang"
     in_licang = await client.get(URL, headers=inspector, params={"district": "licang"})
     assert [i["id"] for i in in_licang.json()["items"]] == [f["id"]]
+
+
+async def test_a_burst_past_the_pool_waits_for_its_connections(
+    settings: Settings, redis: Redis
+) -> None:
+    # Every report is stored, and the burst is served by the pool's own connections: none
+    # opened for one request and closed after it (each a new backend for PostgreSQL).
+    application = create_app(settings.model_copy(update={"db_pool_size": 3}))
+    async with application.router.lifespan_context(application):
+        opened: list[object] = []
+        engine = application.state.duban.engine
+        event.listen(engine.sync_engine.pool, "connect", lambda conn, _record: opened.append(conn))
+        transport = ASGITransport(app=application, raise_app_exceptions=False)
+        async with AsyncClient(transport=transport, base_url="http://duban.test") as client:
+            inspector = await Login(client)("inspector")
+            for _ in range(4):
+                burst = [client.post(URL, json=body(), headers=inspector) for _ in range(12)]
+                assert [r.status_code for r in await asyncio.gather(*burst)] == [201] * 12
+            listed = await client.get(URL, headers=inspector, params={"limit": 500})
+        assert len(listed.json()["items"]) == 48
+        assert len(opened) <= 3

@@ -27,11 +27,15 @@ def to_async_url(url: str) -> str:
     raise ValueError("DUBAN_DATABASE_URL must be a postgresql:// URL")
 
 
-def make_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
+def make_engine(url: str, *, pool_size: int = 20) -> AsyncEngine:
     engine = create_async_engine(
         to_async_url(url),
         pool_size=pool_size,
-        max_overflow=pool_size,
+        # No overflow: the pool closes an overflow connection as soon as it is returned, so
+        # a burst past `pool_size` opened and closed a connection per request (a backend
+        # started each time). At 32 clients that doubled PostgreSQL's CPU per report and put
+        # p99 at 0.5-0.7 s (bench/ANALYSIS.md §12). Past `pool_size`, requests wait their turn.
+        max_overflow=0,
         pool_timeout=10,
         connect_args={"timeout": 5, "command_timeout": 30},
     )

@@ -89,7 +89,7 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     # JSON logs for machines; "console" for humans at a terminal.
     log_format: str = Field(default="json", pattern="^(json|console)$")
-    db_pool_size: int = Field(default=10, ge=1)
+    db_pool_size: int = Field(default=20, ge=1)
 
 
 @lru_cache(maxsize=1)
