@@ -378,3 +378,24 @@ async def test_a_burst_past_the_pool_waits_for_its_connections(
             listed = await client.get(URL, headers=inspector, params={"limit": 500})
         assert len(listed.json()["items"]) == 48
         assert len(opened) <= 3
+
+
+async def test_a_report_that_cannot_get_a_connection_in_time_is_a_503(
+    settings: Settings, redis: Redis
+) -> None:
+    # Past the pool a request waits (make_engine's pool_timeout, 10 s), then is told to retry;
+    # the retry with the same id is stored.
+    application = create_app(settings.model_copy(update={"db_pool_size": 1}))
+    async with application.router.lifespan_context(application):
+        transport = ASGITransport(app=application, raise_app_exceptions=False)
+        async with AsyncClient(transport=transport, base_url="http://duban.test") as client:
+            inspector = await Login(client)("inspector")
+            report = body()
+            async with application.state.duban.engine.connect() as held:
+                await held.exec_driver_sql("SELECT 1")  # the pool's one connection, held
+                refused = await client.post(URL, json=report, headers=inspector)
+            assert refused.status_code == 503
+            assert refused.headers["content-type"] == "application/problem+json"
+            assert refused.headers["retry-after"] == "5"
+            retried = await client.post(URL, json=report, headers=inspector)
+            assert retried.status_code == 201, retried.text
