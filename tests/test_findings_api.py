@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import asyncpg
+from fastapi import FastAPI
 from httpx import ASGITransport, AsyncClient
 from redis.asyncio import Redis
 from sqlalchemy import event
@@ -359,25 +362,33 @@ async def test_moving_a_street_moves_its_findings_to_the_new_district(
     assert [i["id"] for i in in_licang.json()["items"]] == [f["id"]]
 
 
+@asynccontextmanager
+async def api_with_pool(
+    settings: Settings, size: int
+) -> AsyncIterator[tuple[FastAPI, AsyncClient, dict[str, str]]]:
+    """An API of its own whose pool holds `size` connections, a client, and the inspector."""
+    application = create_app(settings.model_copy(update={"db_pool_size": size}))
+    async with application.router.lifespan_context(application):
+        transport = ASGITransport(app=application, raise_app_exceptions=False)
+        async with AsyncClient(transport=transport, base_url="http://duban.test") as client:
+            yield application, client, await Login(client)("inspector")
+
+
 async def test_a_burst_past_the_pool_waits_for_its_connections(
     settings: Settings, redis: Redis
 ) -> None:
     # Every report is stored, and the burst is served by the pool's own connections: none
     # opened for one request and closed after it (each a new backend for PostgreSQL).
-    application = create_app(settings.model_copy(update={"db_pool_size": 3}))
-    async with application.router.lifespan_context(application):
+    async with api_with_pool(settings, 3) as (application, client, inspector):
         opened: list[object] = []
         engine = application.state.duban.engine
         event.listen(engine.sync_engine.pool, "connect", lambda conn, _record: opened.append(conn))
-        transport = ASGITransport(app=application, raise_app_exceptions=False)
-        async with AsyncClient(transport=transport, base_url="http://duban.test") as client:
-            inspector = await Login(client)("inspector")
-            for _ in range(4):
-                burst = [client.post(URL, json=body(), headers=inspector) for _ in range(12)]
-                assert [r.status_code for r in await asyncio.gather(*burst)] == [201] * 12
-            listed = await client.get(URL, headers=inspector, params={"limit": 500})
-        assert len(listed.json()["items"]) == 48
-        assert len(opened) <= 3
+        for _ in range(4):
+            burst = [client.post(URL, json=body(), headers=inspector) for _ in range(12)]
+            assert [r.status_code for r in await asyncio.gather(*burst)] == [201] * 12
+        listed = await client.get(URL, headers=inspector, params={"limit": 500})
+    assert len(listed.json()["items"]) == 48
+    assert len(opened) <= 3
 
 
 async def test_a_report_that_cannot_get_a_connection_in_time_is_a_503(
@@ -385,17 +396,13 @@ async def test_a_report_that_cannot_get_a_connection_in_time_is_a_503(
 ) -> None:
     # Past the pool a request waits (make_engine's pool_timeout, 10 s), then is told to retry;
     # the retry with the same id is stored.
-    application = create_app(settings.model_copy(update={"db_pool_size": 1}))
-    async with application.router.lifespan_context(application):
-        transport = ASGITransport(app=application, raise_app_exceptions=False)
-        async with AsyncClient(transport=transport, base_url="http://duban.test") as client:
-            inspector = await Login(client)("inspector")
-            report = body()
-            async with application.state.duban.engine.connect() as held:
-                await held.exec_driver_sql("SELECT 1")  # the pool's one connection, held
-                refused = await client.post(URL, json=report, headers=inspector)
-            assert refused.status_code == 503
-            assert refused.headers["content-type"] == "application/problem+json"
-            assert refused.headers["retry-after"] == "5"
-            retried = await client.post(URL, json=report, headers=inspector)
-            assert retried.status_code == 201, retried.text
+    async with api_with_pool(settings, 1) as (application, client, inspector):
+        report = body()
+        async with application.state.duban.engine.connect() as held:
+            await held.exec_driver_sql("SELECT 1")  # the pool's one connection, held
+            refused = await client.post(URL, json=report, headers=inspector)
+        assert refused.status_code == 503
+        assert refused.headers["content-type"] == "application/problem+json"
+        assert refused.headers["retry-after"] == "5"
+        retried = await client.post(URL, json=report, headers=inspector)
+        assert retried.status_code == 201, retried.text
