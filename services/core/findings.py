@@ -161,10 +161,10 @@ async def report(
     place = _place(ref, new.unit, reporter)
     intake = _Intake(new, reporter, clock, terms, ref, category, place, digest)
     # Written as a first report: most are, and a recurrence is known only once looked up.
-    values, events = intake.row(recurred=None)
+    fresh, events = intake.row(recurred=None)
     nearby = await look_around_and_write(
         await conns.driver(),
-        values,
+        fresh,
         events,
         confirm=confirm,
         finding_id=new.id,
@@ -179,12 +179,12 @@ async def report(
         return await _stored(await conns.orm(), new.id, digest, nearby.duplicates)
     written = nearby.written
     if not written and nearby.recurred is not None:
-        values, events = intake.row(recurred=nearby.recurred)
-        written = await insert_finding(await conns.driver(), values, events)
+        fresh, events = intake.row(recurred=nearby.recurred)
+        written = await insert_finding(await conns.driver(), fresh, events)
     if not written:
         # Another copy of the same report won the race and has committed meanwhile.
         return await _stored(await conns.orm(), new.id, digest, nearby.duplicates)
-    return Reported(Fresh(**values), "created", nearby.duplicates)
+    return Reported(fresh, "created", nearby.duplicates)
 
 
 @dataclass(frozen=True)
@@ -200,39 +200,12 @@ class _Intake:
     place: UnitInfo | None
     digest: str
 
-    def row(self, recurred: Recurred | None) -> tuple[dict[str, Any], list[NewEvent]]:
-        """The finding's columns and its first events: reported, and dispatched if a rule
+    def row(self, recurred: Recurred | None) -> tuple[Fresh, list[NewEvent]]:
+        """The finding as written and its first events: reported, and dispatched if a rule
         routes it."""
         new, clock, terms, place = self.new, self.clock, self.terms, self.place
         responsible = self.ref.route(self.category, place) if place is not None else None
         district_unit = responsible or place
-        values: dict[str, Any] = {
-            "id": new.id,
-            "source": new.source,
-            "category_id": self.category.id,
-            "severity": new.severity,
-            "description": new.description,
-            "lat": new.lat,
-            "lon": new.lon,
-            "address": new.address,
-            "place_unit_id": place.id if place else None,
-            "responsible_unit_id": responsible.id if responsible else None,
-            "district_id": district_unit.district_id if district_unit else None,
-            "point_type": new.point_type,
-            "observed_at": new.observed_at,
-            "reported_at": clock.now,
-            "reporter_id": self.reporter.user_id,
-            "status": Status.ASSIGNED if responsible else Status.REPORTED,
-            "request_hash": self.digest,
-            "updated_at": clock.now,
-            "recurrence_of": recurred.id if recurred else None,
-            "exposure_video_id": terms.exposure_video_id,
-            "video_offset": terms.video_offset,
-            "dispatched_at": None,
-            "due_at": None,
-            "escalation_plan": None,
-            "next_escalation_at": None,
-        }
         events = [
             NewEvent(
                 self.reporter.user_id,
@@ -247,14 +220,18 @@ class _Intake:
                 clock.now,
             )
         ]
+        # Set when a rule routes the finding at once.
+        dispatched_at: datetime | None = None
+        due: datetime | None = None
+        plan_json: dict[str, Any] | None = None
+        next_at: datetime | None = None
         if responsible is not None:
             plan = _intake_plan(self.ref, self.category.policy_code, terms, recurred)
-            values["dispatched_at"] = clock.now
-            values["due_at"] = terms.due_at or clock.due(clock.now, dict(self.category.time_limit))
-            values["escalation_plan"] = plan.to_json()
-            values["next_escalation_at"] = next_time(
+            dispatched_at, plan_json = clock.now, plan.to_json()
+            due = terms.due_at or clock.due(clock.now, dict(self.category.time_limit))
+            next_at = next_time(
                 plan,
-                due_at=values["due_at"],
+                due_at=due,
                 dispatched_at=clock.now,
                 fired=(),
                 reminded=False,
@@ -266,11 +243,38 @@ class _Intake:
                     "dispatch",
                     Status.REPORTED,
                     Status.ASSIGNED,
-                    {"unit": responsible.code, "due_at": values["due_at"], "routed": "rule"},
+                    {"unit": responsible.code, "due_at": due, "routed": "rule"},
                     clock.now,
                 )
             )
-        return values, events
+        fresh = Fresh(
+            id=new.id,
+            source=new.source,
+            category_id=self.category.id,
+            severity=new.severity,
+            description=new.description,
+            lat=new.lat,
+            lon=new.lon,
+            address=new.address,
+            place_unit_id=place.id if place else None,
+            responsible_unit_id=responsible.id if responsible else None,
+            district_id=district_unit.district_id if district_unit else None,
+            point_type=new.point_type,
+            observed_at=new.observed_at,
+            reported_at=clock.now,
+            reporter_id=self.reporter.user_id,
+            status=Status.ASSIGNED if responsible else Status.REPORTED,
+            request_hash=self.digest,
+            updated_at=clock.now,
+            recurrence_of=recurred.id if recurred else None,
+            exposure_video_id=terms.exposure_video_id,
+            video_offset=terms.video_offset,
+            dispatched_at=dispatched_at,
+            due_at=due,
+            escalation_plan=plan_json,
+            next_escalation_at=next_at,
+        )
+        return fresh, events
 
 
 async def _stored(
