@@ -27,7 +27,7 @@ def to_async_url(url: str) -> str:
     raise ValueError("DUBAN_DATABASE_URL must be a postgresql:// URL")
 
 
-def make_engine(url: str, *, pool_size: int = 20) -> AsyncEngine:
+def make_engine(url: str, *, pool_size: int) -> AsyncEngine:
     engine = create_async_engine(
         to_async_url(url),
         pool_size=pool_size,
