@@ -13,6 +13,7 @@ import shutil
 import tempfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
@@ -105,8 +106,17 @@ async def server_side(database_url: str) -> AsyncIterator[asyncpg.Connection]:
 
 
 @pytest.fixture
-def settings(servers: Servers, database_url: str, tmp_path: Path) -> Settings:
-    return Settings(
+def settings_overrides() -> dict[str, Any]:
+    """Settings a test changes for its app: parametrize it, e.g.
+    `@pytest.mark.parametrize("settings_overrides", [{"db_pool_size": 1}])`."""
+    return {}
+
+
+@pytest.fixture
+def settings(
+    servers: Servers, database_url: str, tmp_path: Path, settings_overrides: dict[str, Any]
+) -> Settings:
+    base = Settings(
         data_dir=tmp_path,
         database_url=database_url,
         redis_url=servers.redis.url,
@@ -114,6 +124,7 @@ def settings(servers: Servers, database_url: str, tmp_path: Path) -> Settings:
         log_format="console",
         log_level="WARNING",
     )
+    return base.model_copy(update=settings_overrides)
 
 
 @pytest.fixture

@@ -4,22 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import asyncpg
+import pytest
 from fastapi import FastAPI
-from httpx import ASGITransport, AsyncClient
-from redis.asyncio import Redis
+from httpx import AsyncClient
 from sqlalchemy import event
 
-from services.api.app import create_app
-from services.core.settings import Settings
 from tests.conftest import Login
 from tests.photos import attach_after_photo
+from tests.test_errors import assert_problem
 
 TZ = ZoneInfo("Asia/Shanghai")
 URL = "/api/v1/findings"
@@ -362,47 +359,36 @@ async def test_moving_a_street_moves_its_findings_to_the_new_district(
     assert [i["id"] for i in in_licang.json()["items"]] == [f["id"]]
 
 
-@asynccontextmanager
-async def api_with_pool(
-    settings: Settings, size: int
-) -> AsyncIterator[tuple[FastAPI, AsyncClient, dict[str, str]]]:
-    """An API of its own whose pool holds `size` connections, a client, and the inspector."""
-    application = create_app(settings.model_copy(update={"db_pool_size": size}))
-    async with application.router.lifespan_context(application):
-        transport = ASGITransport(app=application, raise_app_exceptions=False)
-        async with AsyncClient(transport=transport, base_url="http://duban.test") as client:
-            yield application, client, await Login(client)("inspector")
-
-
+@pytest.mark.parametrize("settings_overrides", [{"db_pool_size": 3}])
 async def test_a_burst_past_the_pool_waits_for_its_connections(
-    settings: Settings, redis: Redis
+    app: FastAPI, client: AsyncClient, login: Login
 ) -> None:
     # Every report is stored, and the burst is served by the pool's own connections: none
     # opened for one request and closed after it (each a new backend for PostgreSQL).
-    async with api_with_pool(settings, 3) as (application, client, inspector):
-        opened: list[object] = []
-        engine = application.state.duban.engine
-        event.listen(engine.sync_engine.pool, "connect", lambda conn, _record: opened.append(conn))
-        for _ in range(4):
-            burst = [client.post(URL, json=body(), headers=inspector) for _ in range(12)]
-            assert [r.status_code for r in await asyncio.gather(*burst)] == [201] * 12
-        listed = await client.get(URL, headers=inspector, params={"limit": 500})
+    opened: list[object] = []
+    pool = app.state.duban.engine.sync_engine.pool
+    event.listen(pool, "connect", lambda conn, _record: opened.append(conn))
+    inspector = await login("inspector")
+    for _ in range(4):
+        burst = [client.post(URL, json=body(), headers=inspector) for _ in range(12)]
+        assert [r.status_code for r in await asyncio.gather(*burst)] == [201] * 12
+    listed = await client.get(URL, headers=inspector, params={"limit": 500})
     assert len(listed.json()["items"]) == 48
     assert len(opened) <= 3
 
 
+@pytest.mark.parametrize("settings_overrides", [{"db_pool_size": 1}])
 async def test_a_report_that_cannot_get_a_connection_in_time_is_a_503(
-    settings: Settings, redis: Redis
+    app: FastAPI, client: AsyncClient, login: Login
 ) -> None:
     # Past the pool a request waits (make_engine's pool_timeout, 10 s), then is told to retry;
     # the retry with the same id is stored.
-    async with api_with_pool(settings, 1) as (application, client, inspector):
-        report = body()
-        async with application.state.duban.engine.connect() as held:
-            await held.exec_driver_sql("SELECT 1")  # the pool's one connection, held
-            refused = await client.post(URL, json=report, headers=inspector)
-        assert refused.status_code == 503
-        assert refused.headers["content-type"] == "application/problem+json"
-        assert refused.headers["retry-after"] == "5"
-        retried = await client.post(URL, json=report, headers=inspector)
-        assert retried.status_code == 201, retried.text
+    inspector = await login("inspector")
+    report = body()
+    async with app.state.duban.engine.connect() as held:
+        await held.exec_driver_sql("SELECT 1")  # the pool's one connection, held
+        refused = await client.post(URL, json=report, headers=inspector)
+    assert_problem(refused, 503)
+    assert refused.headers["retry-after"] == "5"
+    retried = await client.post(URL, json=report, headers=inspector)
+    assert retried.status_code == 201, retried.text
