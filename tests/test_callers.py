@@ -16,6 +16,7 @@ from services.api.state import AppState
 from services.core.callers import CallerMemo, Known
 from services.core.principal import Principal
 from tests.conftest import Login
+from tests.test_auth import issue_inspector_token
 from tests.test_findings_api import URL, body
 
 
@@ -97,6 +98,43 @@ async def test_a_caller_changed_behind_the_memory_costs_the_statement_again(
     )
     assert stored == 1
     assert state.callers.get(user_id) == known
+
+
+def _is_caller_read(statement: str) -> bool:
+    return "FROM users u JOIN units un" in statement and "INSERT" not in statement
+
+
+def _is_plain_write(statement: str) -> bool:
+    return "INSERT INTO findings" in statement and not _is_confirmed_write(statement)
+
+
+async def test_a_callers_first_report_reads_them_then_writes(
+    app: FastAPI, client: AsyncClient, login: Login
+) -> None:
+    sent = _statements_sent(app)
+    # Another caller's report first, so that the process has its reference data.
+    await _report(client, await login("dispatcher"), sent)
+    statements, finding = await _report(client, await login("inspector"), sent)
+    assert finding["reporter"] == "inspector"
+    caller, write = statements
+    assert _is_caller_read(caller)
+    assert _is_plain_write(write)
+
+
+async def test_an_api_token_report_records_its_use_and_reads_the_caller_each_time(
+    app: FastAPI, client: AsyncClient, login: Login, server_side: asyncpg.Connection
+) -> None:
+    sent = _statements_sent(app)
+    await _report(client, await login("dispatcher"), sent)
+    token, _token_id = await issue_inspector_token(server_side, "phone-3")
+    headers = {"Authorization": f"Bearer {token}"}
+    for _ in range(2):
+        statements, finding = await _report(client, headers, sent)
+        assert finding["reporter"] == "inspector"
+        used, caller, write = statements
+        assert used.lstrip().startswith("UPDATE api_tokens")
+        assert _is_caller_read(caller)
+        assert _is_plain_write(write)
 
 
 def test_the_memory_keeps_the_latest_callers_up_to_its_size() -> None:
