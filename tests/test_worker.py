@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import asyncpg
 import pytest
+from httpx import AsyncClient
 from redis.asyncio import Redis
 
 from services.worker import queue
-from tests.conftest import Servers
+from tests.conftest import Login, Servers
+from tests.test_findings_api import post
 from tests.workers import WorkerPool, WorkerProcess, health_check, worker_env
 
 
@@ -63,3 +67,22 @@ async def test_enqueueing_under_one_job_id_twice_queues_one_job(
         await pool.aclose()
     assert first is not None
     assert second is None
+
+
+async def test_a_worker_folds_the_open_findings_changes_into_their_roll_up(
+    pool: WorkerPool, client: AsyncClient, login: Login, server_side: asyncpg.Connection
+) -> None:
+    inspector = await login("inspector")
+    for _ in range(3):
+        await post(client, inspector)
+    assert await server_side.fetchval("SELECT count(*) FROM open_finding_changes") >= 3
+    worker = pool.start("w", wait=False)
+    deadline = time.monotonic() + 60
+    while await server_side.fetchval("SELECT count(*) FROM open_finding_changes"):
+        assert worker.alive(), "the worker died"
+        assert time.monotonic() < deadline, "the changes were not folded within 60 s"
+        await asyncio.sleep(0.2)
+    folded = await server_side.fetchval("SELECT sum(findings) FROM open_finding_days")
+    assert folded == await server_side.fetchval(
+        "SELECT count(*) FROM findings WHERE status <> 'closed'"
+    )

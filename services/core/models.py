@@ -14,6 +14,7 @@ from sqlalchemy import (
     DateTime,
     Double,
     ForeignKey,
+    Identity,
     Index,
     Integer,
     MetaData,
@@ -227,8 +228,9 @@ class Finding(Base):
             postgresql_include=["closed_at", "id"],
             postgresql_where=text("close_reason = 'rectified'"),
         ),
-        # Open findings only (closed ones are counted in closed_finding_days): the live part
-        # of the unit statistics and of the trend, and the map's most-overdue-first order.
+        # Open findings only: the unit statistics' overdue count (the rest is counted in
+        # closed_finding_days and open_finding_days), the partial days of a window, and the
+        # map's most-overdue-first order.
         Index(
             "ix_findings_open",
             "due_at",
@@ -344,6 +346,37 @@ class EscalationDay(Base):
     exposure: Mapped[bool] = mapped_column(Boolean, primary_key=True)
     stripe: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
     escalations: Mapped[int] = mapped_column(Integer)
+
+
+class OpenFindingDay(Base):
+    """Open findings counted per day reported (at UTC+8), responsible unit (0: none) and
+    exposure flag, as folded in from `open_finding_changes` by the worker (migration 0012).
+    The two tables added up always equal the rows."""
+
+    __tablename__ = "open_finding_days"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    responsible_unit_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    exposure: Mapped[bool] = mapped_column(Boolean, primary_key=True)
+    findings: Mapped[int] = mapped_column(Integer)
+    rework: Mapped[int] = mapped_column(Integer)
+    recurrences: Mapped[int] = mapped_column(Integer)
+
+
+class OpenFindingChange(Base):
+    """A change to the open findings' counts (+1 or −1 per finding), appended by a trigger on
+    findings in the transaction that makes it, so that no report waits on another's row;
+    the worker folds them into `open_finding_days` (migration 0012)."""
+
+    __tablename__ = "open_finding_changes"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(always=False), primary_key=True)
+    day: Mapped[date] = mapped_column(Date)
+    responsible_unit_id: Mapped[int] = mapped_column(Integer)
+    exposure: Mapped[bool] = mapped_column(Boolean)
+    findings: Mapped[int] = mapped_column(Integer)
+    rework: Mapped[int] = mapped_column(Integer)
+    recurrences: Mapped[int] = mapped_column(Integer)
 
 
 class ConfigRevision(Base):

@@ -5,6 +5,9 @@ from __future__ import annotations
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from services.core.db import unit_of_work
+from services.core.open_days import fold_open_changes
+
 from .delivery import deliver_notification
 from .escalations import escalation_sweep_helper
 from .queue import JobContext
@@ -16,6 +19,13 @@ async def ping(ctx: JobContext) -> str:
     async with engine.connect() as conn:
         await conn.execute(text("SELECT 1"))
     return "pong"
+
+
+async def fold_open_findings(ctx: JobContext) -> int:
+    """Fold the open findings' changes into their roll-up (services/core/open_days.py); a
+    run that finds none, or another fold under way, does nothing."""
+    async with unit_of_work(ctx["sessionmaker"]) as session:
+        return await fold_open_changes(session)
 
 
 JOBS = (ping, escalation_sweep_helper)

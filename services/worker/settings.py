@@ -16,6 +16,7 @@ import structlog
 
 from services.core import logging as duban_logging
 from services.core.db import make_engine, make_sessionmaker
+from services.core.open_days import FOLD_SECONDS
 from services.core.settings import Settings, get_settings
 from services.core.stack import endpoints
 
@@ -23,7 +24,7 @@ from . import queue
 from .briefing import HOUR, MINUTE, WEEKDAY, weekly_briefing
 from .delivery import close_delivery, open_delivery, outbox_rescan, rescan_seconds
 from .escalations import escalation_sweep, sweep_seconds
-from .jobs import JOBS, REQUEUED_JOBS
+from .jobs import JOBS, REQUEUED_JOBS, fold_open_findings
 
 # Short, so `--check` (the container health check) notices a dead worker quickly: the health
 # record expires this long (plus 1 s) after a worker stopped recording it.
@@ -64,6 +65,7 @@ def build(settings: Settings) -> type:
             "cron_jobs": [
                 queue.every(escalation_sweep, sweep_seconds(settings)),
                 queue.every(outbox_rescan, rescan_seconds(settings)),
+                queue.every(fold_open_findings, set(FOLD_SECONDS)),
                 queue.weekly(weekly_briefing, WEEKDAY, HOUR, MINUTE),
             ],
             # arq evaluates cron times in this zone (by default the machine's): the briefing
