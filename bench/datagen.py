@@ -127,12 +127,14 @@ async def generate(conn: asyncpg.Connection, findings: int, sweep: int) -> dict[
     plan = await conn.fetchval(_PLAN)
     async with conn.transaction():
         await conn.execute(_CONTEXT)
-        # A bulk load: the closed-findings roll-up is rebuilt once in the same transaction
-        # rather than by one trigger call per closed row (migration 0008).
-        await conn.execute("ALTER TABLE findings DISABLE TRIGGER closed_finding_days_insert")
+        # A bulk load: the roll-ups are rebuilt once in the same transaction rather than by
+        # one trigger call per row (migrations 0008 and 0012).
+        for rollup in ("closed_finding_days", "open_finding_days"):
+            await conn.execute(f"ALTER TABLE findings DISABLE TRIGGER {rollup}_insert")
         await conn.execute(_FINDINGS, findings, sweep, plan)
-        await conn.execute("SELECT closed_finding_days_rebuild()")
-        await conn.execute("ALTER TABLE findings ENABLE TRIGGER closed_finding_days_insert")
+        for rollup in ("closed_finding_days", "open_finding_days"):
+            await conn.execute(f"SELECT {rollup}_rebuild()")
+            await conn.execute(f"ALTER TABLE findings ENABLE TRIGGER {rollup}_insert")
         t_findings = time.monotonic() - started
         await conn.execute(_ESCALATIONS, findings, sweep)
     t_insert = time.monotonic() - started
@@ -142,6 +144,7 @@ async def generate(conn: asyncpg.Connection, findings: int, sweep: int) -> dict[
     await conn.execute("VACUUM (ANALYZE) findings")
     await conn.execute("VACUUM (ANALYZE) escalations")
     await conn.execute("ANALYZE closed_finding_days")
+    await conn.execute("ANALYZE open_finding_days")
     return {
         "findings_seconds": t_findings,
         "insert_seconds": t_insert,

@@ -21,9 +21,12 @@ The SQL aggregates per responsible unit and the roll-up to districts, streets or
 departments happens here, over the unit paths: a few hundred rows, not the findings. A
 closed finding never changes again, so closed findings are read from their per-day roll-up
 (`closed_finding_days`, kept by triggers in the closing transaction; `stat_days` says how a
-window is split into whole days and raw edges); open ones are counted live from the partial
-index that holds only them (migration 0008), in one pass that also gives the dashboard's
-trend its open findings per week (`ranking`). An escalation never changes either once fired:
+window is split into whole days and raw edges); open ones from their own per-day roll-up,
+which the worker folds in from the changes the triggers append (`open_finding_days`, migration
+0012; services/core/open_days.py), except the overdue count, which depends on the time asked
+and comes from the partial index of open findings, ordered by due date. The same pass gives
+the dashboard's trend its open findings per week (`ranking`). An escalation never changes
+either once fired:
 escalations come from their own roll-up (`escalation_days`, migration 0011) and the rows of
 the partial days.
 """
@@ -40,6 +43,7 @@ from sqlalchemy import (
     CompoundSelect,
     Select,
     String,
+    Subquery,
     and_,
     false,
     func,
@@ -54,7 +58,15 @@ from sqlalchemy.orm import InstrumentedAttribute
 from sqlalchemy.sql.elements import ColumnClause
 
 from services.core.lifecycle import CLOCK_RUNNING
-from services.core.models import ClosedFindingDay, Escalation, EscalationDay, Finding, Unit
+from services.core.models import (
+    ClosedFindingDay,
+    Escalation,
+    EscalationDay,
+    Finding,
+    OpenFindingChange,
+    OpenFindingDay,
+    Unit,
+)
 from services.core.stat_days import DaySplit, split
 
 EXPOSURE_SOURCE = "exposure_video"
@@ -148,7 +160,9 @@ CLOSED: ColumnClause[str] = literal_column("'closed'", String())
 RECTIFIED: ColumnClause[str] = literal_column("'rectified'", String())
 
 
-def _whole_days(days: DaySplit, day: InstrumentedAttribute[date]) -> list[ColumnElement[bool]]:
+def _whole_days(
+    days: DaySplit, day: InstrumentedAttribute[date] | ColumnElement[date]
+) -> list[ColumnElement[bool]]:
     """The whole days of `days` on a roll-up's `day` column."""
     assert days.whole is not None  # noqa: S101 - the callers check
     first, end = days.whole
@@ -186,12 +200,12 @@ def finding_counts(
 ) -> CompoundSelect[*tuple[Any, ...]]:
     """Per responsible unit and exposure flag: total, closed, on time, overdue open,
     reworked, recurrences — possibly several rows per unit and flag, to be added up: the
-    closed findings of whole days from the roll-up, those of the partial days at the window's
-    ends and the open ones from the rows (those with no responsible unit too, under None).
+    closed findings of whole days from their roll-up and those of the partial days at the
+    window's ends from the rows; the open ones as `_open_counts` reads them (those with no
+    responsible unit too, under None).
 
-    Then one column per window of `windows`: the open findings reported in it. The dashboard
-    needs those for its trend; counted in this pass, the open findings are read once per
-    page, not twice (each pass reads every open finding: ~70 ms at 1M findings)."""
+    Then one column per window of `windows`: the open findings reported in it, which the
+    dashboard's trend shows, counted in the same pass."""
     days = split(since, until)
     zero = literal(0)
     no_windows = [zero] * len(windows)
@@ -237,22 +251,110 @@ def finding_counts(
             )
             .group_by(Finding.responsible_unit_id, exposure)
         )
+    parts += _open_counts(days, since, until, now, windows)
+    return union_all(*parts)
+
+
+def _open_days() -> Subquery:
+    """The open findings' roll-up as it stands: the days folded in and the changes not yet
+    (migration 0012), to be added up."""
+    columns = ("day", "responsible_unit_id", "exposure", "findings", "rework", "recurrences")
+    return union_all(
+        *(
+            select(*(getattr(table, c) for c in columns))
+            for table in (OpenFindingDay, OpenFindingChange)
+        )
+    ).subquery("open_days")
+
+
+def _open_counts(
+    days: DaySplit,
+    since: datetime | None,
+    until: datetime | None,
+    now: datetime,
+    windows: Sequence[Window],
+) -> list[Select[*tuple[Any, ...]]]:
+    """The open findings' part of `finding_counts`: those of whole days (of the window and of
+    each of `windows`) from their roll-up, those of partial days from the rows, and the
+    overdue ones, the one figure that depends on `now`, from the `due_at` range of the index
+    that holds only open findings."""
+    zero = literal(0)
+    no_windows = [zero] * len(windows)
+    splits = [split(a, b) for a, b in windows]
+    open_row = Finding.status != CLOSED
+    exposure = Finding.source == EXPOSURE_SOURCE
+    parts: list[Select[*tuple[Any, ...]]] = []
+    if days.whole is not None:
+        o = _open_days()
+        unit = func.nullif(o.c.responsible_unit_id, 0)
+        parts.append(
+            select(
+                unit,
+                o.c.exposure,
+                func.sum(o.c.findings),
+                zero,
+                zero,
+                zero,
+                func.sum(o.c.rework),
+                func.sum(o.c.recurrences),
+                *(
+                    func.coalesce(func.sum(o.c.findings).filter(*_whole_days(w, o.c.day)), 0)
+                    if w.whole is not None
+                    else zero
+                    for w in splits
+                ),
+            )
+            .where(*_whole_days(days, o.c.day))
+            .group_by(unit, o.c.exposure)
+        )
+    if days.edges:
+        parts.append(
+            select(
+                Finding.responsible_unit_id,
+                exposure,
+                func.count(),
+                zero,
+                zero,
+                zero,
+                func.count().filter(Finding.rework_count > 0),
+                func.count().filter(Finding.recurrence_of.is_not(None)),
+                *no_windows,
+            )
+            .where(open_row, _in_edges(days, Finding.reported_at))
+            .group_by(Finding.responsible_unit_id, exposure)
+        )
+    if any(w.edges for w in splits):
+        parts.append(
+            select(
+                Finding.responsible_unit_id,
+                exposure,
+                *([zero] * 6),
+                *(func.count().filter(_in_edges(w, Finding.reported_at)) for w in splits),
+            )
+            .where(open_row, or_(*(_in_edges(w, Finding.reported_at) for w in splits)))
+            .group_by(Finding.responsible_unit_id, exposure)
+        )
     parts.append(
         select(
             Finding.responsible_unit_id,
             exposure,
+            zero,
+            zero,
+            zero,
             func.count(),
             zero,
             zero,
-            func.count().filter(Finding.status.in_(sorted(CLOCK_RUNNING)), Finding.due_at < now),
-            func.count().filter(Finding.rework_count > 0),
-            func.count().filter(Finding.recurrence_of.is_not(None)),
-            *(func.count().filter(_reported_between(a, b)) for a, b in windows),
+            *no_windows,
         )
-        .where(Finding.status != CLOSED, *_window(Finding.reported_at, since, until))
+        .where(
+            open_row,
+            Finding.status.in_(sorted(CLOCK_RUNNING)),
+            Finding.due_at < now,
+            *_window(Finding.reported_at, since, until),
+        )
         .group_by(Finding.responsible_unit_id, exposure)
     )
-    return union_all(*parts)
+    return parts
 
 
 async def closed_reported_in(session: AsyncSession, windows: Sequence[Window]) -> list[int]:
