@@ -192,6 +192,14 @@ def _in_edges(days: DaySplit, column: InstrumentedAttribute[datetime]) -> Column
 Window = tuple[datetime, datetime]
 
 
+def _per_unit(*counts: ColumnElement[Any]) -> Select[*tuple[Any, ...]]:
+    """`counts` over the findings' rows, per responsible unit and exposure flag."""
+    exposure = Finding.source == EXPOSURE_SOURCE
+    return select(Finding.responsible_unit_id, exposure, *counts).group_by(
+        Finding.responsible_unit_id, exposure
+    )
+
+
 def finding_counts(
     since: datetime | None,
     until: datetime | None,
@@ -229,12 +237,9 @@ def finding_counts(
             )
             .group_by(d.responsible_unit_id, d.exposure)
         )
-    exposure = Finding.source == EXPOSURE_SOURCE
     if days.edges:
         parts.append(
-            select(
-                Finding.responsible_unit_id,
-                exposure,
+            _per_unit(
                 func.count(),
                 func.count(),
                 func.count().filter(Finding.submitted_at <= Finding.due_at),
@@ -242,14 +247,12 @@ def finding_counts(
                 func.count().filter(Finding.rework_count > 0),
                 func.count().filter(Finding.recurrence_of.is_not(None)),
                 *no_windows,
-            )
-            .where(
+            ).where(
                 Finding.status == CLOSED,
                 Finding.close_reason == RECTIFIED,
                 Finding.responsible_unit_id.is_not(None),
                 _in_edges(days, Finding.reported_at),
             )
-            .group_by(Finding.responsible_unit_id, exposure)
         )
     parts += _open_counts(days, since, until, now, windows)
     return union_all(*parts)
@@ -282,7 +285,6 @@ def _open_counts(
     no_windows = [zero] * len(windows)
     splits = [split(a, b) for a, b in windows]
     open_row = Finding.status != CLOSED
-    exposure = Finding.source == EXPOSURE_SOURCE
     parts: list[Select[*tuple[Any, ...]]] = []
     if days.whole is not None:
         o = _open_days()
@@ -309,9 +311,7 @@ def _open_counts(
         )
     if days.edges:
         parts.append(
-            select(
-                Finding.responsible_unit_id,
-                exposure,
+            _per_unit(
                 func.count(),
                 zero,
                 zero,
@@ -319,40 +319,22 @@ def _open_counts(
                 func.count().filter(Finding.rework_count > 0),
                 func.count().filter(Finding.recurrence_of.is_not(None)),
                 *no_windows,
-            )
-            .where(open_row, _in_edges(days, Finding.reported_at))
-            .group_by(Finding.responsible_unit_id, exposure)
+            ).where(open_row, _in_edges(days, Finding.reported_at))
         )
     if any(w.edges for w in splits):
         parts.append(
-            select(
-                Finding.responsible_unit_id,
-                exposure,
+            _per_unit(
                 *([zero] * 6),
                 *(func.count().filter(_in_edges(w, Finding.reported_at)) for w in splits),
-            )
-            .where(open_row, or_(*(_in_edges(w, Finding.reported_at) for w in splits)))
-            .group_by(Finding.responsible_unit_id, exposure)
+            ).where(open_row, or_(*(_in_edges(w, Finding.reported_at) for w in splits)))
         )
     parts.append(
-        select(
-            Finding.responsible_unit_id,
-            exposure,
-            zero,
-            zero,
-            zero,
-            func.count(),
-            zero,
-            zero,
-            *no_windows,
-        )
-        .where(
+        _per_unit(zero, zero, zero, func.count(), zero, zero, *no_windows).where(
             open_row,
             Finding.status.in_(sorted(CLOCK_RUNNING)),
             Finding.due_at < now,
             *_window(Finding.reported_at, since, until),
         )
-        .group_by(Finding.responsible_unit_id, exposure)
     )
     return parts
 
