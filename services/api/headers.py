@@ -20,7 +20,9 @@ import hashlib
 import re
 
 _BASE = "frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
-STRICT_CSP = f"default-src 'none'; style-src 'self'; img-src 'self'; {_BASE}"
+# connect-src 'self': the dashboard runs no script, but a page's own requests (the browser
+# tests fetch an export link with the session cookie) stay possible, to this origin only.
+STRICT_CSP = f"default-src 'none'; style-src 'self'; img-src 'self'; connect-src 'self'; {_BASE}"
 _CDN = "https://cdn.jsdelivr.net"
 DOCS_CSP = (
     f"default-src 'none'; script-src {_CDN} 'unsafe-inline'; "
