@@ -15,6 +15,9 @@ A logout raises it itself. A password change and a deactivation raise it in a tr
 whoever makes them (the API, the command line, a DBA in psql), and revoke the user's
 long-lived API tokens in the same transaction: those are looked up on every use, by their
 `revoked_at`.
+
+Access tokens issued before this revision carry no version and are refused from now on:
+everyone logs in again once after the upgrade (tokens live an hour by default).
 """
 
 from collections.abc import Sequence
