@@ -31,4 +31,4 @@ ENV DUBAN_DATA_DIR=/app/var \
     DUBAN_API_HOST=0.0.0.0
 
 EXPOSE 8000
-CMD ["uvicorn", "services.api.app:create_app", "--factory", "--host", "0.0.0.0", "--port", "8000", "--no-access-log"]
+CMD ["uvicorn", "services.api.app:create_app", "--factory", "--host", "0.0.0.0", "--port", "8000", "--no-access-log", "--no-proxy-headers"]

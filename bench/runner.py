@@ -14,6 +14,7 @@ import json
 import os
 import platform
 import random
+import re
 import shutil
 import sys
 import tempfile
@@ -152,13 +153,14 @@ def _get_requests(paths: list[str], auth: dict[str, str]) -> load.RequestFactory
 
 
 def _ui_cookie(port: int, username: str) -> dict[str, str]:
-    """Log in through the dashboard's own form, as a browser does: the answer is a 303 that
-    sets the HttpOnly session cookie (services/api/ui/session.py)."""
-    r = httpx.post(
-        f"http://{HOST}:{port}/ui/login",
-        data={"username": username, "password": demo_password(username), "next": "/ui"},
-        timeout=30,
-    )
+    """Log in through the dashboard's own form, as a browser does: the login page sets the
+    nonce its form's CSRF token is bound to, and the form's answer is a 303 that sets the
+    HttpOnly session cookie (services/api/ui/session.py)."""
+    with httpx.Client(base_url=f"http://{HOST}:{port}", timeout=30) as browser:
+        page = browser.get("/ui/login")
+        csrf = re.search(r'name="csrf" value="([0-9a-f]+)"', page.text)
+        form = {"username": username, "password": demo_password(username), "next": "/ui"}
+        r = browser.post("/ui/login", data=form | {"csrf": csrf.group(1) if csrf else ""})
     if r.status_code != 303 or COOKIE not in r.cookies:
         raise RuntimeError(f"/ui login as {username}: {r.status_code}")
     return {"Cookie": f"{COOKIE}={r.cookies[COOKIE]}"}

@@ -40,8 +40,10 @@ async def test_missing_expired_and_forged_tokens_are_401(
 ) -> None:
     assert (await client.get("/api/v1/findings")).status_code == 401
     secret = settings.jwt_secret.get_secret_value() if settings.jwt_secret else ""
-    expired = issue_access_token(1, secret, datetime.now(UTC) - timedelta(hours=2), 60)
-    forged = issue_access_token(1, "another-key-another-key-another-key!!", datetime.now(UTC), 60)
+    expired = issue_access_token(1, 0, secret, datetime.now(UTC) - timedelta(hours=2), 60)
+    forged = issue_access_token(
+        1, 0, "another-key-another-key-another-key!!", datetime.now(UTC), 60
+    )
     for token in (expired, forged, "not-a-token"):
         r = await client.get("/api/v1/findings", headers={"Authorization": f"Bearer {token}"})
         assert r.status_code == 401
@@ -52,10 +54,10 @@ def test_a_token_read_again_still_expires_on_time() -> None:
     # Verdicts on tokens are remembered; expiry must still be checked on every read.
     secret = "a-secret-key-long-enough-for-hs256-signatures"
     issued = datetime.now(UTC)
-    token = issue_access_token(7, secret, issued, 60)
-    assert read_access_token(token, secret, issued + timedelta(minutes=59)) == 7
+    token = issue_access_token(7, 3, secret, issued, 60)
+    assert read_access_token(token, secret, issued + timedelta(minutes=59)) == (7, 3)
     assert read_access_token(token, secret, issued + timedelta(minutes=61)) is None
-    assert read_access_token(token, secret, issued + timedelta(minutes=30)) == 7
+    assert read_access_token(token, secret, issued + timedelta(minutes=30)) == (7, 3)
     assert read_access_token(token, "another-key-long-enough-for-hs256-signatures") is None
 
 

@@ -83,7 +83,7 @@ async def test_a_caller_changed_behind_the_memory_costs_the_statement_again(
     assert known is not None
     # As if the caller had been renamed since they were read: the statement finds them otherwise.
     renamed = replace(known.principal, username="someone-else")
-    state.callers.remember(Known(renamed, known.revision))
+    state.callers.remember(Known(renamed, known.token_version, known.revision))
     statements, finding = await _report(client, inspector, sent)
     assert finding["reporter"] == "inspector"
     # The confirmed statement wrote nothing; the caller read afresh; the report written.
@@ -139,7 +139,8 @@ async def test_an_api_token_report_records_its_use_and_reads_the_caller_each_tim
 
 def test_the_memory_keeps_the_latest_callers_up_to_its_size() -> None:
     def known(user_id: int) -> Known:
-        return Known(Principal(user_id, f"u{user_id}", "inspector", 1, "c", "city", "/1/", None), 7)
+        principal = Principal(user_id, f"u{user_id}", "inspector", 1, "c", "city", "/1/", None)
+        return Known(principal, 0, 7)
 
     memo = CallerMemo(size=2)
     memo.remember(known(1))

@@ -108,7 +108,7 @@ async def test_a_report_while_the_database_shuts_down_is_a_503(
         update={"database_url": f"postgresql://duban@127.0.0.1:{port}/duban"}
     )
     application = create_app(down)
-    token = issue_access_token(1, jwt_secret(down), datetime.now(UTC), 5)
+    token = issue_access_token(1, 0, jwt_secret(down), datetime.now(UTC), 5)
     headers = {"Authorization": f"Bearer {token}"}
     async with server, application.router.lifespan_context(application):
         # raise_app_exceptions: what escapes the application fails the test (under uvicorn

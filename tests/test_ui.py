@@ -13,31 +13,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from services.api.ui.queries import trend_weeks
 from services.core.settings import Settings
 from tests.conftest import demo_password
+from tests.helpers import csrf_of, login_form, ui_login
 from tests.test_config_api import query
 from tests.test_findings_api import post
 from tests.test_stats import execute
 from tests.test_sweep import escalations, make_overdue, sweep
 
 from .conftest import Login
-
-
-async def ui_login(client: AsyncClient, username: str) -> None:
-    r = await client.post(
-        "/ui/login",
-        data={"username": username, "password": demo_password(username), "next": "/ui"},
-    )
-    assert r.status_code == 303, r.text
-    assert r.headers["location"] == "/ui"
-    cookie = r.headers["set-cookie"]
-    assert "duban_session=" in cookie
-    assert "httponly" in cookie.lower()
-    assert "samesite=lax" in cookie.lower()
-
-
-def csrf_of(html: str) -> str:
-    match = re.search(r'name="csrf" value="([0-9a-f]+)"', html)
-    assert match, "no CSRF token in the page"
-    return match.group(1)
 
 
 async def overdue_finding(
@@ -64,8 +46,10 @@ async def test_pages_need_a_login_and_the_login_form_works(client: AsyncClient) 
     page = await client.get("/ui/login")
     assert page.status_code == 200
     assert "登录" in page.text
+    csrf = csrf_of(page.text)
     bad = await client.post(
-        "/ui/login", data={"username": "supervisor", "password": "wrong", "next": "/ui"}
+        "/ui/login",
+        data={"username": "supervisor", "password": "wrong", "next": "/ui", "csrf": csrf},
     )
     assert bad.status_code == 401
     assert "用户名或密码错误" in bad.text
@@ -77,6 +61,7 @@ async def test_pages_need_a_login_and_the_login_form_works(client: AsyncClient) 
             "username": "supervisor",
             "password": demo_password("supervisor"),
             "next": "https://evil.example/",
+            "csrf": await login_form(client),
         },
     )
     assert r.headers["location"] == "/ui"

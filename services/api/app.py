@@ -14,7 +14,7 @@ from services.core.keys import jwt_secret
 from services.core.settings import Settings, get_settings
 from services.core.stack import endpoints
 
-from . import middleware, problem_schema, problems, served, ui
+from . import middleware, problem_schema, problems, proxies, served, ui
 from .middleware import API_PREFIX
 from .routes import (
     auth,
@@ -67,6 +67,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     problem_schema.install(app)
     served.install(app)
     middleware.install(app, settings)
+    proxies.install(app, settings)
     app.include_router(health.router)
     for module in (
         auth,

@@ -78,9 +78,15 @@ RETURNING user_id
 """
 
 
-async def _principal_for(session: AsyncSession, user_id: int) -> Principal | None:
-    found = await read_caller(await driver_connection(session), user_id)
-    return found.principal if found is not None else None
+async def access_token_caller(db: Any, token: str, secret: str) -> Known | None:
+    """The caller of a signed access token (a bearer token or the dashboard's cookie), read
+    on the driver connection `db`; None unless the token is valid now and not revoked: its
+    version is still the user's (a logout, a password change or a deactivation raised it)."""
+    claims = read_access_token(token, secret)
+    found = await read_caller(db, claims.user_id) if claims is not None else None
+    if found is None or claims is None or found.token_version != claims.version:
+        return None
+    return found
 
 
 _UNAUTHENTICATED = {"WWW-Authenticate": "Bearer"}
@@ -107,12 +113,13 @@ async def authenticate(request: Request, db: Any, token: str | None) -> Principa
             "Authentication required: send Authorization: Bearer <token>.",
             headers=_UNAUTHENTICATED,
         )
-    user_id: int | None
+    found: Known | None
     if token.startswith(API_TOKEN_PREFIX):
+        # Revoked with the user's sessions on a password change or deactivation (0014).
         user_id = await db.fetchval(RECORD_USE_SQL, hash_api_token(token), utcnow())
+        found = await read_caller(db, user_id) if user_id is not None else None
     else:
-        user_id = read_access_token(token, app_state(request).jwt_secret)
-    found = await read_caller(db, user_id) if user_id is not None else None
+        found = await access_token_caller(db, token, app_state(request).jwt_secret)
     if found is None:
         raise Problem(401, "The token is invalid, expired or revoked.", headers=_UNAUTHENTICATED)
     if not token.startswith(API_TOKEN_PREFIX):
@@ -123,13 +130,17 @@ async def authenticate(request: Request, db: Any, token: str | None) -> Principa
 
 def known_caller(request: Request, token: str | None) -> Known | None:
     """The caller of a bearer access token as this process last read them (`authenticate`),
-    unconfirmed; None for an API token, a token that is not valid now, or a caller not read
-    before."""
+    unconfirmed; None for an API token, a token that is not valid now, a caller not read
+    before, or a token of another version than the one remembered (the statement that goes
+    ahead on the memory confirms the version is still the user's)."""
     if not token or token.startswith(API_TOKEN_PREFIX):
         return None
     state = app_state(request)
-    user_id = read_access_token(token, state.jwt_secret)
-    return state.callers.get(user_id) if user_id is not None else None
+    claims = read_access_token(token, state.jwt_secret)
+    known = state.callers.get(claims.user_id) if claims is not None else None
+    if known is None or claims is None or known.token_version != claims.version:
+        return None
+    return known
 
 
 async def get_principal(

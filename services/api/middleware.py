@@ -1,4 +1,5 @@
-"""ASGI middleware: request id and access log, metrics, body-size limit, JSON-only bodies."""
+"""ASGI middleware: request id and access log, metrics, body-size limit, JSON-only bodies,
+security headers (services/api/headers.py)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from services.core.metrics import HTTP_LATENCY, HTTP_REQUESTS
 from services.core.settings import Settings
 
-from . import text_guard
+from . import headers, text_guard
 from .problems import problem_body
 
 log = structlog.get_logger("duban.api")
@@ -65,7 +66,13 @@ _Refusal = tuple[int, str, str | None]
 
 
 async def _send_problem(
-    send: Send, status: int, detail: str, field: str | None = None, *, request_id: str
+    send: Send,
+    status: int,
+    detail: str,
+    field: str | None = None,
+    *,
+    request_id: str,
+    path: str,
 ) -> None:
     errors = [{"field": field, "message": text_guard.MESSAGE}] if field else None
     kind = "validation" if field else None
@@ -75,11 +82,14 @@ async def _send_problem(
         {
             "type": "http.response.start",
             "status": status,
-            "headers": [
-                (b"content-type", b"application/problem+json"),
-                (b"content-length", str(len(body)).encode()),
-                (b"x-request-id", request_id.encode()),
-            ],
+            "headers": headers.add(
+                [
+                    (b"content-type", b"application/problem+json"),
+                    (b"content-length", str(len(body)).encode()),
+                    (b"x-request-id", request_id.encode()),
+                ],
+                path,
+            ),
         }
     )
     await send({"type": "http.response.body", "body": body})
@@ -112,8 +122,8 @@ class RequestMiddleware:
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
                 status_holder["status"] = message["status"]
-                message.setdefault("headers", [])
-                message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode())]
+                sent = [*message.get("headers", ()), (b"x-request-id", request_id.encode())]
+                message["headers"] = headers.add(sent, path)
             await send(message)
 
         try:
@@ -122,7 +132,7 @@ class RequestMiddleware:
                 receive, refusal = await self._screen(scope, receive, method, path)
             if refusal is not None:
                 status_holder["status"] = refusal[0]
-                await _send_problem(send, *refusal, request_id=request_id)
+                await _send_problem(send, *refusal, request_id=request_id, path=path)
                 return
             await self.app(scope, receive, send_with_id)
         finally:

@@ -11,12 +11,11 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.core.models import USER_ROLES, ApiToken, Unit, User
-from services.core.security import hash_password, new_api_token
+from services.core.security import MIN_PASSWORD_LENGTH, hash_password, new_api_token
 
 from .common import CliError
 
 USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
-MIN_PASSWORD_LENGTH = 8
 
 
 @dataclass(frozen=True)

@@ -120,6 +120,16 @@ def stop_leftovers(data_dir: Path) -> None:
     psutil.wait_procs(alive, timeout=5)
 
 
+def api_argv(settings: Settings) -> list[str]:
+    """The API process `duban up` runs. `--no-proxy-headers`: uvicorn would otherwise believe
+    X-Forwarded-For/-Proto from any loopback peer; the app reads them itself, from the proxies
+    in DUBAN_TRUSTED_PROXIES only (services/api/proxies.py)."""
+    return [sys.executable, "-m", "uvicorn", "services.api.app:create_app", "--factory",
+            "--host", settings.api_host, "--port", str(settings.api_port), "--no-access-log",
+            "--no-proxy-headers", "--log-level", settings.log_level.lower(),
+            "--timeout-graceful-shutdown", "5"]  # fmt: skip
+
+
 def api_ready(url: str) -> bool:
     try:
         with urllib.request.urlopen(f"{url}/readyz", timeout=1) as response:  # noqa: S310
@@ -245,17 +255,7 @@ class Up:
             return 0
         env = self._child_env(urls, log_format)
         py = sys.executable
-        host, port = self.settings.api_host, str(self.settings.api_port)
-        self.supervisor.add(
-            ChildSpec(
-                "api",
-                [py, "-m", "uvicorn", "services.api.app:create_app", "--factory",
-                 "--host", host, "--port", port, "--no-access-log",
-                 "--log-level", self.settings.log_level.lower(),
-                 "--timeout-graceful-shutdown", "5"],
-                env,
-            )
-        )  # fmt: skip
+        self.supervisor.add(ChildSpec("api", api_argv(self.settings), env))
         self.supervisor.add(ChildSpec("worker", [py, "-m", "services.worker"], env))
         self.supervisor.start_all()
         self._save_state()

@@ -6,6 +6,11 @@ ahead on the caller remembered (`CallerMemo`), and its own statement reads the c
 and writes only if they are still exactly that, at the same reference revision
 (services/core/intake_store.py). Anything else, a refusal included, is decided again on the
 caller read afresh, so nothing is written or refused on a memory.
+
+The caller's `token_version` is read with them: an access token is good only while it carries
+the same (a logout, a password change or a deactivation raises it: migration 0014). A
+remembered caller is remembered with it, and the report's statement confirms it too, so a
+session ended in another process cannot report on what this one remembers.
 """
 
 from __future__ import annotations
@@ -24,14 +29,14 @@ def caller_sql(user_id: str) -> str:
     """The caller's statement, the user id in the parameter `user_id` (e.g. "$1")."""
     return f"""
 SELECT u.id, u.username, u.role, un.id, un.code, un.kind, un.path, u.person_id,
-       (SELECT revision FROM config_revision WHERE id = 1)
+       u.token_version, (SELECT revision FROM config_revision WHERE id = 1)
 FROM users u JOIN units un ON un.id = u.unit_id
 WHERE u.id = {user_id} AND u.active
 """  # noqa: S608 - a parameter's name, never a value
 
 
 CALLER_SQL = caller_sql("$1")
-# CALLER_SQL's columns, in order: a Principal's fields, then the revision.
+# CALLER_SQL's columns, in order: a Principal's fields, the token version, the revision.
 CALLER_COLUMNS = (
     "user_id",
     "username",
@@ -41,27 +46,31 @@ CALLER_COLUMNS = (
     "unit_kind",
     "unit_path",
     "person_id",
+    "token_version",
     "revision",
 )
+_PRINCIPAL_COLUMNS = CALLER_COLUMNS[:-2]
 
 
 @dataclass(frozen=True)
 class Known:
-    """A caller as read with the reference revision of that moment."""
+    """A caller as read, with their token version and the reference revision of that moment."""
 
     principal: Principal
+    token_version: int
     revision: int
 
     def row(self) -> tuple[Any, ...]:
         """What CALLER_SQL returns for this caller while nothing has changed."""
         # Not dataclasses.astuple, which deep-copies: 13 µs of every remembered report.
         principal = self.principal
-        return (*(getattr(principal, c) for c in CALLER_COLUMNS[:-1]), self.revision)
+        fields = (getattr(principal, c) for c in _PRINCIPAL_COLUMNS)
+        return (*fields, self.token_version, self.revision)
 
 
 def known_from(row: Any) -> Known:
-    *fields, revision = row
-    return Known(Principal(*fields), revision)
+    *fields, token_version, revision = row
+    return Known(Principal(*fields), token_version, revision)
 
 
 async def read_caller(db: Any, user_id: int) -> Known | None:

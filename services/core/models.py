@@ -136,6 +136,10 @@ class User(Base):
     unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"))
     person_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
     active: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
+    # Carried by every access token issued to the user and compared on every request: one
+    # more than the tokens' ends them all (logout; a trigger bumps it on a password change
+    # or deactivation, and revokes the user's API tokens then too: migration 0014).
+    token_version: Mapped[int] = mapped_column(Integer, server_default=text("0"))
     created_at: Mapped[datetime] = _now()
 
 

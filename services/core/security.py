@@ -6,6 +6,7 @@ import functools
 import hashlib
 import secrets
 from datetime import UTC, datetime, timedelta
+from typing import NamedTuple
 
 import jwt
 from argon2 import PasswordHasher
@@ -14,53 +15,77 @@ from argon2.exceptions import InvalidHashError, VerificationError
 _hasher = PasswordHasher()
 API_TOKEN_PREFIX = "dbn_"  # noqa: S105 - a prefix, not a secret
 _ALGORITHM = "HS256"
+MIN_PASSWORD_LENGTH = 8
 
 
 def hash_password(password: str) -> str:
     return _hasher.hash(password)
 
 
+@functools.cache
+def _stand_in_hash() -> str:
+    """A hash of nothing anyone knows, with the hasher's parameters, made once."""
+    return _hasher.hash(secrets.token_urlsafe(32))
+
+
 def verify_password(password_hash: str | None, password: str) -> bool:
-    if not password_hash:
-        # Same cost as a real check, so a missing user is not told apart by timing.
-        _hasher.hash(password)
-        return False
+    """Whether `password` matches. Without a hash (no such user, no password set) the same
+    work is done against a stand-in, so that the answer takes as long as a wrong password
+    and does not tell which usernames exist."""
     try:
-        return _hasher.verify(password_hash, password)
+        matched = _hasher.verify(password_hash or _stand_in_hash(), password)
     except (VerificationError, InvalidHashError):
         return False
+    return matched and bool(password_hash)
 
 
-def issue_access_token(user_id: int, secret: str, now: datetime, minutes: int) -> str:
-    claims = {"sub": str(user_id), "iat": now, "exp": now + timedelta(minutes=minutes)}
+class AccessClaims(NamedTuple):
+    user_id: int
+    # The user's token version when the token was issued: the token is good only while the
+    # user's is the same (services/core/callers.py).
+    version: int
+
+
+def issue_access_token(user_id: int, version: int, secret: str, now: datetime, minutes: int) -> str:
+    claims = {
+        "sub": str(user_id),
+        "ver": version,
+        "iat": now,
+        "exp": now + timedelta(minutes=minutes),
+    }
     return jwt.encode(claims, secret, algorithm=_ALGORITHM)
 
 
-def read_access_token(token: str, secret: str, now: datetime | None = None) -> int | None:
-    """The user id of a valid, unexpired token; None for anything else."""
+def read_access_token(token: str, secret: str, now: datetime | None = None) -> AccessClaims | None:
+    """The claims of a valid, unexpired token; None for anything else. Whether the token has
+    been revoked is the caller's read's to tell (its version against the user's)."""
     checked = _checked(token, secret)
     if checked is None:
         return None
-    user_id, expires = checked
+    claims, expires = checked
     at = (now or datetime.now(UTC)).timestamp()
-    return user_id if at < expires else None
+    return claims if at < expires else None
 
 
 # A client sends the same token with every request until it expires, and verifying it costs
 # more than the rest of the authentication (PyJWT: ~7% of a report's CPU). What a token says
 # never changes, so the verdict is kept (bounded); expiry is compared on every call, and
-# whether the user is still active is read from the database on every request regardless.
+# whether the user is still active and the token's version still theirs is read from the
+# database on every request regardless, so the cache never outlives a revocation.
 @functools.lru_cache(maxsize=4096)
-def _checked(token: str, secret: str) -> tuple[int, float] | None:
-    """(user id, expiry as a Unix time) of a token signed with `secret`, or None."""
+def _checked(token: str, secret: str) -> tuple[AccessClaims, float] | None:
+    """(claims, expiry as a Unix time) of a token signed with `secret`, or None."""
     try:
         claims = jwt.decode(
             token,
             secret,
             algorithms=[_ALGORITHM],
-            options={"require": ["exp"], "verify_exp": False},
+            options={"require": ["exp", "sub", "ver"], "verify_exp": False},
         )
-        return int(claims["sub"]), float(claims["exp"])
+        version = claims["ver"]
+        if type(version) is not int:
+            return None
+        return AccessClaims(int(claims["sub"]), version), float(claims["exp"])
     except (jwt.PyJWTError, KeyError, ValueError, TypeError):
         return None
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from functools import lru_cache
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -29,6 +30,11 @@ class Settings(BaseSettings):
     jwt_secret: SecretStr | None = None
     access_token_minutes: int = Field(default=60, ge=1, le=24 * 60)
     login_attempts_per_minute: int = Field(default=10, ge=1)
+    # Reverse proxies (addresses or CIDR networks, comma-separated) whose X-Forwarded-For and
+    # X-Forwarded-Proto are believed: the client's address (the failed-login throttle) and
+    # whether it connected over HTTPS (the session cookie's Secure flag). Empty: none, so a
+    # forwarding header is ignored from every peer, loopback included.
+    trusted_proxies: str = ""
 
     timezone: str = "Asia/Shanghai"
     # End of the working day: a deadline of N working days ends at this local time.
@@ -53,6 +59,26 @@ class Settings(BaseSettings):
     # A new finding near one of its category closed as rectified within this many days is a
     # recurrence (反弹) of it: the problem came back.
     recurrence_window_days: int = Field(default=90, ge=1, le=3650)
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxy_networks(cls, value: str) -> str:
+        # Written out canonically (10.0.0.7/8 as 10.0.0.0/8), as the proxy-header reader
+        # expects: it would take anything else for a host name and never match it.
+        canonical = []
+        for item in _items(value):
+            try:
+                if "/" in item:
+                    canonical.append(str(ipaddress.ip_network(item, strict=False)))
+                else:
+                    canonical.append(str(ipaddress.ip_address(item)))
+            except ValueError as exc:
+                raise ValueError(f"not an IP address or CIDR network: {item!r}") from exc
+        return ",".join(canonical)
+
+    @property
+    def trusted_proxy_list(self) -> list[str]:
+        return _items(self.trusted_proxies)
 
     @field_validator("timezone")
     @classmethod
@@ -90,6 +116,10 @@ class Settings(BaseSettings):
     # JSON logs for machines; "console" for humans at a terminal.
     log_format: str = Field(default="json", pattern="^(json|console)$")
     db_pool_size: int = Field(default=20, ge=1)
+
+
+def _items(value: str) -> list[str]:
+    return [item.strip() for item in value.split(",") if item.strip()]
 
 
 @lru_cache(maxsize=1)

@@ -1,4 +1,5 @@
-"""Token issue (OAuth2 password flow), rate-limited against password guessing."""
+"""Token issue (OAuth2 password flow), rate-limited against password guessing, and the
+caller's own password change."""
 
 from __future__ import annotations
 
@@ -6,19 +7,18 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.security import OAuth2PasswordRequestForm
-from pydantic import BaseModel
-from sqlalchemy import select
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import update
 
-from services.core.metrics import LOGIN_ATTEMPTS
 from services.core.models import User
-from services.core.security import issue_access_token, verify_password
+from services.core.security import MIN_PASSWORD_LENGTH, hash_password, issue_access_token
 
-from ..deps import Session, State, utcnow
+from ..deps import Caller, Session, State, utcnow
+from ..login import password_user, retry_after
 from ..problems import Problem
+from ..state import AppState
 
 router = APIRouter(tags=["auth"])
-
-_WINDOW_SECONDS = 60
 
 
 class TokenResponse(BaseModel):
@@ -27,9 +27,25 @@ class TokenResponse(BaseModel):
     expires_in: int
 
 
-def _limit_key(username: str, request: Request) -> str:
-    host = request.client.host if request.client else "unknown"
-    return f"duban:login-failures:{host}:{username.lower()}"
+class PasswordChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    current_password: str = Field(max_length=256)
+    new_password: str = Field(min_length=MIN_PASSWORD_LENGTH, max_length=256)
+
+
+def _token(state: AppState, user_id: int, version: int) -> TokenResponse:
+    minutes = state.settings.access_token_minutes
+    token = issue_access_token(user_id, version, state.jwt_secret, utcnow(), minutes)
+    return TokenResponse(access_token=token, expires_in=minutes * 60)
+
+
+def _throttled(seconds: int) -> Problem:
+    return Problem(
+        429,
+        f"Too many failed logins for this account from your address; wait {seconds} s.",
+        headers={"Retry-After": str(seconds)},
+    )
 
 
 @router.post("/auth/token", response_model=TokenResponse)
@@ -40,31 +56,43 @@ async def issue_token(
     state: State,
 ) -> TokenResponse:
     """Exchange a username and password for a short-lived bearer token."""
-    key = _limit_key(form.username, request)
-    failures = int(await state.redis.get(key) or 0)
-    limit = state.settings.login_attempts_per_minute
-    if failures >= limit:
-        LOGIN_ATTEMPTS.labels("throttled").inc()
-        ttl = await state.redis.ttl(key)
-        raise Problem(
-            429,
-            f"Too many failed logins for this account from your address; wait {max(ttl, 1)} s.",
-            headers={"Retry-After": str(max(ttl, 1))},
-        )
-    user = (
-        await session.execute(select(User).where(User.username == form.username))
-    ).scalar_one_or_none()
-    if user is None or not user.active or not verify_password(user.password_hash, form.password):
-        async with state.redis.pipeline(transaction=True) as pipe:
-            # The window starts at the first failure (SET NX EX works on Redis 6 and 7).
-            pipe.set(key, 0, ex=_WINDOW_SECONDS, nx=True)
-            pipe.incr(key)
-            await pipe.execute()
-        LOGIN_ATTEMPTS.labels("failed").inc()
+    wait = await retry_after(state, request, form.username)
+    if wait is not None:
+        raise _throttled(wait)
+    user = await password_user(state, session, request, form.username, form.password)
+    if user is None:
         raise Problem(
             401, "Unknown user or wrong password.", headers={"WWW-Authenticate": "Bearer"}
         )
-    LOGIN_ATTEMPTS.labels("ok").inc()
-    minutes = state.settings.access_token_minutes
-    token = issue_access_token(user.id, state.jwt_secret, utcnow(), minutes)
-    return TokenResponse(access_token=token, expires_in=minutes * 60)
+    return _token(state, user.id, user.token_version)
+
+
+@router.post("/auth/password", response_model=TokenResponse)
+async def change_password(
+    request: Request, body: PasswordChange, caller: Caller, session: Session, state: State
+) -> TokenResponse:
+    """Change the caller's own password. Every session and access token of theirs ends, and
+    their API tokens are revoked (a device must be given a new one); the answer is a new
+    access token for the caller."""
+    wait = await retry_after(state, request, caller.username)
+    if wait is not None:
+        raise _throttled(wait)
+    user = await password_user(state, session, request, caller.username, body.current_password)
+    if user is None:
+        message = "is not your current password"
+        raise Problem(
+            422,
+            "The current password is wrong.",
+            kind="validation",
+            errors=[{"field": "current_password", "message": message}],
+        )
+    # The trigger of migration 0014 raises the token version and revokes the API tokens.
+    version = await session.scalar(
+        update(User)
+        .where(User.id == user.id)
+        .values(password_hash=hash_password(body.new_password))
+        .returning(User.token_version)
+    )
+    if version is None:  # deleted since it was read
+        raise Problem(401, "The token is invalid, expired or revoked.")
+    return _token(state, user.id, version)

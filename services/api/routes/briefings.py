@@ -33,6 +33,7 @@ from services.core.principal import Principal
 
 from ..deps import Session, SettingsDep, require_roles, utcnow
 from ..escalation_csv import FINDING_STATUSES
+from ..headers import policy_for_inline_styles
 from ..problems import Problem
 from ..xlsx import XLSX_MEDIA_TYPE, Sheet, attachment, local_naive, new_workbook, to_bytes
 
@@ -219,7 +220,10 @@ def _respond(b: Briefing, fmt: Format, tz: ZoneInfo, edition: str) -> Response:
         )
         return Response(render_xlsx(b, tz), media_type=XLSX_MEDIA_TYPE, headers=headers)
     if fmt == "html":
-        return Response(render_html(b, tz), media_type="text/html; charset=utf-8", headers=headers)
+        html = render_html(b, tz)
+        # The page carries its own stylesheet, to print or save whole: admitted by its hash.
+        headers["Content-Security-Policy"] = policy_for_inline_styles(html)
+        return Response(html, media_type="text/html; charset=utf-8", headers=headers)
     return Response(b.model_dump_json(), media_type="application/json", headers=headers)
 
 

@@ -199,8 +199,6 @@ async def get_evidence_content(
         content=content,
         media_type=evidence.media_type,
         headers={
-            # Stored objects never change under their key.
-            "Cache-Control": "private, max-age=86400, immutable",
             "ETag": f'"{evidence.id}"',
             "Content-Disposition": f'inline; filename="{evidence.id}.{extension}"',
             "X-Content-Type-Options": "nosniff",

@@ -15,6 +15,10 @@ _STRINGS: dict[str, tuple[str, str]] = {
     "password": ("密码", "Password"),
     "login_failed": ("用户名或密码错误。", "Unknown user or wrong password."),
     "login_throttled": ("登录失败次数过多，请稍后再试。", "Too many failed logins; wait a minute."),
+    "login_expired": (
+        "登录表单已失效，请重新输入。",
+        "The login form has expired; please enter your details again.",
+    ),
     "overview": ("总览", "Overview"),
     "escalations": ("督办升级", "Escalations"),
     "videos": ("曝光片", "Exposure videos"),

@@ -14,9 +14,10 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from markupsafe import Markup, escape
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from services.core.acknowledge import AcknowledgeError, acknowledge, may_acknowledge
+from services.core.db import driver_connection
 from services.core.escalation_queries import (
     ESCALATION_STATUSES,
     EscalationFilters,
@@ -31,10 +32,11 @@ from services.core.finding_queries import UnknownReference, events_of
 from services.core.lifecycle import CLOCK_RUNNING
 from services.core.models import SOURCES, Escalation, User
 from services.core.principal import Principal
-from services.core.security import issue_access_token, verify_password
+from services.core.security import issue_access_token, read_access_token
 from services.core.stats import REPORTED_LEVELS, ranking
 
-from ..deps import Session, State, _principal_for, utcnow
+from ..deps import Session, State, access_token_caller, utcnow
+from ..login import password_user, retry_after
 from ..pagination import decode_cursor, encode_cursor
 from ..problems import Problem
 from . import charts, queries
@@ -43,9 +45,12 @@ from .session import (
     COOKIE,
     LANG_COOKIE,
     clear_session,
-    cookie_user,
     csrf_ok,
     csrf_token,
+    login_csrf_ok,
+    login_csrf_token,
+    login_nonce,
+    set_login_nonce,
     set_session,
 )
 
@@ -53,7 +58,6 @@ router = APIRouter(prefix="/ui", include_in_schema=False)
 templates = Jinja2Templates(directory=Path(__file__).resolve().parent.parent / "templates")
 PAGE_SIZE = 50
 SUPERVISORS = frozenset({"supervisor", "admin"})
-_LOGIN_WINDOW_SECONDS = 60
 
 
 class LoginRequired(Exception):
@@ -108,12 +112,13 @@ def render(
 
 
 async def ui_caller(request: Request, state: State, session: Session) -> Principal:
-    user_id = cookie_user(request, state.jwt_secret)
-    principal = await _principal_for(session, user_id) if user_id is not None else None
-    if principal is None:
+    token = request.cookies.get(COOKIE)
+    db = await driver_connection(session)
+    found = await access_token_caller(db, token, state.jwt_secret) if token else None
+    if found is None:
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         raise LoginRequired(target)
-    return principal
+    return found.principal
 
 
 UiCaller = Annotated[Principal, Depends(ui_caller)]
@@ -129,15 +134,20 @@ def _safe_next(value: str | None) -> str:
 # --- login ------------------------------------------------------------------------------
 
 
+def _login_form(request: Request, next: str, error: str | None, status: int = 200) -> Response:
+    """The login page, its form carrying the CSRF token of the browser's login nonce."""
+    secret: str = request.app.state.duban.jwt_secret
+    nonce = login_nonce(request)
+    csrf = login_csrf_token(nonce, secret)
+    context = {"next": _safe_next(next), "error": error, "login_csrf": csrf}
+    response = render(request, "ui/login.html", context, status=status)
+    set_login_nonce(response, request, nonce)
+    return response
+
+
 @router.get("/login")
-async def login_page(request: Request, next: str | None = None) -> HTMLResponse:
-    return render(request, "ui/login.html", {"next": _safe_next(next), "error": None})
-
-
-def _limit_key(username: str, request: Request) -> str:
-    # The same counter as POST /api/v1/auth/token: one budget of guesses per account.
-    host = request.client.host if request.client else "unknown"
-    return f"duban:login-failures:{host}:{username.lower()}"
+async def login_page(request: Request, next: str | None = None) -> Response:
+    return _login_form(request, next or "/ui", None)
 
 
 @router.post("/login")
@@ -148,21 +158,18 @@ async def login_submit(
     username: Annotated[str, Form(max_length=64)],
     password: Annotated[str, Form(max_length=256)],
     next: Annotated[str, Form(max_length=1000)] = "/ui",
+    csrf: Annotated[str, Form(max_length=128)] = "",
 ) -> Response:
-    key = _limit_key(username, request)
-    if int(await state.redis.get(key) or 0) >= state.settings.login_attempts_per_minute:
-        return render(
-            request, "ui/login.html", {"next": next, "error": "login_throttled"}, status=429
-        )
-    user = await session.scalar(select(User).where(User.username == username))
-    if user is None or not user.active or not verify_password(user.password_hash, password):
-        async with state.redis.pipeline(transaction=True) as pipe:
-            pipe.set(key, 0, ex=_LOGIN_WINDOW_SECONDS, nx=True)
-            pipe.incr(key)
-            await pipe.execute()
-        return render(request, "ui/login.html", {"next": next, "error": "login_failed"}, status=401)
+    # Before the password is looked at: another site's page must not log this browser in.
+    if not login_csrf_ok(request, state.jwt_secret, csrf):
+        return _login_form(request, next, "login_expired", status=403)
+    if await retry_after(state, request, username) is not None:
+        return _login_form(request, next, "login_throttled", status=429)
+    user = await password_user(state, session, request, username, password)
+    if user is None:
+        return _login_form(request, next, "login_failed", status=401)
     minutes = state.settings.access_token_minutes
-    token = issue_access_token(user.id, state.jwt_secret, utcnow(), minutes)
+    token = issue_access_token(user.id, user.token_version, state.jwt_secret, utcnow(), minutes)
     response = RedirectResponse(_safe_next(next), status_code=303)
     set_session(response, request, token, minutes)
     return response
@@ -170,10 +177,25 @@ async def login_submit(
 
 @router.post("/logout")
 async def logout(
-    request: Request, state: State, csrf: Annotated[str, Form(max_length=128)] = ""
+    request: Request,
+    state: State,
+    session: Session,
+    csrf: Annotated[str, Form(max_length=128)] = "",
 ) -> Response:
+    """End the session here and everywhere: every dashboard session and access token of the
+    user (other browsers, the phone app's bearer tokens) stops at once. API tokens stay: they
+    belong to devices and scripts, and are revoked one by one (`duban token revoke`)."""
     if not csrf_ok(request, state.jwt_secret, csrf):
         return Response("CSRF token missing or wrong.", status_code=403)
+    claims = read_access_token(request.cookies.get(COOKIE, ""), state.jwt_secret)
+    if claims is not None:
+        # Only a session still valid ends the others: an old cookie's logout changes nothing.
+        await session.execute(
+            update(User)
+            .where(User.id == claims.user_id, User.token_version == claims.version)
+            .values(token_version=User.token_version + 1)
+        )
+        state.callers.forget(claims.user_id)
     response = RedirectResponse("/ui/login", status_code=303)
     clear_session(response)
     return response
