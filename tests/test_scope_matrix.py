@@ -273,6 +273,59 @@ def _video(title: str, segments: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True)
+class ForeignFinding:
+    id: str
+    body: dict[str, Any]
+    evidence: list[str]
+    after_photo: bytes
+
+
+async def _arrange_foreign_finding(
+    client: AsyncClient,
+    login: dict[str, dict[str, str]],
+    factory: async_sessionmaker[AsyncSession],
+    settings: Settings,
+) -> ForeignFinding:
+    """F1 in 李村街道: a before-photo, overdue and escalated L1-L4 (the foreign escalation and
+    notification ids start at FOREIGN_IDS_FROM), then accepted with an after-photo."""
+    async with factory() as session, session.begin():
+        conn = await session.connection()
+        for table in ("escalations", "notifications"):
+            await conn.exec_driver_sql(
+                f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), {FOREIGN_IDS_FROM})"
+            )
+    inspector = login["inspector"]
+    body = finding_body(
+        description="越界甲 李村京口路垃圾堆放", unit="licang.xiaocun", location=LICANG_PLACE
+    )
+    r = await client.post(f"{API}/findings", json=body, headers=inspector)
+    assert r.status_code == 201, r.text
+    assert r.json()["responsible_unit"]["code"] == "licang.xiaocun"
+    f1 = str(r.json()["id"])
+    photo = make_jpeg(taken_at=datetime.now(TZ), gps=LICANG_LAT_LON)
+    before = await upload(client, inspector, f1, photo, kind="before")
+    assert before.status_code == 201, before.text
+    await make_overdue(factory, f1, datetime.now(UTC) - timedelta(days=30))
+    await sweep(factory, settings, datetime.now(UTC))
+    licun = login["handler.licang.xiaocun"]
+    assert (await act(client, licun, f1, "accept")).status_code == 200
+    after_photo = make_jpeg(taken_at=datetime.now(TZ), gps=LICANG_LAT_LON)
+    after = await upload(client, licun, f1, after_photo, kind="after")
+    assert after.status_code == 201, after.text
+    return ForeignFinding(f1, body, [before.json()["id"], after.json()["id"]], after_photo)
+
+
+async def _register(client: AsyncClient, dispatcher: dict[str, str], body: Any) -> list[str]:
+    r = await client.post(f"{API}/exposure-videos", json=body, headers=dispatcher)
+    assert r.status_code == 201, r.text
+    return [str(s["id"]) for s in r.json()["segments"]]
+
+
+async def _ids(conn: asyncpg.Connection, sql: str, *args: Any) -> list[int]:
+    return [int(row[0]) for row in await conn.fetch(sql, *args)]
+
+
 async def _arrange(
     app: FastAPI,
     client: AsyncClient,
@@ -282,80 +335,23 @@ async def _arrange(
     licang_head = await _create_foreign_leader(factory)
     login = await _bearer_tokens(factory, settings)
     own_accepted = await _arrange_own(client, login, factory, settings)
-    async with factory() as session, session.begin():
-        conn = await session.connection()
-        for table in ("escalations", "notifications"):
-            await conn.exec_driver_sql(
-                f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), {FOREIGN_IDS_FROM})"
-            )
-    inspector = login["inspector"]
-    f1_body = finding_body(
-        description="越界甲 李村京口路垃圾堆放", unit="licang.xiaocun", location=LICANG_PLACE
-    )
-    r = await client.post(f"{API}/findings", json=f1_body, headers=inspector)
-    assert r.status_code == 201, r.text
-    f1 = str(r.json()["id"])
-    assert r.json()["responsible_unit"]["code"] == "licang.xiaocun"
-    place = LICANG_LAT_LON
-    before = await upload(
-        client, inspector, f1, make_jpeg(taken_at=datetime.now(TZ), gps=place), kind="before"
-    )
-    assert before.status_code == 201, before.text
-    await make_overdue(factory, f1, datetime.now(UTC) - timedelta(days=30))
-    await sweep(factory, settings, datetime.now(UTC))
-    licun = login["handler.licang.xiaocun"]
-    assert (await act(client, licun, f1, "accept")).status_code == 200
-    after_photo = make_jpeg(taken_at=datetime.now(TZ), gps=place)
-    after = await upload(client, licun, f1, after_photo, kind="after")
-    assert after.status_code == 201, after.text
-
-    dispatcher = login["dispatcher"]
-    video_body = _video(
+    f1 = await _arrange_foreign_finding(client, login, factory, settings)
+    video = _video(
         "越界曝光片 李沧第9期",
         [
             _segment("01:10", "越界乙", "licang.xiaocun", 36.1490, 120.4301),
             _segment("02:20", "越界丙", "licang.fushanlu", 36.1009, 120.4103),
         ],
     )
-    r = await client.post(f"{API}/exposure-videos", json=video_body, headers=dispatcher)
-    assert r.status_code == 201, r.text
-    video_segments = [str(s["id"]) for s in r.json()["segments"]]
-    mixed_body = _video(
+    video_segments = await _register(client, login["dispatcher"], video)
+    mixed = _video(
         "两区曝光片 第10期",
         [
             _segment("00:30", "本区丁", "shinan.badaguan", 36.0530, 120.3551),
             _segment("04:40", "越界戊", "licang.xiaocun", 36.1502, 120.4350),
         ],
     )
-    r = await client.post(f"{API}/exposure-videos", json=mixed_body, headers=dispatcher)
-    assert r.status_code == 201, r.text
-    mixed_own, mixed_foreign = (str(s["id"]) for s in r.json()["segments"])
-
-    conn = await asyncpg.connect(settings.database_url)
-    escalations = [
-        int(i)
-        for i in await conn.fetchval(
-            "SELECT array_agg(id ORDER BY id) FROM escalations WHERE finding_id = $1",
-            uuid.UUID(f1),
-        )
-    ]
-    notifications = [
-        int(i)
-        for i in await conn.fetchval(
-            "SELECT array_agg(id ORDER BY id) FROM notifications WHERE finding_id = $1",
-            uuid.UUID(f1),
-        )
-    ]
-    assert len(escalations) == 4, escalations
-    assert min(escalations + notifications) > FOREIGN_IDS_FROM
-    licang_post = await conn.fetchval(
-        "SELECT p.id FROM posts p JOIN units u ON u.id = p.unit_id "
-        "WHERE u.code = 'licang' AND p.role = 'head'"
-    )
-    licang_rule = await conn.fetchval(
-        "SELECT r.id FROM routing_rules r JOIN units u ON u.id = r.area_unit_id "
-        "WHERE u.code = 'licang' ORDER BY r.id LIMIT 1"
-    )
+    mixed_own, mixed_foreign = await _register(client, login["dispatcher"], mixed)
     year, number, _ = datetime.now(TZ).isocalendar()
     week = f"{year}-W{number:02d}"
     # This week's edition is stored; the last full week's (the default) is computed live.
@@ -370,6 +366,27 @@ async def _arrange(
         headers=login["admin"],
     )
     assert r.status_code == 201, r.text
+
+    conn = await asyncpg.connect(settings.database_url)
+    f1_id = uuid.UUID(f1.id)
+    escalations = await _ids(
+        conn, "SELECT id FROM escalations WHERE finding_id = $1 ORDER BY id", f1_id
+    )
+    notifications = await _ids(
+        conn, "SELECT id FROM notifications WHERE finding_id = $1 ORDER BY id", f1_id
+    )
+    assert len(escalations) == 4, escalations
+    assert min(escalations + notifications) > FOREIGN_IDS_FROM
+    (licang_post,) = await _ids(
+        conn,
+        "SELECT p.id FROM posts p JOIN units u ON u.id = p.unit_id "
+        "WHERE u.code = 'licang' AND p.role = 'head'",
+    )
+    licang_rule, *_ = await _ids(
+        conn,
+        "SELECT r.id FROM routing_rules r JOIN units u ON u.id = r.area_unit_id "
+        "WHERE u.code = 'licang' ORDER BY r.id",
+    )
     segments = [*video_segments, mixed_foreign]
     world = World(
         app=app,
@@ -378,41 +395,33 @@ async def _arrange(
         bearer=login,
         cookie={},
         csrf={},
-        finding=f1,
-        finding_body=f1_body,
+        finding=f1.id,
+        finding_body=f1.body,
         segments=segments,
-        evidence=[str(before.json()["id"]), str(after.json()["id"])],
-        after_photo=after_photo,
+        evidence=f1.evidence,
+        after_photo=f1.after_photo,
         escalations=escalations,
         notifications=notifications,
-        video=str(video_body["id"]),
-        video_body=video_body,
-        mixed=str(mixed_body["id"]),
+        video=str(video["id"]),
+        video_body=video,
+        mixed=str(mixed["id"]),
         mixed_own=mixed_own,
         own_accepted=own_accepted,
         licang_head=licang_head,
-        licang_post=int(licang_post),
-        licang_rule=int(licang_rule),
+        licang_post=licang_post,
+        licang_rule=licang_rule,
         week=week,
         texts=(
-            f1,
+            f1.id,
             *segments,
-            str(video_body["id"]),
-            str(before.json()["id"]),
-            str(after.json()["id"]),
-            "越界甲",
-            "越界乙",
-            "越界丙",
-            "越界戊",
-            "越界曝光片",
-            "李村街道",
-            "浮山路街道",
-            "示例·李沧区委书记",
-            "示例·李村街道党工委书记",
-            "示例·联系李沧区的市领导",
+            str(video["id"]),
+            *f1.evidence,
+            *("越界甲", "越界乙", "越界丙", "越界戊", "越界曝光片"),  # descriptions, title
+            *("李村街道", "浮山路街道"),  # streets
+            *("示例·李沧区委书记", "示例·李村街道党工委书记", "示例·联系李沧区的市领导"),
         ),
         numbers=(*escalations, *notifications),
-        watched=[uuid.UUID(i) for i in (f1, *segments, mixed_own, own_accepted)],
+        watched=[uuid.UUID(i) for i in (f1.id, *segments, mixed_own, own_accepted)],
     )
     for role in (*ROLES, FOREIGN_LEADER):
         # The dashboard's session cookie holds the API's access token (its login form is a
@@ -503,7 +512,6 @@ class Op:
 
 
 MISSING_UUID = "00000000-0000-4000-8000-000000000000"
-_LISTED = frozenset({200, 403})
 _REFUSED = frozenset({403})
 
 
@@ -595,10 +603,6 @@ def _login_form(w: World, role: str) -> list[Payload]:
 
 def _json(body: dict[str, Any]) -> Callable[[World, str], list[Payload]]:
     return lambda w, role: [{"json": body}]
-
-
-def _week(*extra: dict[str, str]) -> Queries:
-    return lambda w: [{"week": w.week, **e} for e in extra]
 
 
 async def _all_items(w: World, role: str, url: str, params: dict[str, str]) -> int:
@@ -925,7 +929,9 @@ API_OPS: dict[tuple[str, str], Op] = {
         ],
         why="the last full week (live) and this week (stored), as JSON, workbook and page",
     ),
-    ("POST", f"{API}/briefings/weekly"): Op("finding", queries=_week({}), allowed=_REFUSED),
+    ("POST", f"{API}/briefings/weekly"): Op(
+        "finding", queries=lambda w: [{"week": w.week}], allowed=_REFUSED
+    ),
 }
 
 
@@ -1038,10 +1044,12 @@ async def exercise(w: World, role: str, method: str, path: str, op: Op, *, ui: b
             if r.status_code not in (403, 404) or r.status_code != missing_status[key]:
                 failures.append(
                     f"{call}: {r.status_code}, but {missing_status[key]} for an id that "
-                    f"does not exist: {r.text[:160]}"
+                    f"does not exist: {readable(r)[:160] or r.headers.get('content-type')}"
                 )
         elif r.status_code not in op.allowed:
-            failures.append(f"{call}: {r.status_code} not in {sorted(op.allowed)}: {r.text[:160]}")
+            failures.append(
+                f"{call}: {r.status_code} not in {sorted(op.allowed)}: {readable(r)[:160]}"
+            )
         if before is not None:
             after = await w.fingerprint()
             changed = [table for table in before if before[table] != after[table]]
