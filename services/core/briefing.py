@@ -39,6 +39,8 @@ from services.core.models import (
     Unit,
     WeeklyBriefing,
 )
+from services.core.principal import Principal
+from services.core.scope import visible_findings
 from services.core.stats import EXPOSURE_SOURCE, FORMULA, REPORTED_LEVELS, unit_stats
 
 RANKED = 3  # the red list and the black list name three districts each
@@ -311,3 +313,30 @@ async def generate(
     briefing = await gather(session, year, number, tz, now)
     await store(session, briefing)
     return briefing
+
+
+async def as_read_by(session: AsyncSession, briefing: Briefing, principal: Principal) -> Briefing:
+    """The briefing as `principal` may read it: every district's figures and rank (the ranking
+    is what the office circulates to all districts), but of the items only those of findings
+    in their scope. A stored edition is city-wide, so this is decided when it is read."""
+    if principal.city_wide:
+        return briefing
+    ids = {i.finding_id for i in briefing.overdue} | {
+        i.finding_id for i in (*briefing.exposure, *briefing.recurrences)
+    }
+    visible = (
+        set(
+            await session.scalars(
+                select(Finding.id).where(Finding.id.in_(ids), visible_findings(principal))
+            )
+        )
+        if ids
+        else set()
+    )
+    return briefing.model_copy(
+        update={
+            "overdue": [i for i in briefing.overdue if i.finding_id in visible],
+            "exposure": [i for i in briefing.exposure if i.finding_id in visible],
+            "recurrences": [i for i in briefing.recurrences if i.finding_id in visible],
+        }
+    )

@@ -1,8 +1,9 @@
 """The weekly briefing (通报) as JSON, an Excel workbook or a printable HTML page.
 
-Who reads it: supervisors, admins and leaders. It is the city-wide ranking the office
-circulates to every district anyway, so a leader sees all of it, not only their own items.
-Who regenerates it: supervisors and admins.
+Who reads it: supervisors, admins and leaders. The district ranking is what the office
+circulates to every district, so every reader gets all of it; the items (overdue, exposure,
+recurrences) name findings, so a leader whose scope is not the whole city gets only those in
+their scope. Who regenerates it: supervisors and admins.
 
 GET serves the stored edition of the week (written by the Monday 08:00 job or by a POST) and,
 for a week without one, the figures computed on the spot (`X-Briefing-Edition: live`).
@@ -22,6 +23,7 @@ from services.core.briefing import (
     Briefing,
     DistrictLine,
     WeekError,
+    as_read_by,
     gather,
     generate,
     last_full_week,
@@ -256,9 +258,10 @@ async def get_weekly(
     year, number = _week(week, tz)
     stored = await load(session, week_label(year, number))
     if stored is not None:
-        return _respond(stored, _format(format, request), tz, "stored")
+        mine = await as_read_by(session, stored, caller)
+        return _respond(mine, _format(format, request), tz, "stored")
     live = await gather(session, year, number, tz, utcnow())
-    return _respond(live, _format(format, request), tz, "live")
+    return _respond(await as_read_by(session, live, caller), _format(format, request), tz, "live")
 
 
 @router.post("/weekly", response_model=Briefing)
