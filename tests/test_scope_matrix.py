@@ -179,7 +179,8 @@ FINGERPRINT_SQL = "SELECT " + ", ".join(  # noqa: S608
         # A logout moves its own user's token version on, and nothing else of the row.
         (
             "users",
-            "SELECT (t.id, t.username, t.password_hash, t.role, t.unit_id, t.active)::text FROM users t",
+            "SELECT (t.id, t.username, t.password_hash, t.role, t.unit_id, t.active)::text"
+            " FROM users t",
         ),
         *(
             (table, _WHOLE.format(table=table))
