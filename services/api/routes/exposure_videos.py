@@ -109,9 +109,13 @@ def _render(
 
 
 async def _segments(
-    session: AsyncSession, rows: list[SegmentRow], tz: ZoneInfo, now: datetime
+    session: AsyncSession,
+    rows: list[SegmentRow],
+    caller: Principal,
+    tz: ZoneInfo,
+    now: datetime,
 ) -> list[SegmentOut]:
-    refs = await load_refs(session, [r.finding for r in rows])
+    refs = await load_refs(session, [r.finding for r in rows], caller)
     out = []
     for row in rows:
         f = row.finding
@@ -130,7 +134,7 @@ async def _segments(
                 due_at=f.due_at.astimezone(tz) if f.due_at else None,
                 overdue=f.status in CLOCK_RUNNING and f.due_at is not None and f.due_at < now,
                 escalation_level=row.escalation_level,
-                recurrence_of=f.recurrence_of,
+                recurrence_of=refs.link(f.recurrence_of),
                 links={"self": f"/api/v1/findings/{f.id}"},
             )
         )
@@ -142,7 +146,7 @@ async def _detail(
 ) -> ExposureVideoOut:
     progress = await progress_of(session, [video.id], caller, now)
     rows = await segments_of(session, video.id, caller)
-    return _render(video, progress[video.id], tz, await _segments(session, rows, tz, now))
+    return _render(video, progress[video.id], tz, await _segments(session, rows, caller, tz, now))
 
 
 @router.post(

@@ -38,6 +38,7 @@ from services.core.metrics import FINDINGS_INTAKE, TRANSITIONS
 from services.core.models import Finding
 from services.core.principal import Principal
 from services.core.reference import Reference
+from services.core.scope import event_links, hidden_findings, without_hidden
 from services.core.settings import Settings
 
 from .. import (
@@ -142,8 +143,9 @@ def render(
         extension=Extension(
             requested_until=_local(f.extension_requested_until, tz), count=f.extension_count
         ),
-        recurrence_of=f.recurrence_of,
-        duplicate_of=f.duplicate_of,
+        recurrence_of=refs.link(f.recurrence_of),
+        possible_recurrence_of=refs.link(f.possible_recurrence_of),
+        duplicate_of=refs.link(f.duplicate_of),
         version=f.version,
         possible_duplicates=duplicates or [],
         links={
@@ -192,7 +194,7 @@ async def _intake(
     if reported.outcome == "conflict":
         return reported.outcome, None
     # The caller reported it: a replay matches the request hashed with its reporter.
-    refs = Refs(ref.units, ref.categories, {caller.user_id: caller.username})
+    refs = Refs(ref.units, ref.categories, {caller.user_id: caller.username}, reported.hidden)
     out = render(reported.finding, refs, clock.tz, clock.now, reported.possible_duplicates)
     return reported.outcome, out
 
@@ -397,12 +399,25 @@ async def get_findings(
     since: Timestamp | None = None,
     until: Timestamp | None = None,
     bbox: Annotated[str | None, Query(description="min_lon,min_lat,max_lon,max_lat")] = None,
+    possible_recurrence: Annotated[
+        bool | None,
+        Query(description="true: only findings with a possible recurrence to decide"),
+    ] = None,
     format: Annotated[Literal["json", "xlsx"], Query()] = "json",
 ) -> FindingPage | Response:
     """Findings in the caller's scope, newest first. With `format=xlsx` every matching row
     (limit and cursor do not apply) up to the export cap comes as an Excel workbook."""
     filters = FindingFilters(
-        status, source, category, unit, district, overdue, since, until, _bbox(bbox)
+        status,
+        source,
+        category,
+        unit,
+        district,
+        overdue,
+        since,
+        until,
+        _bbox(bbox),
+        possible_recurrence,
     )
     after = page.after(lambda c: (datetime.fromisoformat(c[0]), uuid.UUID(c[1])))
     now = utcnow()
@@ -419,7 +434,7 @@ async def get_findings(
             422, str(exc), kind="validation", errors=[{"field": exc.field, "message": str(exc)}]
         ) from exc
     rows, cursor = split_page(fetched, page.limit, lambda f: [f.reported_at.isoformat(), str(f.id)])
-    refs = await load_refs(session, rows)
+    refs = await load_refs(session, rows, caller)
     tz = ZoneInfo(settings.timezone)
     items = [render(f, refs, tz, now) for f in rows]
     return FindingPage(items=items, next_cursor=cursor)
@@ -439,7 +454,7 @@ async def get_finding(
     finding_id: uuid.UUID, caller: Caller, session: Session, settings: SettingsDep
 ) -> FindingOut:
     finding = await _visible_or_404(session, finding_id, caller)
-    refs = await load_refs(session, [finding])
+    refs = await load_refs(session, [finding], caller)
     return render(finding, refs, ZoneInfo(settings.timezone), utcnow())
 
 
@@ -466,7 +481,7 @@ async def post_transition(
     )
     finding = await transition(session, finding_id, request, caller, clock, ref)
     TRANSITIONS.labels(body.action.value).inc()
-    refs = await load_refs(session, [finding])
+    refs = await load_refs(session, [finding], caller)
     return render(finding, refs, clock.tz, clock.now)
 
 
@@ -492,6 +507,9 @@ async def get_events(
     )
     rows, cursor = split_page(fetched, page.limit, lambda row: [row[0].id])
     tz = ZoneInfo(settings.timezone)
+    # The trail names other findings only to a caller who may see them.
+    links = (link for e, _ in rows for link in event_links(e.payload))
+    hidden = await hidden_findings(session, caller, links)
     items = [
         EventOut(
             id=e.id,
@@ -499,7 +517,7 @@ async def get_events(
             actor=username,
             from_status=e.from_status,
             to_status=e.to_status,
-            payload=e.payload,
+            payload=without_hidden(e.payload, hidden),
             at=e.at.astimezone(tz),
         )
         for e, username in rows
