@@ -36,6 +36,7 @@ from services.core.principal import Principal
 from services.core.reference import CategoryInfo, Reference, UnitInfo
 from services.core.routing import district_of
 from services.core.scope import hidden_findings, links_of, visible_findings
+from services.core.sources import SOURCE_RULES, Way, source_refusal
 from services.core.spatial import Recurred
 
 
@@ -127,6 +128,19 @@ def _category(ref: Reference, code: str) -> CategoryInfo:
     return category
 
 
+def _check_source(new: NewFinding, reporter: Principal, terms: IntakeTerms) -> None:
+    """The source is a claim the caller must be entitled to (services/core/sources.py): 403
+    naming `source` if not. An exposure-video segment comes in with its video's id."""
+    way = Way.EXPOSURE_VIDEO if terms.exposure_video_id is not None else Way.REPORT
+    refusal = source_refusal(new.source, reporter, way)
+    if refusal is not None:
+        raise FindingError(403, refusal, "source")
+    if SOURCE_RULES[new.source].own_unit and new.unit is None:
+        raise FindingError(
+            422, f"A {new.source} finding names the unit assessed: your own or one below.", "unit"
+        )
+
+
 def _place(ref: Reference, code: str | None, reporter: Principal) -> UnitInfo | None:
     if code is None:
         return None
@@ -156,11 +170,12 @@ async def report(
 
     One statement (services/core/intake_store.py): the look-up, and the write behind it
     unless the id is taken or the finding is a recurrence, possible or not, which a second
-    statement writes;
-    everything else comes from the reference snapshot `ref`. Each is atomic on its own:
-    outside a transaction (a single report) it commits by itself, inside one (a batch, an
-    exposure video) it joins it. With `confirm`, the reporter as remembered, which the first
-    statement confirms before it writes (CallerChangedError if it cannot)."""
+    statement writes; everything else comes from the reference snapshot `ref`. Each is
+    atomic on its own: outside a transaction (a single report) it commits by itself, inside
+    one (a batch, an exposure video) it joins it. With `confirm`, the reporter as
+    remembered, which the first statement confirms before it writes (CallerChangedError if
+    it cannot). First of all, the source claimed must be the reporter's to claim."""
+    _check_source(new, reporter, terms)
     digest = request_hash(new.canonical, reporter.user_id)
     category = _category(ref, new.category)
     place = _place(ref, new.unit, reporter)

@@ -27,6 +27,7 @@ from services.core.lifecycle import CLOCK_RUNNING
 from services.core.metrics import FINDINGS_INTAKE
 from services.core.models import ExposureVideo
 from services.core.principal import Principal
+from services.core.sources import Way, reporting_roles
 
 from ..deps import Caller, Ref, Session, SettingsDep, require_roles, utcnow
 from ..pagination import PageDep, split_page
@@ -44,7 +45,8 @@ from .findings import make_clock
 
 router = APIRouter(tags=["exposure videos"])
 
-Registrar = Annotated[Principal, Depends(require_roles("dispatcher", "admin"))]
+# Who may register a video: who may report its segments' source (services/core/sources.py).
+Registrar = Annotated[Principal, Depends(require_roles(*reporting_roles(Way.EXPOSURE_VIDEO)))]
 URL = "/api/v1/exposure-videos"
 
 

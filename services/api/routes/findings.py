@@ -35,11 +35,12 @@ from services.core.findings import (
 from services.core.intake_store import Fresh
 from services.core.lifecycle import CLOCK_RUNNING
 from services.core.metrics import FINDINGS_INTAKE, TRANSITIONS
-from services.core.models import Finding
+from services.core.models import SOURCES, Finding
 from services.core.principal import Principal
 from services.core.reference import Reference
 from services.core.scope import event_links, hidden_findings, without_hidden
 from services.core.settings import Settings
+from services.core.sources import Way, reporting_roles, source_refusal
 
 from .. import (
     convertors,  # noqa: F401 - registers {…:not_action}
@@ -52,11 +53,9 @@ from ..deps import (
     SettingsDep,
     app_state,
     authenticate,
-    check_role,
     known_caller,
     oauth2,
     reference,
-    require_roles,
     utcnow,
 )
 from ..pagination import PageDep, split_page
@@ -83,10 +82,40 @@ from . import exports
 
 router = APIRouter(tags=["findings"])
 
-REPORTER_ROLES = frozenset(
-    {"inspector", "dispatcher", "unit_handler", "verifier", "leader", "admin"}
-)
-Reporter = Annotated[Principal, Depends(require_roles(*REPORTER_ROLES))]
+# Who may report at all: the roles that may report some source (services/core/sources.py).
+REPORTER_ROLES = reporting_roles(Way.REPORT)
+DEFAULT_SOURCE = FindingCreate.model_fields["source"].default
+
+
+def _refuse(refusal: str, field: str) -> Problem:
+    return Problem(403, refusal, errors=[{"field": field, "message": refusal}])
+
+
+def check_reporter(caller: Principal, field: str = "source") -> Principal:
+    """403 unless the caller's role may report a finding of some source."""
+    if caller.role not in REPORTER_ROLES:
+        raise _refuse(f"Role {caller.role!r} may report no finding, of any source.", field)
+    return caller
+
+
+def check_source(caller: Principal, raw: Any, field: str = "source") -> None:
+    """403 naming the source if the caller may not report a finding of the source the body
+    claims (the default one if it names none): before the body is validated, as a role is
+    checked before it. A body that is not an object, or names no source there is, is left to
+    validation (422)."""
+    check_reporter(caller, field)
+    source = raw.get("source", DEFAULT_SOURCE) if isinstance(raw, dict) else None
+    if isinstance(source, str) and source in SOURCES:
+        refusal = source_refusal(source, caller, Way.REPORT)
+        if refusal is not None:
+            raise _refuse(refusal, field)
+
+
+async def reporter(caller: Caller) -> Principal:
+    return check_reporter(caller)
+
+
+Reporter = Annotated[Principal, Depends(reporter)]
 # Clocks on phones drift; anything further ahead than this is a mistake, not drift.
 MAX_CLOCK_SKEW = timedelta(minutes=10)
 
@@ -243,7 +272,7 @@ async def create_finding(request: Request) -> Response:
         done = await _intake_as_known(request, conns, raw, token)
         if done is None:
             caller = await authenticate(request, await conns.driver(), token)
-            check_role(caller, REPORTER_ROLES)
+            check_source(caller, raw)
             body = served.validated(FindingCreate, raw)
             ref = await reference(request, conns)
             clock, terms = make_clock(ref, state.settings), intake_terms(state.settings)
@@ -310,6 +339,15 @@ async def _batch_item(
     ref: Reference,
 ) -> BatchResult:
     raw_id = raw.get("id")
+    try:
+        check_source(caller, raw, f"findings[{index}].source")
+    except Problem as refused:
+        FINDINGS_INTAKE.labels("unknown", "invalid").inc()
+        return BatchResult(
+            id=_as_uuid(raw_id),
+            outcome="invalid",
+            problem=problem_body(refused.status, refused.detail, errors=refused.errors),
+        )
     try:
         body = FindingCreate.model_validate(raw)
     except ValidationError as exc:
