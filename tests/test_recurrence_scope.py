@@ -303,3 +303,27 @@ async def test_a_confirmed_recurrence_of_an_exposure_problem_goes_on_from_level_
     after = await plan()
     assert (after["policy"], after["start_level"]) == ("exposure_video", 3)
     assert r.json()["due_at"] == came_back["due_at"]  # the deadline stays
+
+
+async def test_a_possible_recurrence_is_shown_to_a_caller_who_sees_both_findings(
+    client: AsyncClient, login: Login, factory: async_sessionmaker[AsyncSession]
+) -> None:
+    inspector = await login("inspector")
+    badaguan = await post(client, inspector, location=at(lat=36.06))
+    await close(factory, badaguan["id"], days_ago=8)
+    # Across a street boundary inside 市南区: 湛山's report near 八大关's rectified problem.
+    zhanshan = await post(
+        client, inspector, unit="shinan.zhanshan", location=at(north_m=6, lat=36.06)
+    )
+    assert zhanshan["responsible_unit"]["code"] == "shinan.zhanshan"
+    assert zhanshan["recurrence_of"] is None
+    assert zhanshan["possible_recurrence_of"] == badaguan["id"]
+    # The district's handler sees both streets: the link and the queue show it.
+    district = await login("handler.shinan")
+    seen = (await read(client, district, f"/{zhanshan['id']}")).json()
+    assert seen["possible_recurrence_of"] == badaguan["id"]
+    queue = await read(client, district, "", possible_recurrence="true")
+    assert [f["id"] for f in queue.json()["items"]] == [zhanshan["id"]]
+    rest = await read(client, district, "", possible_recurrence="false")
+    assert zhanshan["id"] not in {f["id"] for f in rest.json()["items"]}
+    assert badaguan["id"] in {f["id"] for f in rest.json()["items"]}
