@@ -169,10 +169,11 @@ async def create_same_sql(body: FindingIn) -> FindingOut:
     async with pool.acquire() as conn:
         # duban's caller as an API process remembers them, confirmed by the statement.
         caller = known.principal
-        # duban's own arguments for the look-around: the same box, window and scope.
+        # duban's own arguments for the look-around: the same box, window, scope and unit.
         look = lookup_args(
             finding_id=body.id, category_id=category_id, lat=lat, lon=lon, radius_m=radius_m,
             closed_since=now - consts["recurrence_window"], caller=caller,
+            responsible_unit_id=unit_id,
         )  # fmt: skip
         due = now + timedelta(days=1)
         values = {
@@ -182,7 +183,8 @@ async def create_same_sql(body: FindingIn) -> FindingOut:
             "responsible_unit_id": unit_id, "district_id": district_id,
             "point_type": FLOOR_POINT_TYPE, "observed_at": body.observed_at, "reported_at": now,
             "reporter_id": caller.user_id, "status": "assigned", "request_hash": body.id.hex * 2,
-            "updated_at": now, "recurrence_of": None, "exposure_video_id": None,
+            "updated_at": now, "recurrence_of": None, "possible_recurrence_of": None,
+            "exposure_video_id": None,
             "video_offset": None, "dispatched_at": now, "due_at": due,
             "escalation_plan": consts["plan"], "next_escalation_at": due,
         }  # fmt: skip
@@ -195,9 +197,12 @@ async def create_same_sql(body: FindingIn) -> FindingOut:
         if not row["confirmed"]:
             raise HTTPException(401, "the caller changed")
         written = row["written"]
-        if row["taken_hash"] is None and not written and row["recurred_id"] is not None:
-            # A recurrence is written by a second statement, as duban's intake does.
+        earlier = row["recurred_id"] or row["possible_recurrence"]
+        if row["taken_hash"] is None and not written and earlier is not None:
+            # A recurrence, possible or not, is written by a second statement, as duban's
+            # intake does.
             values["recurrence_of"] = row["recurred_id"]
+            values["possible_recurrence_of"] = row["possible_recurrence"]
             written = await conn.fetchval(
                 INSERT_SQL, *(values[c] for c in FINDING_COLUMNS), *events
             )

@@ -10,7 +10,7 @@ from httpx import AsyncClient
 from services.core.security import issue_access_token, new_api_token, read_access_token
 from services.core.settings import Settings
 from tests.conftest import Login
-from tests.test_findings_api import body
+from tests.helpers import body
 
 TOKEN = "/api/v1/auth/token"
 

@@ -30,8 +30,8 @@ from services.core.settings import Settings
 from services.worker.briefing import weekly_briefing
 from services.worker.settings import build as build_worker
 from tests.conftest import Login
+from tests.helpers import post
 from tests.test_escalations_api import Scenario, build
-from tests.test_findings_api import post
 
 URL = "/api/v1/briefings/weekly"
 TZ = ZoneInfo("Asia/Shanghai")

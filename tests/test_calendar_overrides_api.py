@@ -9,8 +9,8 @@ import pytest
 from httpx import AsyncClient
 
 from tests.conftest import Login
+from tests.helpers import post
 from tests.test_config_api import fields
-from tests.test_findings_api import post
 
 URL = "/api/v1/calendar-overrides"
 DUE = "/api/v1/calendar/due"

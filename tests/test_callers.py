@@ -16,8 +16,8 @@ from services.api.state import AppState
 from services.core.callers import CallerMemo, Known
 from services.core.principal import Principal
 from tests.conftest import Login
+from tests.helpers import URL, body
 from tests.test_auth import issue_inspector_token
-from tests.test_findings_api import URL, body
 
 
 async def _logged() -> None:
@@ -113,7 +113,7 @@ async def test_a_callers_first_report_reads_them_then_writes(
 ) -> None:
     sent = _statements_sent(app)
     # Another caller's report first, so that the process has its reference data.
-    await _report(client, await login("dispatcher"), sent)
+    await _report(client, await login("verifier"), sent)
     statements, finding = await _report(client, await login("inspector"), sent)
     assert finding["reporter"] == "inspector"
     caller, write = statements
@@ -125,7 +125,7 @@ async def test_an_api_token_report_records_its_use_and_reads_the_caller_each_tim
     app: FastAPI, client: AsyncClient, login: Login, server_side: asyncpg.Connection
 ) -> None:
     sent = _statements_sent(app)
-    await _report(client, await login("dispatcher"), sent)
+    await _report(client, await login("verifier"), sent)
     token, _token_id = await issue_inspector_token(server_side, "phone-3")
     headers = {"Authorization": f"Bearer {token}"}
     for _ in range(2):

@@ -30,8 +30,7 @@ from services.core.settings import Settings
 from services.core.webhooks import InvalidSignature, sign, verify_signature
 from services.worker import queue
 from tests.conftest import Login, Servers
-from tests.test_findings_api import post
-from tests.test_sweep import make_overdue, sweep
+from tests.helpers import make_overdue, post, sweep
 from tests.webhook_receiver import Receiver
 
 SECRET = "whsec-test-0123456789abcdef"

@@ -8,50 +8,19 @@ about what happens after it (the evidence flow that leads there is tested on its
 
 from __future__ import annotations
 
-import math
 import uuid
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from httpx import AsyncClient
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.core.settings import Settings
 from tests.conftest import Login
+from tests.helpers import act, at, close, make_overdue, post, sweep
 from tests.test_config_api import query
 from tests.test_exposure_videos import URL as VIDEOS
 from tests.test_exposure_videos import register, segment, video
-from tests.test_findings_api import act, post
-from tests.test_sweep import escalations, make_overdue, sweep
-
-M_PER_DEG = 111_195
-LAT, LON = 36.0571, 120.3466  # 市南区八大关, where the default test finding is
-
-
-def at(north_m: float = 0, east_m: float = 0, lat: float = LAT, lon: float = LON) -> Any:
-    return {
-        "lat": lat + north_m / M_PER_DEG,
-        "lon": lon + east_m / (M_PER_DEG * math.cos(math.radians(lat))),
-    }
-
-
-async def close(
-    factory: async_sessionmaker[AsyncSession],
-    fid: str,
-    *,
-    days_ago: float,
-    reason: str = "rectified",
-) -> None:
-    closed = datetime.now(UTC) - timedelta(days=days_ago)
-    async with factory() as session, session.begin():
-        await session.execute(
-            text(
-                "UPDATE findings SET status = 'closed', close_reason = :reason, "
-                "submitted_at = :at, closed_at = :at, next_escalation_at = NULL WHERE id = :id"
-            ),
-            {"reason": reason, "at": closed, "id": uuid.UUID(fid)},
-        )
+from tests.test_sweep import escalations
 
 
 async def test_possible_duplicates_at_the_radius_boundary(

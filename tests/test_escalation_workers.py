@@ -27,8 +27,8 @@ from redis.asyncio import Redis
 from services.core.db import make_engine, make_sessionmaker
 from services.core.escalation_store import load_plan
 from tests.conftest import Login, Servers
+from tests.helpers import act, post
 from tests.photos import attach_after_photo
-from tests.test_findings_api import act, post
 from tests.workers import WorkerPool, WorkerProcess, worker_env
 
 SWEEP_SECONDS = 1

@@ -22,9 +22,8 @@ from services.api.escalation_csv import HEADERS
 from services.api.routes import escalations as escalation_routes
 from services.core.settings import Settings
 from tests.conftest import Login
+from tests.helpers import act, exposure_finding, post, sweep
 from tests.test_config_api import fields, query
-from tests.test_findings_api import act, post
-from tests.test_sweep import sweep
 
 URL = "/api/v1/escalations"
 T1 = datetime(2026, 11, 19, 3, 0, tzinfo=UTC)
@@ -72,10 +71,11 @@ async def build(
         unit="laixi",
         location={"lat": 36.88, "lon": 120.52},
     )
-    video = await post(
+    # A segment of a registered video (the one way in), on the default ladder: an L1 too.
+    video = await exposure_finding(
         client,
-        inspector,
-        source="exposure_video",
+        await login("dispatcher"),
+        policy="default",
         unit="shinan.zhanshan",
         description='=HYPERLINK("http://evil") 曝光片：湛山 暴露垃圾',
         location={"lat": 36.0585, "lon": 120.3726},

@@ -22,8 +22,8 @@ from services.core.images import Limits, PhotoRejected, haversine_m, process
 from services.core.models import Evidence
 from services.core.settings import Settings
 from tests.conftest import Login
+from tests.helpers import act, post
 from tests.photos import exif_block, make_jpeg, make_png, png_bomb, upload
-from tests.test_findings_api import act, post
 
 TZ = ZoneInfo("Asia/Shanghai")
 PLACE = (36.0571, 120.3466)  # where tests.test_findings_api.body() reports

@@ -17,9 +17,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from services.core.exposure import parse_offset, segment_id
 from services.core.settings import Settings
 from tests.conftest import Login
+from tests.helpers import act, make_overdue, sweep
 from tests.test_config_api import fields, query
-from tests.test_findings_api import act
-from tests.test_sweep import escalations, make_overdue, sweep
+from tests.test_sweep import escalations
 
 TZ = ZoneInfo("Asia/Shanghai")
 URL = "/api/v1/exposure-videos"

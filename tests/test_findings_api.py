@@ -6,7 +6,6 @@ import asyncio
 import uuid
 from datetime import datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import asyncpg
 import pytest
@@ -15,42 +14,9 @@ from httpx import AsyncClient
 from sqlalchemy import event
 
 from tests.conftest import Login
+from tests.helpers import TZ, URL, act, body, post
 from tests.photos import attach_after_photo
 from tests.test_errors import assert_problem
-
-TZ = ZoneInfo("Asia/Shanghai")
-URL = "/api/v1/findings"
-
-
-def body(**over: Any) -> dict[str, Any]:
-    b: dict[str, Any] = {
-        "id": str(uuid.uuid4()),
-        "source": "inspection",
-        "category": "exposed_garbage",
-        "severity": "normal",
-        "description": "路边垃圾堆放未清运",
-        "location": {"lat": 36.0571, "lon": 120.3466, "address": "市南区八大关 居庸关路"},
-        "unit": "shinan.badaguan",
-        "point_type": "back_alley",
-        "observed_at": (datetime.now(TZ) - timedelta(minutes=5)).isoformat(),
-    }
-    b.update(over)
-    return b
-
-
-async def post(client: AsyncClient, headers: dict[str, str], **over: Any) -> dict[str, Any]:
-    r = await client.post(URL, json=body(**over), headers=headers)
-    assert r.status_code == 201, r.text
-    data: dict[str, Any] = r.json()
-    return data
-
-
-async def act(
-    client: AsyncClient, headers: dict[str, str], fid: str, action: str, **extra: Any
-) -> Any:
-    return await client.post(
-        f"{URL}/{fid}/transitions", json={"action": action, **extra}, headers=headers
-    )
 
 
 async def test_report_is_routed_to_the_territorial_street_with_a_deadline(

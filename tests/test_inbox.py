@@ -18,8 +18,7 @@ from services.core.delivery import deliver
 from services.core.outbox import delivery_job_id
 from services.core.settings import Settings
 from tests.conftest import Login
-from tests.test_findings_api import post
-from tests.test_sweep import make_overdue, sweep
+from tests.helpers import make_overdue, post, sweep
 from tests.webhook_receiver import Receiver, free_port
 
 INBOX = "/api/v1/inbox"

@@ -35,6 +35,9 @@ EXPECTED: dict[tuple[Action, Status], Status] = {
     **{(A.REQUEST_EXTENSION, s): s for s in (S.ASSIGNED, S.ACCEPTED)},
     **{(A.APPROVE_EXTENSION, s): s for s in (S.ASSIGNED, S.ACCEPTED)},
     **{(A.DENY_EXTENSION, s): s for s in (S.ASSIGNED, S.ACCEPTED)},
+    # A recurrence counts against the unit responsible: confirmed only once there is one.
+    **{(A.CONFIRM_RECURRENCE, s): s for s in (S.ASSIGNED, S.ACCEPTED, S.SUBMITTED)},
+    **{(A.DISMISS_RECURRENCE, s): s for s in (S.REPORTED, S.ASSIGNED, S.ACCEPTED, S.SUBMITTED)},
 }
 EXPECTED_ROLE = {
     A.DISPATCH: "dispatcher",
@@ -42,6 +45,8 @@ EXPECTED_ROLE = {
     A.MARK_DUPLICATE: "dispatcher",
     A.APPROVE_EXTENSION: "dispatcher",
     A.DENY_EXTENSION: "dispatcher",
+    A.CONFIRM_RECURRENCE: "dispatcher",
+    A.DISMISS_RECURRENCE: "dispatcher",
     A.ACCEPT: "unit_handler",
     A.RETURN: "unit_handler",
     A.SUBMIT: "unit_handler",
@@ -51,6 +56,7 @@ EXPECTED_ROLE = {
 }
 REASONS = {A.VERIFY: "rectified", A.CLOSE_INVALID: "invalid", A.MARK_DUPLICATE: "duplicate"}
 PENDING = {A.APPROVE_EXTENSION, A.DENY_EXTENSION}
+DECISIONS = {A.CONFIRM_RECURRENCE, A.DISMISS_RECURRENCE}
 
 
 def actor(role: str, holds: bool | None = None, user_id: int = 1) -> Actor:
@@ -64,7 +70,11 @@ def actor(role: str, holds: bool | None = None, user_id: int = 1) -> Actor:
 @pytest.mark.parametrize(("action", "status"), list(itertools.product(Action, Status)))
 def test_every_edge_allowed_or_refused(action: Action, status: Status) -> None:
     result = plan_transition(
-        action, status, actor(EXPECTED_ROLE[action]), extension_pending=action in PENDING
+        action,
+        status,
+        actor(EXPECTED_ROLE[action]),
+        extension_pending=action in PENDING,
+        recurrence_pending=action in DECISIONS,
     )
     if (action, status) in EXPECTED:
         assert result == Plan(action, status, EXPECTED[(action, status)], REASONS.get(action))
@@ -76,7 +86,13 @@ def test_every_edge_allowed_or_refused(action: Action, status: Status) -> None:
 @pytest.mark.parametrize(("action", "role"), list(itertools.product(Action, ALL_ROLES)))
 def test_only_the_right_role_may_act(action: Action, role: str) -> None:
     status = next(s for (a, s) in EXPECTED if a is action)
-    result = plan_transition(action, status, actor(role), extension_pending=action in PENDING)
+    result = plan_transition(
+        action,
+        status,
+        actor(role),
+        extension_pending=action in PENDING,
+        recurrence_pending=action in DECISIONS,
+    )
     if role == EXPECTED_ROLE[action]:
         assert isinstance(result, Plan)
     else:
@@ -111,6 +127,13 @@ def test_extension_needs_a_pending_request_and_only_one_at_a_time() -> None:
     )
     assert isinstance(again, Refusal)
     assert again.status == 409
+
+
+@pytest.mark.parametrize("action", sorted(DECISIONS))
+def test_a_recurrence_is_decided_only_when_one_is_pending(action: Action) -> None:
+    assert plan_transition(action, S.ASSIGNED, actor("dispatcher")) == Refusal(
+        409, "There is no possible recurrence to decide."
+    )
 
 
 def test_table_and_roles_cover_every_action() -> None:

@@ -18,8 +18,8 @@ from services.core.keys import jwt_secret
 from services.core.security import issue_access_token
 from services.core.settings import Settings
 from tests.conftest import Login
+from tests.helpers import URL, body
 from tests.test_errors import assert_problem
-from tests.test_findings_api import URL, body
 
 _TERMINATE = """
 SELECT count(*) FROM (

@@ -8,7 +8,7 @@ import pytest
 from httpx import AsyncClient
 
 from tests.conftest import Login
-from tests.test_findings_api import body
+from tests.helpers import body
 
 
 async def test_healthz_and_readyz(client: AsyncClient) -> None:

@@ -14,8 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.cli.accounts import add_user
 from tests.conftest import Login, demo_password
+from tests.helpers import act, post
 from tests.photos import attach_after_photo, make_jpeg, upload
-from tests.test_findings_api import act, post
 
 PLACE = (36.0571, 120.3466)  # where tests.test_findings_api.body() reports
 METRES_PER_DEGREE_LAT = 111_195.0

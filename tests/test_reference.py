@@ -18,7 +18,7 @@ from httpx import AsyncClient
 
 from services.core.reference import REFERENCE_TABLES
 from tests.conftest import Login
-from tests.test_findings_api import TZ, body
+from tests.helpers import TZ, body
 
 API = "/api/v1"
 

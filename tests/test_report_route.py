@@ -13,8 +13,8 @@ import pytest
 from httpx import AsyncClient
 
 from tests.conftest import Login
+from tests.helpers import URL, body
 from tests.test_auth import issue_inspector_token
-from tests.test_findings_api import URL, body
 
 JSON = {"content-type": "application/json"}
 

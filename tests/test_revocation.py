@@ -14,7 +14,7 @@ from httpx import ASGITransport, AsyncClient
 from services.api.state import AppState
 from services.core.security import hash_password, new_api_token
 from tests.conftest import demo_password
-from tests.helpers import bearer, csrf_of, finding_body, ui_login
+from tests.helpers import bearer, body, csrf_of, ui_login
 
 FINDINGS = "/api/v1/findings"
 PASSWORD = "/api/v1/auth/password"
@@ -158,19 +158,19 @@ async def test_a_remembered_caller_cannot_report_once_their_sessions_ended(
     state: AppState = app.state.duban
     user_id = await server_side.fetchval("SELECT id FROM users WHERE username = 'inspector'")
     old = await bearer(client, "inspector")
-    assert (await client.post(FINDINGS, json=finding_body(), headers=old)).status_code == 201
+    assert (await client.post(FINDINGS, json=body(), headers=old)).status_code == 201
     assert state.callers.get(user_id) is not None
     # The password changed elsewhere (another API process, psql): this one still remembers.
     new_hash = hash_password("a-new-secret-1")
     await server_side.execute(
         "UPDATE users SET password_hash = $1 WHERE id = $2", new_hash, user_id
     )
-    refused = finding_body()
+    refused = body()
     assert (await client.post(FINDINGS, json=refused, headers=old)).status_code == 401
     # The new session is remembered next; the old token is still not good for it.
     new = await bearer(client, "inspector", "a-new-secret-1")
     for _ in range(2):
-        assert (await client.post(FINDINGS, json=finding_body(), headers=new)).status_code == 201
+        assert (await client.post(FINDINGS, json=body(), headers=new)).status_code == 201
     remembered = state.callers.get(user_id)
     assert remembered is not None
     assert (await client.post(FINDINGS, json=refused, headers=old)).status_code == 401

@@ -53,11 +53,13 @@ from tests.helpers import (
     TZ,
     act,
     csrf_of,
-    finding_body,
     make_overdue,
+    post,
     readable,
-    report,
     sweep,
+)
+from tests.helpers import (
+    body as finding_body,
 )
 from tests.photos import make_jpeg, upload
 
@@ -244,10 +246,10 @@ async def _arrange_own(
     """市南区's own objects, so its callers' lists are not empty: an escalated finding and an
     accepted one (its id)."""
     inspector = login["inspector"]
-    escalated = await report(client, inspector, description="八大关 本区逾期问题")
+    escalated = await post(client, inspector, description="八大关 本区逾期问题")
     await make_overdue(factory, escalated["id"], datetime.now(UTC) - timedelta(days=30))
     await sweep(factory, settings, datetime.now(UTC))
-    accepted = await report(
+    accepted = await post(
         client,
         inspector,
         description="八大关 本区已签收问题",
@@ -566,6 +568,8 @@ TRANSITIONS: dict[Action, dict[str, Any]] = {
     Action.REQUEST_EXTENSION: {"due_at": "{due_at}", "note": "需要更多时间"},
     Action.APPROVE_EXTENSION: {},
     Action.DENY_EXTENSION: {"note": "不予延期"},
+    Action.CONFIRM_RECURRENCE: {"note": "同一问题反弹"},
+    Action.DISMISS_RECURRENCE: {"note": "不是同一问题"},
 }
 
 
@@ -1160,7 +1164,6 @@ async def test_control_the_foreign_objects_are_there_to_find(
         assert seen, f"{method} {path} shows none of the foreign objects to {role}"
 
 
-@pytest.mark.xfail(strict=True, reason="recurrence fix in progress")
 async def test_a_report_never_names_the_foreign_finding_it_recurs(
     client: AsyncClient, login: Login
 ) -> None:
@@ -1168,7 +1171,7 @@ async def test_a_report_never_names_the_foreign_finding_it_recurs(
     reported again at the same spot by 市南区. The report may count as a recurrence, but
     nothing the reporter reads names the foreign finding."""
     inspector, licun = await login("inspector"), await login("handler.licang.xiaocun")
-    foreign = await report(
+    foreign = await post(
         client, inspector, description="越界甲 已整改", unit="licang.xiaocun", location=LICANG_PLACE
     )
     assert (await act(client, licun, foreign["id"], "accept")).status_code == 200
@@ -1192,17 +1195,12 @@ async def test_a_report_never_names_the_foreign_finding_it_recurs(
     assert not [text for text in seen if foreign["id"] in text]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a cross-district link (duplicate_of, like recurrence_of) names the foreign finding: "
-    "left for the lead with the recurrence fix",
-)
 async def test_a_duplicate_never_names_the_foreign_original(
     client: AsyncClient, login: Login
 ) -> None:
     """The campaign office marks a report of 市南区 a duplicate of one of 李沧区 (a spot on the
     border): what the reporter's district reads of its own finding names no foreign one."""
-    original = await report(
+    original = await post(
         client,
         await login("inspector"),
         description="越界甲 原始上报",
@@ -1210,7 +1208,7 @@ async def test_a_duplicate_never_names_the_foreign_original(
         location=LICANG_PLACE,
     )
     reporter = await login("inspector.shinan")
-    duplicate = await report(client, reporter, description="本区 边界同一问题")
+    duplicate = await post(client, reporter, description="本区 边界同一问题")
     marked = await act(
         client,
         await login("dispatcher"),

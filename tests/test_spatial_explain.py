@@ -140,7 +140,8 @@ async def test_spatial_lookups_use_the_coordinate_indexes(spread: str) -> None:
                 "ORDER BY id LIMIT 1"
             )
             rectified = await conn.fetchrow(
-                "SELECT id, category_id, lat, lon FROM findings WHERE close_reason = 'rectified' "
+                "SELECT id, category_id, lat, lon, responsible_unit_id FROM findings"
+                " WHERE close_reason = 'rectified' "
                 "AND closed_at >= $1 ORDER BY closed_at DESC, id LIMIT 1",
                 NOW - WINDOW,
             )
@@ -175,7 +176,8 @@ async def test_spatial_lookups_use_the_coordinate_indexes(spread: str) -> None:
         assert all(36.445 <= f.lat <= 36.455 and 120.445 <= f.lon <= 120.455 for f in rows)
 
         # 2. the intake's look-up for a new report 5 m north of an open finding: its possible
-        # duplicates, and its recurrence (none: the rectified one is elsewhere)
+        # duplicates, and its recurrence (none: the rectified one is elsewhere); routed to the
+        # unit every generated finding belongs to
         near_open = {
             "finding_id": uuid.uuid4(),
             "category_id": open_one["category_id"],
@@ -183,6 +185,7 @@ async def test_spatial_lookups_use_the_coordinate_indexes(spread: str) -> None:
             "lon": open_one["lon"],
             "radius_m": RADIUS_M,
             "closed_since": NOW - WINDOW,
+            "responsible_unit_id": rectified["responsible_unit_id"],
         }
         # 3. the same look-up 10 m east of a finding rectified within the window
         near_rectified = {
@@ -211,15 +214,29 @@ async def test_spatial_lookups_use_the_coordinate_indexes(spread: str) -> None:
             found = await look_around(conn, **near_open, caller=supervisor)
             assert open_one["id"] in found.duplicates
             assert set(found.duplicates) == await brute_force(spread, near_open, open_only=True)
-            hit = (await look_around(conn, **near_rectified, caller=supervisor)).recurred
-            assert hit is not None
-            assert hit.id == rectified["id"]
+            await recurrence_by_unit(conn, near_rectified, rectified, handler)
         finally:
             await conn.close()
     finally:
         await engine.dispose()
     for name, (plan, times) in report.items():
         print(f"\n{name}: {times}\n{plan}")
+
+
+async def recurrence_by_unit(
+    conn: asyncpg.Connection, near: dict[str, Any], rectified: Any, who: Any
+) -> None:
+    """Near a rectified finding, routed to its unit: a recurrence of it; routed to another
+    unit: only a possible one."""
+    hit = await look_around(conn, **near, caller=who)
+    assert hit.recurred is not None
+    assert hit.recurred.id == rectified["id"]
+    assert hit.possible_recurrence is None
+    assert hit.earlier_visible  # 八大关 lies in the handler's 市南区
+    elsewhere = {**near, "responsible_unit_id": rectified["responsible_unit_id"] + 1}
+    other = await look_around(conn, **elsewhere, caller=who)
+    assert other.recurred is None
+    assert other.possible_recurrence == rectified["id"]
 
 
 async def brute_force(url: str, near: dict[str, Any], *, open_only: bool) -> set[uuid.UUID]:

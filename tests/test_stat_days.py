@@ -28,8 +28,8 @@ from services.core.settings import Settings
 from services.core.stat_days import BUCKET_ZONE, DaySplit, day_start, split
 from services.core.stats import EXPOSURE_SOURCE, finding_counts, ranking, unit_stats
 from tests.conftest import Login
+from tests.helpers import act, post
 from tests.test_config_api import query
-from tests.test_findings_api import act, post
 from tests.test_stats import build_campaign, execute
 
 RECOMPUTED = """

@@ -23,11 +23,10 @@ from services.core.db import make_engine
 from services.core.settings import Settings
 from services.core.stats import Counts, ranks, score
 from tests.conftest import Login
+from tests.helpers import act, exposure_finding, post, sweep
 from tests.photos import attach_after_photo
 from tests.test_config_api import fields, query
 from tests.test_escalations_api import overdue
-from tests.test_findings_api import act, post
-from tests.test_sweep import sweep
 
 URL = "/api/v1/stats/units"
 SWEPT_AT = datetime(2026, 11, 20, 3, 0, tzinfo=UTC)
@@ -91,12 +90,8 @@ async def build_campaign(
 
     # B: 湛山, exposure video: reworked once, the resubmission after the deadline
     # (away from A: at A's spot it would be a recurrence of A, which is rectified by now)
-    b = await post(
-        client,
-        inspector,
-        source="exposure_video",
-        unit="shinan.zhanshan",
-        location={"lat": 36.0512, "lon": 120.3672},
+    b = await exposure_finding(
+        client, dispatcher, unit="shinan.zhanshan", location={"lat": 36.0512, "lon": 120.3672}
     )
     await act(client, shinan, b["id"], "accept")
     await attach_after_photo(client, shinan, b["id"])
@@ -109,7 +104,7 @@ async def build_campaign(
     ids["B"] = b["id"]
 
     # C: 市南区城管局, exposure video, 14 working days overdue: escalated
-    c = await post(client, inspector, source="exposure_video", category="damaged_road")
+    c = await exposure_finding(client, dispatcher, category="damaged_road")
     assert c["responsible_unit"]["code"] == "shinan.cgj"
     await overdue(factory, c["id"], datetime(2026, 11, 2, 9, 30, tzinfo=UTC))
     ids["C"] = c["id"]

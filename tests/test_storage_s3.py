@@ -27,8 +27,8 @@ from services.core.models import Evidence
 from services.core.settings import Settings
 from services.core.storage import S3Storage, make_storage, sigv4_headers
 from tests.conftest import Login
+from tests.helpers import post
 from tests.photos import make_jpeg, upload
-from tests.test_findings_api import post
 
 ACCESS_KEY, SECRET_KEY, REGION = (
     "AKIDEXAMPLE",

@@ -4,27 +4,16 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from httpx import AsyncClient
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.core.calendar_store import load_city_clock
 from services.core.models import Escalation, Notification
 from services.core.settings import Settings
-from services.core.sweep import sweep_batch
 from tests.conftest import Login
+from tests.helpers import act, make_overdue, post, sweep
 from tests.photos import attach_after_photo
-from tests.test_findings_api import act, post
-
-
-async def sweep(
-    factory: async_sessionmaker[AsyncSession], settings: Settings, now: datetime
-) -> Any:
-    async with factory() as session, session.begin():
-        clock = await load_city_clock(session, settings)
-        return await sweep_batch(session, clock, now, 500)
 
 
 async def escalations(factory: async_sessionmaker[AsyncSession], fid: str) -> list[Escalation]:
@@ -35,18 +24,6 @@ async def escalations(factory: async_sessionmaker[AsyncSession], fid: str) -> li
             .order_by(Escalation.level)
         )
         return list(rows.scalars())
-
-
-async def make_overdue(factory: async_sessionmaker[AsyncSession], fid: str, due: datetime) -> None:
-    async with factory() as session, session.begin():
-        await session.execute(
-            text(
-                "UPDATE findings SET due_at = CAST(:due AS timestamptz), "
-                "dispatched_at = CAST(:due AS timestamptz) - interval '2 days', "
-                "next_escalation_at = CAST(:due AS timestamptz) WHERE id = :id"
-            ),
-            {"due": due, "id": uuid.UUID(fid)},
-        )
 
 
 async def test_twelve_working_days_late_fires_l1_to_l4_to_the_right_people(

@@ -20,8 +20,7 @@ from services.core.settings import Settings
 from services.core.sweep import BatchResult
 from services.worker import escalations, queue
 from tests.conftest import Login, Servers
-from tests.test_findings_api import post
-from tests.test_sweep import make_overdue, sweep
+from tests.helpers import make_overdue, post, sweep
 
 NOW = datetime(2026, 11, 26, 3, 0, tzinfo=UTC)  # Thursday 11:00 in Qingdao
 # 12+ working days before NOW: L1–L4 all due.

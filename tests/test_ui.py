@@ -13,11 +13,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from services.api.ui.queries import trend_weeks
 from services.core.settings import Settings
 from tests.conftest import demo_password
-from tests.helpers import csrf_of, login_form, ui_login
+from tests.helpers import csrf_of, login_form, make_overdue, post, sweep, ui_login
 from tests.test_config_api import query
-from tests.test_findings_api import post
 from tests.test_stats import execute
-from tests.test_sweep import escalations, make_overdue, sweep
+from tests.test_sweep import escalations
 
 from .conftest import Login
 

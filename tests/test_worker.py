@@ -13,8 +13,8 @@ from redis.asyncio import Redis
 
 from services.worker import queue
 from tests.conftest import Login, Servers
+from tests.helpers import post
 from tests.test_escalation_workers import wait_for
-from tests.test_findings_api import post
 from tests.workers import WorkerPool, WorkerProcess, health_check, worker_env
 
 

@@ -1,7 +1,7 @@
 """token version: a logout, a password change or a deactivation ends every session at once
 
 Revision ID: 0014
-Revises: 0012
+Revises: 0013
 Create Date: 2026-12-03 09:00:00
 
 Access tokens are signed and short-lived, and until now nothing on the server could end one
@@ -26,7 +26,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0014"
-down_revision: str | None = "0012"
+down_revision: str | None = "0013"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

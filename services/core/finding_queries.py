@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.core.lifecycle import CLOCK_RUNNING
 from services.core.models import Category, Event, Finding, Unit, User
 from services.core.principal import Principal
-from services.core.scope import visible_findings
+from services.core.scope import hidden_findings, links_of, visible_findings
 
 
 @dataclass(frozen=True)
@@ -28,6 +28,8 @@ class FindingFilters:
     since: datetime | None = None
     until: datetime | None = None
     bbox: tuple[float, float, float, float] | None = None  # min_lon, min_lat, max_lon, max_lat
+    # True: only findings with a possible recurrence (one the caller may see) to decide.
+    possible_recurrence: bool | None = None
 
 
 class UnknownReference(Exception):
@@ -43,8 +45,18 @@ async def _unit(session: AsyncSession, code: str, field: str) -> Unit:
     return unit
 
 
+def _possible_recurrence(principal: Principal, wanted: bool) -> ColumnElement[bool]:
+    """Whether the finding has a possible recurrence the caller may see: one they may not is
+    as good as none (its existence would tell them of a finding outside their scope)."""
+    linked = Finding.possible_recurrence_of.is_not(None)
+    if not principal.city_wide:
+        visible = select(Finding.id).where(visible_findings(principal)).correlate(None)
+        linked = Finding.possible_recurrence_of.in_(visible)
+    return linked if wanted else ~linked | Finding.possible_recurrence_of.is_(None)
+
+
 async def _where(
-    session: AsyncSession, f: FindingFilters, now: datetime
+    session: AsyncSession, f: FindingFilters, now: datetime, principal: Principal
 ) -> list[ColumnElement[bool]]:
     clauses: list[ColumnElement[bool]] = []
     if f.status:
@@ -75,6 +87,8 @@ async def _where(
         min_lon, min_lat, max_lon, max_lat = f.bbox
         clauses.append(Finding.lat.between(min_lat, max_lat))
         clauses.append(Finding.lon.between(min_lon, max_lon))
+    if f.possible_recurrence is not None:
+        clauses.append(_possible_recurrence(principal, f.possible_recurrence))
     return clauses
 
 
@@ -89,7 +103,7 @@ async def list_findings(
 ) -> list[Finding]:
     """Newest first; `after` is the (reported_at, id) of the last row of the previous page."""
     stmt: Select[Finding] = select(Finding).where(
-        visible_findings(principal), *await _where(session, filters, now)
+        visible_findings(principal), *await _where(session, filters, now, principal)
     )
     if after is not None:
         stmt = stmt.where(tuple_(Finding.reported_at, Finding.id) < tuple_(*after))
@@ -112,10 +126,18 @@ class Refs:
     units: Mapping[int, Named]
     categories: Mapping[int, Named]
     usernames: Mapping[int, str]
+    # Findings the page links to that the caller may not see: rendered as no link.
+    hidden: frozenset[uuid.UUID] = frozenset()
+
+    def link(self, finding_id: uuid.UUID | None) -> uuid.UUID | None:
+        return None if finding_id in self.hidden else finding_id
 
 
-async def load_refs(session: AsyncSession, findings: Sequence[Finding]) -> Refs:
-    """The units, categories and users a page of findings names, in three queries."""
+async def load_refs(
+    session: AsyncSession, findings: Sequence[Finding], principal: Principal
+) -> Refs:
+    """The units, categories and users a page of findings names, in three queries, and which
+    findings it links to the caller may not see, in a fourth if any is linked."""
     unit_ids: set[int] = set()
     for f in findings:
         unit_ids.update(u for u in (f.place_unit_id, f.responsible_unit_id, f.district_id) if u)
@@ -123,7 +145,8 @@ async def load_refs(session: AsyncSession, findings: Sequence[Finding]) -> Refs:
     categories = await _by_id(session, Category, {f.category_id for f in findings})
     user_ids = {f.reporter_id for f in findings}
     rows = await session.execute(select(User.id, User.username).where(User.id.in_(user_ids)))
-    return Refs(units, categories, {r.id: r.username for r in rows})
+    hidden = await hidden_findings(session, principal, links_of(findings))
+    return Refs(units, categories, {r.id: r.username for r in rows}, hidden)
 
 
 T = TypeVar("T", Unit, Category)

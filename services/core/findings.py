@@ -35,7 +35,8 @@ from services.core.models import Category, Event, ExposureVideo, Finding, Unit, 
 from services.core.principal import Principal
 from services.core.reference import CategoryInfo, Reference, UnitInfo
 from services.core.routing import district_of
-from services.core.scope import visible_findings
+from services.core.scope import hidden_findings, links_of, visible_findings
+from services.core.sources import SOURCE_RULES, Way, source_refusal
 from services.core.spatial import Recurred
 
 
@@ -116,6 +117,8 @@ class Reported:
     outcome: Outcome
     # Open findings of the category nearby that the reporter may see (DESIGN §7).
     possible_duplicates: list[uuid.UUID]
+    # The findings it links to that the reporter may not see: the answer does not name them.
+    hidden: frozenset[uuid.UUID] = frozenset()
 
 
 def _category(ref: Reference, code: str) -> CategoryInfo:
@@ -123,6 +126,19 @@ def _category(ref: Reference, code: str) -> CategoryInfo:
     if category is None or not category.active:
         raise FindingError(422, f"Unknown category {code!r}.", "category")
     return category
+
+
+def _check_source(new: NewFinding, reporter: Principal, terms: IntakeTerms) -> None:
+    """The source is a claim the caller must be entitled to (services/core/sources.py): 403
+    naming `source` if not. An exposure-video segment comes in with its video's id."""
+    way = Way.EXPOSURE_VIDEO if terms.exposure_video_id is not None else Way.REPORT
+    refusal = source_refusal(new.source, reporter, way)
+    if refusal is not None:
+        raise FindingError(403, refusal, "source")
+    if SOURCE_RULES[new.source].own_unit and new.unit is None:
+        raise FindingError(
+            422, f"A {new.source} finding names the unit assessed: your own or one below.", "unit"
+        )
 
 
 def _place(ref: Reference, code: str | None, reporter: Principal) -> UnitInfo | None:
@@ -147,21 +163,26 @@ async def report(
     confirm: Known | None = None,
 ) -> Reported:
     """Store a reported finding and route it, or recognise a replay of one already stored.
-    A finding near one of its category rectified within the recurrence window is recorded as
-    its recurrence; an exposure-video segment takes the video's deadline and policy.
+    A finding near one of its category that its responsible unit rectified within the
+    recurrence window is recorded as its recurrence; near one another unit rectified (or any,
+    when no rule routes it), as a possible recurrence for a dispatcher to decide. An
+    exposure-video segment takes the video's deadline and policy.
 
     One statement (services/core/intake_store.py): the look-up, and the write behind it
-    unless the id is taken or the finding is a recurrence, which a second statement writes;
-    everything else comes from the reference snapshot `ref`. Each is atomic on its own:
-    outside a transaction (a single report) it commits by itself, inside one (a batch, an
-    exposure video) it joins it. With `confirm`, the reporter as remembered, which the first
-    statement confirms before it writes (CallerChangedError if it cannot)."""
+    unless the id is taken or the finding is a recurrence, possible or not, which a second
+    statement writes; everything else comes from the reference snapshot `ref`. Each is
+    atomic on its own: outside a transaction (a single report) it commits by itself, inside
+    one (a batch, an exposure video) it joins it. With `confirm`, the reporter as
+    remembered, which the first statement confirms before it writes (CallerChangedError if
+    it cannot). First of all, the source claimed must be the reporter's to claim."""
+    _check_source(new, reporter, terms)
     digest = request_hash(new.canonical, reporter.user_id)
     category = _category(ref, new.category)
     place = _place(ref, new.unit, reporter)
-    intake = _Intake(new, reporter, clock, terms, ref, category, place, digest)
+    responsible = ref.route(category, place) if place is not None else None
+    intake = _Intake(new, reporter, clock, terms, ref, category, place, responsible, digest)
     # Written as a first report: most are, and a recurrence is known only once looked up.
-    fresh, events = intake.row(recurred=None)
+    fresh, events = intake.row(recurred=None, possible=None)
     nearby = await look_around_and_write(
         await conns.driver(),
         fresh,
@@ -174,17 +195,20 @@ async def report(
         radius_m=category.duplicate_radius_m,
         closed_since=clock.now - terms.recurrence_window,
         caller=reporter,
+        responsible_unit_id=responsible.id if responsible is not None else None,
     )
     if nearby.taken_hash is not None:
-        return await _stored(await conns.orm(), new.id, digest, nearby.duplicates)
+        return await _stored(await conns.orm(), new.id, digest, nearby.duplicates, reporter)
     written = nearby.written
-    if not written and nearby.recurred is not None:
-        fresh, events = intake.row(recurred=nearby.recurred)
+    if not written and nearby.earlier is not None:
+        fresh, events = intake.row(nearby.recurred, nearby.possible_recurrence)
         written = await insert_finding(await conns.driver(), fresh, events)
     if not written:
         # Another copy of the same report won the race and has committed meanwhile.
-        return await _stored(await conns.orm(), new.id, digest, nearby.duplicates)
-    return Reported(fresh, "created", nearby.duplicates)
+        return await _stored(await conns.orm(), new.id, digest, nearby.duplicates, reporter)
+    earlier = nearby.earlier
+    hidden = frozenset({earlier}) if earlier and not nearby.earlier_visible else frozenset()
+    return Reported(fresh, "created", nearby.duplicates, hidden)
 
 
 @dataclass(frozen=True)
@@ -198,13 +222,17 @@ class _Intake:
     ref: Reference
     category: CategoryInfo
     place: UnitInfo | None
+    # The unit a rule routes it to, if one does.
+    responsible: UnitInfo | None
     digest: str
 
-    def row(self, recurred: Recurred | None) -> tuple[Fresh, list[NewEvent]]:
+    def row(
+        self, recurred: Recurred | None, possible: uuid.UUID | None
+    ) -> tuple[Fresh, list[NewEvent]]:
         """The finding as written and its first events: reported, and dispatched if a rule
         routes it."""
         new, clock, terms, place = self.new, self.clock, self.terms, self.place
-        responsible = self.ref.route(self.category, place) if place is not None else None
+        responsible = self.responsible
         district_unit = responsible or place
         events = [
             NewEvent(
@@ -216,6 +244,7 @@ class _Intake:
                     "exposure_video": terms.exposure_video_id,
                     "video_offset": terms.video_offset,
                     "recurrence_of": recurred.id if recurred else None,
+                    "possible_recurrence_of": possible,
                 },
                 clock.now,
             )
@@ -267,6 +296,7 @@ class _Intake:
             request_hash=self.digest,
             updated_at=clock.now,
             recurrence_of=recurred.id if recurred else None,
+            possible_recurrence_of=possible,
             exposure_video_id=terms.exposure_video_id,
             video_offset=terms.video_offset,
             dispatched_at=dispatched_at,
@@ -278,13 +308,19 @@ class _Intake:
 
 
 async def _stored(
-    session: AsyncSession, finding_id: uuid.UUID, digest: str, duplicates: list[uuid.UUID]
+    session: AsyncSession,
+    finding_id: uuid.UUID,
+    digest: str,
+    duplicates: list[uuid.UUID],
+    reporter: Principal,
 ) -> Reported:
     """The finding already stored under the id: a replay if the request matches it."""
     stored = await session.get(Finding, finding_id, populate_existing=True)
     assert stored is not None  # noqa: S101 - the id is taken by definition
-    outcome: Outcome = "replayed" if stored.request_hash == digest else "conflict"
-    return Reported(stored, outcome, duplicates)
+    if stored.request_hash != digest:
+        return Reported(stored, "conflict", duplicates)
+    hidden = await hidden_findings(session, reporter, links_of([stored]))
+    return Reported(stored, "replayed", duplicates, hidden)
 
 
 async def get_visible(
@@ -354,6 +390,7 @@ async def transition(
         actor,
         submitted_by=finding.submitted_by_id,
         extension_pending=finding.extension_requested_until is not None,
+        recurrence_pending=finding.possible_recurrence_of is not None,
     )
     if isinstance(plan, Refusal):
         raise FindingError(plan.status, plan.reason, "action")
@@ -429,7 +466,45 @@ async def _apply(
         denied = finding.extension_requested_until
         finding.extension_requested_until = None
         return {"denied_until": denied}
+    if action is Action.CONFIRM_RECURRENCE:
+        return await _confirm_recurrence(session, finding, clock, ref)
+    if action is Action.DISMISS_RECURRENCE:
+        dismissed, finding.possible_recurrence_of = finding.possible_recurrence_of, None
+        return {"possible_recurrence_of": dismissed}
     return {}
+
+
+async def _confirm_recurrence(
+    session: AsyncSession, finding: Finding, clock: Clock, ref: Reference
+) -> dict[str, Any]:
+    """A dispatcher decides that the problem another unit rectified came back, and that it
+    counts against the unit now responsible; a recurrence of an exposure-video problem then
+    goes on from L3 of its ladder, as at intake. The deadline stays."""
+    earlier, finding.possible_recurrence_of = finding.possible_recurrence_of, None
+    finding.recurrence_of = earlier
+    category = await session.get(Category, finding.category_id)
+    assert category is not None  # noqa: S101 - a foreign key
+    _, ladder = await dispatch_terms(session, finding, category, clock, ref)
+    finding.escalation_plan = ladder.to_json()
+    return {"recurrence_of": earlier}
+
+
+async def _relink_recurrence(
+    session: AsyncSession, finding: Finding, unit_id: int
+) -> dict[str, Any]:
+    """Dispatching decides the unit, and with it whether the problem rectified nearby was its
+    own: a recurrence if so, else only a possible one (as at intake)."""
+    earlier_id = finding.recurrence_of or finding.possible_recurrence_of
+    if earlier_id is None:
+        return {}
+    earlier = await session.get(Finding, earlier_id)
+    own = earlier is not None and earlier.responsible_unit_id == unit_id
+    finding.recurrence_of = earlier_id if own else None
+    finding.possible_recurrence_of = None if own else earlier_id
+    return {
+        "recurrence_of": finding.recurrence_of,
+        "possible_recurrence_of": finding.possible_recurrence_of,
+    }
 
 
 async def _submit(
@@ -495,10 +570,11 @@ async def _dispatch(
     finding.responsible_unit_id = unit.id
     finding.district_id = await district_of(session, unit)
     finding.dispatched_at = clock.now
+    relinked = await _relink_recurrence(session, finding, unit.id)
     finding.due_at, ladder = await dispatch_terms(session, finding, category, clock, ref)
     finding.reminded_at = None
     finding.escalation_plan = ladder.to_json()
-    return {"unit": unit.code, "due_at": finding.due_at}
+    return {"unit": unit.code, "due_at": finding.due_at, **relinked}
 
 
 async def _mark_duplicate(

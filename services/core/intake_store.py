@@ -4,8 +4,8 @@ A report used to cost a dozen ORM round trips and ~10 ms of Python (bench/ANALYS
 the reference data in memory (services/core/reference.py) it needs one statement: the
 look-around (is the id taken, what does the place hold nearby: a database function, migration
 0009) with the write (the finding and its first events) behind it. The write takes place only
-when the look-around finds the id free and no recurrence (a recurrence changes what is
-written, so a second statement writes it), and, for a caller the API process remembers
+when the look-around finds the id free and no recurrence, possible or not (either changes what
+is written, so a second statement writes it), and, for a caller the API process remembers
 (services/core/callers.py), only if the caller read in the same statement is still as
 remembered. The statements are generated from the models at import and run on the asyncpg
 connection: no statement compilation, cache-key or unit-of-work work per request.
@@ -32,11 +32,11 @@ _DIALECT = pg_asyncpg.dialect()  # type: ignore[no-untyped-call]
 
 # ---------------------------------------------------------------- the look-up
 
-# A function (migration 0009) so that its plan is cached: as a prepared statement PostgreSQL
-# re-planned it on every call, and planning cost six times the execution.
-LOOK_AROUND_SQL = (
-    "SELECT * FROM intake_look_around($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
-)
+# A function (migration 0009, last revised in 0013) so that its plan is cached: as a prepared
+# statement PostgreSQL re-planned it on every call, and planning cost six times the execution.
+# $1-$13 as in 0009, $14 the responsible unit (0013).
+_LOOK_AROUND_ARGS = ", ".join(f"${i}" for i in range(1, 15))
+LOOK_AROUND_SQL = f"SELECT * FROM intake_look_around({_LOOK_AROUND_ARGS})"  # noqa: S608
 
 
 @dataclass(frozen=True)
@@ -45,10 +45,20 @@ class Nearby:
     taken_hash: str | None
     # Open findings of the category within the radius that the caller may see, nearest first.
     duplicates: list[uuid.UUID]
-    # The finding rectified within the window that this one is a recurrence of.
+    # The finding its responsible unit rectified within the window that this one is a
+    # recurrence of.
     recurred: Recurred | None
+    # Else the one another unit rectified there: a recurrence only if a dispatcher says so.
+    possible_recurrence: uuid.UUID | None = None
+    # Whether the caller may see that earlier finding (recurred or possible).
+    earlier_visible: bool = False
     # Whether the finding was written with the look-around (`look_around_and_write`).
     written: bool = False
+
+    @property
+    def earlier(self) -> uuid.UUID | None:
+        """The earlier finding the new one is (possibly) a recurrence of."""
+        return self.recurred.id if self.recurred is not None else self.possible_recurrence
 
 
 def lookup_args(
@@ -60,8 +70,11 @@ def lookup_args(
     radius_m: float,
     closed_since: datetime,
     caller: Principal,
+    responsible_unit_id: int | None,
 ) -> list[Any]:
-    """The arguments of `intake_look_around`, in its order."""
+    """The arguments of `intake_look_around`, in its order. `responsible_unit_id` is the unit
+    the new finding is routed to (None: left for the dispatcher): only its own rectified
+    findings make a recurrence."""
     lat_lo, lat_hi, lon_lo, lon_hi = box(lat, lon, radius_m)
     return [
         finding_id,
@@ -77,6 +90,7 @@ def lookup_args(
         caller.city_wide,
         caller.unit_path,
         caller.user_id,
+        responsible_unit_id,
     ]
 
 
@@ -86,12 +100,19 @@ def _nearby(row: Any) -> Nearby:
         if row["recurred_id"] is not None
         else None
     )
-    written = bool(row.get("written", False))
-    return Nearby(row["taken_hash"], list(row["duplicates"] or ()), recurred, written)
+    return Nearby(
+        row["taken_hash"],
+        list(row["duplicates"] or ()),
+        recurred,
+        row["possible_recurrence"],
+        bool(row["earlier_visible"]),
+        bool(row.get("written", False)),
+    )
 
 
 async def look_around(db: Any, **where: Any) -> Nearby:
-    """Whether the id is taken, the possible duplicates and the recurrence, in one round trip
+    """Whether the id is taken, the possible duplicates and the (possible) recurrence, in one
+    round trip
     (`where`: the keyword arguments of `lookup_args`)."""
     return _nearby(await db.fetchrow(LOOK_AROUND_SQL, *lookup_args(**where)))
 
@@ -125,6 +146,7 @@ class Fresh:
     request_hash: str
     updated_at: datetime
     recurrence_of: uuid.UUID | None
+    possible_recurrence_of: uuid.UUID | None
     exposure_video_id: uuid.UUID | None
     video_offset: str | None
     dispatched_at: datetime | None
@@ -201,10 +223,16 @@ _WRITE_PARAMETERS = len(FINDING_COLUMNS) + len(_EVENT_FIELDS)
 
 
 def _look_and_write_sql(*, confirm: bool) -> str:
-    """The look-around, then the write unless it found the id taken or a recurrence. With
+    """The look-around, then the write unless it found the id taken or a (possible)
+    recurrence. With
     `confirm`, the caller is read too (parameters after the write's: CALLER_COLUMNS as the
     caller is believed to be), and the write also waits for them to be exactly that."""
-    tables, conditions = "look", ["look.taken_hash IS NULL", "look.recurred_id IS NULL"]
+    tables = "look"
+    conditions = [
+        "look.taken_hash IS NULL",
+        "look.recurred_id IS NULL",
+        "look.possible_recurrence IS NULL",
+    ]
     before, confirmed = "", ""
     if confirm:
         first = _LOOKUP_PARAMETERS + _WRITE_PARAMETERS + 1
@@ -272,9 +300,10 @@ async def look_around_and_write(
     **where: Any,
 ) -> Nearby:
     """`look_around`, and in the same statement the write of `finding` and `events` unless the
-    id is taken or the finding is a recurrence (`written` says whether it took place; it does
-    not when a racing copy of the report took the id meanwhile either). With `confirm`, only
-    if the caller is still exactly that: CallerChangedError if not, nothing written."""
+    id is taken or the finding is a recurrence, possible or not (`written` says whether it
+    took place; it does not when a racing copy of the report took the id meanwhile either).
+    With `confirm`, only if the caller is still exactly that: CallerChangedError if not,
+    nothing written."""
     args = [*lookup_args(**where), *_write_args(finding, events)]
     if confirm is None:
         return _nearby(await db.fetchrow(LOOK_AND_WRITE_SQL, *args))

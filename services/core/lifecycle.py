@@ -29,6 +29,8 @@ class Action(StrEnum):
     REQUEST_EXTENSION = "request_extension"
     APPROVE_EXTENSION = "approve_extension"
     DENY_EXTENSION = "deny_extension"
+    CONFIRM_RECURRENCE = "confirm_recurrence"
+    DISMISS_RECURRENCE = "dismiss_recurrence"
 
 
 OPEN = frozenset({Status.REPORTED, Status.ASSIGNED, Status.ACCEPTED, Status.SUBMITTED})
@@ -51,6 +53,9 @@ EDGES: dict[Action, tuple[frozenset[Status], Status | None]] = {
     A.REQUEST_EXTENSION: (CLOCK_RUNNING, None),
     A.APPROVE_EXTENSION: (CLOCK_RUNNING, None),
     A.DENY_EXTENSION: (CLOCK_RUNNING, None),
+    # A possible recurrence counts against the unit responsible once confirmed: it needs one.
+    A.CONFIRM_RECURRENCE: (frozenset({S.ASSIGNED, S.ACCEPTED, S.SUBMITTED}), None),
+    A.DISMISS_RECURRENCE: (OPEN, None),
 }
 
 CLOSE_REASON: dict[Action, str] = {
@@ -68,6 +73,8 @@ ROLES: dict[Action, frozenset[str]] = {
     A.MARK_DUPLICATE: frozenset({"dispatcher"}),
     A.APPROVE_EXTENSION: frozenset({"dispatcher"}),
     A.DENY_EXTENSION: frozenset({"dispatcher"}),
+    A.CONFIRM_RECURRENCE: frozenset({"dispatcher"}),
+    A.DISMISS_RECURRENCE: frozenset({"dispatcher"}),
     A.ACCEPT: frozenset({"unit_handler"}),
     A.RETURN: frozenset({"unit_handler"}),
     A.SUBMIT: frozenset({"unit_handler"}),
@@ -77,6 +84,7 @@ ROLES: dict[Action, frozenset[str]] = {
 }
 UNIT_ACTIONS = frozenset({A.ACCEPT, A.RETURN, A.SUBMIT, A.REQUEST_EXTENSION})
 VERIFY_ACTIONS = frozenset({A.VERIFY, A.REJECT})
+RECURRENCE_DECISIONS = frozenset({A.CONFIRM_RECURRENCE, A.DISMISS_RECURRENCE})
 
 
 @dataclass(frozen=True)
@@ -109,6 +117,7 @@ def plan_transition(
     *,
     submitted_by: int | None = None,
     extension_pending: bool = False,
+    recurrence_pending: bool = False,
 ) -> Plan | Refusal:
     if actor.role not in ROLES[action]:
         allowed = ", ".join(sorted(ROLES[action]))
@@ -131,6 +140,8 @@ def plan_transition(
         return Refusal(409, "An extension request is already pending.")
     if action in (A.APPROVE_EXTENSION, A.DENY_EXTENSION) and not extension_pending:
         return Refusal(409, "There is no pending extension request.")
+    if action in RECURRENCE_DECISIONS and not recurrence_pending:
+        return Refusal(409, "There is no possible recurrence to decide.")
     return Plan(action, status, target or status, CLOSE_REASON.get(action))
 
 

@@ -229,8 +229,15 @@ class Finding(Base):
             "category_id",
             "lat",
             "lon",
-            postgresql_include=["closed_at", "id"],
+            postgresql_include=["closed_at", "id", "responsible_unit_id"],
             postgresql_where=text("close_reason = 'rectified'"),
+        ),
+        # The few findings whose recurrence a dispatcher has to decide, newest first.
+        Index(
+            "ix_findings_possible_recurrence",
+            "reported_at",
+            "id",
+            postgresql_where=text("possible_recurrence_of IS NOT NULL"),
         ),
         # Open findings only: the unit statistics' overdue count (the rest is counted in
         # closed_finding_days and open_finding_days), the partial days of a window, and the
@@ -290,6 +297,9 @@ class Finding(Base):
     extension_requested_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     extension_count: Mapped[int] = mapped_column(Integer, server_default=text("0"))
     recurrence_of: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("findings.id"))
+    # A finding rectified nearby that was another unit's (or the finding had no unit yet): a
+    # recurrence only if a dispatcher confirms it (README "Duplicates and recurrences").
+    possible_recurrence_of: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("findings.id"))
     duplicate_of: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("findings.id"))
     exposure_video_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("exposure_videos.id"), index=True

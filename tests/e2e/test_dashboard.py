@@ -12,9 +12,8 @@ import pytest
 from httpx import AsyncClient
 
 from tests.conftest import Login, demo_password
+from tests.helpers import act, make_overdue, post, sweep
 from tests.photos import make_jpeg, upload
-from tests.test_findings_api import act, post
-from tests.test_sweep import make_overdue, sweep
 
 from .cdp import CHROMIUM, Browser, Page
 from .conftest import Live

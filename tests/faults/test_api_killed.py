@@ -15,7 +15,7 @@ from redis.asyncio import Redis
 
 from tests.conftest import Servers
 from tests.faults.processes import ApiProcess, api_env, bearer, wait_for
-from tests.test_findings_api import body
+from tests.helpers import body
 
 BATCH = 500
 SENT_BEFORE = 200  # of the batch, already stored by an earlier upload that completed

@@ -22,7 +22,7 @@ from alembic import command
 from services.cli.embedded import EmbeddedPostgres
 from tests.conftest import Servers, _seed, alembic_config
 from tests.faults.processes import ApiProcess, api_env, bearer, wait_for
-from tests.test_findings_api import body
+from tests.helpers import body
 
 CLIENTS = 8
 PER_CLIENT = 60

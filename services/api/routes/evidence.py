@@ -228,7 +228,7 @@ async def get_verification(
             note=event.payload.get("note"),
             on_time=on_time if isinstance(on_time, bool) else None,
         )
-    refs = await load_refs(session, [finding])
+    refs = await load_refs(session, [finding], caller)
     return VerificationOut(
         finding=render(finding, refs, tz, utcnow()),
         before=before,

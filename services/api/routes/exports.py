@@ -133,7 +133,7 @@ def _finding_values(f: Finding, refs: Refs, tz: ZoneInfo, now: datetime) -> list
         local_naive(f.closed_at, tz),
         f.rework_count,
         f.extension_count,
-        str(f.recurrence_of) if f.recurrence_of else "",
+        str(f.recurrence_of) if refs.link(f.recurrence_of) else "",
     ]
 
 
@@ -157,7 +157,7 @@ async def findings_xlsx(
         after = (chunk[-1].reported_at, chunk[-1].id)
     truncated = len(found) > EXPORT_MAX_ROWS
     found = found[:EXPORT_MAX_ROWS]
-    refs = await load_refs(session, found)
+    refs = await load_refs(session, found, caller)
     body = single_sheet(
         "问题清单",
         FINDING_HEADERS,

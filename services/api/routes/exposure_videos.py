@@ -27,6 +27,7 @@ from services.core.lifecycle import CLOCK_RUNNING
 from services.core.metrics import FINDINGS_INTAKE
 from services.core.models import ExposureVideo
 from services.core.principal import Principal
+from services.core.sources import Way, reporting_roles
 
 from ..deps import Caller, Ref, Session, SettingsDep, require_roles, utcnow
 from ..pagination import PageDep, split_page
@@ -44,7 +45,8 @@ from .findings import make_clock
 
 router = APIRouter(tags=["exposure videos"])
 
-Registrar = Annotated[Principal, Depends(require_roles("dispatcher", "admin"))]
+# Who may register a video: who may report its segments' source (services/core/sources.py).
+Registrar = Annotated[Principal, Depends(require_roles(*reporting_roles(Way.EXPOSURE_VIDEO)))]
 URL = "/api/v1/exposure-videos"
 
 
@@ -109,9 +111,13 @@ def _render(
 
 
 async def _segments(
-    session: AsyncSession, rows: list[SegmentRow], tz: ZoneInfo, now: datetime
+    session: AsyncSession,
+    rows: list[SegmentRow],
+    caller: Principal,
+    tz: ZoneInfo,
+    now: datetime,
 ) -> list[SegmentOut]:
-    refs = await load_refs(session, [r.finding for r in rows])
+    refs = await load_refs(session, [r.finding for r in rows], caller)
     out = []
     for row in rows:
         f = row.finding
@@ -130,7 +136,7 @@ async def _segments(
                 due_at=f.due_at.astimezone(tz) if f.due_at else None,
                 overdue=f.status in CLOCK_RUNNING and f.due_at is not None and f.due_at < now,
                 escalation_level=row.escalation_level,
-                recurrence_of=f.recurrence_of,
+                recurrence_of=refs.link(f.recurrence_of),
                 links={"self": f"/api/v1/findings/{f.id}"},
             )
         )
@@ -142,7 +148,7 @@ async def _detail(
 ) -> ExposureVideoOut:
     progress = await progress_of(session, [video.id], caller, now)
     rows = await segments_of(session, video.id, caller)
-    return _render(video, progress[video.id], tz, await _segments(session, rows, tz, now))
+    return _render(video, progress[video.id], tz, await _segments(session, rows, caller, tz, now))
 
 
 @router.post(

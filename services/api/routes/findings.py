@@ -35,10 +35,12 @@ from services.core.findings import (
 from services.core.intake_store import Fresh
 from services.core.lifecycle import CLOCK_RUNNING
 from services.core.metrics import FINDINGS_INTAKE, TRANSITIONS
-from services.core.models import Finding
+from services.core.models import SOURCES, Finding
 from services.core.principal import Principal
 from services.core.reference import Reference
+from services.core.scope import event_links, hidden_findings, without_hidden
 from services.core.settings import Settings
+from services.core.sources import Way, reporting_roles, source_refusal
 
 from .. import (
     convertors,  # noqa: F401 - registers {…:not_action}
@@ -51,11 +53,9 @@ from ..deps import (
     SettingsDep,
     app_state,
     authenticate,
-    check_role,
     known_caller,
     oauth2,
     reference,
-    require_roles,
     utcnow,
 )
 from ..pagination import PageDep, split_page
@@ -82,10 +82,40 @@ from . import exports
 
 router = APIRouter(tags=["findings"])
 
-REPORTER_ROLES = frozenset(
-    {"inspector", "dispatcher", "unit_handler", "verifier", "leader", "admin"}
-)
-Reporter = Annotated[Principal, Depends(require_roles(*REPORTER_ROLES))]
+# Who may report at all: the roles that may report some source (services/core/sources.py).
+REPORTER_ROLES = reporting_roles(Way.REPORT)
+DEFAULT_SOURCE = FindingCreate.model_fields["source"].default
+
+
+def _refuse(refusal: str, field: str) -> Problem:
+    return Problem(403, refusal, errors=[{"field": field, "message": refusal}])
+
+
+def check_reporter(caller: Principal, field: str = "source") -> Principal:
+    """403 unless the caller's role may report a finding of some source."""
+    if caller.role not in REPORTER_ROLES:
+        raise _refuse(f"Role {caller.role!r} may report no finding, of any source.", field)
+    return caller
+
+
+def check_source(caller: Principal, raw: Any, field: str = "source") -> None:
+    """403 naming the source if the caller may not report a finding of the source the body
+    claims (the default one if it names none): before the body is validated, as a role is
+    checked before it. A body that is not an object, or names no source there is, is left to
+    validation (422)."""
+    check_reporter(caller, field)
+    source = raw.get("source", DEFAULT_SOURCE) if isinstance(raw, dict) else None
+    if isinstance(source, str) and source in SOURCES:
+        refusal = source_refusal(source, caller, Way.REPORT)
+        if refusal is not None:
+            raise _refuse(refusal, field)
+
+
+async def reporter(caller: Caller) -> Principal:
+    return check_reporter(caller)
+
+
+Reporter = Annotated[Principal, Depends(reporter)]
 # Clocks on phones drift; anything further ahead than this is a mistake, not drift.
 MAX_CLOCK_SKEW = timedelta(minutes=10)
 
@@ -142,8 +172,9 @@ def render(
         extension=Extension(
             requested_until=_local(f.extension_requested_until, tz), count=f.extension_count
         ),
-        recurrence_of=f.recurrence_of,
-        duplicate_of=f.duplicate_of,
+        recurrence_of=refs.link(f.recurrence_of),
+        possible_recurrence_of=refs.link(f.possible_recurrence_of),
+        duplicate_of=refs.link(f.duplicate_of),
         version=f.version,
         possible_duplicates=duplicates or [],
         links={
@@ -192,7 +223,7 @@ async def _intake(
     if reported.outcome == "conflict":
         return reported.outcome, None
     # The caller reported it: a replay matches the request hashed with its reporter.
-    refs = Refs(ref.units, ref.categories, {caller.user_id: caller.username})
+    refs = Refs(ref.units, ref.categories, {caller.user_id: caller.username}, reported.hidden)
     out = render(reported.finding, refs, clock.tz, clock.now, reported.possible_duplicates)
     return reported.outcome, out
 
@@ -241,7 +272,7 @@ async def create_finding(request: Request) -> Response:
         done = await _intake_as_known(request, conns, raw, token)
         if done is None:
             caller = await authenticate(request, await conns.driver(), token)
-            check_role(caller, REPORTER_ROLES)
+            check_source(caller, raw)
             body = served.validated(FindingCreate, raw)
             ref = await reference(request, conns)
             clock, terms = make_clock(ref, state.settings), intake_terms(state.settings)
@@ -308,6 +339,15 @@ async def _batch_item(
     ref: Reference,
 ) -> BatchResult:
     raw_id = raw.get("id")
+    try:
+        check_source(caller, raw, f"findings[{index}].source")
+    except Problem as refused:
+        FINDINGS_INTAKE.labels("unknown", "invalid").inc()
+        return BatchResult(
+            id=_as_uuid(raw_id),
+            outcome="invalid",
+            problem=problem_body(refused.status, refused.detail, errors=refused.errors),
+        )
     try:
         body = FindingCreate.model_validate(raw)
     except ValidationError as exc:
@@ -397,12 +437,25 @@ async def get_findings(
     since: Timestamp | None = None,
     until: Timestamp | None = None,
     bbox: Annotated[str | None, Query(description="min_lon,min_lat,max_lon,max_lat")] = None,
+    possible_recurrence: Annotated[
+        bool | None,
+        Query(description="true: only findings with a possible recurrence to decide"),
+    ] = None,
     format: Annotated[Literal["json", "xlsx"], Query()] = "json",
 ) -> FindingPage | Response:
     """Findings in the caller's scope, newest first. With `format=xlsx` every matching row
     (limit and cursor do not apply) up to the export cap comes as an Excel workbook."""
     filters = FindingFilters(
-        status, source, category, unit, district, overdue, since, until, _bbox(bbox)
+        status,
+        source,
+        category,
+        unit,
+        district,
+        overdue,
+        since,
+        until,
+        _bbox(bbox),
+        possible_recurrence,
     )
     after = page.after(lambda c: (datetime.fromisoformat(c[0]), uuid.UUID(c[1])))
     now = utcnow()
@@ -419,7 +472,7 @@ async def get_findings(
             422, str(exc), kind="validation", errors=[{"field": exc.field, "message": str(exc)}]
         ) from exc
     rows, cursor = split_page(fetched, page.limit, lambda f: [f.reported_at.isoformat(), str(f.id)])
-    refs = await load_refs(session, rows)
+    refs = await load_refs(session, rows, caller)
     tz = ZoneInfo(settings.timezone)
     items = [render(f, refs, tz, now) for f in rows]
     return FindingPage(items=items, next_cursor=cursor)
@@ -439,7 +492,7 @@ async def get_finding(
     finding_id: uuid.UUID, caller: Caller, session: Session, settings: SettingsDep
 ) -> FindingOut:
     finding = await _visible_or_404(session, finding_id, caller)
-    refs = await load_refs(session, [finding])
+    refs = await load_refs(session, [finding], caller)
     return render(finding, refs, ZoneInfo(settings.timezone), utcnow())
 
 
@@ -466,7 +519,7 @@ async def post_transition(
     )
     finding = await transition(session, finding_id, request, caller, clock, ref)
     TRANSITIONS.labels(body.action.value).inc()
-    refs = await load_refs(session, [finding])
+    refs = await load_refs(session, [finding], caller)
     return render(finding, refs, clock.tz, clock.now)
 
 
@@ -492,6 +545,9 @@ async def get_events(
     )
     rows, cursor = split_page(fetched, page.limit, lambda row: [row[0].id])
     tz = ZoneInfo(settings.timezone)
+    # The trail names other findings only to a caller who may see them.
+    links = (link for e, _ in rows for link in event_links(e.payload))
+    hidden = await hidden_findings(session, caller, links)
     items = [
         EventOut(
             id=e.id,
@@ -499,7 +555,7 @@ async def get_events(
             actor=username,
             from_status=e.from_status,
             to_status=e.to_status,
-            payload=e.payload,
+            payload=without_hidden(e.payload, hidden),
             at=e.at.astimezone(tz),
         )
         for e, username in rows

@@ -90,7 +90,14 @@ class FindingOut(BaseModel):
     overdue: bool
     rework_count: int
     extension: Extension
-    recurrence_of: uuid.UUID | None
+    recurrence_of: uuid.UUID | None = Field(
+        description="the finding of the same responsible unit this one is a recurrence of"
+    )
+    possible_recurrence_of: uuid.UUID | None = Field(
+        default=None,
+        description="a finding another unit rectified nearby: a recurrence only if a "
+        "dispatcher confirms it (confirm_recurrence / dismiss_recurrence)",
+    )
     duplicate_of: uuid.UUID | None
     version: int
     possible_duplicates: list[uuid.UUID] = Field(default_factory=list)

@@ -127,6 +127,8 @@ _STRINGS: dict[str, tuple[str, str]] = {
     "ev_request_extension": ("申请延期", "extension requested"),
     "ev_approve_extension": ("同意延期", "extension approved"),
     "ev_deny_extension": ("不同意延期", "extension denied"),
+    "ev_confirm_recurrence": ("确认反弹", "recurrence confirmed"),
+    "ev_dismiss_recurrence": ("不计反弹", "recurrence dismissed"),
     "ev_acknowledge": ("领导批示", "acknowledged"),
     "bad_filter": ("筛选条件有误：", "A filter is not valid: "),
 }
