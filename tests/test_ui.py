@@ -13,25 +13,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from services.api.ui.queries import trend_weeks
 from services.core.settings import Settings
 from tests.conftest import demo_password
+from tests.helpers import ui_login
 from tests.test_config_api import query
 from tests.test_findings_api import post
 from tests.test_stats import execute
 from tests.test_sweep import escalations, make_overdue, sweep
 
 from .conftest import Login
-
-
-async def ui_login(client: AsyncClient, username: str) -> None:
-    r = await client.post(
-        "/ui/login",
-        data={"username": username, "password": demo_password(username), "next": "/ui"},
-    )
-    assert r.status_code == 303, r.text
-    assert r.headers["location"] == "/ui"
-    cookie = r.headers["set-cookie"]
-    assert "duban_session=" in cookie
-    assert "httponly" in cookie.lower()
-    assert "samesite=lax" in cookie.lower()
 
 
 def csrf_of(html: str) -> str:
