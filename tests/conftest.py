@@ -84,6 +84,20 @@ def servers() -> Iterator[Servers]:
 
 
 @pytest.fixture
+def server_tmp() -> Iterator[Path]:
+    """A fresh directory for an embedded server a test starts itself, outside pytest's
+    `tmp_path`. Run as root, PostgreSQL runs as a system user of its own, and every directory
+    above its data is opened for that user to pass; but pytest closes its base directory
+    (/tmp/pytest-of-<user>) to 0700 again whenever another pytest session on the machine
+    starts, and a server starting at that moment fails (initdb: permission denied)."""
+    path = Path(tempfile.mkdtemp(prefix="duban-test-server-"))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
 def database_url(servers: Servers) -> str:
     return servers.new_database()
 

@@ -11,7 +11,7 @@ import subprocess
 import time
 import uuid
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from services.api.xlsx import XLSX_MEDIA_TYPE
 from services.cli.accounts import add_user
 from services.core.calendar_store import load_city_clock
+from services.core.demo import DISTRICTS
 from services.core.settings import Settings
 from services.core.sweep import sweep_batch
 from tests.conftest import demo_password
@@ -253,3 +254,39 @@ def running_api(argv: list[str], env: dict[str, str], log_path: Path) -> Iterato
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(5)
+
+
+async def overdue_in_districts(
+    client: AsyncClient,
+    headers: dict[str, str],
+    factory: async_sessionmaker[AsyncSession],
+    counts: Mapping[str, int],
+) -> None:
+    """Report `counts[code]` findings now in the first street of each demo district, through
+    the API, then move their deadlines to yesterday: each costs its district 2 points."""
+    streets = {d.code: d.streets[0] for d in DISTRICTS}
+    ids: list[uuid.UUID] = []
+    for code, n in counts.items():
+        street = streets[code]
+        for _ in range(n):
+            r = await client.post(
+                "/api/v1/findings",
+                headers=headers,
+                json={
+                    "id": str(uuid.uuid4()),
+                    "source": "inspection",
+                    "category": "exposed_garbage",
+                    "description": "路边垃圾堆放未清运",
+                    "location": {"lat": street.lat, "lon": street.lon},
+                    "unit": f"{code}.{street.slug}",
+                    "observed_at": (datetime.now(TZ) - timedelta(minutes=5)).isoformat(),
+                },
+            )
+            assert r.status_code == 201, r.text
+            assert r.json()["district"]["code"] == code
+            ids.append(uuid.UUID(r.json()["id"]))
+    async with factory() as session, session.begin():
+        await session.execute(
+            text("UPDATE findings SET due_at = now() - interval '1 day' WHERE id = ANY(:ids)"),
+            {"ids": ids},
+        )

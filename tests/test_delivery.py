@@ -43,7 +43,9 @@ WORKER = "services.worker"  # the worker entrypoint, as production runs it
 
 @pytest.fixture
 async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(timeout=5, follow_redirects=False) as c:
+    # The receiver answers from a thread of this busy process: a generous limit, so that only
+    # a receiver that hangs on purpose times out.
+    async with httpx.AsyncClient(timeout=30, follow_redirects=False) as c:
         yield c
 
 
@@ -265,11 +267,11 @@ async def test_a_timeout_counts_as_a_failed_attempt(
     settings: Settings,
     receiver: Receiver,
 ) -> None:
-    receiver.delay = 1.0
-    receiver.start()
+    receiver.delay = 60.0  # far past the sender's limit however slow the machine (a daemon
+    receiver.start()  # thread: stopping the receiver does not wait for it)
     now = datetime.now(UTC)
     nid = await webhook_notification(client, login, factory, settings, receiver.url, now)
-    async with httpx.AsyncClient(timeout=0.2) as impatient:
+    async with httpx.AsyncClient(timeout=0.5) as impatient:
         outcome = await attempt(factory, impatient, nid, now)
     assert outcome is not None
     assert outcome.status == "pending"
@@ -383,14 +385,12 @@ async def test_worker_sweeps_delivers_and_retries_until_the_receiver_is_back(
     worker: Worker,
 ) -> None:
     await overdue_with_webhook(client, login, factory, receiver.url)
-    started = time.monotonic()
     worker.start()
     # the worker's own sweep fires L1 and its delivery meets a closed port, twice
     await wait_for(factory, lambda rows: len(rows) == 1 and rows[0].attempts >= 2)
     receiver.script.extend([500, 500])
     receiver.start()
     (n,) = await wait_for(factory, lambda rows: len(rows) == 1 and rows[0].status == "sent")
-    elapsed = time.monotonic() - started
     assert n.attempts >= 5
     assert [h.status for h in receiver.hits] == [500, 500, 200]
     assert len(receiver.successes(str(n.id))) == 1
@@ -398,7 +398,6 @@ async def test_worker_sweeps_delivers_and_retries_until_the_receiver_is_back(
     # later jobs and rescans change nothing
     await asyncio.sleep(2.5)
     assert len(receiver.hits) == 3
-    assert elapsed < 30
 
 
 async def test_after_flushall_the_rescan_still_delivers(
@@ -444,6 +443,6 @@ async def test_after_flushall_the_rescan_still_delivers(
     assert job is not None
     assert await redis.exists(f"arq:job:{delivery_job_id(nid, 0)}")
     await redis.flushall()
-    (n,) = await wait_for(factory, lambda rows: rows[0].status == "sent", within=30)
+    (n,) = await wait_for(factory, lambda rows: rows[0].status == "sent", within=60)
     assert n.attempts == 1
     assert len(receiver.successes(str(nid))) == 1

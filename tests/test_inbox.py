@@ -147,7 +147,7 @@ async def failed_webhook(
     await make_overdue(factory, f["id"], now - timedelta(minutes=1))
     (nid,) = (await sweep(factory, settings, now)).deliveries
     policy = RetryPolicy.from_settings(settings)
-    async with httpx.AsyncClient(timeout=2) as http:
+    async with httpx.AsyncClient(timeout=30) as http:
         for at in (now, now + timedelta(hours=25)):
             async with factory() as session, session.begin():
                 await deliver(
@@ -224,7 +224,7 @@ async def test_failed_deliveries_are_listed_for_supervisors_and_retried_by_admin
     receiver.port = port
     receiver.start()
     try:
-        async with httpx.AsyncClient(timeout=2) as http, factory() as session, session.begin():
+        async with httpx.AsyncClient(timeout=30) as http, factory() as session, session.begin():
             outcome = await deliver(
                 session,
                 nid,

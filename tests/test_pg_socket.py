@@ -54,8 +54,8 @@ def test_a_server_started_without_a_socket_has_no_socket_url(tmp_path: Path) -> 
         _ = EmbeddedPostgres(tmp_path).socket_url
 
 
-def test_a_server_that_cannot_start_says_why(tmp_path: Path) -> None:
-    pg = EmbeddedPostgres(tmp_path)
+def test_a_server_that_cannot_start_says_why(server_tmp: Path) -> None:
+    pg = EmbeddedPostgres(server_tmp)
     pg.start()
     pg.stop()
     with (pg.pgdata / "postgresql.conf").open("a") as conf:

@@ -29,6 +29,7 @@ from tests.test_escalation_workers import insert_overdue
 from tests.workers import WorkerPool, worker_env
 
 PINGS = 3000
+STOP_WITHIN = 60  # seconds: a stop, however slow the machine, against a hang
 
 
 @pytest.fixture
@@ -97,17 +98,17 @@ async def test_the_runner_replaces_a_worker_that_redis_errors_escaped(
     runner = Runner(settings_cls, startup=startup, shutdown=shutdown)
     serving = asyncio.create_task(runner.serve())
     try:
-        await until(lambda: bool(contexts) and len(contexts[0]["ticks"]) >= 2, 20, "ticking")
+        await until(lambda: bool(contexts) and len(contexts[0]["ticks"]) >= 2, 60, "ticking")
         port = own_redis.port
         await asyncio.to_thread(own_redis.stop)
-        await until(lambda: runner.restarts >= 1, 20, "the runner noticed the outage")
+        await until(lambda: runner.restarts >= 1, 60, "the runner noticed the outage")
         assert not serving.done()
         await asyncio.to_thread(own_redis.start, port=port)
         seen = len(contexts[0]["ticks"])
-        await until(lambda: len(contexts[0]["ticks"]) >= seen + 2, 30, "ticking again")
+        await until(lambda: len(contexts[0]["ticks"]) >= seen + 2, 60, "ticking again")
     finally:
         runner.stop()
-        await asyncio.wait_for(serving, 15)
+        await asyncio.wait_for(serving, 60)
     # One startup and one shutdown for the process, however many Workers it took.
     assert len(contexts) == 1
     assert shutdowns == contexts
@@ -147,15 +148,17 @@ async def test_a_worker_process_keeps_sweeping_after_redis_is_restarted_under_it
                 await redis.aclose()
             print(f"\nWorker recreated in-process {len(worker.events('worker lost Redis'))}x")
 
-            # Stopped while Redis is away (connecting, retrying or backing off): no hang.
+            # Stopped while Redis is away (connecting, retrying or backing off): no hang. The
+            # bound only tells a hang from a stop; how fast it stops is not timed here.
             await asyncio.to_thread(own_redis.stop)
             await asyncio.sleep(1)
             worker.proc.send_signal(signal.SIGTERM)
             try:
-                code = await asyncio.to_thread(worker.proc.wait, 20)
+                code = await asyncio.to_thread(worker.proc.wait, STOP_WITHIN)
             except subprocess.TimeoutExpired:
                 raise AssertionError(
-                    "SIGTERM did not stop the worker in 20 s:\n" + worker.log_text()[-6000:]
+                    f"SIGTERM did not stop the worker in {STOP_WITHIN} s:\n"
+                    + worker.log_text()[-6000:]
                 ) from None
             assert code == 0, worker.log_text()[-4000:]
             await asyncio.to_thread(own_redis.start, port=own_redis.port)

@@ -4,7 +4,8 @@ A week is an ISO week in the city's zone, Monday 00:00 to the next Monday 00:00.
 holds, for the findings reported in the week:
 
 - every district's figures, score and rank, as the ranking computes them (`stats.unit_stats`),
-  and from them the top three (红榜) and the bottom three (黑榜);
+  and from the ranks the red list (红榜, ranks 1–3) and the black list (黑榜, the bottom three
+  ranks), ties included, as `stats.boards` decides them for the dashboard too;
 - the longest-overdue open items (whenever reported), with the head of the responsible unit
   from the posts valid at generation time: who answers for the item today;
 - the new exposure-video items and the recurrences reported in the week.
@@ -41,9 +42,8 @@ from services.core.models import (
 )
 from services.core.principal import Principal
 from services.core.scope import visible_findings
-from services.core.stats import EXPOSURE_SOURCE, FORMULA, REPORTED_LEVELS, unit_stats
+from services.core.stats import EXPOSURE_SOURCE, FORMULA, REPORTED_LEVELS, UnitStats, unit_stats
 
-RANKED = 3  # the red list and the black list name three districts each
 OVERDUE_ITEMS = 10
 LISTED_ITEMS = 200  # new exposure items and recurrences: more than a week ever has
 HEAD_ROLE = "head"
@@ -132,37 +132,42 @@ class Briefing(BaseModel):
     generated_at: datetime
     formula: str
     districts: list[DistrictLine]
-    top: list[DistrictLine]
-    bottom: list[DistrictLine]
+    top: list[DistrictLine]  # 红榜: ranked 1–3, ties included, best first
+    bottom: list[DistrictLine]  # 黑榜: the bottom three ranks, ties included, worst first
     overdue: list[OverdueItem]
     exposure: list[WeekItem]
     recurrences: list[WeekItem]
 
 
+def _line(s: UnitStats) -> DistrictLine:
+    return DistrictLine(
+        code=s.code,
+        name=s.name,
+        rank=s.rank,
+        score=s.score,
+        total=s.counts.total,
+        closed=s.counts.closed,
+        on_time=s.counts.on_time,
+        on_time_rate=s.counts.on_time_rate,
+        overdue_open=s.counts.overdue_open,
+        rework=s.counts.rework,
+        recurrences=s.counts.recurrences,
+        escalations={
+            str(level): sum(n for lv, n in s.counts.escalations.items() if min(lv, 4) == level)
+            for level in REPORTED_LEVELS
+        },
+    )
+
+
 async def _districts(
     session: AsyncSession, since: datetime, until: datetime, as_of: datetime
-) -> list[DistrictLine]:
+) -> tuple[list[DistrictLine], list[DistrictLine], list[DistrictLine]]:
+    """Every district best first, the red list best first, the black list worst first."""
     stats = await unit_stats(session, "district", since=since, until=until, now=as_of)
-    return [
-        DistrictLine(
-            code=s.code,
-            name=s.name,
-            rank=s.rank,
-            score=s.score,
-            total=s.counts.total,
-            closed=s.counts.closed,
-            on_time=s.counts.on_time,
-            on_time_rate=s.counts.on_time_rate,
-            overdue_open=s.counts.overdue_open,
-            rework=s.counts.rework,
-            recurrences=s.counts.recurrences,
-            escalations={
-                str(level): sum(n for lv, n in s.counts.escalations.items() if min(lv, 4) == level)
-                for level in REPORTED_LEVELS
-            },
-        )
-        for s in stats
-    ]
+    lines = [_line(s) for s in stats]
+    red = [line for s, line in zip(stats, lines, strict=True) if s.board == "red"]
+    black = [line for s, line in zip(stats, lines, strict=True) if s.board == "black"]
+    return lines, red, sorted(black, key=lambda d: (d.score, d.code))
 
 
 _District = aliased(Unit)
@@ -267,8 +272,7 @@ async def gather(
     """The briefing of one ISO week, computed now from the database."""
     since, until = week_bounds(year, number, tz)
     as_of = min(until, now)
-    districts = await _districts(session, since, until, as_of)
-    bottom = sorted(districts, key=lambda d: (d.score, d.code))[:RANKED]
+    districts, top, bottom = await _districts(session, since, until, as_of)
     return Briefing(
         week=week_label(year, number),
         starts_at=since,
@@ -277,7 +281,7 @@ async def gather(
         generated_at=now.astimezone(tz),
         formula=FORMULA,
         districts=districts,
-        top=districts[:RANKED],
+        top=top,
         bottom=bottom,
         overdue=await _overdue(session, as_of, now, tz),
         exposure=await _week_items(session, since, until, tz, exposure=True),

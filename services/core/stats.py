@@ -15,7 +15,7 @@ the lists. The score (pure, `score`):
 
 all on the weighted counts; the on-time rate is on-time ÷ rectified (1 when nothing was
 rectified yet), levels above 4 cost as much as L4. Rank 1 is the highest score; equal scores
-share a rank.
+share a rank. The red and the black list follow from the ranks (`boards`).
 
 The SQL aggregates per responsible unit and the roll-up to districts, streets or
 departments happens here, over the unit paths: a few hundred rows, not the findings. A
@@ -36,7 +36,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import (
     ColumnElement,
@@ -79,6 +79,8 @@ OVERDUE_PENALTY = 2
 REWORK_PENALTY = 5
 RECURRENCE_PENALTY = 5
 LEVEL_PENALTY = {1: 1, 2: 2, 3: 5, 4: 10}
+LISTED = 3  # the red and the black list: the top three and the bottom three ranks
+Board = Literal["red", "black"]
 FORMULA = (
     "score = 100 × on_time_rate − 2 × overdue_open − 5 × rework − 5 × recurrences "
     "− (1 × L1 + 2 × L2 + 5 × L3 + 10 × L4), on weighted counts (an exposure-video finding "
@@ -132,6 +134,21 @@ def ranks(scores: Sequence[float]) -> list[int]:
     return [1 + sum(other > s for other in scores) for s in scores]
 
 
+def boards(ranked: Sequence[int], size: int = LISTED) -> list[Board | None]:
+    """The list each unit is on, from the units' `ranks` (1 is the best): the red list (红榜)
+    holds every unit ranked `size` or better, the black list (黑榜) every other unit with fewer
+    than `size` units ranked below it.
+
+    Both are decided by rank, so a tie at the edge takes all the tied units: equal scores are
+    treated alike. A unit is on one list at most, the red one first: a unit tied with one of
+    the top three did as well as it, whatever the number of units below. So with few units,
+    or a large tie, the black list is shorter than `size`, or empty (everyone tied)."""
+    return [
+        "red" if r <= size else "black" if sum(other > r for other in ranked) < size else None
+        for r in ranked
+    ]
+
+
 @dataclass
 class UnitStats:
     unit_id: int
@@ -141,6 +158,7 @@ class UnitStats:
     weighted: Counts = field(default_factory=Counts)
     score: float = 0.0
     rank: int = 0
+    board: Board | None = None  # the red or the black list (`boards`)
 
 
 def _window(
@@ -490,4 +508,6 @@ async def ranking(
         s.score = score(s.weighted)
     for s, r in zip(result, ranks([s.score for s in result]), strict=True):
         s.rank = r
+    for s, b in zip(result, boards([s.rank for s in result]), strict=True):
+        s.board = b
     return Ranking(sorted(result, key=lambda s: (s.rank, s.code)), open_reported)

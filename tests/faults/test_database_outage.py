@@ -32,9 +32,9 @@ MAX_ANSWER_SECONDS = 6.0
 
 
 @pytest.fixture
-def own_pg(tmp_path: Path) -> Iterator[EmbeddedPostgres]:
+def own_pg(server_tmp: Path) -> Iterator[EmbeddedPostgres]:
     """A PostgreSQL of this test alone, migrated and seeded: stopping it harms nobody else."""
-    pg = EmbeddedPostgres(tmp_path / "own")
+    pg = EmbeddedPostgres(server_tmp / "own")
     pg.start(fsync=False)
     try:
         command.upgrade(alembic_config(pg.url), "head")
@@ -42,7 +42,7 @@ def own_pg(tmp_path: Path) -> Iterator[EmbeddedPostgres]:
         yield pg
     finally:
         pg.stop()
-        shutil.rmtree(tmp_path / "own", ignore_errors=True)
+        shutil.rmtree(server_tmp / "own", ignore_errors=True)
 
 
 @dataclass

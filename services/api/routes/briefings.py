@@ -251,9 +251,10 @@ async def get_weekly(
     week: WeekQuery = None,
     format: Annotated[Format | None, Query()] = None,
 ) -> Response:
-    """The week's briefing: per-district figures and ranks, the red and black lists (top and
-    bottom three), the longest-overdue open items with their responsible leaders, and the new
-    exposure-video items and recurrences of the week."""
+    """The week's briefing: per-district figures and ranks, the red and black lists (the top
+    and the bottom three ranks, ties included, no district on both), the longest-overdue open
+    items with their responsible leaders, and the new exposure-video items and recurrences of
+    the week."""
     tz = ZoneInfo(settings.timezone)
     year, number = _week(week, tz)
     stored = await load(session, week_label(year, number))
