@@ -15,7 +15,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from services.core.metrics import HTTP_LATENCY, HTTP_REQUESTS
 from services.core.settings import Settings
 
-from . import headers, text_guard
+from . import headers, json_depth, text_guard
 from .problems import problem_body
 
 log = structlog.get_logger("duban.api")
@@ -61,21 +61,22 @@ def _header(scope: Scope, name: bytes) -> str | None:
     return None
 
 
-# (status, detail, the field at fault if there is one)
-_Refusal = tuple[int, str, str | None]
+# (status, detail, the field at fault if there is one, what is wrong with it)
+_Refusal = tuple[int, str, str | None, str]
 
 
 async def _send_problem(
     send: Send,
     status: int,
     detail: str,
-    field: str | None = None,
+    field: str | None,
+    message: str,
     *,
     request_id: str,
     path: str,
 ) -> None:
-    errors = [{"field": field, "message": text_guard.MESSAGE}] if field else None
-    kind = "validation" if field else None
+    errors = [{"field": field, "message": message}] if field else None
+    kind = "validation" if status == 422 else None
     document = problem_body(status, detail, kind=kind, errors=errors)
     body = json.dumps(document, ensure_ascii=False).encode()
     await send(
@@ -167,7 +168,7 @@ class RequestMiddleware:
         # Path parameters are typed (ids, UUIDs, dates, patterned codes): their own 422.
         bad = text_guard.in_pairs(scope.get("query_string", b""))
         if bad is not None:
-            return receive, (422, _unstorable(bad), bad)
+            return receive, (422, _unstorable(bad), bad, text_guard.MESSAGE)
         ctype = _media_type(scope)
         text_body = ctype in ("application/json", _FORM) or ctype.endswith("+json")
         if method not in _BODY_METHODS or not (
@@ -180,11 +181,13 @@ class RequestMiddleware:
         limit = self._limit(method, path)
         buffered = await self._read_limited(receive, limit)
         if buffered is None:
-            return receive, (413, self._too_large(limit), None)
+            return receive, (413, self._too_large(limit), None, "")
+        if ctype != _FORM and text_body and json_depth.deeper_than(buffered):
+            return receive, (400, json_depth.MESSAGE, "body", json_depth.MESSAGE)
         if text_body:
             bad = (text_guard.in_pairs if ctype == _FORM else text_guard.in_json)(buffered)
             if bad is not None:
-                return receive, (422, _unstorable(bad), bad)
+                return receive, (422, _unstorable(bad), bad, text_guard.MESSAGE)
         return _replay(buffered, receive), None
 
     async def _read_limited(self, receive: Receive, limit: int) -> bytes | None:
@@ -211,7 +214,7 @@ class RequestMiddleware:
         length = _header(scope, b"content-length")
         limit = self._limit(method, path)
         if length is not None and length.isdigit() and int(length) > limit:
-            return 413, self._too_large(limit), None
+            return 413, self._too_large(limit), None, ""
         if method in _BODY_METHODS and path.startswith("/api/"):
             ctype = (_header(scope, b"content-type") or "").split(";")[0].strip().lower()
             has_body = (length is not None and length != "0") or _header(
@@ -220,7 +223,8 @@ class RequestMiddleware:
             is_form = path.endswith(_FORM_SUFFIXES)
             json_ok = ctype == "application/json" or ctype.endswith("+json")
             if has_body and not is_form and not json_ok:
-                return 415, f"Send the body as application/json (got {ctype or 'no type'}).", None
+                detail = f"Send the body as application/json (got {ctype or 'no type'})."
+                return 415, detail, None, ""
         return None
 
 

@@ -1,7 +1,10 @@
 """Cursor pagination shared by every list endpoint (DESIGN §7: ?limit=, ?cursor=).
 
 A cursor is opaque to clients: base64url of a JSON list holding the sort key of the last
-row of the previous page. Endpoints choose their own sort key; `Page.after` decodes it.
+row of the previous page. Endpoints choose their own sort key, a `CursorKey` of the same
+bounded types every other input has (services/api/schemas/wire.py), so a key no list issues
+(an id past its column, a timestamp past the years) is a 422 naming `cursor`, never a value
+PostgreSQL or Python's datetime cannot hold.
 """
 
 from __future__ import annotations
@@ -10,11 +13,13 @@ import base64
 import binascii
 import json
 from collections.abc import Callable, Sequence
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Generic, TypeVar, cast
 
 from fastapi import Depends, Query
+from pydantic import TypeAdapter, ValidationError
 
 from .problems import Problem
+from .schemas.wire import Id
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
@@ -22,20 +27,33 @@ MAX_LIMIT = 500
 K = TypeVar("K")
 
 
+class CursorKey(Generic[K]):
+    """The sort key a list writes into its cursors, one type per element of the list:
+    `CursorKey[tuple[datetime, uuid.UUID]](Timestamp, uuid.UUID)`. A key of one element
+    reads back as that element (`CursorKey[int](Id)`)."""
+
+    def __init__(self, *elements: Any) -> None:
+        self._adapter: TypeAdapter[tuple[Any, ...]] = TypeAdapter(cast(Any, tuple)[elements])
+        self._single = len(elements) == 1
+
+    def parse(self, raw: bytes) -> K:
+        """The key in the JSON text `raw`; ValueError when it is not one this list issues.
+        Strict: `[1.0]`, `[true]` and `["1"]` are not ids."""
+        value = self._adapter.validate_json(raw, strict=True)
+        return cast(K, value[0] if self._single else value)
+
+
 def encode_cursor(key: list[Any]) -> str:
     raw = json.dumps(key, separators=(",", ":"), default=str).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str) -> list[Any]:
+def decode_cursor(cursor: str, key: CursorKey[K]) -> K:
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
-        value = json.loads(base64.urlsafe_b64decode(padded.encode()))
-    except (binascii.Error, ValueError, UnicodeDecodeError) as exc:
+        return key.parse(base64.urlsafe_b64decode(padded.encode()))
+    except (binascii.Error, ValidationError, ValueError) as exc:
         raise _bad_cursor() from exc
-    if not isinstance(value, list):
-        raise _bad_cursor()
-    return value
 
 
 def _bad_cursor() -> Problem:
@@ -54,15 +72,11 @@ class Page:
         self.limit = limit
         self.cursor = cursor
 
-    def after(self, parse: Callable[[list[Any]], K]) -> K | None:
+    def after(self, key: CursorKey[K]) -> K | None:
         """The decoded sort key, or None on the first page; a malformed key is a 422."""
         if self.cursor is None:
             return None
-        key = decode_cursor(self.cursor)
-        try:
-            return parse(key)
-        except (IndexError, KeyError, TypeError, ValueError) as exc:
-            raise _bad_cursor() from exc
+        return decode_cursor(self.cursor, key)
 
 
 async def page_params(
@@ -76,13 +90,8 @@ async def page_params(
 
 PageDep = Annotated[Page, Depends(page_params)]
 
-
-def id_key(key: list[Any]) -> int:
-    """Parse a cursor written as `[id]` (keyset by a 32-bit integer id)."""
-    (value,) = key
-    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 2**31:
-        raise ValueError("not an id")
-    return value
+# A cursor written as `[id]` (keyset by an id of an integer column).
+id_key = CursorKey[int](Id)
 
 
 R = TypeVar("R")

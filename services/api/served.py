@@ -66,7 +66,9 @@ async def json_of(request: Request) -> Any:
             "ctx": {"error": exc.msg},
         }
         raise RequestValidationError([error], body=exc.doc) from exc
-    except ValueError as exc:  # not UTF-8, UTF-16 or UTF-32 text
+    except (ValueError, RecursionError) as exc:  # not UTF-8, UTF-16 or UTF-32; or too deep
+        # The middleware refuses bodies nested too deep (services/api/json_depth.py) before
+        # this runs; a route served without it still answers 400 as FastAPI's reader does.
         raise HTTPException(400, "There was an error parsing the body") from exc
 
 

@@ -37,6 +37,7 @@ from ..deps import Session, SettingsDep, require_roles, utcnow
 from ..escalation_csv import FINDING_STATUSES
 from ..headers import policy_for_inline_styles
 from ..problems import Problem
+from ..schemas.wire import IsoWeek
 from ..xlsx import XLSX_MEDIA_TYPE, Sheet, attachment, local_naive, new_workbook, to_bytes
 
 router = APIRouter(prefix="/briefings", tags=["supervision"])
@@ -45,9 +46,8 @@ Reader = Annotated[Principal, Depends(require_roles("supervisor", "admin", "lead
 Editor = Annotated[Principal, Depends(require_roles("supervisor", "admin"))]
 Format = Literal["json", "xlsx", "html"]
 WeekQuery = Annotated[
-    str | None,
+    IsoWeek | None,
     Query(
-        max_length=16,
         description="ISO week in the city's zone, e.g. 2026-W48; default: the last full week",
     ),
 ]

@@ -22,10 +22,14 @@ from services.core.deadlines import (
 
 from ..deps import Caller, Session, SettingsDep
 from ..problems import Problem
+from ..schemas.wire import FIRST_YEAR, LAST_YEAR, TIMESTAMP_PATTERN
 
 router = APIRouter(prefix="/calendar", tags=["calendar"])
 
-YEARS = range(2000, 2101)
+YEARS = range(FIRST_YEAR, LAST_YEAR + 1)
+# What `_parse_start` takes, as every other timestamp is documented (it also forgives the
+# space an unencoded "+" turns into, which the document leaves unsaid).
+_START_SCHEMA = {"format": "date-time", "pattern": TIMESTAMP_PATTERN}
 DayKind = Literal["workday", "weekend", "holiday", "makeup_workday"]
 DaySource = Literal["official", "fallback", "override"]
 
@@ -92,7 +96,10 @@ async def due(
     caller: Caller,
     session: Session,
     settings: SettingsDep,
-    start: Annotated[str, Query(description="RFC 3339 timestamp with an offset")],
+    start: Annotated[
+        str,
+        Query(description="RFC 3339 timestamp with an offset", json_schema_extra=_START_SCHEMA),
+    ],
     working_days: Annotated[int | None, Query(ge=1, le=MAX_WORKING_DAYS)] = None,
     duration: Annotated[
         str | None, Query(max_length=64, description="ISO 8601 duration, e.g. PT2H")

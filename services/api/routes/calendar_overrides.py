@@ -9,7 +9,7 @@ set on findings stay as they were.
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response
 from sqlalchemy import select
@@ -19,28 +19,25 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.core.models import CalendarOverride
 
 from ..deps import Admin, Session
-from ..pagination import PageDep, split_page
+from ..pagination import CursorKey, PageDep, split_page
 from ..problems import Problem
 from ..schemas.calendar_overrides import (
-    FIRST_YEAR,
-    LAST_YEAR,
     OverrideCreate,
     OverrideOut,
     OverridePage,
     OverrideUpdate,
 )
+from ..schemas.wire import FIRST_YEAR, LAST_YEAR, Day
 
 router = APIRouter(prefix="/calendar-overrides", tags=["configuration"])
-DayPath = Annotated[date, Path(description="YYYY-MM-DD")]
+DayPath = Annotated[Day, Path(description="YYYY-MM-DD")]
 
 
 def _out(o: CalendarOverride) -> OverrideOut:
     return OverrideOut(date=o.day, kind=o.kind, note=o.note, created_at=o.created_at)
 
 
-def _day_key(raw: list[Any]) -> date:
-    (value,) = raw
-    return date.fromisoformat(value)
+_day_key = CursorKey[date](Day)
 
 
 async def _override_or_404(session: AsyncSession, day: date) -> CalendarOverride:

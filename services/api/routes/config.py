@@ -58,12 +58,13 @@ from ..schemas.config import (
     normalised_time_limit,
     time_limit_errors,
 )
+from ..schemas.wire import Id
 
 router = APIRouter(tags=["configuration"])
 Ts = TypeVarTuple("Ts")
 
 CodePath = Annotated[str, Path(min_length=1, max_length=64, pattern=CODE_PATTERN)]
-IdPath = Annotated[int, Path(ge=1, le=2**31 - 1)]
+IdPath = Annotated[Id, Path()]
 
 
 # ---- shared helpers ----

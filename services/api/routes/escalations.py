@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal, cast
+from typing import Annotated, Literal, cast
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Path, Query, Response
@@ -26,7 +26,7 @@ from services.core.principal import Principal
 
 from ..deps import Caller, Session, SettingsDep, utcnow
 from ..escalation_csv import content_disposition, render_csv
-from ..pagination import PageDep, split_page
+from ..pagination import CursorKey, PageDep, split_page
 from ..problems import Problem
 from ..schemas.escalations import (
     AcknowledgeIn,
@@ -38,7 +38,7 @@ from ..schemas.escalations import (
     TargetOut,
 )
 from ..schemas.findings import CategoryRef, Source, UnitRef
-from ..schemas.wire import Timestamp
+from ..schemas.wire import BigId, Id, Timestamp
 from ..xlsx import XLSX_MEDIA_TYPE
 from . import exports
 
@@ -50,7 +50,7 @@ CSV_MAX_ROWS = 50_000
 CSV_CHUNK = 2_000
 assert set(ESCALATION_STATUSES) == {"open", "acknowledged", "resolved"}  # noqa: S101
 
-IdPath = Annotated[int, Path(ge=1, le=2**63 - 1)]
+IdPath = Annotated[BigId, Path()]
 
 
 def _local(value: datetime | None, tz: ZoneInfo) -> datetime | None:
@@ -101,14 +101,8 @@ def render(row: EscalationRow, tz: ZoneInfo) -> EscalationOut:
     )
 
 
-def _cursor_key(raw: list[Any]) -> Key:
-    fired, ident = raw
-    if not isinstance(ident, int) or isinstance(ident, bool) or ident < 1:
-        raise ValueError("not an escalation id")
-    at = datetime.fromisoformat(fired)
-    if at.tzinfo is None:
-        raise ValueError("no offset")
-    return (at, ident)
+# (fired_at, id) of the last row.
+cursor_key = CursorKey[Key](Timestamp, BigId)
 
 
 @router.get(
@@ -137,9 +131,7 @@ async def get_escalations(
     level: Annotated[int | None, Query(ge=1, le=9)] = None,
     status: EscalationStatus | None = None,
     source: Source | None = None,
-    target_person: Annotated[
-        int | None, Query(ge=1, le=2**31 - 1, description="person id of the target")
-    ] = None,
+    target_person: Annotated[Id | None, Query(description="person id of the target")] = None,
     since: Annotated[Timestamp | None, Query(description="fired at or after")] = None,
     until: Annotated[Timestamp | None, Query(description="fired before")] = None,
     format: Annotated[Literal["json", "csv", "xlsx"], Query()] = "json",
@@ -158,7 +150,7 @@ async def get_escalations(
     tz = ZoneInfo(settings.timezone)
     if format != "json":
         return await _export(session, caller, clauses, tz, format)
-    after = page.after(_cursor_key)
+    after = page.after(cursor_key)
     fetched = await list_escalations(session, caller, clauses, after=after, limit=page.limit + 1)
     rows, cursor = split_page(
         fetched, page.limit, lambda r: [r.escalation.fired_at.isoformat(), r.escalation.id]

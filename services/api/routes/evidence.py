@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, File, Form, Query, Request, Response, UploadFile
@@ -28,7 +28,7 @@ from services.core.principal import Principal
 from services.core.storage import ObjectMissing, StorageError, make_storage
 
 from ..deps import Caller, Session, SettingsDep, utcnow
-from ..pagination import PageDep, split_page
+from ..pagination import CursorKey, PageDep, split_page
 from ..problems import Problem
 from ..schemas.evidence import (
     EvidenceKind,
@@ -38,6 +38,7 @@ from ..schemas.evidence import (
     Submission,
     VerificationOut,
 )
+from ..schemas.wire import Timestamp
 from .findings import render
 
 router = APIRouter(tags=["evidence"])
@@ -150,9 +151,7 @@ async def upload_evidence(
     return out
 
 
-def _evidence_key(key: list[Any]) -> tuple[datetime, uuid.UUID]:
-    at, evidence_id = key
-    return datetime.fromisoformat(at), uuid.UUID(evidence_id)
+_evidence_key = CursorKey[tuple[datetime, uuid.UUID]](Timestamp, uuid.UUID)
 
 
 @router.get("/findings/{finding_id}/evidence", response_model=EvidencePage)

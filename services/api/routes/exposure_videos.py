@@ -30,7 +30,7 @@ from services.core.principal import Principal
 from services.core.sources import Way, reporting_roles
 
 from ..deps import Caller, Ref, Session, SettingsDep, require_roles, utcnow
-from ..pagination import PageDep, split_page
+from ..pagination import CursorKey, PageDep, split_page
 from ..problems import Problem, problem_from
 from ..schemas.exposure_videos import (
     ExposureVideoCreate,
@@ -41,6 +41,7 @@ from ..schemas.exposure_videos import (
     SegmentOut,
 )
 from ..schemas.findings import CategoryRef, Location, UnitRef
+from ..schemas.wire import Timestamp
 from .findings import make_clock
 
 router = APIRouter(tags=["exposure videos"])
@@ -193,12 +194,7 @@ async def create_exposure_video(
     return await _detail(session, video, caller, clock.tz, clock.now)
 
 
-def _cursor_key(key: list[object]) -> tuple[datetime, uuid.UUID]:
-    at, vid = key
-    created = datetime.fromisoformat(str(at))
-    if created.tzinfo is None:
-        raise ValueError("not a cursor of this list")
-    return created, uuid.UUID(str(vid))
+_cursor_key = CursorKey[tuple[datetime, uuid.UUID]](Timestamp, uuid.UUID)
 
 
 @router.get("/exposure-videos", response_model=ExposureVideoPage)

@@ -58,7 +58,7 @@ from ..deps import (
     reference,
     utcnow,
 )
-from ..pagination import PageDep, split_page
+from ..pagination import CursorKey, PageDep, split_page
 from ..problems import Problem, problem_body, problem_from, validation_errors
 from ..schemas.findings import (
     BatchResponse,
@@ -76,7 +76,7 @@ from ..schemas.findings import (
     TransitionIn,
     UnitRef,
 )
-from ..schemas.wire import Timestamp
+from ..schemas.wire import BigId, Timestamp
 from ..xlsx import XLSX_MEDIA_TYPE
 from . import exports
 
@@ -408,6 +408,10 @@ def _bbox(value: str | None) -> tuple[float, float, float, float] | None:
     return parts[0], parts[1], parts[2], parts[3]
 
 
+# (reported_at, id) of the last row.
+_finding_key = CursorKey[tuple[datetime, uuid.UUID]](Timestamp, uuid.UUID)
+
+
 @router.get(
     "/findings",
     response_model=FindingPage,
@@ -457,7 +461,7 @@ async def get_findings(
         _bbox(bbox),
         possible_recurrence,
     )
-    after = page.after(lambda c: (datetime.fromisoformat(c[0]), uuid.UUID(c[1])))
+    after = page.after(_finding_key)
     now = utcnow()
     try:
         if format == "xlsx":
@@ -523,11 +527,7 @@ async def post_transition(
     return render(finding, refs, clock.tz, clock.now)
 
 
-def _event_key(key: list[Any]) -> int:
-    (value,) = key
-    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-        raise ValueError("not an event id")
-    return value
+_event_key = CursorKey[int](BigId)
 
 
 @router.get("/findings/{finding_id}/events", response_model=EventList)

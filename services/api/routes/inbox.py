@@ -4,7 +4,7 @@ the account acts as. An account without a person (admin, supervisor, …) has an
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Path, Query
@@ -13,21 +13,18 @@ from services.core.inbox import inbox_page, mark_read
 from services.core.models import Notification
 
 from ..deps import Caller, Session, SettingsDep, utcnow
-from ..pagination import PageDep, split_page
+from ..pagination import CursorKey, PageDep, split_page
 from ..problems import Problem
 from ..schemas.notifications import InboxItem, InboxPage
+from ..schemas.wire import BigId
 
 router = APIRouter(tags=["inbox"])
 
-NotificationId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+NotificationId = Annotated[BigId, Path()]
 
 
-def notification_key(key: list[Any]) -> int:
-    """Parse a cursor written as `[id]` with a 64-bit notification id."""
-    (value,) = key
-    if not isinstance(value, int) or isinstance(value, bool) or not 0 < value < 2**63:
-        raise ValueError("not an id")
-    return value
+# A cursor written as `[id]` with a 64-bit notification id.
+notification_key = CursorKey[int](BigId)
 
 
 def _local(value: datetime | None, tz: ZoneInfo) -> datetime | None:

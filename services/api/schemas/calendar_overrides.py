@@ -3,40 +3,22 @@
 from __future__ import annotations
 
 import datetime as dt
-import re
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 from .config import Title
+from .wire import Day
 
 OverrideKind = Literal["workday", "holiday"]
-# The calendar answers for these years (as GET /calendar/{year} does).
-FIRST_YEAR, LAST_YEAR = 2000, 2100
-
-
-def _plain_date(value: object) -> object:
-    # Lax parsing would take "2026-10-01T00:00:00" or a Unix time for a date.
-    if not isinstance(value, str) or not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
-        raise ValueError("must be a date as YYYY-MM-DD")
-    return value
-
-
-def _in_range(day: dt.date) -> dt.date:
-    if not FIRST_YEAR <= day.year <= LAST_YEAR:
-        raise ValueError(f"must lie in the years {FIRST_YEAR}–{LAST_YEAR}")
-    return day
 
 
 class OverrideCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    date: dt.date = Field(description="YYYY-MM-DD, local date")
+    date: Day = Field(description="YYYY-MM-DD, local date")
     kind: OverrideKind = Field(description="workday: a day made working; holiday: a day off")
     note: Title | None = None
-
-    _plain = field_validator("date", mode="before")(_plain_date)
-    _range = field_validator("date")(_in_range)
 
 
 class OverrideUpdate(BaseModel):

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from services.core.deadlines import MAX_WORKING_DAYS, parse_duration
 from services.core.models import CATEGORY_KINDS, CLOCKS, POST_ROLES, UNIT_KINDS
 
-from .wire import Degrees, Timestamp
+from .wire import Degrees, Id, Timestamp
 
 UnitKind = Literal[
     "city",
@@ -48,8 +48,6 @@ Title = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200, 
 PersonName = Annotated[
     str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100, pattern=_PRINTABLE)
 ]
-# Ids are 32-bit in the database; larger numbers can only be "not found".
-Id = Annotated[int, Field(ge=1, le=2**31 - 1)]
 # Where notifications are POSTed; the URL may carry a receiver's token, so admins only.
 WebhookUrl = Annotated[
     str, StringConstraints(strip_whitespace=True, max_length=500, pattern=r"^https?://[^\s]+$")

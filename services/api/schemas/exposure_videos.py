@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from services.core.exposure import MAX_SEGMENTS
 
 from .findings import CategoryRef, Location, UnitRef
+from .wire import Day
 
 OFFSET_PATTERN = r"^(\d{1,2}:[0-5]\d:[0-5]\d|\d{1,3}:[0-5]\d)$"
 
@@ -45,7 +46,7 @@ class ExposureVideoCreate(BaseModel):
     )
     title: str = Field(min_length=1, max_length=300)
     publisher: str | None = Field(default=None, max_length=200)
-    aired_on: date = Field(ge=date(2000, 1, 1), description="the day it was broadcast")
+    aired_on: Day = Field(description="the day it was broadcast")
     url: str | None = Field(default=None, max_length=1000, pattern=r"^https?://\S+$")
     rectify_within: RectifyWithin
     policy: str = Field(

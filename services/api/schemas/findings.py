@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, Strict
 from services.core.lifecycle import Action
 from services.core.models import SEVERITIES, SOURCES
 
-from .wire import Degrees, Timestamp
+from .wire import INT4_MAX, Degrees, Timestamp
 
 Source = Literal[
     "inspection", "exposure_video", "self_assessment", "public_report", "leader_assigned"
@@ -124,7 +124,7 @@ class TransitionIn(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     action: Action
-    expected_version: Annotated[int, Strict()] | None = Field(default=None, ge=1)
+    expected_version: Annotated[int, Strict()] | None = Field(default=None, ge=1, le=INT4_MAX)
     note: str | None = Field(default=None, max_length=4000)
     unit: str | None = Field(default=None, max_length=64, description="dispatch: unit code")
     evidence: list[uuid.UUID] | None = Field(default=None, max_length=50)

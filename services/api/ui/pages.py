@@ -21,7 +21,6 @@ from services.core.db import driver_connection
 from services.core.escalation_queries import (
     ESCALATION_STATUSES,
     EscalationFilters,
-    Key,
     filter_clauses,
     list_escalations,
     status_of,
@@ -39,6 +38,8 @@ from ..deps import Session, State, access_token_caller, utcnow
 from ..login import password_user, retry_after
 from ..pagination import decode_cursor, encode_cursor
 from ..problems import Problem
+from ..routes.escalations import cursor_key
+from ..schemas.wire import FIRST_YEAR, LAST_YEAR
 from . import charts, queries
 from .i18n import DEFAULT_LANG, LANGS, translator
 from .session import (
@@ -238,7 +239,10 @@ FILTER_NAMES = ("district", "unit", "level", "status", "source", "since", "until
 
 
 def _day(value: str, tz: ZoneInfo) -> datetime:
-    return datetime.combine(date.fromisoformat(value), time(0), tzinfo=tz)
+    day = date.fromisoformat(value)
+    if not FIRST_YEAR <= day.year <= LAST_YEAR:  # far-off days overflow once moved to UTC
+        raise ValueError(value)
+    return datetime.combine(day, time(0), tzinfo=tz)
 
 
 def _filters(params: dict[str, str], tz: ZoneInfo) -> tuple[EscalationFilters, str | None]:
@@ -275,14 +279,6 @@ def _api_query(f: EscalationFilters) -> dict[str, str]:
     return out
 
 
-def _key(raw: list[Any]) -> Key:
-    at = datetime.fromisoformat(str(raw[0]))
-    ident = int(raw[1])
-    if at.tzinfo is None:
-        raise ValueError("no offset")
-    return at, ident
-
-
 @router.get("/escalations")
 async def escalations_page(
     request: Request, caller: UiCaller, session: Session, state: State
@@ -301,8 +297,8 @@ async def escalations_page(
         after = None
         if params.get("cursor"):
             try:
-                after = _key(decode_cursor(params["cursor"]))
-            except (Problem, IndexError, TypeError, ValueError):
+                after = decode_cursor(params["cursor"], cursor_key)
+            except Problem:
                 # A malformed cursor restarts at page one rather than answering an error page.
                 after = None
         fetched = await list_escalations(session, caller, clauses, after=after, limit=PAGE_SIZE + 1)
