@@ -40,7 +40,7 @@ from services.api.ui.session import COOKIE
 TZ = ZoneInfo("Asia/Shanghai")
 HOST = "127.0.0.1"
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
-SWEEP_SECONDS = 5  # services.core.settings default: the firing-lag target is this + 1 s
+SWEEP_SECONDS = 5  # services.core.platform.settings default: the firing-lag target is this + 1 s
 
 
 @dataclass

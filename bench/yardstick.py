@@ -29,15 +29,15 @@ import asyncpg
 from fastapi import FastAPI, HTTPException
 from pydantic import AwareDatetime, BaseModel, Field
 
-from services.core.callers import Known, read_caller
-from services.core.escalation_store import DEFAULT_POLICY, policy_plan
-from services.core.intake_store import (
+from services.core.escalation.plans import DEFAULT_POLICY, policy_plan
+from services.core.findings.store import (
     CONFIRMED_LOOK_AND_WRITE_SQL,
     FINDING_COLUMNS,
     INSERT_SQL,
     lookup_args,
 )
-from services.core.settings import get_settings
+from services.core.identity.callers import Known, read_caller
+from services.core.platform.settings import get_settings
 
 TABLE = """
 CREATE TABLE IF NOT EXISTS bench_yardstick (

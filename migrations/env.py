@@ -8,10 +8,10 @@ import asyncio
 from alembic import context
 from sqlalchemy.engine import Connection
 
-from services.core.db import make_engine
 from services.core.models import Base
-from services.core.settings import get_settings
-from services.core.stack import endpoints
+from services.core.platform.db import make_engine
+from services.core.platform.settings import get_settings
+from services.core.platform.stack import endpoints
 
 config = context.config
 target_metadata = Base.metadata

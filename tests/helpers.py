@@ -29,10 +29,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.api.xlsx import XLSX_MEDIA_TYPE
 from services.cli.accounts import add_user
-from services.core.calendar_store import load_city_clock
-from services.core.demo import DISTRICTS
-from services.core.settings import Settings
-from services.core.sweep import sweep_batch
+from services.core.calendar.store import load_city_clock
+from services.core.escalation.sweep import sweep_batch
+from services.core.platform.settings import Settings
+from services.core.reference.demo import DISTRICTS
 from tests.conftest import demo_password
 
 TZ = ZoneInfo("Asia/Shanghai")

@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 from httpx import AsyncClient
 
-from services.core.security import issue_access_token, new_api_token, read_access_token
-from services.core.settings import Settings
+from services.core.identity.security import issue_access_token, new_api_token, read_access_token
+from services.core.platform.settings import Settings
 from tests.conftest import Login
 from tests.helpers import body
 

@@ -24,9 +24,9 @@ from openpyxl import load_workbook
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.core.briefing import last_full_week, parse_week
 from services.core.models import WeeklyBriefing
-from services.core.settings import Settings
+from services.core.platform.settings import Settings
+from services.core.stats.briefing import last_full_week, parse_week
 from services.worker.briefing import weekly_briefing
 from services.worker.settings import build as build_worker
 from tests.conftest import Login

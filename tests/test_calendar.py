@@ -7,7 +7,12 @@ from datetime import date
 import pytest
 import structlog
 
-from services.core.calendar import WorkingCalendar, is_notable, official_coverage, official_years
+from services.core.calendar.rules import (
+    WorkingCalendar,
+    is_notable,
+    official_coverage,
+    official_years,
+)
 
 CAL = WorkingCalendar()
 

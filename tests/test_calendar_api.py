@@ -9,8 +9,8 @@ import chinese_calendar
 import pytest
 from httpx import AsyncClient
 
-from services.core.db import make_engine, make_sessionmaker
 from services.core.models import CalendarOverride
+from services.core.platform.db import make_engine, make_sessionmaker
 from tests.conftest import Login
 
 DUE = "/api/v1/calendar/due"

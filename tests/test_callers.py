@@ -1,5 +1,5 @@
 """A report by a caller the API process has read before is one statement, confirmed by it
-(services/core/callers.py); the memory of callers is bounded."""
+(services/core/identity/callers.py); the memory of callers is bounded."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from httpx import AsyncClient
 from sqlalchemy import event
 
 from services.api.state import AppState
-from services.core.callers import CallerMemo, Known
-from services.core.principal import Principal
+from services.core.identity.callers import CallerMemo, Known
+from services.core.identity.principal import Principal
 from tests.conftest import Login
 from tests.helpers import URL, body
 from tests.test_auth import issue_inspector_token

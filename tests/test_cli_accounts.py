@@ -16,10 +16,10 @@ from sqlalchemy import select
 
 from services.cli import migrations
 from services.cli.main import main
-from services.core.db import make_engine, make_sessionmaker
+from services.core.identity.security import hash_api_token
 from services.core.models import ApiToken
-from services.core.security import hash_api_token
-from services.core.settings import Settings
+from services.core.platform.db import make_engine, make_sessionmaker
+from services.core.platform.settings import Settings
 from tests.conftest import Servers
 
 

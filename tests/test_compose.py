@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from services.cli.main import _parser
-from services.core.settings import Settings, get_settings
+from services.core.platform.settings import Settings, get_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE: dict[str, Any] = yaml.safe_load((ROOT / "docker-compose.yml").read_text())

@@ -10,7 +10,7 @@ import pytest
 from httpx import AsyncClient
 from sqlalchemy import text
 
-from services.core.db import make_engine
+from services.core.platform.db import make_engine
 from tests.conftest import Login
 
 API = "/api/v1"

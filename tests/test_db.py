@@ -1,4 +1,5 @@
-"""The driver connection under a session (services/core/db.py) is always the session's own."""
+"""The driver connection under a session (services/core/platform/db.py) is always the
+session's own."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from services.core.db import driver_connection
+from services.core.platform.db import driver_connection
 
 
 async def _current(session: AsyncSession) -> Any:

@@ -8,13 +8,13 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from services.core.calendar import COUNTED_DAYS_KEPT, WorkingCalendar
-from services.core.deadlines import (
+from services.core.calendar.deadlines import (
     add_working_days,
     due_at,
     parse_duration,
     parse_end_of_day,
 )
+from services.core.calendar.rules import COUNTED_DAYS_KEPT, WorkingCalendar
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 EOD = time(17, 30)

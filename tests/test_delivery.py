@@ -22,12 +22,12 @@ from redis.asyncio import Redis
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.core.backoff import RetryPolicy, next_attempt, retry_delay
-from services.core.delivery import Outcome, deliver
 from services.core.models import Notification
-from services.core.outbox import DELIVER_JOB, delivery_job_id
-from services.core.settings import Settings
-from services.core.webhooks import InvalidSignature, sign, verify_signature
+from services.core.notify.delivery import Outcome, deliver
+from services.core.notify.store import DELIVER_JOB, delivery_job_id
+from services.core.notify.webhooks import InvalidSignature, sign, verify_signature
+from services.core.platform.backoff import RetryPolicy, next_attempt, retry_delay
+from services.core.platform.settings import Settings
 from services.worker import queue
 from tests.conftest import Login, Servers
 from tests.helpers import make_overdue, post, sweep

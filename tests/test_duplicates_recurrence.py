@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from httpx import AsyncClient
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.core.settings import Settings
+from services.core.platform.settings import Settings
 from tests.conftest import Login
 from tests.helpers import act, at, close, make_overdue, post, sweep
 from tests.test_config_api import query

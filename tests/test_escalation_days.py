@@ -19,8 +19,8 @@ import pytest
 from httpx import AsyncClient
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.core.settings import Settings
-from services.core.stats import EXPOSURE_SOURCE, escalation_counts
+from services.core.platform.settings import Settings
+from services.core.stats.queries import EXPOSURE_SOURCE, escalation_counts
 from tests.conftest import Login
 from tests.test_config_api import query
 from tests.test_stat_days import windows_around

@@ -7,9 +7,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from services.core.calendar import WorkingCalendar
-from services.core.deadlines import CityClock
-from services.core.escalation import (
+from services.core.calendar.deadlines import CityClock
+from services.core.calendar.rules import WorkingCalendar
+from services.core.escalation.rules import (
     Level,
     Plan,
     Timetable,

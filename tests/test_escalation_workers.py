@@ -27,8 +27,8 @@ import pytest
 from httpx import AsyncClient
 from redis.asyncio import Redis
 
-from services.core.db import make_engine, make_sessionmaker
-from services.core.escalation_store import load_plan
+from services.core.escalation.plans import load_plan
+from services.core.platform.db import make_engine, make_sessionmaker
 from tests.conftest import Login, Servers
 from tests.helpers import act, post
 from tests.photos import attach_after_photo

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.api.escalation_csv import HEADERS
 from services.api.routes import escalations as escalation_routes
-from services.core.settings import Settings
+from services.core.platform.settings import Settings
 from tests.conftest import Login
 from tests.helpers import act, exposure_finding, post, sweep
 from tests.test_config_api import fields, query

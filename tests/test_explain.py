@@ -20,12 +20,12 @@ import pytest
 from sqlalchemy import event, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from services.core.db import make_engine, make_sessionmaker
-from services.core.escalation_queries import EscalationFilters, filter_clauses, list_escalations
-from services.core.finding_queries import FindingFilters, list_findings
+from services.core.escalation.queries import EscalationFilters, filter_clauses, list_escalations
+from services.core.findings.queries import FindingFilters, list_findings
+from services.core.identity.principal import Principal
 from services.core.models import Unit, User
-from services.core.principal import Principal
-from services.core.stats import unit_stats
+from services.core.platform.db import make_engine, make_sessionmaker
+from services.core.stats.queries import unit_stats
 
 FINDINGS = 200_000
 ESCALATIONS = 60_000

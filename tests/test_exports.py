@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.api.escalation_csv import HEADERS
 from services.api.routes.exports import FINDING_HEADERS
-from services.core.settings import Settings
+from services.core.platform.settings import Settings
 from tests.conftest import Login
 from tests.test_escalations_api import T2, build
 

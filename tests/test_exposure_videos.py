@@ -14,8 +14,8 @@ from httpx import AsyncClient
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.core.exposure import parse_offset, segment_id
-from services.core.settings import Settings
+from services.core.exposure.service import parse_offset, segment_id
+from services.core.platform.settings import Settings
 from tests.conftest import Login
 from tests.helpers import act, make_overdue, sweep
 from tests.test_config_api import fields, query

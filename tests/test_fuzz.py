@@ -37,7 +37,7 @@ from httpx import AsyncClient
 
 from services.api.app import create_app
 from services.cli.embedded import free_port
-from services.core.settings import Settings
+from services.core.platform.settings import Settings
 from tests.conftest import Login, Servers, demo_password
 
 SCHEMATHESIS = str(Path(sys.executable).parent / "schemathesis")

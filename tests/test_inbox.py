@@ -13,10 +13,10 @@ from redis.asyncio import Redis
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.core.backoff import RetryPolicy
-from services.core.delivery import deliver
-from services.core.outbox import delivery_job_id
-from services.core.settings import Settings
+from services.core.notify.delivery import deliver
+from services.core.notify.store import delivery_job_id
+from services.core.platform.backoff import RetryPolicy
+from services.core.platform.settings import Settings
 from tests.conftest import Login
 from tests.helpers import make_overdue, post, sweep
 from tests.webhook_receiver import Receiver, free_port

@@ -6,17 +6,11 @@ import itertools
 
 import pytest
 
-from services.core.lifecycle import (
-    EDGES,
-    ROLES,
-    Action,
-    Actor,
-    Plan,
-    Refusal,
-    Status,
-    may_attach,
-    plan_transition,
-)
+from services.core.evidence.rules import may_attach
+from services.core.findings.rules import EDGES, ROLES, Action, Plan, plan_transition
+from services.core.identity.principal import Actor
+from services.core.models import Status
+from services.core.platform.errors import Refusal
 
 A, S = Action, Status
 ALL_ROLES = ("inspector", "dispatcher", "unit_handler", "verifier", "leader", "supervisor", "admin")

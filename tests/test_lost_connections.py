@@ -15,9 +15,9 @@ from httpx import ASGITransport, AsyncClient
 from redis.asyncio import Redis
 
 from services.api.app import create_app
-from services.core.keys import jwt_secret
-from services.core.security import issue_access_token
-from services.core.settings import Settings
+from services.core.identity.security import issue_access_token
+from services.core.platform.keys import jwt_secret
+from services.core.platform.settings import Settings
 from tests.conftest import Login
 from tests.helpers import URL, body
 from tests.test_errors import assert_problem

@@ -38,7 +38,7 @@ async def test_metrics_count_requests_and_findings(client: AsyncClient, login: L
 async def test_logs_are_json_with_request_id_and_no_password(
     client: AsyncClient, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from services.core import logging as duban_logging
+    from services.core.platform import logging as duban_logging
 
     duban_logging.configure("INFO", "json")
     try:

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import text
 
 from services.cli.embedded import EmbeddedPostgres
-from services.core.db import make_engine
+from services.core.platform.db import make_engine
 
 from .conftest import Servers
 

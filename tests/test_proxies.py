@@ -16,7 +16,7 @@ import yaml
 from redis.asyncio import Redis
 
 from services.cli.up import api_argv
-from services.core.settings import Settings
+from services.core.platform.settings import Settings
 from tests.conftest import demo_password
 from tests.helpers import running_api
 from tests.webhook_receiver import free_port

@@ -1,7 +1,7 @@
 """The intake's in-memory reference data is never older than the tables it mirrors.
 
 Reports are routed and timed from a snapshot of units, categories, routing rules, escalation
-policies and calendar overrides (services/core/reference.py); a trigger bumps a revision on
+policies and calendar overrides (services/core/reference/snapshot.py); a trigger bumps a revision on
 every write to those tables and every request compares it. These tests change the tables —
 through the admin API and behind its back, as a DBA would in psql — and check that the very
 next report follows the change.
@@ -16,7 +16,7 @@ import asyncpg
 import pytest
 from httpx import AsyncClient
 
-from services.core.reference import REFERENCE_TABLES
+from services.core.reference.snapshot import REFERENCE_TABLES
 from tests.conftest import Login
 from tests.helpers import TZ, body
 

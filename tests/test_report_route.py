@@ -127,7 +127,7 @@ async def test_a_body_that_is_not_text_is_a_400(client: AsyncClient, login: Logi
 
 
 # A caller who has reported once is remembered by the API process, and their next report goes
-# ahead on that memory, confirmed in its own statement (services/core/callers.py). Whatever
+# ahead on that memory, confirmed in its own statement (services/core/identity/callers.py). Whatever
 # changed about them in between must count at once, exactly as it does for a caller read
 # afresh: nothing stored on a memory.
 

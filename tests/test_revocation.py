@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from httpx import ASGITransport, AsyncClient
 
 from services.api.state import AppState
-from services.core.security import hash_password, new_api_token
+from services.core.identity.security import hash_password, new_api_token
 from tests.conftest import demo_password
 from tests.helpers import bearer, body, csrf_of, ui_login
 
@@ -154,7 +154,8 @@ async def test_a_remembered_caller_cannot_report_once_their_sessions_ended(
     app: FastAPI, client: AsyncClient, server_side: asyncpg.Connection
 ) -> None:
     """A report by a caller the process remembers goes ahead on the memory, confirmed by its
-    own statement (services/core/callers.py): the confirmation includes the token version."""
+    own statement (services/core/identity/callers.py): the confirmation includes the token
+    version."""
     state: AppState = app.state.duban
     user_id = await server_side.fetchval("SELECT id FROM users WHERE username = 'inspector'")
     old = await bearer(client, "inspector")

@@ -42,12 +42,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.api.app import create_app
 from services.cli.accounts import add_user
-from services.core.db import make_engine, make_sessionmaker
-from services.core.keys import jwt_secret
-from services.core.lifecycle import Action
+from services.core.findings.rules import Action
+from services.core.identity.security import issue_access_token
 from services.core.models import User
-from services.core.security import issue_access_token
-from services.core.settings import Settings
+from services.core.platform.db import make_engine, make_sessionmaker
+from services.core.platform.keys import jwt_secret
+from services.core.platform.settings import Settings
 from tests.conftest import Login, Servers, demo_password
 from tests.helpers import (
     TZ,

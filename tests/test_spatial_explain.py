@@ -22,9 +22,9 @@ import asyncpg
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from services.core.db import make_engine, make_sessionmaker
-from services.core.finding_queries import FindingFilters, list_findings
-from services.core.intake_store import look_around, lookup_args
+from services.core.findings.queries import FindingFilters, list_findings
+from services.core.findings.store import look_around, lookup_args
+from services.core.platform.db import make_engine, make_sessionmaker
 from tests.test_explain import no_seq_scans, plans_of, principal
 
 FINDINGS = 200_000

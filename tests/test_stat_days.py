@@ -21,12 +21,12 @@ import pytest
 from httpx import AsyncClient
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.core.db import unit_of_work
-from services.core.lifecycle import CLOCK_RUNNING
-from services.core.open_days import fold_open_changes
-from services.core.settings import Settings
-from services.core.stat_days import BUCKET_ZONE, DaySplit, day_start, split
-from services.core.stats import EXPOSURE_SOURCE, finding_counts, ranking, unit_stats
+from services.core.models import CLOCK_RUNNING
+from services.core.platform.db import unit_of_work
+from services.core.platform.settings import Settings
+from services.core.stats.days import BUCKET_ZONE, DaySplit, day_start, split
+from services.core.stats.queries import EXPOSURE_SOURCE, finding_counts, ranking, unit_stats
+from services.core.stats.store import fold_open_changes
 from tests.conftest import Login
 from tests.helpers import act, post
 from tests.test_config_api import query

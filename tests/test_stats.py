@@ -19,9 +19,9 @@ from httpx import AsyncClient
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.core.db import make_engine
-from services.core.settings import Settings
-from services.core.stats import Counts, ranks, score
+from services.core.platform.db import make_engine
+from services.core.platform.settings import Settings
+from services.core.stats.queries import Counts, ranks, score
 from tests.conftest import Login
 from tests.helpers import act, exposure_finding, post, sweep
 from tests.photos import attach_after_photo

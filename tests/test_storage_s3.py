@@ -23,9 +23,9 @@ from pydantic import SecretStr
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from services.core.evidence.storage import S3Storage, make_storage, sigv4_headers
 from services.core.models import Evidence
-from services.core.settings import Settings
-from services.core.storage import S3Storage, make_storage, sigv4_headers
+from services.core.platform.settings import Settings
 from tests.conftest import Login
 from tests.helpers import post
 from tests.photos import make_jpeg, upload

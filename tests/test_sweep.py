@@ -10,7 +10,7 @@ from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.core.models import Escalation, Notification
-from services.core.settings import Settings
+from services.core.platform.settings import Settings
 from tests.conftest import Login
 from tests.helpers import act, make_overdue, post, sweep
 from tests.photos import attach_after_photo

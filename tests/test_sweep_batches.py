@@ -14,10 +14,10 @@ from redis.asyncio import Redis
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.core import sweep_store
-from services.core.outbox import delivery_job_id
-from services.core.settings import Settings
-from services.core.sweep import BatchResult
+from services.core.escalation import store as sweep_store
+from services.core.escalation.sweep import BatchResult
+from services.core.notify.store import delivery_job_id
+from services.core.platform.settings import Settings
 from services.worker import escalations, queue
 from tests.conftest import Login, Servers
 from tests.helpers import make_overdue, post, sweep

@@ -11,7 +11,7 @@ from httpx import AsyncClient
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.api.ui.queries import trend_weeks
-from services.core.settings import Settings
+from services.core.platform.settings import Settings
 from tests.conftest import demo_password
 from tests.helpers import csrf_of, login_form, make_overdue, post, sweep, ui_login
 from tests.test_config_api import query

@@ -26,7 +26,7 @@ down_revision: str | None = "0008"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-# Equirectangular distance in metres (services/core/spatial.py: METRES_PER_DEGREE).
+# Equirectangular distance in metres (services/core/findings/spatial.py: METRES_PER_DEGREE).
 _DISTANCE = (
     "sqrt((({t}.lon - $4) * cos(radians(({t}.lat + $3) / 2))) ^ 2 + ({t}.lat - $3) ^ 2) * 111195"
 )

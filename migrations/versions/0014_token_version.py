@@ -8,7 +8,7 @@ Access tokens are signed and short-lived, and until now nothing on the server co
 before it expired: after a logout the old cookie still read the dashboard and the API. Each
 access token now carries the user's `token_version` as it was when the token was issued,
 and every request compares it with the column, read in the same statement as the caller
-(services/core/callers.py), so it costs no round trip. Raising the column by one ends every
+(services/core/identity/callers.py), so it costs no round trip. Raising the column by one ends every
 access token and dashboard session of the user at once.
 
 A logout raises it itself. A password change and a deactivation raise it in a trigger,

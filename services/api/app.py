@@ -7,12 +7,12 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from services.core import logging as duban_logging
-from services.core.db import make_engine, make_sessionmaker
-from services.core.jobqueue import lazy_queue
-from services.core.keys import jwt_secret
-from services.core.settings import Settings, get_settings
-from services.core.stack import endpoints
+from services.core.platform import logging as duban_logging
+from services.core.platform.db import make_engine, make_sessionmaker
+from services.core.platform.keys import jwt_secret
+from services.core.platform.queue import lazy_queue
+from services.core.platform.settings import Settings, get_settings
+from services.core.platform.stack import endpoints
 
 from . import middleware, problem_schema, problems, proxies, served, ui
 from .middleware import API_PREFIX

@@ -11,12 +11,17 @@ from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.core.callers import Known, read_caller
-from services.core.db import Connections, OnSession, database_unreachable, driver_connection
-from services.core.principal import Principal
-from services.core.reference import Reference
-from services.core.security import API_TOKEN_PREFIX, hash_api_token, read_access_token
-from services.core.settings import Settings
+from services.core.identity.callers import Known, read_caller
+from services.core.identity.principal import Principal
+from services.core.identity.security import API_TOKEN_PREFIX, hash_api_token, read_access_token
+from services.core.platform.db import (
+    Connections,
+    OnSession,
+    database_unreachable,
+    driver_connection,
+)
+from services.core.platform.settings import Settings
+from services.core.reference.snapshot import Reference
 
 from .problems import Problem
 from .state import AppState

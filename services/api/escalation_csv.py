@@ -14,7 +14,7 @@ from datetime import datetime
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
-from services.core.escalation_queries import EscalationRow, status_of
+from services.core.escalation.queries import EscalationRow, status_of
 
 BOM = "\ufeff"
 HEADERS = (

@@ -8,9 +8,9 @@ from fastapi import Request
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.core.metrics import LOGIN_ATTEMPTS
+from services.core.identity.security import verify_password
 from services.core.models import User
-from services.core.security import verify_password
+from services.core.platform.metrics import LOGIN_ATTEMPTS
 
 from .state import AppState
 

@@ -12,8 +12,8 @@ import structlog
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from services.core.metrics import HTTP_LATENCY, HTTP_REQUESTS
-from services.core.settings import Settings
+from services.core.platform.metrics import HTTP_LATENCY, HTTP_REQUESTS
+from services.core.platform.settings import Settings
 
 from . import headers, json_depth, text_guard
 from .problems import problem_body

@@ -15,8 +15,8 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from services.core.db import DRIVER_CONNECTION_ERRORS, database_unreachable
-from services.core.errors import DomainError
+from services.core.platform.db import DRIVER_CONNECTION_ERRORS, database_unreachable
+from services.core.platform.errors import DomainError
 
 PROBLEM_JSON = "application/problem+json"
 TYPE_BASE = "https://duban.example/problems/"

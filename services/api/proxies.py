@@ -13,7 +13,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from services.core.settings import Settings
+from services.core.platform.settings import Settings
 
 
 def install(app: FastAPI, settings: Settings) -> None:

@@ -10,8 +10,8 @@ from datetime import UTC, datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.core.identity.security import MIN_PASSWORD_LENGTH, hash_password, new_api_token
 from services.core.models import USER_ROLES, ApiToken, Unit, User
-from services.core.security import MIN_PASSWORD_LENGTH, hash_password, new_api_token
 
 from .common import CliError
 

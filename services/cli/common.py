@@ -8,9 +8,9 @@ from typing import TypeVar
 import psutil
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.core.db import make_engine, make_sessionmaker, unit_of_work
-from services.core.settings import Settings
-from services.core.stack import Endpoints, StackNotRunning, endpoints, read_state
+from services.core.platform.db import make_engine, make_sessionmaker, unit_of_work
+from services.core.platform.settings import Settings
+from services.core.platform.stack import Endpoints, StackNotRunning, endpoints, read_state
 
 T = TypeVar("T")
 

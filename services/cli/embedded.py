@@ -22,7 +22,7 @@ import warnings
 from pathlib import Path
 from urllib.parse import quote
 
-from services.core.keys import persistent_secret
+from services.core.platform.keys import persistent_secret
 
 PG_SYSTEM_USER = "embedded_postgres"
 PG_SUPERUSER = "postgres"

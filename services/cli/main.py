@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from pydantic import ValidationError
 from sqlalchemy.exc import DBAPIError
 
-from services.core.settings import Settings
+from services.core.platform.settings import Settings
 
 from . import accounts, demo_accounts, migrations
 from .common import CliError, in_transaction, live_endpoints

@@ -18,10 +18,10 @@ from pathlib import Path
 import psutil
 import structlog
 
-from services.core import logging as duban_logging
-from services.core.keys import jwt_secret
-from services.core.settings import Settings
-from services.core.stack import Endpoints, read_state, state_path, write_state
+from services.core.platform import logging as duban_logging
+from services.core.platform.keys import jwt_secret
+from services.core.platform.settings import Settings
+from services.core.platform.stack import Endpoints, read_state, state_path, write_state
 
 from . import demo_accounts, migrations
 from .common import CliError, in_transaction

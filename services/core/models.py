@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
@@ -57,7 +58,20 @@ USER_ROLES = (
 )
 SOURCES = ("inspection", "exposure_video", "self_assessment", "public_report", "leader_assigned")
 SEVERITIES = ("normal", "urgent")
-STATUSES = ("reported", "assigned", "accepted", "submitted", "closed")
+
+
+class Status(StrEnum):
+    REPORTED = "reported"
+    ASSIGNED = "assigned"
+    ACCEPTED = "accepted"
+    SUBMITTED = "submitted"
+    CLOSED = "closed"
+
+
+STATUSES = tuple(Status)
+OPEN = frozenset({Status.REPORTED, Status.ASSIGNED, Status.ACCEPTED, Status.SUBMITTED})
+# The rectification clock runs only while the unit holds the item.
+CLOCK_RUNNING = frozenset({Status.ASSIGNED, Status.ACCEPTED})
 CLOSE_REASONS = ("rectified", "invalid", "duplicate")
 CATEGORY_KINDS = ("facility", "event")
 CLOCKS = ("working_days", "continuous")
@@ -212,9 +226,9 @@ class Finding(Base):
         Index("ix_findings_place_unit", "place_unit_id"),
         # Spatial look-ups without PostGIS: a latitude band is selective enough at a city's
         # scale that a btree range on (lat, lon) beats a scan. The intake's look-around
-        # (services/core/spatial.py) ranges per category over the rows each half wants: open
-        # ones for possible duplicates, rectified ones for recurrences; both cover what the
-        # half filters on, so the box is read from the index alone.
+        # (services/core/findings/spatial.py) ranges per category over the rows each half
+        # wants: open ones for possible duplicates, rectified ones for recurrences; both cover
+        # what the half filters on, so the box is read from the index alone.
         Index("ix_findings_lat_lon", "lat", "lon"),
         Index(
             "ix_findings_open_near",
@@ -581,7 +595,7 @@ class Evidence(Base):
 
 class WeeklyBriefing(Base):
     """The stored edition of a week's briefing (通报): one per ISO week, replaced when
-    regenerated. The payload is the briefing as rendered (services.core.briefing.Briefing)."""
+    regenerated. The payload is the briefing as rendered (services.core.stats.briefing.Briefing)."""
 
     __tablename__ = "weekly_briefings"
 

@@ -11,8 +11,8 @@ import asyncio
 import sys
 from collections.abc import Sequence
 
-from services.core import logging as duban_logging
-from services.core.settings import get_settings
+from services.core.platform import logging as duban_logging
+from services.core.platform.settings import get_settings
 
 from . import queue, runner, settings
 

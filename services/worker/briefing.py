@@ -13,8 +13,8 @@ from zoneinfo import ZoneInfo
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.core.briefing import generate, last_full_week
-from services.core.settings import Settings
+from services.core.platform.settings import Settings
+from services.core.stats.briefing import generate, last_full_week
 
 from .queue import JobContext
 

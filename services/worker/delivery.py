@@ -1,6 +1,6 @@
 """Notification delivery as worker jobs.
 
-`deliver_notification(id)` makes one attempt (services/core/delivery.py) in its own
+`deliver_notification(id)` makes one attempt (services/core/notify/delivery.py) in its own
 transaction and, when the attempt failed, queues the next one for its time. Redis is only a
 shortcut: `outbox_rescan` re-reads the outbox every `DUBAN_DELIVERY_RESCAN_SECONDS` and
 queues every pending delivery that is due, under the same job id as any copy already queued,
@@ -17,17 +17,17 @@ import httpx
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.core.backoff import RetryPolicy
-from services.core.delivery import USER_AGENT, deliver
-from services.core.keys import webhook_secret
-from services.core.outbox import (
+from services.core.notify.delivery import USER_AGENT, deliver
+from services.core.notify.store import (
     DELIVER_JOB,
     delivery_job_id,
     due_for_delivery,
     spare_job_id,
     stale,
 )
-from services.core.settings import Settings
+from services.core.platform.backoff import RetryPolicy
+from services.core.platform.keys import webhook_secret
+from services.core.platform.settings import Settings
 
 from . import queue
 from .queue import JobContext

@@ -23,11 +23,11 @@ import structlog
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.core.calendar_store import load_city_clock
+from services.core.calendar.store import load_city_clock
+from services.core.escalation.sweep import BatchResult, sweep_batch
 from services.core.models import Finding
-from services.core.outbox import DELIVER_JOB, delivery_job_id
-from services.core.settings import Settings
-from services.core.sweep import BatchResult, sweep_batch
+from services.core.notify.store import DELIVER_JOB, delivery_job_id
+from services.core.platform.settings import Settings
 
 from . import queue
 from .queue import JobContext

@@ -5,8 +5,8 @@ from __future__ import annotations
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.core.db import unit_of_work
-from services.core.open_days import fold_open_changes
+from services.core.platform.db import unit_of_work
+from services.core.stats.store import fold_open_changes
 
 from .delivery import deliver_notification
 from .escalations import escalation_sweep_helper
@@ -22,7 +22,7 @@ async def ping(ctx: JobContext) -> str:
 
 
 async def fold_open_findings(ctx: JobContext) -> int:
-    """Fold the open findings' changes into their roll-up (services/core/open_days.py); a
+    """Fold the open findings' changes into their roll-up (services/core/stats/store.py); a
     run that finds none, or another fold under way, does nothing."""
     async with unit_of_work(ctx["sessionmaker"]) as session:
         return await fold_open_changes(session)

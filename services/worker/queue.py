@@ -23,7 +23,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ReadOnlyError, WatchError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from services.core.jobqueue import enqueue
+from services.core.platform.queue import enqueue
 
 JobContext = dict[str, Any]
 JobFunction = Callable[..., Awaitable[Any]]

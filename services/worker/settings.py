@@ -14,11 +14,11 @@ from zoneinfo import ZoneInfo
 
 import structlog
 
-from services.core import logging as duban_logging
-from services.core.db import make_engine, make_sessionmaker
-from services.core.open_days import FOLD_SECONDS
-from services.core.settings import Settings, get_settings
-from services.core.stack import endpoints
+from services.core.platform import logging as duban_logging
+from services.core.platform.db import make_engine, make_sessionmaker
+from services.core.platform.settings import Settings, get_settings
+from services.core.platform.stack import endpoints
+from services.core.stats.store import FOLD_SECONDS
 
 from . import queue
 from .briefing import HOUR, MINUTE, WEEKDAY, weekly_briefing

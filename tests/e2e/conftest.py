@@ -15,8 +15,8 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.core.db import make_engine, make_sessionmaker
-from services.core.settings import Settings
+from services.core.platform.db import make_engine, make_sessionmaker
+from services.core.platform.settings import Settings
 from tests.conftest import Servers
 
 from .cdp import CHROMIUM, Browser

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from services.core.webhooks import (
+from services.core.notify.webhooks import (
     IDEMPOTENCY_HEADER,
     SIGNATURE_HEADER,
     InvalidSignature,

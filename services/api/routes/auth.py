@@ -10,8 +10,8 @@ from fastapi.security import OAuth2PasswordRequestForm
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import update
 
+from services.core.identity.security import MIN_PASSWORD_LENGTH, hash_password, issue_access_token
 from services.core.models import User
-from services.core.security import MIN_PASSWORD_LENGTH, hash_password, issue_access_token
 
 from ..deps import Caller, Session, State, utcnow
 from ..login import password_user, retry_after

@@ -19,7 +19,8 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Depends, Query, Request, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from services.core.briefing import (
+from services.core.identity.principal import Principal
+from services.core.stats.briefing import (
     Briefing,
     DistrictLine,
     WeekError,
@@ -31,7 +32,6 @@ from services.core.briefing import (
     parse_week,
     week_label,
 )
-from services.core.principal import Principal
 
 from ..deps import Session, SettingsDep, require_roles, utcnow
 from ..escalation_csv import FINDING_STATUSES

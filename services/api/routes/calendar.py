@@ -10,15 +10,15 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, Field
 
-from services.core.calendar import is_notable
-from services.core.calendar_store import load_calendar
-from services.core.deadlines import (
+from services.core.calendar.deadlines import (
     MAX_WORKING_DAYS,
     add_working_days,
     fallback_years,
     parse_duration,
     parse_end_of_day,
 )
+from services.core.calendar.rules import is_notable
+from services.core.calendar.store import load_calendar
 
 from ..deps import Caller, Session, SettingsDep
 from ..problems import Problem

@@ -1,7 +1,7 @@
 """Local calendar overrides for admins, addressed by date (YYYY-MM-DD).
 
 Every deadline and escalation time is computed on the calendar loaded per request or sweep
-(`services.core.calendar_store.load_calendar`), so an override applies from the next
+(`services.core.calendar.store.load_calendar`), so an override applies from the next
 dispatch, deadline query or escalation level computed after it is saved. Deadlines already
 set on findings stay as they were.
 """

@@ -25,7 +25,7 @@ from services.core.models import (
     Unit,
     User,
 )
-from services.core.units import create_unit, is_in_subtree, move_unit
+from services.core.reference.store import create_unit, is_in_subtree, move_unit
 
 from ..deps import Admin, Session
 from ..pagination import Page, PageDep, id_key, split_page

@@ -10,8 +10,8 @@ from fastapi import APIRouter, Path, Query, Response
 from sqlalchemy import ColumnElement
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.core.acknowledge import acknowledge
-from services.core.escalation_queries import (
+from services.core.escalation.acknowledge import acknowledge
+from services.core.escalation.queries import (
     ESCALATION_STATUSES,
     EscalationFilters,
     EscalationRow,
@@ -21,8 +21,8 @@ from services.core.escalation_queries import (
     one_escalation,
     status_of,
 )
-from services.core.finding_queries import UnknownReference
-from services.core.principal import Principal
+from services.core.identity.principal import Principal
+from services.core.platform.errors import UnknownReference
 
 from ..deps import Caller, Session, SettingsDep, utcnow
 from ..escalation_csv import content_disposition, render_csv

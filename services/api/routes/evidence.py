@@ -12,7 +12,8 @@ from fastapi import APIRouter, File, Form, Query, Request, Response, UploadFile
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.core.evidence import (
+from services.core.evidence.images import haversine_m
+from services.core.evidence.service import (
     EvidencePolicy,
     attach,
     list_evidence,
@@ -20,12 +21,10 @@ from services.core.evidence import (
     verification_photos,
     visible_evidence,
 )
-from services.core.finding_queries import load_refs
-from services.core.findings import get_visible
-from services.core.images import haversine_m
+from services.core.evidence.storage import ObjectMissing, StorageError, make_storage
+from services.core.findings.queries import get_visible, load_refs
+from services.core.identity.principal import Principal
 from services.core.models import Evidence, Finding, User
-from services.core.principal import Principal
-from services.core.storage import ObjectMissing, StorageError, make_storage
 
 from ..deps import Caller, Session, SettingsDep, utcnow
 from ..pagination import CursorKey, PageDep, split_page

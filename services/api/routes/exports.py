@@ -16,11 +16,10 @@ from zoneinfo import ZoneInfo
 from fastapi import Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.core.escalation_queries import EscalationRow
-from services.core.finding_queries import FindingFilters, Refs, list_findings, load_refs
-from services.core.lifecycle import CLOCK_RUNNING
-from services.core.models import Finding
-from services.core.principal import Principal
+from services.core.escalation.queries import EscalationRow
+from services.core.findings.queries import FindingFilters, Refs, list_findings, load_refs
+from services.core.identity.principal import Principal
+from services.core.models import CLOCK_RUNNING, Finding
 
 from ..escalation_csv import FINDING_STATUSES, HEADERS, values
 from ..xlsx import XLSX_MEDIA_TYPE, Cell, attachment, local_naive, single_sheet

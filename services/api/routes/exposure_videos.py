@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Depends, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.core.exposure import (
+from services.core.exposure.service import (
     NewSegment,
     NewVideo,
     SegmentRow,
@@ -20,14 +20,13 @@ from services.core.exposure import (
     register,
     segments_of,
 )
-from services.core.exposure import Progress as ProgressCounts
-from services.core.finding_queries import load_refs
-from services.core.findings import FindingError
-from services.core.lifecycle import CLOCK_RUNNING
-from services.core.metrics import FINDINGS_INTAKE
-from services.core.models import ExposureVideo
-from services.core.principal import Principal
-from services.core.sources import Way, reporting_roles
+from services.core.exposure.service import Progress as ProgressCounts
+from services.core.findings.queries import load_refs
+from services.core.findings.rules import FindingError
+from services.core.findings.sources import Way, reporting_roles
+from services.core.identity.principal import Principal
+from services.core.models import CLOCK_RUNNING, ExposureVideo
+from services.core.platform.metrics import FINDINGS_INTAKE
 
 from ..deps import Caller, Ref, Session, SettingsDep, require_roles, utcnow
 from ..pagination import CursorKey, PageDep, split_page
@@ -46,7 +45,7 @@ from .findings import make_clock
 
 router = APIRouter(tags=["exposure videos"])
 
-# Who may register a video: who may report its segments' source (services/core/sources.py).
+# Who may register a video: who may report its segments' source (services/core/findings/sources.py).
 Registrar = Annotated[Principal, Depends(require_roles(*reporting_roles(Way.EXPOSURE_VIDEO)))]
 URL = "/api/v1/exposure-videos"
 

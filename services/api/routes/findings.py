@@ -11,36 +11,29 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.core.calendar_store import city_clock
-from services.core.callers import CallerChangedError, Known
-from services.core.db import Connections, OnSession, Pooled
-from services.core.finding_queries import (
+from services.core.calendar.store import city_clock
+from services.core.findings.intake import IntakeTerms, NewFinding, report
+from services.core.findings.queries import (
     FindingFilters,
     Refs,
-    UnknownReference,
     events_of,
+    get_visible,
     list_findings,
     load_refs,
 )
-from services.core.findings import (
-    Clock,
-    FindingError,
-    IntakeTerms,
-    NewFinding,
-    TransitionRequest,
-    get_visible,
-    report,
-    transition,
-)
-from services.core.intake_store import Fresh
-from services.core.lifecycle import CLOCK_RUNNING
-from services.core.metrics import FINDINGS_INTAKE, TRANSITIONS
-from services.core.models import SOURCES, Finding
-from services.core.principal import Principal
-from services.core.reference import Reference
-from services.core.scope import event_links, hidden_findings, without_hidden
-from services.core.settings import Settings
-from services.core.sources import Way, reporting_roles, source_refusal
+from services.core.findings.rules import Clock, FindingError
+from services.core.findings.sources import Way, reporting_roles, source_refusal
+from services.core.findings.store import Fresh
+from services.core.findings.transitions import TransitionRequest, transition
+from services.core.identity.callers import CallerChangedError, Known
+from services.core.identity.principal import Principal
+from services.core.identity.scope import event_links, hidden_findings, without_hidden
+from services.core.models import CLOCK_RUNNING, SOURCES, Finding
+from services.core.platform.db import Connections, OnSession, Pooled
+from services.core.platform.errors import UnknownReference
+from services.core.platform.metrics import FINDINGS_INTAKE, TRANSITIONS
+from services.core.platform.settings import Settings
+from services.core.reference.snapshot import Reference
 
 from .. import (
     convertors,  # noqa: F401 - registers {…:not_action}
@@ -82,7 +75,7 @@ from . import exports
 
 router = APIRouter(tags=["findings"])
 
-# Who may report at all: the roles that may report some source (services/core/sources.py).
+# Who may report at all: the roles that may report some source (services/core/findings/sources.py).
 REPORTER_ROLES = reporting_roles(Way.REPORT)
 DEFAULT_SOURCE = FindingCreate.model_fields["source"].default
 
@@ -232,7 +225,7 @@ async def _intake_as_known(
     request: Request, conns: Connections, raw: Any, token: str | None
 ) -> tuple[str, FindingOut | None] | None:
     """The report on the caller as this process last read them, which its statement confirms
-    before it writes (services/core/callers.py). None when the request is to be decided on
+    before it writes (services/core/identity/callers.py). None when the request is to be decided on
     the caller read afresh instead: not read before, or any refusal, or the caller or the
     reference data changed since."""
     known = known_caller(request, token)

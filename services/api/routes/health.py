@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
-from services.core.calendar import official_coverage
+from services.core.calendar.rules import official_coverage
 
 from ..deps import State
 

@@ -9,8 +9,8 @@ from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Path, Query
 
-from services.core.inbox import inbox_page, mark_read
 from services.core.models import Notification
+from services.core.notify.inbox import inbox_page, mark_read
 
 from ..deps import Caller, Session, SettingsDep, utcnow
 from ..pagination import CursorKey, PageDep, split_page

@@ -10,9 +10,9 @@ from zoneinfo import ZoneInfo
 import structlog
 from fastapi import APIRouter, BackgroundTasks, Depends, Query
 
-from services.core.delivery import redacted_address
-from services.core.jobqueue import enqueue
-from services.core.outbox import (
+from services.core.identity.principal import Principal
+from services.core.notify.delivery import redacted_address
+from services.core.notify.store import (
     DELIVER_JOB,
     Listed,
     NotRetriable,
@@ -21,7 +21,7 @@ from services.core.outbox import (
     list_notifications,
     retry_failed,
 )
-from services.core.principal import Principal
+from services.core.platform.queue import enqueue
 
 from ..deps import Admin, Session, SettingsDep, State, require_roles, utcnow
 from ..pagination import PageDep, split_page

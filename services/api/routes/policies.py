@@ -11,7 +11,7 @@ from sqlalchemy import exists, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.core.escalation_store import DEFAULT_POLICY
+from services.core.escalation.plans import DEFAULT_POLICY
 from services.core.models import Category, EscalationPolicy
 
 from ..deps import Admin, Session, utcnow

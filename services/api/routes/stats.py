@@ -7,8 +7,8 @@ from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Query
 
-from services.core.principal import Principal
-from services.core.stats import FORMULA, REPORTED_LEVELS, Counts, unit_stats
+from services.core.identity.principal import Principal
+from services.core.stats.queries import FORMULA, REPORTED_LEVELS, Counts, unit_stats
 
 from ..deps import Session, SettingsDep, require_roles, utcnow
 from ..problems import Problem

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from services.core.deadlines import MAX_WORKING_DAYS, parse_duration
+from services.core.calendar.deadlines import MAX_WORKING_DAYS, parse_duration
 from services.core.models import CATEGORY_KINDS, CLOCKS, POST_ROLES, UNIT_KINDS
 
 from .wire import Degrees, Id, Timestamp

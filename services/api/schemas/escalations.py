@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from services.core.acknowledge import MAX_INSTRUCTION
+from services.core.escalation.acknowledge import MAX_INSTRUCTION
 
 from .findings import CategoryRef, UnitRef
 

@@ -7,7 +7,7 @@ from datetime import date, datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from services.core.exposure import MAX_SEGMENTS
+from services.core.exposure.service import MAX_SEGMENTS
 
 from .findings import CategoryRef, Location, UnitRef
 from .wire import Day

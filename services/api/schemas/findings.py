@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, Strict
 
-from services.core.lifecycle import Action
+from services.core.findings.rules import Action
 from services.core.models import SEVERITIES, SOURCES
 
 from .wire import INT4_MAX, Degrees, Timestamp

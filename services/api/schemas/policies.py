@@ -1,6 +1,6 @@
 """Escalation policies (DESIGN §6): an ordered ladder of levels, addressed by code.
 
-The ladder itself is checked by `services.core.escalation.validate_levels`, the same rules the
+The ladder itself is checked by `services.core.escalation.rules.validate_levels`, the same rules the
 sweep relies on, so a policy the API accepts is always one the worker can run.
 """
 
@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from services.core.escalation import validate_levels
+from services.core.escalation.rules import validate_levels
 from services.core.models import CHANNELS
 
 from .config import Code, Name

@@ -16,23 +16,23 @@ from fastapi.templating import Jinja2Templates
 from markupsafe import Markup, escape
 from sqlalchemy import select, update
 
-from services.core.acknowledge import AcknowledgeError, acknowledge, may_acknowledge
-from services.core.db import driver_connection
-from services.core.escalation_queries import (
+from services.core.escalation.acknowledge import AcknowledgeError, acknowledge, may_acknowledge
+from services.core.escalation.queries import (
     ESCALATION_STATUSES,
     EscalationFilters,
     filter_clauses,
     list_escalations,
     status_of,
 )
-from services.core.evidence import verification_photos
-from services.core.exposure import get_video, list_videos, progress_of, segments_of
-from services.core.finding_queries import UnknownReference, events_of
-from services.core.lifecycle import CLOCK_RUNNING
-from services.core.models import SOURCES, Escalation, User
-from services.core.principal import Principal
-from services.core.security import issue_access_token, read_access_token
-from services.core.stats import REPORTED_LEVELS, ranking
+from services.core.evidence.service import verification_photos
+from services.core.exposure.service import get_video, list_videos, progress_of, segments_of
+from services.core.findings.queries import events_of
+from services.core.identity.principal import Principal
+from services.core.identity.security import issue_access_token, read_access_token
+from services.core.models import CLOCK_RUNNING, SOURCES, Escalation, User
+from services.core.platform.db import driver_connection
+from services.core.platform.errors import UnknownReference
+from services.core.stats.queries import REPORTED_LEVELS, ranking
 
 from ..deps import Session, State, access_token_caller, utcnow
 from ..login import password_user, retry_after

@@ -12,11 +12,10 @@ from sqlalchemy import String, and_, func, literal_column, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnClause
 
-from services.core.lifecycle import CLOCK_RUNNING
-from services.core.models import Category, Escalation, Finding, Unit
-from services.core.principal import Principal
-from services.core.scope import visible_findings
-from services.core.stats import CLOSED, EXPOSURE_SOURCE, Window, closed_reported_in
+from services.core.identity.principal import Principal
+from services.core.identity.scope import visible_findings
+from services.core.models import CLOCK_RUNNING, Category, Escalation, Finding, Unit
+from services.core.stats.queries import CLOSED, EXPOSURE_SOURCE, Window, closed_reported_in
 
 MAP_POINTS = 3000
 # Inlined, not bound: the planner matches it against ix_findings_exposure's predicate.

@@ -1,0 +1,130 @@
+"""Deadline arithmetic (DESIGN §5): working days on the city's calendar, or a continuous
+clock. Pure functions over values; the caller passes the calendar, zone and end of day."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from services.core.calendar.rules import WorkingCalendar
+
+# A continuous clock longer than a year is a typo, and unbounded values overflow datetime.
+MAX_DURATION = timedelta(days=365)
+MAX_WORKING_DAYS = 365
+
+_DURATION = re.compile(
+    r"P(?:(?P<weeks>\d+)W)?(?:(?P<days>\d+)D)?"
+    r"(?:T(?:(?P<hours>\d+)H)?(?:(?P<minutes>\d+)M)?(?:(?P<seconds>\d+(?:\.\d+)?)S)?)?",
+)
+_END_OF_DAY = re.compile(r"([01]\d|2[0-3]):([0-5]\d)")
+
+
+@dataclass(frozen=True)
+class CityClock:
+    """What deadline arithmetic needs to know about the city."""
+
+    calendar: WorkingCalendar
+    tz: ZoneInfo
+    end_of_day: time
+
+
+def parse_duration(value: str, *, allow_zero: bool = False) -> timedelta:
+    """ISO 8601 duration in weeks, days, hours, minutes, seconds ("PT2H", "P1DT12H").
+    Years and months are refused: their length depends on the start, which a clock that
+    runs "as is" must not. A zero offset makes sense for an escalation level ("at due"),
+    never for a time limit."""
+    text = value.strip().upper()
+    match = _DURATION.fullmatch(text)
+    # Every part is optional in the pattern, so "P", "PT" and a dangling "T" slip through it.
+    if match is None or text in ("P", "PT") or text.endswith("T"):
+        raise ValueError(
+            f"{value!r} is not an ISO 8601 duration such as PT2H, P1D or P1DT12H "
+            "(years and months are not allowed)"
+        )
+    parts = {k: float(v) for k, v in match.groupdict().items() if v is not None}
+    try:
+        result = timedelta(**parts)
+    except OverflowError:
+        raise ValueError(f"{value!r} is too long") from None
+    if result < timedelta(0) or (result == timedelta(0) and not allow_zero):
+        raise ValueError(f"{value!r} must be longer than zero")
+    if result > MAX_DURATION:
+        raise ValueError(f"{value!r} is longer than {MAX_DURATION.days} days")
+    return result
+
+
+def parse_end_of_day(value: str) -> time:
+    """ "17:30" → 17:30. The end of the working day, local time."""
+    match = _END_OF_DAY.fullmatch(value.strip())
+    if match is None:
+        raise ValueError(f"{value!r} is not a time of day as HH:MM, e.g. 17:30")
+    return time(int(match.group(1)), int(match.group(2)))
+
+
+def _require_aware(start: datetime) -> None:
+    if start.tzinfo is None or start.utcoffset() is None:
+        raise ValueError("start must be timezone-aware")
+
+
+def _end_of(day: date, tz: ZoneInfo, end_of_day: time) -> datetime:
+    return datetime.combine(day, end_of_day, tzinfo=tz).astimezone(UTC)
+
+
+def add_working_days(
+    start: datetime, n: int, cal: WorkingCalendar, *, tz: ZoneInfo, end_of_day: time
+) -> datetime:
+    """The end of the working day (`end_of_day`, local) of the Nth working day after the
+    local date of `start`, in UTC. The start day never counts, whatever the hour: an item
+    dispatched at 23:00 or at 08:00 on a Monday is due at the same moment.
+
+    n == 0 means "by the end of today's work": the end of the start day if it is a working
+    day and that moment is not already past, else the end of the next working day. It never
+    returns a moment before `start`.
+    """
+    _require_aware(start)
+    if n < 0:
+        raise ValueError("n must not be negative")
+    day = start.astimezone(tz).date()
+    if n == 0:
+        while not cal.is_working_day(day) or _end_of(day, tz, end_of_day) < start:
+            day += timedelta(days=1)
+        return _end_of(day, tz, end_of_day)
+    return _end_of(cal.working_day_after(day, n), tz, end_of_day)
+
+
+def due_at(
+    start: datetime,
+    time_limit: Mapping[str, object],
+    cal: WorkingCalendar,
+    *,
+    tz: ZoneInfo,
+    end_of_day: time,
+) -> datetime:
+    """`time_limit` is a category's limit: {"working_days": N} or {"duration": "PT2H"}.
+    The continuous clock adds the duration as is, nights and holidays included."""
+    _require_aware(start)
+    keys = set(time_limit) & {"working_days", "duration"}
+    if len(keys) != 1:
+        raise ValueError('time limit must have exactly one of "working_days" or "duration"')
+    if "working_days" in keys:
+        n = time_limit["working_days"]
+        # bool is an int subclass; True working days is a data error, not 1.
+        if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= MAX_WORKING_DAYS:
+            raise ValueError(f"working_days must be an integer from 1 to {MAX_WORKING_DAYS}")
+        return add_working_days(start, n, cal, tz=tz, end_of_day=end_of_day)
+    duration = time_limit["duration"]
+    if not isinstance(duration, str):
+        raise ValueError("duration must be an ISO 8601 string such as PT2H")
+    return (start + parse_duration(duration)).astimezone(UTC)
+
+
+def fallback_years(
+    start: datetime, due: datetime, cal: WorkingCalendar, *, tz: ZoneInfo
+) -> list[int]:
+    """Years between start and due (local) that the official calendar does not cover: the
+    deadline was computed without that year's holiday arrangement."""
+    first, last = start.astimezone(tz).year, due.astimezone(tz).year
+    return [y for y in range(first, last + 1) if not cal.covers(y)]

@@ -1,0 +1,90 @@
+"""A leader's acknowledgement of an escalation with a written instruction (批示).
+
+Only the person the escalation was addressed to may acknowledge it. An escalation that went
+to the campaign office because the post was vacant (reason `vacant_post`) may also be
+acknowledged by a dispatcher of that office: the office's head is often not a user, and the
+dispatchers are the ones who then chase the unit. Acknowledging is recorded on the
+escalation and as an `acknowledge` event in the finding's audit trail; it does not stop the
+later levels (only rectification does).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.core.escalation.queries import visible_escalations
+from services.core.identity.principal import Principal
+from services.core.models import Escalation, Event, Finding
+from services.core.platform.errors import DomainError
+
+MAX_INSTRUCTION = 2000
+
+
+class AcknowledgeError(DomainError):
+    pass
+
+
+def may_acknowledge(principal: Principal, e: Escalation) -> bool:
+    if principal.person_id is not None and principal.person_id == e.target_person_id:
+        return True
+    return (
+        e.reason == "vacant_post"
+        and principal.role == "dispatcher"
+        and principal.unit_id == e.target_unit_id
+    )
+
+
+async def acknowledge(
+    session: AsyncSession,
+    escalation_id: int,
+    principal: Principal,
+    instruction: str,
+    now: datetime,
+) -> Escalation:
+    """Record the acknowledgement. 404 outside the caller's scope, 403 for anyone but the
+    target, 409 when it was already acknowledged. Flushes; the caller commits."""
+    if not instruction.strip() or len(instruction) > MAX_INSTRUCTION:
+        raise AcknowledgeError(
+            422, f"An instruction of 1 to {MAX_INSTRUCTION} characters is required.", "instruction"
+        )
+    e = await session.scalar(
+        select(Escalation)
+        .where(Escalation.id == escalation_id, visible_escalations(principal))
+        .with_for_update()
+    )
+    if e is None:
+        raise AcknowledgeError(404, f"No escalation {escalation_id} in your scope.")
+    if not may_acknowledge(principal, e):
+        raise AcknowledgeError(
+            403, "Only the person this escalation is addressed to may acknowledge it."
+        )
+    if e.acknowledged_at is not None:
+        raise AcknowledgeError(
+            409, f"Escalation {escalation_id} was already acknowledged at {e.acknowledged_at}."
+        )
+    e.acknowledged_at = now
+    e.acknowledged_by_id = principal.user_id
+    e.instruction = instruction
+    status = await session.scalar(select(Finding.status).where(Finding.id == e.finding_id))
+    session.add(
+        Event(
+            finding_id=e.finding_id,
+            actor_id=principal.user_id,
+            action="acknowledge",
+            # Not a transition: the finding stays where it is.
+            from_status=status,
+            to_status=status,
+            payload={
+                "escalation_id": e.id,
+                "level": e.level,
+                "target": e.target,
+                "instruction": instruction,
+            },
+            at=now,
+        )
+    )
+    await session.flush()
+    return e

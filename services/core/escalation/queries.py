@@ -1,0 +1,196 @@
+"""Read side of escalations: the caller's scope in SQL, filters, newest-first keyset pages.
+
+Scope (DESIGN §7): supervisors, admins and members of city-wide units see every escalation;
+a leader sees those addressed to them (target_person_id = their person); everyone else sees
+those whose responsible unit lies in their subtree. The district and responsible unit are
+denormalised onto the escalation so none of this needs the findings table.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import ColumnElement, Select, false, select, true, tuple_
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
+
+from services.core.identity.principal import Principal
+from services.core.models import Category, Escalation, Finding, Unit, User
+from services.core.platform.errors import UnknownReference
+
+ESCALATION_STATUSES = ("open", "acknowledged", "resolved")
+
+
+@dataclass(frozen=True)
+class EscalationFilters:
+    district: str | None = None
+    unit: str | None = None
+    level: int | None = None
+    status: str | None = None
+    source: str | None = None
+    target_person: int | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+def _subtree(path: str) -> Select[int]:
+    return select(Unit.id).where(Unit.path.startswith(path, autoescape=True))
+
+
+def visible_escalations(principal: Principal) -> ColumnElement[bool]:
+    # A leader's view is what is addressed to them, even when their unit is the city.
+    if principal.role == "leader":
+        if principal.person_id is None:
+            return false()
+        return Escalation.target_person_id == principal.person_id
+    if principal.city_wide:
+        return true()
+    return Escalation.responsible_unit_id.in_(_subtree(principal.unit_path))
+
+
+def status_of(e: Escalation) -> str:
+    if e.resolved_at is not None:
+        return "resolved"
+    if e.acknowledged_at is not None:
+        return "acknowledged"
+    return "open"
+
+
+def _status_clause(status: str) -> ColumnElement[bool]:
+    if status == "resolved":
+        return Escalation.resolved_at.is_not(None)
+    resolved = Escalation.resolved_at.is_(None)
+    if status == "acknowledged":
+        return Escalation.acknowledged_at.is_not(None) & resolved
+    return Escalation.acknowledged_at.is_(None) & resolved
+
+
+async def _unit(session: AsyncSession, code: str, field: str) -> Unit:
+    unit = await session.scalar(select(Unit).where(Unit.code == code))
+    if unit is None:
+        raise UnknownReference(field, code)
+    return unit
+
+
+async def filter_clauses(session: AsyncSession, f: EscalationFilters) -> list[ColumnElement[bool]]:
+    """The filters as SQL; an unknown unit code raises UnknownReference naming the field."""
+    clauses: list[ColumnElement[bool]] = []
+    if f.district is not None:
+        clauses.append(Escalation.district_id == (await _unit(session, f.district, "district")).id)
+    if f.unit is not None:
+        unit = await _unit(session, f.unit, "unit")
+        clauses.append(Escalation.responsible_unit_id.in_(_subtree(unit.path)))
+    if f.level is not None:
+        clauses.append(Escalation.level == f.level)
+    if f.status is not None:
+        clauses.append(_status_clause(f.status))
+    if f.source is not None:
+        clauses.append(Escalation.source == f.source)
+    if f.target_person is not None:
+        clauses.append(Escalation.target_person_id == f.target_person)
+    if f.since is not None:
+        clauses.append(Escalation.fired_at >= f.since)
+    if f.until is not None:
+        clauses.append(Escalation.fired_at < f.until)
+    return clauses
+
+
+Key = tuple[datetime, int]  # (fired_at, id) of the last row of the previous page
+
+
+def page_ids(
+    principal: Principal, clauses: list[ColumnElement[bool]], *, after: Key | None, limit: int
+) -> Select[int]:
+    """The ids of one page, newest first: the part the indexes must serve."""
+    stmt = select(Escalation.id).where(visible_escalations(principal), *clauses)
+    if after is not None:
+        stmt = stmt.where(tuple_(Escalation.fired_at, Escalation.id) < tuple_(*after))
+    return stmt.order_by(Escalation.fired_at.desc(), Escalation.id.desc()).limit(limit)
+
+
+@dataclass(frozen=True)
+class EscalationRow:
+    escalation: Escalation
+    finding_status: str
+    finding_description: str
+    finding_due_at: datetime | None
+    category_code: str
+    category_name: str
+    responsible_code: str | None
+    responsible_name: str | None
+    target_unit_code: str
+    district_code: str | None
+    district_name: str | None
+    acknowledged_by: str | None
+
+    @property
+    def key(self) -> Key:
+        return (self.escalation.fired_at, self.escalation.id)
+
+
+_Responsible = aliased(Unit)
+_Target = aliased(Unit)
+_District = aliased(Unit)
+
+
+async def list_escalations(
+    session: AsyncSession,
+    principal: Principal,
+    clauses: list[ColumnElement[bool]],
+    *,
+    after: Key | None,
+    limit: int,
+) -> list[EscalationRow]:
+    """One page with what each row names (finding, category, units, acknowledger)."""
+    ids = page_ids(principal, clauses, after=after, limit=limit).subquery()
+    stmt = (
+        select(
+            Escalation,
+            Finding.status,
+            Finding.description,
+            Finding.due_at,
+            Category.code,
+            Category.name,
+            _Responsible.code,
+            _Responsible.name,
+            _Target.code,
+            _District.code,
+            _District.name,
+            User.username,
+        )
+        .join(ids, ids.c.id == Escalation.id)
+        .join(Finding, Finding.id == Escalation.finding_id)
+        .join(Category, Category.id == Finding.category_id)
+        .join(_Target, _Target.id == Escalation.target_unit_id)
+        .outerjoin(_Responsible, _Responsible.id == Escalation.responsible_unit_id)
+        .outerjoin(_District, _District.id == Escalation.district_id)
+        .outerjoin(User, User.id == Escalation.acknowledged_by_id)
+        .order_by(Escalation.fired_at.desc(), Escalation.id.desc())
+    )
+    return [
+        EscalationRow(
+            escalation=r[0],
+            finding_status=r[1],
+            finding_description=r[2],
+            finding_due_at=r[3],
+            category_code=r[4],
+            category_name=r[5],
+            responsible_code=r[6],
+            responsible_name=r[7],
+            target_unit_code=r[8],
+            district_code=r[9],
+            district_name=r[10],
+            acknowledged_by=r[11],
+        )
+        for r in await session.execute(stmt)
+    ]
+
+
+async def one_escalation(
+    session: AsyncSession, principal: Principal, escalation_id: int
+) -> EscalationRow | None:
+    rows = await list_escalations(
+        session, principal, [Escalation.id == escalation_id], after=None, limit=1
+    )
+    return rows[0] if rows else None

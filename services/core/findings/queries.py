@@ -1,0 +1,177 @@
+"""Read side of findings: filtered, scoped, keyset-paginated lists and the audit trail."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol, TypeVar
+
+from sqlalchemy import ColumnElement, Select, and_, select, tuple_
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.core.identity.principal import Principal
+from services.core.identity.scope import hidden_findings, links_of, visible_findings
+from services.core.models import CLOCK_RUNNING, Category, Event, Finding, Unit, User
+from services.core.platform.errors import UnknownReference
+
+
+@dataclass(frozen=True)
+class FindingFilters:
+    status: str | None = None
+    source: str | None = None
+    category: str | None = None
+    unit: str | None = None
+    district: str | None = None
+    overdue: bool | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    bbox: tuple[float, float, float, float] | None = None  # min_lon, min_lat, max_lon, max_lat
+    # True: only findings with a possible recurrence (one the caller may see) to decide.
+    possible_recurrence: bool | None = None
+
+
+async def _unit(session: AsyncSession, code: str, field: str) -> Unit:
+    unit = (await session.execute(select(Unit).where(Unit.code == code))).scalar_one_or_none()
+    if unit is None:
+        raise UnknownReference(field, code)
+    return unit
+
+
+def _possible_recurrence(principal: Principal, wanted: bool) -> ColumnElement[bool]:
+    """Whether the finding has a possible recurrence the caller may see: one they may not is
+    as good as none (its existence would tell them of a finding outside their scope)."""
+    linked = Finding.possible_recurrence_of.is_not(None)
+    if not principal.city_wide:
+        visible = select(Finding.id).where(visible_findings(principal)).correlate(None)
+        linked = Finding.possible_recurrence_of.in_(visible)
+    return linked if wanted else ~linked | Finding.possible_recurrence_of.is_(None)
+
+
+async def _where(
+    session: AsyncSession, f: FindingFilters, now: datetime, principal: Principal
+) -> list[ColumnElement[bool]]:
+    clauses: list[ColumnElement[bool]] = []
+    if f.status:
+        clauses.append(Finding.status == f.status)
+    if f.source:
+        clauses.append(Finding.source == f.source)
+    if f.category:
+        cat = (
+            await session.execute(select(Category.id).where(Category.code == f.category))
+        ).scalar_one_or_none()
+        if cat is None:
+            raise UnknownReference("category", f.category)
+        clauses.append(Finding.category_id == cat)
+    if f.unit:
+        unit = await _unit(session, f.unit, "unit")
+        subtree = select(Unit.id).where(Unit.path.startswith(unit.path, autoescape=True))
+        clauses.append(Finding.responsible_unit_id.in_(subtree))
+    if f.district:
+        clauses.append(Finding.district_id == (await _unit(session, f.district, "district")).id)
+    if f.overdue is not None:
+        running = and_(Finding.status.in_(list(CLOCK_RUNNING)), Finding.due_at < now)
+        clauses.append(running if f.overdue else ~running)
+    if f.since:
+        clauses.append(Finding.reported_at >= f.since)
+    if f.until:
+        clauses.append(Finding.reported_at < f.until)
+    if f.bbox:
+        min_lon, min_lat, max_lon, max_lat = f.bbox
+        clauses.append(Finding.lat.between(min_lat, max_lat))
+        clauses.append(Finding.lon.between(min_lon, max_lon))
+    if f.possible_recurrence is not None:
+        clauses.append(_possible_recurrence(principal, f.possible_recurrence))
+    return clauses
+
+
+async def list_findings(
+    session: AsyncSession,
+    principal: Principal,
+    filters: FindingFilters,
+    *,
+    now: datetime,
+    limit: int,
+    after: tuple[datetime, uuid.UUID] | None,
+) -> list[Finding]:
+    """Newest first; `after` is the (reported_at, id) of the last row of the previous page."""
+    stmt: Select[Finding] = select(Finding).where(
+        visible_findings(principal), *await _where(session, filters, now, principal)
+    )
+    if after is not None:
+        stmt = stmt.where(tuple_(Finding.reported_at, Finding.id) < tuple_(*after))
+    stmt = stmt.order_by(Finding.reported_at.desc(), Finding.id.desc()).limit(limit)
+    return list((await session.execute(stmt)).scalars())
+
+
+class Named(Protocol):
+    """What a rendered finding shows of a unit or a category (an ORM row or a snapshot's)."""
+
+    @property
+    def code(self) -> str: ...
+
+    @property
+    def name(self) -> str: ...
+
+
+@dataclass(frozen=True)
+class Refs:
+    units: Mapping[int, Named]
+    categories: Mapping[int, Named]
+    usernames: Mapping[int, str]
+    # Findings the page links to that the caller may not see: rendered as no link.
+    hidden: frozenset[uuid.UUID] = frozenset()
+
+    def link(self, finding_id: uuid.UUID | None) -> uuid.UUID | None:
+        return None if finding_id in self.hidden else finding_id
+
+
+async def load_refs(
+    session: AsyncSession, findings: Sequence[Finding], principal: Principal
+) -> Refs:
+    """The units, categories and users a page of findings names, in three queries, and which
+    findings it links to the caller may not see, in a fourth if any is linked."""
+    unit_ids: set[int] = set()
+    for f in findings:
+        unit_ids.update(u for u in (f.place_unit_id, f.responsible_unit_id, f.district_id) if u)
+    units = await _by_id(session, Unit, unit_ids)
+    categories = await _by_id(session, Category, {f.category_id for f in findings})
+    user_ids = {f.reporter_id for f in findings}
+    rows = await session.execute(select(User.id, User.username).where(User.id.in_(user_ids)))
+    hidden = await hidden_findings(session, principal, links_of(findings))
+    return Refs(units, categories, {r.id: r.username for r in rows}, hidden)
+
+
+T = TypeVar("T", Unit, Category)
+
+
+async def _by_id(session: AsyncSession, model: type[T], ids: Iterable[int]) -> dict[int, T]:
+    ids = list(ids)
+    if not ids:
+        return {}
+    rows = (await session.execute(select(model).where(model.id.in_(ids)))).scalars()
+    return {row.id: row for row in rows}
+
+
+async def events_of(
+    session: AsyncSession, finding_id: uuid.UUID, *, limit: int, after: int | None
+) -> list[tuple[Event, str | None]]:
+    stmt = (
+        select(Event, User.username)
+        .outerjoin(User, User.id == Event.actor_id)
+        .where(Event.finding_id == finding_id)
+    )
+    if after is not None:
+        stmt = stmt.where(Event.id > after)
+    rows = await session.execute(stmt.order_by(Event.id).limit(limit))
+    return [(event, username) for event, username in rows]
+
+
+async def get_visible(
+    session: AsyncSession, finding_id: uuid.UUID, principal: Principal, *, for_update: bool = False
+) -> Finding | None:
+    stmt = select(Finding).where(Finding.id == finding_id, visible_findings(principal))
+    if for_update:
+        stmt = stmt.with_for_update()
+    return (await session.execute(stmt)).scalar_one_or_none()

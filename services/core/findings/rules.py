@@ -1,0 +1,146 @@
+"""The finding lifecycle (DESIGN §4) as a table: which action moves which state, and who may.
+
+Pure: no I/O. The persistence layer asks `plan_transition` and applies what it returns.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from services.core.calendar.deadlines import CityClock, due_at
+from services.core.identity.principal import Actor
+from services.core.models import CLOCK_RUNNING, OPEN, Status
+from services.core.platform.errors import DomainError, Refusal
+
+
+class Action(StrEnum):
+    DISPATCH = "dispatch"
+    ACCEPT = "accept"
+    RETURN = "return"
+    SUBMIT = "submit"
+    VERIFY = "verify"
+    REJECT = "reject"
+    CLOSE_INVALID = "close_invalid"
+    MARK_DUPLICATE = "mark_duplicate"
+    REQUEST_EXTENSION = "request_extension"
+    APPROVE_EXTENSION = "approve_extension"
+    DENY_EXTENSION = "deny_extension"
+    CONFIRM_RECURRENCE = "confirm_recurrence"
+    DISMISS_RECURRENCE = "dismiss_recurrence"
+
+
+S = Status
+A = Action
+
+# (action) -> ({from states}, to state or None for "stays where it is")
+EDGES: dict[Action, tuple[frozenset[Status], Status | None]] = {
+    A.DISPATCH: (frozenset({S.REPORTED}), S.ASSIGNED),
+    A.ACCEPT: (frozenset({S.ASSIGNED}), S.ACCEPTED),
+    A.RETURN: (frozenset({S.ASSIGNED, S.ACCEPTED}), S.REPORTED),
+    A.SUBMIT: (frozenset({S.ACCEPTED}), S.SUBMITTED),
+    A.VERIFY: (frozenset({S.SUBMITTED}), S.CLOSED),
+    A.REJECT: (frozenset({S.SUBMITTED}), S.ACCEPTED),
+    A.CLOSE_INVALID: (OPEN, S.CLOSED),
+    A.MARK_DUPLICATE: (OPEN, S.CLOSED),
+    A.REQUEST_EXTENSION: (CLOCK_RUNNING, None),
+    A.APPROVE_EXTENSION: (CLOCK_RUNNING, None),
+    A.DENY_EXTENSION: (CLOCK_RUNNING, None),
+    # A possible recurrence counts against the unit responsible once confirmed: it needs one.
+    A.CONFIRM_RECURRENCE: (frozenset({S.ASSIGNED, S.ACCEPTED, S.SUBMITTED}), None),
+    A.DISMISS_RECURRENCE: (OPEN, None),
+}
+
+CLOSE_REASON: dict[Action, str] = {
+    A.VERIFY: "rectified",
+    A.CLOSE_INVALID: "invalid",
+    A.MARK_DUPLICATE: "duplicate",
+}
+
+# Who may take each action. Unit actions additionally need the responsible unit in the
+# caller's subtree; verification must be independent: never of one's own submission, nor of
+# a unit in one's own subtree.
+ROLES: dict[Action, frozenset[str]] = {
+    A.DISPATCH: frozenset({"dispatcher"}),
+    A.CLOSE_INVALID: frozenset({"dispatcher"}),
+    A.MARK_DUPLICATE: frozenset({"dispatcher"}),
+    A.APPROVE_EXTENSION: frozenset({"dispatcher"}),
+    A.DENY_EXTENSION: frozenset({"dispatcher"}),
+    A.CONFIRM_RECURRENCE: frozenset({"dispatcher"}),
+    A.DISMISS_RECURRENCE: frozenset({"dispatcher"}),
+    A.ACCEPT: frozenset({"unit_handler"}),
+    A.RETURN: frozenset({"unit_handler"}),
+    A.SUBMIT: frozenset({"unit_handler"}),
+    A.REQUEST_EXTENSION: frozenset({"unit_handler"}),
+    A.VERIFY: frozenset({"verifier"}),
+    A.REJECT: frozenset({"verifier"}),
+}
+UNIT_ACTIONS = frozenset({A.ACCEPT, A.RETURN, A.SUBMIT, A.REQUEST_EXTENSION})
+VERIFY_ACTIONS = frozenset({A.VERIFY, A.REJECT})
+RECURRENCE_DECISIONS = frozenset({A.CONFIRM_RECURRENCE, A.DISMISS_RECURRENCE})
+
+
+@dataclass(frozen=True)
+class Plan:
+    action: Action
+    from_status: Status
+    to_status: Status
+    close_reason: str | None
+
+
+def plan_transition(
+    action: Action,
+    status: Status,
+    actor: Actor,
+    *,
+    submitted_by: int | None = None,
+    extension_pending: bool = False,
+    recurrence_pending: bool = False,
+) -> Plan | Refusal:
+    if actor.role not in ROLES[action]:
+        allowed = ", ".join(sorted(ROLES[action]))
+        return Refusal(403, f"Only {allowed} may {action.value}; you are {actor.role}.")
+    if action in UNIT_ACTIONS and not actor.holds_responsible_unit:
+        return Refusal(403, f"Only a handler of the responsible unit may {action.value}.")
+    if action in VERIFY_ACTIONS and submitted_by is not None and submitted_by == actor.user_id:
+        return Refusal(403, "A verifier may not verify their own submission.")
+    if action in VERIFY_ACTIONS and actor.holds_responsible_unit:
+        return Refusal(
+            403, "A verifier may not verify a submission of their own unit or a unit below it."
+        )
+    sources, target = EDGES[action]
+    if status not in sources:
+        allowed = ", ".join(sorted(s.value for s in sources))
+        return Refusal(
+            409, f"Cannot {action.value} a finding that is {status.value} (only {allowed})."
+        )
+    if action is A.REQUEST_EXTENSION and extension_pending:
+        return Refusal(409, "An extension request is already pending.")
+    if action in (A.APPROVE_EXTENSION, A.DENY_EXTENSION) and not extension_pending:
+        return Refusal(409, "There is no pending extension request.")
+    if action in RECURRENCE_DECISIONS and not recurrence_pending:
+        return Refusal(409, "There is no possible recurrence to decide.")
+    return Plan(action, status, target or status, CLOSE_REASON.get(action))
+
+
+class FindingError(DomainError):
+    """A lifecycle or intake rule refused the request."""
+
+
+@dataclass(frozen=True)
+class Clock:
+    """The current instant and what deadline arithmetic needs to know about the city."""
+
+    now: datetime
+    city: CityClock
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return self.city.tz
+
+    def due(self, start: datetime, limit: dict[str, Any]) -> datetime:
+        city = self.city
+        return due_at(start, limit, city.calendar, tz=city.tz, end_of_day=city.end_of_day)

@@ -1,0 +1,361 @@
+"""The lifecycle's use cases: dispatch, accept, submit, verify … each a transition checked by
+the lifecycle table (rules.py), applied to the finding and recorded as one event.
+
+Every function takes the session, flushes, and leaves the commit to the caller's boundary.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.core.escalation.plans import reschedule, resolve
+from services.core.escalation.rules import Plan as Ladder
+from services.core.evidence.service import submission_photos, summary, union_flags
+from services.core.findings.intake import IntakeTerms, intake_plan
+from services.core.findings.queries import get_visible
+from services.core.findings.rules import Action, Clock, FindingError, Plan, plan_transition
+from services.core.findings.spatial import Recurred
+from services.core.identity.principal import Actor, Principal
+from services.core.models import Category, Event, ExposureVideo, Finding, Status, Unit, User
+from services.core.platform.errors import Refusal
+from services.core.reference.rules import district_of
+from services.core.reference.snapshot import Reference
+
+
+async def _unit_by_code(session: AsyncSession, code: str) -> Unit | None:
+    return (await session.execute(select(Unit).where(Unit.code == code))).scalar_one_or_none()
+
+
+def _event(
+    finding_id: uuid.UUID,
+    actor_id: int | None,
+    action: str,
+    from_status: str | None,
+    to_status: str | None,
+    at: datetime,
+    **payload: Any,
+) -> Event:
+    clean = {k: v for k, v in payload.items() if v is not None}
+    return Event(
+        finding_id=finding_id,
+        actor_id=actor_id,
+        action=action,
+        from_status=from_status,
+        to_status=to_status,
+        payload=json.loads(json.dumps(clean, default=str)),
+        at=at,
+    )
+
+
+@dataclass(frozen=True)
+class TransitionRequest:
+    action: Action
+    expected_version: int | None = None
+    note: str | None = None
+    unit: str | None = None
+    due_at: datetime | None = None
+    duplicate_of: uuid.UUID | None = None
+    evidence: list[uuid.UUID] | None = None
+
+
+_NOTE_REQUIRED = frozenset(
+    {
+        Action.RETURN,
+        Action.REJECT,
+        Action.CLOSE_INVALID,
+        Action.REQUEST_EXTENSION,
+        Action.DENY_EXTENSION,
+    }
+)
+
+
+async def _holds(session: AsyncSession, principal: Principal, unit_id: int | None) -> bool:
+    if unit_id is None:
+        return False
+    unit = await session.get(Unit, unit_id)
+    return unit is not None and unit.path.startswith(principal.unit_path)
+
+
+async def transition(
+    session: AsyncSession,
+    finding_id: uuid.UUID,
+    request: TransitionRequest,
+    principal: Principal,
+    clock: Clock,
+    ref: Reference,
+) -> Finding:
+    finding = await get_visible(session, finding_id, principal, for_update=True)
+    if finding is None:
+        raise FindingError(404, f"No finding {finding_id} in your scope.")
+    if request.expected_version is not None and request.expected_version != finding.version:
+        raise FindingError(
+            409,
+            f"The finding has changed (version {finding.version}, you expected "
+            f"{request.expected_version}); reload it and try again.",
+            "expected_version",
+        )
+    actor = Actor(
+        principal.user_id,
+        principal.role,
+        holds_responsible_unit=await _holds(session, principal, finding.responsible_unit_id),
+    )
+    plan = plan_transition(
+        request.action,
+        Status(finding.status),
+        actor,
+        submitted_by=finding.submitted_by_id,
+        extension_pending=finding.extension_requested_until is not None,
+        recurrence_pending=finding.possible_recurrence_of is not None,
+    )
+    if isinstance(plan, Refusal):
+        raise FindingError(plan.status, plan.reason, "action")
+    if request.action in _NOTE_REQUIRED and not request.note:
+        raise FindingError(422, f"A note is required to {request.action.value}.", "note")
+    payload = await _apply(session, finding, plan, request, principal, clock, ref)
+    finding.status = plan.to_status
+    finding.close_reason = plan.close_reason
+    if plan.to_status is Status.CLOSED:
+        finding.closed_at = clock.now
+    finding.version += 1
+    finding.updated_at = clock.now
+    await reschedule(session, finding, clock.city)
+    if plan.to_status is Status.CLOSED:
+        await resolve(session, finding.id, clock.now)
+    session.add(
+        _event(
+            finding.id,
+            principal.user_id,
+            plan.action.value,
+            plan.from_status.value,
+            plan.to_status.value,
+            clock.now,
+            note=request.note,
+            **payload,
+        )
+    )
+    await session.flush()
+    return finding
+
+
+async def _apply(
+    session: AsyncSession,
+    finding: Finding,
+    plan: Plan,
+    request: TransitionRequest,
+    principal: Principal,
+    clock: Clock,
+    ref: Reference,
+) -> dict[str, Any]:
+    """The side effects of one action on the finding's fields; returns the event payload."""
+    action = plan.action
+    if action is Action.DISPATCH:
+        return await _dispatch(session, finding, request, principal, clock, ref)
+    if action is Action.RETURN:
+        returned_by = finding.responsible_unit_id
+        finding.responsible_unit_id = None
+        finding.dispatched_at = None
+        finding.due_at = None
+        finding.extension_requested_until = None
+        unit = await session.get(Unit, returned_by) if returned_by else None
+        return {"returned_by_unit": unit.code if unit else None}
+    if action is Action.SUBMIT:
+        return await _submit(session, finding, request, principal, clock)
+    if action is Action.REJECT:
+        # Rework does not earn more time: due_at stays as it was.
+        finding.rework_count += 1
+        return {"rework_count": finding.rework_count}
+    if action is Action.MARK_DUPLICATE:
+        return await _mark_duplicate(session, finding, request, principal)
+    if action is Action.REQUEST_EXTENSION:
+        until = _later_deadline(finding, request.due_at, clock)
+        finding.extension_requested_until = until
+        return {"requested_until": until}
+    if action is Action.APPROVE_EXTENSION:
+        until = _later_deadline(finding, request.due_at or finding.extension_requested_until, clock)
+        previous = finding.due_at
+        finding.due_at = until
+        finding.extension_requested_until = None
+        finding.extension_count += 1
+        return {"due_at": until, "previous_due_at": previous}
+    if action is Action.DENY_EXTENSION:
+        denied = finding.extension_requested_until
+        finding.extension_requested_until = None
+        return {"denied_until": denied}
+    if action is Action.CONFIRM_RECURRENCE:
+        return await _confirm_recurrence(session, finding, clock, ref)
+    if action is Action.DISMISS_RECURRENCE:
+        dismissed, finding.possible_recurrence_of = finding.possible_recurrence_of, None
+        return {"possible_recurrence_of": dismissed}
+    return {}
+
+
+async def _confirm_recurrence(
+    session: AsyncSession, finding: Finding, clock: Clock, ref: Reference
+) -> dict[str, Any]:
+    """A dispatcher decides that the problem another unit rectified came back, and that it
+    counts against the unit now responsible; a recurrence of an exposure-video problem then
+    goes on from L3 of its ladder, as at intake. The deadline stays."""
+    earlier, finding.possible_recurrence_of = finding.possible_recurrence_of, None
+    finding.recurrence_of = earlier
+    category = await session.get(Category, finding.category_id)
+    assert category is not None  # noqa: S101 - a foreign key
+    _, ladder = await dispatch_terms(session, finding, category, clock, ref)
+    finding.escalation_plan = ladder.to_json()
+    return {"recurrence_of": earlier}
+
+
+async def _relink_recurrence(
+    session: AsyncSession, finding: Finding, unit_id: int
+) -> dict[str, Any]:
+    """Dispatching decides the unit, and with it whether the problem rectified nearby was its
+    own: a recurrence if so, else only a possible one (as at intake)."""
+    earlier_id = finding.recurrence_of or finding.possible_recurrence_of
+    if earlier_id is None:
+        return {}
+    earlier = await session.get(Finding, earlier_id)
+    own = earlier is not None and earlier.responsible_unit_id == unit_id
+    finding.recurrence_of = earlier_id if own else None
+    finding.possible_recurrence_of = None if own else earlier_id
+    return {
+        "recurrence_of": finding.recurrence_of,
+        "possible_recurrence_of": finding.possible_recurrence_of,
+    }
+
+
+async def _submit(
+    session: AsyncSession,
+    finding: Finding,
+    request: TransitionRequest,
+    principal: Principal,
+    clock: Clock,
+) -> dict[str, Any]:
+    """A rectification is claimed with after-photos taken since the unit took it on; the
+    event records them and their flags for the verifier."""
+    photos, unknown = await submission_photos(session, finding, request.evidence)
+    if unknown:
+        listed = ", ".join(str(i) for i in unknown)
+        raise FindingError(
+            422, f"Not after-photos uploaded for this rectification: {listed}.", "evidence"
+        )
+    if not photos:
+        raise FindingError(
+            422,
+            "Upload at least one after-photo of the rectification first "
+            f"(POST /api/v1/findings/{finding.id}/evidence with kind=after).",
+            "evidence",
+        )
+    finding.submitted_at = clock.now
+    finding.submitted_by_id = principal.user_id
+    finding.extension_requested_until = None
+    return {
+        "evidence": [summary(p) for p in photos],
+        "flags": union_flags(photos),
+        "on_time": finding.due_at is None or clock.now <= finding.due_at,
+    }
+
+
+def _later_deadline(finding: Finding, until: datetime | None, clock: Clock) -> datetime:
+    if until is None:
+        raise FindingError(422, "Give the new deadline as due_at.", "due_at")
+    floor = max(d for d in (finding.due_at, clock.now) if d is not None)
+    if until <= floor:
+        raise FindingError(
+            422, "The new deadline must be later than the current one and than now.", "due_at"
+        )
+    return until
+
+
+async def _dispatch(
+    session: AsyncSession,
+    finding: Finding,
+    request: TransitionRequest,
+    principal: Principal,
+    clock: Clock,
+    ref: Reference,
+) -> dict[str, Any]:
+    if not request.unit:
+        raise FindingError(422, "Name the responsible unit's code to dispatch to.", "unit")
+    unit = await _unit_by_code(session, request.unit)
+    if unit is None or not principal.covers(unit.path):
+        raise FindingError(422, f"Unknown unit {request.unit!r}.", "unit")
+    if unit.kind in ("city", "campaign_office", "discipline_commission"):
+        raise FindingError(422, f"Unit {unit.code!r} cannot be made responsible.", "unit")
+    category = await session.get(Category, finding.category_id)
+    assert category is not None  # noqa: S101 - a foreign key
+    finding.responsible_unit_id = unit.id
+    finding.district_id = await district_of(session, unit)
+    finding.dispatched_at = clock.now
+    relinked = await _relink_recurrence(session, finding, unit.id)
+    finding.due_at, ladder = await dispatch_terms(session, finding, category, clock, ref)
+    finding.reminded_at = None
+    finding.escalation_plan = ladder.to_json()
+    return {"unit": unit.code, "due_at": finding.due_at, **relinked}
+
+
+async def _mark_duplicate(
+    session: AsyncSession, finding: Finding, request: TransitionRequest, principal: Principal
+) -> dict[str, Any]:
+    if request.duplicate_of is None:
+        raise FindingError(422, "Name the original finding as duplicate_of.", "duplicate_of")
+    if request.duplicate_of == finding.id:
+        raise FindingError(422, "A finding cannot duplicate itself.", "duplicate_of")
+    original = await get_visible(session, request.duplicate_of, principal)
+    if original is None:
+        raise FindingError(422, "No such original finding in your scope.", "duplicate_of")
+    finding.duplicate_of = original.id
+    session.add(await _duplicate_reported(session, original, finding, principal))
+    return {"duplicate_of": original.id}
+
+
+async def _duplicate_reported(
+    session: AsyncSession, original: Finding, duplicate: Finding, principal: Principal
+) -> Event:
+    """An event on the original's trail: another report of the same problem came in, so it
+    counts for the original's reporter, who saw it first."""
+    reporter = await session.get(User, duplicate.reporter_id)
+    # No `at`: the transaction's time (the audit trail is ordered by id anyway).
+    return Event(
+        finding_id=original.id,
+        actor_id=principal.user_id,
+        action="duplicate_reported",
+        from_status=None,
+        to_status=None,
+        payload={
+            "duplicate": str(duplicate.id),
+            "duplicate_reporter": reporter.username if reporter else None,
+            "duplicate_reported_at": duplicate.reported_at.isoformat(),
+        },
+    )
+
+
+async def dispatch_terms(
+    session: AsyncSession, finding: Finding, category: Category, clock: Clock, ref: Reference
+) -> tuple[datetime, Ladder]:
+    """Deadline and plan of a finding dispatched by hand out of the queue, on the same terms
+    the intake would have given it: a segment keeps its video's batch deadline and policy, a
+    recurrence of an exposure-video problem starts at L3."""
+    video = (
+        await session.get(ExposureVideo, finding.exposure_video_id)
+        if finding.exposure_video_id
+        else None
+    )
+    original = await session.get(Finding, finding.recurrence_of) if finding.recurrence_of else None
+    recurred = (
+        Recurred(original.id, original.source, (original.escalation_plan or {}).get("policy"))
+        if original is not None
+        else None
+    )
+    terms = IntakeTerms(
+        recurrence_window=timedelta(0),
+        due_at=video.due_at if video else None,
+        policy=video.policy_code if video else None,
+    )
+    ladder = intake_plan(ref, category.policy_code, terms, recurred)
+    return terms.due_at or clock.due(clock.now, category.time_limit), ladder

@@ -1,0 +1,48 @@
+"""Keys generated once into the data dir and reused: the token-signing and webhook keys of a
+single-machine installation (production sets them explicitly)."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+from services.core.platform.settings import Settings
+
+
+def persistent_secret(path: Path, nbytes: int = 32) -> str:
+    """The secret stored at `path` (0600), created on first use. Written aside and linked
+    into place, so concurrent processes agree on one value and never read half a file."""
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_urlsafe(nbytes)
+    scratch = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    fd = os.open(scratch, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(value)
+    try:
+        os.link(scratch, path)
+    except FileExistsError:  # another process won the race: use its value
+        value = path.read_text().strip()
+    finally:
+        scratch.unlink()
+    return value
+
+
+def jwt_secret(settings: Settings) -> str:
+    """The configured key, else the installation's generated one, so tokens survive restarts
+    and every process of one installation agrees."""
+    if settings.jwt_secret is not None:
+        return settings.jwt_secret.get_secret_value()
+    return persistent_secret(settings.data_dir / "jwt-secret", 48)
+
+
+def webhook_secret(settings: Settings) -> str:
+    """The configured key, else the installation's generated one, so receivers configured
+    with it keep working across restarts."""
+    if settings.webhook_secret is not None:
+        return settings.webhook_secret.get_secret_value()
+    return persistent_secret(settings.data_dir / "webhook-secret")

@@ -1,0 +1,513 @@
+"""Unit statistics for the supervision office's ranking (通报 / 红黑榜).
+
+Which findings count for a unit: those whose responsible unit lies in the unit's subtree,
+reported in the window, excluding those closed as invalid or duplicate (they were never the
+unit's problem). Which escalations count: those whose responsible unit lies in the subtree,
+fired in the window. Findings reported but never dispatched (or returned) have no
+responsible unit and count nowhere.
+
+An exposure-video finding, and an escalation of one, counts twice in every figure that feeds
+the score (`weighted`); the plain figures are shown as well so they can be checked against
+the lists. The score (pure, `score`):
+
+    100 × on-time rate − 2 × overdue open − 5 × reworked − 5 × recurrences
+        − (1 × L1 + 2 × L2 + 5 × L3 + 10 × L4 escalations)
+
+all on the weighted counts; the on-time rate is on-time ÷ rectified (1 when nothing was
+rectified yet), levels above 4 cost as much as L4. Rank 1 is the highest score; equal scores
+share a rank. The red and the black list follow from the ranks (`boards`).
+
+The SQL aggregates per responsible unit and the roll-up to districts, streets or
+departments happens here, over the unit paths: a few hundred rows, not the findings. A
+closed finding never changes again, so closed findings are read from their per-day roll-up
+(`closed_finding_days`, kept by triggers in the closing transaction; `stat_days` says how a
+window is split into whole days and raw edges); open ones from their own per-day roll-up,
+which the worker folds in from the changes the triggers append (`open_finding_days`, migration
+0012; services/core/stats/store.py), except the overdue count, which depends on the time asked
+and comes from the partial index of open findings, ordered by due date. The same pass gives
+the dashboard's trend its open findings per week (`ranking`). An escalation never changes
+either once fired:
+escalations come from their own roll-up (`escalation_days`, migration 0011) and the rows of
+the partial days.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, fields
+from datetime import date, datetime
+from typing import Any, Literal
+
+from sqlalchemy import (
+    ColumnElement,
+    CompoundSelect,
+    Select,
+    String,
+    Subquery,
+    and_,
+    false,
+    func,
+    literal,
+    literal_column,
+    or_,
+    select,
+    union_all,
+)
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
+from sqlalchemy.sql.elements import ColumnClause
+
+from services.core.models import (
+    CLOCK_RUNNING,
+    ClosedFindingDay,
+    Escalation,
+    EscalationDay,
+    Finding,
+    OpenFindingChange,
+    OpenFindingDay,
+    Unit,
+)
+from services.core.stats.days import DaySplit, split
+
+EXPOSURE_SOURCE = "exposure_video"
+EXPOSURE_WEIGHT = 2
+STAT_LEVELS = ("district", "street", "department")
+REPORTED_LEVELS = (1, 2, 3, 4)
+
+ON_TIME_POINTS = 100
+OVERDUE_PENALTY = 2
+REWORK_PENALTY = 5
+RECURRENCE_PENALTY = 5
+LEVEL_PENALTY = {1: 1, 2: 2, 3: 5, 4: 10}
+LISTED = 3  # the red and the black list: the top three and the bottom three ranks
+Board = Literal["red", "black"]
+FORMULA = (
+    "score = 100 × on_time_rate − 2 × overdue_open − 5 × rework − 5 × recurrences "
+    "− (1 × L1 + 2 × L2 + 5 × L3 + 10 × L4), on weighted counts (an exposure-video finding "
+    "or its escalation counts 2); on_time_rate = on_time ÷ closed, 1 when closed = 0"
+)
+
+
+@dataclass
+class Counts:
+    total: int = 0
+    closed: int = 0
+    on_time: int = 0
+    overdue_open: int = 0
+    rework: int = 0
+    recurrences: int = 0
+    escalations: dict[int, int] = field(default_factory=dict)
+
+    def add(self, other: Counts, factor: int = 1) -> None:
+        for f in fields(self):
+            if f.name != "escalations":
+                setattr(self, f.name, getattr(self, f.name) + factor * getattr(other, f.name))
+        for level, n in other.escalations.items():
+            self.escalations[level] = self.escalations.get(level, 0) + factor * n
+
+    @property
+    def on_time_rate(self) -> float | None:
+        return self.on_time / self.closed if self.closed else None
+
+    @property
+    def rework_rate(self) -> float | None:
+        return self.rework / self.total if self.total else None
+
+
+def score(weighted: Counts) -> float:
+    """The ranking score of one unit from its weighted counts (see the module docstring)."""
+    rate = weighted.on_time_rate
+    penalty = (
+        OVERDUE_PENALTY * weighted.overdue_open
+        + REWORK_PENALTY * weighted.rework
+        + RECURRENCE_PENALTY * weighted.recurrences
+        + sum(
+            LEVEL_PENALTY.get(level, LEVEL_PENALTY[4]) * n
+            for level, n in weighted.escalations.items()
+        )
+    )
+    return round(ON_TIME_POINTS * (1.0 if rate is None else rate) - penalty, 2)
+
+
+def ranks(scores: Sequence[float]) -> list[int]:
+    """Competition ranking, best first: scores 90, 80, 80, 70 rank 1, 2, 2, 4."""
+    return [1 + sum(other > s for other in scores) for s in scores]
+
+
+def boards(ranked: Sequence[int], size: int = LISTED) -> list[Board | None]:
+    """The list each unit is on, from the units' `ranks` (1 is the best): the red list (红榜)
+    holds every unit ranked `size` or better, the black list (黑榜) every other unit with fewer
+    than `size` units ranked below it.
+
+    Both are decided by rank, so a tie at the edge takes all the tied units: equal scores are
+    treated alike. A unit is on one list at most, the red one first: a unit tied with one of
+    the top three did as well as it, whatever the number of units below. So with few units,
+    or a large tie, the black list is shorter than `size`, or empty (everyone tied)."""
+    return [
+        "red" if r <= size else "black" if sum(other > r for other in ranked) < size else None
+        for r in ranked
+    ]
+
+
+@dataclass
+class UnitStats:
+    unit_id: int
+    code: str
+    name: str
+    counts: Counts = field(default_factory=Counts)
+    weighted: Counts = field(default_factory=Counts)
+    score: float = 0.0
+    rank: int = 0
+    board: Board | None = None  # the red or the black list (`boards`)
+
+
+def _window(
+    column: InstrumentedAttribute[datetime], since: datetime | None, until: datetime | None
+) -> list[ColumnElement[bool]]:
+    clauses = []
+    if since is not None:
+        clauses.append(column >= since)
+    if until is not None:
+        clauses.append(column < until)
+    return clauses
+
+
+# Constants inlined into the SQL, not bound: the planner matches them against the partial
+# indexes' predicates (a bound parameter proves nothing about a generic plan).
+CLOSED: ColumnClause[str] = literal_column("'closed'", String())
+RECTIFIED: ColumnClause[str] = literal_column("'rectified'", String())
+
+
+def _whole_days(
+    days: DaySplit, day: InstrumentedAttribute[date] | ColumnElement[date]
+) -> list[ColumnElement[bool]]:
+    """The whole days of `days` on a roll-up's `day` column."""
+    assert days.whole is not None  # noqa: S101 - the callers check
+    first, end = days.whole
+    clauses = []
+    if first is not None:
+        clauses.append(day >= first)
+    if end is not None:
+        clauses.append(day < end)
+    return clauses
+
+
+def _between(
+    column: InstrumentedAttribute[datetime], start: datetime, end: datetime
+) -> ColumnElement[bool]:
+    return and_(column >= start, column < end)
+
+
+def _reported_between(start: datetime, end: datetime) -> ColumnElement[bool]:
+    return _between(Finding.reported_at, start, end)
+
+
+def _in_edges(days: DaySplit, column: InstrumentedAttribute[datetime]) -> ColumnElement[bool]:
+    """The partial days of `days` on the rows' `column`; false when there are none."""
+    return or_(false(), *(_between(column, a, b) for a, b in days.edges))
+
+
+Window = tuple[datetime, datetime]
+
+
+def _per_unit(*counts: ColumnElement[Any]) -> Select[*tuple[Any, ...]]:
+    """`counts` over the findings' rows, per responsible unit and exposure flag."""
+    exposure = Finding.source == EXPOSURE_SOURCE
+    return select(Finding.responsible_unit_id, exposure, *counts).group_by(
+        Finding.responsible_unit_id, exposure
+    )
+
+
+def finding_counts(
+    since: datetime | None,
+    until: datetime | None,
+    now: datetime,
+    windows: Sequence[Window] = (),
+) -> CompoundSelect[*tuple[Any, ...]]:
+    """Per responsible unit and exposure flag: total, closed, on time, overdue open,
+    reworked, recurrences — possibly several rows per unit and flag, to be added up: the
+    closed findings of whole days from their roll-up and those of the partial days at the
+    window's ends from the rows; the open ones as `_open_counts` reads them (those with no
+    responsible unit too, under None).
+
+    Then one column per window of `windows`: the open findings reported in it, which the
+    dashboard's trend shows, counted in the same pass."""
+    days = split(since, until)
+    zero = literal(0)
+    no_windows = [zero] * len(windows)
+    parts: list[Select[*tuple[Any, ...]]] = []
+    if days.whole is not None:
+        d = ClosedFindingDay
+        parts.append(
+            select(
+                d.responsible_unit_id,
+                d.exposure,
+                func.sum(d.findings),
+                func.sum(d.findings),
+                func.sum(d.on_time),
+                zero,
+                func.sum(d.rework),
+                func.sum(d.recurrences),
+                *no_windows,
+            )
+            .where(
+                d.close_reason == RECTIFIED, d.responsible_unit_id != 0, *_whole_days(days, d.day)
+            )
+            .group_by(d.responsible_unit_id, d.exposure)
+        )
+    if days.edges:
+        parts.append(
+            _per_unit(
+                func.count(),
+                func.count(),
+                func.count().filter(Finding.submitted_at <= Finding.due_at),
+                zero,
+                func.count().filter(Finding.rework_count > 0),
+                func.count().filter(Finding.recurrence_of.is_not(None)),
+                *no_windows,
+            ).where(
+                Finding.status == CLOSED,
+                Finding.close_reason == RECTIFIED,
+                Finding.responsible_unit_id.is_not(None),
+                _in_edges(days, Finding.reported_at),
+            )
+        )
+    parts += _open_counts(days, since, until, now, windows)
+    return union_all(*parts)
+
+
+def _open_days() -> Subquery:
+    """The open findings' roll-up as it stands: the days folded in and the changes not yet
+    (migration 0012), to be added up."""
+    columns = ("day", "responsible_unit_id", "exposure", "findings", "rework", "recurrences")
+    return union_all(
+        *(
+            select(*(getattr(table, c) for c in columns))
+            for table in (OpenFindingDay, OpenFindingChange)
+        )
+    ).subquery("open_days")
+
+
+def _open_counts(
+    days: DaySplit,
+    since: datetime | None,
+    until: datetime | None,
+    now: datetime,
+    windows: Sequence[Window],
+) -> list[Select[*tuple[Any, ...]]]:
+    """The open findings' part of `finding_counts`: those of whole days (of the window and of
+    each of `windows`) from their roll-up, those of partial days from the rows, and the
+    overdue ones, the one figure that depends on `now`, from the `due_at` range of the index
+    that holds only open findings."""
+    zero = literal(0)
+    no_windows = [zero] * len(windows)
+    splits = [split(a, b) for a, b in windows]
+    open_row = Finding.status != CLOSED
+    parts: list[Select[*tuple[Any, ...]]] = []
+    if days.whole is not None:
+        o = _open_days()
+        unit = func.nullif(o.c.responsible_unit_id, 0)
+        parts.append(
+            select(
+                unit,
+                o.c.exposure,
+                func.sum(o.c.findings),
+                zero,
+                zero,
+                zero,
+                func.sum(o.c.rework),
+                func.sum(o.c.recurrences),
+                *(
+                    func.coalesce(func.sum(o.c.findings).filter(*_whole_days(w, o.c.day)), 0)
+                    if w.whole is not None
+                    else zero
+                    for w in splits
+                ),
+            )
+            .where(*_whole_days(days, o.c.day))
+            .group_by(unit, o.c.exposure)
+        )
+    if days.edges:
+        parts.append(
+            _per_unit(
+                func.count(),
+                zero,
+                zero,
+                zero,
+                func.count().filter(Finding.rework_count > 0),
+                func.count().filter(Finding.recurrence_of.is_not(None)),
+                *no_windows,
+            ).where(open_row, _in_edges(days, Finding.reported_at))
+        )
+    if any(w.edges for w in splits):
+        parts.append(
+            _per_unit(
+                *([zero] * 6),
+                *(func.count().filter(_in_edges(w, Finding.reported_at)) for w in splits),
+            ).where(open_row, or_(*(_in_edges(w, Finding.reported_at) for w in splits)))
+        )
+    parts.append(
+        _per_unit(zero, zero, zero, func.count(), zero, zero, *no_windows).where(
+            open_row,
+            Finding.status.in_(sorted(CLOCK_RUNNING)),
+            Finding.due_at < now,
+            *_window(Finding.reported_at, since, until),
+        )
+    )
+    return parts
+
+
+async def closed_reported_in(session: AsyncSession, windows: Sequence[Window]) -> list[int]:
+    """How many closed findings were reported in each [start, end) window: those of whole
+    days from the roll-up, those of partial days from the rows."""
+    counts = [0] * len(windows)
+    if not windows:
+        return counts
+    splits = [split(a, b) for a, b in windows]
+    whole = [(i, w.whole) for i, w in enumerate(splits) if w.whole is not None]
+    if whole:
+        d = ClosedFindingDay
+        firsts = [first for _, (first, _end) in whole if first is not None]
+        ends = [end for _, (_first, end) in whole if end is not None]
+        rows = await session.execute(
+            select(d.day, func.sum(d.findings))
+            .where(d.day >= min(firsts), d.day < max(ends))
+            .group_by(d.day)
+        )
+        for day, n in rows:
+            for i, (first, end) in whole:
+                if first is not None and end is not None and first <= day < end:
+                    counts[i] += int(n)
+    edges = [(i, edge) for i, w in enumerate(splits) for edge in w.edges]
+    if edges:
+        row = (
+            await session.execute(
+                select(
+                    *(func.count().filter(_reported_between(a, b)) for _, (a, b) in edges)
+                ).where(
+                    Finding.status == CLOSED,
+                    or_(*(_reported_between(a, b) for _, (a, b) in edges)),
+                )
+            )
+        ).one()
+        for (i, _), n in zip(edges, row, strict=True):
+            counts[i] += int(n)
+    return counts
+
+
+def escalation_counts(
+    since: datetime | None, until: datetime | None
+) -> CompoundSelect[int | None, int, bool, int]:
+    """Per responsible unit, level and exposure flag: the number of escalations fired —
+    possibly several rows per unit, level and flag, to be added up: the whole days from the
+    roll-up (`escalation_days`), the partial days at the window's ends from the rows."""
+    days = split(since, until)
+    parts: list[Select[int | None, int, bool, int]] = []
+    if days.whole is not None:
+        d = EscalationDay
+        parts.append(
+            select(d.responsible_unit_id, d.level, d.exposure, func.sum(d.escalations))
+            .where(*_whole_days(days, d.day))
+            .group_by(d.responsible_unit_id, d.level, d.exposure)
+        )
+    if days.edges or not parts:
+        e = Escalation
+        exposure = e.source == EXPOSURE_SOURCE
+        parts.append(
+            select(e.responsible_unit_id, e.level, exposure, func.count())
+            .where(
+                e.responsible_unit_id.is_not(None),
+                # An empty window (since ≥ until) has no edges: no row is read at all.
+                _in_edges(days, e.fired_at),
+            )
+            .group_by(e.responsible_unit_id, e.level, exposure)
+        )
+    return union_all(*parts)
+
+
+def _roll_up(paths: Mapping[int, str], level_ids: set[int]) -> dict[int, int]:
+    """unit id → the unit of the level above (or at) it, for every unit that has one."""
+    out: dict[int, int] = {}
+    for unit_id, path in paths.items():
+        for ancestor in reversed([int(p) for p in path.strip("/").split("/") if p]):
+            if ancestor in level_ids:
+                out[unit_id] = ancestor
+                break
+    return out
+
+
+@dataclass
+class Ranking:
+    """`units`: every unit of the level, best first; `open_reported`: the open findings
+    (routed or not) reported in each of the windows asked for, counted in the same pass
+    (with `closed_reported_in`, all the findings reported in them)."""
+
+    units: list[UnitStats]
+    open_reported: list[int]
+
+
+async def unit_stats(
+    session: AsyncSession,
+    level: str,
+    *,
+    since: datetime | None,
+    until: datetime | None,
+    now: datetime,
+) -> list[UnitStats]:
+    """Every unit of the level, best first, with its counts, score and rank."""
+    return (await ranking(session, level, since=since, until=until, now=now)).units
+
+
+async def ranking(
+    session: AsyncSession,
+    level: str,
+    *,
+    since: datetime | None,
+    until: datetime | None,
+    now: datetime,
+    windows: Sequence[Window] = (),
+) -> Ranking:
+    """`unit_stats`, and the open findings reported in each of `windows` (which must lie
+    within [since, until): the open findings outside it are not read)."""
+    if any(
+        (since is not None and a < since) or (until is not None and b > until) for a, b in windows
+    ):
+        raise ValueError("every window must lie within [since, until)")
+    units = (
+        await session.execute(select(Unit.id, Unit.code, Unit.name, Unit.kind, Unit.path))
+    ).all()
+    stats = {u.id: UnitStats(u.id, u.code, u.name) for u in units if u.kind == level}
+    owner = _roll_up({u.id: u.path for u in units}, set(stats))
+
+    finding_rows = await session.execute(finding_counts(since, until, now, windows))
+    escalation_rows = await session.execute(escalation_counts(since, until))
+    open_reported = [0] * len(windows)
+    for f in finding_rows:
+        for i, n in enumerate(f[8:]):
+            open_reported[i] += int(n)
+        target = stats.get(owner.get(f[0] or 0, 0))
+        if target is None:
+            continue
+        exposure = f[1]
+        total, closed, on_time, overdue, rework, recurrences = (int(n) for n in f[2:8])
+        counts = Counts(total, closed, on_time, overdue, rework, recurrences)
+        target.counts.add(counts)
+        target.weighted.add(counts, EXPOSURE_WEIGHT if exposure else 1)
+
+    for e in escalation_rows:
+        target = stats.get(owner.get(e[0] or 0, 0))
+        if target is None:
+            continue
+        exposure = e[2]
+        counts = Counts(escalations={e[1]: int(e[3])})
+        target.counts.add(counts)
+        target.weighted.add(counts, EXPOSURE_WEIGHT if exposure else 1)
+
+    result = list(stats.values())
+    for s in result:
+        s.score = score(s.weighted)
+    for s, r in zip(result, ranks([s.score for s in result]), strict=True):
+        s.rank = r
+    for s, b in zip(result, boards([s.rank for s in result]), strict=True):
+        s.board = b
+    return Ranking(sorted(result, key=lambda s: (s.rank, s.code)), open_reported)
