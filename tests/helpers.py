@@ -24,13 +24,15 @@ from zoneinfo import ZoneInfo
 
 import httpx
 from httpx import AsyncClient, Response
-from sqlalchemy import text
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.api.xlsx import XLSX_MEDIA_TYPE
 from services.cli.accounts import add_user
 from services.core.calendar.store import load_city_clock
 from services.core.escalation.sweep import sweep_batch
+from services.core.identity.principal import Principal
+from services.core.models import Unit, User
 from services.core.platform.settings import Settings
 from services.core.reference.demo import DISTRICTS
 from tests.conftest import demo_password
@@ -118,6 +120,44 @@ async def make_overdue(factory: async_sessionmaker[AsyncSession], fid: str, due:
             ),
             {"due": due, "id": uuid.UUID(fid)},
         )
+
+
+async def reclock(
+    factory: async_sessionmaker[AsyncSession],
+    fid: str,
+    dispatched: datetime,
+    due: datetime,
+    *,
+    arm: bool = False,
+) -> datetime:
+    """Move a finding's clock: dispatched at `dispatched`, due at `due`; the sweep kept away,
+    or with `arm` called at due (L1). Returns the instant its light turns yellow, as the
+    database generated it."""
+    async with factory() as session, session.begin():
+        yellow: datetime = (
+            await session.execute(
+                text(
+                    "UPDATE findings SET dispatched_at = :dispatched, "
+                    "due_at = CAST(:due AS timestamptz), next_escalation_at = CASE "
+                    "WHEN :arm THEN CAST(:due AS timestamptz) END WHERE id = :id "
+                    "RETURNING yellow_at"
+                ),
+                {"dispatched": dispatched, "due": due, "arm": arm, "id": uuid.UUID(fid)},
+            )
+        ).scalar_one()
+    return yellow
+
+
+async def principal_of(session: AsyncSession, username: str) -> Principal:
+    """The Principal of a demo account, as the API would build it, for the core queries."""
+    user, unit = (
+        await session.execute(
+            select(User, Unit).join(Unit, Unit.id == User.unit_id).where(User.username == username)
+        )
+    ).one()
+    return Principal(
+        user.id, user.username, user.role, unit.id, unit.code, unit.kind, unit.path, user.person_id
+    )
 
 
 async def add_account(

@@ -15,6 +15,7 @@ from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 from services.core.escalation.queries import EscalationRow, status_of
+from services.core.escalation.rules import Light
 
 BOM = "\ufeff"
 HEADERS = (
@@ -34,6 +35,7 @@ HEADERS = (
     "延迟(秒)",
     "整改期限",
     "问题状态",
+    "红黄绿灯",
     "状态",
     "批示时间",
     "批示人",
@@ -49,6 +51,15 @@ FINDING_STATUSES = {
     "submitted": "待复核",
     "closed": "已销号",
 }
+# The traffic light in words as well as colour: a spreadsheet shows no colour.
+LIGHTS = {Light.GREEN: "绿灯", Light.YELLOW: "黄灯(即将超期)", Light.RED: "红灯(已超期)"}
+
+
+def light_cell(light: Light | None) -> str:
+    """The light as the exports write it; empty while the finding's clock does not run."""
+    return LIGHTS[light] if light is not None else ""
+
+
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -63,8 +74,11 @@ def _time(value: datetime | None, tz: ZoneInfo) -> datetime | None:
     return value.astimezone(tz).replace(tzinfo=None) if value is not None else None
 
 
-def values(row: EscalationRow, tz: ZoneInfo) -> list[str | int | float | datetime | None]:
-    """One row's cells under HEADERS, shared by the CSV and the XLSX export."""
+def values(
+    row: EscalationRow, tz: ZoneInfo, now: datetime
+) -> list[str | int | float | datetime | None]:
+    """One row's cells under HEADERS, shared by the CSV and the XLSX export; the finding's
+    light as of `now`."""
     e = row.escalation
     return [
         e.id,
@@ -83,6 +97,7 @@ def values(row: EscalationRow, tz: ZoneInfo) -> list[str | int | float | datetim
         round((e.fired_at - e.due_for).total_seconds(), 3),
         _time(row.finding_due_at, tz),
         FINDING_STATUSES.get(row.finding_status, row.finding_status),
+        light_cell(row.light(now)),
         STATUSES[status_of(e)],
         _time(e.acknowledged_at, tz),
         _text(row.acknowledged_by),
@@ -91,20 +106,20 @@ def values(row: EscalationRow, tz: ZoneInfo) -> list[str | int | float | datetim
     ]
 
 
-def _cells(row: EscalationRow, tz: ZoneInfo) -> list[str | int | float]:
+def _cells(row: EscalationRow, tz: ZoneInfo, now: datetime) -> list[str | int | float]:
     return [
         v.strftime("%Y-%m-%d %H:%M:%S") if isinstance(v, datetime) else "" if v is None else v
-        for v in values(row, tz)
+        for v in values(row, tz, now)
     ]
 
 
-def render_csv(rows: Iterable[EscalationRow], tz: ZoneInfo) -> bytes:
+def render_csv(rows: Iterable[EscalationRow], tz: ZoneInfo, now: datetime) -> bytes:
     out = io.StringIO()
     out.write(BOM)
     writer = csv.writer(out)
     writer.writerow(HEADERS)
     for row in rows:
-        writer.writerow(_cells(row, tz))
+        writer.writerow(_cells(row, tz, now))
     return out.getvalue().encode("utf-8")
 
 

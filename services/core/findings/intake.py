@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.core.escalation.plans import UnknownPolicy
 from services.core.escalation.rules import Plan as Ladder
-from services.core.escalation.rules import next_time
+from services.core.escalation.rules import next_time, yellow_time
 from services.core.findings.rules import Clock, FindingError
 from services.core.findings.sources import SOURCE_RULES, Way, source_refusal
 from services.core.findings.spatial import Recurred
@@ -201,6 +201,7 @@ class _Intake:
         due: datetime | None = None
         plan_json: dict[str, Any] | None = None
         next_at: datetime | None = None
+        yellow: datetime | None = None
         if responsible is not None:
             plan = intake_plan(self.ref, self.category.policy_code, terms, recurred)
             dispatched_at, plan_json = clock.now, plan.to_json()
@@ -213,6 +214,8 @@ class _Intake:
                 reminded=False,
                 clock=clock.city,
             )
+            # What the database generates for the row; the answer shows it without a read.
+            yellow = yellow_time(plan.reminder_at, clock.now, due)
             events.append(
                 NewEvent(
                     None,
@@ -250,6 +253,7 @@ class _Intake:
             due_at=due,
             escalation_plan=plan_json,
             next_escalation_at=next_at,
+            yellow_at=yellow,
         )
         return fresh, events
 

@@ -23,8 +23,9 @@ closed finding never changes again, so closed findings are read from their per-d
 (`closed_finding_days`, kept by triggers in the closing transaction; `stat_days` says how a
 window is split into whole days and raw edges); open ones from their own per-day roll-up,
 which the worker folds in from the changes the triggers append (`open_finding_days`, migration
-0012; services/core/stats/store.py), except the overdue count, which depends on the time asked
-and comes from the partial index of open findings, ordered by due date. The same pass gives
+0012; services/core/stats/store.py), except the overdue (red) and yellow counts, which depend on
+the time asked and come from the partial index of the findings whose clock runs, ordered by
+the instant their light turns yellow (migration 0019). The same pass gives
 the dashboard's trend its open findings per week (`ranking`). An escalation never changes
 either once fired:
 escalations come from their own roll-up (`escalation_days`, migration 0011) and the rows of
@@ -96,6 +97,9 @@ class Counts:
     overdue_open: int = 0
     rework: int = 0
     recurrences: int = 0
+    # Open with the clock running, past the reminder fraction and not yet due, now: the
+    # yellow light (services.core.escalation.rules `light`). Shown, not scored.
+    yellow_open: int = 0
     escalations: dict[int, int] = field(default_factory=dict)
 
     def add(self, other: Counts, factor: int = 1) -> None:
@@ -176,6 +180,12 @@ def _window(
 # indexes' predicates (a bound parameter proves nothing about a generic plan).
 CLOSED: ColumnClause[str] = literal_column("'closed'", String())
 RECTIFIED: ColumnClause[str] = literal_column("'rectified'", String())
+# The statuses whose clock runs, as ix_findings_light's predicate names them (migration 0019).
+_RUNNING = ("assigned", "accepted")
+assert set(_RUNNING) == set(CLOCK_RUNNING)  # noqa: S101 - keep the two in step
+CLOCK_RUNS: ColumnElement[bool] = Finding.status.in_(
+    [literal_column(f"'{s}'", String()) for s in _RUNNING]
+)
 
 
 def _whole_days(
@@ -225,10 +235,10 @@ def finding_counts(
     windows: Sequence[Window] = (),
 ) -> CompoundSelect[*tuple[Any, ...]]:
     """Per responsible unit and exposure flag: total, closed, on time, overdue open,
-    reworked, recurrences — possibly several rows per unit and flag, to be added up: the
-    closed findings of whole days from their roll-up and those of the partial days at the
-    window's ends from the rows; the open ones as `_open_counts` reads them (those with no
-    responsible unit too, under None).
+    reworked, recurrences, yellow open — possibly several rows per unit and flag, to be
+    added up: the closed findings of whole days from their roll-up and those of the partial
+    days at the window's ends from the rows; the open ones as `_open_counts` reads them
+    (those with no responsible unit too, under None).
 
     Then one column per window of `windows`: the open findings reported in it, which the
     dashboard's trend shows, counted in the same pass."""
@@ -248,6 +258,7 @@ def finding_counts(
                 zero,
                 func.sum(d.rework),
                 func.sum(d.recurrences),
+                zero,
                 *no_windows,
             )
             .where(
@@ -264,6 +275,7 @@ def finding_counts(
                 zero,
                 func.count().filter(Finding.rework_count > 0),
                 func.count().filter(Finding.recurrence_of.is_not(None)),
+                zero,
                 *no_windows,
             ).where(
                 Finding.status == CLOSED,
@@ -297,8 +309,8 @@ def _open_counts(
 ) -> list[Select[*tuple[Any, ...]]]:
     """The open findings' part of `finding_counts`: those of whole days (of the window and of
     each of `windows`) from their roll-up, those of partial days from the rows, and the
-    overdue ones, the one figure that depends on `now`, from the `due_at` range of the index
-    that holds only open findings."""
+    overdue (red) and yellow ones, the figures that depend on `now`, from the `yellow_at`
+    range of the index that holds only the findings whose clock runs."""
     zero = literal(0)
     no_windows = [zero] * len(windows)
     splits = [split(a, b) for a, b in windows]
@@ -317,6 +329,7 @@ def _open_counts(
                 zero,
                 func.sum(o.c.rework),
                 func.sum(o.c.recurrences),
+                zero,
                 *(
                     func.coalesce(func.sum(o.c.findings).filter(*_whole_days(w, o.c.day)), 0)
                     if w.whole is not None
@@ -336,21 +349,33 @@ def _open_counts(
                 zero,
                 func.count().filter(Finding.rework_count > 0),
                 func.count().filter(Finding.recurrence_of.is_not(None)),
+                zero,
                 *no_windows,
             ).where(open_row, _in_edges(days, Finding.reported_at))
         )
     if any(w.edges for w in splits):
         parts.append(
             _per_unit(
-                *([zero] * 6),
+                *([zero] * 7),
                 *(func.count().filter(_in_edges(w, Finding.reported_at)) for w in splits),
             ).where(open_row, or_(*(_in_edges(w, Finding.reported_at) for w in splits)))
         )
+    # Red and yellow in one pass: a finding whose clock runs turned yellow before it fell
+    # due, so `yellow_at <= now` is both, told apart by due_at (ix_findings_light holds both
+    # columns: the pass reads the index alone).
     parts.append(
-        _per_unit(zero, zero, zero, func.count(), zero, zero, *no_windows).where(
-            open_row,
-            Finding.status.in_(sorted(CLOCK_RUNNING)),
-            Finding.due_at < now,
+        _per_unit(
+            zero,
+            zero,
+            zero,
+            func.count().filter(Finding.due_at < now),
+            zero,
+            zero,
+            func.count().filter(Finding.due_at >= now),
+            *no_windows,
+        ).where(
+            CLOCK_RUNS,
+            Finding.yellow_at <= now,
             *_window(Finding.reported_at, since, until),
         )
     )
@@ -483,14 +508,14 @@ async def ranking(
     escalation_rows = await session.execute(escalation_counts(since, until))
     open_reported = [0] * len(windows)
     for f in finding_rows:
-        for i, n in enumerate(f[8:]):
+        for i, n in enumerate(f[9:]):
             open_reported[i] += int(n)
         target = stats.get(owner.get(f[0] or 0, 0))
         if target is None:
             continue
         exposure = f[1]
-        total, closed, on_time, overdue, rework, recurrences = (int(n) for n in f[2:8])
-        counts = Counts(total, closed, on_time, overdue, rework, recurrences)
+        total, closed, on_time, overdue, rework, recurrences, yellow = (int(n) for n in f[2:9])
+        counts = Counts(total, closed, on_time, overdue, rework, recurrences, yellow)
         target.counts.add(counts)
         target.weighted.add(counts, EXPOSURE_WEIGHT if exposure else 1)
 
