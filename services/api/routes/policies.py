@@ -25,7 +25,7 @@ from ..schemas.policies import (
     ladder_errors,
     normalised_levels,
 )
-from .config import CodePath
+from ..schemas.wire import CodePath
 
 router = APIRouter(prefix="/escalation-policies", tags=["configuration"])
 

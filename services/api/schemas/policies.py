@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from services.core.escalation.rules import validate_levels
 from services.core.models import CHANNELS
 
-from .config import Code, Name
+from .wire import Code, Name
 
 LEVEL_KEYS = frozenset({"level", "target", "after", "channels"})
 MAX_LEVELS = 9

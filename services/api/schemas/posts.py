@@ -1,0 +1,47 @@
+"""Request and response bodies of /posts: who holds which role in a unit, and since when."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal, get_args
+
+from pydantic import BaseModel, Field
+
+from services.core.models import POST_ROLES
+
+from .wire import Code, Id, Input, Timestamp
+
+PostRole = Literal["head", "deputy", "handler", "city_leader", "verifier"]
+assert set(get_args(PostRole)) == set(POST_ROLES)  # noqa: S101 - keep the lists in step
+
+
+class PostCreate(Input):
+    unit: Code = Field(description="unit code")
+    role: PostRole
+    person: Id = Field(description="person id")
+    valid_from: Timestamp
+    valid_to: Timestamp | None = Field(
+        default=None, description="end of the tenure; null while the person holds the post"
+    )
+
+
+class PostUpdate(Input):
+    unit: Code | None = None
+    role: PostRole | None = None
+    person: Id | None = None
+    valid_from: Timestamp | None = None
+    valid_to: Timestamp | None = None
+
+
+class PostOut(BaseModel):
+    id: int
+    unit: str
+    role: str
+    person: int
+    valid_from: datetime
+    valid_to: datetime | None
+
+
+class PostPage(BaseModel):
+    items: list[PostOut]
+    next_cursor: str | None
