@@ -20,19 +20,8 @@ from ..schemas.wire import CodePath
 router = APIRouter(tags=["configuration"])
 
 
-def _out(c: Category) -> CategoryOut:
-    return CategoryOut(
-        id=c.id,
-        code=c.code,
-        name=c.name,
-        group=c.group,
-        kind=c.kind,
-        clock=c.clock,
-        time_limit=c.time_limit,
-        duplicate_radius_m=c.duplicate_radius_m,
-        policy_code=c.policy_code,
-        active=c.active,
-    )
+def _out(row: Category) -> CategoryOut:
+    return CategoryOut.model_validate(row, from_attributes=True)
 
 
 @router.get("/categories", response_model=CategoryPage)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Literal, cast
 from zoneinfo import ZoneInfo
 
@@ -38,7 +37,7 @@ from ..schemas.escalations import (
     TargetOut,
 )
 from ..schemas.findings import CategoryRef, Source, UnitRef
-from ..schemas.wire import BigId, Id, Timestamp
+from ..schemas.wire import BigId, Id, Timestamp, local
 from ..xlsx import XLSX_MEDIA_TYPE
 from . import exports
 
@@ -51,10 +50,6 @@ CSV_CHUNK = 2_000
 assert set(ESCALATION_STATUSES) == {"open", "acknowledged", "resolved"}  # noqa: S101
 
 IdPath = Annotated[BigId, Path()]
-
-
-def _local(value: datetime | None, tz: ZoneInfo) -> datetime | None:
-    return value.astimezone(tz) if value is not None else None
 
 
 def render(row: EscalationRow, tz: ZoneInfo) -> EscalationOut:
@@ -76,7 +71,7 @@ def render(row: EscalationRow, tz: ZoneInfo) -> EscalationOut:
             category=CategoryRef(code=row.category_code, name=row.category_name),
             description=row.finding_description,
             responsible_unit=responsible,
-            due_at=_local(row.finding_due_at, tz),
+            due_at=local(row.finding_due_at, tz),
             status=row.finding_status,
         ),
         level=e.level,
@@ -93,10 +88,10 @@ def render(row: EscalationRow, tz: ZoneInfo) -> EscalationOut:
         due_for=e.due_for.astimezone(tz),
         lag_seconds=round((e.fired_at - e.due_for).total_seconds(), 3),
         district=district,
-        acknowledged_at=_local(e.acknowledged_at, tz),
+        acknowledged_at=local(e.acknowledged_at, tz),
         acknowledged_by=row.acknowledged_by,
         instruction=e.instruction,
-        resolved_at=_local(e.resolved_at, tz),
+        resolved_at=local(e.resolved_at, tz),
         status=cast(EscalationStatus, status_of(e)),
     )
 

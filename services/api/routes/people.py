@@ -19,16 +19,8 @@ from ..schemas.wire import IdPath
 router = APIRouter(tags=["configuration"])
 
 
-def _out(p: Person) -> PersonOut:
-    return PersonOut(
-        id=p.id,
-        name=p.name,
-        title=p.title,
-        phone=p.phone,
-        email=p.email,
-        webhook_url=p.webhook_url,
-        created_at=p.created_at,
-    )
+def _out(row: Person) -> PersonOut:
+    return PersonOut.model_validate(row, from_attributes=True)
 
 
 @router.get("/people", response_model=PersonPage)

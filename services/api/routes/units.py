@@ -11,12 +11,12 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.core.models import Unit
+from services.core.models import Unit, UnitKind
 from services.core.reference import queries, service
 
 from ..deps import Admin, Session
 from ..pagination import PageDep, id_key, split_page
-from ..schemas.units import UnitCreate, UnitKind, UnitOut, UnitPage, UnitUpdate
+from ..schemas.units import UnitCreate, UnitOut, UnitPage, UnitUpdate
 from ..schemas.wire import Code, CodePath
 
 router = APIRouter(tags=["configuration"])

@@ -6,18 +6,13 @@ the problem names the exact field (`time_limit.working_days`, `clock`).
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, get_args
+from typing import Annotated, Any
 
 from pydantic import BaseModel, Field, StringConstraints
 
-from services.core.models import CATEGORY_KINDS, CLOCKS
+from services.core.models import CategoryKind, ClockKind
 
 from .wire import Code, Input, Name
-
-CategoryKind = Literal["facility", "event"]
-Clock = Literal["working_days", "continuous"]
-assert set(get_args(CategoryKind)) == set(CATEGORY_KINDS)  # noqa: S101 - keep the lists in step
-assert set(get_args(Clock)) == set(CLOCKS)  # noqa: S101
 
 Group = Annotated[
     str,
@@ -32,7 +27,9 @@ class CategoryCreate(Input):
     name: Name
     group: Group = Field(description="e.g. city_appearance, infrastructure, traffic_order")
     kind: CategoryKind
-    clock: Clock | None = Field(default=None, description="derived from time_limit when omitted")
+    clock: ClockKind | None = Field(
+        default=None, description="derived from time_limit when omitted"
+    )
     time_limit: dict[str, Any] = Field(
         description='{"working_days": 1..365} or {"duration": "PT2H"} (ISO 8601)',
         examples=[{"working_days": 2}, {"duration": "PT2H"}],
@@ -46,7 +43,7 @@ class CategoryUpdate(Input):
     name: Name | None = None
     group: Group | None = None
     kind: CategoryKind | None = None
-    clock: Clock | None = None
+    clock: ClockKind | None = None
     time_limit: dict[str, Any] | None = None
     duplicate_radius_m: int | None = Field(default=None, ge=1, le=10_000)
     policy_code: Code | None = None

@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal, get_args
 
 from pydantic import BaseModel, Field
 
-from services.core.models import POST_ROLES
+from services.core.models import PostRole
 
 from .wire import Code, Id, Input, Timestamp
-
-PostRole = Literal["head", "deputy", "handler", "city_leader", "verifier"]
-assert set(get_args(PostRole)) == set(POST_ROLES)  # noqa: S101 - keep the lists in step
 
 
 class PostCreate(Input):

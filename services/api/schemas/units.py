@@ -3,24 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal, get_args
 
 from pydantic import BaseModel, Field
 
-from services.core.models import UNIT_KINDS
+from services.core.models import UnitKind
 
 from .wire import Code, Input, Lat, Lon, Name, WebhookUrl
-
-UnitKind = Literal[
-    "city",
-    "district",
-    "street",
-    "community",
-    "department",
-    "campaign_office",
-    "discipline_commission",
-]
-assert set(get_args(UnitKind)) == set(UNIT_KINDS)  # noqa: S101 - keep the lists in step
 
 
 class UnitCreate(Input):

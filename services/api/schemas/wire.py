@@ -15,6 +15,7 @@ import re
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Annotated, Any, TypeVar
+from zoneinfo import ZoneInfo
 
 from annotated_types import Interval
 from fastapi import Path
@@ -184,3 +185,8 @@ Lon = Annotated[Degrees, Field(ge=-180, le=180, allow_inf_nan=False)]
 # A code or an id in a URL path (/units/{code}, /posts/{post_id}).
 CodePath = Annotated[str, Path(min_length=1, max_length=64, pattern=CODE_PATTERN)]
 IdPath = Annotated[Id, Path()]
+
+
+def local(value: datetime | None, tz: ZoneInfo) -> datetime | None:
+    """A timestamp as a response gives it: stored in UTC, shown in the city's offset."""
+    return value.astimezone(tz) if value is not None else None

@@ -363,15 +363,19 @@ async def _finding_context(
     }
 
 
+def _uuid(text: str) -> uuid.UUID:
+    """The id in a page's URL; one that is not a UUID names no page."""
+    try:
+        return uuid.UUID(text)
+    except ValueError as exc:
+        raise PageNotFound from exc
+
+
 @router.get("/findings/{finding_id}")
 async def finding_page(
     request: Request, finding_id: str, caller: UiCaller, session: Session
 ) -> Response:
-    try:
-        fid = uuid.UUID(finding_id)
-    except ValueError as exc:
-        raise PageNotFound from exc
-    context = await _finding_context(session, caller, fid)
+    context = await _finding_context(session, caller, _uuid(finding_id))
     context["done"] = request.query_params.get("acknowledged") == "1"
     return render(request, "ui/finding.html", context, caller)
 
@@ -417,10 +421,7 @@ async def videos_page(request: Request, caller: UiCaller, session: Session) -> R
 async def video_page(
     request: Request, video_id: str, caller: UiCaller, session: Session
 ) -> Response:
-    try:
-        vid = uuid.UUID(video_id)
-    except ValueError as exc:
-        raise PageNotFound from exc
+    vid = _uuid(video_id)
     video = await get_video(session, vid, caller)
     if video is None:
         raise PageNotFound

@@ -168,23 +168,8 @@ async def list_escalations(
         .outerjoin(User, User.id == Escalation.acknowledged_by_id)
         .order_by(Escalation.fired_at.desc(), Escalation.id.desc())
     )
-    return [
-        EscalationRow(
-            escalation=r[0],
-            finding_status=r[1],
-            finding_description=r[2],
-            finding_due_at=r[3],
-            category_code=r[4],
-            category_name=r[5],
-            responsible_code=r[6],
-            responsible_name=r[7],
-            target_unit_code=r[8],
-            district_code=r[9],
-            district_name=r[10],
-            acknowledged_by=r[11],
-        )
-        for r in await session.execute(stmt)
-    ]
+    # The columns are selected in the order of EscalationRow's fields.
+    return [EscalationRow(*tuple(r)) for r in await session.execute(stmt)]
 
 
 async def one_escalation(

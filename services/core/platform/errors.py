@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 
@@ -56,3 +56,11 @@ class InvalidInput(DomainError):
 
 def invalid(field: str, message: str) -> InvalidInput:
     return InvalidInput([(field, message)])
+
+
+def refuse_nulls(changes: Mapping[str, object], fields: Sequence[str]) -> None:
+    """A change (a PATCH body's fields) may clear an optional field, never one every row
+    must have: the first such field is refused."""
+    for field in fields:
+        if field in changes and changes[field] is None:
+            raise invalid(field, "may not be null")

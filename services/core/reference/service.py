@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import ColumnElement, exists, or_, select, true
 from sqlalchemy.exc import IntegrityError
@@ -29,7 +29,7 @@ from services.core.models import (
     Unit,
     User,
 )
-from services.core.platform.errors import Conflict, InvalidInput, NotFound, invalid
+from services.core.platform.errors import Conflict, InvalidInput, NotFound, invalid, refuse_nulls
 from services.core.reference import store
 from services.core.reference.rules import (
     SINGLE_HOLDER_ROLES,
@@ -43,14 +43,19 @@ from services.core.reference.rules import (
 )
 
 Changes = Mapping[str, Any]
+_Row = TypeVar("_Row", Unit, Person, Post, Category, RoutingRule)
+_Coded = TypeVar("_Coded", Unit, Category)
 References = Sequence[tuple[InstrumentedAttribute[Any], str]]
 
 
-def refuse_nulls(changes: Changes, fields: Sequence[str]) -> None:
-    """A PATCH may clear an optional field, never one every row must have."""
-    for field in fields:
-        if field in changes and changes[field] is None:
-            raise invalid(field, "may not be null")
+def _found(row: _Row | None, missing: str) -> _Row:
+    if row is None:
+        raise NotFound(missing)
+    return row
+
+
+async def _by_code(session: AsyncSession, model: type[_Coded], code: str) -> _Coded | None:
+    return await session.scalar(select(model).where(model.code == code))
 
 
 def _check(errors: Sequence[tuple[str, str]], message: str | None = None) -> None:
@@ -81,14 +86,12 @@ async def _delete(session: AsyncSession, obj: Any, label: str, refs: References)
 
 
 async def unit(session: AsyncSession, code: str) -> Unit:
-    found = await session.scalar(select(Unit).where(Unit.code == code))
-    if found is None:
-        raise NotFound(f"No unit with code {code!r}.")
-    return found
+    return _found(await _by_code(session, Unit, code), f"No unit with code {code!r}.")
 
 
 async def _unit_ref(session: AsyncSession, code: str, field: str) -> Unit:
-    found = await session.scalar(select(Unit).where(Unit.code == code))
+    """The unit a body names in `field`: an unknown code is bad input, not a missing page."""
+    found = await _by_code(session, Unit, code)
     if found is None:
         raise invalid(field, f"no unit with code {code!r}")
     return found
@@ -159,10 +162,7 @@ async def delete_unit(session: AsyncSession, code: str) -> None:
 
 
 async def person(session: AsyncSession, person_id: int) -> Person:
-    found = await session.get(Person, person_id)
-    if found is None:
-        raise NotFound(f"No person with id {person_id}.")
-    return found
+    return _found(await session.get(Person, person_id), f"No person with id {person_id}.")
 
 
 async def create_person(session: AsyncSession, fields: Changes) -> Person:
@@ -191,10 +191,7 @@ async def delete_person(session: AsyncSession, person_id: int) -> None:
 
 
 async def post(session: AsyncSession, post_id: int) -> Post:
-    found = await session.get(Post, post_id)
-    if found is None:
-        raise NotFound(f"No post with id {post_id}.")
-    return found
+    return _found(await session.get(Post, post_id), f"No post with id {post_id}.")
 
 
 async def _check_person(session: AsyncSession, person_id: int) -> None:
@@ -275,10 +272,7 @@ async def delete_post(session: AsyncSession, post_id: int) -> None:
 
 
 async def category(session: AsyncSession, code: str) -> Category:
-    found = await session.scalar(select(Category).where(Category.code == code))
-    if found is None:
-        raise NotFound(f"No category with code {code!r}.")
-    return found
+    return _found(await _by_code(session, Category, code), f"No category with code {code!r}.")
 
 
 async def _check_policy(session: AsyncSession, code: str | None) -> None:
@@ -353,9 +347,7 @@ async def delete_category(session: AsyncSession, code: str) -> None:
 
 async def routing_rule(session: AsyncSession, rule_id: int) -> RoutingRule:
     found = await session.get(RoutingRule, rule_id)
-    if found is None:
-        raise NotFound(f"No routing rule with id {rule_id}.")
-    return found
+    return _found(found, f"No routing rule with id {rule_id}.")
 
 
 async def _category_id(session: AsyncSession, code: str | None) -> int | None:

@@ -36,7 +36,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from sqlalchemy import (
     ColumnElement,
@@ -161,9 +161,15 @@ class UnitStats:
     board: Board | None = None  # the red or the black list (`boards`)
 
 
+_When = TypeVar("_When", date, datetime)
+
+
 def _window(
-    column: InstrumentedAttribute[datetime], since: datetime | None, until: datetime | None
+    column: InstrumentedAttribute[_When] | ColumnElement[_When],
+    since: _When | None,
+    until: _When | None,
 ) -> list[ColumnElement[bool]]:
+    """`since <= column < until`, either bound left open when None."""
     clauses = []
     if since is not None:
         clauses.append(column >= since)
@@ -183,13 +189,7 @@ def _whole_days(
 ) -> list[ColumnElement[bool]]:
     """The whole days of `days` on a roll-up's `day` column."""
     assert days.whole is not None  # noqa: S101 - the callers check
-    first, end = days.whole
-    clauses = []
-    if first is not None:
-        clauses.append(day >= first)
-    if end is not None:
-        clauses.append(day < end)
-    return clauses
+    return _window(day, *days.whole)
 
 
 def _between(
