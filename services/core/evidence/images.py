@@ -61,7 +61,6 @@ class Photo:
     taken_at: datetime | None
     gps: tuple[float, float] | None  # (lat, lon), WGS84 decimal degrees
     encoded: bytes  # the re-encoded image, without metadata
-    original_bytes: int
 
 
 def sniff(data: bytes) -> str | None:
@@ -125,7 +124,6 @@ def _process(data: bytes, fmt: str, limits: Limits, city_tz: tzinfo) -> Photo:
             taken_at=taken_at,
             gps=gps,
             encoded=encoded,
-            original_bytes=len(data),
         )
 
 

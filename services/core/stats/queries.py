@@ -71,7 +71,6 @@ from services.core.stats.days import DaySplit, split
 
 EXPOSURE_SOURCE = "exposure_video"
 EXPOSURE_WEIGHT = 2
-STAT_LEVELS = ("district", "street", "department")
 REPORTED_LEVELS = (1, 2, 3, 4)
 
 ON_TIME_POINTS = 100
