@@ -14,7 +14,7 @@ from services.core.platform.queue import lazy_queue
 from services.core.platform.settings import Settings, get_settings
 from services.core.platform.stack import endpoints
 
-from . import middleware, problem_schema, problems, proxies, served, ui
+from . import middleware, problem_schema, problems, proxies, served
 from .middleware import API_PREFIX
 from .routes import (
     auth,
@@ -37,6 +37,7 @@ from .routes import (
     units,
 )
 from .state import AppState
+from .ui import dashboard
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -93,5 +94,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         briefings,
     ):
         app.include_router(module.router, prefix=API_PREFIX, responses=problem_schema.API_ERRORS)
-    ui.install(app)  # the web dashboard at /ui (services/api/ui)
+    dashboard.install(app)  # the web dashboard at /ui (services/api/ui)
     return app
