@@ -442,9 +442,9 @@ async def video_page(
 
 
 def _points_svg(points: list[queries.MapPoint], canvas: charts.Canvas) -> Markup:
-    """The map's points as SVG in one pass. In the template each of the 3,000 points cost six
-    escapes and attribute look-ups: more time than the query at a million findings. Only the
-    description is text; the rest are numbers, a UUID and fixed words."""
+    """The map's points as SVG in one pass: the template's escapes and attribute look-ups
+    per point cost more than the query (bench/ANALYSIS.md §4, §15). Only the description is
+    text; the rest are numbers, a UUID and fixed words."""
     out = []
     for p in points:
         at = canvas.at(p.lat, p.lon)

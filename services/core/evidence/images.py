@@ -1,8 +1,7 @@
 """Photo handling, pure and synchronous: sniff the format, enforce the limits, read the EXIF
 capture time and GPS, and re-encode the pixels without any metadata.
 
-CPU-bound (a 12-megapixel JPEG takes a few hundred milliseconds): callers run `process` off
-the event loop.
+CPU-bound (bench/ANALYSIS.md §15): callers run `process` off the event loop.
 """
 
 from __future__ import annotations

@@ -1,17 +1,6 @@
-"""The weekly briefing (通报): the week's figures the supervision office circulates.
-
-A week is an ISO week in the city's zone, Monday 00:00 to the next Monday 00:00. The briefing
-holds, for the findings reported in the week:
-
-- every district's figures, score and rank, as the ranking computes them (`stats.unit_stats`),
-  and from the ranks the red list (红榜, ranks 1–3) and the black list (黑榜, the bottom three
-  ranks), ties included, as `stats.boards` decides them for the dashboard too;
-- the longest-overdue open items (whenever reported), with the head of the responsible unit
-  from the posts valid at generation time: who answers for the item today;
-- the new exposure-video items and the recurrences reported in the week.
-
-"Overdue" is measured at the end of the week, or at generation time for the current week.
-A generated briefing is stored (one row per week, replaced when regenerated) so the Monday
+"""The weekly briefing (通报) the supervision office circulates: the week's district
+ranking with its red and black lists, the longest-overdue open items, the new exposure-video
+items and the recurrences (`gather`); stored once generated (`generate`), so the Monday
 edition stays what was sent even as the items move on.
 """
 
@@ -130,6 +119,13 @@ class WeekItem(BaseModel):
     recurrence_of: uuid.UUID | None = None
 
 
+# One ISO week in the city's zone, Monday 00:00 to the next Monday 00:00, for the findings
+# reported in it: every district's figures, score and rank as the ranking computes them, and
+# from the ranks the red list (红榜, ranks 1–3) and the black list (黑榜, the bottom three
+# ranks), ties included; the longest-overdue open items (whenever reported) with the head of
+# the responsible unit from the posts valid at generation time, who answers for the item
+# today; the week's new exposure-video items and recurrences. "Overdue" is measured at the
+# end of the week, or at generation time for the current week (`as_of`).
 class Briefing(BaseModel):
     week: str
     starts_at: datetime
