@@ -93,12 +93,17 @@ class DistrictLine(BaseModel):
     escalations: dict[str, int]  # "1".."4" → escalations fired in the week at that level
 
 
-class OverdueItem(BaseModel):
+class _Item(BaseModel):
+    """A finding as a briefing names it: its category, district and unit by name."""
+
     finding_id: uuid.UUID
     category: str
     description: str
     district: str
     responsible_unit: str
+
+
+class OverdueItem(_Item):
     due_at: datetime
     days_overdue: float
     level: int  # the highest escalation level fired so far, 0 when none
@@ -106,12 +111,7 @@ class OverdueItem(BaseModel):
     leader_title: str | None
 
 
-class WeekItem(BaseModel):
-    finding_id: uuid.UUID
-    category: str
-    description: str
-    district: str
-    responsible_unit: str
+class WeekItem(_Item):
     reported_at: datetime
     due_at: datetime | None
     status: str
@@ -176,6 +176,19 @@ _District = aliased(Unit)
 _Responsible = aliased(Unit)
 
 
+def _named(
+    f: Finding, category: str, district: str | None, responsible: str | None
+) -> dict[str, Any]:
+    """The `_Item` fields of a row of `_finding_rows`."""
+    return {
+        "finding_id": f.id,
+        "category": category,
+        "description": f.description,
+        "district": district or "",
+        "responsible_unit": responsible or "",
+    }
+
+
 def _finding_rows(
     *extra: ColumnElement[Any] | InstrumentedAttribute[Any],
 ) -> Select[*tuple[Any, ...]]:
@@ -222,11 +235,7 @@ async def _overdue(
         assert f.due_at is not None  # noqa: S101 - filtered above
         items.append(
             OverdueItem(
-                finding_id=f.id,
-                category=category,
-                description=f.description,
-                district=district or "",
-                responsible_unit=responsible or "",
+                **_named(f, category, district, responsible),
                 due_at=f.due_at.astimezone(tz),
                 days_overdue=round((as_of - f.due_at).total_seconds() / 86400, 1),
                 level=top or 0,
@@ -251,11 +260,7 @@ async def _week_items(
     ).order_by(Finding.reported_at, Finding.id)
     return [
         WeekItem(
-            finding_id=f.id,
-            category=category,
-            description=f.description,
-            district=district or "",
-            responsible_unit=responsible or "",
+            **_named(f, category, district, responsible),
             reported_at=f.reported_at.astimezone(tz),
             due_at=f.due_at.astimezone(tz) if f.due_at is not None else None,
             status=f.status,
