@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import chinese_calendar
 import httpx
 from httpx import AsyncClient, Response
 from sqlalchemy import select, text
@@ -42,6 +43,11 @@ URL = "/api/v1/findings"
 VIDEOS = "/api/v1/exposure-videos"
 M_PER_DEG = 111_195
 LAT, LON = 36.0571, 120.3466  # 市南区八大关, where the default test finding is
+
+
+def official_years() -> tuple[int, int]:
+    """First and last year of the official holiday data the installed chinesecalendar ships."""
+    return min(chinese_calendar.holidays).year, max(chinese_calendar.holidays).year
 
 
 def body(**over: Any) -> dict[str, Any]:

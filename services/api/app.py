@@ -14,14 +14,14 @@ from services.core.platform.queue import lazy_queue
 from services.core.platform.settings import Settings, get_settings
 from services.core.platform.stack import endpoints
 
-from . import middleware, problem_schema, problems, proxies, served, ui
+from . import middleware, problem_schema, problems, proxies, served
 from .middleware import API_PREFIX
 from .routes import (
     auth,
     briefings,
     calendar,
     calendar_overrides,
-    config,
+    categories,
     escalations,
     evidence,
     exposure_videos,
@@ -29,10 +29,15 @@ from .routes import (
     health,
     inbox,
     notifications,
+    people,
     policies,
+    posts,
+    routing_rules,
     stats,
+    units,
 )
 from .state import AppState
+from .ui import dashboard
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -73,7 +78,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         auth,
         findings,
         calendar,
-        config,
+        units,
+        people,
+        posts,
+        categories,
+        routing_rules,
         escalations,
         stats,
         policies,
@@ -85,5 +94,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         briefings,
     ):
         app.include_router(module.router, prefix=API_PREFIX, responses=problem_schema.API_ERRORS)
-    ui.install(app)  # the web dashboard at /ui (services/api/ui)
+    dashboard.install(app)  # the web dashboard at /ui (services/api/ui)
     return app

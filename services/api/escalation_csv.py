@@ -17,6 +17,8 @@ from zoneinfo import ZoneInfo
 from services.core.escalation.queries import EscalationRow, status_of
 from services.core.escalation.rules import Light
 
+from .xlsx import local_naive, safe_text
+
 BOM = "\ufeff"
 HEADERS = (
     "督办编号",
@@ -60,20 +62,6 @@ def light_cell(light: Light | None) -> str:
     return LIGHTS[light] if light is not None else ""
 
 
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def _text(value: str | None) -> str:
-    if not value:
-        return ""
-    return "'" + value if value.startswith(_FORMULA_START) else value
-
-
-def _time(value: datetime | None, tz: ZoneInfo) -> datetime | None:
-    # Local wall-clock time: the CSV prints it, the XLSX stores it as an Excel date.
-    return value.astimezone(tz).replace(tzinfo=None) if value is not None else None
-
-
 def values(
     row: EscalationRow, tz: ZoneInfo, now: datetime
 ) -> list[str | int | float | datetime | None]:
@@ -83,26 +71,26 @@ def values(
     return [
         e.id,
         str(e.finding_id),
-        _text(row.category_name),
-        _text(row.finding_description),
-        _text(row.district_name),
-        _text(row.responsible_name),
+        safe_text(row.category_name),
+        safe_text(row.finding_description),
+        safe_text(row.district_name),
+        safe_text(row.responsible_name),
         e.level,
-        _text(e.target_name),
-        _text(e.target_title),
-        _text(e.target_unit_name),
+        safe_text(e.target_name),
+        safe_text(e.target_title),
+        safe_text(e.target_unit_name),
         REASONS.get(e.reason, e.reason),
-        _time(e.due_for, tz),
-        _time(e.fired_at, tz),
+        local_naive(e.due_for, tz),
+        local_naive(e.fired_at, tz),
         round((e.fired_at - e.due_for).total_seconds(), 3),
-        _time(row.finding_due_at, tz),
+        local_naive(row.finding_due_at, tz),
         FINDING_STATUSES.get(row.finding_status, row.finding_status),
         light_cell(row.light(now)),
         STATUSES[status_of(e)],
-        _time(e.acknowledged_at, tz),
-        _text(row.acknowledged_by),
-        _text(e.instruction),
-        _time(e.resolved_at, tz),
+        local_naive(e.acknowledged_at, tz),
+        safe_text(row.acknowledged_by),
+        safe_text(e.instruction),
+        local_naive(e.resolved_at, tz),
     ]
 
 

@@ -1,16 +1,11 @@
 """The security headers of every answer: what a browser may load into a page, framing,
 sniffing, referrers and caching.
 
-The dashboard is server-rendered with one stylesheet and no script, so its policy allows its
-own stylesheet, its own images (the photos) and its own forms, nothing from another origin,
-and no framing (clickjacking). API answers get the same policy: a JSON or image answer
-opened in a browser loads nothing. Everything but the dashboard's static files is `no-store`:
-a page or an answer read with a session must not outlive it in a cache.
-
-The interactive API docs (/docs, /redoc) are the one exception: FastAPI's pages load Swagger
-UI and ReDoc from cdn.jsdelivr.net and start them with an inline script, so on those paths
-alone the policy allows that CDN (and ReDoc's fonts) and inline code. They hold no data of
-anyone's; the schema they render is fetched from /openapi.json.
+Dashboard pages and API answers load nothing from another origin and may not be framed;
+everything but the dashboard's static files is `no-store`, so nothing read with a session
+outlives it in a cache. The interactive docs (/docs, /redoc) are the one exception: FastAPI's
+pages load Swagger UI and ReDoc from a CDN with an inline script, so those paths alone allow
+that (they hold no one's data).
 """
 
 from __future__ import annotations

@@ -22,6 +22,7 @@ from services.core.platform import logging as duban_logging
 from services.core.platform.keys import jwt_secret
 from services.core.platform.settings import Settings
 from services.core.platform.stack import Endpoints, read_state, state_path, write_state
+from services.core.reference.demo import DemoAccount
 
 from . import demo_accounts, migrations
 from .common import CliError, in_transaction
@@ -138,9 +139,7 @@ def api_ready(url: str) -> bool:
         return False
 
 
-def banner(
-    api: str, servers: list[str], accounts: list[demo_accounts.Account] | None, data_dir: Path
-) -> str:
+def banner(api: str, servers: list[str], accounts: list[DemoAccount] | None, data_dir: Path) -> str:
     lines = [
         "",
         "duban is running.",
@@ -261,7 +260,7 @@ class Up:
         self._save_state()
         return self._supervise(seed.accounts)
 
-    def _supervise(self, accounts: list[demo_accounts.Account] | None) -> int:
+    def _supervise(self, accounts: list[DemoAccount] | None) -> int:
         announced = False
         next_probe = 0.0
         while not self.supervisor.stopping:

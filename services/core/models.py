@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal, get_args
 
 from sqlalchemy import (
     BigInteger,
@@ -38,7 +38,8 @@ NAMING = {
     "pk": "pk_%(table_name)s",
 }
 
-UNIT_KINDS = (
+# The vocabularies the API's documents enumerate are Literal types; the tuples feed the CHECKs.
+UnitKind = Literal[
     "city",
     "district",
     "street",
@@ -46,8 +47,10 @@ UNIT_KINDS = (
     "department",
     "campaign_office",
     "discipline_commission",
-)
-POST_ROLES = ("head", "deputy", "handler", "city_leader", "verifier")
+]
+UNIT_KINDS: tuple[str, ...] = get_args(UnitKind)
+PostRole = Literal["head", "deputy", "handler", "city_leader", "verifier"]
+POST_ROLES: tuple[str, ...] = get_args(PostRole)
 USER_ROLES = (
     "inspector",
     "dispatcher",
@@ -74,8 +77,10 @@ OPEN = frozenset({Status.REPORTED, Status.ASSIGNED, Status.ACCEPTED, Status.SUBM
 # The rectification clock runs only while the unit holds the item.
 CLOCK_RUNNING = frozenset({Status.ASSIGNED, Status.ACCEPTED})
 CLOSE_REASONS = ("rectified", "invalid", "duplicate")
-CATEGORY_KINDS = ("facility", "event")
-CLOCKS = ("working_days", "continuous")
+CategoryKind = Literal["facility", "event"]
+CATEGORY_KINDS: tuple[str, ...] = get_args(CategoryKind)
+ClockKind = Literal["working_days", "continuous"]
+CLOCKS: tuple[str, ...] = get_args(ClockKind)
 
 
 def _in(column: str, values: tuple[str, ...]) -> str:

@@ -39,7 +39,7 @@ from ..schemas.escalations import (
     TargetOut,
 )
 from ..schemas.findings import CategoryRef, LightName, Source, UnitRef
-from ..schemas.wire import BigId, Id, Timestamp
+from ..schemas.wire import BigId, Id, Timestamp, local
 from ..xlsx import XLSX_MEDIA_TYPE
 from . import exports
 
@@ -52,10 +52,6 @@ CSV_CHUNK = 2_000
 assert set(ESCALATION_STATUSES) == {"open", "acknowledged", "resolved"}  # noqa: S101
 
 IdPath = Annotated[BigId, Path()]
-
-
-def _local(value: datetime | None, tz: ZoneInfo) -> datetime | None:
-    return value.astimezone(tz) if value is not None else None
 
 
 def render(row: EscalationRow, tz: ZoneInfo, now: datetime) -> EscalationOut:
@@ -77,7 +73,7 @@ def render(row: EscalationRow, tz: ZoneInfo, now: datetime) -> EscalationOut:
             category=CategoryRef(code=row.category_code, name=row.category_name),
             description=row.finding_description,
             responsible_unit=responsible,
-            due_at=_local(row.finding_due_at, tz),
+            due_at=local(row.finding_due_at, tz),
             status=row.finding_status,
             light=row.light(now),
         ),
@@ -95,10 +91,10 @@ def render(row: EscalationRow, tz: ZoneInfo, now: datetime) -> EscalationOut:
         due_for=e.due_for.astimezone(tz),
         lag_seconds=round((e.fired_at - e.due_for).total_seconds(), 3),
         district=district,
-        acknowledged_at=_local(e.acknowledged_at, tz),
+        acknowledged_at=local(e.acknowledged_at, tz),
         acknowledged_by=row.acknowledged_by,
         instruction=e.instruction,
-        resolved_at=_local(e.resolved_at, tz),
+        resolved_at=local(e.resolved_at, tz),
         status=cast(EscalationStatus, status_of(e)),
     )
 

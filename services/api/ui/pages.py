@@ -369,15 +369,19 @@ async def _finding_context(
     }
 
 
+def _uuid(text: str) -> uuid.UUID:
+    """The id in a page's URL; one that is not a UUID names no page."""
+    try:
+        return uuid.UUID(text)
+    except ValueError as exc:
+        raise PageNotFound from exc
+
+
 @router.get("/findings/{finding_id}")
 async def finding_page(
     request: Request, finding_id: str, caller: UiCaller, session: Session
 ) -> Response:
-    try:
-        fid = uuid.UUID(finding_id)
-    except ValueError as exc:
-        raise PageNotFound from exc
-    context = await _finding_context(session, caller, fid)
+    context = await _finding_context(session, caller, _uuid(finding_id))
     context["done"] = request.query_params.get("acknowledged") == "1"
     return render(request, "ui/finding.html", context, caller)
 
@@ -423,10 +427,7 @@ async def videos_page(request: Request, caller: UiCaller, session: Session) -> R
 async def video_page(
     request: Request, video_id: str, caller: UiCaller, session: Session
 ) -> Response:
-    try:
-        vid = uuid.UUID(video_id)
-    except ValueError as exc:
-        raise PageNotFound from exc
+    vid = _uuid(video_id)
     video = await get_video(session, vid, caller)
     if video is None:
         raise PageNotFound
@@ -453,9 +454,9 @@ MAP_CLASSES = {Light.RED: ("overdue", 6), Light.YELLOW: ("yellow", 5), Light.GRE
 def _points_svg(
     points: list[queries.MapPoint], canvas: charts.Canvas, words: dict[Light, str]
 ) -> Markup:
-    """The map's points as SVG in one pass. In the template each of the 3,000 points cost six
-    escapes and attribute look-ups: more time than the query at a million findings. Only the
-    description is text; the rest are numbers, a UUID and fixed words."""
+    """The map's points as SVG in one pass: the template's escapes and attribute look-ups
+    per point cost more than the query (bench/ANALYSIS.md §4, §15). Only the description is
+    text; the rest are numbers, a UUID and fixed words."""
     out = []
     for p in points:
         at = canvas.at(p.lat, p.lon)

@@ -67,9 +67,8 @@ async def plan_with_parameters(session: AsyncSession) -> None:
 
     The overview's counts are prepared statements whose parameters are the week bounds:
     after five runs PostgreSQL switches them to a generic plan that cannot see how few rows
-    the bounds hold (8-10x slower at 1M findings: p50 531 ms for the overview in the bench;
-    the ranking's pass with the weeks' columns 150 ms instead of 115). Planning costs a
-    millisecond or two; each of these statements tens of milliseconds."""
+    the bounds hold, and that plan is far slower than planning each run afresh
+    (bench/ANALYSIS.md §8, §15)."""
     await session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
 
 

@@ -207,24 +207,8 @@ async def list_escalations(
         .outerjoin(User, User.id == Escalation.acknowledged_by_id)
         .order_by(Escalation.fired_at.desc(), Escalation.id.desc())
     )
-    return [
-        EscalationRow(
-            escalation=r[0],
-            finding_status=r[1],
-            finding_description=r[2],
-            finding_due_at=r[3],
-            finding_yellow_at=r[4],
-            category_code=r[5],
-            category_name=r[6],
-            responsible_code=r[7],
-            responsible_name=r[8],
-            target_unit_code=r[9],
-            district_code=r[10],
-            district_name=r[11],
-            acknowledged_by=r[12],
-        )
-        for r in await session.execute(stmt)
-    ]
+    # The columns are selected in the order of EscalationRow's fields.
+    return [EscalationRow(*tuple(r)) for r in await session.execute(stmt)]
 
 
 async def one_escalation(

@@ -175,14 +175,6 @@ class Timetable:
         return min(candidates) if candidates else None
 
 
-def due_levels(
-    plan: Plan, due_at: datetime, fired: Collection[int], now: datetime, clock: CityClock
-) -> list[Level]:
-    """Every level not yet fired whose time has come, lowest first: a finding first seen
-    12 working days late gets L1–L4 at once, in order."""
-    return [lv for lv, _ in Timetable.of(plan, due_at, clock).due(fired, now)]
-
-
 def next_time(
     plan: Plan,
     *,

@@ -23,7 +23,6 @@ from services.core.calendar.store import load_calendar
 from services.core.escalation.plans import DEFAULT_POLICY, UnknownPolicy, policy_plan
 from services.core.escalation.rules import Plan
 from services.core.models import (
-    CalendarOverride,
     Category,
     EscalationPolicy,
     RoutingRule,
@@ -33,10 +32,6 @@ from services.core.platform.db import Connections
 from services.core.reference.rules import Rule, ancestry, choose
 
 DISTRICT = "district"
-# What a snapshot is read from: migration 0007 puts the revision trigger on each of them.
-REFERENCE_TABLES = tuple(
-    m.__tablename__ for m in (Unit, Category, RoutingRule, EscalationPolicy, CalendarOverride)
-)
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import func, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -40,10 +40,6 @@ async def create_unit(
     return unit
 
 
-def is_in_subtree(unit: Unit, root: Unit) -> bool:
-    return unit.path.startswith(root.path)
-
-
 async def move_unit(session: AsyncSession, unit: Unit, new_parent: Unit | None) -> None:
     """Re-parent `unit`, rewriting the paths of its whole subtree in one statement.
 
@@ -65,13 +61,6 @@ async def move_unit(session: AsyncSession, unit: Unit, new_parent: Unit | None) 
     for obj in list(session.identity_map.values()):
         if isinstance(obj, Unit) and obj.path.startswith(old_prefix):
             set_committed_value(obj, "path", new_prefix + obj.path[len(old_prefix) :])
-
-
-async def subtree_ids(session: AsyncSession, root: Unit) -> list[int]:
-    rows = await session.scalars(
-        select(Unit.id).where(Unit.path.startswith(root.path, autoescape=True))
-    )
-    return list(rows)
 
 
 async def _redistrict_findings(session: AsyncSession, prefix: str) -> None:

@@ -1,35 +1,11 @@
-"""Unit statistics for the supervision office's ranking (通报 / 红黑榜).
+"""Unit statistics for the supervision office's ranking (通报 / 红黑榜): what counts for a
+unit, its figures, its score and rank (`ranking`, `score`), and the red and black lists.
 
-Which findings count for a unit: those whose responsible unit lies in the unit's subtree,
-reported in the window, excluding those closed as invalid or duplicate (they were never the
-unit's problem). Which escalations count: those whose responsible unit lies in the subtree,
-fired in the window. Findings reported but never dispatched (or returned) have no
-responsible unit and count nowhere.
-
-An exposure-video finding, and an escalation of one, counts twice in every figure that feeds
-the score (`weighted`); the plain figures are shown as well so they can be checked against
-the lists. The score (pure, `score`):
-
-    100 × on-time rate − 2 × overdue open − 5 × reworked − 5 × recurrences
-        − (1 × L1 + 2 × L2 + 5 × L3 + 10 × L4 escalations)
-
-all on the weighted counts; the on-time rate is on-time ÷ rectified (1 when nothing was
-rectified yet), levels above 4 cost as much as L4. Rank 1 is the highest score; equal scores
-share a rank. The red and the black list follow from the ranks (`boards`).
-
-The SQL aggregates per responsible unit and the roll-up to districts, streets or
-departments happens here, over the unit paths: a few hundred rows, not the findings. A
-closed finding never changes again, so closed findings are read from their per-day roll-up
-(`closed_finding_days`, kept by triggers in the closing transaction; `stat_days` says how a
-window is split into whole days and raw edges); open ones from their own per-day roll-up,
-which the worker folds in from the changes the triggers append (`open_finding_days`, migration
-0012; services/core/stats/store.py), except the overdue (red) and yellow counts, which depend on
-the time asked and come from the partial index of the findings whose clock runs, ordered by
-the instant their light turns yellow (migration 0019). The same pass gives
-the dashboard's trend its open findings per week (`ranking`). An escalation never changes
-either once fired:
-escalations come from their own roll-up (`escalation_days`, migration 0011) and the rows of
-the partial days.
+What never changes once written is read from per-day roll-ups kept by triggers — closed
+findings (`closed_finding_days`), fired escalations (`escalation_days`) — and open findings
+from the roll-up the worker folds (`open_finding_days`, stats/store.py); only the partial
+days at a window's ends (days.py) and the red and yellow counts (from the partial index of
+the findings whose clock runs, migration 0019) are read row by row.
 """
 
 from __future__ import annotations
@@ -37,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from sqlalchemy import (
     ColumnElement,
@@ -72,7 +48,6 @@ from services.core.stats.days import DaySplit, split
 
 EXPOSURE_SOURCE = "exposure_video"
 EXPOSURE_WEIGHT = 2
-STAT_LEVELS = ("district", "street", "department")
 REPORTED_LEVELS = (1, 2, 3, 4)
 
 ON_TIME_POINTS = 100
@@ -119,7 +94,13 @@ class Counts:
 
 
 def score(weighted: Counts) -> float:
-    """The ranking score of one unit from its weighted counts (see the module docstring)."""
+    """The ranking score of one unit from its weighted counts:
+
+        100 × on-time rate − 2 × overdue open − 5 × reworked − 5 × recurrences
+            − (1 × L1 + 2 × L2 + 5 × L3 + 10 × L4 escalations)
+
+    The on-time rate is on-time ÷ rectified (1 when nothing was rectified yet); levels above
+    4 cost as much as L4. Rank 1 is the highest score; equal scores share a rank."""
     rate = weighted.on_time_rate
     penalty = (
         OVERDUE_PENALTY * weighted.overdue_open
@@ -165,9 +146,15 @@ class UnitStats:
     board: Board | None = None  # the red or the black list (`boards`)
 
 
+_When = TypeVar("_When", date, datetime)
+
+
 def _window(
-    column: InstrumentedAttribute[datetime], since: datetime | None, until: datetime | None
+    column: InstrumentedAttribute[_When] | ColumnElement[_When],
+    since: _When | None,
+    until: _When | None,
 ) -> list[ColumnElement[bool]]:
+    """`since <= column < until`, either bound left open when None."""
     clauses = []
     if since is not None:
         clauses.append(column >= since)
@@ -193,13 +180,7 @@ def _whole_days(
 ) -> list[ColumnElement[bool]]:
     """The whole days of `days` on a roll-up's `day` column."""
     assert days.whole is not None  # noqa: S101 - the callers check
-    first, end = days.whole
-    clauses = []
-    if first is not None:
-        clauses.append(day >= first)
-    if end is not None:
-        clauses.append(day < end)
-    return clauses
+    return _window(day, *days.whole)
 
 
 def _between(
@@ -493,7 +474,16 @@ async def ranking(
     windows: Sequence[Window] = (),
 ) -> Ranking:
     """`unit_stats`, and the open findings reported in each of `windows` (which must lie
-    within [since, until): the open findings outside it are not read)."""
+    within [since, until): the open findings outside it are not read).
+
+    A unit's findings are those whose responsible unit lies in its subtree, reported in the
+    window, except those closed as invalid or duplicate (never the unit's problem); its
+    escalations, those whose responsible unit lies in the subtree, fired in the window. A
+    finding never dispatched (or returned) has no responsible unit and counts nowhere. An
+    exposure-video finding, and an escalation of one, counts twice in the `weighted` figures
+    that feed the score; the plain ones are shown so they can be checked against the lists.
+    The SQL counts per responsible unit; the roll-up to the level's units happens here, over
+    the unit paths: a few hundred rows, not the findings."""
     if any(
         (since is not None and a < since) or (until is not None and b > until) for a, b in windows
     ):
