@@ -274,10 +274,12 @@ class SupervisedWorkers:
         process's exit code."""
         with self._lock:
             if not self._stopped.is_set():
-                self._stopped.set()
                 running = {c.name: c.proc for c in self.supervisor.children if c.proc is not None}
                 self.supervisor.stop_all(timeout)
                 self.exit_codes = {name: proc.returncode for name, proc in running.items()}
+                # Only now may the thread end: a child it restarted gets SIGTERM when the
+                # thread that started it ends (services/cli/supervisor._die_with_parent_hook).
+                self._stopped.set()
         self._thread.join(10)
         return self.exit_codes
 
