@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 import chinese_calendar
@@ -36,6 +36,7 @@ from services.core.identity.principal import Principal
 from services.core.models import Unit, User
 from services.core.platform.settings import Settings
 from services.core.reference.demo import DISTRICTS
+from services.worker.context import JobContext
 from tests.conftest import demo_password
 
 TZ = ZoneInfo("Asia/Shanghai")
@@ -531,3 +532,9 @@ def put(body: dict[str, Any], name: str, value: Any) -> None:
         else:
             here = here.setdefault(step, [{}] if isinstance(following, int) else {})
     here[steps[-1]] = value
+
+
+def job_context(**fields: Any) -> JobContext:
+    """A worker job's context holding only what the job under test reads (a worker fills all
+    of it at startup: services/worker/settings.py)."""
+    return cast(JobContext, fields)
