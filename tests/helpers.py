@@ -32,7 +32,7 @@ from services.cli.accounts import add_user
 from services.core.calendar.store import load_city_clock
 from services.core.escalation.sweep import sweep_batch
 from services.core.platform.settings import Settings
-from services.core.reference.demo import DISTRICTS
+from services.core.demo.service import DISTRICTS
 from tests.conftest import demo_password
 
 TZ = ZoneInfo("Asia/Shanghai")

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.core.identity.security import verify_password
 from services.core.models import Category, Person, Post, RoutingRule, Unit, User
 from services.core.platform.db import make_engine, make_sessionmaker
-from services.core.reference.demo import (
+from services.core.demo.service import (
     ACCOUNTS,
     DISTRICTS,
     DemoAlreadySeededError,

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.core.reference.demo import demo_seeded, seed_demo
+from services.core.demo.service import demo_seeded, seed_demo
 
 FILE = "demo-accounts.json"
 

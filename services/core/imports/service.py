@@ -245,7 +245,7 @@ async def _people(w: _Work) -> None:
 
 async def _ids(session: AsyncSession, column: Any, key: Any, codes: set[str]) -> dict[str, int]:
     rows = await session.execute(select(key, column).where(key.in_(codes)))
-    return dict(rows)
+    return {str(code): int(id_) for code, id_ in rows}
 
 
 async def _posts(w: _Work) -> None:
