@@ -510,6 +510,83 @@ APPLY: dict[str, Callable[[_Work], Awaitable[None]]] = {
 }
 
 
+@dataclass(frozen=True)
+class Parsed:
+    """A file read and its rows checked, before the database is asked anything."""
+
+    kind: str
+    records: list[Record]
+    errors: list[RowError]
+
+
+def parse(kind_name: str, data: bytes, tz: ZoneInfo) -> Parsed:
+    """Read and check a file of `kind_name` (CPU only: the API runs it off the event loop)."""
+    kind = kinds(tz)[kind_name]
+    table = readers.read(kind, data)
+    records, errors = read_rows(kind, table.rows)
+    errors = table.errors + errors
+    if not errors and not records:
+        errors = [RowError(None, None, "文件中没有数据行", "the file holds no rows")]
+    return Parsed(kind_name, records, errors)
+
+
+async def apply(
+    session: AsyncSession,
+    parsed: Parsed,
+    *,
+    operator: Operator,
+    now: datetime,
+    dry_run: bool = False,
+    source: str = "",
+) -> Outcome:
+    """Write a parsed file: everything, or nothing and every reason why. A dry run checks
+    and counts exactly as an import does, and writes nothing. A real import that changed
+    anything is recorded in the administrative audit trail."""
+    kind_name = parsed.kind
+    outcome = Outcome(kind=kind_name, dry_run=dry_run, rows=len(parsed.records))
+    if parsed.errors:
+        outcome.errors = list(parsed.errors)
+        return outcome
+    work = _Work(session, parsed.records, outcome, now)
+    try:
+        async with session.begin_nested():
+            await APPLY[kind_name](work)
+            work.check()
+            if dry_run:
+                raise _DryRun
+    except _DryRun:
+        return outcome
+    except _Refused as refused:
+        return _failed(outcome, refused.errors)
+    except IntegrityError as exc:
+        return _failed(
+            outcome,
+            [
+                RowError(
+                    None,
+                    None,
+                    f"数据库拒绝了此文件：{exc.orig}",
+                    f"the database refused the file: {exc.orig}",
+                )
+            ],
+        )
+    if outcome.created or outcome.updated:
+        await record(
+            session,
+            operator,
+            f"import.{kind_name}",
+            source or kind_name,
+            {"rows": outcome.rows, "created": outcome.created, "updated": outcome.updated},
+        )
+    return outcome
+
+
+def _failed(outcome: Outcome, errors: list[RowError]) -> Outcome:
+    outcome.created, outcome.updated, outcome.unchanged = [], [], 0
+    outcome.errors = errors
+    return outcome
+
+
 async def import_file(
     session: AsyncSession,
     kind_name: str,
@@ -521,52 +598,11 @@ async def import_file(
     dry_run: bool = False,
     source: str = "",
 ) -> Outcome:
-    """Import one file of `kind_name`: everything, or nothing and every reason why. A dry
-    run checks and counts exactly as an import does, and writes nothing."""
-    kind = kinds(tz)[kind_name]
-    outcome = Outcome(kind=kind_name, dry_run=dry_run)
-    table = readers.read(kind, data)
-    records, errors = read_rows(kind, table.rows)
-    outcome.rows = len(records)
-    outcome.errors = table.errors + errors
-    if outcome.errors:
-        return outcome
-    if not records:
-        outcome.errors = [RowError(None, None, "文件中没有数据行", "the file holds no rows")]
-        return outcome
-    work = _Work(session, records, outcome, now)
-    try:
-        async with session.begin_nested():
-            await APPLY[kind_name](work)
-            work.check()
-            if dry_run:
-                raise _DryRun
-    except _DryRun:
-        return outcome
-    except _Refused as refused:
-        outcome.created, outcome.updated, outcome.unchanged = [], [], 0
-        outcome.errors = refused.errors
-        return outcome
-    except IntegrityError as exc:
-        outcome.created, outcome.updated, outcome.unchanged = [], [], 0
-        outcome.errors = [
-            RowError(
-                None,
-                None,
-                f"数据库拒绝了此文件：{exc.orig}",
-                f"the database refused the file: {exc.orig}",
-            )
-        ]
-        return outcome
-    if outcome.created or outcome.updated:
-        await record(
-            session,
-            operator,
-            f"import.{kind_name}",
-            source or kind_name,
-            {"rows": outcome.rows, "created": outcome.created, "updated": outcome.updated},
-        )
-    return outcome
+    """Import one file of `kind_name` (parse, then apply)."""
+    return await apply(
+        session, parse(kind_name, data, tz), operator=operator, now=now, dry_run=dry_run,
+        source=source,
+    )  # fmt: skip
 
 
 def describe_errors(kind_name: str, errors: Sequence[RowError], tz: ZoneInfo) -> list[str]:
