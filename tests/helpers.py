@@ -485,3 +485,81 @@ def put(body: dict[str, Any], name: str, value: Any) -> None:
         else:
             here = here.setdefault(step, [{}] if isinstance(following, int) else {})
     here[steps[-1]] = value
+
+
+# ---- import files (tests/test_imports.py, tests/test_cli_admin.py, tests/test_into_service.py) ----
+
+IMPORTS = "/api/v1/imports"
+
+
+def csv_file(rows: Sequence[Sequence[Any]], encoding: str = "utf-8-sig") -> bytes:
+    """A CSV file as an office saves it: the header, then the rows."""
+    import csv
+
+    out = io.StringIO(newline="")
+    csv.writer(out, lineterminator="\r\n").writerows(rows)
+    return out.getvalue().encode(encoding)
+
+
+def xlsx_file(rows: Sequence[Sequence[Any]]) -> bytes:
+    """The same rows as a worksheet (numbers as numbers, as Excel stores them)."""
+    from openpyxl import Workbook
+
+    workbook = Workbook()
+    sheet = workbook.active
+    assert sheet is not None
+    for row in rows:
+        sheet.append([_cell(c) for c in row])
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    return buffer.getvalue()
+
+
+def _cell(value: Any) -> Any:
+    if isinstance(value, str):
+        try:
+            number = float(value)
+        except ValueError:
+            return value
+        return int(number) if number.is_integer() and "." not in value else number
+    return value
+
+
+def import_file(rows: Sequence[Sequence[Any]], fmt: str) -> bytes:
+    return xlsx_file(rows) if fmt == "xlsx" else csv_file(rows)
+
+
+async def upload(
+    client: AsyncClient,
+    headers: dict[str, str],
+    kind: str,
+    data: bytes,
+    *,
+    name: str = "file",
+    dry_run: bool = False,
+) -> Response:
+    return await client.post(
+        f"{IMPORTS}/{kind}",
+        params={"dry_run": "true"} if dry_run else None,
+        files={"file": (name, data)},
+        headers=headers,
+    )
+
+
+def square(lon: float, lat: float, half: float) -> dict[str, Any]:
+    """A GeoJSON square polygon around (lon, lat)."""
+    ring = [[lon - half, lat - half], [lon + half, lat - half], [lon + half, lat + half],
+            [lon - half, lat + half], [lon - half, lat - half]]  # fmt: skip
+    return {"type": "Polygon", "coordinates": [ring]}
+
+
+def features(*items: tuple[str, dict[str, Any]]) -> bytes:
+    """A GeoJSON FeatureCollection of (unit code, geometry)."""
+    return json.dumps(
+        {
+            "type": "FeatureCollection",
+            "features": [
+                {"type": "Feature", "properties": {"code": c}, "geometry": g} for c, g in items
+            ],
+        }
+    ).encode()

@@ -42,9 +42,10 @@ class ImportOut(BaseModel):
 
 def _refusal(outcome: Outcome, tz: ZoneInfo) -> Problem:
     texts = describe_errors(outcome.kind, outcome.errors, tz)
+    unit = "feature" if kinds(tz)[outcome.kind].geojson else "line"
     errors = []
     for error, message in zip(outcome.errors, texts, strict=True):
-        where = "file" if error.line is None else f"line {error.line}"
+        where = "file" if error.line is None else f"{unit} {error.line}"
         errors.append(
             {"field": f"{where}: {error.column}" if error.column else where, "message": message}
         )

@@ -458,7 +458,7 @@ def kinds(tz: ZoneInfo) -> dict[str, Kind]:
                        "where the unit's notifications are POSTed"),
             ), key=("code",), check=_check_units),
             Kind("people", "人员", (
-                Column("code", "人员编码", code, True, "p-shinan-badaguan-head",
+                Column("code", "人员编码", code, True, "demo.shinan.badaguan.head",
                        "the office's identifier of the person"),
                 Column("name", "姓名", text(100), True, "示例·八大关街道党工委书记"),
                 Column("title", "职务", text(200), False, "八大关街道党工委书记"),
@@ -470,7 +470,7 @@ def kinds(tz: ZoneInfo) -> dict[str, Kind]:
                 Column("unit", "单位编码", code, True, "shinan.badaguan"),
                 Column("role", "岗位", choice(POST_ROLES, ROLE_WORDS), True, "head",
                        "/".join(POST_ROLES) + " (或 一把手、经办人 …)"),
-                Column("person", "人员编码", code, True, "p-shinan-badaguan-head"),
+                Column("person", "人员编码", code, True, "demo.shinan.badaguan.head"),
                 Column("valid_from", "任职开始", moment(tz), True, "2026-01-01",
                        "a date, or a date and time"),
                 Column("valid_to", "任职结束", moment(tz), False, "",
@@ -499,8 +499,8 @@ def kinds(tz: ZoneInfo) -> dict[str, Kind]:
                        "empty: the unit of the place itself (属地)"),
             ), key=("area_unit", "category", "group"), check=_check_rules),
             Kind("policies", "督办阶梯", (
-                Column("code", "阶梯编码", code, True, "default"),
-                Column("name", "名称", text(200), True, "默认督办阶梯 / default ladder"),
+                Column("code", "阶梯编码", code, True, "example_ladder"),
+                Column("name", "名称", text(200), True, "示例督办阶梯 / example ladder"),
                 Column("reminder_at", "提醒比例", fraction, False, "0.8",
                        "pre-due reminder at this share of the time limit; empty: none"),
                 Column("level", "级别", number(1, 9, integer=True), True, "1"),
