@@ -30,9 +30,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from services.api.xlsx import XLSX_MEDIA_TYPE
 from services.cli.accounts import add_user
 from services.core.calendar.store import load_city_clock
+from services.core.demo.service import DISTRICTS
 from services.core.escalation.sweep import sweep_batch
 from services.core.platform.settings import Settings
-from services.core.demo.service import DISTRICTS
 from tests.conftest import demo_password
 
 TZ = ZoneInfo("Asia/Shanghai")
@@ -487,7 +487,7 @@ def put(body: dict[str, Any], name: str, value: Any) -> None:
     here[steps[-1]] = value
 
 
-# ---- import files (tests/test_imports.py, tests/test_cli_admin.py, tests/test_into_service.py) ----
+# ---- import files ----
 
 IMPORTS = "/api/v1/imports"
 

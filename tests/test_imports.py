@@ -28,12 +28,13 @@ UNITS_HEADER = [
 PEOPLE_HEADER = ["人员编码 code", "姓名 name", "职务 title"]
 POSTS_HEADER = ["单位编码 unit", "岗位 role", "人员编码 person", "任职开始 valid_from",
                 "任职结束 valid_to"]  # fmt: skip
-CATEGORIES_HEADER = ["类别编码 code", "名称 name", "分组 group", "部件或事件 kind", "时限 time_limit",
-                     "判重半径（米） duplicate_radius_m", "督办阶梯 policy", "启用 active"]  # fmt: skip
+CATEGORIES_HEADER = ["类别编码 code", "名称 name", "分组 group", "部件或事件 kind",
+                     "时限 time_limit", "判重半径（米） duplicate_radius_m", "督办阶梯 policy",
+                     "启用 active"]  # fmt: skip
 RULES_HEADER = ["类别编码 category", "类别分组 group", "区域单位编码 area_unit",
                 "责任单位编码 responsible_unit"]  # fmt: skip
-POLICIES_HEADER = ["阶梯编码 code", "名称 name", "提醒比例 reminder_at", "级别 level", "督办对象 target",
-                   "超期后 after", "渠道 channels"]  # fmt: skip
+POLICIES_HEADER = ["阶梯编码 code", "名称 name", "提醒比例 reminder_at", "级别 level",
+                   "督办对象 target", "超期后 after", "渠道 channels"]  # fmt: skip
 
 # kind: (the rows that create, the same with one cell changed, a query showing that cell)
 TABLES: dict[str, tuple[list[list[str]], list[list[str]], str]] = {

@@ -9,7 +9,6 @@ import pytest
 from services.core.reference.places import EMPTY, build_places, read_boundary
 from tests.helpers import square
 
-
 DISTRICT, STREET, COMMUNITY, NEIGHBOUR = 2, 3, 4, 5
 PLACES = build_places(
     [
@@ -79,7 +78,8 @@ def test_what_cannot_be_an_area_is_named_in_both_languages(geometry: Any, says: 
     assert area is None
     assert error is not None
     assert says in error.en
-    assert error.zh and error.zh != error.en
+    assert error.zh
+    assert error.zh != error.en
 
 
 def test_a_stored_geometry_that_cannot_be_read_is_left_out_not_fatal() -> None:
