@@ -563,3 +563,17 @@ def features(*items: tuple[str, dict[str, Any]]) -> bytes:
             ],
         }
     ).encode()
+
+
+def duban(*argv: str, stdin: str = "") -> int:
+    """The command line run as a shell would, in this process (its own event loop: call it
+    from a thread in an async test), reading `stdin`."""
+    import sys
+
+    from services.cli.main import main
+
+    sys.stdin = io.StringIO(stdin)
+    try:
+        return main(list(argv))
+    finally:
+        sys.stdin = sys.__stdin__
