@@ -6,12 +6,17 @@ dry run writes nothing; templates import as they come; the body limit is its own
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import asyncpg
 import pytest
 from httpx import AsyncClient
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from services.core.identity.store import Operator
+from services.core.imports import service as import_service
 from services.core.imports.rules import KINDS
 from tests.conftest import Login
 from tests.helpers import IMPORTS, csv_file, features, import_file, post, square, upload
@@ -361,3 +366,42 @@ async def test_the_import_body_limit_is_its_own(
     assert len(small) < 4096
     ok = await upload(client, admin, "people", small)
     assert ok.status_code == 200, ok.text
+
+
+async def test_a_refusal_found_after_writing_rolls_the_whole_file_back(
+    client: AsyncClient, login: Login, server_side: asyncpg.Connection
+) -> None:
+    # Whether a post overlaps another holder is known only once the file's posts are
+    # written: the sound row before it goes too.
+    rows = [POSTS_HEADER, ["shinan", "deputy", "demo.shibei.head", "2026-03-01", ""],
+            ["shinan", "head", "demo.shibei.head", "2026-06-01", ""]]  # fmt: skip
+    before = (
+        await server_side.fetchval("SELECT count(*) FROM posts"),
+        await server_side.fetchval("SELECT revision FROM config_revision"),
+        await changes(server_side),
+    )
+    r = await upload(client, await login("admin"), "posts", csv_file(rows))
+    assert r.status_code == 422, r.text
+    names_line_and_column(r.json(), 3, "valid_from", "line")
+    assert (
+        await server_side.fetchval("SELECT count(*) FROM posts"),
+        await server_side.fetchval("SELECT revision FROM config_revision"),
+        await changes(server_side),
+    ) == before
+
+
+async def test_the_rollback_is_the_imports_own_not_the_callers(
+    factory: async_sessionmaker[AsyncSession], server_side: asyncpg.Connection
+) -> None:
+    # The command line commits its transaction whatever the import says: the refused file
+    # must have left nothing in it to commit.
+    rows = [POSTS_HEADER, ["shinan", "deputy", "demo.shibei.head", "2026-03-01", ""],
+            ["shinan", "head", "demo.shibei.head", "2026-06-01", ""]]  # fmt: skip
+    posts = await server_side.fetchval("SELECT count(*) FROM posts")
+    async with factory() as session, session.begin():
+        outcome = await import_service.import_file(
+            session, "posts", csv_file(rows), operator=Operator("test"),
+            tz=ZoneInfo("Asia/Shanghai"), now=datetime.now(UTC),
+        )  # fmt: skip
+        assert [(e.line, e.column) for e in outcome.errors] == [(3, "valid_from")]
+    assert await server_side.fetchval("SELECT count(*) FROM posts") == posts
