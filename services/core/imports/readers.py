@@ -130,15 +130,19 @@ def read_xlsx(kind: Kind, data: bytes) -> Table:
             if sum(i.file_size for i in archive.infolist()) > MAX_XLSX_UNPACKED:
                 return _file_error("工作簿解压后过大", "the workbook unpacks to too much data")
         workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-    except (zipfile.BadZipFile, OSError, KeyError, ValueError) as exc:
+    # An uploaded workbook is anyone's bytes: whatever openpyxl cannot make of them (its
+    # errors are many and not one family) is a file it cannot read, never a server error.
+    except Exception as exc:
         return _file_error(f"无法读取工作簿：{exc}", f"not a readable XLSX workbook: {exc}")
+    lines: list[tuple[int, list[Any]]] = []
     try:
         sheet = workbook.worksheets[0]
-        lines: list[tuple[int, list[Any]]] = []
         for number, cells in enumerate(sheet.iter_rows(values_only=True), start=1):
             lines.append((number, list(cells)))
             if len(lines) > MAX_ROWS + 1:
                 break
+    except Exception as exc:
+        return _file_error(f"无法读取工作表：{exc}", f"not a readable worksheet: {exc}")
     finally:
         workbook.close()
     return _table(kind, lines)

@@ -85,8 +85,6 @@ class Kind:
     name: str
     zh: str
     columns: tuple[Column, ...]
-    # The columns whose values identify a row: a re-import with the same ones updates it.
-    key: tuple[str, ...]
     # Checks across the rows of one file, once each row is read.
     check: Callable[[Sequence[Record]], list[RowError]] = field(default=lambda _records: [])
     # The file holds GeoJSON features, not a table.
@@ -456,7 +454,7 @@ def kinds(tz: ZoneInfo) -> dict[str, Kind]:
                 Column("lon", "经度", number(-180, 180), False, "120.3560", "centre, WGS84"),
                 Column("webhook_url", "通知地址", url, False, "",
                        "where the unit's notifications are POSTed"),
-            ), key=("code",), check=_check_units),
+            ), check=_check_units),
             Kind("people", "人员", (
                 Column("code", "人员编码", code, True, "demo.shinan.badaguan.head",
                        "the office's identifier of the person"),
@@ -465,7 +463,7 @@ def kinds(tz: ZoneInfo) -> dict[str, Kind]:
                 Column("phone", "电话", text(40), False, ""),
                 Column("email", "邮箱", text(200), False, ""),
                 Column("webhook_url", "通知地址", url, False, ""),
-            ), key=("code",), check=_check_people),
+            ), check=_check_people),
             Kind("posts", "岗位", (
                 Column("unit", "单位编码", code, True, "shinan.badaguan"),
                 Column("role", "岗位", choice(POST_ROLES, ROLE_WORDS), True, "head",
@@ -475,7 +473,7 @@ def kinds(tz: ZoneInfo) -> dict[str, Kind]:
                        "a date, or a date and time"),
                 Column("valid_to", "任职结束", moment(tz), False, "",
                        "empty while the person holds the post"),
-            ), key=("unit", "role", "person", "valid_from"), check=_check_posts),
+            ), check=_check_posts),
             Kind("categories", "问题类别", (
                 Column("code", "类别编码", code, True, "exposed_garbage"),
                 Column("name", "名称", text(200), True, "暴露垃圾"),
@@ -488,7 +486,7 @@ def kinds(tz: ZoneInfo) -> dict[str, Kind]:
                        False, "30"),
                 Column("policy", "督办阶梯", code, False, "default", "escalation policy code"),
                 Column("active", "启用", boolean, False, "是", "是/否 (true/false)"),
-            ), key=("code",), check=_check_categories),
+            ), check=_check_categories),
             Kind("routing-rules", "分派规则", (
                 Column("category", "类别编码", code, False, "",
                        "the rule's category, or leave empty and give group"),
@@ -497,7 +495,7 @@ def kinds(tz: ZoneInfo) -> dict[str, Kind]:
                        "the rule applies to places in this unit's subtree"),
                 Column("responsible_unit", "责任单位编码", code, False, "",
                        "empty: the unit of the place itself (属地)"),
-            ), key=("area_unit", "category", "group"), check=_check_rules),
+            ), check=_check_rules),
             Kind("policies", "督办阶梯", (
                 Column("code", "阶梯编码", code, True, "example_ladder"),
                 Column("name", "名称", text(200), True, "示例督办阶梯 / example ladder"),
@@ -510,11 +508,11 @@ def kinds(tz: ZoneInfo) -> dict[str, Kind]:
                        "working days after the deadline (0: at it), or a duration (PT4H)"),
                 Column("channels", "渠道", channels, False, "inbox,webhook",
                        "/".join(CHANNELS)),
-            ), key=("code",), check=_check_policies),
+            ), check=_check_policies),
             Kind("boundaries", "单位边界", (
                 Column("code", "单位编码", code, True, "shinan.badaguan"),
                 Column("geometry", "几何", lambda raw: raw, True, ""),
-            ), key=("code",), check=_check_units, geojson=True),
+            ), check=_check_units, geojson=True),
         )
     }  # fmt: skip
 
