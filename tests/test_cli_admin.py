@@ -307,3 +307,20 @@ async def test_token_list_and_revoke(
     assert "active" not in next(
         line for line in listed.splitlines() if line.startswith(str(token_id))
     )
+
+
+async def test_the_demo_never_goes_into_a_city_of_its_own(
+    fresh: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # `duban up` seeds the demo into an empty database only: not into one `duban init` set up.
+    shanghai = ["init", "--city", "shanghai", "--name", "上海市", "--admin", "sh-admin",
+                "--password-stdin"]  # fmt: skip
+    assert await run(*shanghai, stdin=PASSWORD + "\n") == 0
+    assert await run("seed-demo") == 0
+    assert "already seeded" in capsys.readouterr().out
+    conn = await asyncpg.connect(fresh)
+    try:
+        assert await conn.fetchval("SELECT count(*) FROM units") == 3
+        assert await conn.fetchval("SELECT count(*) FROM users") == 1
+    finally:
+        await conn.close()

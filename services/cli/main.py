@@ -118,13 +118,17 @@ def _seed_demo(settings: Settings) -> int:
     result = asyncio.run(in_transaction(url, lambda s: demo_accounts.seed_once(s, data_dir)))
     if result.seeded_now:
         print("Seeded the demo campaign.")
-    else:
+    elif result.accounts:
         print("The demo campaign was already seeded.")
+    else:
+        print(
+            "The database holds a city already: the demo was already seeded from another data "
+            "dir (which kept its passwords), or the city was set up with `duban init`. Nothing "
+            "was seeded."
+        )
     if result.accounts:
         print(f"Demo accounts (also in {demo_accounts.path(data_dir)}):")
         print(demo_accounts.table(result.accounts))
-    else:
-        print("Its passwords were kept by the data dir that seeded it.")
     return 0
 
 

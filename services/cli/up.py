@@ -158,8 +158,9 @@ def banner(
         ]
     else:
         lines += [
-            "The demo campaign was seeded from another data dir; its passwords are not here.",
-            "Add a user with: duban user add NAME --role admin --unit qingdao",
+            "The database holds a city already (set up with `duban init`, or the demo seeded",
+            "from another data dir): no demo accounts here. Add a user with:",
+            "  duban user add NAME --role ROLE --unit CODE",
             "",
         ]
     lines.append("Ctrl-C stops everything; the data is kept for the next run.")

@@ -36,7 +36,6 @@ FILES = (
     ("categories", "categories.csv"),
     ("routing-rules", "routing-rules.csv"),
 )
-CITY_CODE = "qingdao"
 CITY_TZ = ZoneInfo("Asia/Shanghai")
 # Left without a head on purpose, so the vacant_post escalation can be demonstrated.
 VACANT_HEAD_UNIT = "laixi.cgj"
@@ -140,7 +139,9 @@ ACCOUNTS: tuple[tuple[str, str, str, tuple[str, str] | None, str], ...] = (
 
 
 async def demo_seeded(session: AsyncSession) -> bool:
-    return bool(await session.scalar(select(exists().where(Unit.code == CITY_CODE))))
+    """Whether the database holds a city already, the demo's or one's own (`duban init`):
+    the demo goes only into an empty database, never into a city's."""
+    return bool(await session.scalar(select(exists().where(Unit.parent_id.is_(None)))))
 
 
 class DemoAlreadySeededError(RuntimeError):
