@@ -94,9 +94,7 @@ async def test_a_unit_named_wins_over_the_location(client: AsyncClient, login: L
     assert "located" not in event["payload"]
 
 
-async def test_imported_boundaries_route_the_next_report(
-    client: AsyncClient, login: Login
-) -> None:
+async def test_imported_boundaries_route_the_next_report(client: AsyncClient, login: Login) -> None:
     admin, inspector = await login("admin"), await login("inspector")
     assert (await report(client, inspector, location=AT_SEA))["status"] == "reported"
     # The office draws 黄岛街道's area out to sea: the next report there is the street's.
