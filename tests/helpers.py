@@ -31,11 +31,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from services.api.xlsx import XLSX_MEDIA_TYPE
 from services.cli.accounts import add_user
 from services.core.calendar.store import load_city_clock
+from services.core.demo.service import DISTRICTS
 from services.core.escalation.sweep import sweep_batch
 from services.core.identity.principal import Principal
 from services.core.models import Unit, User
 from services.core.platform.settings import Settings
-from services.core.reference.demo import DISTRICTS
 from services.worker.context import JobContext
 from tests.conftest import demo_password
 
@@ -538,3 +538,95 @@ def job_context(**fields: Any) -> JobContext:
     """A worker job's context holding only what the job under test reads (a worker fills all
     of it at startup: services/worker/settings.py)."""
     return cast(JobContext, fields)
+
+
+# ---- import files ----
+
+IMPORTS = "/api/v1/imports"
+
+
+def csv_file(rows: Sequence[Sequence[Any]], encoding: str = "utf-8-sig") -> bytes:
+    """A CSV file as an office saves it: the header, then the rows."""
+    import csv
+
+    out = io.StringIO(newline="")
+    csv.writer(out, lineterminator="\r\n").writerows(rows)
+    return out.getvalue().encode(encoding)
+
+
+def xlsx_file(rows: Sequence[Sequence[Any]]) -> bytes:
+    """The same rows as a worksheet (numbers as numbers, as Excel stores them)."""
+    from openpyxl import Workbook
+
+    workbook = Workbook()
+    sheet = workbook.active
+    assert sheet is not None
+    for row in rows:
+        sheet.append([_cell(c) for c in row])
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    return buffer.getvalue()
+
+
+def _cell(value: Any) -> Any:
+    if isinstance(value, str):
+        try:
+            number = float(value)
+        except ValueError:
+            return value
+        return int(number) if number.is_integer() and "." not in value else number
+    return value
+
+
+def import_file(rows: Sequence[Sequence[Any]], fmt: str) -> bytes:
+    return xlsx_file(rows) if fmt == "xlsx" else csv_file(rows)
+
+
+async def upload(
+    client: AsyncClient,
+    headers: dict[str, str],
+    kind: str,
+    data: bytes,
+    *,
+    name: str = "file",
+    dry_run: bool = False,
+) -> Response:
+    return await client.post(
+        f"{IMPORTS}/{kind}",
+        params={"dry_run": "true"} if dry_run else None,
+        files={"file": (name, data)},
+        headers=headers,
+    )
+
+
+def square(lon: float, lat: float, half: float) -> dict[str, Any]:
+    """A GeoJSON square polygon around (lon, lat)."""
+    ring = [[lon - half, lat - half], [lon + half, lat - half], [lon + half, lat + half],
+            [lon - half, lat + half], [lon - half, lat - half]]  # fmt: skip
+    return {"type": "Polygon", "coordinates": [ring]}
+
+
+def features(*items: tuple[str, dict[str, Any]]) -> bytes:
+    """A GeoJSON FeatureCollection of (unit code, geometry)."""
+    return json.dumps(
+        {
+            "type": "FeatureCollection",
+            "features": [
+                {"type": "Feature", "properties": {"code": c}, "geometry": g} for c, g in items
+            ],
+        }
+    ).encode()
+
+
+def duban(*argv: str, stdin: str = "") -> int:
+    """The command line run as a shell would, in this process (its own event loop: call it
+    from a thread in an async test), reading `stdin`."""
+    import sys
+
+    from services.cli.main import main
+
+    sys.stdin = io.StringIO(stdin)
+    try:
+        return main(list(argv))
+    finally:
+        sys.stdin = sys.__stdin__

@@ -53,6 +53,7 @@ from tests.helpers import (
     TZ,
     act,
     csrf_of,
+    csv_file,
     make_overdue,
     post,
     readable,
@@ -553,6 +554,7 @@ PATH_OBJECTS: dict[str, Callable[[World, str], tuple[list[str], str | None]]] = 
     "rule_id": lambda w, _: ([str(w.licang_rule)], str(MISSING_INT)),
     "day": lambda w, _: ([OVERRIDE_DAY], "2031-01-02"),
     "year": lambda w, _: ([str(datetime.now(TZ).year)], None),
+    "kind": lambda w, _: (["people"], None),
 }
 
 # A plausible body for every lifecycle action (`{duplicate_of}` is filled in per world).
@@ -881,6 +883,15 @@ API_OPS: dict[tuple[str, str], Op] = {
         "config", payloads=_json({"name": "改名"}), why=CONFIG_WHY
     ),
     ("DELETE", f"{API}/escalation-policies/{{code}}"): Op("config", why=CONFIG_WHY),
+    ("POST", f"{API}/imports/{{kind}}"): Op(
+        "config",
+        payloads=lambda w, role: [
+            {"files": {"file": ("people.csv", csv_file([["code", "name"], ["p.matrix", "某人"]]))}}
+        ],
+        allowed=_REFUSED,
+        why=CONFIG_WHY,
+    ),
+    ("GET", f"{API}/imports/{{kind}}/template"): Op("config", allowed=_REFUSED, why=CONFIG_WHY),
     ("GET", f"{API}/calendar-overrides"): Op(
         "config", queries=lambda w: [{}, {"year": "2026"}], allowed=_REFUSED, why=CONFIG_WHY
     ),

@@ -27,6 +27,7 @@ from .routes import (
     exposure_videos,
     findings,
     health,
+    imports,
     inbox,
     notifications,
     people,
@@ -92,6 +93,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         exposure_videos,
         evidence,
         briefings,
+        imports,
     ):
         app.include_router(module.router, prefix=API_PREFIX, responses=problem_schema.API_ERRORS)
     dashboard.install(app)  # the web dashboard at /ui (services/api/ui)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.core.reference.demo import DemoAccount, demo_seeded, seed_demo
+from services.core.demo.service import DemoAccount, demo_seeded, seed_demo
 
 FILE = "demo-accounts.json"
 

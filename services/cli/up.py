@@ -18,11 +18,11 @@ from pathlib import Path
 import psutil
 import structlog
 
+from services.core.demo.service import DemoAccount
 from services.core.platform import logging as duban_logging
 from services.core.platform.keys import jwt_secret
 from services.core.platform.settings import Settings
 from services.core.platform.stack import Endpoints, read_state, state_path, write_state
-from services.core.reference.demo import DemoAccount
 
 from . import demo_accounts, migrations
 from .common import CliError, in_transaction
@@ -157,8 +157,9 @@ def banner(api: str, servers: list[str], accounts: list[DemoAccount] | None, dat
         ]
     else:
         lines += [
-            "The demo campaign was seeded from another data dir; its passwords are not here.",
-            "Add a user with: duban user add NAME --role admin --unit qingdao",
+            "The database holds a city already (set up with `duban init`, or the demo seeded",
+            "from another data dir): no demo accounts here. Add a user with:",
+            "  duban user add NAME --role ROLE --unit CODE",
             "",
         ]
     lines.append("Ctrl-C stops everything; the data is kept for the next run.")

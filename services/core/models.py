@@ -116,10 +116,29 @@ class Unit(Base):
     created_at: Mapped[datetime] = _now()
 
 
+class UnitBoundary(Base):
+    """A unit's area as a GeoJSON Polygon or MultiPolygon (WGS84 lon/lat): a report that
+    names no unit is placed in the deepest unit whose area holds it. Kept beside the units,
+    so that the many reads of units never carry the polygons; the reference snapshot indexes
+    them (services/core/reference/places.py), and migration 0016 bumps the config revision
+    on every write, as for the units."""
+
+    __tablename__ = "unit_boundaries"
+
+    unit_id: Mapped[int] = mapped_column(
+        ForeignKey("units.id", ondelete="CASCADE"), primary_key=True
+    )
+    geometry: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    updated_at: Mapped[datetime] = _now()
+
+
 class Person(Base):
     __tablename__ = "people"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # The office's own identifier of the person, by which an import finds them again (NULL
+    # for people created through the API without one).
+    code: Mapped[str | None] = mapped_column(String(64), unique=True)
     name: Mapped[str] = mapped_column(String(100))
     title: Mapped[str | None] = mapped_column(String(200))
     phone: Mapped[str | None] = mapped_column(String(40))
@@ -161,6 +180,25 @@ class User(Base):
     # or deactivation, and revokes the user's API tokens then too: migration 0014).
     token_version: Mapped[int] = mapped_column(Integer, server_default=text("0"))
     created_at: Mapped[datetime] = _now()
+
+
+class AdminEvent(Base):
+    """Append-only record of administrative changes (users, tokens, the organisation and the
+    catalogue imported, `duban init`): who made them, how, and what changed. A trigger refuses
+    UPDATE and DELETE, as on `events`."""
+
+    __tablename__ = "admin_events"
+    __table_args__ = (Index("ix_admin_events_at", "at", "id"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    # The duban user who made the change through the API; NULL on the command line.
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    # Who made it, as shown: "api:<username>" or "cli:<os user>@<host>".
+    actor: Mapped[str] = mapped_column(String(200))
+    action: Mapped[str] = mapped_column(String(64))
+    target: Mapped[str] = mapped_column(String(200))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
+    at: Mapped[datetime] = _now()
 
 
 class ApiToken(Base):

@@ -108,6 +108,10 @@ class Settings(BaseSettings):
     # false for virtual-hosted style (bucket.endpoint/key).
     s3_path_style: bool = True
 
+    # Largest import file (CSV, XLSX or GeoJSON) an admin uploads to /api/v1/imports; the
+    # command line reads files of any size.
+    import_max_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+
     @property
     def media_path(self) -> Path:
         return self.media_dir if self.media_dir is not None else self.data_dir / "media"

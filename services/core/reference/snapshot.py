@@ -1,5 +1,5 @@
-"""The reference data every report needs — units, categories, routing rules, escalation
-policies, calendar overrides — as one immutable in-memory snapshot per process.
+"""The reference data every report needs — units and their boundaries, categories, routing
+rules, escalation policies, calendar overrides — as one immutable in-memory snapshot per process.
 
 Reading those tables costs more than storing the finding itself, and they change a few times
 a day at most. A snapshot is tagged with `config_revision.revision`, which triggers bump on
@@ -27,8 +27,10 @@ from services.core.models import (
     EscalationPolicy,
     RoutingRule,
     Unit,
+    UnitBoundary,
 )
 from services.core.platform.db import Connections
+from services.core.reference.places import Places, build_places
 from services.core.reference.rules import Rule, ancestry, choose
 
 DISTRICT = "district"
@@ -79,6 +81,13 @@ class Reference:
     # is read from it for every report.
     plans: Mapping[str, Plan]
     calendar: WorkingCalendar
+    # The units' areas, for a report that names no unit (services/core/reference/places.py).
+    places: Places
+
+    def unit_at(self, lat: float, lon: float) -> UnitInfo | None:
+        """The deepest unit whose boundary holds the point; None outside every boundary."""
+        unit_id = self.places.unit_at(lat, lon)
+        return self.units.get(unit_id) if unit_id is not None else None
 
     def route(self, category: CategoryInfo, place: UnitInfo) -> UnitInfo | None:
         """The responsible unit for a finding of this category at this place (DESIGN §3),
@@ -138,6 +147,13 @@ async def load_reference(session: AsyncSession, revision: int) -> Reference:
         p.code: policy_plan(p.code, p.reminder_at, p.levels)
         for p in (await session.execute(select(EscalationPolicy))).scalars()
     }
+    boundaries = await session.execute(select(UnitBoundary.unit_id, UnitBoundary.geometry))
+    paths = {u.id: u.path for u in units}
+    places = build_places(
+        (unit_id, len(ancestry(paths[unit_id])), geometry)
+        for unit_id, geometry in boundaries
+        if unit_id in paths
+    )
     return Reference(
         revision=revision,
         units=MappingProxyType({u.id: u for u in unit_infos}),
@@ -147,6 +163,7 @@ async def load_reference(session: AsyncSession, revision: int) -> Reference:
         rules=MappingProxyType({k: tuple(v) for k, v in rules.items()}),
         plans=MappingProxyType(plans),
         calendar=await load_calendar(session),
+        places=places,
     )
 
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from sqlalchemy import func, text, update
+from sqlalchemy import func, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
-from services.core.models import Unit
+from services.core.models import Post, Unit
 
 
 def child_path(parent: Unit | None, unit_id: int) -> str:
@@ -80,3 +80,24 @@ async def _redistrict_findings(session: AsyncSession, prefix: str) -> None:
         ),
         {"prefix": prefix},
     )
+
+
+# Escalations are addressed to the one holder of these posts at firing time.
+SINGLE_HOLDER_ROLES = ("head", "city_leader")
+
+
+async def overlapping_holder(session: AsyncSession, post: Post) -> int | None:
+    """Another post holding the same single-holder role of the same unit at some moment of
+    this one's tenure (its id), or None."""
+    if post.role not in SINGLE_HOLDER_ROLES:
+        return None
+    stmt = select(Post.id).where(
+        Post.unit_id == post.unit_id,
+        Post.role == post.role,
+        or_(Post.valid_to.is_(None), Post.valid_to > post.valid_from),
+    )
+    if post.id is not None:
+        stmt = stmt.where(Post.id != post.id)
+    if post.valid_to is not None:
+        stmt = stmt.where(Post.valid_from < post.valid_to)
+    return (await session.execute(stmt.order_by(Post.id).limit(1))).scalar_one_or_none()
