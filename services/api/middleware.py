@@ -23,6 +23,7 @@ log = structlog.get_logger("duban.api")
 # Endpoints that take a form or an upload rather than JSON.
 _FORM_SUFFIXES = ("/auth/token", "/evidence")
 API_PREFIX = "/api/v1"
+PROBE_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 # Multipart framing around an uploaded photo (boundaries, part headers, the `kind` field).
 UPLOAD_ENVELOPE_BYTES = 64 * 1024
 
@@ -151,7 +152,9 @@ class RequestMiddleware:
             status = status_holder["status"]
             HTTP_REQUESTS.labels(method, route_name, str(status)).inc()
             HTTP_LATENCY.labels(method, route_name).observe(elapsed)
-            log.info(
+            # Health checks and scrapes come every few seconds: DEBUG unless they fail.
+            quiet = path in PROBE_PATHS and status < 500
+            (log.debug if quiet else log.info)(
                 "request",
                 method=method,
                 path=path,

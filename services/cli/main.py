@@ -13,7 +13,7 @@ from sqlalchemy.exc import DBAPIError
 
 from services.core.platform.settings import Settings
 
-from . import accounts, demo_accounts, migrations
+from . import accounts, demo_accounts, migrations, output
 from .common import CliError, in_transaction, live_endpoints
 
 
@@ -110,10 +110,9 @@ def _token_issue(settings: Settings, username: str, label: str) -> int:
         in_transaction(url, lambda s: accounts.issue_token(s, username=username, name=label))
     )
     # The secret alone on stdout, so TOKEN=$(duban token issue NAME) works.
-    print(
+    output.tell(
         f"API token {token.id} ({token.name!r}) for {token.username}; it is shown only once. "
-        f"Revoke it with: duban token revoke {token.id}",
-        file=sys.stderr,
+        f"Revoke it with: duban token revoke {token.id}"
     )
     print(token.secret)
     return 0
@@ -152,25 +151,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         problems = "; ".join(
             f"DUBAN_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}" for e in exc.errors()
         )
-        print(f"duban: invalid setting: {problems}", file=sys.stderr)
+        output.configure_unsettled()
+        output.complain(f"invalid setting: {problems}")
         return 2
+    output.configure(settings)
     try:
         return run(args, settings)
     except CliError as exc:
-        print(f"duban: {exc}", file=sys.stderr)
+        output.complain(str(exc))
         return exc.exit_code
     except RuntimeError as exc:
         # An embedded server that would not start says why in its message.
-        print(f"duban: {exc}", file=sys.stderr)
+        output.complain(str(exc))
         return 1
     except (OSError, DBAPIError, TimeoutError) as exc:
         if args.command == "up":
             raise
         # Connection failures: one line, and never the URL (it holds a password).
         reason = getattr(exc, "orig", None) or exc
-        print(
-            f"duban: cannot reach the database: {type(reason).__name__}: {reason}", file=sys.stderr
-        )
+        output.complain(f"cannot reach the database: {type(reason).__name__}: {reason}")
         return 1
     except KeyboardInterrupt:
         return 130

@@ -112,6 +112,10 @@ class Settings(BaseSettings):
     def media_path(self) -> Path:
         return self.media_dir if self.media_dir is not None else self.data_dir / "media"
 
+    # When set, GET /metrics answers only `Authorization: Bearer <this>` (401 otherwise):
+    # for a /metrics that the proxy exposes beyond the monitoring host.
+    metrics_token: SecretStr | None = None
+
     log_level: str = "INFO"
     # JSON logs for machines; "console" for humans at a terminal.
     log_format: str = Field(default="json", pattern="^(json|console)$")
