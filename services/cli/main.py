@@ -13,7 +13,7 @@ from sqlalchemy.exc import DBAPIError
 
 from services.core.platform.settings import Settings
 
-from . import accounts, backup, demo_accounts, migrations, output
+from . import accounts, backup, demo_accounts, holidays, migrations, output
 from .common import CliError, in_transaction, live_endpoints
 
 
@@ -50,6 +50,7 @@ def _parser() -> argparse.ArgumentParser:
     revoke = token.add_parser("revoke", help="revoke a token by its id")
     revoke.add_argument("id", type=int)
     backup.add_parsers(sub)
+    holidays.add_parsers(sub)
     return p
 
 
@@ -141,6 +142,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         return _user_add(settings, args)
     if args.command in backup.COMMANDS:
         return backup.run(args, settings)
+    if args.command == "calendar":
+        return holidays.run(args, settings)
     if args.token_command == "issue":  # noqa: S105 - a subcommand name
         return _token_issue(settings, args.name, args.label)
     return _token_revoke(settings, args.id)
