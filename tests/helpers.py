@@ -10,11 +10,12 @@ import itertools
 import json
 import math
 import re
+import signal
 import subprocess
 import time
 import uuid
 import zipfile
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -630,3 +631,54 @@ def duban(*argv: str, stdin: str = "") -> int:
         return main(list(argv))
     finally:
         sys.stdin = sys.__stdin__
+
+
+class LoggedProcess:
+    """A duban process whose stderr (its log) goes to a file, read back line by line; stdout
+    to another. Stopped with SIGTERM by `stop`, killed by `kill` if still running."""
+
+    def __init__(self, argv: list[str], env: dict[str, str], log_dir: Path, name: str) -> None:
+        self.err_path = log_dir / f"{name}.stderr"
+        self.out_path = log_dir / f"{name}.stdout"
+        with self.err_path.open("wb") as err, self.out_path.open("wb") as out:
+            self.proc = subprocess.Popen(argv, env=env, stdout=out, stderr=err, cwd=log_dir)
+
+    def stderr_lines(self) -> list[str]:
+        return [line for line in self.err_path.read_text(errors="replace").splitlines() if line]
+
+    def json_lines(self) -> list[dict[str, Any]]:
+        """Every line of its stderr, each of which must be a JSON object."""
+        found = []
+        for line in self.stderr_lines():
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                raise AssertionError(f"not a JSON line: {line!r}") from None
+            assert isinstance(record, dict), line
+            found.append(record)
+        return found
+
+    def wait_for(
+        self, predicate: Callable[[dict[str, Any]], bool], timeout: float = 120
+    ) -> dict[str, Any]:
+        """The first log line (JSON) `predicate` holds for, waiting for it to be written."""
+        deadline = time.monotonic() + timeout
+        while True:
+            for record in self.json_lines():
+                if predicate(record):
+                    return record
+            assert self.proc.poll() is None, "exited:\n" + "\n".join(self.stderr_lines()[-40:])
+            assert time.monotonic() < deadline, "not logged:\n" + "\n".join(
+                self.stderr_lines()[-40:]
+            )
+            time.sleep(0.2)
+
+    def stop(self, timeout: float = 60) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(timeout)
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(30)

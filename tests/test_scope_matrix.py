@@ -1023,6 +1023,7 @@ UI_PAGES: dict[tuple[str, str], Op] = {
 # Routes outside both tables, and why they hold no district data.
 UNLISTED = {
     "/ui/static/{path}": "the dashboard's vendored CSS and images",
+    "/docs-assets/{path}": "the interactive documentation's vendored viewers",
     "/openapi.json": "the API's description",
     "/docs": "the interactive documentation",
     "/docs/oauth2-redirect": "the interactive documentation",

@@ -14,7 +14,7 @@ from services.core.platform.queue import lazy_queue
 from services.core.platform.settings import Settings, get_settings
 from services.core.platform.stack import endpoints
 
-from . import middleware, problem_schema, problems, proxies, served
+from . import docs, middleware, problem_schema, problems, proxies, served
 from .middleware import API_PREFIX
 from .routes import (
     auth,
@@ -68,6 +68,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="1.0",
         summary="Findings and escalation service for the civilized-city campaign.",
         lifespan=lifespan,
+        # Served by services/api/docs.py from files shipped with duban, not from a CDN.
+        docs_url=None,
+        redoc_url=None,
+        swagger_ui_oauth2_redirect_url=docs.OAUTH2_REDIRECT_URL,
     )
     problems.install(app)
     problem_schema.install(app)
@@ -75,6 +79,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     middleware.install(app, settings)
     proxies.install(app, settings)
     app.include_router(health.router)
+    docs.install(app)
     for module in (
         auth,
         findings,

@@ -25,6 +25,7 @@ _FORM_SUFFIXES = ("/auth/token", "/evidence")
 API_PREFIX = "/api/v1"
 # Import files (multipart uploads): their own limit, DUBAN_IMPORT_MAX_BYTES.
 IMPORTS_PREFIX = API_PREFIX + "/imports/"
+PROBE_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 # Multipart framing around an uploaded photo (boundaries, part headers, the `kind` field).
 UPLOAD_ENVELOPE_BYTES = 64 * 1024
 
@@ -157,7 +158,9 @@ class RequestMiddleware:
             status = status_holder["status"]
             HTTP_REQUESTS.labels(method, route_name, str(status)).inc()
             HTTP_LATENCY.labels(method, route_name).observe(elapsed)
-            log.info(
+            # Health checks and scrapes come every few seconds: DEBUG unless they fail.
+            quiet = path in PROBE_PATHS and status < 500
+            (log.debug if quiet else log.info)(
                 "request",
                 method=method,
                 path=path,

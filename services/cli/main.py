@@ -14,7 +14,7 @@ from services.core.imports.rules import KINDS
 from services.core.models import USER_ROLES
 from services.core.platform.settings import Settings
 
-from . import accounts, demo_accounts, migrations, setup
+from . import accounts, backup, demo_accounts, holidays, migrations, output, setup
 from .common import CliError, in_transaction, live_endpoints
 
 
@@ -98,6 +98,8 @@ def _parser() -> argparse.ArgumentParser:
     listing.add_argument("name", nargs="?", help="only this user's")
     revoke = token.add_parser("revoke", help="revoke a token by its id")
     revoke.add_argument("id", type=int)
+    backup.add_parsers(sub)
+    holidays.add_parsers(sub)
     return p
 
 
@@ -157,6 +159,10 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         return _migrate(settings, args.downgrade)
     if args.command == "seed-demo":
         return _seed_demo(settings)
+    if args.command in backup.COMMANDS:
+        return backup.run(args, settings)
+    if args.command == "calendar":
+        return holidays.run(args, settings)
     action = getattr(args, f"{args.command}_command", None)
     return COMMANDS[(args.command, action)](settings, args)
 
@@ -169,25 +175,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         problems = "; ".join(
             f"DUBAN_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}" for e in exc.errors()
         )
-        print(f"duban: invalid setting: {problems}", file=sys.stderr)
+        output.configure_unsettled()
+        output.complain(f"invalid setting: {problems}")
         return 2
+    output.configure(settings)
     try:
         return run(args, settings)
     except CliError as exc:
-        print(f"duban: {exc}", file=sys.stderr)
+        output.complain(str(exc))
         return exc.exit_code
     except RuntimeError as exc:
         # An embedded server that would not start says why in its message.
-        print(f"duban: {exc}", file=sys.stderr)
+        output.complain(str(exc))
         return 1
     except (OSError, DBAPIError, TimeoutError) as exc:
         if args.command == "up":
             raise
         # Connection failures: one line, and never the URL (it holds a password).
         reason = getattr(exc, "orig", None) or exc
-        print(
-            f"duban: cannot reach the database: {type(reason).__name__}: {reason}", file=sys.stderr
-        )
+        output.complain(f"cannot reach the database: {type(reason).__name__}: {reason}")
         return 1
     except KeyboardInterrupt:
         return 130

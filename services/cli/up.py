@@ -19,12 +19,11 @@ import psutil
 import structlog
 
 from services.core.demo.service import DemoAccount
-from services.core.platform import logging as duban_logging
 from services.core.platform.keys import jwt_secret
 from services.core.platform.settings import Settings
 from services.core.platform.stack import Endpoints, read_state, state_path, write_state
 
-from . import demo_accounts, migrations
+from . import demo_accounts, migrations, output
 from .common import CliError, in_transaction
 from .embedded import EmbeddedPostgres, EmbeddedRedis
 from .supervisor import ChildSpec, Supervisor
@@ -305,10 +304,7 @@ def up(settings: Settings) -> int:
     data_dir = settings.data_dir.resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
     settings = settings.model_copy(update={"data_dir": data_dir})
-    log_format = settings.log_format
-    if "DUBAN_LOG_FORMAT" not in os.environ and sys.stderr.isatty():
-        log_format = "console"  # a person at a terminal, not a log collector
-    duban_logging.configure(settings.log_level, log_format)
+    log_format = output.configure(settings)  # its children log in the same format
     with exclusive(data_dir):
         check_port_free(settings.api_host, settings.api_port)
         return Up(settings).run(log_format)

@@ -10,16 +10,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import logging.config
+import logging
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import timezone, tzinfo
 from typing import Any, TypedDict, cast
 
+import structlog
 from arq import create_pool
 from arq.connections import ArqRedis, RedisSettings
 from arq.cron import CronJob, cron
 from arq.jobs import Job, JobStatus
-from arq.logs import default_log_config
 from arq.typing import StartupShutdown, WorkerCoroutine
 from arq.worker import Function, Worker, async_check_health, func
 from redis.asyncio.retry import Retry
@@ -188,6 +188,7 @@ async def run(options: WorkerOptions) -> None:
         redis_settings=options["redis_settings"],
         health_check_interval=options["health_check_interval"],
         max_jobs=options["max_jobs"],
+        on_job_start=_log_with_job_id,
     )
     try:
         await worker.async_run()
@@ -217,9 +218,42 @@ def _cancelled() -> bool:
     return task is not None and task.cancelling() > 0
 
 
+async def _log_with_job_id(ctx: dict[str, Any]) -> None:
+    """Every line logged while a job runs names it (`job_id`, `job_try`): arq's own lines about
+    it and the job's. arq runs each job in a task of its own and calls this in it, before the
+    job's own task is made (which inherits the context)."""
+    structlog.contextvars.bind_contextvars(job_id=ctx["job_id"], job_try=ctx["job_try"])
+
+
+# arq's lines for a job started and finished (`→`, `←`), by their format strings.
+_JOB_LINES = frozenset({"%6.2fs → %s(%s)%s", "%6.2fs ← %s ● %s"})
+
+
+class _IdleAtDebug(logging.Filter):
+    """An idle worker writes a line every few seconds: each periodic job (the escalation
+    sweep, the outbox rescan …) started and finished, and each health record. Those are
+    DEBUG; a job queued for work (a delivery) stays INFO, and so does anything a periodic job
+    logs about what it did."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args if isinstance(record.args, tuple) else ()
+        periodic = record.msg in _JOB_LINES and len(args) > 1 and str(args[1]).startswith("cron:")
+        if periodic or str(record.msg).startswith("recording health"):
+            record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+        return True
+
+
 def configure_logging() -> None:
-    """arq's own log lines (jobs started and finished), as its command line sets them up."""
-    logging.config.dictConfig(default_log_config(verbose=False))
+    """arq's own lines (jobs started and finished) through duban's log handler, as JSON lines
+    or for a terminal like every other (services/core/platform/logging.py): its loggers keep
+    no handler of their own."""
+    for name in ("arq", "arq.worker", "arq.connections", "arq.jobs"):
+        library = logging.getLogger(name)
+        library.handlers = []
+        library.propagate = True
+    worker = logging.getLogger("arq.worker")
+    if not any(isinstance(f, _IdleAtDebug) for f in worker.filters):
+        worker.addFilter(_IdleAtDebug())
 
 
 async def check_health(options: WorkerOptions) -> int:
