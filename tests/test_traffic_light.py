@@ -59,6 +59,9 @@ YELLOW = datetime(2026, 11, 25, 6, 12, tzinfo=TZ)
 BADAGUAN = "shinan.badaguan"
 XIAOCUN = "licang.xiaocun"
 LICANG = {"lat": 36.1468, "lon": 120.4322, "address": "李沧区李村 京口路"}
+# Outside every imported boundary: no unit is found from the position, so the report waits
+# for the dispatcher.
+AT_SEA = {"lat": 37.0, "lon": 121.0, "address": "黄海"}
 
 
 # --- the rule -----------------------------------------------------------------------------
@@ -183,7 +186,7 @@ async def test_a_report_answers_its_light_as_the_row_holds_it(
     due = datetime.fromisoformat(f["due_at"])
     assert datetime.fromisoformat(f["yellow_at"]) == yellow_time(0.8, dispatched, due)
     # Not dispatched yet: no deadline, no light.
-    queued = await post(client, inspector, unit=None)
+    queued = await post(client, inspector, unit=None, location=AT_SEA)
     assert queued["status"] == "reported"
     assert (queued["light"], queued["yellow_at"]) == (None, None)
 
@@ -262,7 +265,7 @@ async def _arranged(
             fid = (await post(client, inspector, **place))["id"]
             await reclock(factory, fid, *clocks[colour], arm=colour == "red")
             lights[colour].add(fid)
-    lights["none"].add((await post(client, inspector, unit=None))["id"])
+    lights["none"].add((await post(client, inspector, unit=None, location=AT_SEA))["id"])
     submitted = (await post(client, inspector))["id"]
     await reclock(factory, submitted, *clocks["red"])
     async with factory() as session, session.begin():
