@@ -1,7 +1,7 @@
 """intake report: the look-around and the write of a report in one database function
 
 Revision ID: 0015
-Revises: 0014
+Revises: 0016
 Create Date: 2026-12-03 12:00:00
 
 A report was stored by statements the API generated from the models at import: the
@@ -38,7 +38,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = "0015"
-down_revision: str | None = "0014"
+down_revision: str | None = "0016"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
