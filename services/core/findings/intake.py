@@ -161,7 +161,9 @@ async def report(
 
     written = await write(fresh, events)
     if written.restart is not None:
-        written = await write(*intake.row(written.restart, None))
+        # The row built for the recurrence (its ladder from L3) is what is written and shown.
+        fresh, events = intake.row(written.restart, None)
+        written = await write(fresh, events)
     if written.stored is not None:
         taken: Outcome = "replayed" if written.outcome == "replayed" else "conflict"
         return Reported(written.stored, taken, written.duplicates, written.hidden)
