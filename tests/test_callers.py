@@ -1,10 +1,10 @@
-"""A report by a caller the API process has read before is one statement, confirmed by it
-(services/core/identity/callers.py); the memory of callers is bounded."""
+"""What a report costs in round trips (README, "Production deployment"): the caller's read,
+then one call of `intake_report`, for every report; an API token's use is recorded on the
+way."""
 
 from __future__ import annotations
 
 import asyncio
-from dataclasses import replace
 from typing import Any
 
 import asyncpg
@@ -13,8 +13,6 @@ from httpx import AsyncClient
 from sqlalchemy import event
 
 from services.api.state import AppState
-from services.core.identity.callers import CallerMemo, Known
-from services.core.identity.principal import Principal
 from tests.conftest import Login
 from tests.helpers import URL, body
 from tests.test_auth import issue_inspector_token
@@ -55,70 +53,27 @@ async def _report(
     return list(sent), finding
 
 
-def _is_confirmed_write(statement: str) -> bool:
-    return "FROM users u JOIN units un" in statement and "INSERT INTO findings" in statement
-
-
-async def test_a_remembered_callers_report_is_one_statement(
-    app: FastAPI, client: AsyncClient, login: Login
-) -> None:
-    sent = _statements_sent(app)
-    inspector = await login("inspector")
-    await _report(client, inspector, sent)
-    statements, finding = await _report(client, inspector, sent)
-    assert finding["reporter"] == "inspector"
-    (statement,) = statements
-    assert _is_confirmed_write(statement)
-
-
-async def test_a_caller_changed_behind_the_memory_costs_the_statement_again(
-    app: FastAPI, client: AsyncClient, login: Login, server_side: asyncpg.Connection
-) -> None:
-    sent = _statements_sent(app)
-    inspector = await login("inspector")
-    await _report(client, inspector, sent)
-    state: AppState = app.state.duban
-    user_id = await server_side.fetchval("SELECT id FROM users WHERE username = 'inspector'")
-    known = state.callers.get(user_id)
-    assert known is not None
-    # As if the caller had been renamed since they were read: the statement finds them otherwise.
-    renamed = replace(known.principal, username="someone-else")
-    state.callers.remember(Known(renamed, known.token_version, known.revision))
-    statements, finding = await _report(client, inspector, sent)
-    assert finding["reporter"] == "inspector"
-    # The confirmed statement wrote nothing; the caller read afresh; the report written.
-    confirmed, caller, write = statements
-    assert _is_confirmed_write(confirmed)
-    assert "INSERT" not in caller
-    assert "FROM users u JOIN units un" in caller
-    assert "INSERT INTO findings" in write
-    assert not _is_confirmed_write(write)
-    stored = await server_side.fetchval(
-        "SELECT count(*) FROM findings WHERE id = $1", finding["id"]
-    )
-    assert stored == 1
-    assert state.callers.get(user_id) == known
-
-
 def _is_caller_read(statement: str) -> bool:
-    return "FROM users u JOIN units un" in statement and "INSERT" not in statement
+    return "FROM users u JOIN units un" in statement and "intake_report" not in statement
 
 
-def _is_plain_write(statement: str) -> bool:
-    return "INSERT INTO findings" in statement and not _is_confirmed_write(statement)
+def _is_intake(statement: str) -> bool:
+    return "intake_report(" in statement and "users" not in statement
 
 
-async def test_a_callers_first_report_reads_them_then_writes(
+async def test_every_report_reads_its_caller_then_calls_the_intake(
     app: FastAPI, client: AsyncClient, login: Login
 ) -> None:
     sent = _statements_sent(app)
     # Another caller's report first, so that the process has its reference data.
     await _report(client, await login("verifier"), sent)
-    statements, finding = await _report(client, await login("inspector"), sent)
-    assert finding["reporter"] == "inspector"
-    caller, write = statements
-    assert _is_caller_read(caller)
-    assert _is_plain_write(write)
+    inspector = await login("inspector")
+    for _ in range(3):
+        statements, finding = await _report(client, inspector, sent)
+        assert finding["reporter"] == "inspector"
+        caller, intake = statements
+        assert _is_caller_read(caller)
+        assert _is_intake(intake)
 
 
 async def test_an_api_token_report_records_its_use_and_reads_the_caller_each_time(
@@ -131,24 +86,7 @@ async def test_an_api_token_report_records_its_use_and_reads_the_caller_each_tim
     for _ in range(2):
         statements, finding = await _report(client, headers, sent)
         assert finding["reporter"] == "inspector"
-        used, caller, write = statements
+        used, caller, intake = statements
         assert used.lstrip().startswith("UPDATE api_tokens")
         assert _is_caller_read(caller)
-        assert _is_plain_write(write)
-
-
-def test_the_memory_keeps_the_latest_callers_up_to_its_size() -> None:
-    def known(user_id: int) -> Known:
-        principal = Principal(user_id, f"u{user_id}", "inspector", 1, "c", "city", "/1/", None)
-        return Known(principal, 0, 7)
-
-    memo = CallerMemo(size=2)
-    memo.remember(known(1))
-    memo.remember(known(2))
-    memo.remember(known(1))  # read again: now the latest
-    memo.remember(known(3))
-    assert memo.get(2) is None
-    assert memo.get(1) == known(1)
-    assert memo.get(3) == known(3)
-    memo.forget(3)
-    assert memo.get(3) is None
+        assert _is_intake(intake)

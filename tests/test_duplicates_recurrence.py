@@ -204,6 +204,18 @@ async def test_the_answer_to_a_report_is_the_finding_as_stored(
     inspector = await login("inspector")
     closed = await post(client, inspector, location=at(lat=36.04))
     await close(factory, closed["id"], days_ago=3)
+    body = video(1)
+    body["segments"] = [{**segment(0), "location": at(lat=36.03)}]
+    exposed = (await register(client, await login("dispatcher"), body))["segments"][0]["id"]
+    await close(factory, exposed, days_ago=3)
+    # Its recurrence takes the exposure-video ladder from L3, whose reminder comes earlier
+    # than the category's: the answer's yellow_at and next_escalation_at show which plan.
+    r = await client.patch(
+        "/api/v1/escalation-policies/exposure_video",
+        json={"reminder_at": 0.5},
+        headers=await login("admin"),
+    )
+    assert r.status_code == 200, r.text
     routed = await post(client, inspector, location=at(lat=36.2))
     answers = {
         "routed, with a deadline and a plan": routed,
@@ -214,7 +226,12 @@ async def test_the_answer_to_a_report_is_the_finding_as_stored(
         "a recurrence, written by a statement of its own": await post(
             client, inspector, location=at(north_m=4, lat=36.04)
         ),
+        # Its ladder goes on from L3 (DESIGN §6): the row is built again for it.
+        "a recurrence of an exposure-video problem": await post(
+            client, inspector, location=at(north_m=4, lat=36.03)
+        ),
     }
+    assert answers["a recurrence of an exposure-video problem"]["recurrence_of"] == exposed
     assert answers["near a finding still open"]["possible_duplicates"] == [routed["id"]]
     assert answers["left in the dispatch queue"]["status"] == "reported"
     recurrence = answers["a recurrence, written by a statement of its own"]

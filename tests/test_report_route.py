@@ -1,6 +1,5 @@
-"""POST /findings is served by its endpoint directly (services/api/served.py), not through
-FastAPI's dependency graph. A client must not be able to tell: the same document, the same
-order of refusals, the same authentication."""
+"""POST /findings, the busiest operation: its document, the order of its refusals (401, 403
+before 422), its authentication, and a caller's changes counting from their next report."""
 
 from __future__ import annotations
 
@@ -36,7 +35,7 @@ async def test_the_document_describes_the_body_and_the_bearer(client: AsyncClien
     }
 
 
-async def test_refusals_come_in_the_order_fastapi_gives_them(
+async def test_refusals_come_in_the_order_of_every_operation(
     client: AsyncClient, login: Login
 ) -> None:
     # An undecodable body is refused before the caller is looked at.
@@ -93,9 +92,9 @@ async def test_an_api_token_reports_and_its_use_is_recorded(
 async def test_reports_that_reload_the_reference_are_all_stored(
     client: AsyncClient, login: Login, database_url: str
 ) -> None:
-    """A report that finds the reference changed reads it again through a session, and carries
-    on there: its write must commit with it, and a burst of such reports, more than the pool
-    holds, must not wait on each other for a second connection."""
+    """A report that finds the reference changed reads it again on a session, its connection
+    given back first: a burst of such reports, more than the pool holds, must not wait on each
+    other for a second connection, and every one is stored."""
     inspector = await login("inspector")
     assert (await client.post(URL, json=body(), headers=inspector)).status_code == 201
     conn = await asyncpg.connect(database_url)
@@ -126,24 +125,21 @@ async def test_a_body_that_is_not_text_is_a_400(client: AsyncClient, login: Logi
     assert r.json()["detail"] == "There was an error parsing the body"
 
 
-# A caller who has reported once is remembered by the API process, and their next report goes
-# ahead on that memory, confirmed in its own statement (services/core/identity/callers.py). Whatever
-# changed about them in between must count at once, exactly as it does for a caller read
-# afresh: nothing stored on a memory.
+# Whatever changed about a caller since their last report (in psql, or through another API
+# process) counts from their next one: nothing is stored on what the process read before.
 
 
 async def _stored_count(conn: asyncpg.Connection) -> int:
     return int(await conn.fetchval("SELECT count(*) FROM findings"))
 
 
-Remembered = Callable[[str], Awaitable[tuple[dict[str, str], int]]]
+Changed = Callable[[str], Awaitable[tuple[dict[str, str], int]]]
 
 
 @pytest.fixture
-def remembered(client: AsyncClient, login: Login, server_side: asyncpg.Connection) -> Remembered:
-    """Given a change, the inspector's headers once they have reported (and are remembered)
-    and the change has been made in the database behind the API's back; and the count of
-    findings stored by then."""
+def changed(client: AsyncClient, login: Login, server_side: asyncpg.Connection) -> Changed:
+    """Given a change, the inspector's headers once they have reported and the change has been
+    made in the database behind the API's back; and the count of findings stored by then."""
 
     async def then(change: str) -> tuple[dict[str, str], int]:
         inspector = await login("inspector")
@@ -169,10 +165,10 @@ async def _refused(
     return problem
 
 
-async def test_a_remembered_caller_who_was_deactivated_stores_nothing(
-    client: AsyncClient, server_side: asyncpg.Connection, remembered: Remembered
+async def test_a_caller_deactivated_since_their_last_report_stores_nothing(
+    client: AsyncClient, server_side: asyncpg.Connection, changed: Changed
 ) -> None:
-    inspector, stored = await remembered(
+    inspector, stored = await changed(
         "UPDATE users SET active = false WHERE username = 'inspector'"
     )
     await _refused(client, inspector, server_side, stored, 401)
@@ -180,19 +176,19 @@ async def test_a_remembered_caller_who_was_deactivated_stores_nothing(
     assert (await client.post(URL, json={}, headers=inspector)).status_code == 401
 
 
-async def test_a_remembered_caller_whose_role_changed_is_refused_by_the_new_role(
-    client: AsyncClient, server_side: asyncpg.Connection, remembered: Remembered
+async def test_a_caller_whose_role_changed_since_their_last_report_is_refused_by_it(
+    client: AsyncClient, server_side: asyncpg.Connection, changed: Changed
 ) -> None:
-    inspector, stored = await remembered(
+    inspector, stored = await changed(
         "UPDATE users SET role = 'supervisor' WHERE username = 'inspector'"
     )
     assert "supervisor" in (await _refused(client, inspector, server_side, stored, 403))["detail"]
 
 
-async def test_a_remembered_caller_moved_to_another_district_reports_within_it(
-    client: AsyncClient, server_side: asyncpg.Connection, remembered: Remembered
+async def test_a_caller_moved_to_another_district_reports_within_it(
+    client: AsyncClient, server_side: asyncpg.Connection, changed: Changed
 ) -> None:
-    inspector, stored = await remembered(
+    inspector, stored = await changed(
         "UPDATE users SET unit_id = (SELECT id FROM units WHERE code = 'shibei')"
         " WHERE username = 'inspector'",
     )
@@ -211,11 +207,11 @@ async def test_a_remembered_caller_moved_to_another_district_reports_within_it(
     assert moved.json()["district"]["code"] == "shibei"
 
 
-async def test_a_remembered_caller_reports_on_the_reference_data_as_it_now_is(
-    client: AsyncClient, server_side: asyncpg.Connection, remembered: Remembered
+async def test_a_report_is_made_on_the_reference_data_as_it_now_is(
+    client: AsyncClient, server_side: asyncpg.Connection, changed: Changed
 ) -> None:
     # As in psql, or through a second API process: the table's trigger bumps the revision.
-    inspector, stored = await remembered(
+    inspector, stored = await changed(
         "UPDATE categories SET active = false WHERE code = 'exposed_garbage'"
     )
     refused = await _refused(client, inspector, server_side, stored, 422)

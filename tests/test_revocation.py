@@ -11,7 +11,6 @@ import asyncpg
 from fastapi import FastAPI
 from httpx import ASGITransport, AsyncClient
 
-from services.api.state import AppState
 from services.core.identity.security import hash_password, new_api_token
 from tests.conftest import demo_password
 from tests.helpers import bearer, body, csrf_of, ui_login
@@ -150,30 +149,24 @@ async def test_a_password_change_needs_the_current_password_and_a_long_new_one(
     await bearer(client, "inspector")
 
 
-async def test_a_remembered_caller_cannot_report_once_their_sessions_ended(
-    app: FastAPI, client: AsyncClient, server_side: asyncpg.Connection
+async def test_a_token_that_just_reported_cannot_report_once_its_sessions_ended(
+    client: AsyncClient, server_side: asyncpg.Connection
 ) -> None:
-    """A report by a caller the process remembers goes ahead on the memory, confirmed by its
-    own statement (services/core/identity/callers.py): the confirmation includes the token
-    version."""
-    state: AppState = app.state.duban
+    """The password changed elsewhere (another API process, psql) between two reports of the
+    same token: the next report with it is refused and stores nothing; the new session's
+    reports are stored, and the old token stays refused beside them."""
     user_id = await server_side.fetchval("SELECT id FROM users WHERE username = 'inspector'")
     old = await bearer(client, "inspector")
     assert (await client.post(FINDINGS, json=body(), headers=old)).status_code == 201
-    assert state.callers.get(user_id) is not None
-    # The password changed elsewhere (another API process, psql): this one still remembers.
     new_hash = hash_password("a-new-secret-1")
     await server_side.execute(
         "UPDATE users SET password_hash = $1 WHERE id = $2", new_hash, user_id
     )
     refused = body()
     assert (await client.post(FINDINGS, json=refused, headers=old)).status_code == 401
-    # The new session is remembered next; the old token is still not good for it.
     new = await bearer(client, "inspector", "a-new-secret-1")
     for _ in range(2):
         assert (await client.post(FINDINGS, json=body(), headers=new)).status_code == 201
-    remembered = state.callers.get(user_id)
-    assert remembered is not None
     assert (await client.post(FINDINGS, json=refused, headers=old)).status_code == 401
     stored = await server_side.fetchval(
         "SELECT count(*) FROM findings WHERE id = $1::uuid", refused["id"]

@@ -14,7 +14,7 @@ from services.core.platform.queue import lazy_queue
 from services.core.platform.settings import Settings, get_settings
 from services.core.platform.stack import endpoints
 
-from . import docs, middleware, problem_schema, problems, proxies, served
+from . import docs, middleware, problem_schema, problems, proxies
 from .middleware import API_PREFIX
 from .routes import (
     auth,
@@ -75,7 +75,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     problems.install(app)
     problem_schema.install(app)
-    served.install(app)
     middleware.install(app, settings)
     proxies.install(app, settings)
     app.include_router(health.router)

@@ -199,7 +199,6 @@ async def logout(
             .where(User.id == claims.user_id, User.token_version == claims.version)
             .values(token_version=User.token_version + 1)
         )
-        state.callers.forget(claims.user_id)
     response = RedirectResponse("/ui/login", status_code=303)
     clear_session(response)
     return response
