@@ -136,6 +136,11 @@ _STRINGS: dict[str, tuple[str, str]] = {
     "ev_confirm_recurrence": ("确认反弹", "recurrence confirmed"),
     "ev_dismiss_recurrence": ("不计反弹", "recurrence dismissed"),
     "ev_acknowledge": ("领导批示", "acknowledged"),
+    "findings": ("问题清单", "Findings"),
+    "yes": ("是", "yes"),
+    "no": ("否", "no"),
+    "possible_recurrence": ("疑似反弹待定", "Possible recurrence"),
+    "bbox": ("范围（经纬度）", "Area (lon,lat,lon,lat)"),
     "bad_filter": ("筛选条件有误：", "A filter is not valid: "),
 }
 
