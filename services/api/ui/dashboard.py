@@ -11,7 +11,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from . import findings_list
+from . import desks, findings_list
 from .pages import LoginRequired, PageNotFound, render, router
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
@@ -22,6 +22,7 @@ def install(app: FastAPI) -> None:
     are pages rather than problem documents: the login redirect and the 404 page."""
     app.include_router(router)
     app.include_router(findings_list.router)
+    app.include_router(desks.router)
     app.mount("/ui/static", StaticFiles(directory=STATIC_DIR), name="ui-static")
 
     @app.exception_handler(LoginRequired)
