@@ -35,6 +35,8 @@ from services.core.calendar.store import load_city_clock
 from services.core.demo.service import DISTRICTS
 from services.core.escalation.sweep import sweep_batch
 from services.core.identity.principal import Principal
+from services.core.identity.service import issue_token
+from services.core.identity.store import Operator
 from services.core.models import Unit, User
 from services.core.platform.settings import Settings
 from services.worker.context import JobContext
@@ -711,3 +713,10 @@ def form_of(html: str, marker: str) -> dict[str, str]:
         if marker in form:
             return dict(re.findall(r'type="hidden" name="([^"]+)" value="([^"]*)"', form))
     raise AssertionError(f"no form with {marker!r}")
+
+
+async def device_token(factory: async_sessionmaker[AsyncSession], username: str) -> str:
+    """A device token (a long-lived API token, `duban token issue`) for a demo account."""
+    async with factory() as session, session.begin():
+        issued = await issue_token(session, Operator("test"), username=username, name="phone")
+        return issued.secret

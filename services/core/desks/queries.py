@@ -13,12 +13,21 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.core.desks.rules import distance_m
+from services.core.desks.rules import distance_m, outline
 from services.core.escalation.queries import EscalationRow, list_escalations
 from services.core.findings.spatial import box
 from services.core.identity.principal import Principal
 from services.core.identity.scope import visible_findings
-from services.core.models import OPEN, Category, Escalation, Event, Finding, Status
+from services.core.models import (
+    OPEN,
+    Category,
+    Escalation,
+    Event,
+    Finding,
+    Status,
+    Unit,
+    UnitBoundary,
+)
 
 DESK_ROWS = 200
 CANDIDATES = 5
@@ -182,3 +191,38 @@ async def events_after(
     for finding_id, action, at in rows:
         out.setdefault(finding_id, []).append((action, at))
     return out
+
+
+@dataclass(frozen=True)
+class Boundary:
+    code: str
+    name: str
+    kind: str
+    # How deep the unit sits in the tree: the phone places a position in the deepest.
+    depth: int
+    rings: list[list[list[float]]]
+
+
+async def boundaries_in_scope(session: AsyncSession, principal: Principal) -> list[Boundary]:
+    """The imported boundaries of the units in the caller's subtree (the whole city for a
+    city-wide caller), outlined for the phone's map."""
+    stmt = select(Unit.code, Unit.name, Unit.kind, Unit.path, UnitBoundary.geometry).join(
+        UnitBoundary, UnitBoundary.unit_id == Unit.id
+    )
+    if not principal.city_wide:
+        stmt = stmt.where(Unit.path.startswith(principal.unit_path, autoescape=True))
+    rows = await session.execute(stmt.order_by(Unit.path))
+    return [
+        Boundary(code, name, kind, path.strip("/").count("/") + 1, outline(geometry))
+        for code, name, kind, path, geometry in rows
+    ]
+
+
+async def active_categories(session: AsyncSession) -> list[tuple[str, str, str]]:
+    """(code, name, group) of every category a report may name, by group and code."""
+    rows = await session.execute(
+        select(Category.code, Category.name, Category.group)
+        .where(Category.active.is_(True))
+        .order_by(Category.group, Category.code)
+    )
+    return [(r[0], r[1], r[2]) for r in rows]

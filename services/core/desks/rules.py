@@ -7,9 +7,12 @@ No I/O: the reference snapshot is an in-memory value, `now` is passed in."""
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol, cast
+
+import shapely
+from shapely.geometry import MultiPolygon, Polygon, shape
 
 from services.core.findings.rules import Action, plan_transition
 from services.core.identity.principal import Actor
@@ -114,3 +117,18 @@ def age_words(age: timedelta) -> tuple[int, int]:
     """An age as whole days and hours, for a desk's "waiting for" column."""
     hours = int(age.total_seconds() // 3600)
     return hours // 24, hours % 24
+
+
+def outline(geometry: Mapping[str, Any], tolerance: float = 0.0001) -> list[list[list[float]]]:
+    """A Polygon or MultiPolygon's rings (lon, lat), simplified to about `tolerance` degrees
+    (0.0001°: about 10 m) and rounded to 5 decimals: what the phone draws as SVG, small
+    enough to keep offline."""
+    simple = shapely.simplify(shape(dict(geometry)), tolerance, preserve_topology=True)
+    polygons: list[Polygon] = (
+        list(simple.geoms) if isinstance(simple, MultiPolygon) else [cast(Polygon, simple)]
+    )
+    rings = []
+    for p in polygons:
+        for ring in (p.exterior, *p.interiors):
+            rings.append([[round(x, 5), round(y, 5)] for x, y in ring.coords])
+    return rings
