@@ -154,6 +154,9 @@ async def two_offline_reports(page: Page, live: Live, photo: Path) -> None:
     """Offline (network emulation), the app still opens from its service worker and keeps
     two reports, one with a photo, waiting on the phone."""
     await page.until("navigator.serviceWorker.controller !== null", 60)
+    # installable, as Chromium judges it (manifest, icons, a worker that serves the start URL)
+    found = await page.send("Page.getInstallabilityErrors")
+    assert found["installabilityErrors"] == []
     await page.offline(True)
     await page.goto(f"{live.url}/m/")
     await page.until("!document.querySelector('#app').hidden")

@@ -141,6 +141,7 @@ async def _dispatch_context(session: Session, caller: Principal, ref: Reference)
         "extensions": extensions,
         "recurrences": recurrences,
         "units": dispatchable_units(ref, covers),
+        "unit_name": lambda code: ref.unit_codes[code].name if code in ref.unit_codes else code,
         "outcomes": [],
         "error": None,
     }
