@@ -247,6 +247,12 @@ async def test_the_leader_acknowledges_from_the_desk_and_sees_what_followed(
     await ui_login(client, "leader.shinan")
     page = await client.get("/ui/desk/lead")
     assert page.status_code == 200
+    # a district head: the district's place among the districts, its streets, its overdue
+    district = page.text.split('data-testid="district"')[1].split("</section>")[0]
+    assert "市南区" in district
+    assert "八大关街道" in district.split('data-testid="streets"')[1]
+    assert "李村街道" not in district
+    assert f"/ui/findings/{f['id']}" in district.split('data-testid="district-overdue"')[1]
     level = page.text.split('data-testid="level-2"')[1]
     form = form_of(level, f"/ui/escalations/{l2['id']}/acknowledge")
     r = await client.post(

@@ -207,6 +207,17 @@ async def test_an_inspector_reports_online_and_offline_and_nothing_is_lost_or_do
     assert [found[w][0][2] for w in words] == [1, 1, 0]  # each photo once, on its report
     assert all(found[w][0][1] is not None for w in words)  # placed and routed by position
 
+    # a report the server refuses (its category withdrawn while it waited) says why
+    await page.js(
+        "(async () => { const [one] = await outboxAll(); const id = uuid4();"
+        " await outboxPut(Object.assign({}, one, { id, body: Object.assign({}, one.body,"
+        " { id, category: 'withdrawn_category', description: '已撤销的类别' }),"
+        " state: 'waiting', finding: null, photos: [], photosSent: 0 })); await flush(); })()"
+    )
+    refused = "#outbox-list [data-state=refused]"
+    await page.until(f"document.querySelector('{refused}') !== null", 60)
+    assert "category" in await page.text(f"{refused} .error")
+
     # later loads come from the service worker: measure what still crosses the network
     page.received = 0
     await page.goto(f"{live.url}/m/")

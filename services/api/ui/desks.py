@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import uuid
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -29,12 +30,14 @@ from services.core.desks.rules import (
 )
 from services.core.desks.service import act, bulk_dispatch
 from services.core.evidence.service import verification_photos
+from services.core.findings.queries import FindingFilters, list_findings
 from services.core.findings.rules import Action, FindingError, light_of
 from services.core.findings.transitions import TransitionRequest
 from services.core.identity.principal import Actor, Principal
 from services.core.models import Evidence, Finding
 from services.core.platform.db import OnSession
 from services.core.reference.snapshot import Reference, UnitInfo
+from services.core.stats.queries import ranking
 
 from ..deps import Session, State, reference, utcnow
 from ..routes.findings import make_clock
@@ -356,5 +359,39 @@ async def lead_desk(request: Request, caller: UiCaller, session: Session) -> Res
         "now": now,
         "done": request.query_params.get("done"),
         "light_of": light_of,
-    }
+    } | await _district_head(session, caller, await _ref(request, session), now)
     return render(request, "ui/desk_lead.html", context, caller)
+
+
+DISTRICT_OVERDUE_ROWS = 20
+
+
+async def _district_head(
+    session: Session, caller: Principal, ref: Reference, now: datetime
+) -> dict[str, Any]:
+    """For a leader of a district: where the district stands among the districts (the
+    published 红黑榜), its streets ranked, and its most overdue findings (scoped in SQL)."""
+    if caller.unit_kind != "district":
+        return {"district": None}
+    districts = (await ranking(session, "district", since=None, until=None, now=now)).units
+    streets = (await ranking(session, "street", since=None, until=None, now=now)).units
+    mine = [
+        u
+        for u in streets
+        if u.unit_id in ref.units and ref.units[u.unit_id].path.startswith(caller.unit_path)
+    ]
+    overdue = await list_findings(
+        session,
+        caller,
+        FindingFilters(overdue=True),
+        now=now,
+        limit=DISTRICT_OVERDUE_ROWS,
+        after=None,
+    )
+    overdue.sort(key=lambda f: f.due_at or now)
+    return {
+        "district": next((u for u in districts if u.unit_id == caller.unit_id), None),
+        "district_count": len(districts),
+        "streets": mine,
+        "overdue": [(f, _category(ref, f), _name(ref, f.responsible_unit_id)) for f in overdue],
+    }

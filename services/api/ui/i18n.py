@@ -202,6 +202,9 @@ _STRINGS: dict[str, tuple[str, str]] = {
     "overdue_in_scope": ("辖区内超期问题清单", "Overdue findings in my area"),
     "since_instruction": ("批示后", "Since the instruction"),
     "nothing_yet": ("尚无进展", "nothing yet"),
+    "red_board": ("红榜", "red list"),
+    "black_board": ("黑榜", "black list"),
+    "street": ("街道", "Street"),
     "bad_filter": ("筛选条件有误：", "A filter is not valid: "),
 }
 
