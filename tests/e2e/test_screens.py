@@ -275,6 +275,7 @@ async def test_a_handler_accepts_photographs_and_submits_on_the_phone(
         )
     assert status == "submitted"
     assert outside(page, live.url) == []
+    await page.close()
 
 
 async def log_in(page: Page, live: Live, username: str) -> None:
@@ -345,6 +346,7 @@ async def test_the_verifier_rejects_once_then_verifies(browser: Browser, live: L
         assert "已核验通过" in await page.text("main")
         assert await status_of(live, fid) == ("closed", 1)
         assert outside(page, live.url) == []
+        await page.close()
 
 
 async def test_the_dispatcher_dispatches_a_queued_report(browser: Browser, live: Live) -> None:
@@ -367,6 +369,7 @@ async def test_the_dispatcher_dispatches_a_queued_report(browser: Browser, live:
     await page.viewport(*PHONE, mobile=True)
     await page.screenshot(SHOTS / "desk-dispatch-phone.png")
     assert outside(page, live.url) == []
+    await page.close()
 
 
 async def test_the_leader_acknowledges_on_the_desk(browser: Browser, live: Live) -> None:
@@ -383,6 +386,7 @@ async def test_the_leader_acknowledges_on_the_desk(browser: Browser, live: Live)
     assert "批示已记录" in await page.text("main")
     assert "限三日内整改到位" in await page.text("[data-testid=level-2]")
     await page.screenshot(SHOTS / "desk-lead.png", full_page=True)
+    await page.close()
 
 
 async def test_the_findings_list_filters_and_exports(browser: Browser, live: Live) -> None:
@@ -400,3 +404,4 @@ async def test_the_findings_list_filters_and_exports(browser: Browser, live: Liv
     link = await page.js("document.querySelector('[data-testid=export-xlsx]').href")
     size = await page.js(f"fetch({json.dumps(link)}).then(r => r.blob()).then(b => b.size)")
     assert size > 1000
+    await page.close()
