@@ -266,3 +266,20 @@ async def test_the_leader_acknowledges_from_the_desk_and_sees_what_followed(
     assert "限三日内整改" in done.text
     after = done.text.split("限三日内整改")[1].split("</li>")[0]
     assert "签收整改" in after  # what happened after the 批示
+
+
+async def test_a_report_outside_every_boundary_waits_with_its_reason_and_no_suggestion(
+    client: AsyncClient, login: Login
+) -> None:
+    f = await post(
+        client,
+        await login("inspector"),
+        unit=None,
+        description="边界外的问题",
+        location={"lat": 36.9, "lon": 121.9},
+    )
+    assert f["status"] == "reported"
+    await ui_login(client, "dispatcher")
+    row = card((await client.get("/ui/desk/dispatch")).text, f["id"])
+    assert "位置不在任何辖区边界内" in row
+    assert " selected>" not in row  # no unit preselected: the dispatcher chooses

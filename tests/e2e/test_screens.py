@@ -245,7 +245,8 @@ async def test_a_handler_accepts_photographs_and_submits_on_the_phone(
         login = Login(client)
         inspector = await login("inspector")
         late = await post(client, inspector, description="超期：山海关路垃圾")
-        await make_overdue(live.factory, str(late["id"]), datetime.now(UTC) - timedelta(hours=3))
+        await make_overdue(live.factory, str(late["id"]), datetime.now(UTC) - timedelta(days=2))
+        await sweep(live.factory, live.settings, datetime.now(UTC))  # escalated: on its card
         task = await post(client, inspector, description="待办：居庸关路垃圾")
         r = await upload(client, inspector, str(task["id"]), make_jpeg(), kind="before")
         assert r.status_code == 201, r.text
@@ -259,6 +260,8 @@ async def test_a_handler_accepts_photographs_and_submits_on_the_phone(
     # red first, then by deadline
     assert await page.js("document.querySelector('#task-list li').dataset.id") == late["id"]
     assert await page.js("document.querySelector('#task-list li .light').dataset.light") == "red"
+    escalated = f"#task-list [data-id='{late['id']}'] details"
+    assert "L1" in await page.js(f'document.querySelector("{escalated}").textContent')
     await accessible(page)
     await page.screenshot(SHOTS / "phone-tasks.png", full_page=True)
 
