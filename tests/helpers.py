@@ -35,6 +35,8 @@ from services.core.calendar.store import load_city_clock
 from services.core.demo.service import DISTRICTS
 from services.core.escalation.sweep import sweep_batch
 from services.core.identity.principal import Principal
+from services.core.identity.service import issue_token
+from services.core.identity.store import Operator
 from services.core.models import Unit, User
 from services.core.platform.settings import Settings
 from services.worker.context import JobContext
@@ -682,3 +684,39 @@ class LoggedProcess:
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait(30)
+
+
+async def finding_row(factory: async_sessionmaker[AsyncSession], fid: str) -> dict[str, Any]:
+    """The finding's row as the database holds it now (status, unit, duplicate_of …)."""
+    async with factory() as session:
+        row = (
+            (await session.execute(text("SELECT * FROM findings WHERE id = :id"), {"id": fid}))
+            .mappings()
+            .one()
+        )
+        return dict(row)
+
+
+async def escalations_of(factory: async_sessionmaker[AsyncSession], fid: str) -> list[Any]:
+    """The escalations of a finding, lowest level first."""
+    async with factory() as session:
+        rows = await session.execute(
+            text("SELECT * FROM escalations WHERE finding_id = :id ORDER BY level"), {"id": fid}
+        )
+        return list(rows.mappings())
+
+
+def form_of(html: str, marker: str) -> dict[str, str]:
+    """The hidden fields of the dashboard form whose text contains `marker` (a data-action
+    or an id): what a browser would send with it."""
+    for form in re.findall(r"<form\b.*?</form>", html, re.DOTALL):
+        if marker in form:
+            return dict(re.findall(r'type="hidden" name="([^"]+)" value="([^"]*)"', form))
+    raise AssertionError(f"no form with {marker!r}")
+
+
+async def device_token(factory: async_sessionmaker[AsyncSession], username: str) -> str:
+    """A device token (a long-lived API token, `duban token issue`) for a demo account."""
+    async with factory() as session, session.begin():
+        issued = await issue_token(session, Operator("test"), username=username, name="phone")
+        return issued.secret

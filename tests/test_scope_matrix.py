@@ -91,6 +91,7 @@ AUDIENCE: dict[str, frozenset[str]] = {
     "inbox": frozenset(),  # only the person addressed
     "config": frozenset(CITY_WIDE),  # admins only; no district data for anyone else
     "none": frozenset(CITY_WIDE),  # no district object at all
+    "desk": frozenset(CITY_WIDE),  # a desk's queue: findings in a state F1 is not in
 }
 # Who reads each kind in the control test.
 CONTROL = {
@@ -927,6 +928,12 @@ API_OPS: dict[tuple[str, str], Op] = {
         "escalation", payloads=_json({"instruction": "限期整改到位"})
     ),
     ("GET", f"{API}/stats/units"): Op("finding", queries=lambda w: [{}, {"level": "street"}]),
+    ("GET", f"{API}/app/me"): Op("none", allowed=frozenset({200}), why="the caller themselves"),
+    ("GET", f"{API}/app/reference"): Op(
+        "finding",
+        allowed=frozenset({200}),
+        why="the categories, and the boundaries of the caller's own area only",
+    ),
     ("GET", f"{API}/inbox"): Op(
         "inbox", queries=lambda w: [{}, {"unread": "true"}], allowed=frozenset({200})
     ),
@@ -979,6 +986,23 @@ def _ui_acknowledge(w: World, role: str) -> list[Payload]:
     return [{"data": {"instruction": "限期整改到位", "csrf": w.csrf[role]}}]
 
 
+def _ui_dispatch(w: World, role: str) -> list[Payload]:
+    return [
+        {"data": {"csrf": w.csrf[role], "only": w.finding, f"unit:{w.finding}": "shinan.badaguan"}}
+    ]
+
+
+def _ui_act(w: World, role: str) -> list[Payload]:
+    base = {"csrf": w.csrf[role], "finding": w.finding, "note": "越权操作"}
+    return [
+        {"data": base | {"desk": "dispatch", "action": "close_invalid"}},
+        {"data": base | {"desk": "verify", "action": "reject"}},
+    ]
+
+
+# The desks list queued, submitted and extension-pending findings: the foreign finding is
+# none of these, so no control reads them (tests/test_desks.py shows what they list).
+DESK_WHY = "the dispatcher's and verifier's queues (another role's desk is a 404)"
 _OVERVIEW = Op(
     "escalation",
     allowed=frozenset({200}),
@@ -1019,6 +1043,30 @@ UI_PAGES: dict[tuple[str, str], Op] = {
     ),
     ("GET", "/ui/exposure-videos/{video_id}"): Op("finding", more=_ui_mixed_video),
     ("GET", "/ui/map"): Op("finding", allowed=frozenset({200})),
+    ("GET", "/ui/findings"): Op(
+        "finding",
+        queries=lambda w: [
+            {},
+            {"district": "licang"},
+            {"unit": "licang.xiaocun"},
+            {"light": "red"},
+        ],
+        allowed=frozenset({200}),
+    ),
+    ("GET", "/ui/desk/dispatch"): Op("desk", allowed=frozenset({200, 404}), why=DESK_WHY),
+    ("POST", "/ui/desk/dispatch"): Op(
+        "desk", payloads=_ui_dispatch, allowed=frozenset({303, 404, 422}), why=DESK_WHY
+    ),
+    ("POST", "/ui/desk/act"): Op(
+        "desk", payloads=_ui_act, allowed=frozenset({404}), why="the foreign finding: a 404"
+    ),
+    ("GET", "/ui/desk/verify"): Op("desk", allowed=frozenset({200, 404}), why=DESK_WHY),
+    ("GET", "/ui/desk/lead"): Op(
+        "escalation",
+        allowed=frozenset({200, 404}),
+        control=FOREIGN_LEADER,
+        why="the escalations addressed to the caller",
+    ),
 }
 # Routes outside both tables, and why they hold no district data.
 UNLISTED = {
@@ -1029,6 +1077,11 @@ UNLISTED = {
     "/docs/oauth2-redirect": "the interactive documentation",
     "/redoc": "the documentation",
     "/metrics": "Prometheus counters by route, status and source: no objects",
+    "/m": "the phone app's address, redirected to /m/",
+    "/m/": "the phone app's page: the same static file for everyone",
+    "/m/manifest.webmanifest": "the phone app's manifest",
+    "/m/sw.js": "the phone app's service worker",
+    "/m/static/{path}": "the phone app's script, style and icons",
 }
 
 

@@ -17,6 +17,9 @@ from services.core.platform.stack import endpoints
 from . import docs, middleware, problem_schema, problems, proxies
 from .middleware import API_PREFIX
 from .routes import (
+    app as phone_app,
+)
+from .routes import (
     auth,
     briefings,
     calendar,
@@ -98,6 +101,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         evidence,
         briefings,
         imports,
+        phone_app,
     ):
         app.include_router(module.router, prefix=API_PREFIX, responses=problem_schema.API_ERRORS)
     dashboard.install(app)  # the web dashboard at /ui (services/api/ui)

@@ -97,6 +97,10 @@ class Page:
         # Every URL the page asked for (documents, scripts, styles, images, fetches, and
         # attempts the page's policy blocked), once `record_requests` was called.
         self.requested: list[str] = []
+        # Bytes received over the network (compressed, headers included) once the Network
+        # domain is on; responses a service worker served from its cache are counted apart.
+        self.received = 0
+        self.from_worker: set[str] = set()
 
     async def open(self) -> None:
         self.ws = await websockets.connect(self.ws_url, max_size=64 * 1024 * 1024)
@@ -113,8 +117,17 @@ class Page:
                 if future is not None and not future.done():
                     future.set_result(message)
             else:
-                if message.get("method") == "Network.requestWillBeSent":
+                method = message.get("method")
+                if method == "Network.requestWillBeSent":
                     self.requested.append(message["params"]["request"]["url"])
+                elif method == "Network.responseReceived":
+                    if message["params"]["response"].get("fromServiceWorker"):
+                        self.from_worker.add(message["params"]["requestId"])
+                elif (
+                    method == "Network.loadingFinished"
+                    and message["params"]["requestId"] not in self.from_worker
+                ):
+                    self.received += int(message["params"]["encodedDataLength"])
                 await self._events.put(message)
 
     async def send(self, method: str, **params: Any) -> dict[str, Any]:
@@ -214,6 +227,40 @@ class Page:
                 code=code,
                 windowsVirtualKeyCode=keycode,
             )
+
+    async def set_files(self, selector: str, *paths: Path) -> None:
+        """Choose files in a file input, as a person picking photos would (the input's change
+        event fires)."""
+        found = await self.send(
+            "Runtime.evaluate", expression=f"document.querySelector({json.dumps(selector)})"
+        )
+        object_id = found["result"].get("objectId")
+        assert object_id, f"no element {selector}"
+        await self.send("DOM.setFileInputFiles", files=[str(p) for p in paths], objectId=object_id)
+
+    async def offline(self, offline: bool) -> None:
+        """Cut the page off the network (DevTools network emulation), or reconnect it."""
+        await self.send(
+            "Network.emulateNetworkConditions",
+            offline=offline,
+            latency=0,
+            downloadThroughput=-1,
+            uploadThroughput=-1,
+        )
+
+    async def allow(self, origin: str, permission: str) -> None:
+        """Grant `origin` a permission (geolocation …) as if the person had said yes."""
+        await self.send(
+            "Browser.setPermission",
+            origin=origin,
+            permission={"name": permission},
+            setting="granted",
+        )
+
+    async def geolocation(self, lat: float, lon: float, accuracy: float) -> None:
+        await self.send(
+            "Emulation.setGeolocationOverride", latitude=lat, longitude=lon, accuracy=accuracy
+        )
 
     async def screenshot(self, path: Path, full_page: bool = False) -> None:
         params: dict[str, Any] = {"format": "png"}

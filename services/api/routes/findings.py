@@ -403,7 +403,7 @@ def _bbox(value: str | None) -> tuple[float, float, float, float] | None:
 
 
 # (reported_at, id) of the last row.
-_finding_key = CursorKey[tuple[datetime, uuid.UUID]](Timestamp, uuid.UUID)
+finding_key = CursorKey[tuple[datetime, uuid.UUID]](Timestamp, uuid.UUID)
 
 
 @router.get(
@@ -460,7 +460,7 @@ async def get_findings(
         possible_recurrence,
         Light(light) if light is not None else None,
     )
-    after = page.after(_finding_key)
+    after = page.after(finding_key)
     now = utcnow()
     try:
         if format == "xlsx":

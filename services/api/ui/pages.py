@@ -62,6 +62,7 @@ router = APIRouter(prefix="/ui", include_in_schema=False)
 templates = Jinja2Templates(directory=Path(__file__).resolve().parent.parent / "templates")
 PAGE_SIZE = 50
 SUPERVISORS = frozenset({"supervisor", "admin"})
+LEAD_DESK = "/ui/desk/lead"
 
 
 class LoginRequired(Exception):
@@ -122,6 +123,9 @@ async def ui_caller(request: Request, state: State, session: Session) -> Princip
     if found is None:
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         raise LoginRequired(target)
+    # The reference revision read with the caller, as the API's `authenticate` leaves it:
+    # a desk's routing suggestion and actions read the snapshot as of it.
+    request.state.config_revision = found.revision
     return found.principal
 
 
@@ -394,6 +398,7 @@ async def acknowledge_submit(
     state: State,
     instruction: Annotated[str, Form(max_length=4000)] = "",
     csrf: Annotated[str, Form(max_length=128)] = "",
+    back: Annotated[str, Form(max_length=64)] = "",
 ) -> Response:
     if not csrf_ok(request, state.jwt_secret, csrf):
         return Response("CSRF token missing or wrong.", status_code=403)
@@ -409,6 +414,8 @@ async def acknowledge_submit(
         context = await _finding_context(session, caller, e.finding_id)
         context["error"] = exc.message
         return render(request, "ui/finding.html", context, caller, status=exc.status)
+    if back == LEAD_DESK:  # the leader's desk: back to the list of what is addressed to them
+        return RedirectResponse(f"{LEAD_DESK}?done=acknowledge", status_code=303)
     return RedirectResponse(f"/ui/findings/{e.finding_id}?acknowledged=1", status_code=303)
 
 
