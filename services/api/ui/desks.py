@@ -35,11 +35,10 @@ from services.core.findings.rules import Action, FindingError, light_of
 from services.core.findings.transitions import TransitionRequest
 from services.core.identity.principal import Actor, Principal
 from services.core.models import Evidence, Finding
-from services.core.platform.db import OnSession
 from services.core.reference.snapshot import Reference, UnitInfo
 from services.core.stats.queries import ranking
 
-from ..deps import Session, State, reference, utcnow
+from ..deps import Session, State, app_state, utcnow
 from ..routes.findings import make_clock
 from .pages import PageNotFound, UiCaller, render
 from .session import csrf_ok
@@ -157,7 +156,7 @@ def _require(caller: Principal, role: str) -> None:
 
 
 async def _ref(request: Request, session: Session) -> Reference:
-    return await reference(request, OnSession(session))
+    return await app_state(request).references.at(session, request.state.config_revision)
 
 
 @router.get("/dispatch")
