@@ -7,10 +7,9 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 from httpx import AsyncClient
 
-from services.core.identity.security import issue_access_token, new_api_token, read_access_token
+from services.core.identity.security import issue_access_token, read_access_token
 from services.core.platform.settings import Settings
-from tests.conftest import Login
-from tests.helpers import body
+from tests.helpers import Login, body, issue_inspector_token
 
 TOKEN = "/api/v1/auth/token"
 
@@ -97,19 +96,6 @@ async def test_failed_logins_are_throttled_per_account(
     # other accounts are unaffected
     ok = await client.post(TOKEN, data={"username": "verifier", "password": "pw-verifier"})
     assert ok.status_code == 200
-
-
-async def issue_inspector_token(conn: asyncpg.Connection, name: str) -> tuple[str, int]:
-    """An API token of the demo inspector, stored as `duban token` stores one: its secret and
-    its row's id."""
-    token, digest = new_api_token()
-    token_id: int = await conn.fetchval(
-        "INSERT INTO api_tokens (user_id, name, token_hash) "
-        "SELECT id, $2, $1 FROM users WHERE username = 'inspector' RETURNING id",
-        digest,
-        name,
-    )
-    return token, token_id
 
 
 async def test_api_token_works_until_revoked(client: AsyncClient, database_url: str) -> None:

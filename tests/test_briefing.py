@@ -29,9 +29,7 @@ from services.core.platform.settings import Settings
 from services.core.stats.briefing import last_full_week, parse_week
 from services.worker.briefing import weekly_briefing
 from services.worker.settings import build as build_worker
-from tests.conftest import Login
-from tests.helpers import post
-from tests.test_escalations_api import Scenario, build
+from tests.helpers import Login, Scenario, build, post
 
 URL = "/api/v1/briefings/weekly"
 TZ = ZoneInfo("Asia/Shanghai")

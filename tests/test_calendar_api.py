@@ -11,7 +11,7 @@ from httpx import AsyncClient
 
 from services.core.models import CalendarOverride
 from services.core.platform.db import make_engine, make_sessionmaker
-from tests.conftest import Login
+from tests.helpers import Login
 
 DUE = "/api/v1/calendar/due"
 

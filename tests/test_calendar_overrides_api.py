@@ -8,9 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from httpx import AsyncClient
 
-from tests.conftest import Login
-from tests.helpers import post
-from tests.test_config_api import fields
+from tests.helpers import Login, fields, post
 
 URL = "/api/v1/calendar-overrides"
 DUE = "/api/v1/calendar/due"

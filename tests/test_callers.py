@@ -15,9 +15,7 @@ from sqlalchemy import event
 from services.api.state import AppState
 from services.core.identity.callers import CallerMemo, Known
 from services.core.identity.principal import Principal
-from tests.conftest import Login
-from tests.helpers import URL, body
-from tests.test_auth import issue_inspector_token
+from tests.helpers import URL, Login, body, issue_inspector_token
 
 
 async def _logged() -> None:

@@ -20,7 +20,7 @@ from services.core.identity.security import hash_api_token
 from services.core.models import ApiToken
 from services.core.platform.db import make_engine, make_sessionmaker
 from services.core.platform.settings import Settings
-from tests.conftest import Servers
+from tests.helpers import Servers
 
 
 @pytest.fixture(autouse=True)

@@ -8,28 +8,11 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from httpx import AsyncClient
-from sqlalchemy import text
 
-from services.core.platform.db import make_engine
-from tests.conftest import Login
+from tests.helpers import Login, fields, query
 
 API = "/api/v1"
 TZ = ZoneInfo("Asia/Shanghai")
-
-
-def fields(r: Any) -> set[str]:
-    assert r.headers["content-type"].startswith("application/problem+json"), r.text
-    return {e["field"] for e in r.json().get("errors", [])}
-
-
-async def query(database_url: str, sql: str, **params: Any) -> list[Any]:
-    """Read the database directly, on a connection of its own (what another client would see)."""
-    engine = make_engine(database_url, pool_size=1)
-    try:
-        async with engine.connect() as conn:
-            return list(await conn.execute(text(sql), params))
-    finally:
-        await engine.dispose()
 
 
 async def paths(database_url: str, *codes: str) -> dict[str, str]:

@@ -29,8 +29,7 @@ from services.core.notify.webhooks import InvalidSignature, sign, verify_signatu
 from services.core.platform.backoff import RetryPolicy, next_attempt, retry_delay
 from services.core.platform.settings import Settings
 from services.worker import queue
-from tests.conftest import Login, Servers
-from tests.helpers import make_overdue, post, sweep
+from tests.helpers import Login, Servers, make_overdue, post, sweep
 from tests.webhook_receiver import Receiver
 
 SECRET = "whsec-test-0123456789abcdef"

@@ -15,12 +15,21 @@ from httpx import AsyncClient
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.core.platform.settings import Settings
-from tests.conftest import Login
-from tests.helpers import act, at, close, make_overdue, post, sweep
-from tests.test_config_api import query
-from tests.test_exposure_videos import URL as VIDEOS
-from tests.test_exposure_videos import register, segment, video
-from tests.test_sweep import escalations
+from tests.helpers import (
+    VIDEOS,
+    Login,
+    act,
+    at,
+    close,
+    escalations,
+    make_overdue,
+    post,
+    query,
+    register,
+    segment,
+    sweep,
+    video,
+)
 
 
 async def test_possible_duplicates_at_the_radius_boundary(

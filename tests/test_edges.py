@@ -24,7 +24,6 @@ from httpx import AsyncClient
 from starlette.requests import Request
 
 from services.api import served
-from tests.conftest import Login
 from tests.helpers import (
     CURSORS_IN,
     CURSORS_OUT,
@@ -33,6 +32,7 @@ from tests.helpers import (
     TIMESTAMPS_IN,
     TIMESTAMPS_OUT,
     Edge,
+    Login,
     edges,
     nested,
     put,

@@ -6,22 +6,7 @@ from collections.abc import AsyncIterator
 
 from httpx import AsyncClient
 
-from tests.conftest import Login
-
-PROBLEM = "application/problem+json"
-
-
-def assert_problem(r: object, status: int) -> dict[str, object]:
-    from httpx import Response
-
-    assert isinstance(r, Response)
-    assert r.status_code == status, r.text
-    assert r.headers["content-type"] == PROBLEM
-    body: dict[str, object] = r.json()
-    assert {"type", "title", "status", "detail"} <= body.keys()
-    assert body["status"] == status
-    assert "Traceback" not in r.text
-    return body
+from tests.helpers import Login, assert_problem
 
 
 async def test_unknown_route_and_wrong_method(client: AsyncClient) -> None:

@@ -21,10 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.core.platform.settings import Settings
 from services.core.stats.queries import EXPOSURE_SOURCE, escalation_counts
-from tests.conftest import Login
-from tests.test_config_api import query
-from tests.test_stat_days import windows_around
-from tests.test_stats import build_campaign, execute
+from tests.helpers import Login, build_campaign, execute, query, windows_around
 
 RECOMPUTED = """
 SELECT ((fired_at AT TIME ZONE 'UTC') + interval '8 hours')::date, responsible_unit_id, level,

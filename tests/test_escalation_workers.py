@@ -17,20 +17,17 @@ import signal
 import statistics
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import asyncpg
 import pytest
 from httpx import AsyncClient
 from redis.asyncio import Redis
 
-from services.core.escalation.plans import load_plan
-from services.core.platform.db import make_engine, make_sessionmaker
-from tests.conftest import Login, Servers
-from tests.helpers import act, post
+from tests.helpers import Login, Servers, act, insert_dispatched, insert_overdue, post, wait_for
 from tests.photos import attach_after_photo
 from tests.workers import WorkerPool, WorkerProcess, worker_env
 
@@ -67,24 +64,6 @@ def start_workers(pool: WorkerPool, *names: str) -> list[WorkerProcess]:
     return workers
 
 
-async def wait_for(
-    probe: Callable[[], Awaitable[T]],
-    done: Callable[[T], bool],
-    *,
-    within: float,
-    interval: float = 0.05,
-) -> tuple[T, float]:
-    """Poll `probe()` until `done(value)`: the value and the seconds it took."""
-    started = time.monotonic()
-    while True:
-        value = await probe()
-        if done(value):
-            return value, time.monotonic() - started
-        if time.monotonic() - started > within:
-            raise AssertionError(f"still not done after {within}s: {value!r}")
-        await asyncio.sleep(interval)
-
-
 async def pending(db: asyncpg.Connection) -> int:
     """Findings the sweep still has to look at (cheap: the partial index)."""
     return int(
@@ -115,62 +94,6 @@ def assert_exactly_once(final: dict[str, int], findings: int) -> None:
     # every target of the demo has a person: one inbox message per escalation, none twice
     assert final["notifications"] == final["distinct_notifications"] == findings * LEVELS, final
     assert final["inbox_sent"] == findings * LEVELS, final
-
-
-async def default_plan(database_url: str) -> dict[str, Any]:
-    engine = make_engine(database_url, pool_size=1)
-    try:
-        async with make_sessionmaker(engine)() as session:
-            return (await load_plan(session, "default")).to_json()
-    finally:
-        await engine.dispose()
-
-
-async def insert_dispatched(
-    db: asyncpg.Connection,
-    database_url: str,
-    count: int,
-    *,
-    due: str,
-    reminded: bool = False,
-) -> None:
-    """`count` findings dispatched to the demo streets (round robin) on the default ladder,
-    never swept; `due` is the SQL for each one's deadline, in terms of the series number g."""
-    plan = json.dumps(await default_plan(database_url))
-    await db.execute(
-        f"""
-        WITH streets AS (
-            SELECT id, parent_id, row_number() OVER (ORDER BY id) - 1 AS n,
-                   count(*) OVER () AS total
-            FROM units WHERE kind = 'street'
-        )
-        INSERT INTO findings (id, source, category_id, severity, description, lat, lon,
-            place_unit_id, responsible_unit_id, district_id, observed_at, reported_at,
-            reporter_id, status, dispatched_at, due_at, escalation_plan, next_escalation_at,
-            reminded_at, request_hash)
-        SELECT gen_random_uuid(), 'inspection',
-            (SELECT id FROM categories WHERE code = 'exposed_garbage'), 'normal',
-            '批量问题 ' || g, 36.06, 120.35, s.id, s.id, s.parent_id,
-            d.due - interval '3 days', d.due - interval '3 days',
-            (SELECT id FROM users WHERE username = 'inspector'), 'assigned',
-            d.due - interval '2 days', d.due, $2::jsonb, d.due,
-            CASE WHEN $3 THEN now() END, md5(g::text)
-        FROM generate_series(0, $1 - 1) AS g
-        JOIN streets s ON s.n = g % s.total
-        CROSS JOIN LATERAL (SELECT {due} AS due) AS d
-        """,  # noqa: S608 - `due` is an SQL expression written in this file
-        count,
-        plan,
-        reminded,
-    )
-
-
-async def insert_overdue(db: asyncpg.Connection, database_url: str, count: int) -> None:
-    """Sixty days late (more than ten working days, whatever the holidays): all four levels of
-    the default ladder are due at the first look."""
-    await insert_dispatched(
-        db, database_url, count, due="now() - interval '60 days' - g * interval '1 second'"
-    )
 
 
 def swept_by(pool: WorkerPool) -> dict[str, int]:

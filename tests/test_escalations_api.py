@@ -8,83 +8,30 @@ from __future__ import annotations
 
 import csv
 import io
-import uuid
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from httpx import AsyncClient
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.api.escalation_csv import HEADERS
 from services.api.routes import escalations as escalation_routes
 from services.core.platform.settings import Settings
-from tests.conftest import Login
-from tests.helpers import act, exposure_finding, post, sweep
-from tests.test_config_api import fields, query
+from tests.helpers import (
+    T2,
+    Login,
+    Scenario,
+    act,
+    build,
+    fields,
+    make_overdue,
+    post,
+    query,
+    sweep,
+)
 
 URL = "/api/v1/escalations"
-T1 = datetime(2026, 11, 19, 3, 0, tzinfo=UTC)
-T2 = datetime(2026, 11, 20, 3, 0, tzinfo=UTC)
-
-
-async def overdue(factory: async_sessionmaker[AsyncSession], fid: str, due: datetime) -> None:
-    """Pretend the finding was dispatched two days before `due` and is now past it."""
-    async with factory() as session, session.begin():
-        await session.execute(
-            text(
-                "UPDATE findings SET due_at = CAST(:due AS timestamptz), "
-                "dispatched_at = CAST(:due AS timestamptz) - interval '2 days', "
-                "next_escalation_at = CAST(:due AS timestamptz) WHERE id = :id"
-            ),
-            {"due": due, "id": uuid.UUID(fid)},
-        )
-
-
-@dataclass
-class Scenario:
-    badaguan: str  # 市南区八大关: 12 working days late → L1–L4
-    xiaocun: str  # 李沧区李村: L1, L2 (fired earlier, at T1)
-    laixi: str  # 莱西市城管局: the head's post is vacant → L1 to the campaign office
-    video: str  # 市南区湛山, an exposure-video finding → L1
-
-
-async def build(
-    client: AsyncClient,
-    login: Login,
-    factory: async_sessionmaker[AsyncSession],
-    settings: Settings,
-) -> Scenario:
-    inspector = await login("inspector")
-    xiaocun = await post(
-        client, inspector, unit="licang.xiaocun", location={"lat": 36.1468, "lon": 120.4322}
-    )
-    await overdue(factory, xiaocun["id"], datetime(2026, 11, 16, 9, 30, tzinfo=UTC))
-    await sweep(factory, settings, T1)
-    badaguan = await post(client, inspector)
-    laixi = await post(
-        client,
-        inspector,
-        category="damaged_road",
-        unit="laixi",
-        location={"lat": 36.88, "lon": 120.52},
-    )
-    # A segment of a registered video (the one way in), on the default ladder: an L1 too.
-    video = await exposure_finding(
-        client,
-        await login("dispatcher"),
-        policy="default",
-        unit="shinan.zhanshan",
-        description='=HYPERLINK("http://evil") 曝光片：湛山 暴露垃圾',
-        location={"lat": 36.0585, "lon": 120.3726},
-    )
-    await overdue(factory, badaguan["id"], datetime(2026, 11, 2, 9, 30, tzinfo=UTC))
-    for f in (laixi, video):
-        await overdue(factory, f["id"], datetime(2026, 11, 19, 1, 0, tzinfo=UTC))
-    await sweep(factory, settings, T2)
-    return Scenario(badaguan["id"], xiaocun["id"], laixi["id"], video["id"])
 
 
 @pytest.fixture
@@ -351,7 +298,7 @@ async def test_acknowledging_does_not_stop_later_levels(
     settings: Settings,
 ) -> None:
     f = await post(client, await login("inspector"))
-    await overdue(factory, f["id"], datetime(2026, 11, 2, 9, 30, tzinfo=UTC))
+    await make_overdue(factory, f["id"], datetime(2026, 11, 2, 9, 30, tzinfo=UTC))
     # due Mon 11-02 17:30: L2 at Wed 11-04 17:30, L3 at Mon 11-09 17:30
     await sweep(factory, settings, datetime(2026, 11, 5, 3, 0, tzinfo=UTC))
     leader = await login("leader.shinan")

@@ -21,8 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from services.core.evidence.images import Limits, PhotoRejected, haversine_m, process
 from services.core.models import Evidence
 from services.core.platform.settings import Settings
-from tests.conftest import Login
-from tests.helpers import act, post
+from tests.helpers import Login, act, post
 from tests.photos import exif_block, make_jpeg, make_png, png_bomb, upload
 
 TZ = ZoneInfo("Asia/Shanghai")

@@ -17,15 +17,14 @@ from typing import Any
 
 import asyncpg
 import pytest
-from sqlalchemy import event, select
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.core.escalation.queries import EscalationFilters, filter_clauses, list_escalations
 from services.core.findings.queries import FindingFilters, list_findings
 from services.core.identity.principal import Principal
-from services.core.models import Unit, User
 from services.core.platform.db import make_engine, make_sessionmaker
 from services.core.stats.queries import unit_stats
+from tests.helpers import no_seq_scans, plans_of, principal
 
 FINDINGS = 200_000
 ESCALATIONS = 60_000
@@ -96,52 +95,6 @@ async def big(database_url: str) -> str:
     finally:
         await conn.close()
     return database_url
-
-
-class Captured:
-    """The SQL and parameters of every statement an engine sends."""
-
-    def __init__(self, engine: AsyncEngine) -> None:
-        self.statements: list[tuple[str, Any]] = []
-        event.listen(engine.sync_engine, "before_cursor_execute", self._add)
-
-    def _add(self, conn: Any, cursor: Any, statement: str, params: Any, *_: Any) -> None:
-        self.statements.append((statement, params))
-
-
-async def principal(session: AsyncSession, username: str) -> Principal:
-    user, unit = (
-        await session.execute(
-            select(User, Unit).join(Unit, Unit.id == User.unit_id).where(User.username == username)
-        )
-    ).one()
-    return Principal(
-        user.id, user.username, user.role, unit.id, unit.code, unit.kind, unit.path, user.person_id
-    )
-
-
-async def plans_of(
-    engine: AsyncEngine, run: Callable[[AsyncSession], Awaitable[Any]], touching: str
-) -> list[str]:
-    """Run `run`, then EXPLAIN each statement it sent that reads the table `touching`."""
-    captured = Captured(engine)
-    async with make_sessionmaker(engine)() as session:
-        await run(session)
-    event.remove(engine.sync_engine, "before_cursor_execute", captured._add)
-    plans = []
-    async with engine.connect() as conn:
-        for statement, params in captured.statements:
-            if f"FROM {touching}" not in statement and f"JOIN {touching}" not in statement:
-                continue
-            rows = await conn.exec_driver_sql("EXPLAIN " + statement, params)
-            plans.append("\n".join(r[0] for r in rows))
-    assert plans, f"nothing read {touching}"
-    return plans
-
-
-def no_seq_scans(plan: str) -> None:
-    assert "Seq Scan on findings" not in plan, plan
-    assert "Seq Scan on escalations" not in plan, plan
 
 
 def indexes_on(table: str, plan: str) -> set[str]:

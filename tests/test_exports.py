@@ -20,8 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from services.api.escalation_csv import HEADERS
 from services.api.routes.exports import FINDING_HEADERS
 from services.core.platform.settings import Settings
-from tests.conftest import Login
-from tests.test_escalations_api import T2, build
+from tests.helpers import T2, Login, build
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 TZ = ZoneInfo("Asia/Shanghai")

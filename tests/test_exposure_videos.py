@@ -16,51 +16,21 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.core.exposure.service import parse_offset, segment_id
 from services.core.platform.settings import Settings
-from tests.conftest import Login
-from tests.helpers import act, make_overdue, sweep
-from tests.test_config_api import fields, query
-from tests.test_sweep import escalations
+from tests.helpers import (
+    Login,
+    act,
+    escalations,
+    fields,
+    make_overdue,
+    query,
+    register,
+    segment,
+    sweep,
+    video,
+)
 
 TZ = ZoneInfo("Asia/Shanghai")
 URL = "/api/v1/exposure-videos"
-# (category, unit of the place) → the unit responsible for it by the demo's routing rules
-SEGMENT_KINDS = [
-    ("exposed_garbage", "shinan.badaguan"),
-    ("illegal_ads", "shinan.badaguan"),
-    ("damaged_road", "shinan.badaguan"),  # a facility: the district's city-management bureau
-    ("street_vendor", "licang.xiaocun"),
-]
-
-
-def segment(i: int, category: str = "exposed_garbage", unit: str = "shinan.badaguan") -> Any:
-    # 0.001° of latitude apart (~111 m): no segment is a duplicate or recurrence of another
-    return {
-        "offset": f"{i // 60:02d}:{i % 60:02d}",
-        "category": category,
-        "description": f"曝光问题 {i}",
-        "location": {"lat": 36.05 + i * 0.001, "lon": 120.34, "address": f"曝光点位 {i}"},
-        "unit": unit,
-    }
-
-
-def video(n: int = 2, **over: Any) -> dict[str, Any]:
-    b: dict[str, Any] = {
-        "id": str(uuid.uuid4()),
-        "title": "创城曝光台 第12期",
-        "publisher": "青岛市文明办",
-        "aired_on": (datetime.now(TZ).date() - timedelta(days=1)).isoformat(),
-        "url": "https://tv.example/qingdao/baoguang/12",
-        "rectify_within": {"working_days": 5},
-        "segments": [segment(i, *SEGMENT_KINDS[i % len(SEGMENT_KINDS)]) for i in range(n)],
-    }
-    b.update(over)
-    return b
-
-
-async def register(client: AsyncClient, headers: dict[str, str], body: dict[str, Any]) -> Any:
-    r = await client.post(URL, json=body, headers=headers)
-    assert r.status_code == 201, r.text
-    return r.json()
 
 
 async def finding(client: AsyncClient, headers: dict[str, str], fid: str) -> Any:

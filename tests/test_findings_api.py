@@ -13,10 +13,8 @@ from fastapi import FastAPI
 from httpx import AsyncClient
 from sqlalchemy import event
 
-from tests.conftest import Login
-from tests.helpers import TZ, URL, act, body, post
+from tests.helpers import TZ, URL, Login, act, assert_problem, body, post
 from tests.photos import attach_after_photo
-from tests.test_errors import assert_problem
 
 
 async def test_report_is_routed_to_the_territorial_street_with_a_deadline(

@@ -17,8 +17,7 @@ from services.core.notify.delivery import deliver
 from services.core.notify.store import delivery_job_id
 from services.core.platform.backoff import RetryPolicy
 from services.core.platform.settings import Settings
-from tests.conftest import Login
-from tests.helpers import make_overdue, post, sweep
+from tests.helpers import Login, make_overdue, post, sweep
 from tests.webhook_receiver import Receiver, free_port
 
 INBOX = "/api/v1/inbox"

@@ -18,9 +18,7 @@ from services.api.app import create_app
 from services.core.identity.security import issue_access_token
 from services.core.platform.keys import jwt_secret
 from services.core.platform.settings import Settings
-from tests.conftest import Login
-from tests.helpers import URL, body
-from tests.test_errors import assert_problem
+from tests.helpers import URL, Login, assert_problem, body
 
 _TERMINATE = """
 SELECT count(*) FROM (

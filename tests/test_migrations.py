@@ -6,7 +6,7 @@ import asyncpg
 import pytest
 from alembic import command
 
-from tests.conftest import Servers, alembic_config
+from tests.helpers import Servers, alembic_config
 
 
 def test_upgrade_downgrade_upgrade_and_no_drift(servers: Servers) -> None:

@@ -7,8 +7,7 @@ import json
 import pytest
 from httpx import AsyncClient
 
-from tests.conftest import Login
-from tests.helpers import body
+from tests.helpers import Login, body
 
 
 async def test_healthz_and_readyz(client: AsyncClient) -> None:

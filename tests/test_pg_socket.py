@@ -11,8 +11,7 @@ from sqlalchemy import text
 
 from services.cli.embedded import EmbeddedPostgres
 from services.core.platform.db import make_engine
-
-from .conftest import Servers
+from tests.helpers import Servers
 
 
 def _on_socket(servers: Servers, database_url: str) -> str:

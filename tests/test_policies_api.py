@@ -8,9 +8,7 @@ from typing import Any
 import pytest
 from httpx import AsyncClient
 
-from tests.conftest import Login
-from tests.helpers import post
-from tests.test_config_api import fields, query
+from tests.helpers import Login, fields, post, query
 
 URL = "/api/v1/escalation-policies"
 

@@ -17,8 +17,7 @@ from redis.asyncio import Redis
 
 from services.cli.up import api_argv
 from services.core.platform.settings import Settings
-from tests.conftest import demo_password
-from tests.helpers import running_api
+from tests.helpers import demo_password, running_api
 from tests.webhook_receiver import free_port
 
 LIMIT = 3  # failed logins per account and client address per minute

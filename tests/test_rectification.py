@@ -13,8 +13,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.cli.accounts import add_user
-from tests.conftest import Login, demo_password
-from tests.helpers import act, post
+from tests.helpers import Login, act, demo_password, post
 from tests.photos import attach_after_photo, make_jpeg, upload
 
 PLACE = (36.0571, 120.3466)  # where tests.test_findings_api.body() reports

@@ -18,9 +18,9 @@ import pytest
 from httpx import AsyncClient
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from tests.conftest import Login
 from tests.helpers import (
     URL,
+    Login,
     act,
     add_account,
     at,

@@ -20,8 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.core.reference.demo import DISTRICTS
 from services.core.stats.queries import Board, boards, ranks
-from tests.conftest import Login
-from tests.helpers import TZ, overdue_in_districts, ui_login
+from tests.helpers import TZ, Login, overdue_in_districts, ui_login
 
 R, B, N = "red", "black", None
 

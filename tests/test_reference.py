@@ -17,8 +17,7 @@ import pytest
 from httpx import AsyncClient
 
 from services.core.reference.snapshot import REFERENCE_TABLES
-from tests.conftest import Login
-from tests.helpers import TZ, body
+from tests.helpers import TZ, Login, body
 
 API = "/api/v1"
 

@@ -12,9 +12,7 @@ import asyncpg
 import pytest
 from httpx import AsyncClient
 
-from tests.conftest import Login
-from tests.helpers import URL, body
-from tests.test_auth import issue_inspector_token
+from tests.helpers import URL, Login, body, issue_inspector_token
 
 JSON = {"content-type": "application/json"}
 

@@ -13,8 +13,7 @@ from httpx import ASGITransport, AsyncClient
 
 from services.api.state import AppState
 from services.core.identity.security import hash_password, new_api_token
-from tests.conftest import demo_password
-from tests.helpers import bearer, body, csrf_of, ui_login
+from tests.helpers import bearer, body, csrf_of, demo_password, ui_login
 
 FINDINGS = "/api/v1/findings"
 PASSWORD = "/api/v1/auth/password"

@@ -48,11 +48,13 @@ from services.core.models import User
 from services.core.platform.db import make_engine, make_sessionmaker
 from services.core.platform.keys import jwt_secret
 from services.core.platform.settings import Settings
-from tests.conftest import Login, Servers, demo_password
 from tests.helpers import (
     TZ,
+    Login,
+    Servers,
     act,
     csrf_of,
+    demo_password,
     make_overdue,
     post,
     readable,

@@ -12,8 +12,7 @@ import httpx
 from fastapi import FastAPI
 from httpx import ASGITransport, AsyncClient
 
-from tests.conftest import Login, demo_password
-from tests.helpers import csrf_of, login_form, ui_login
+from tests.helpers import Login, csrf_of, demo_password, login_form, ui_login
 
 # What a source may be in the strict policy: this origin, nothing, or a hash of inline code.
 OWN_SOURCES = re.compile(r"^('self'|'none'|'sha256-[A-Za-z0-9+/=]+')$")

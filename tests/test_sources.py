@@ -14,8 +14,7 @@ from typing import Any
 import asyncpg
 from httpx import AsyncClient
 
-from tests.conftest import Login
-from tests.helpers import URL, at, body, exposure_finding
+from tests.helpers import URL, Login, at, body, exposure_finding
 
 SOURCES = ("inspection", "public_report", "leader_assigned", "self_assessment", "exposure_video")
 # One account per role, two where the scope matters (a unit's own self-assessment).

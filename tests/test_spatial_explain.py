@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from services.core.findings.queries import FindingFilters, list_findings
 from services.core.findings.store import look_around, lookup_args
 from services.core.platform.db import make_engine, make_sessionmaker
-from tests.test_explain import no_seq_scans, plans_of, principal
+from tests.helpers import no_seq_scans, plans_of, principal
 
 FINDINGS = 200_000
 NOW = datetime(2026, 11, 26, 3, 0, tzinfo=UTC)

@@ -27,10 +27,7 @@ from services.core.platform.settings import Settings
 from services.core.stats.days import BUCKET_ZONE, DaySplit, day_start, split
 from services.core.stats.queries import EXPOSURE_SOURCE, finding_counts, ranking, unit_stats
 from services.core.stats.store import fold_open_changes
-from tests.conftest import Login
-from tests.helpers import act, post
-from tests.test_config_api import query
-from tests.test_stats import build_campaign, execute
+from tests.helpers import Login, act, build_campaign, execute, post, query, windows_around
 
 RECOMPUTED = """
 SELECT ((reported_at AT TIME ZONE 'UTC') + interval '8 hours')::date,
@@ -62,23 +59,6 @@ FROM (SELECT day, responsible_unit_id, exposure, findings, rework, recurrences
       FROM open_finding_changes) o
 GROUP BY 1, 2, 3 HAVING (sum(findings), sum(rework), sum(recurrences)) <> (0, 0, 0)
 """
-
-
-Span = tuple[datetime | None, datetime | None]
-
-
-def windows_around(now: datetime) -> list[Span]:
-    """Windows open at either end or both, aligned on the roll-up's days, with partial days
-    at both ends, and within today."""
-    midnight = day_start(now.astimezone(BUCKET_ZONE).date())
-    return [
-        (None, None),
-        (datetime(2026, 3, 1, 15, 30, tzinfo=UTC), None),
-        (None, now - timedelta(hours=3)),
-        (midnight - timedelta(days=60), midnight),
-        (midnight - timedelta(days=60, hours=5), now - timedelta(minutes=1)),
-        (now - timedelta(hours=2), now + timedelta(hours=1)),
-    ]
 
 
 async def assert_in_step(database_url: str) -> None:

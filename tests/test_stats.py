@@ -16,30 +16,21 @@ from typing import Any
 
 import pytest
 from httpx import AsyncClient
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.core.platform.db import make_engine
 from services.core.platform.settings import Settings
 from services.core.stats.queries import Counts, ranks, score
-from tests.conftest import Login
-from tests.helpers import act, exposure_finding, post, sweep
-from tests.photos import attach_after_photo
-from tests.test_config_api import fields, query
-from tests.test_escalations_api import overdue
+from tests.helpers import (
+    SWEPT_AT,
+    Login,
+    build_campaign,
+    execute,
+    fields,
+    query,
+)
 
 URL = "/api/v1/stats/units"
-SWEPT_AT = datetime(2026, 11, 20, 3, 0, tzinfo=UTC)
 LEVEL_COST = {1: 1, 2: 2, 3: 5, 4: 10}
-
-
-async def execute(database_url: str, sql: str, **params: Any) -> None:
-    engine = make_engine(database_url, pool_size=1)
-    try:
-        async with engine.begin() as conn:
-            await conn.execute(text(sql), params)
-    finally:
-        await engine.dispose()
 
 
 @dataclass
@@ -66,95 +57,6 @@ class Expected:
             - cost,
             2,
         )
-
-
-async def build_campaign(
-    client: AsyncClient,
-    login: Login,
-    factory: async_sessionmaker[AsyncSession],
-    settings: Settings,
-    database_url: str,
-) -> dict[str, str]:
-    inspector, dispatcher = await login("inspector"), await login("dispatcher")
-    badaguan, verifier = await login("handler.shinan.badaguan"), await login("verifier")
-    shinan, xiaocun = await login("handler.shinan"), await login("handler.licang.xiaocun")
-    ids: dict[str, str] = {}
-
-    # A: 八大关, rectified on time
-    a = await post(client, inspector)
-    assert (await act(client, badaguan, a["id"], "accept")).status_code == 200
-    await attach_after_photo(client, badaguan, a["id"])
-    assert (await act(client, badaguan, a["id"], "submit", note="已整改")).status_code == 200
-    assert (await act(client, verifier, a["id"], "verify")).status_code == 200
-    ids["A"] = a["id"]
-
-    # B: 湛山, exposure video: reworked once, the resubmission after the deadline
-    # (away from A: at A's spot it would be a recurrence of A, which is rectified by now)
-    b = await exposure_finding(
-        client, dispatcher, unit="shinan.zhanshan", location={"lat": 36.0512, "lon": 120.3672}
-    )
-    await act(client, shinan, b["id"], "accept")
-    await attach_after_photo(client, shinan, b["id"])
-    await act(client, shinan, b["id"], "submit", note="已整改")
-    assert (await act(client, verifier, b["id"], "reject", note="未到位")).status_code == 200
-    await overdue(factory, b["id"], datetime.now(UTC) - timedelta(hours=1))
-    await attach_after_photo(client, shinan, b["id"])
-    await act(client, shinan, b["id"], "submit", note="再次整改")
-    assert (await act(client, verifier, b["id"], "verify")).status_code == 200
-    ids["B"] = b["id"]
-
-    # C: 市南区城管局, exposure video, 14 working days overdue: escalated
-    c = await exposure_finding(client, dispatcher, category="damaged_road")
-    assert c["responsible_unit"]["code"] == "shinan.cgj"
-    await overdue(factory, c["id"], datetime(2026, 11, 2, 9, 30, tzinfo=UTC))
-    ids["C"] = c["id"]
-
-    # D: closed as invalid: never the unit's problem, counts nowhere
-    d = await post(client, inspector)
-    assert (await act(client, dispatcher, d["id"], "close_invalid", note="误报")).status_code == 200
-    ids["D"] = d["id"]
-
-    # E: 八大关 again, a recurrence of A, open and not yet due
-    e = await post(client, inspector)
-    await execute(
-        database_url,
-        "UPDATE findings SET recurrence_of = :a WHERE id = :e",
-        a=uuid.UUID(a["id"]),
-        e=uuid.UUID(e["id"]),
-    )
-    ids["E"] = e["id"]
-
-    # F: 李村, overdue since 11-16: L1, L2; G: 李村, submitted and waiting for verification
-    f = await post(
-        client, inspector, unit="licang.xiaocun", location={"lat": 36.1468, "lon": 120.4322}
-    )
-    await overdue(factory, f["id"], datetime(2026, 11, 16, 9, 30, tzinfo=UTC))
-    g = await post(
-        client, inspector, unit="licang.xiaocun", location={"lat": 36.1468, "lon": 120.4322}
-    )
-    await act(client, xiaocun, g["id"], "accept")
-    await attach_after_photo(client, xiaocun, g["id"])
-    await act(client, xiaocun, g["id"], "submit", note="已整改")
-    ids["F"], ids["G"] = f["id"], g["id"]
-
-    # H: 莱西市城管局, no head: the escalation goes to the campaign office, counts for 莱西市
-    h = await post(
-        client,
-        inspector,
-        category="damaged_road",
-        unit="laixi",
-        location={"lat": 36.88, "lon": 120.52},
-    )
-    await overdue(factory, h["id"], datetime(2026, 11, 19, 1, 0, tzinfo=UTC))
-    ids["H"] = h["id"]
-
-    # I: no routing rule: in the dispatch queue, no responsible unit, counts nowhere
-    i = await post(client, inspector, category="other")
-    assert i["status"] == "reported"
-    ids["I"] = i["id"]
-
-    await sweep(factory, settings, SWEPT_AT)
-    return ids
 
 
 async def expected_by_district(

@@ -26,8 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from services.core.evidence.storage import S3Storage, make_storage, sigv4_headers
 from services.core.models import Evidence
 from services.core.platform.settings import Settings
-from tests.conftest import Login
-from tests.helpers import post
+from tests.helpers import Login, post
 from tests.photos import make_jpeg, upload
 
 ACCESS_KEY, SECRET_KEY, REGION = (

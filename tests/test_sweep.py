@@ -9,21 +9,10 @@ from httpx import AsyncClient
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.core.models import Escalation, Notification
+from services.core.models import Notification
 from services.core.platform.settings import Settings
-from tests.conftest import Login
-from tests.helpers import act, make_overdue, post, sweep
+from tests.helpers import Login, act, escalations, make_overdue, post, sweep
 from tests.photos import attach_after_photo
-
-
-async def escalations(factory: async_sessionmaker[AsyncSession], fid: str) -> list[Escalation]:
-    async with factory() as session:
-        rows = await session.execute(
-            select(Escalation)
-            .where(Escalation.finding_id == uuid.UUID(fid))
-            .order_by(Escalation.level)
-        )
-        return list(rows.scalars())
 
 
 async def test_twelve_working_days_late_fires_l1_to_l4_to_the_right_people(

@@ -19,8 +19,7 @@ from services.core.escalation.sweep import BatchResult
 from services.core.notify.store import delivery_job_id
 from services.core.platform.settings import Settings
 from services.worker import escalations, queue
-from tests.conftest import Login, Servers
-from tests.helpers import make_overdue, post, sweep
+from tests.helpers import Login, Servers, make_overdue, post, sweep
 
 NOW = datetime(2026, 11, 26, 3, 0, tzinfo=UTC)  # Thursday 11:00 in Qingdao
 # 12+ working days before NOW: L1–L4 all due.

@@ -12,13 +12,19 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.api.ui.queries import trend_weeks
 from services.core.platform.settings import Settings
-from tests.conftest import demo_password
-from tests.helpers import csrf_of, login_form, make_overdue, post, sweep, ui_login
-from tests.test_config_api import query
-from tests.test_stats import execute
-from tests.test_sweep import escalations
-
-from .conftest import Login
+from tests.helpers import (
+    Login,
+    csrf_of,
+    demo_password,
+    escalations,
+    execute,
+    login_form,
+    make_overdue,
+    post,
+    query,
+    sweep,
+    ui_login,
+)
 
 
 async def overdue_finding(

@@ -12,9 +12,7 @@ from httpx import AsyncClient
 from redis.asyncio import Redis
 
 from services.worker import queue
-from tests.conftest import Login, Servers
-from tests.helpers import post
-from tests.test_escalation_workers import wait_for
+from tests.helpers import Login, Servers, post, wait_for
 from tests.workers import WorkerPool, WorkerProcess, health_check, worker_env
 
 

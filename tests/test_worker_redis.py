@@ -24,8 +24,7 @@ from services.cli.embedded import EmbeddedRedis
 from services.worker import queue
 from services.worker.queue import JobContext
 from services.worker.runner import Runner
-from tests.conftest import Servers
-from tests.test_escalation_workers import insert_overdue
+from tests.helpers import Servers, insert_overdue
 from tests.workers import WorkerPool, worker_env
 
 PINGS = 3000

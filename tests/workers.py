@@ -20,7 +20,7 @@ from typing import IO, Any
 
 import psutil
 
-from tests.conftest import Servers
+from tests.helpers import Servers
 
 # The worker entrypoint (`python -m services.worker`), as `duban up` and compose run it.
 WORKER = "services.worker"

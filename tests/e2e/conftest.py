@@ -13,11 +13,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.core.platform.db import make_engine, make_sessionmaker
 from services.core.platform.settings import Settings
-from tests.conftest import Servers
+from tests.helpers import Live, Servers
 
 from .cdp import CHROMIUM, Browser
 
@@ -29,13 +28,6 @@ def free_port() -> int:
         s.bind(("127.0.0.1", 0))
         port: int = s.getsockname()[1]
         return port
-
-
-@dataclass
-class Live:
-    url: str
-    settings: Settings
-    factory: async_sessionmaker[AsyncSession]
 
 
 @dataclass

@@ -11,12 +11,10 @@ from pathlib import Path
 import pytest
 from httpx import AsyncClient
 
-from tests.conftest import Login, demo_password
-from tests.helpers import act, make_overdue, post, sweep
+from tests.helpers import Live, Login, act, demo_password, make_overdue, post, sweep
 from tests.photos import make_jpeg, upload
 
 from .cdp import CHROMIUM, Browser, Page
-from .conftest import Live
 
 pytestmark = pytest.mark.skipif(
     not CHROMIUM.exists(),
