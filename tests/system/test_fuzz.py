@@ -38,10 +38,9 @@ from httpx import AsyncClient
 from services.api.app import create_app
 from services.cli.embedded import free_port
 from services.core.platform.settings import Settings
-from tests.helpers import Login, Servers, demo_password
+from tests.helpers import ROOT, Login, Servers, demo_password
 
 SCHEMATHESIS = str(Path(sys.executable).parent / "schemathesis")
-ROOT = Path(__file__).resolve().parent.parent
 HOOKS = "tests.fuzz_hooks"
 CHECKS = ",".join(
     (

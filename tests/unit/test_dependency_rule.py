@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 
-SERVICES = Path(__file__).resolve().parent.parent / "services"
+from tests.helpers import ROOT
+
+SERVICES = ROOT / "services"
 
 FORBIDDEN = {
     "api": ("services.worker", "services.cli"),

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from httpx import AsyncClient
 
-from tests.helpers import Live, Login, act, demo_password, make_overdue, post, sweep
+from tests.helpers import ROOT, Live, Login, act, demo_password, make_overdue, post, sweep
 from tests.photos import make_jpeg, upload
 
 from .cdp import CHROMIUM, Browser, Page
@@ -24,7 +24,7 @@ pytestmark = pytest.mark.skipif(
 # The README's screenshots are refreshed on purpose (DUBAN_UPDATE_SCREENSHOTS=1); an ordinary
 # run still takes every screenshot, into a scratch folder, so the tree stays clean.
 SHOTS = (
-    Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+    ROOT / "docs" / "screenshots"
     if os.environ.get("DUBAN_UPDATE_SCREENSHOTS") == "1"
     else Path(tempfile.mkdtemp(prefix="duban-screenshots-"))
 )

@@ -10,7 +10,6 @@ import re
 import shlex
 import tomllib
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,8 +17,8 @@ import yaml
 
 from services.cli.main import _parser
 from services.core.platform.settings import Settings, get_settings
+from tests.helpers import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 COMPOSE: dict[str, Any] = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
 SERVICES: dict[str, dict[str, Any]] = COMPOSE["services"]
 SETTINGS_VARS = {f"DUBAN_{name.upper()}": name for name in Settings.model_fields}

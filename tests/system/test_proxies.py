@@ -17,7 +17,7 @@ from redis.asyncio import Redis
 
 from services.cli.up import api_argv
 from services.core.platform.settings import Settings
-from tests.helpers import demo_password, running_api
+from tests.helpers import ROOT, demo_password, running_api
 from tests.webhook_receiver import free_port
 
 LIMIT = 3  # failed logins per account and client address per minute
@@ -108,7 +108,7 @@ def test_the_setting_takes_addresses_and_networks_and_refuses_anything_else() ->
 def test_every_uvicorn_shipped_leaves_the_forwarding_headers_to_the_app() -> None:
     """uvicorn believes loopback peers by default: `duban up`, the image and compose turn it
     off, and compose passes the setting on to the app."""
-    root = Path(__file__).resolve().parent.parent
+    root = ROOT
     compose = yaml.safe_load((root / "docker-compose.yml").read_text())
     api = compose["services"]["api"]
     assert "--no-proxy-headers" in api["command"]
