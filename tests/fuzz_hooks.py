@@ -15,9 +15,8 @@ from typing import Any
 
 import schemathesis
 
-from tests.helpers import Edge, edges, nested, put
+from tests.helpers import FAR_TOO_DEEP, Edge, edges, nested, put
 
-FAR_TOO_DEEP = 10_000
 _cache: dict[int, list[Edge]] = {}
 # An integer parameter with the same name and bounds as one already tried (`limit` on every
 # list, an id on GET, PATCH and DELETE) is validated by the same declaration: tried once.

@@ -780,6 +780,33 @@ async def insert_overdue(db: asyncpg.Connection, database_url: str, count: int) 
     )
 
 
+# ---- webhooks: a unit's address, and a finding overdue for it ----
+
+
+async def set_unit_webhook(
+    factory: async_sessionmaker[AsyncSession], unit: str, url: str | None
+) -> None:
+    async with factory() as session, session.begin():
+        await session.execute(
+            text("UPDATE units SET webhook_url = :url WHERE code = :code"),
+            {"url": url, "code": unit},
+        )
+
+
+async def overdue_with_webhook(
+    client: httpx.AsyncClient,
+    login: Login,
+    factory: async_sessionmaker[AsyncSession],
+    url: str,
+) -> str:
+    """A finding of 八大关街道 whose deadline has just passed, the street's webhook set."""
+    await set_unit_webhook(factory, "shinan.badaguan", url)
+    f = await post(client, await login("inspector"))
+    await make_overdue(factory, f["id"], datetime.now(UTC) - timedelta(minutes=1))
+    fid: str = f["id"]
+    return fid
+
+
 # ---- values at the edges of what the API takes (tests/test_edges.py, tests/fuzz_hooks.py) ----
 
 # Outside the years every timestamp, date and week must lie in (README, "Limits"); the first
@@ -799,6 +826,9 @@ WEEKS_IN = ("2100-W52", "2000-W01")
 # Past 32 and 64 bits, and below every id.
 HUGE_INTEGERS = (2**31, 2**63, 2**64, 10**30, -(2**63) - 1)
 
+
+# A JSON body nested far deeper than any parser should follow.
+FAR_TOO_DEEP = 10_000
 
 # The fuzzer sends the first few of each list (the lists put the most telling values first).
 SAMPLE_OUT, SAMPLE_IN = 3, 1

@@ -26,7 +26,6 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.core.models import WeeklyBriefing
 from services.core.platform.settings import Settings
-from services.core.stats.briefing import last_full_week, parse_week
 from services.worker.briefing import weekly_briefing
 from services.worker.settings import build as build_worker
 from tests.helpers import Login, Scenario, build, post
@@ -187,13 +186,6 @@ async def test_a_bad_week_is_a_422_naming_week(
     assert r.status_code == 422, r.text
     assert r.headers["content-type"].startswith("application/problem+json")
     assert [e["field"] for e in r.json()["errors"]] == ["week"]
-
-
-def test_week_arithmetic() -> None:
-    assert parse_week("2026-W53") == (2026, 53)  # 2026 has 53 ISO weeks
-    # Monday 2026-11-30 07:59 in Qingdao is still Sunday 23:59 UTC: the week just ended is W48.
-    assert last_full_week(datetime(2026, 11, 29, 23, 59, tzinfo=UTC), TZ) == (2026, 48)
-    assert last_full_week(datetime(2026, 11, 29, 15, 59, tzinfo=UTC), TZ) == (2026, 47)
 
 
 async def test_who_may_read_and_regenerate(client: AsyncClient, login: Login) -> None:

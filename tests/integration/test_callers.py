@@ -13,8 +13,7 @@ from httpx import AsyncClient
 from sqlalchemy import event
 
 from services.api.state import AppState
-from services.core.identity.callers import CallerMemo, Known
-from services.core.identity.principal import Principal
+from services.core.identity.callers import Known
 from tests.helpers import URL, Login, body, issue_inspector_token
 
 
@@ -133,20 +132,3 @@ async def test_an_api_token_report_records_its_use_and_reads_the_caller_each_tim
         assert used.lstrip().startswith("UPDATE api_tokens")
         assert _is_caller_read(caller)
         assert _is_plain_write(write)
-
-
-def test_the_memory_keeps_the_latest_callers_up_to_its_size() -> None:
-    def known(user_id: int) -> Known:
-        principal = Principal(user_id, f"u{user_id}", "inspector", 1, "c", "city", "/1/", None)
-        return Known(principal, 0, 7)
-
-    memo = CallerMemo(size=2)
-    memo.remember(known(1))
-    memo.remember(known(2))
-    memo.remember(known(1))  # read again: now the latest
-    memo.remember(known(3))
-    assert memo.get(2) is None
-    assert memo.get(1) == known(1)
-    assert memo.get(3) == known(3)
-    memo.forget(3)
-    assert memo.get(3) is None

@@ -1,35 +1,23 @@
 """Webhook delivery to a real HTTP receiver on loopback: signature, idempotency key, retries
-with backoff, giving up after the horizon, and (with a real arq worker) recovery from a
-flushed Redis. Core functions are driven with an explicit `now`: nobody waits 24 hours."""
+with backoff, giving up after the horizon (with a real worker process: tests/system). Core
+functions are driven with an explicit `now`: nobody waits 24 hours."""
 
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import subprocess
-import sys
-import time
-import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
-from redis.asyncio import Redis
-from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.core.models import Notification
 from services.core.notify.delivery import Outcome, deliver
-from services.core.notify.store import DELIVER_JOB, delivery_job_id
-from services.core.notify.webhooks import InvalidSignature, sign, verify_signature
-from services.core.platform.backoff import RetryPolicy, next_attempt, retry_delay
+from services.core.platform.backoff import RetryPolicy
 from services.core.platform.settings import Settings
-from services.worker import queue
-from tests.helpers import Login, Servers, make_overdue, post, sweep
+from tests.helpers import Login, overdue_with_webhook, sweep
 from tests.webhook_receiver import Receiver
 
 SECRET = "whsec-test-0123456789abcdef"
@@ -37,7 +25,6 @@ TZ = ZoneInfo("Asia/Shanghai")
 POLICY = RetryPolicy(
     base=timedelta(seconds=30), cap=timedelta(hours=1), horizon=timedelta(hours=24)
 )
-WORKER = "services.worker"  # the worker entrypoint, as production runs it
 
 
 @pytest.fixture
@@ -53,30 +40,6 @@ def receiver() -> Iterator[Receiver]:
     r = Receiver(SECRET)
     yield r
     r.stop()
-
-
-async def set_unit_webhook(
-    factory: async_sessionmaker[AsyncSession], unit: str, url: str | None
-) -> None:
-    async with factory() as session, session.begin():
-        await session.execute(
-            text("UPDATE units SET webhook_url = :url WHERE code = :code"),
-            {"url": url, "code": unit},
-        )
-
-
-async def overdue_with_webhook(
-    client: httpx.AsyncClient,
-    login: Login,
-    factory: async_sessionmaker[AsyncSession],
-    url: str,
-) -> str:
-    """A finding of 八大关街道 whose deadline has just passed, the street's webhook set."""
-    await set_unit_webhook(factory, "shinan.badaguan", url)
-    f = await post(client, await login("inspector"))
-    await make_overdue(factory, f["id"], datetime.now(UTC) - timedelta(minutes=1))
-    fid: str = f["id"]
-    return fid
 
 
 async def webhook_notification(
@@ -116,41 +79,6 @@ async def row(factory: async_sessionmaker[AsyncSession], nid: int) -> Notificati
 
 
 # --- pure rules -------------------------------------------------------------------------
-
-
-def test_backoff_doubles_from_the_base_up_to_the_cap_with_jitter_only_shortening() -> None:
-    delays = [retry_delay(POLICY, k, 0.0).total_seconds() for k in range(1, 11)]
-    assert delays == [30, 60, 120, 240, 480, 960, 1920, 3600, 3600, 3600]
-    assert retry_delay(POLICY, 3, 0.999).total_seconds() == pytest.approx(120 * 0.8, rel=1e-3)
-    assert retry_delay(POLICY, 10_000, 0.5) == timedelta(seconds=3600 * 0.9)
-
-
-def test_giving_up_happens_once_the_first_attempt_is_older_than_the_horizon() -> None:
-    first = datetime(2026, 11, 26, tzinfo=UTC)
-    just_before = first + timedelta(hours=24) - timedelta(seconds=1)
-    assert next_attempt(POLICY, first, 30, just_before, 0.0) == just_before + POLICY.cap
-    assert next_attempt(POLICY, first, 31, first + timedelta(hours=24), 0.0) is None
-
-
-def test_a_receiver_accepts_only_fresh_untampered_requests_signed_with_the_secret() -> None:
-    body = '{"id":1,"subject":"【督办】"}'.encode()
-    now = datetime(2026, 11, 26, 8, 0, tzinfo=UTC)
-    header = sign(SECRET, body, int(now.timestamp()))
-    verify_signature(SECRET, header, body, now)
-    verify_signature(SECRET, header, body, now + timedelta(minutes=4))
-    rotated = f"{header},v1={'0' * 64}"
-    verify_signature(SECRET, rotated, body, now)
-    for secret, hdr, raw, at in [
-        ("another-secret", header, body, now),
-        (SECRET, header, body + b" ", now),
-        (SECRET, header, body, now + timedelta(minutes=6)),  # a replay
-        (SECRET, header, body, now - timedelta(minutes=6)),
-        (SECRET, None, body, now),
-        (SECRET, "v1=abc", body, now),
-        (SECRET, "t=soon,v1=abc", body, now),
-    ]:
-        with pytest.raises(InvalidSignature):
-            verify_signature(secret, hdr, raw, at)
 
 
 # --- core delivery against a real receiver ------------------------------------------------
@@ -317,131 +245,3 @@ async def test_an_address_that_is_not_http_fails_at_once_and_nothing_leaks(
 
 
 # --- a real worker process ----------------------------------------------------------------
-
-
-def worker_env(servers: Servers, database_url: str, data_dir: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DUBAN_")}
-    env |= {
-        "DUBAN_DATABASE_URL": database_url,
-        "DUBAN_REDIS_URL": servers.redis.url,
-        "DUBAN_DATA_DIR": str(data_dir),
-        "DUBAN_LOG_LEVEL": "WARNING",
-        "DUBAN_WEBHOOK_SECRET": SECRET,
-        "DUBAN_DELIVERY_BACKOFF_BASE_SECONDS": "0.3",
-        "DUBAN_DELIVERY_BACKOFF_CAP_SECONDS": "1",
-        "DUBAN_DELIVERY_RESCAN_SECONDS": "2",
-    }
-    return env
-
-
-class Worker:
-    def __init__(self, env: dict[str, str]) -> None:
-        self.env = env
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen([sys.executable, "-m", WORKER], env=self.env)
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            self.proc.wait(30)
-
-
-@pytest.fixture
-def worker(servers: Servers, database_url: str, tmp_path: Path, redis: Redis) -> Iterator[Worker]:
-    w = Worker(worker_env(servers, database_url, tmp_path))
-    yield w
-    w.stop()
-
-
-async def wait_for(
-    factory: async_sessionmaker[AsyncSession],
-    predicate: Callable[[list[Notification]], bool],
-    within: float = 60,
-) -> list[Notification]:
-    deadline = time.monotonic() + within
-    while True:
-        async with factory() as session:
-            rows = list(
-                (
-                    await session.execute(
-                        select(Notification).where(Notification.channel == "webhook")
-                    )
-                ).scalars()
-            )
-        if predicate(rows):
-            return rows
-        assert time.monotonic() < deadline, [(n.status, n.attempts, n.last_error) for n in rows]
-        await asyncio.sleep(0.1)
-
-
-async def test_worker_sweeps_delivers_and_retries_until_the_receiver_is_back(
-    client: httpx.AsyncClient,
-    login: Login,
-    factory: async_sessionmaker[AsyncSession],
-    receiver: Receiver,
-    worker: Worker,
-) -> None:
-    await overdue_with_webhook(client, login, factory, receiver.url)
-    worker.start()
-    # the worker's own sweep fires L1 and its delivery meets a closed port, twice
-    await wait_for(factory, lambda rows: len(rows) == 1 and rows[0].attempts >= 2)
-    receiver.script.extend([500, 500])
-    receiver.start()
-    (n,) = await wait_for(factory, lambda rows: len(rows) == 1 and rows[0].status == "sent")
-    assert n.attempts >= 5
-    assert [h.status for h in receiver.hits] == [500, 500, 200]
-    assert len(receiver.successes(str(n.id))) == 1
-    assert all(h.signature_ok for h in receiver.hits)
-    # later jobs and rescans change nothing
-    await asyncio.sleep(2.5)
-    assert len(receiver.hits) == 3
-
-
-async def test_after_flushall_the_rescan_still_delivers(
-    servers: Servers,
-    client: httpx.AsyncClient,
-    login: Login,
-    factory: async_sessionmaker[AsyncSession],
-    redis: Redis,
-    receiver: Receiver,
-    worker: Worker,
-) -> None:
-    receiver.start()
-    worker.start()
-    f = await post(client, await login("inspector"))
-    due_in = timedelta(seconds=3)
-    async with factory() as session, session.begin():
-        nid = await session.scalar(
-            text(
-                "INSERT INTO notifications (dedupe_key, kind, finding_id, channel, address, "
-                "subject, payload, status, next_attempt_at) VALUES (:key, 'escalation', :fid, "
-                "'webhook', :url, '【督办】测试', CAST('{}' AS jsonb), 'pending', "
-                "now() + :due) RETURNING id"
-            ),
-            {
-                "key": f"test:{uuid.uuid4()}",
-                "fid": uuid.UUID(f["id"]),
-                "url": receiver.url,
-                "due": due_in,
-            },
-        )
-    assert isinstance(nid, int)
-    pool = await queue.connect(servers.redis.url)
-    try:
-        job = await queue.enqueue(
-            pool,
-            DELIVER_JOB,
-            nid,
-            job_id=delivery_job_id(nid, 0),
-            defer_until=datetime.now(UTC) + due_in,
-        )
-    finally:
-        await pool.aclose()
-    assert job is not None
-    assert await redis.exists(f"arq:job:{delivery_job_id(nid, 0)}")
-    await redis.flushall()
-    (n,) = await wait_for(factory, lambda rows: rows[0].status == "sent", within=60)
-    assert n.attempts == 1
-    assert len(receiver.successes(str(nid))) == 1

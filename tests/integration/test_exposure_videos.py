@@ -14,7 +14,6 @@ from httpx import AsyncClient
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.core.exposure.service import parse_offset, segment_id
 from services.core.platform.settings import Settings
 from tests.helpers import (
     Login,
@@ -297,17 +296,3 @@ async def test_a_videos_findings_count_double_in_the_ranking(
     shinan = next(i for i in r.json()["items"] if i["unit"]["code"] == "shinan")
     assert shinan["total"] == 2
     assert shinan["weighted"]["total"] == 4
-
-
-def test_offsets_parse_and_normalise() -> None:
-    assert parse_offset("3:15") == ("03:15", 195)
-    assert parse_offset("125:00") == ("125:00", 7500)
-    assert parse_offset("1:02:03") == ("01:02:03", 3723)
-    for bad in ("3:60", "1:60:00", "", "3", "-1:00", "1:2"):
-        try:
-            parse_offset(bad)
-        except ValueError:
-            continue
-        raise AssertionError(bad)
-    vid = uuid.uuid4()
-    assert segment_id(vid, 0) == segment_id(vid, 0) != segment_id(vid, 1)

@@ -8,14 +8,12 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-import pytest
 from httpx import AsyncClient
 from redis.asyncio import Redis
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.core.escalation import store as sweep_store
-from services.core.escalation.sweep import BatchResult
 from services.core.notify.store import delivery_job_id
 from services.core.platform.settings import Settings
 from services.worker import escalations, queue
@@ -167,22 +165,3 @@ async def test_webhook_deliveries_are_reported_and_queued_once_each(
         await pool.aclose()
     assert await redis.zcard("arq:queue") == len(many)
     assert all([await redis.exists(f"arq:job:{delivery_job_id(n, 0)}") for n in many])
-
-
-async def test_a_drain_grows_its_batches_while_they_come_back_full(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    backlog = [12_000]
-    sizes: list[int] = []
-
-    async def one_batch(_ctx: queue.JobContext, batch_size: int) -> BatchResult:
-        sizes.append(batch_size)
-        claimed = min(batch_size, backlog[0])
-        backlog[0] -= claimed
-        return BatchResult(claimed=claimed, escalations=claimed)
-
-    monkeypatch.setattr(escalations, "_one_batch", one_batch)
-    totals = await escalations._drain({})
-    assert sizes == [500, 1000, 2000, 2000, 2000, 2000, 2000, 2000]
-    assert totals["claimed"] == totals["escalations"] == 12_000
-    assert backlog == [0]

@@ -9,16 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
-
-from services.cli.supervisor import Child, ChildSpec, Supervisor, backoff_delay
-
-
-@pytest.mark.parametrize(
-    ("crashes", "delay"), [(1, 1), (2, 2), (3, 4), (4, 8), (5, 16), (6, 30), (20, 30)]
-)
-def test_backoff_doubles_up_to_thirty_seconds(crashes: int, delay: float) -> None:
-    assert backoff_delay(crashes) == delay
+from services.cli.supervisor import Child, ChildSpec, Supervisor
 
 
 def _python(name: str, code: str) -> ChildSpec:
