@@ -60,9 +60,17 @@ def server_tmp() -> Iterator[Path]:
         shutil.rmtree(path, ignore_errors=True)
 
 
+@pytest.fixture(scope="session")
+async def template_admin(servers: Servers) -> AsyncIterator[asyncpg.Connection]:
+    """The session's connection that copies the template for each test."""
+    conn = await asyncpg.connect(servers.pg.url)
+    yield conn
+    await conn.close()
+
+
 @pytest.fixture
-def database_url(servers: Servers) -> str:
-    return servers.new_database()
+async def database_url(servers: Servers, template_admin: asyncpg.Connection) -> str:
+    return await servers.new_database_on(template_admin)
 
 
 @pytest.fixture

@@ -12,7 +12,8 @@ import asyncpg
 import pytest
 from httpx import AsyncClient
 
-from tests.helpers import login_form
+from services.core.identity.security import hash_password
+from tests.helpers import demo_password, login_form
 
 ROUNDS = 20
 # The throttle would answer 429 (without checking any password) long before the samples end.
@@ -21,6 +22,17 @@ UNTHROTTLED = [{"login_attempts_per_minute": 10_000}]
 WRONG, UNKNOWN, DEACTIVATED = "supervisor", "no.such.user", "verifier"
 
 Attempt = Callable[[str], Awaitable[int]]
+
+
+async def production_hashes(conn: asyncpg.Connection, *usernames: str) -> None:
+    """The test databases hash the demo passwords cheaply (tests/helpers.py): these accounts
+    get hashes of duban's own hasher again, the work a wrong password really costs."""
+    for username in usernames:
+        await conn.execute(
+            "UPDATE users SET password_hash = $1 WHERE username = $2",
+            hash_password(demo_password(username)),
+            username,
+        )
 
 
 async def medians(attempt: Attempt, usernames: tuple[str, ...]) -> dict[str, float]:
@@ -48,6 +60,7 @@ def assert_alike(found: dict[str, float]) -> None:
 async def test_the_api_login_takes_as_long_whether_the_user_exists_or_not(
     client: AsyncClient, server_side: asyncpg.Connection
 ) -> None:
+    await production_hashes(server_side, WRONG, DEACTIVATED)
     await server_side.execute("UPDATE users SET active = false WHERE username = $1", DEACTIVATED)
 
     async def attempt(username: str) -> int:
@@ -59,8 +72,9 @@ async def test_the_api_login_takes_as_long_whether_the_user_exists_or_not(
 
 @pytest.mark.parametrize("settings_overrides", UNTHROTTLED)
 async def test_the_dashboard_login_takes_as_long_whether_the_user_exists_or_not(
-    client: AsyncClient,
+    client: AsyncClient, server_side: asyncpg.Connection
 ) -> None:
+    await production_hashes(server_side, WRONG)
     # The same check as the API's (services/api/login.py): deactivated users are sampled there.
     csrf = await login_form(client)
 
