@@ -1,6 +1,7 @@
 """`make run` as a newcomer meets it: `duban up` in a subprocess on a fresh data dir — ready,
 demo login, a finding posted, the CLI reaching the running stack, a crashed API restarted,
-Ctrl-C/SIGTERM leaving nothing behind, and a second run finding the data again."""
+Ctrl-C/SIGTERM leaving nothing behind, a second run finding the data again, and a killed one
+leaving nothing the next run cannot clean."""
 
 from __future__ import annotations
 
@@ -222,7 +223,7 @@ def test_make_run_end_to_end(server_tmp: Path) -> None:
 
     run.stop(signal.SIGTERM)
 
-    # Second run: same data, same passwords, same token; Ctrl-C (SIGINT) stops it.
+    # Second run: same data, same passwords, same token.
     run = Run(data_dir, port, "second")
     run.wait_ready()
     headers = login(run.base, "inspector.shinan", inspector["password"])
@@ -233,29 +234,28 @@ def test_make_run_end_to_end(server_tmp: Path) -> None:
     revoked = run.cli("token", "revoke", token_id)
     assert revoked.returncode == 0, revoked.stderr
     assert httpx.get(f"{run.base}/api/v1/findings", headers=bot).status_code == 401
+
+    # Killed (once a test of its own, on a fresh data dir of its own), then Ctrl-C (SIGINT).
+    run = killed_then_cleaned(run, data_dir, port)
     run.stop(signal.SIGINT)
 
 
-@pytest.mark.slow
-def test_a_killed_duban_up_leaves_nothing_the_next_run_cannot_clean(server_tmp: Path) -> None:
-    data_dir = server_tmp / "var"
-    port = free_port()
-    run = Run(data_dir, port, "killed")
-    run.wait_ready()
+def killed_then_cleaned(run: Run, data_dir: Path, port: int) -> Run:
+    """Kill `duban up` outright, no cleanup at all: the API and worker die with their
+    supervisor, and the next run (returned, ready) stops the databases the killed one left."""
     pids = run.child_pids()
-    run.proc.kill()  # no cleanup at all
+    run.proc.kill()
     run.proc.wait(STOP_WITHIN)
-    # The API and worker die with their supervisor; the databases are stopped by the next run.
     for name in ("api", "worker"):
         with contextlib.suppress(psutil.NoSuchProcess):
             alive = psutil.wait_procs([psutil.Process(pids[name])], timeout=STOP_WITHIN)[1]
             assert alive == [], name
     assert run.cli("migrate").returncode == 2  # the stale state file is not a running stack
 
-    run = Run(data_dir, port, "after-kill")
-    run.wait_ready()
-    run.pids.update(pids.values())
-    run.stop()
+    again = Run(data_dir, port, "after-kill")
+    again.wait_ready()
+    again.pids.update(pids.values())
+    return again
 
 
 def test_a_taken_api_port_is_refused_before_anything_starts(tmp_path: Path) -> None:
