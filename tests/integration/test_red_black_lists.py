@@ -18,7 +18,7 @@ from httpx import AsyncClient
 from openpyxl import load_workbook
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.core.reference.demo import DISTRICTS
+from services.core.demo.service import DISTRICTS
 from tests.helpers import TZ, Login, overdue_in_districts, ui_login
 
 CODES = sorted(d.code for d in DISTRICTS)

@@ -1,15 +1,11 @@
 """Deliver one outbox notification over its channel (today: the webhook) and record the
-outcome.
+outcome: one attempt in the caller's transaction (claim the row with SKIP LOCKED, POST,
+record sent, retry later or failed); the worker's rescan finds a scheduled retry anyway.
 
-`deliver` is one attempt inside the caller's transaction: claim the row (SKIP LOCKED), POST,
-record sent / retry later / failed, flush. The caller commits and, when a retry is
-scheduled, may queue a job for `next_attempt_at`; the worker's rescan finds it anyway.
-
-The webhook body is JSON (UTF-8, Chinese unescaped):
-`{"id", "kind", "subject", "payload", "created_at"}`; the headers carry the notification id
-as `Idempotency-Key` and the signature described in services/core/notify/webhooks.py. Any 2xx is
-success; any other status, a redirect, a timeout or a connection error is retried. The
-signing secret and the payload are never logged (the address neither: it may hold a token).
+The body is `webhook_body`, signed as webhooks.py describes, with the notification id as
+`Idempotency-Key`. Any 2xx is success; any other status, a redirect, a timeout or a
+connection error is retried. The secret, the payload and the address (it may hold a token)
+are never logged.
 """
 
 from __future__ import annotations
