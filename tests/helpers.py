@@ -891,7 +891,7 @@ async def overdue_with_webhook(
     return fid
 
 
-# ---- values at the edges of what the API takes (tests/test_edges.py, tests/fuzz_hooks.py) ----
+# ---- values at the edges of what the API takes (integration/test_edges.py, fuzz_hooks.py) ----
 
 # Outside the years every timestamp, date and week must lie in (README, "Limits"); the first
 # two overflow Python's datetime once converted to UTC or moved by a day.

@@ -1,7 +1,7 @@
 """The weekly briefing (通报): the red and black lists, the longest-overdue items with the
 leaders who answer for them, the Monday 08:00 job, and the XLSX and HTML renderings.
 
-The data is the escalation scenario of tests/test_escalations_api.py, reported this week
+The data is the escalation scenario of tests/integration/test_escalations_api.py, reported this week
 (2026-W48 on the test machine's clock; the escalations fired in W47):
 
 - 市南区: 八大关 overdue since 11-02 (weight 1) and the 湛山 exposure video overdue (weight 2):

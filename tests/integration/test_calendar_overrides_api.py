@@ -67,6 +67,8 @@ async def test_override_validation(client: AsyncClient, admin: dict[str, str]) -
         ({"date": "2026-10-01", "kind": "weekend"}, "kind"),
         ({"date": "2026-10-01", "kind": "holiday", "note": "x" * 201}, "note"),
         ({"date": "2026-10-01", "kind": "holiday", "note": "a\x00b"}, "note"),
+        # a control character is refused as sent, not trimmed away into an empty note
+        ({"date": "2026-10-01", "kind": "holiday", "note": "\n"}, "note"),
         ({"date": "2026-10-01", "kind": "holiday", "color": "red"}, "color"),
     ]:
         r = await client.post(URL, json=body, headers=admin)
@@ -77,6 +79,8 @@ async def test_override_validation(client: AsyncClient, admin: dict[str, str]) -
     await client.post(URL, json={"date": "2026-10-01", "kind": "holiday"}, headers=admin)
     r = await client.patch(f"{URL}/2026-10-01", json={"kind": None}, headers=admin)
     assert (r.status_code, fields(r)) == (422, {"kind"})
+    r = await client.patch(f"{URL}/2026-10-01", json={"note": "  国庆  "}, headers=admin)
+    assert (r.status_code, r.json()["note"]) == (200, "国庆")
 
 
 async def test_only_admins_change_the_calendar(client: AsyncClient, login: Login) -> None:

@@ -1,7 +1,7 @@
 """XLSX exports of the findings and escalation lists: what the office opens in Excel.
 
-The escalation scenario of tests/test_escalations_api.py (a 市南区 street 12 working days
-late, 李沧区 with two levels, 莱西市 with a vacant post, a 市南区 exposure video whose
+The escalation scenario of tests/integration/test_escalations_api.py (a 市南区 street 12
+working days late, 李沧区 with two levels, 莱西市 with a vacant post, a 市南区 exposure video whose
 description looks like a formula) is exported and read back with openpyxl.
 """
 

@@ -51,7 +51,7 @@ CHECKS = ",".join(
     )
 )
 # CI runs the deterministic cases. To dig deeper locally, raise the examples and vary the
-# seed: DUBAN_FUZZ_EXAMPLES=100 DUBAN_FUZZ_SEED=7 pytest tests/test_fuzz.py -rP
+# seed: DUBAN_FUZZ_EXAMPLES=100 DUBAN_FUZZ_SEED=7 pytest tests/system/test_fuzz.py -rP
 MAX_EXAMPLES = int(os.environ.get("DUBAN_FUZZ_EXAMPLES", "10"))
 # The admin's run reaches every operation's validation (and sends the edges); the other roles'
 # mostly meet the same validation or a 403: half as many generated examples for them, the

@@ -8,7 +8,8 @@ import shlex
 import subprocess
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.helpers import ROOT
+
 DEV_TOOLS = ("ruff", "mypy", "pytest", "schemathesis")
 
 

@@ -64,7 +64,8 @@ def api_process(servers: Servers, tmp_path: Path) -> Iterator[ApiProcess]:
         )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
+        # A liveness bound: the API took over a minute to start at a load average of 10.
+        deadline = time.monotonic() + 180
         while True:
             assert proc.poll() is None, log_path.read_text()
             try:
