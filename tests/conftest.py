@@ -69,8 +69,10 @@ async def template_admin(servers: Servers) -> AsyncIterator[asyncpg.Connection]:
 
 
 @pytest.fixture
-async def database_url(servers: Servers, template_admin: asyncpg.Connection) -> str:
-    return await servers.new_database_on(template_admin)
+async def database_url(servers: Servers, template_admin: asyncpg.Connection) -> AsyncIterator[str]:
+    url = await servers.new_database_on(template_admin)
+    yield url
+    await servers.drop_database_on(template_admin, url)
 
 
 @pytest.fixture
