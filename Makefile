@@ -74,9 +74,9 @@ typecheck: install
 pytest: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-# The tiers (tests/README.md says which test goes where). The integration and system tiers run
-# on pytest-xdist workers, each with its own embedded PostgreSQL and Redis: TEST_WORKERS=1 runs
-# them in one process.
+# The tiers (README.md, "Tests", says which test goes where). The integration and system
+# tiers run on pytest-xdist workers, each with its own embedded PostgreSQL and Redis:
+# TEST_WORKERS=1 runs them in one process.
 TEST_WORKERS ?= 2
 XDIST = $(if $(filter-out 0 1,$(TEST_WORKERS)),-n $(TEST_WORKERS),)
 
