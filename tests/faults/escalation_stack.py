@@ -8,7 +8,7 @@ from pathlib import Path
 
 import asyncpg
 
-from tests.conftest import Servers
+from tests.helpers import Servers
 from tests.workers import worker_env
 
 SECRET = "whsec-fault-suite-0123456789abcdef"

@@ -14,7 +14,7 @@ from typing import IO, TypeVar
 
 import httpx
 
-from tests.conftest import demo_password
+from tests.helpers import demo_password
 from tests.webhook_receiver import free_port
 
 T = TypeVar("T")
