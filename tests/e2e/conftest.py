@@ -58,6 +58,7 @@ def api_process(servers: Servers, tmp_path: Path) -> Iterator[ApiProcess]:
         "DUBAN_MEDIA_DIR": str(tmp_path / "media"),
         "DUBAN_JWT_SECRET": SECRET,
         "DUBAN_LOG_LEVEL": "WARNING",
+        "DUBAN_NOTIFY_HOURS": "always",  # tests run at any hour
         "DUBAN_LOG_FORMAT": "console",
     }
     log_path = tmp_path / "api.log"

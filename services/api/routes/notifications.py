@@ -58,6 +58,9 @@ def render(row: Listed, tz: ZoneInfo) -> NotificationOut:
         subject=n.subject,
         finding_id=n.finding_id,
         escalation_id=n.escalation_id,
+        contact_point_id=n.contact_point_id,
+        chain_rank=n.rank,
+        digest_id=n.digest_id,
         attempts=n.attempts,
         last_error=n.last_error,
         created_at=n.created_at.astimezone(tz),
@@ -65,6 +68,8 @@ def render(row: Listed, tz: ZoneInfo) -> NotificationOut:
         last_attempt_at=_local(n.last_attempt_at, tz),
         next_attempt_at=_local(n.next_attempt_at, tz),
         sent_at=_local(n.sent_at, tz),
+        delivered_at=_local(n.delivered_at, tz),
+        opened_at=_local(n.opened_at, tz),
     )
 
 

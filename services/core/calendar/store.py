@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.core.calendar.deadlines import CityClock, parse_end_of_day
+from services.core.calendar.deadlines import CityClock, parse_end_of_day, parse_office_hours
 from services.core.calendar.rules import WorkingCalendar
 from services.core.models import CalendarOverride
 from services.core.platform.settings import Settings
@@ -32,6 +32,7 @@ def city_clock(calendar: WorkingCalendar, settings: Settings) -> CityClock:
         calendar=calendar,
         tz=ZoneInfo(settings.timezone),
         end_of_day=parse_end_of_day(settings.workday_end),
+        hours=parse_office_hours(settings.notify_hours),
     )
 
 
