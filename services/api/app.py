@@ -14,7 +14,7 @@ from services.core.platform.queue import lazy_queue
 from services.core.platform.settings import Settings, get_settings
 from services.core.platform.stack import endpoints
 
-from . import middleware, problem_schema, problems, proxies, served, ui
+from . import middleware, mobile, problem_schema, problems, proxies, served, ui
 from .middleware import API_PREFIX
 from .routes import (
     auth,
@@ -22,6 +22,7 @@ from .routes import (
     calendar,
     calendar_overrides,
     config,
+    contact_points,
     escalations,
     evidence,
     exposure_videos,
@@ -74,6 +75,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         findings,
         calendar,
         config,
+        contact_points,
         escalations,
         stats,
         policies,
@@ -86,4 +88,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     ):
         app.include_router(module.router, prefix=API_PREFIX, responses=problem_schema.API_ERRORS)
     ui.install(app)  # the web dashboard at /ui (services/api/ui)
+    app.include_router(mobile.router)  # the page every message links to (/m/<token>)
     return app

@@ -10,18 +10,21 @@ delivered, and duplicates collapse. Both jobs are idempotent.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import httpx
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.core.notify.delivery import USER_AGENT, deliver
+from services.core.notify.channels.sms_aliyun import AliyunSms
+from services.core.notify.delivery import USER_AGENT, Channels, deliver
+from services.core.notify.service import channels_from_settings, poll_sms_receipts
 from services.core.notify.store import (
     DELIVER_JOB,
     delivery_job_id,
     due_for_delivery,
+    form_digest,
     spare_job_id,
     stale,
 )
@@ -50,9 +53,17 @@ async def open_delivery(ctx: JobContext) -> None:
         log.info("webhook_secret_from_data_dir", path=str(settings.data_dir / "webhook-secret"))
     try:
         ctx["webhook_secret"] = webhook_secret(settings)
+        ctx["channels"] = channels_from_settings(settings, ctx["http"])
     except OSError as exc:
         # Escalations must go on even if webhooks cannot be signed: deliveries retry.
         log.error("webhook_secret_unavailable", error=str(exc))
+
+
+def _channels(ctx: JobContext) -> Channels:
+    if "channels" not in ctx:
+        ctx["channels"] = channels_from_settings(ctx["settings"], ctx["http"])
+    channels: Channels = ctx["channels"]
+    return channels
 
 
 def _secret(ctx: JobContext) -> str:
@@ -70,30 +81,64 @@ async def close_delivery(ctx: JobContext) -> None:
 
 async def deliver_notification(ctx: JobContext, notification_id: int) -> str:
     """One delivery attempt; "skipped" when there was nothing to do (already sent or failed,
-    not due yet, or another job is delivering it right now)."""
+    not due yet, or another job is delivering it right now). When many notices are due for
+    the same destination and level, they are first folded into one digest (committed), which
+    is then delivered instead."""
     settings: Settings = ctx["settings"]
     factory: async_sessionmaker[AsyncSession] = ctx["sessionmaker"]
+    now = datetime.now(UTC)
+    async with factory() as session, session.begin():
+        digest = await form_digest(
+            session, notification_id, now, settings.digest_threshold, settings.digest_max_items
+        )
     async with factory() as session, session.begin():
         outcome = await deliver(
             session,
-            notification_id,
+            digest or notification_id,
             client=ctx["http"],
             secret=_secret(ctx),
             policy=RetryPolicy.from_settings(settings),
             tz=ZoneInfo(settings.timezone),
-            now=datetime.now(UTC),
+            now=now,
+            channels=_channels(ctx),
         )
     if outcome is None:
         return "skipped"
+    # Only after the commit: the next channel of a recipient, the office's notice.
+    for nid in outcome.wake:
+        await queue.enqueue(ctx["redis"], DELIVER_JOB, nid, job_id=delivery_job_id(nid, 0))
     if outcome.status == "pending" and outcome.next_attempt_at is not None:
+        # A deferral (busy destination, rate limit) keeps the attempt count: the time in the
+        # id keeps it apart from this very job.
+        at = int(outcome.next_attempt_at.timestamp())
         await queue.enqueue(
             ctx["redis"],
             DELIVER_JOB,
             outcome.notification_id,
-            job_id=delivery_job_id(outcome.notification_id, outcome.attempts),
+            job_id=f"{delivery_job_id(outcome.notification_id, outcome.attempts)}:t{at}",
             defer_until=outcome.next_attempt_at,
         )
     return outcome.status
+
+
+async def sms_receipts(ctx: JobContext) -> int:
+    """Ask the SMS vendor whether recent texts arrived (QuerySendDetails)."""
+    settings: Settings = ctx["settings"]
+    sms = _channels(ctx).senders.get("sms")
+    if not isinstance(sms, AliyunSms) or not settings.sms_access_key_id:
+        return 0
+    factory: async_sessionmaker[AsyncSession] = ctx["sessionmaker"]
+    async with factory() as session, session.begin():
+        answered, wake = await poll_sms_receipts(
+            session,
+            sms,
+            datetime.now(UTC),
+            timedelta(hours=settings.sms_receipt_hours),
+            ZoneInfo(settings.timezone),
+        )
+    for nid in wake:
+        await queue.enqueue(ctx["redis"], DELIVER_JOB, nid, job_id=delivery_job_id(nid, 0))
+    return answered
 
 
 async def outbox_rescan(ctx: JobContext) -> int:

@@ -22,7 +22,7 @@ from services.core.stats.store import FOLD_SECONDS
 
 from . import queue
 from .briefing import HOUR, MINUTE, WEEKDAY, weekly_briefing
-from .delivery import close_delivery, open_delivery, outbox_rescan, rescan_seconds
+from .delivery import close_delivery, open_delivery, outbox_rescan, rescan_seconds, sms_receipts
 from .escalations import escalation_sweep, sweep_seconds
 from .jobs import JOBS, REQUEUED_JOBS, fold_open_findings
 
@@ -65,6 +65,7 @@ def build(settings: Settings) -> type:
             "cron_jobs": [
                 queue.every(escalation_sweep, sweep_seconds(settings)),
                 queue.every(outbox_rescan, rescan_seconds(settings)),
+                queue.every(sms_receipts, {0}),
                 queue.every(fold_open_findings, set(FOLD_SECONDS)),
                 queue.weekly(weekly_briefing, WEEKDAY, HOUR, MINUTE),
             ],

@@ -55,6 +55,7 @@ __all__ = [
     "Channels",
     "Outcome",
     "deliver",
+    "gave_up",
     "host_of",
     "post_webhook",
     "redacted_address",
@@ -148,7 +149,7 @@ async def deliver(
             "a worker stopped while sending it: it may have arrived, so it is not sent again"
         )
         log.warning("delivery_in_doubt", **fields)
-        wake = await _gave_up(session, n, now)
+        wake = await gave_up(session, n, now)
         await session.flush()
         return Outcome(n.id, n.status, n.attempts, None, wake)
     to, refused = await _destination(session, n, chans, now)
@@ -248,7 +249,7 @@ async def _record(
         session, attempt_id, outcome, now, attempt.provider_code, attempt.answer or attempt.error
     )
     if n.status == "failed":
-        return await _gave_up(session, n, now)
+        return await gave_up(session, n, now)
     return ()
 
 
@@ -292,7 +293,7 @@ async def _trail_channel_failed(session: AsyncSession, n: Notification, now: dat
         await store.add_trail(session, [(n.finding_id, "notice_failed", detail)], now)
 
 
-async def _gave_up(session: AsyncSession, n: Notification, now: datetime) -> tuple[int, ...]:
+async def gave_up(session: AsyncSession, n: Notification, now: datetime) -> tuple[int, ...]:
     """This channel will not carry it: wake the recipient's next one, or, with none left,
     put it on the trail and, for an escalation that reached nobody, tell the office."""
     rows = [n]

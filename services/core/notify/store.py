@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, select, text, update
+from sqlalchemy import Select, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from services.core.models import ContactPoint, Notification, NotificationAttempt, Person, Unit
@@ -574,3 +574,41 @@ async def tell_office(
         },
     )
     return [row.id for row in rows if row.status == "pending"]
+
+
+# ---- the signed link in a message ----
+
+
+async def link_opened(
+    session: AsyncSession, notification_id: int, now: datetime
+) -> Notification | None:
+    """Record that the link of this message was opened (the first time stays); the row."""
+    return (
+        await session.execute(
+            update(Notification)
+            .where(Notification.id == notification_id)
+            .values(opened_at=func.coalesce(Notification.opened_at, now))
+            .returning(Notification)
+            .execution_options(synchronize_session=False)
+        )
+    ).scalar_one_or_none()
+
+
+async def use_link(session: AsyncSession, notification_id: int, now: datetime) -> bool:
+    """Spend the link's one acknowledgement; False when it was spent already (a reuse)."""
+    spent = await session.execute(
+        update(Notification)
+        .where(Notification.id == notification_id, Notification.link_used_at.is_(None))
+        .values(link_used_at=now)
+        .returning(Notification.id)
+    )
+    return spent.first() is not None
+
+
+async def digest_escalations(session: AsyncSession, digest_id: int) -> list[int]:
+    rows = await session.execute(
+        select(Notification.escalation_id)
+        .where(Notification.digest_id == digest_id, Notification.escalation_id.is_not(None))
+        .order_by(Notification.id)
+    )
+    return [int(r) for r in rows.scalars() if r is not None]

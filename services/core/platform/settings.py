@@ -76,6 +76,9 @@ class Settings(BaseSettings):
     # This many notices due at once for one destination and level go as one digest message.
     digest_threshold: int = Field(default=5, ge=2, le=10_000)
     digest_max_items: int = Field(default=1000, ge=2, le=100_000)
+    # After this many failed attempts on one channel, a recipient's next channel takes over
+    # (the last one keeps trying until DUBAN_DELIVERY_RETRY_HOURS).
+    fallback_after_attempts: int = Field(default=3, ge=1, le=100)
     # Messages per minute to one destination (a robot, a mailbox, a phone, a webhook).
     rate_dingtalk_per_minute: int = Field(default=20, ge=1, le=10_000)
     rate_wecom_per_minute: int = Field(default=20, ge=1, le=10_000)
@@ -91,6 +94,9 @@ class Settings(BaseSettings):
     smtp_password: SecretStr | None = None
     smtp_from: str = "duban@localhost"
     smtp_timeout_seconds: float = Field(default=30, gt=0, le=300)
+    # A CA bundle to trust for the SMTP server's certificate (an internal CA); unset: the
+    # system's.
+    smtp_ca_file: Path | None = None
     # The List-Id of every notice (RFC 2919), for mail filters: "<label>.<domain>".
     smtp_list_id: str = "notices.duban.localhost"
     # Aliyun SMS (dysmsapi, RPC signature). Mainland SMS needs approved templates: one code
