@@ -46,6 +46,8 @@ from .state import AppState
 
 router = APIRouter(prefix="/m", include_in_schema=False)
 templates = Jinja2Templates(directory=Path(__file__).resolve().parent / "templates")
+# Spent or stale links are gone for good; an acknowledged or resolved escalation conflicts.
+REFUSAL_STATUS = {"used": 410, "stale": 410, "acknowledged": 409, "resolved": 409}
 # A digest's page lists at most this many of its escalations; the dashboard has them all.
 LISTED = 200
 
@@ -79,14 +81,14 @@ def ack_refusal(
     if row is None or n.kind != "escalation":
         return "not_for_ack"
     e = row.escalation
-    if e.acknowledged_at is not None:
-        return "acknowledged"
-    if e.resolved_at is not None:
-        return "resolved"
     if e.target_person_id is None or not (n.chain or "").endswith(f":p{e.target_person_id}"):
         return "group"
     if n.link_used_at is not None:
         return "used"
+    if e.acknowledged_at is not None:
+        return "acknowledged"
+    if e.resolved_at is not None:
+        return "resolved"
     if now >= (n.sent_at or n.created_at) + window:
         return "stale"
     return None
@@ -161,7 +163,7 @@ async def acknowledge_link(
     refusal = context["refusal"]
     if refusal is not None:
         context["error"] = refusal
-        return _page(request, state, context, 410 if refusal in ("used", "stale") else 403)
+        return _page(request, state, context, REFUSAL_STATUS.get(refusal, 403))
     if not instruction.strip():
         context["error"] = "instruction"
         return _page(request, state, context, 422)
