@@ -65,6 +65,8 @@ class _Server:
         self.lock = threading.Lock()
         self.script: deque[Any] = deque()
         self.delay = 0.0
+        # requests whose body has arrived and whose answer has not been sent yet
+        self.in_flight = 0
         self._server: ThreadingHTTPServer | None = None
 
     def answer(self, method: str, path: str, query: dict[str, str], body: bytes) -> Any:
@@ -81,9 +83,16 @@ class _Server:
                     return  # the sender died mid-request: nothing arrived
                 parts = urlsplit(self.path)
                 query = {k: v[0] for k, v in parse_qs(parts.query).items()}
-                if fake.delay:
-                    time.sleep(fake.delay)
-                answer = fake.answer(method, parts.path, query, body)
+                with fake.lock:
+                    fake.in_flight += 1
+                try:
+                    if fake.delay:
+                        time.sleep(fake.delay)
+                    # the request has arrived: it counts even if the sender is gone by now
+                    answer = fake.answer(method, parts.path, query, body)
+                finally:
+                    with fake.lock:
+                        fake.in_flight -= 1
                 raw = json.dumps(answer, ensure_ascii=False).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json; charset=utf-8")
