@@ -569,9 +569,8 @@ async def clone_findings(factory: async_sessionmaker[AsyncSession], fid: str, co
     """`copies` more findings exactly like `fid` (ids aside), written in one statement: a
     district's backlog without hundreds of reports."""
     async with factory() as session, session.begin():
-        columns = [
-            c
-            for c in (
+        columns = list(
+            (
                 await session.execute(
                     text(
                         "SELECT column_name FROM information_schema.columns "
@@ -580,7 +579,7 @@ async def clone_findings(factory: async_sessionmaker[AsyncSession], fid: str, co
                     )
                 )
             ).scalars()
-        ]
+        )
         names = ", ".join(f'"{c}"' for c in columns)
         await session.execute(
             text(

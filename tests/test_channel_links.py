@@ -82,7 +82,9 @@ async def fired(
         "SELECT id FROM escalations WHERE finding_id = :f AND level = 2",
         f=uuid.UUID(f["id"]),
     )
-    assert mine is not None and theirs and theirs[0] is not None
+    assert mine is not None
+    assert theirs
+    assert theirs[0] is not None
     return Fired(f["id"], row.id, mine.group(1), theirs[0].group(1))
 
 
@@ -106,7 +108,8 @@ async def test_the_targets_link_opens_records_and_acknowledges_once_without_a_pa
 ) -> None:
     page = await client.get(fired.mine)
     assert page.status_code == 200
-    assert "签收并批示" in page.text and "暴露垃圾" in page.text
+    assert "签收并批示" in page.text
+    assert "暴露垃圾" in page.text
     assert page.headers["content-security-policy"] == STRICT_CSP
     assert page.headers["referrer-policy"] == "no-referrer"
     assert "set-cookie" not in page.headers
@@ -114,7 +117,8 @@ async def test_the_targets_link_opens_records_and_acknowledges_once_without_a_pa
     supervisor = await login("supervisor")
     r = await client.get(f"/api/v1/escalations/{fired.escalation}/receipts", headers=supervisor)
     (person,) = [p for p in r.json()["recipients"] if p["kind"] == "person"]
-    assert person["opened_at"] is not None and person["acknowledged_at"] is None
+    assert person["opened_at"] is not None
+    assert person["acknowledged_at"] is None
 
     # an empty 批示 is refused and does not spend the link
     empty = await client.post(fired.mine, data={"instruction": "  "})
@@ -128,7 +132,8 @@ async def test_the_targets_link_opens_records_and_acknowledges_once_without_a_pa
         "leader.shinan",  # the account the district head acts as
     )
     shown = await client.get(done.headers["location"])
-    assert "批示已记录" in shown.text and "签收并批示" not in shown.text
+    assert "批示已记录" in shown.text
+    assert "签收并批示" not in shown.text
     r = await client.get(f"/api/v1/escalations/{fired.escalation}/receipts", headers=supervisor)
     (person,) = [p for p in r.json()["recipients"] if p["kind"] == "person"]
     assert person["acknowledged_at"] is not None
@@ -170,7 +175,8 @@ async def test_an_expired_or_altered_link_opens_nothing(
     stolen = make_token(link_secret(settings), row.id, datetime.now(UTC) - timedelta(seconds=1))
     expired = await client.get(f"/m/{stolen}")
     assert expired.status_code == 410
-    assert "链接已过期" in expired.text and fired.finding not in expired.text
+    assert "链接已过期" in expired.text
+    assert fired.finding not in expired.text
     assert (await client.post(f"/m/{stolen}", data={"instruction": "x"})).status_code == 410
     token = fired.mine.rsplit("/", 1)[1]
     altered = token[:-2] + ("AA" if token[-2:] != "AA" else "BB")
@@ -194,7 +200,8 @@ async def test_once_no_longer_fresh_it_still_opens_but_acknowledges_only_after_l
     await asyncio.sleep(1.5)
     page = await client.get(fired.mine)
     assert page.status_code == 200
-    assert "签收并批示" not in page.text and "/ui/login?next=/ui/findings/" in page.text
+    assert "签收并批示" not in page.text
+    assert "/ui/login?next=/ui/findings/" in page.text
     r = await client.post(fired.mine, data={"instruction": "过期后批示"})
     assert r.status_code == 410
     assert 'data-error="stale"' in r.text

@@ -25,8 +25,8 @@ HOURS = OfficeHours(time(8, 30), time(18, 0))
 CAL = WorkingCalendar()
 
 
-def local(*args: int) -> datetime:
-    return datetime(*args, tzinfo=TZ)  # type: ignore[misc]
+def local(year: int, month: int, day: int, hour: int, minute: int) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=TZ)
 
 
 @pytest.mark.parametrize(

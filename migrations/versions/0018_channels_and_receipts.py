@@ -45,15 +45,18 @@ def _checks(statuses: str, channels: str, kinds: str) -> None:
 
 def _policy_channels(old: str, new: str) -> None:
     # Only the seeded policies, and only levels still as installed: an admin's choice stays.
-    op.execute(
-        f"""
-        UPDATE escalation_policies p SET levels = (
-          SELECT jsonb_agg(CASE WHEN lv -> 'channels' = '{old}'::jsonb
-                                THEN jsonb_set(lv, '{{channels}}', '{new}'::jsonb) ELSE lv END
-                           ORDER BY ord)
-          FROM jsonb_array_elements(p.levels) WITH ORDINALITY AS l(lv, ord))
-        WHERE p.code IN ('default', 'exposure_video')
-        """
+    op.get_bind().execute(
+        sa.text(
+            """
+            UPDATE escalation_policies p SET levels = (
+              SELECT jsonb_agg(CASE WHEN lv -> 'channels' = CAST(:old AS jsonb)
+                                    THEN jsonb_set(lv, '{channels}', CAST(:new AS jsonb))
+                                    ELSE lv END ORDER BY ord)
+              FROM jsonb_array_elements(p.levels) WITH ORDINALITY AS l(lv, ord))
+            WHERE p.code IN ('default', 'exposure_video')
+            """
+        ),
+        {"old": old, "new": new},
     )
 
 
@@ -70,7 +73,10 @@ def upgrade() -> None:
         sa.Column("active", sa.Boolean(), server_default=sa.text("true"), nullable=False),
         sa.Column("label", sa.String(length=200), nullable=True),
         sa.Column(
-            "created_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False
+            "created_at",
+            sa.DateTime(timezone=True),
+            server_default=sa.text("now()"),
+            nullable=False,
         ),
         sa.CheckConstraint(
             "kind IN ('dingtalk', 'wecom', 'email', 'sms', 'webhook')",
