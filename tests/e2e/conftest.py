@@ -105,6 +105,7 @@ async def live(api_process: ApiProcess, servers: Servers) -> AsyncIterator[Live]
         jwt_secret=SECRET,
         log_format="console",
         log_level="WARNING",
+        notify_hours="always",  # tests run at any hour
     )
     yield Live(api_process.url, settings, make_sessionmaker(engine))
     await engine.dispose()
