@@ -28,6 +28,7 @@ import ssl
 import threading
 import time
 import uuid
+import warnings
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -48,6 +49,9 @@ from cryptography.x509.oid import NameOID
 from services.core.notify.channels.sms_aliyun import string_to_sign
 from tests.webhook_receiver import free_port, serve, shut
 
+# aiosmtpd's own authenticator plumbing still reads a deprecated attribute of its session.
+warnings.filterwarnings("ignore", message="Session.login_data is deprecated")
+
 NOTICE_ID = re.compile(r"通知编号 (\d+)")
 
 
@@ -62,7 +66,8 @@ class _Server:
 
     def __init__(self) -> None:
         self.port = free_port()
-        self.lock = threading.Lock()
+        # re-entrant: an answer that refuses records the refusal under the same lock
+        self.lock = threading.RLock()
         self.script: deque[Any] = deque()
         self.delay = 0.0
         # requests whose body has arrived and whose answer has not been sent yet
