@@ -358,6 +358,19 @@ async def test_a_district_work_group_on_wecom_gets_markdown_and_a_removed_robot_
     (street,) = [r for r in found["recipients"] if r["kind"] == "group"]
     assert street["state"] == "not_delivered"
     assert "93000" in street["channels"][0]["last_error"]
+    # the office hears of it when the last channel gave up, with the reason
+    told = await sql_rows(
+        factory,
+        "SELECT payload FROM notifications WHERE kind = 'undelivered' AND channel = 'inbox' "
+        "AND dedupe_key LIKE :k",
+        k=f"undelivered:e{l1}:%",
+    )
+    assert [t.payload["escalation_ids"] for t in told] == [[l1]]
+    assert told[0].payload["items"][0]["why"] == "所有渠道发送失败"
+    actions = await trail(client, supervisor, fid)
+    assert [p["why"] for a, p in actions if a == "not_delivered" and p["level"] == 1] == [
+        "every channel failed"
+    ]
     client.cookies.set("duban_session", supervisor["Authorization"].split()[1])
     page = await client.get(f"/ui/findings/{fid}")
     assert 'data-delivery="not_delivered"' in page.text

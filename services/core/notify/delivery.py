@@ -301,6 +301,8 @@ async def gave_up(session: AsyncSession, n: Notification, now: datetime) -> tupl
         rows = await store.digest_members(session, n.id)
         for m in rows:
             m.status, m.last_error = n.status, n.last_error
+    # The statements below read these rows' statuses: they must see the ones just set.
+    await session.flush()
     wake: list[int] = []
     entries = []
     unreached: list[Notification] = []

@@ -530,15 +530,15 @@ _OFFICE = text(
     INSERT INTO notifications (dedupe_key, kind, recipient_person_id, recipient_unit_id,
                                channel, contact_point_id, chain, rank, subject, payload,
                                status, sent_at, next_attempt_at)
-    SELECT :key || ':p' || h.person_id || ':inbox', 'undelivered', h.person_id,
+    SELECT :key || '\\:p' || h.person_id || '\\:inbox', 'undelivered', h.person_id,
            (SELECT id FROM office), 'inbox', NULL, NULL, 0, :subject, CAST(:payload AS jsonb),
            CASE WHEN :at <= :now THEN 'sent' ELSE 'pending' END,
            CASE WHEN :at <= :now THEN CAST(:now AS timestamptz) END,
            CASE WHEN :at > :now THEN CAST(:at AS timestamptz) END
     FROM head h
     UNION ALL
-    SELECT :key || ':' || p.owner || ':cp' || p.id, 'undelivered', p.person_id,
-           coalesce(p.unit_id, (SELECT id FROM office)), p.kind, p.id, :key || ':' || p.owner,
+    SELECT :key || '\\:' || p.owner || '\\:cp' || p.id, 'undelivered', p.person_id,
+           coalesce(p.unit_id, (SELECT id FROM office)), p.kind, p.id, :key || '\\:' || p.owner,
            p.rank, :subject, CAST(:payload AS jsonb),
            CASE WHEN p.rank = 0 THEN 'pending' ELSE 'standby' END, NULL,
            CASE WHEN p.rank = 0 THEN CAST(:at AS timestamptz) END
