@@ -327,7 +327,7 @@ async def main() -> int:  # noqa: PLR0915 - one scenario, read top to bottom
                 "sms": settings.rate_sms_per_minute,
             }
             table = await _throughput(db, limits)
-            refused = len(dingtalk.refused) + len(sms.refused)
+            refused = [str(code) for code, _ in dingtalk.refused] + list(sms.refused)
         await db.close()
         report = [
             "# Channels against the fake providers",
@@ -335,7 +335,8 @@ async def main() -> int:  # noqa: PLR0915 - one scenario, read top to bottom
             f"`python -m bench.channels`, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC: one worker, "
             f"{STREET} findings of 八大关街道 and {OTHER} of 李村街道 twelve working days "
             "overdue, digests off. Everything settled in "
-            f"{elapsed:.0f} s; the fakes refused {refused} requests (signatures, limits).",
+            f"{elapsed:.0f} s; the fakes refused {len(refused)} requests"
+            f"{' (' + ', '.join(refused) + ')' if refused else ''}.",
             "",
             "## One escalation, from sent to acknowledged (L2, 市南区委书记, DingTalk)",
             "",
@@ -346,8 +347,10 @@ async def main() -> int:  # noqa: PLR0915 - one scenario, read top to bottom
             *table,
             "",
             "Each robot, mailbox and phone is one destination; its messages go one at a time "
-            "and at most its limit in any minute, the rest wait for the window (no attempt is "
-            "spent and the provider never has to refuse).",
+            "and at most its limit in any minute, the rest wait for the window without spending "
+            "an attempt. A job that finds its destination busy with another message tries again "
+            "a second later, so one destination takes about one message a second at most "
+            "whatever its limit (the email row above).",
             "",
         ]
         OUT.write_text("\n".join(report))

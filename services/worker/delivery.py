@@ -99,7 +99,9 @@ async def deliver_notification(ctx: JobContext, notification_id: int) -> str:
             secret=_secret(ctx),
             policy=RetryPolicy.from_settings(settings),
             tz=ZoneInfo(settings.timezone),
-            now=now,
+            # read again: the attempt's time is what rate limits count, as close to the send
+            # as it can be
+            now=datetime.now(UTC),
             channels=_channels(ctx),
         )
     if outcome is None:
