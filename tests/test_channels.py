@@ -477,6 +477,7 @@ async def test_300_escalations_of_one_district_reach_its_group_as_one_digest_per
     for m in robot.messages:
         assert "共 300 项" in m["markdown"]["text"]
         assert "…… 另有 290 项" in m["markdown"]["text"]
+        assert "/ui/escalations?district=shinan&level=" in m["markdown"]["text"]
         assert LINK.search(m["markdown"]["text"])
     carried = await sql_rows(
         factory,

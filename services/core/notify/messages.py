@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 import jinja2
@@ -95,13 +96,23 @@ def _item(facts: Mapping[str, Any], tz: ZoneInfo, now: datetime) -> dict[str, An
     }
 
 
+def list_url(public_url: str, p: Mapping[str, Any]) -> str:
+    """The dashboard's escalation list filtered as a digest is (district, level): where the
+    whole backlog is, behind the login."""
+    filters = {k: p[k] for k in ("district", "level") if p.get(k)}
+    query = f"?{urlencode(filters)}" if filters else ""
+    return f"{public_url.rstrip('/')}/ui/escalations{query}"
+
+
 def context(
-    n: Notification, tz: ZoneInfo, now: datetime, link: str, ttl: timedelta
+    n: Notification, tz: ZoneInfo, now: datetime, link: str, links: LinkSettings
 ) -> dict[str, Any]:
     p: Mapping[str, Any] = n.payload or {}
     item = _item(p, tz, now)
+    ttl = links.ttl
     return {
         **item,
+        "list_url": list_url(links.public_url, p),
         "notification_id": n.id,
         "subject": n.subject,
         "kind": n.kind,
@@ -154,7 +165,7 @@ def webhook_body(n: Notification, tz: ZoneInfo, link: str | None = None) -> byte
 def render(n: Notification, *, tz: ZoneInfo, now: datetime, links: LinkSettings) -> Message:
     token = make_token(links.secret, n.id, link_expiry(n, links, now))
     link = link_url(links.public_url, token)
-    c = context(n, tz, now, link, links.ttl)
+    c = context(n, tz, now, link, links)
     name = n.kind if n.kind in ("escalation", "reminder", "digest", "undelivered") else "escalation"
     return Message(
         notification_id=n.id,
