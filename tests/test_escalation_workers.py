@@ -102,7 +102,8 @@ async def totals(db: asyncpg.Connection) -> dict[str, int]:
                (SELECT count(DISTINCT dedupe_key) FROM notifications
                  WHERE kind = 'escalation') AS distinct_notifications,
                (SELECT count(*) FROM notifications
-                 WHERE channel = 'inbox' AND status = 'sent') AS inbox_sent
+                 WHERE channel = 'inbox' AND status = 'sent' AND kind = 'escalation')
+                 AS inbox_sent
         """
     )
     assert row is not None
