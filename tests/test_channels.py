@@ -534,3 +534,57 @@ async def test_a_robot_takes_at_most_its_rate_a_minute_and_the_rest_wait_in_orde
     ids = [notice_id(t) or 0 for t in texts_of(robot.messages)]
     assert 0 not in ids
     assert ids == sorted(ids)  # in the order they were written
+
+
+async def test_contact_points_never_show_their_secrets_and_one_switched_off_passes_to_the_next(
+    client: httpx.AsyncClient,
+    login: Login,
+    factory: async_sessionmaker[AsyncSession],
+    settings: Settings,
+    http: httpx.AsyncClient,
+    dingtalk: FakeDingTalk,
+    sms: FakeAliyunSms,
+) -> None:
+    settings = with_sms(settings, sms)
+    admin = await login("admin")
+    robot = dingtalk.robot(secret="SEC-never-shown")
+    head = await person_of(factory, "shinan", "head")
+    point = await add_contact_point(
+        client, admin, person_id=head, kind="dingtalk", url=dingtalk.url(robot), secret=robot.secret
+    )
+    await add_contact_point(
+        client, admin, person_id=head, kind="sms", phone="13800000003", position=1
+    )
+    listed = await client.get("/api/v1/contact-points", params={"person_id": head}, headers=admin)
+    assert listed.status_code == 200
+    assert [(p["kind"], p["signed"]) for p in listed.json()["items"]] == [
+        ("dingtalk", True),
+        ("sms", False),
+    ]
+    assert robot.token not in listed.text
+    assert "SEC-never-shown" not in listed.text
+    (sealed,) = await sql_rows(factory, "SELECT sealed FROM contact_points WHERE id = :p", p=point)
+    assert robot.token.encode() not in sealed.sealed  # sealed at rest too
+    # not the unit's business: one owner, and the fields each kind needs
+    bad = await client.post(
+        "/api/v1/contact-points", json={"unit": "shinan", "kind": "email"}, headers=admin
+    )
+    assert bad.status_code == 422
+    assert [e["field"] for e in bad.json()["errors"]] == ["email"]
+    assert (
+        await client.get("/api/v1/contact-points", headers=await login("supervisor"))
+    ).status_code == 403
+
+    await fire(client, login, factory, settings)
+    # switched off after the message was written, before it went: the next channel takes over
+    switched = await client.patch(
+        f"/api/v1/contact-points/{point}", json={"active": False}, headers=admin
+    )
+    assert switched.status_code == 200
+    assert switched.json()["active"] is False
+    await deliver_due(factory, settings, http, SWEPT)
+    assert robot.messages == []
+    assert [t.phone for t in sms.texts] == ["13800000003"]
+    # its messages are on record now: it can be switched off, not deleted
+    gone = await client.delete(f"/api/v1/contact-points/{point}", headers=admin)
+    assert gone.status_code == 409

@@ -186,7 +186,10 @@ async def _destination(
         return Destination("webhook", n.address or "", {"url": n.address or ""}), None
     point = await store.contact_point(session, n.contact_point_id)
     if point is None or not point.active:
-        return None, Attempt(ok=False, error="the contact point was removed or disabled")
+        # An admin switched it off: the recipient's next channel takes over at once.
+        return None, Attempt(
+            ok=False, error="the contact point was removed or disabled", permanent=True
+        )
     if not await store.lock_destination(session, point.id):
         n.next_attempt_at = now + BUSY_WAIT
         return None, None
