@@ -11,24 +11,52 @@ BIN := $(VENV)/bin
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: run test lint typecheck pytest install clean-data help bench bench-smoke
+.PHONY: run test lint typecheck pytest install install-run clean-data help bench bench-smoke
 
 help:
 	@echo "make run    start duban (embedded PostgreSQL + Redis, API, worker)"
 	@echo "make test   lint, type-check and run the whole test suite"
 	@echo "make bench  the full benchmark (1M findings, minutes); writes bench/RESULTS.md"
 
+# A package mirror and a certificate authority of your own (README, "Behind a package mirror
+# or a TLS-inspecting proxy"): UV_INDEX_URL and SSL_CERT_FILE reach the pip that bootstraps uv
+# as well as uv itself.
+PIP_OPTIONS := $(if $(UV_INDEX_URL),--index-url $(UV_INDEX_URL)) $(if $(SSL_CERT_FILE),--cert $(SSL_CERT_FILE))
+
 $(UV):
 	$(PYTHON) -m venv $(UV_HOME)
-	$(UV_HOME)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+	$(UV_HOME)/bin/pip install --quiet --disable-pip-version-check $(PIP_OPTIONS) uv==$(UV_VERSION)
 
-$(VENV)/.synced: $(UV) pyproject.toml uv.lock
-	$(UV) sync --frozen --python $(PYTHON)
+# $(call sync,OPTIONS): install the locked versions into $(VENV).
+ifeq ($(UV_INDEX_URL),)
+sync = $(UV) sync --frozen --python $(PYTHON) $(1)
+else
+# `uv sync --frozen` downloads from the URLs written in uv.lock (PyPI's file host), whatever
+# the index: behind a mirror, install the same versions from it, checked against the lock's
+# hashes.
+sync = { [ -x $(BIN)/python ] || $(UV) venv --quiet --python $(PYTHON) $(VENV); } \
+	&& $(UV) export --frozen --format requirements-txt --no-emit-project --quiet \
+		$(filter-out --inexact,$(1)) -o $(VENV)/requirements.txt \
+	&& VIRTUAL_ENV=$(VENV) $(UV) pip install --require-hashes -r $(VENV)/requirements.txt \
+	&& VIRTUAL_ENV=$(VENV) $(UV) pip install --no-deps -e .
+endif
+
+# What runs duban, and nothing else: no linter, type checker or test tool (`make run`).
+# --inexact: whatever `make test` added stays.
+$(VENV)/.synced-run: $(UV) pyproject.toml uv.lock
+	$(call sync,--no-dev --inexact)
 	@touch $@
+
+# Plus the dev group (`make test`, `make install`).
+$(VENV)/.synced: $(UV) pyproject.toml uv.lock
+	$(call sync,)
+	@touch $@ $(VENV)/.synced-run
 
 install: $(VENV)/.synced
 
-run: install
+install-run: $(VENV)/.synced-run
+
+run: install-run
 	$(BIN)/duban up
 
 lint: install

@@ -33,9 +33,9 @@ from pydantic import SecretStr
 
 from services.api.app import create_app
 from services.cli.embedded import EmbeddedPostgres, EmbeddedRedis
+from services.core.demo.service import seed_demo
 from services.core.platform.db import make_engine, make_sessionmaker
 from services.core.platform.settings import Settings
-from services.core.reference.demo import seed_demo
 from tests.fake_providers import FakeAliyunSms, FakeDingTalk, FakeSmtp, FakeWeCom
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -22,8 +22,8 @@ from alembic import command
 from alembic.config import Config
 
 from services.cli.embedded import EmbeddedPostgres, EmbeddedRedis, free_port
+from services.core.demo.service import seed_demo
 from services.core.platform.db import make_engine, make_sessionmaker
-from services.core.reference.demo import seed_demo
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -26,9 +26,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.api.app import create_app
 from services.cli.embedded import EmbeddedPostgres, EmbeddedRedis
+from services.core.demo.service import seed_demo
 from services.core.platform.db import make_engine, make_sessionmaker
 from services.core.platform.settings import Settings
-from services.core.reference.demo import seed_demo
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = "duban_template"

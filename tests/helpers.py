@@ -10,29 +10,34 @@ import itertools
 import json
 import math
 import re
+import signal
 import subprocess
 import time
 import uuid
 import zipfile
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
+import chinese_calendar
 import httpx
 from httpx import AsyncClient, Response
-from sqlalchemy import text
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.api.xlsx import XLSX_MEDIA_TYPE
 from services.cli.accounts import add_user
 from services.core.calendar.store import load_city_clock
+from services.core.demo.service import DISTRICTS
 from services.core.escalation.sweep import sweep_batch
+from services.core.identity.principal import Principal
+from services.core.models import Unit, User
 from services.core.platform.settings import Settings
-from services.core.reference.demo import DISTRICTS
+from services.worker.context import JobContext
 from tests.conftest import demo_password
 
 TZ = ZoneInfo("Asia/Shanghai")
@@ -40,6 +45,11 @@ URL = "/api/v1/findings"
 VIDEOS = "/api/v1/exposure-videos"
 M_PER_DEG = 111_195
 LAT, LON = 36.0571, 120.3466  # 市南区八大关, where the default test finding is
+
+
+def official_years() -> tuple[int, int]:
+    """First and last year of the official holiday data the installed chinesecalendar ships."""
+    return min(chinese_calendar.holidays).year, max(chinese_calendar.holidays).year
 
 
 def body(**over: Any) -> dict[str, Any]:
@@ -118,6 +128,44 @@ async def make_overdue(factory: async_sessionmaker[AsyncSession], fid: str, due:
             ),
             {"due": due, "id": uuid.UUID(fid)},
         )
+
+
+async def reclock(
+    factory: async_sessionmaker[AsyncSession],
+    fid: str,
+    dispatched: datetime,
+    due: datetime,
+    *,
+    arm: bool = False,
+) -> datetime:
+    """Move a finding's clock: dispatched at `dispatched`, due at `due`; the sweep kept away,
+    or with `arm` called at due (L1). Returns the instant its light turns yellow, as the
+    database generated it."""
+    async with factory() as session, session.begin():
+        yellow: datetime = (
+            await session.execute(
+                text(
+                    "UPDATE findings SET dispatched_at = :dispatched, "
+                    "due_at = CAST(:due AS timestamptz), next_escalation_at = CASE "
+                    "WHEN :arm THEN CAST(:due AS timestamptz) END WHERE id = :id "
+                    "RETURNING yellow_at"
+                ),
+                {"dispatched": dispatched, "due": due, "arm": arm, "id": uuid.UUID(fid)},
+            )
+        ).scalar_one()
+    return yellow
+
+
+async def principal_of(session: AsyncSession, username: str) -> Principal:
+    """The Principal of a demo account, as the API would build it, for the core queries."""
+    user, unit = (
+        await session.execute(
+            select(User, Unit).join(Unit, Unit.id == User.unit_id).where(User.username == username)
+        )
+    ).one()
+    return Principal(
+        user.id, user.username, user.role, unit.id, unit.code, unit.kind, unit.path, user.person_id
+    )
 
 
 async def add_account(
@@ -485,6 +533,155 @@ def put(body: dict[str, Any], name: str, value: Any) -> None:
         else:
             here = here.setdefault(step, [{}] if isinstance(following, int) else {})
     here[steps[-1]] = value
+
+
+def job_context(**fields: Any) -> JobContext:
+    """A worker job's context holding only what the job under test reads (a worker fills all
+    of it at startup: services/worker/settings.py)."""
+    return cast(JobContext, fields)
+
+
+# ---- import files ----
+
+IMPORTS = "/api/v1/imports"
+
+
+def csv_file(rows: Sequence[Sequence[Any]], encoding: str = "utf-8-sig") -> bytes:
+    """A CSV file as an office saves it: the header, then the rows."""
+    import csv
+
+    out = io.StringIO(newline="")
+    csv.writer(out, lineterminator="\r\n").writerows(rows)
+    return out.getvalue().encode(encoding)
+
+
+def xlsx_file(rows: Sequence[Sequence[Any]]) -> bytes:
+    """The same rows as a worksheet (numbers as numbers, as Excel stores them)."""
+    from openpyxl import Workbook
+
+    workbook = Workbook()
+    sheet = workbook.active
+    assert sheet is not None
+    for row in rows:
+        sheet.append([_cell(c) for c in row])
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    return buffer.getvalue()
+
+
+def _cell(value: Any) -> Any:
+    if isinstance(value, str):
+        try:
+            number = float(value)
+        except ValueError:
+            return value
+        return int(number) if number.is_integer() and "." not in value else number
+    return value
+
+
+def import_file(rows: Sequence[Sequence[Any]], fmt: str) -> bytes:
+    return xlsx_file(rows) if fmt == "xlsx" else csv_file(rows)
+
+
+async def upload(
+    client: AsyncClient,
+    headers: dict[str, str],
+    kind: str,
+    data: bytes,
+    *,
+    name: str = "file",
+    dry_run: bool = False,
+) -> Response:
+    return await client.post(
+        f"{IMPORTS}/{kind}",
+        params={"dry_run": "true"} if dry_run else None,
+        files={"file": (name, data)},
+        headers=headers,
+    )
+
+
+def square(lon: float, lat: float, half: float) -> dict[str, Any]:
+    """A GeoJSON square polygon around (lon, lat)."""
+    ring = [[lon - half, lat - half], [lon + half, lat - half], [lon + half, lat + half],
+            [lon - half, lat + half], [lon - half, lat - half]]  # fmt: skip
+    return {"type": "Polygon", "coordinates": [ring]}
+
+
+def features(*items: tuple[str, dict[str, Any]]) -> bytes:
+    """A GeoJSON FeatureCollection of (unit code, geometry)."""
+    return json.dumps(
+        {
+            "type": "FeatureCollection",
+            "features": [
+                {"type": "Feature", "properties": {"code": c}, "geometry": g} for c, g in items
+            ],
+        }
+    ).encode()
+
+
+def duban(*argv: str, stdin: str = "") -> int:
+    """The command line run as a shell would, in this process (its own event loop: call it
+    from a thread in an async test), reading `stdin`."""
+    import sys
+
+    from services.cli.main import main
+
+    sys.stdin = io.StringIO(stdin)
+    try:
+        return main(list(argv))
+    finally:
+        sys.stdin = sys.__stdin__
+
+
+class LoggedProcess:
+    """A duban process whose stderr (its log) goes to a file, read back line by line; stdout
+    to another. Stopped with SIGTERM by `stop`, killed by `kill` if still running."""
+
+    def __init__(self, argv: list[str], env: dict[str, str], log_dir: Path, name: str) -> None:
+        self.err_path = log_dir / f"{name}.stderr"
+        self.out_path = log_dir / f"{name}.stdout"
+        with self.err_path.open("wb") as err, self.out_path.open("wb") as out:
+            self.proc = subprocess.Popen(argv, env=env, stdout=out, stderr=err, cwd=log_dir)
+
+    def stderr_lines(self) -> list[str]:
+        return [line for line in self.err_path.read_text(errors="replace").splitlines() if line]
+
+    def json_lines(self) -> list[dict[str, Any]]:
+        """Every line of its stderr, each of which must be a JSON object."""
+        found = []
+        for line in self.stderr_lines():
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                raise AssertionError(f"not a JSON line: {line!r}") from None
+            assert isinstance(record, dict), line
+            found.append(record)
+        return found
+
+    def wait_for(
+        self, predicate: Callable[[dict[str, Any]], bool], timeout: float = 120
+    ) -> dict[str, Any]:
+        """The first log line (JSON) `predicate` holds for, waiting for it to be written."""
+        deadline = time.monotonic() + timeout
+        while True:
+            for record in self.json_lines():
+                if predicate(record):
+                    return record
+            assert self.proc.poll() is None, "exited:\n" + "\n".join(self.stderr_lines()[-40:])
+            assert time.monotonic() < deadline, "not logged:\n" + "\n".join(
+                self.stderr_lines()[-40:]
+            )
+            time.sleep(0.2)
+
+    def stop(self, timeout: float = 60) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(timeout)
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(30)
 
 
 # ---- channels: contact points through the admin API, deliveries as the worker makes them ----

@@ -15,7 +15,6 @@ from __future__ import annotations
 import io
 import uuid
 from datetime import UTC, datetime, timedelta
-from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -30,7 +29,7 @@ from services.core.stats.briefing import last_full_week, parse_week
 from services.worker.briefing import weekly_briefing
 from services.worker.settings import build as build_worker
 from tests.conftest import Login
-from tests.helpers import post
+from tests.helpers import job_context, post
 from tests.test_escalations_api import Scenario, build
 
 URL = "/api/v1/briefings/weekly"
@@ -245,7 +244,7 @@ async def test_monday_job_stores_the_week_just_ended(
     today = datetime.now(TZ).date()
     monday = today + timedelta(days=7 - today.weekday())
     now = datetime(monday.year, monday.month, monday.day, 8, 0, 1, tzinfo=TZ)
-    ctx: dict[str, Any] = {"sessionmaker": factory, "settings": settings}
+    ctx = job_context(sessionmaker=factory, settings=settings)
     assert await weekly_briefing(ctx, now) == this_week()
     assert await weekly_briefing(ctx, now) == this_week()  # a rerun replaces, never adds
     assert await editions(factory) == {this_week(): 1}
@@ -263,11 +262,11 @@ def test_the_job_is_scheduled_monday_0800_in_the_city_whatever_the_machine_zone(
     settings: Settings,
 ) -> None:
     worker = build_worker(settings)
-    assert worker.timezone == ZoneInfo(settings.timezone)  # type: ignore[attr-defined]
-    (job,) = [c for c in worker.cron_jobs if c.name.endswith("weekly_briefing")]  # type: ignore[attr-defined]
+    assert worker["timezone"] == ZoneInfo(settings.timezone)
+    (job,) = [c for c in worker["cron_jobs"] if c.name.endswith("weekly_briefing")]
     assert job.unique
     # arq computes the next run in the worker's zone: from Thursday noon in Qingdao, the
     # next run is Monday 08:00 there (00:00 UTC), not 08:00 UTC.
-    job.calculate_next(datetime(2026, 11, 26, 12, 0, tzinfo=worker.timezone))  # type: ignore[attr-defined]
+    job.calculate_next(datetime(2026, 11, 26, 12, 0, tzinfo=worker["timezone"]))
     assert job.next_run == datetime(2026, 11, 30, 8, 0, tzinfo=TZ)
     assert job.next_run.astimezone(UTC) == datetime(2026, 11, 30, 0, 0, tzinfo=UTC)

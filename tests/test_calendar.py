@@ -11,8 +11,8 @@ from services.core.calendar.rules import (
     WorkingCalendar,
     is_notable,
     official_coverage,
-    official_years,
 )
+from tests.helpers import official_years
 
 CAL = WorkingCalendar()
 

@@ -8,16 +8,16 @@ import pytest
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.core.identity.security import verify_password
-from services.core.models import Category, Person, Post, RoutingRule, Unit, User
-from services.core.platform.db import make_engine, make_sessionmaker
-from services.core.reference.demo import (
+from services.core.demo.service import (
     ACCOUNTS,
     DISTRICTS,
     DemoAlreadySeededError,
     demo_seeded,
     seed_demo,
 )
+from services.core.identity.security import verify_password
+from services.core.models import Category, Person, Post, RoutingRule, Unit, User
+from services.core.platform.db import make_engine, make_sessionmaker
 
 DISTRICT_CODES = {"shinan", "shibei", "licang", "xihaian", "jiaozhou", "pingdu", "laixi"}
 

@@ -1,6 +1,8 @@
 """DESIGN §2: services.api and services.worker never import each other; services.core imports
-neither (nor the command line). Checked on the source, so no import is missed because it
-sits in a function body or behind TYPE_CHECKING."""
+neither (nor the command line); and a package of services/core imports only the packages
+docs/architecture.md allows it, read from the table there. Checked on the source, so no
+import is missed because it sits in a function body or behind TYPE_CHECKING. Every
+__init__.py is empty: a package is what its modules hold, nothing is re-exported."""
 
 from __future__ import annotations
 
@@ -9,7 +11,11 @@ from pathlib import Path
 
 import pytest
 
-SERVICES = Path(__file__).resolve().parent.parent / "services"
+ROOT = Path(__file__).resolve().parent.parent
+SERVICES = ROOT / "services"
+CORE = SERVICES / "core"
+ARCHITECTURE = ROOT / "docs" / "architecture.md"
+ARROWS_MARKER = "<!-- The dependency-rule test reads this table"
 
 FORBIDDEN = {
     "api": ("services.worker", "services.cli"),
@@ -101,3 +107,76 @@ def test_the_checker_sees_every_form_of_import() -> None:
     assert "services.api.routes" in imported_modules(
         "from .routes import health\n", "services.api", is_package=True
     )
+
+
+def allowed_arrows(document: str) -> dict[str, set[str]]:
+    """The table after ARROWS_MARKER: each package of services/core and what it may import."""
+    lines = document[document.index(ARROWS_MARKER) :].splitlines()[3:]  # marker, header, rule
+    arrows: dict[str, set[str]] = {}
+    for line in lines:
+        if not line.startswith("|"):
+            break
+        package, targets = (cell.strip() for cell in line.strip().strip("|").split("|"))
+        arrows[package] = {t.strip() for t in targets.split(",")} - {"—"}
+    return arrows
+
+
+def core_package(module: str) -> str | None:
+    """The package of services/core a module belongs to (`models` for models.py); None for
+    services.core itself and anything outside it."""
+    parts = module.split(".")
+    return parts[2] if parts[:2] == ["services", "core"] and len(parts) > 2 else None
+
+
+def arrow_violations(arrows: dict[str, set[str]]) -> list[str]:
+    bad = []
+    for path in sorted(CORE.rglob("*.py")):
+        module = _module_name(path)
+        source = core_package(module)
+        if source is None:
+            continue
+        names = imported_modules(path.read_text(), module, is_package=path.name == "__init__.py")
+        targets = {t for n in names if (t := core_package(n)) is not None and t != source}
+        for target in sorted(targets):
+            if target not in arrows.get(source, set()):
+                bad.append(f"{path.relative_to(ROOT)} imports services.core.{target}")
+    return bad
+
+
+ARROWS = allowed_arrows(ARCHITECTURE.read_text())
+
+
+def test_the_architecture_lists_every_package_of_core() -> None:
+    packages = {p.parent.name for p in CORE.glob("*/__init__.py")}
+    modules = {p.stem for p in CORE.glob("*.py")} - {"__init__"}
+    assert set(ARROWS) == packages | modules
+    assert all(target in ARROWS for targets in ARROWS.values() for target in targets)
+
+
+def test_the_allowed_arrows_have_no_cycle() -> None:
+    placed: list[str] = []
+    waiting = dict(ARROWS)
+    while waiting:
+        ready = [p for p, targets in waiting.items() if targets <= set(placed)]
+        assert ready, f"a cycle among {sorted(waiting)}"
+        placed += ready
+        for p in ready:
+            del waiting[p]
+
+
+def test_packages_of_core_import_only_what_the_architecture_allows() -> None:
+    assert arrow_violations(ARROWS) == []
+
+
+def test_an_import_the_architecture_does_not_allow_is_found() -> None:
+    # findings imports reference, escalation, evidence, calendar and identity: without
+    # those arrows in the table, each of its imports of them is a violation.
+    assert arrow_violations({**ARROWS, "findings": {"models", "platform"}})
+    assert core_package("services.core.stats.queries") == "stats"
+    assert core_package("services.core.models") == "models"
+    assert core_package("services.core") is None
+    assert core_package("services.api.routes") is None
+
+
+def test_every_init_is_empty() -> None:
+    assert [str(p.relative_to(ROOT)) for p in SERVICES.rglob("__init__.py") if p.read_text()] == []

@@ -13,7 +13,6 @@ from services.core.escalation.rules import (
     Level,
     Plan,
     Timetable,
-    due_levels,
     level_time,
     next_time,
     reminder_due,
@@ -23,6 +22,14 @@ from services.core.escalation.rules import (
 TZ = ZoneInfo("Asia/Shanghai")
 CLOCK = CityClock(WorkingCalendar(), TZ, time(17, 30))
 SECOND = timedelta(seconds=1)
+
+
+def due_levels(
+    plan: Plan, due_at: datetime, fired: set[int], now: datetime, clock: CityClock
+) -> list[Level]:
+    """The levels the sweep fires at `now`: its timetable's due levels, without the times."""
+    return [lv for lv, _ in Timetable.of(plan, due_at, clock).due(fired, now)]
+
 
 DEFAULT = Plan(
     "default",
@@ -188,7 +195,8 @@ def test_a_timetable_holds_each_level_time_once_and_answers_like_the_ladder() ->
     for now in (DUE - SECOND, DUE, LEVEL_TIMES[3] + SECOND, LEVEL_TIMES[4] + SECOND):
         for fired in (set(), {1}, {1, 2}, {1, 2, 3, 4}):
             due = table.due(fired, now)
-            assert [lv for lv, _ in due] == due_levels(DEFAULT, DUE, fired, now, CLOCK)
+            expected_levels = [n for n, at in LEVEL_TIMES.items() if n not in fired and at <= now]
+            assert [lv.level for lv, _ in due] == expected_levels
             assert all(at == LEVEL_TIMES[lv.level] for lv, at in due)
             for reminded in (False, True):
                 dispatched = DUE - timedelta(days=5)

@@ -26,8 +26,10 @@ import asyncpg
 import pytest
 from httpx import AsyncClient
 from redis.asyncio import Redis
+from sqlalchemy import select
 
-from services.core.escalation.plans import load_plan
+from services.core.escalation.plans import policy_plan
+from services.core.models import EscalationPolicy
 from services.core.platform.db import make_engine, make_sessionmaker
 from tests.conftest import Login, Servers
 from tests.helpers import act, post
@@ -124,7 +126,11 @@ async def default_plan(database_url: str) -> dict[str, Any]:
     engine = make_engine(database_url, pool_size=1)
     try:
         async with make_sessionmaker(engine)() as session:
-            return (await load_plan(session, "default")).to_json()
+            policy = await session.scalar(
+                select(EscalationPolicy).where(EscalationPolicy.code == "default")
+            )
+            assert policy is not None
+            return policy_plan(policy.code, policy.reminder_at, policy.levels).to_json()
     finally:
         await engine.dispose()
 

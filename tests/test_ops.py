@@ -3,12 +3,30 @@
 from __future__ import annotations
 
 import json
+import socket
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import date
+from pathlib import Path
 
 import pytest
-from httpx import AsyncClient
+from fastapi import FastAPI
+from httpx import ASGITransport, AsyncClient
+from pydantic import SecretStr
 
+from services.api.app import create_app
+from services.api.routes import health
+from services.cli.embedded import EmbeddedRedis
+from services.core.platform.settings import Settings
 from tests.conftest import Login
 from tests.helpers import body
+
+
+@asynccontextmanager
+async def _client(app: FastAPI) -> AsyncIterator[AsyncClient]:
+    transport = ASGITransport(app=app, raise_app_exceptions=False)
+    async with AsyncClient(transport=transport, base_url="http://duban.test") as client:
+        yield client
 
 
 async def test_healthz_and_readyz(client: AsyncClient) -> None:
@@ -58,3 +76,66 @@ async def test_logs_are_json_with_request_id_and_no_password(
     assert request_lines[-1]["status"] == 200
     assert "pw-admin" not in err
     assert r.json()["access_token"] not in err
+
+
+@pytest.mark.parametrize(
+    ("today", "status", "fallback"),
+    [(date(2025, 6, 1), "ready", []), (date(2026, 6, 1), "degraded", [2027])],
+)
+async def test_readyz_is_degraded_but_200_while_only_the_calendar_falls_back(
+    client: AsyncClient,
+    monkeypatch: pytest.MonkeyPatch,
+    today: date,
+    status: str,
+    fallback: list[int],
+) -> None:
+    """The official data (chinesecalendar) ends with 2026: from a day in 2026 on, next year's
+    deadlines use the Monday–Friday fallback."""
+    monkeypatch.setattr(health, "city_today", lambda _zone: today)
+    r = await client.get("/readyz")
+    assert r.status_code == 200
+    assert r.json()["status"] == status
+    assert r.json()["checks"]["calendar"]["fallback_years"] == fallback
+
+
+async def test_readyz_answers_503_when_redis_stops(settings: Settings, server_tmp: Path) -> None:
+    redis = EmbeddedRedis(server_tmp, persistent=False)
+    app = create_app(settings.model_copy(update={"redis_url": redis.start()}))
+    try:
+        async with app.router.lifespan_context(app), _client(app) as client:
+            assert (await client.get("/readyz")).json()["checks"]["redis"]["ok"] is True
+            redis.stop()
+            r = await client.get("/readyz")
+            assert r.status_code == 503
+            assert r.json()["status"] == "unready"
+            assert r.json()["checks"]["redis"]["ok"] is False
+            assert r.json()["checks"]["postgresql"]["ok"] is True
+    finally:
+        redis.stop()
+
+
+async def test_readyz_answers_503_when_postgresql_does_not_answer(settings: Settings) -> None:
+    with socket.socket() as s:  # a port nobody listens on: a stopped server
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    down = f"postgresql://duban:x@127.0.0.1:{port}/duban"
+    app = create_app(settings.model_copy(update={"database_url": down}))
+    async with app.router.lifespan_context(app), _client(app) as client:
+        r = await client.get("/readyz")
+    assert r.status_code == 503
+    assert r.json()["status"] == "unready"
+    assert r.json()["checks"]["postgresql"]["ok"] is False
+    assert r.json()["checks"]["redis"]["ok"] is True
+
+
+@pytest.mark.parametrize("settings_overrides", [{"metrics_token": SecretStr("m" * 32)}])
+async def test_metrics_require_the_token_when_one_is_set(client: AsyncClient) -> None:
+    for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "m" * 32}):
+        r = await client.get("/metrics", headers=headers)
+        assert r.status_code == 401
+        assert r.headers["content-type"] == "application/problem+json"
+        assert r.headers["www-authenticate"].startswith("Bearer")
+        assert "duban_http_requests_total" not in r.text
+    r = await client.get("/metrics", headers={"Authorization": f"Bearer {'m' * 32}"})
+    assert r.status_code == 200
+    assert "duban_http_requests_total" in r.text

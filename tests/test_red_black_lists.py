@@ -18,7 +18,7 @@ from httpx import AsyncClient
 from openpyxl import load_workbook
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.core.reference.demo import DISTRICTS
+from services.core.demo.service import DISTRICTS
 from services.core.stats.queries import Board, boards, ranks
 from tests.conftest import Login
 from tests.helpers import TZ, overdue_in_districts, ui_login

@@ -53,6 +53,7 @@ from tests.helpers import (
     TZ,
     act,
     csrf_of,
+    csv_file,
     make_overdue,
     post,
     readable,
@@ -578,6 +579,7 @@ PATH_OBJECTS: dict[str, Callable[[World, str], tuple[list[str], str | None]]] = 
     "rule_id": lambda w, _: ([str(w.licang_rule)], str(MISSING_INT)),
     "day": lambda w, _: ([OVERRIDE_DAY], "2031-01-02"),
     "year": lambda w, _: ([str(datetime.now(TZ).year)], None),
+    "kind": lambda w, _: (["people"], None),
 }
 
 # A plausible body for every lifecycle action (`{duplicate_of}` is filled in per world).
@@ -802,6 +804,7 @@ API_OPS: dict[tuple[str, str], Op] = {
             {"district": "licang"},
             {"unit": "licang.xiaocun"},
             {"overdue": "true"},
+            {"light": "red"},
             {"source": "exposure_video"},
             {"bbox": "120.40,36.09,120.45,36.16"},
             {"format": "xlsx"},
@@ -924,6 +927,15 @@ API_OPS: dict[tuple[str, str], Op] = {
         "config", payloads=_json({"name": "改名"}), why=CONFIG_WHY
     ),
     ("DELETE", f"{API}/escalation-policies/{{code}}"): Op("config", why=CONFIG_WHY),
+    ("POST", f"{API}/imports/{{kind}}"): Op(
+        "config",
+        payloads=lambda w, role: [
+            {"files": {"file": ("people.csv", csv_file([["code", "name"], ["p.matrix", "某人"]]))}}
+        ],
+        allowed=_REFUSED,
+        why=CONFIG_WHY,
+    ),
+    ("GET", f"{API}/imports/{{kind}}/template"): Op("config", allowed=_REFUSED, why=CONFIG_WHY),
     ("GET", f"{API}/calendar-overrides"): Op(
         "config", queries=lambda w: [{}, {"year": "2026"}], allowed=_REFUSED, why=CONFIG_WHY
     ),
@@ -947,6 +959,7 @@ API_OPS: dict[tuple[str, str], Op] = {
             {"target_person": str(w.licang_head)},
             {"level": "2"},
             {"status": "open"},
+            {"light": "red"},
             {"format": "csv"},
             {"format": "xlsx"},
             {"format": "csv", "district": "licang"},
@@ -1033,7 +1046,13 @@ UI_PAGES: dict[tuple[str, str], Op] = {
     ),
     ("GET", "/ui/escalations"): Op(
         "escalation",
-        queries=lambda w: [{}, {"district": "licang"}, {"unit": "licang.xiaocun"}, {"level": "2"}],
+        queries=lambda w: [
+            {},
+            {"district": "licang"},
+            {"unit": "licang.xiaocun"},
+            {"level": "2"},
+            {"light": "red"},
+        ],
         allowed=frozenset({200}),
     ),
     ("GET", "/ui/findings/{finding_id}"): Op("finding"),
@@ -1049,6 +1068,7 @@ UI_PAGES: dict[tuple[str, str], Op] = {
 # Routes outside both tables, and why they hold no district data.
 UNLISTED = {
     "/ui/static/{path}": "the dashboard's vendored CSS and images",
+    "/docs-assets/{path}": "the interactive documentation's vendored viewers",
     "/openapi.json": "the API's description",
     "/docs": "the interactive documentation",
     "/docs/oauth2-redirect": "the interactive documentation",

@@ -84,22 +84,38 @@ async def test_the_printable_briefing_admits_only_its_own_inline_stylesheet(
     assert policy(r)["style-src"] == ["'self'", f"'sha256-{digest}'"]
 
 
-async def test_the_docs_keep_loading_swagger_ui_under_their_own_policy(
+async def test_the_docs_load_only_from_duban_under_a_policy_of_their_own(
     client: AsyncClient,
 ) -> None:
-    """/docs loads Swagger UI from cdn.jsdelivr.net (until it is vendored): only /docs's own
-    policy allows that origin and the page's inline start-up script."""
-    r = await client.get("/docs")
-    assert r.status_code == 200
-    cdn = "https://cdn.jsdelivr.net"
-    assert f'src="{cdn}/npm/swagger-ui-dist' in r.text
-    csp = policy(r)
-    assert cdn in csp["script-src"]
-    assert "'unsafe-inline'" in csp["script-src"]
-    assert cdn in csp["style-src"]
-    assert csp["connect-src"] == ["'self'"]  # the schema, from /openapi.json
-    assert csp["frame-ancestors"] == ["'none'"]
-    assert r.headers["x-content-type-options"] == "nosniff"
+    """/docs and /redoc load their viewers from duban's own /docs-assets/ and run no inline
+    script: their policy names no other origin; ReDoc's page admits its generated styles by a
+    nonce new on every answer."""
+    for path, viewer in (
+        ("/docs", "/docs-assets/swagger-ui/swagger-ui-bundle.js"),
+        ("/redoc", "/docs-assets/redoc/redoc.standalone.js"),
+    ):
+        r = await client.get(path)
+        assert r.status_code == 200
+        assert f'<script src="{viewer}">' in r.text
+        assert "http" not in r.text.replace('"http://www.w3.org', "")  # no absolute URL
+        csp = policy(r)
+        assert csp["default-src"] == ["'none'"]
+        assert csp["script-src"] == ["'self'"]
+        assert csp["connect-src"] == ["'self'"]  # the schema, from /openapi.json
+        assert csp["img-src"] == ["'self'", "data:"]
+        assert csp["frame-ancestors"] == ["'none'"]
+        for sources in csp.values():  # no other origin, by name or by scheme
+            assert not [s for s in sources if "." in s or s in ("http:", "https:", "*")]
+        assert r.headers["x-content-type-options"] == "nosniff"
+        asset = await client.get(viewer)
+        assert asset.status_code == 200
+        assert_strict(asset, cached=True)
+    assert policy(await client.get("/docs"))["style-src"] == ["'self'"]
+    first, second = policy(await client.get("/redoc")), policy(await client.get("/redoc"))
+    nonces = [[s for s in p["style-src"] if s.startswith("'nonce-")] for p in (first, second)]
+    assert len(nonces[0]) == 1
+    assert nonces[0] != nonces[1]
+    assert first["worker-src"] == ["blob:"]  # ReDoc's search index, from its own code
     schema = await client.get("/openapi.json")
     assert schema.status_code == 200
     assert_strict(schema)

@@ -19,8 +19,9 @@ from services.core.escalation.sweep import BatchResult
 from services.core.notify.store import delivery_job_id
 from services.core.platform.settings import Settings
 from services.worker import escalations, queue
+from services.worker.context import JobContext
 from tests.conftest import Login, Servers
-from tests.helpers import make_overdue, post, sweep
+from tests.helpers import job_context, make_overdue, post, sweep
 
 NOW = datetime(2026, 11, 26, 3, 0, tzinfo=UTC)  # Thursday 11:00 in Qingdao
 # 12+ working days before NOW: L1–L4 all due.
@@ -176,14 +177,14 @@ async def test_a_drain_grows_its_batches_while_they_come_back_full(
     backlog = [12_000]
     sizes: list[int] = []
 
-    async def one_batch(_ctx: queue.JobContext, batch_size: int) -> BatchResult:
+    async def one_batch(_ctx: JobContext, batch_size: int) -> BatchResult:
         sizes.append(batch_size)
         claimed = min(batch_size, backlog[0])
         backlog[0] -= claimed
         return BatchResult(claimed=claimed, escalations=claimed)
 
     monkeypatch.setattr(escalations, "_one_batch", one_batch)
-    totals = await escalations._drain({})
+    totals = await escalations._drain(job_context())
     assert sizes == [500, 1000, 2000, 2000, 2000, 2000, 2000, 2000]
     assert totals["claimed"] == totals["escalations"] == 12_000
     assert backlog == [0]

@@ -4,6 +4,9 @@ database and Redis, each logging to its own file, and always stopped, even when 
     with WorkerPool(worker_env(servers, database_url, tmp_path)) as pool:
         a = pool.start("a")
         ...
+
+`SupervisedWorkers` keeps them running as `duban up` does, under its supervisor
+(services/cli/supervisor.py): a worker that exits or is killed is started again.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from types import TracebackType
@@ -20,6 +24,7 @@ from typing import IO, Any
 
 import psutil
 
+from services.cli.supervisor import Child, ChildSpec, Supervisor
 from tests.conftest import Servers
 
 # The worker entrypoint (`python -m services.worker`), as `duban up` and compose run it.
@@ -62,7 +67,48 @@ def health_check(env: dict[str, str]) -> int:
     ).returncode
 
 
-class WorkerProcess:
+class _WorkerLog:
+    """What a worker has logged to its file (all its processes', if it was restarted)."""
+
+    name: str
+    log_path: Path
+    # A supervised worker that died is started again: waiting for it is no failure.
+    restarted_when_dead = False
+
+    def alive(self) -> bool:
+        raise NotImplementedError
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def events(self, event: str | None = None) -> list[dict[str, Any]]:
+        """The structured (JSON) log lines, optionally only those of one event."""
+        found = []
+        for line in self.log_text().splitlines():
+            if not line.startswith("{"):
+                continue  # arq's own plain-text lines
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue
+            if event is None or record.get("event") == event:
+                found.append(record)
+        return found
+
+    def wait_started(self, timeout: float = 60, *, times: int = 1) -> None:
+        """Until the worker has connected to Redis and the database (needs INFO logs), `times`
+        times over (a restarted worker logs it again)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not self.alive() and not self.restarted_when_dead:
+                raise AssertionError(f"worker {self.name} died:\n{self.log_text()[-4000:]}")
+            if len(self.events(STARTED)) >= times:
+                return
+            time.sleep(0.05)
+        raise AssertionError(f"worker {self.name} did not start:\n{self.log_text()[-4000:]}")
+
+
+class WorkerProcess(_WorkerLog):
     """One `python -m services.worker` process."""
 
     def __init__(self, name: str, env: dict[str, str], log_path: Path) -> None:
@@ -82,34 +128,6 @@ class WorkerProcess:
 
     def alive(self) -> bool:
         return self.proc.poll() is None
-
-    def log_text(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def events(self, event: str | None = None) -> list[dict[str, Any]]:
-        """The structured (JSON) log lines, optionally only those of one event."""
-        found = []
-        for line in self.log_text().splitlines():
-            if not line.startswith("{"):
-                continue  # arq's own plain-text lines
-            try:
-                record = json.loads(line)
-            except ValueError:
-                continue
-            if event is None or record.get("event") == event:
-                found.append(record)
-        return found
-
-    def wait_started(self, timeout: float = 60) -> None:
-        """Until the worker has connected to Redis and the database (needs INFO logs)."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if not self.alive():
-                raise AssertionError(f"worker {self.name} died:\n{self.log_text()[-4000:]}")
-            if self.events(STARTED):
-                return
-            time.sleep(0.05)
-        raise AssertionError(f"worker {self.name} did not start:\n{self.log_text()[-4000:]}")
 
     def local_ports(self) -> set[int]:
         """Local TCP ports of this process's connections: matched against
@@ -168,6 +186,105 @@ class WorkerPool:
             worker.terminate()
 
     def __enter__(self) -> WorkerPool:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop_all()
+
+
+class SupervisedWorker(_WorkerLog):
+    """A worker under the supervisor: its process changes when it is restarted."""
+
+    restarted_when_dead = True
+
+    def __init__(self, child: Child, lock: threading.Lock) -> None:
+        assert child.spec.log_path is not None
+        self.name = child.name
+        self.log_path = child.spec.log_path
+        self._child = child
+        self._lock = lock
+
+    def alive(self) -> bool:
+        with self._lock:
+            proc = self._child.proc
+            return proc is not None and proc.poll() is None
+
+    @property
+    def restarts(self) -> int:
+        """How often the supervisor has started it again."""
+        return self._child.restarts
+
+    def kill(self) -> None:
+        """SIGKILL its current process (the supervisor will notice and restart it)."""
+        with self._lock:
+            proc = self._child.proc
+            assert proc is not None, f"worker {self.name} is not running"
+            assert proc.poll() is None, f"worker {self.name} has exited"
+            proc.kill()
+            proc.wait(10)
+
+    def wait_restarted(self, restarts: int, timeout: float = 90) -> None:
+        """Until the supervisor has restarted it `restarts` times and it is serving again."""
+        self.wait_started(timeout, times=restarts + 1)
+        assert self.restarts >= restarts
+
+
+class SupervisedWorkers:
+    """Workers kept running by the supervisor `duban up` runs them under: one that exits, on
+    losing Redis or killed, is started again after the supervisor's backoff, as compose or
+    Kubernetes would start its container again. Polled in a thread of its own."""
+
+    def __init__(self, env: dict[str, str], log_dir: Path | None = None) -> None:
+        self.env = env
+        self.log_dir = log_dir or Path(env["DUBAN_DATA_DIR"])
+        self.supervisor = Supervisor()
+        self.workers: dict[str, SupervisedWorker] = {}
+        self.exit_codes: dict[str, int | None] = {}
+        self._lock = threading.Lock()
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._supervise, name="supervisor", daemon=True)
+        self._thread.start()
+
+    def _supervise(self) -> None:
+        while not self._stopped.is_set():
+            with self._lock:
+                if not self._stopped.is_set():
+                    self.supervisor.poll()
+            time.sleep(0.05)
+
+    def start(self, name: str, *, wait: bool = True) -> SupervisedWorker:
+        assert name not in self.workers
+        spec = ChildSpec(
+            name, [sys.executable, "-m", WORKER], self.env, self.log_dir / f"worker-{name}.log"
+        )
+        with self._lock:
+            child = self.supervisor.add(spec)
+            child.start(time.monotonic())
+        worker = self.workers[name] = SupervisedWorker(child, self._lock)
+        if wait:
+            worker.wait_started()
+        return worker
+
+    def stop_all(self, timeout: float = 30) -> dict[str, int | None]:
+        """SIGTERM to every worker (SIGKILL past `timeout`), no more restarts: each running
+        process's exit code."""
+        with self._lock:
+            if not self._stopped.is_set():
+                running = {c.name: c.proc for c in self.supervisor.children if c.proc is not None}
+                self.supervisor.stop_all(timeout)
+                self.exit_codes = {name: proc.returncode for name, proc in running.items()}
+                # Only now may the thread end: a child it restarted gets SIGTERM when the
+                # thread that started it ends (services/cli/supervisor._die_with_parent_hook).
+                self._stopped.set()
+        self._thread.join(10)
+        return self.exit_codes
+
+    def __enter__(self) -> SupervisedWorkers:
         return self
 
     def __exit__(

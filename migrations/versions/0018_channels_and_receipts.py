@@ -1,7 +1,7 @@
 """channels and receipts: contact points, fallback chains, delivery attempts, signed links
 
 Revision ID: 0018
-Revises: 0014
+Revises: 0016 (0015 once merged)
 Create Date: 2026-12-05 09:00:00
 
 Leaders are reached where they read: DingTalk and WeCom group robots, email and SMS, each a
@@ -21,7 +21,8 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0018"
-down_revision: str | None = "0014"
+# "0015" once the branch adding it is merged (it sits on 0016); until then 0016.
+down_revision: str | None = "0016"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -14,26 +14,32 @@ from services.core.platform.queue import lazy_queue
 from services.core.platform.settings import Settings, get_settings
 from services.core.platform.stack import endpoints
 
-from . import middleware, mobile, problem_schema, problems, proxies, served, ui
+from . import docs, middleware, mobile, problem_schema, problems, proxies, served
 from .middleware import API_PREFIX
 from .routes import (
     auth,
     briefings,
     calendar,
     calendar_overrides,
-    config,
+    categories,
     contact_points,
     escalations,
     evidence,
     exposure_videos,
     findings,
     health,
+    imports,
     inbox,
     notifications,
+    people,
     policies,
+    posts,
+    routing_rules,
     stats,
+    units,
 )
 from .state import AppState
+from .ui import dashboard
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -63,6 +69,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="1.0",
         summary="Findings and escalation service for the civilized-city campaign.",
         lifespan=lifespan,
+        # Served by services/api/docs.py from files shipped with duban, not from a CDN.
+        docs_url=None,
+        redoc_url=None,
+        swagger_ui_oauth2_redirect_url=docs.OAUTH2_REDIRECT_URL,
     )
     problems.install(app)
     problem_schema.install(app)
@@ -70,11 +80,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     middleware.install(app, settings)
     proxies.install(app, settings)
     app.include_router(health.router)
+    docs.install(app)
     for module in (
         auth,
         findings,
         calendar,
-        config,
+        units,
+        people,
+        posts,
+        categories,
+        routing_rules,
         contact_points,
         escalations,
         stats,
@@ -85,8 +100,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         exposure_videos,
         evidence,
         briefings,
+        imports,
     ):
         app.include_router(module.router, prefix=API_PREFIX, responses=problem_schema.API_ERRORS)
-    ui.install(app)  # the web dashboard at /ui (services/api/ui)
+    dashboard.install(app)  # the web dashboard at /ui (services/api/ui)
     app.include_router(mobile.router)  # the page every message links to (/m/<token>)
     return app

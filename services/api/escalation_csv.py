@@ -15,6 +15,9 @@ from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 from services.core.escalation.queries import EscalationRow, status_of
+from services.core.escalation.rules import Light
+
+from .xlsx import local_naive, safe_text
 
 BOM = "\ufeff"
 HEADERS = (
@@ -34,6 +37,7 @@ HEADERS = (
     "延迟(秒)",
     "整改期限",
     "问题状态",
+    "红黄绿灯",
     "状态",
     "批示时间",
     "批示人",
@@ -49,62 +53,61 @@ FINDING_STATUSES = {
     "submitted": "待复核",
     "closed": "已销号",
 }
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+# The traffic light in words as well as colour: a spreadsheet shows no colour.
+LIGHTS = {Light.GREEN: "绿灯", Light.YELLOW: "黄灯(即将超期)", Light.RED: "红灯(已超期)"}
 
 
-def _text(value: str | None) -> str:
-    if not value:
-        return ""
-    return "'" + value if value.startswith(_FORMULA_START) else value
+def light_cell(light: Light | None) -> str:
+    """The light as the exports write it; empty while the finding's clock does not run."""
+    return LIGHTS[light] if light is not None else ""
 
 
-def _time(value: datetime | None, tz: ZoneInfo) -> datetime | None:
-    # Local wall-clock time: the CSV prints it, the XLSX stores it as an Excel date.
-    return value.astimezone(tz).replace(tzinfo=None) if value is not None else None
-
-
-def values(row: EscalationRow, tz: ZoneInfo) -> list[str | int | float | datetime | None]:
-    """One row's cells under HEADERS, shared by the CSV and the XLSX export."""
+def values(
+    row: EscalationRow, tz: ZoneInfo, now: datetime
+) -> list[str | int | float | datetime | None]:
+    """One row's cells under HEADERS, shared by the CSV and the XLSX export; the finding's
+    light as of `now`."""
     e = row.escalation
     return [
         e.id,
         str(e.finding_id),
-        _text(row.category_name),
-        _text(row.finding_description),
-        _text(row.district_name),
-        _text(row.responsible_name),
+        safe_text(row.category_name),
+        safe_text(row.finding_description),
+        safe_text(row.district_name),
+        safe_text(row.responsible_name),
         e.level,
-        _text(e.target_name),
-        _text(e.target_title),
-        _text(e.target_unit_name),
+        safe_text(e.target_name),
+        safe_text(e.target_title),
+        safe_text(e.target_unit_name),
         REASONS.get(e.reason, e.reason),
-        _time(e.due_for, tz),
-        _time(e.fired_at, tz),
+        local_naive(e.due_for, tz),
+        local_naive(e.fired_at, tz),
         round((e.fired_at - e.due_for).total_seconds(), 3),
-        _time(row.finding_due_at, tz),
+        local_naive(row.finding_due_at, tz),
         FINDING_STATUSES.get(row.finding_status, row.finding_status),
+        light_cell(row.light(now)),
         STATUSES[status_of(e)],
-        _time(e.acknowledged_at, tz),
-        _text(row.acknowledged_by),
-        _text(e.instruction),
-        _time(e.resolved_at, tz),
+        local_naive(e.acknowledged_at, tz),
+        safe_text(row.acknowledged_by),
+        safe_text(e.instruction),
+        local_naive(e.resolved_at, tz),
     ]
 
 
-def _cells(row: EscalationRow, tz: ZoneInfo) -> list[str | int | float]:
+def _cells(row: EscalationRow, tz: ZoneInfo, now: datetime) -> list[str | int | float]:
     return [
         v.strftime("%Y-%m-%d %H:%M:%S") if isinstance(v, datetime) else "" if v is None else v
-        for v in values(row, tz)
+        for v in values(row, tz, now)
     ]
 
 
-def render_csv(rows: Iterable[EscalationRow], tz: ZoneInfo) -> bytes:
+def render_csv(rows: Iterable[EscalationRow], tz: ZoneInfo, now: datetime) -> bytes:
     out = io.StringIO()
     out.write(BOM)
     writer = csv.writer(out)
     writer.writerow(HEADERS)
     for row in rows:
-        writer.writerow(_cells(row, tz))
+        writer.writerow(_cells(row, tz, now))
     return out.getvalue().encode("utf-8")
 
 

@@ -7,10 +7,13 @@ and no framing (clickjacking). API answers get the same policy: a JSON or image 
 opened in a browser loads nothing. Everything but the dashboard's static files is `no-store`:
 a page or an answer read with a session must not outlive it in a cache.
 
-The interactive API docs (/docs, /redoc) are the one exception: FastAPI's pages load Swagger
-UI and ReDoc from cdn.jsdelivr.net and start them with an inline script, so on those paths
-alone the policy allows that CDN (and ReDoc's fonts) and inline code. They hold no data of
-anyone's; the schema they render is fetched from /openapi.json.
+The interactive API docs (/docs, /redoc) are served from this origin too (services/api/docs.py:
+the viewers ship with duban under /docs-assets/). Their policy admits scripts and stylesheets
+from this origin only and no inline script; it differs from the strict one in two places
+alone: images may also be `data:` URIs (Swagger UI's icons are inlined in its stylesheet; a
+`data:` URI is no request), and ReDoc's page admits the <style> elements ReDoc generates by a
+nonce made for that answer. ReDoc's search index runs in a worker it makes from its own code
+(a `blob:` URL, again no request).
 """
 
 from __future__ import annotations
@@ -23,15 +26,34 @@ _BASE = "frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
 # connect-src 'self': the dashboard runs no script, but a page's own requests (the browser
 # tests fetch an export link with the session cookie) stay possible, to this origin only.
 STRICT_CSP = f"default-src 'none'; style-src 'self'; img-src 'self'; connect-src 'self'; {_BASE}"
-_CDN = "https://cdn.jsdelivr.net"
-DOCS_CSP = (
-    f"default-src 'none'; script-src {_CDN} 'unsafe-inline'; "
-    f"style-src {_CDN} https://fonts.googleapis.com 'unsafe-inline'; "
-    "font-src https://fonts.gstatic.com; img-src 'self' data: https://fastapi.tiangolo.com; "
-    f"connect-src 'self'; worker-src blob:; {_BASE}"
+
+
+# The one stylesheet redoc.standalone.js (2.5.4) inserts as it loads, before it knows the page's
+# nonce: perfect-scrollbar's. Admitted by its digest; a new ReDoc build changes it, and the
+# browser test of the docs (which fails on any refused style) says so.
+REDOC_LOADER_STYLES = (
+    "'sha256-QMIg+bpjm3JdElJ388KYke01izlUW0UoNOeKjpMxdgc='",
+    "'sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU='",
 )
+
+
+def docs_policy(style_nonce: str | None = None) -> str:
+    """The docs pages' policy. With `style_nonce` (ReDoc's page): ReDoc's generated stylesheets,
+    and the search worker it starts from its own code (a `blob:` URL)."""
+    styles, worker = "'self'", ""
+    if style_nonce:
+        styles = " ".join((styles, f"'nonce-{style_nonce}'", *REDOC_LOADER_STYLES))
+        worker = "worker-src blob:; "
+    return (
+        f"default-src 'none'; script-src 'self'; style-src {styles}; img-src 'self' data:; "
+        f"connect-src 'self'; {worker}{_BASE}"
+    )
+
+
+DOCS_CSP = docs_policy()
 DOCS_PATHS = frozenset({"/docs", "/docs/oauth2-redirect", "/redoc"})
-STATIC_PREFIX = "/ui/static/"
+# Files that are the same for everyone: cacheable (the dashboard's and the docs' assets).
+STATIC_PREFIXES = ("/ui/static/", "/docs-assets/")
 REFERRER_POLICY = "no-referrer"
 
 _Header = tuple[bytes, bytes]
@@ -51,7 +73,7 @@ def for_path(path: str) -> tuple[_Header, ...]:
     (the briefing's printable page sets a policy that admits its own inline stylesheet)."""
     if path in DOCS_PATHS:
         return _DOCS
-    if path.startswith(STATIC_PREFIX):
+    if path.startswith(STATIC_PREFIXES):
         return _STATIC
     return _STRICT
 

@@ -23,6 +23,9 @@ log = structlog.get_logger("duban.api")
 # Endpoints that take a form or an upload rather than JSON.
 _FORM_SUFFIXES = ("/auth/token", "/evidence")
 API_PREFIX = "/api/v1"
+# Import files (multipart uploads): their own limit, DUBAN_IMPORT_MAX_BYTES.
+IMPORTS_PREFIX = API_PREFIX + "/imports/"
+PROBE_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 # Multipart framing around an uploaded photo (boundaries, part headers, the `kind` field).
 UPLOAD_ENVELOPE_BYTES = 64 * 1024
 
@@ -97,15 +100,19 @@ async def _send_problem(
 
 
 class RequestMiddleware:
-    def __init__(self, app: ASGIApp, max_body: int, max_upload: int) -> None:
+    def __init__(self, app: ASGIApp, max_body: int, max_upload: int, max_import: int) -> None:
         self.app = app
         self.max_body = max_body
         self.max_upload = max_upload
+        self.max_import = max_import
 
     def _limit(self, method: str, path: str) -> int:
-        """Photo uploads get the evidence limit; every other body the JSON limit."""
+        """Photo uploads get the evidence limit, import files the import limit; every other
+        body the JSON limit."""
         if method == "POST" and path.startswith(API_PREFIX) and path.endswith("/evidence"):
             return self.max_upload + UPLOAD_ENVELOPE_BYTES
+        if method == "POST" and path.startswith(IMPORTS_PREFIX):
+            return self.max_import + UPLOAD_ENVELOPE_BYTES
         return self.max_body
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -151,7 +158,9 @@ class RequestMiddleware:
             status = status_holder["status"]
             HTTP_REQUESTS.labels(method, route_name, str(status)).inc()
             HTTP_LATENCY.labels(method, route_name).observe(elapsed)
-            log.info(
+            # Health checks and scrapes come every few seconds: DEBUG unless they fail.
+            quiet = path in PROBE_PATHS and status < 500
+            (log.debug if quiet else log.info)(
                 "request",
                 method=method,
                 path=path,
@@ -220,7 +229,7 @@ class RequestMiddleware:
             has_body = (length is not None and length != "0") or _header(
                 scope, b"transfer-encoding"
             ) is not None
-            is_form = path.endswith(_FORM_SUFFIXES)
+            is_form = path.endswith(_FORM_SUFFIXES) or path.startswith(IMPORTS_PREFIX)
             json_ok = ctype == "application/json" or ctype.endswith("+json")
             if has_body and not is_form and not json_ok:
                 detail = f"Send the body as application/json (got {ctype or 'no type'})."
@@ -233,4 +242,5 @@ def install(app: FastAPI, settings: Settings) -> None:
         RequestMiddleware,
         max_body=settings.max_body_bytes,
         max_upload=settings.evidence_max_bytes,
+        max_import=settings.import_max_bytes,
     )

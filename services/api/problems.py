@@ -16,7 +16,7 @@ from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from services.core.platform.db import DRIVER_CONNECTION_ERRORS, database_unreachable
-from services.core.platform.errors import DomainError
+from services.core.platform.errors import DomainError, InvalidInput
 
 PROBLEM_JSON = "application/problem+json"
 TYPE_BASE = "https://duban.example/problems/"
@@ -105,6 +105,9 @@ def validation_errors(errors: Sequence[Any]) -> list[dict[str, str]]:
 
 def problem_from(exc: DomainError) -> Problem:
     """The problem document for a refusal of the domain, naming the field at fault."""
+    if isinstance(exc, InvalidInput):
+        fields = [{"field": field, "message": message} for field, message in exc.errors]
+        return Problem(422, exc.message, kind="validation", errors=fields)
     errors = [{"field": exc.field, "message": exc.message}] if exc.field else None
     headers = {"Retry-After": "5"} if exc.status == 503 else None
     return Problem(exc.status, exc.message, errors=errors, headers=headers)
@@ -125,7 +128,7 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def _refused(request: Request, exc: DomainError) -> JSONResponse:
         p = problem_from(exc)
-        return problem_response(p.status, p.detail, errors=p.errors, headers=p.headers)
+        return problem_response(p.status, p.detail, kind=p.kind, errors=p.errors, headers=p.headers)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -92,11 +92,6 @@ class Sheet:
             cells.append(cell)
         self.ws.append(cells)
 
-    def title_row(self, text: str) -> None:
-        cell = WriteOnlyCell(self.ws, value=text)
-        cell.font = _HEADER_FONT
-        self.ws.append([cell])
-
 
 def new_workbook() -> Workbook:
     return Workbook(write_only=True)

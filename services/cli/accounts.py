@@ -1,84 +1,206 @@
-"""Users and API tokens from the command line. Each function is one command's work inside its
-transaction: it validates, flushes and leaves the commit to the caller."""
+"""`duban user …` and `duban token …`: the command line over the user administration of
+services/core/identity/service.py. Every change is recorded in the administrative audit
+trail with the operator: the operating-system account that ran the command, on this host."""
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
+import argparse
+import asyncio
+import getpass
+import secrets
+import sys
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
+from typing import TypeVar
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.core.identity.security import MIN_PASSWORD_LENGTH, hash_password, new_api_token
-from services.core.models import USER_ROLES, ApiToken, Unit, User
+from services.core.identity import service
+from services.core.identity.queries import list_tokens, list_users
+from services.core.identity.service import AdminError, IssuedToken
+from services.core.identity.store import Operator
+from services.core.models import User
+from services.core.platform.settings import Settings
 
-from .common import CliError
+from .common import CliError, in_transaction, live_endpoints
 
-USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
+T = TypeVar("T")
 
 
-@dataclass(frozen=True)
-class IssuedToken:
-    id: int
-    username: str
-    name: str
-    secret: str
+def utcnow() -> datetime:
+    return datetime.now(UTC)
 
 
 def check_password(password: str) -> None:
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise CliError(f"the password must have at least {MIN_PASSWORD_LENGTH} characters")
+    try:
+        service.check_password(password)
+    except AdminError as exc:
+        raise CliError(str(exc)) from None
 
 
 async def add_user(
     session: AsyncSession, *, username: str, role: str, unit_code: str, password: str
 ) -> User:
-    if not USERNAME.match(username):
-        raise CliError(
-            f"invalid username {username!r}: 1-64 letters, digits or . _ @ -, "
-            "starting with a letter or digit"
-        )
-    if role not in USER_ROLES:
-        raise CliError(f"unknown role {role!r}; one of: {', '.join(USER_ROLES)}")
-    check_password(password)
-    unit_id = await session.scalar(select(Unit.id).where(Unit.code == unit_code))
-    if unit_id is None:
-        raise CliError(f"no unit with code {unit_code!r}")
-    if await session.scalar(select(User.id).where(User.username == username)) is not None:
-        raise CliError(f"user {username!r} already exists")
-    user = User(
-        username=username, role=role, unit_id=unit_id, password_hash=hash_password(password)
+    """`duban user add`'s work in the caller's transaction (also what tests arrange users
+    with)."""
+    try:
+        return await service.add_user(
+            session, Operator.command_line(), username=username, role=role,
+            unit_code=unit_code, password=password,
+        )  # fmt: skip
+    except AdminError as exc:
+        raise CliError(str(exc)) from None
+
+
+def _run(settings: Settings, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    url = live_endpoints(settings).database_url
+    try:
+        return asyncio.run(in_transaction(url, work))
+    except AdminError as exc:
+        raise CliError(str(exc)) from None
+
+
+def read_password(from_stdin: bool) -> str:
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    first = getpass.getpass("Password: ")
+    check_password(first)
+    if getpass.getpass("Repeat the password: ") != first:
+        raise CliError("the passwords do not match")
+    return first
+
+
+def _table(header: tuple[str, ...], rows: Sequence[tuple[str, ...]]) -> str:
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    return "\n".join(
+        "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()
+        for r in [header, *rows]
     )
-    session.add(user)
-    await session.flush()
-    return user
 
 
-async def issue_token(session: AsyncSession, *, username: str, name: str) -> IssuedToken:
-    user = await session.scalar(select(User).where(User.username == username))
-    if user is None:
-        raise CliError(f"no user {username!r}")
-    if not user.active:
-        raise CliError(f"user {username!r} is deactivated")
-    secret, token_hash = new_api_token()
-    token = ApiToken(user_id=user.id, name=name, token_hash=token_hash)
-    session.add(token)
-    await session.flush()
-    return IssuedToken(id=token.id, username=username, name=name, secret=secret)
+def _when(at: datetime | None, tz: str) -> str:
+    from zoneinfo import ZoneInfo
+
+    return at.astimezone(ZoneInfo(tz)).strftime("%Y-%m-%d %H:%M") if at else "-"
 
 
-async def revoke_token(session: AsyncSession, token_id: int, *, now: datetime) -> bool:
-    """Revoke a token; False if it was already revoked (revoking twice is harmless)."""
-    token = await session.get(ApiToken, token_id, with_for_update=True)
-    if token is None:
-        raise CliError(f"no API token with id {token_id}")
-    if token.revoked_at is not None:
-        return False
-    token.revoked_at = now
-    await session.flush()
-    return True
+# ---- users ----
 
 
-def utcnow() -> datetime:
-    return datetime.now(UTC)
+def user_add(settings: Settings, args: argparse.Namespace) -> int:
+    password = read_password(args.password_stdin)
+    user = _run(
+        settings,
+        lambda s: service.add_user(
+            s, Operator.command_line(), username=args.name, role=args.role,
+            unit_code=args.unit, password=password,
+        ),
+    )  # fmt: skip
+    print(f"user {user.username} added (id {user.id}, role {user.role}, unit {args.unit})")
+    return 0
+
+
+def user_list(settings: Settings, args: argparse.Namespace) -> int:
+    users = _run(settings, list_users)
+    rows = [
+        (u.username, u.role, u.unit, "yes" if u.active else "DISABLED", u.person or "-",
+         str(u.open_tokens), _when(u.created_at, settings.timezone))
+        for u in users
+    ]  # fmt: skip
+    header = ("username", "role", "unit", "active", "person", "api tokens", "created")
+    print(_table(header, rows))
+    return 0
+
+
+def user_disable(settings: Settings, args: argparse.Namespace) -> int:
+    changed = _run(
+        settings, lambda s: service.set_active(s, Operator.command_line(), args.name, active=False)
+    )
+    if changed:
+        print(f"user {args.name} disabled: every session and API token of theirs ended now")
+    else:
+        print(f"user {args.name} was already disabled")
+    return 0
+
+
+def user_enable(settings: Settings, args: argparse.Namespace) -> int:
+    changed = _run(
+        settings, lambda s: service.set_active(s, Operator.command_line(), args.name, active=True)
+    )
+    if changed:
+        print(f"user {args.name} enabled: they log in again; their old API tokens stay revoked")
+    else:
+        print(f"user {args.name} was already enabled")
+    return 0
+
+
+def user_reset_password(settings: Settings, args: argparse.Namespace) -> int:
+    password = secrets.token_urlsafe(12) if args.generate else read_password(args.password_stdin)
+    revoked = _run(
+        settings,
+        lambda s: service.reset_password(s, Operator.command_line(), args.name, password),
+    )
+    print(
+        f"password of {args.name} set: every session ended, {revoked} API token(s) revoked",
+        file=sys.stderr,
+    )
+    if args.generate:
+        print(password)  # alone on stdout, for a script to hand on
+    return 0
+
+
+def user_set_role(settings: Settings, args: argparse.Namespace) -> int:
+    changed = _run(
+        settings, lambda s: service.set_role(s, Operator.command_line(), args.name, args.role)
+    )
+    print(f"user {args.name} {'is now' if changed else 'already was'} {args.role}")
+    return 0
+
+
+def user_set_unit(settings: Settings, args: argparse.Namespace) -> int:
+    changed = _run(
+        settings, lambda s: service.set_unit(s, Operator.command_line(), args.name, args.unit)
+    )
+    print(f"user {args.name} {'now belongs to' if changed else 'already belonged to'} {args.unit}")
+    return 0
+
+
+# ---- tokens ----
+
+
+def token_issue(settings: Settings, args: argparse.Namespace) -> int:
+    token: IssuedToken = _run(
+        settings,
+        lambda s: service.issue_token(
+            s, Operator.command_line(), username=args.name, name=args.label
+        ),
+    )
+    # The secret alone on stdout, so TOKEN=$(duban token issue NAME) works.
+    print(
+        f"API token {token.id} ({token.name!r}) for {token.username}; it is shown only once. "
+        f"Revoke it with: duban token revoke {token.id}",
+        file=sys.stderr,
+    )
+    print(token.secret)
+    return 0
+
+
+def token_list(settings: Settings, args: argparse.Namespace) -> int:
+    tokens = _run(settings, lambda s: list_tokens(s, args.name))
+    tz = settings.timezone
+    rows = [
+        (str(t.id), t.username, t.name, _when(t.created_at, tz), _when(t.last_used_at, tz),
+         _when(t.revoked_at, tz) if t.revoked_at else "active")
+        for t in tokens
+    ]  # fmt: skip
+    print(_table(("id", "user", "name", "issued", "last used", "revoked"), rows))
+    return 0
+
+
+def token_revoke(settings: Settings, args: argparse.Namespace) -> int:
+    revoked = _run(
+        settings,
+        lambda s: service.revoke_token(s, Operator.command_line(), args.id, now=utcnow()),
+    )
+    print(f"API token {args.id} {'revoked' if revoked else 'was already revoked'}")
+    return 0

@@ -11,40 +11,31 @@ from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.core.reference.demo import demo_seeded, seed_demo
+from services.core.demo.service import DemoAccount, demo_seeded, seed_demo
 
 FILE = "demo-accounts.json"
-
-
-@dataclass(frozen=True)
-class Account:
-    username: str
-    role: str
-    unit_code: str
-    password: str
-    description: str
 
 
 @dataclass(frozen=True)
 class SeedResult:
     seeded_now: bool
     # None when the database was seeded from another data dir: the passwords are not here.
-    accounts: list[Account] | None
+    accounts: list[DemoAccount] | None
 
 
 def path(data_dir: Path) -> Path:
     return data_dir / FILE
 
 
-def load(data_dir: Path) -> list[Account] | None:
+def load(data_dir: Path) -> list[DemoAccount] | None:
     try:
         rows = json.loads(path(data_dir).read_text())
     except (FileNotFoundError, ValueError):
         return None
-    return [Account(**row) for row in rows]
+    return [DemoAccount(**row) for row in rows]
 
 
-def save(data_dir: Path, accounts: list[Account]) -> None:
+def save(data_dir: Path, accounts: list[DemoAccount]) -> None:
     data_dir.mkdir(parents=True, exist_ok=True)
     target = path(data_dir)
     tmp = target.with_suffix(".tmp")
@@ -61,16 +52,15 @@ def new_password(_username: str) -> str:
 async def seed_once(session: AsyncSession, data_dir: Path) -> SeedResult:
     if await demo_seeded(session):
         return SeedResult(seeded_now=False, accounts=load(data_dir))
-    seeded = await seed_demo(session, password=new_password)
-    accounts = [Account(a.username, a.role, a.unit_code, a.password, a.description) for a in seeded]
+    accounts = await seed_demo(session, password=new_password)
     # Written before the caller commits: if the commit fails, the next run seeds again and
     # overwrites the file; the other order could lose the passwords of committed accounts.
     save(data_dir, accounts)
     return SeedResult(seeded_now=True, accounts=accounts)
 
 
-def table(accounts: list[Account]) -> str:
-    header = Account("username", "role", "unit", "password", "what they can do")
+def table(accounts: list[DemoAccount]) -> str:
+    header = DemoAccount("username", "role", "unit", "password", "what they can do")
     rows = [header, *accounts]
     widths = [max(len(getattr(r, f)) for r in rows) for f in ("username", "role", "unit_code")]
     widths.append(max(len(r.password) for r in rows))

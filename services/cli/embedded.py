@@ -116,9 +116,8 @@ class EmbeddedPostgres:
 
     @property
     def socket_url(self) -> str:
-        """The same server through its Unix socket (`start(socket_dir=...)`): a round trip costs
-        the client about a fifth less CPU than over loopback TCP, the server over a quarter
-        (bench/ANALYSIS.md §10)."""
+        """The same server through its Unix socket (`start(socket_dir=...)`): a round trip
+        costs both sides less CPU than over loopback TCP (bench/ANALYSIS.md §10)."""
         if self.socket_dir is None:
             raise RuntimeError("PostgreSQL was started without a Unix socket")
         where = quote(str(self.socket_dir), safe="/")

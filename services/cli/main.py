@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import getpass
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from pydantic import ValidationError
 from sqlalchemy.exc import DBAPIError
 
+from services.core.imports.rules import KINDS
+from services.core.models import USER_ROLES
 from services.core.platform.settings import Settings
 
-from . import accounts, demo_accounts, migrations
+from . import accounts, backup, demo_accounts, holidays, migrations, output, setup
 from .common import CliError, in_transaction, live_endpoints
 
 
@@ -32,14 +33,60 @@ def _parser() -> argparse.ArgumentParser:
     migrate.add_argument("--downgrade", metavar="REV", help="downgrade to REV instead")
     sub.add_parser("seed-demo", help="seed the demo campaign (once) and print its accounts")
 
+    init = sub.add_parser(
+        "init",
+        help="a new installation: the city, its campaign office and discipline commission, "
+        "the first admin (nothing else; safe to run again)",
+    )
+    init.add_argument("--city", required=True, help="the city's code, e.g. qingdao or 370200")
+    init.add_argument("--name", required=True, help="the city's name, e.g. 青岛市")
+    init.add_argument("--admin", required=True, help="the first admin's username")
+    init.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    init.add_argument("--office-code", default="wenmingban", help="default: wenmingban")
+    init.add_argument("--office-name", default="市文明办", help="default: 市文明办")
+    init.add_argument("--commission-code", default="jiwei", help="default: jiwei")
+    init.add_argument("--commission-name", default="市纪委监委", help="default: 市纪委监委")
+
+    imp = sub.add_parser(
+        "import",
+        help="import units, people, posts, categories, routing rules, policies or boundaries "
+        "from CSV, XLSX or GeoJSON (all or nothing; re-import updates)",
+    )
+    imp.add_argument("kind", choices=KINDS)
+    imp.add_argument("file", nargs="?", help="the file (with --template: where to write it)")
+    imp.add_argument("--dry-run", action="store_true", help="check and count, write nothing")
+    imp.add_argument(
+        "--template", action="store_true", help="write an empty template with one example row"
+    )
+    imp.add_argument("--format", choices=("csv", "xlsx"), default="csv", help="of the template")
+
     user = sub.add_parser("user", help="manage users").add_subparsers(
         dest="user_command", required=True, metavar="ACTION"
     )
     add = user.add_parser("add", help="add a user (prompts for the password)")
     add.add_argument("name")
-    add.add_argument("--role", required=True, help="inspector, dispatcher, unit_handler, …")
+    add.add_argument("--role", required=True, help=", ".join(USER_ROLES))
     add.add_argument("--unit", required=True, help="code of the unit whose subtree they see")
     add.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    user.add_parser("list", help="every user: role, unit, active, open API tokens")
+    for action, what in (
+        ("disable", "disable a user: every session and API token of theirs ends at once"),
+        ("enable", "enable a disabled user again (their old API tokens stay revoked)"),
+    ):
+        user.add_parser(action, help=what).add_argument("name")
+    reset = user.add_parser(
+        "reset-password", help="set a new password (ends every session, revokes API tokens)"
+    )
+    reset.add_argument("name")
+    how = reset.add_mutually_exclusive_group()
+    how.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    how.add_argument("--generate", action="store_true", help="generate one and print it")
+    set_role = user.add_parser("set-role", help="change a user's role")
+    set_role.add_argument("name")
+    set_role.add_argument("role", help=", ".join(USER_ROLES))
+    set_unit = user.add_parser("set-unit", help="move a user to another unit (their scope)")
+    set_unit.add_argument("name")
+    set_unit.add_argument("unit", help="unit code")
 
     token = sub.add_parser("token", help="manage long-lived API tokens").add_subparsers(
         dest="token_command", required=True, metavar="ACTION"
@@ -47,19 +94,13 @@ def _parser() -> argparse.ArgumentParser:
     issue = token.add_parser("issue", help="issue a token for a user and print it")
     issue.add_argument("name", help="the user's username")
     issue.add_argument("--name", dest="label", default="cli", help="a label for the token")
+    listing = token.add_parser("list", help="API tokens: whose, issued, last used, revoked")
+    listing.add_argument("name", nargs="?", help="only this user's")
     revoke = token.add_parser("revoke", help="revoke a token by its id")
     revoke.add_argument("id", type=int)
+    backup.add_parsers(sub)
+    holidays.add_parsers(sub)
     return p
-
-
-def _read_password(from_stdin: bool) -> str:
-    if from_stdin:
-        return sys.stdin.readline().rstrip("\r\n")
-    first = getpass.getpass("Password: ")
-    accounts.check_password(first)
-    if getpass.getpass("Repeat the password: ") != first:
-        raise CliError("the passwords do not match")
-    return first
 
 
 def _migrate(settings: Settings, downgrade: str | None) -> int:
@@ -79,53 +120,34 @@ def _seed_demo(settings: Settings) -> int:
     result = asyncio.run(in_transaction(url, lambda s: demo_accounts.seed_once(s, data_dir)))
     if result.seeded_now:
         print("Seeded the demo campaign.")
-    else:
+    elif result.accounts:
         print("The demo campaign was already seeded.")
+    else:
+        print(
+            "The database holds a city already: the demo was already seeded from another data "
+            "dir (which kept its passwords), or the city was set up with `duban init`. Nothing "
+            "was seeded."
+        )
     if result.accounts:
         print(f"Demo accounts (also in {demo_accounts.path(data_dir)}):")
         print(demo_accounts.table(result.accounts))
-    else:
-        print("Its passwords were kept by the data dir that seeded it.")
     return 0
 
 
-def _user_add(settings: Settings, args: argparse.Namespace) -> int:
-    url = live_endpoints(settings).database_url
-    password = _read_password(args.password_stdin)
-    user = asyncio.run(
-        in_transaction(
-            url,
-            lambda s: accounts.add_user(
-                s, username=args.name, role=args.role, unit_code=args.unit, password=password
-            ),
-        )
-    )
-    print(f"user {user.username} added (id {user.id}, role {user.role}, unit {args.unit})")
-    return 0
-
-
-def _token_issue(settings: Settings, username: str, label: str) -> int:
-    url = live_endpoints(settings).database_url
-    token = asyncio.run(
-        in_transaction(url, lambda s: accounts.issue_token(s, username=username, name=label))
-    )
-    # The secret alone on stdout, so TOKEN=$(duban token issue NAME) works.
-    print(
-        f"API token {token.id} ({token.name!r}) for {token.username}; it is shown only once. "
-        f"Revoke it with: duban token revoke {token.id}",
-        file=sys.stderr,
-    )
-    print(token.secret)
-    return 0
-
-
-def _token_revoke(settings: Settings, token_id: int) -> int:
-    url = live_endpoints(settings).database_url
-    revoked = asyncio.run(
-        in_transaction(url, lambda s: accounts.revoke_token(s, token_id, now=accounts.utcnow()))
-    )
-    print(f"API token {token_id} {'revoked' if revoked else 'was already revoked'}")
-    return 0
+COMMANDS: dict[tuple[str, str | None], Callable[[Settings, argparse.Namespace], int]] = {
+    ("init", None): setup.init,
+    ("import", None): setup.import_command,
+    ("user", "add"): accounts.user_add,
+    ("user", "list"): accounts.user_list,
+    ("user", "disable"): accounts.user_disable,
+    ("user", "enable"): accounts.user_enable,
+    ("user", "reset-password"): accounts.user_reset_password,
+    ("user", "set-role"): accounts.user_set_role,
+    ("user", "set-unit"): accounts.user_set_unit,
+    ("token", "issue"): accounts.token_issue,
+    ("token", "list"): accounts.token_list,
+    ("token", "revoke"): accounts.token_revoke,
+}
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
@@ -137,11 +159,12 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         return _migrate(settings, args.downgrade)
     if args.command == "seed-demo":
         return _seed_demo(settings)
-    if args.command == "user":
-        return _user_add(settings, args)
-    if args.token_command == "issue":  # noqa: S105 - a subcommand name
-        return _token_issue(settings, args.name, args.label)
-    return _token_revoke(settings, args.id)
+    if args.command in backup.COMMANDS:
+        return backup.run(args, settings)
+    if args.command == "calendar":
+        return holidays.run(args, settings)
+    action = getattr(args, f"{args.command}_command", None)
+    return COMMANDS[(args.command, action)](settings, args)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -152,25 +175,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         problems = "; ".join(
             f"DUBAN_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}" for e in exc.errors()
         )
-        print(f"duban: invalid setting: {problems}", file=sys.stderr)
+        output.configure_unsettled()
+        output.complain(f"invalid setting: {problems}")
         return 2
+    output.configure(settings)
     try:
         return run(args, settings)
     except CliError as exc:
-        print(f"duban: {exc}", file=sys.stderr)
+        output.complain(str(exc))
         return exc.exit_code
     except RuntimeError as exc:
         # An embedded server that would not start says why in its message.
-        print(f"duban: {exc}", file=sys.stderr)
+        output.complain(str(exc))
         return 1
     except (OSError, DBAPIError, TimeoutError) as exc:
         if args.command == "up":
             raise
         # Connection failures: one line, and never the URL (it holds a password).
         reason = getattr(exc, "orig", None) or exc
-        print(
-            f"duban: cannot reach the database: {type(reason).__name__}: {reason}", file=sys.stderr
-        )
+        output.complain(f"cannot reach the database: {type(reason).__name__}: {reason}")
         return 1
     except KeyboardInterrupt:
         return 130

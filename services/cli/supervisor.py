@@ -1,5 +1,9 @@
-"""Keeps child processes running: a crashed child is restarted with exponential backoff and the
-crash is logged; on request every child is stopped (SIGTERM, then SIGKILL)."""
+"""Keeps child processes running: a child that exits is restarted with exponential backoff and
+the exit is logged; on request every child is stopped (SIGTERM, then SIGKILL).
+
+This is what restarts a dead API or worker under `duban up` (in production the orchestrator
+does: compose's `restart: unless-stopped`, Kubernetes' restart policy). Nothing else in duban
+restarts them: a worker that loses Redis exits and comes back here (services/worker)."""
 
 from __future__ import annotations
 
@@ -12,21 +16,21 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import FrameType
 
 import structlog
 
+from services.core.platform.backoff import exponential
+
 log = structlog.get_logger("duban.supervisor")
 
-BACKOFF_MAX_SECONDS = 30.0
+# A crashed child comes back after 1 s, 2 s, 4 s … 30 s at most.
+RESTART_BASE_SECONDS = 1.0
+RESTART_CAP_SECONDS = 30.0
 # A child that stayed up this long is healthy again: its next crash restarts it after 1 s.
 STABLE_AFTER_SECONDS = 30.0
 _PR_SET_PDEATHSIG = 1
-
-
-def backoff_delay(consecutive_crashes: int) -> float:
-    """1 s, 2 s, 4 s … capped at 30 s."""
-    return min(BACKOFF_MAX_SECONDS, 2.0 ** max(consecutive_crashes - 1, 0))
 
 
 def _exit_description(code: int) -> str:
@@ -60,6 +64,9 @@ class ChildSpec:
     name: str
     argv: list[str]
     env: dict[str, str]
+    # Where the child's output goes, appended to across restarts; None: the supervisor's own
+    # stdout and stderr (what `duban up` does).
+    log_path: Path | None = None
 
 
 @dataclass
@@ -82,12 +89,19 @@ class Child:
     def start(self, now: float) -> None:
         # Its own session: a Ctrl-C at the terminal reaches only the supervisor, which then
         # stops the children in order (API and worker before the databases).
-        self.proc = subprocess.Popen(  # noqa: S603 - argv built by duban, no shell
-            self.spec.argv,
-            env=self.spec.env,
-            start_new_session=True,
-            preexec_fn=_die_with_parent_hook(),  # noqa: PLW1509 - only calls prctl
-        )
+        output = self.spec.log_path.open("ab") if self.spec.log_path is not None else None
+        try:
+            self.proc = subprocess.Popen(  # noqa: S603 - argv built by duban, no shell
+                self.spec.argv,
+                env=self.spec.env,
+                stdout=output,
+                stderr=subprocess.STDOUT if output is not None else None,
+                start_new_session=True,
+                preexec_fn=_die_with_parent_hook(),  # noqa: PLW1509 - only calls prctl
+            )
+        finally:
+            if output is not None:
+                output.close()  # the child has its own copy
         self.started_at = now
         self.restart_at = None
 
@@ -102,7 +116,7 @@ class Child:
                     self.crashes = 0
                 return False
             self.crashes = self.crashes + 1 if uptime < STABLE_AFTER_SECONDS else 1
-            delay = backoff_delay(self.crashes)
+            delay = exponential(self.crashes, RESTART_BASE_SECONDS, RESTART_CAP_SECONDS)
             log.error(
                 f"{self.name} exited unexpectedly ({_exit_description(code)}); "
                 f"restarting in {delay:.0f}s",

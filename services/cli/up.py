@@ -18,12 +18,12 @@ from pathlib import Path
 import psutil
 import structlog
 
-from services.core.platform import logging as duban_logging
+from services.core.demo.service import DemoAccount
 from services.core.platform.keys import jwt_secret
 from services.core.platform.settings import Settings
 from services.core.platform.stack import Endpoints, read_state, state_path, write_state
 
-from . import demo_accounts, migrations
+from . import demo_accounts, migrations, output
 from .common import CliError, in_transaction
 from .embedded import EmbeddedPostgres, EmbeddedRedis
 from .supervisor import ChildSpec, Supervisor
@@ -138,9 +138,7 @@ def api_ready(url: str) -> bool:
         return False
 
 
-def banner(
-    api: str, servers: list[str], accounts: list[demo_accounts.Account] | None, data_dir: Path
-) -> str:
+def banner(api: str, servers: list[str], accounts: list[DemoAccount] | None, data_dir: Path) -> str:
     lines = [
         "",
         "duban is running.",
@@ -158,8 +156,9 @@ def banner(
         ]
     else:
         lines += [
-            "The demo campaign was seeded from another data dir; its passwords are not here.",
-            "Add a user with: duban user add NAME --role admin --unit qingdao",
+            "The database holds a city already (set up with `duban init`, or the demo seeded",
+            "from another data dir): no demo accounts here. Add a user with:",
+            "  duban user add NAME --role ROLE --unit CODE",
             "",
         ]
     lines.append("Ctrl-C stops everything; the data is kept for the next run.")
@@ -261,7 +260,7 @@ class Up:
         self._save_state()
         return self._supervise(seed.accounts)
 
-    def _supervise(self, accounts: list[demo_accounts.Account] | None) -> int:
+    def _supervise(self, accounts: list[DemoAccount] | None) -> int:
         announced = False
         next_probe = 0.0
         while not self.supervisor.stopping:
@@ -305,10 +304,7 @@ def up(settings: Settings) -> int:
     data_dir = settings.data_dir.resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
     settings = settings.model_copy(update={"data_dir": data_dir})
-    log_format = settings.log_format
-    if "DUBAN_LOG_FORMAT" not in os.environ and sys.stderr.isatty():
-        log_format = "console"  # a person at a terminal, not a log collector
-    duban_logging.configure(settings.log_level, log_format)
+    log_format = output.configure(settings)  # its children log in the same format
     with exclusive(data_dir):
         check_port_free(settings.api_host, settings.api_port)
         return Up(settings).run(log_format)

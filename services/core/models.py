@@ -5,12 +5,13 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal, get_args
 
 from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
+    Computed,
     Date,
     DateTime,
     Double,
@@ -38,7 +39,8 @@ NAMING = {
     "pk": "pk_%(table_name)s",
 }
 
-UNIT_KINDS = (
+# The vocabularies the API's documents enumerate are Literal types; the tuples feed the CHECKs.
+UnitKind = Literal[
     "city",
     "district",
     "street",
@@ -46,8 +48,10 @@ UNIT_KINDS = (
     "department",
     "campaign_office",
     "discipline_commission",
-)
-POST_ROLES = ("head", "deputy", "handler", "city_leader", "verifier")
+]
+UNIT_KINDS: tuple[str, ...] = get_args(UnitKind)
+PostRole = Literal["head", "deputy", "handler", "city_leader", "verifier"]
+POST_ROLES: tuple[str, ...] = get_args(PostRole)
 USER_ROLES = (
     "inspector",
     "dispatcher",
@@ -74,8 +78,10 @@ OPEN = frozenset({Status.REPORTED, Status.ASSIGNED, Status.ACCEPTED, Status.SUBM
 # The rectification clock runs only while the unit holds the item.
 CLOCK_RUNNING = frozenset({Status.ASSIGNED, Status.ACCEPTED})
 CLOSE_REASONS = ("rectified", "invalid", "duplicate")
-CATEGORY_KINDS = ("facility", "event")
-CLOCKS = ("working_days", "continuous")
+CategoryKind = Literal["facility", "event"]
+CATEGORY_KINDS: tuple[str, ...] = get_args(CategoryKind)
+ClockKind = Literal["working_days", "continuous"]
+CLOCKS: tuple[str, ...] = get_args(ClockKind)
 
 
 def _in(column: str, values: tuple[str, ...]) -> str:
@@ -111,10 +117,29 @@ class Unit(Base):
     created_at: Mapped[datetime] = _now()
 
 
+class UnitBoundary(Base):
+    """A unit's area as a GeoJSON Polygon or MultiPolygon (WGS84 lon/lat): a report that
+    names no unit is placed in the deepest unit whose area holds it. Kept beside the units,
+    so that the many reads of units never carry the polygons; the reference snapshot indexes
+    them (services/core/reference/places.py), and migration 0016 bumps the config revision
+    on every write, as for the units."""
+
+    __tablename__ = "unit_boundaries"
+
+    unit_id: Mapped[int] = mapped_column(
+        ForeignKey("units.id", ondelete="CASCADE"), primary_key=True
+    )
+    geometry: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    updated_at: Mapped[datetime] = _now()
+
+
 class Person(Base):
     __tablename__ = "people"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # The office's own identifier of the person, by which an import finds them again (NULL
+    # for people created through the API without one).
+    code: Mapped[str | None] = mapped_column(String(64), unique=True)
     name: Mapped[str] = mapped_column(String(100))
     title: Mapped[str | None] = mapped_column(String(200))
     phone: Mapped[str | None] = mapped_column(String(40))
@@ -156,6 +181,25 @@ class User(Base):
     # or deactivation, and revokes the user's API tokens then too: migration 0014).
     token_version: Mapped[int] = mapped_column(Integer, server_default=text("0"))
     created_at: Mapped[datetime] = _now()
+
+
+class AdminEvent(Base):
+    """Append-only record of administrative changes (users, tokens, the organisation and the
+    catalogue imported, `duban init`): who made them, how, and what changed. A trigger refuses
+    UPDATE and DELETE, as on `events`."""
+
+    __tablename__ = "admin_events"
+    __table_args__ = (Index("ix_admin_events_at", "at", "id"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    # The duban user who made the change through the API; NULL on the command line.
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    # Who made it, as shown: "api:<username>" or "cli:<os user>@<host>".
+    actor: Mapped[str] = mapped_column(String(200))
+    action: Mapped[str] = mapped_column(String(64))
+    target: Mapped[str] = mapped_column(String(200))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
+    at: Mapped[datetime] = _now()
 
 
 class ApiToken(Base):
@@ -208,6 +252,9 @@ class RoutingRule(Base):
 
 class Finding(Base):
     __tablename__ = "findings"
+    # The generated yellow_at comes back with every INSERT and UPDATE (RETURNING) rather than
+    # being expired: an async session cannot load an expired attribute lazily.
+    __mapper_args__ = {"eager_defaults": True}  # noqa: RUF012 - SQLAlchemy's own convention
     __table_args__ = (
         CheckConstraint(_in("status", STATUSES), name="status"),
         CheckConstraint(_in("source", SOURCES), name="source"),
@@ -271,6 +318,15 @@ class Finding(Base):
             ],
             postgresql_where=text("status <> 'closed'"),
         ),
+        # The findings whose clock runs, by the instant their light turns yellow: the range
+        # `yellow_at <= now` is every yellow and red one (a red one turned yellow first),
+        # split by due_at in one index-only pass for the unit statistics (migration 0019).
+        Index(
+            "ix_findings_light",
+            "yellow_at",
+            postgresql_include=["due_at", "responsible_unit_id", "source", "reported_at"],
+            postgresql_where=text("status IN ('assigned', 'accepted')"),
+        ),
         # Exposure-video segments are few: their progress per district without a scan.
         Index(
             "ix_findings_exposure",
@@ -305,6 +361,14 @@ class Finding(Base):
     closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     escalation_plan: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     next_escalation_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # When the traffic light turns yellow: the plan's reminder fraction (80 % without one) of
+    # the time from dispatch to due. Generated by the database from the columns it depends
+    # on, so no writer can leave it stale (migration 0019; services.core.escalation.rules
+    # `yellow_time` is its twin in Python).
+    yellow_at: Mapped[datetime | None] = mapped_column(
+        DateTime(timezone=True),
+        Computed("finding_yellow_at(dispatched_at, due_at, escalation_plan)", persisted=True),
+    )
     # The pre-due reminder to the unit's handlers has gone out.
     reminded_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     rework_count: Mapped[int] = mapped_column(Integer, server_default=text("0"))

@@ -11,12 +11,11 @@ from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 import structlog
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.core.platform.settings import Settings
+from services.core.platform.db import unit_of_work
 from services.core.stats.briefing import generate, last_full_week
 
-from .queue import JobContext
+from .context import JobContext
 
 log = structlog.get_logger("duban.worker.briefing")
 
@@ -27,12 +26,10 @@ WEEKDAY, HOUR, MINUTE = 0, 8, 0
 
 async def weekly_briefing(ctx: JobContext, now: datetime | None = None) -> str:
     """Generate and store the last full week's briefing as of `now`; returns the week."""
-    factory: async_sessionmaker[AsyncSession] = ctx["sessionmaker"]
-    settings: Settings = ctx["settings"]
     now = now or datetime.now(UTC)
-    tz = ZoneInfo(settings.timezone)
+    tz = ZoneInfo(ctx["settings"].timezone)
     year, number = last_full_week(now, tz)
-    async with factory() as session, session.begin():
+    async with unit_of_work(ctx["sessionmaker"]) as session:
         briefing = await generate(session, year, number, tz, now)
     log.info(
         "weekly briefing",

@@ -15,7 +15,6 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import structlog
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.core.notify.channels.sms_aliyun import AliyunSms
 from services.core.notify.delivery import USER_AGENT, Channels, deliver
@@ -29,11 +28,12 @@ from services.core.notify.store import (
     stale,
 )
 from services.core.platform.backoff import RetryPolicy
+from services.core.platform.db import unit_of_work
 from services.core.platform.keys import webhook_secret
 from services.core.platform.settings import Settings
 
 from . import queue
-from .queue import JobContext
+from .context import JobContext
 
 log = structlog.get_logger("duban.worker.delivery")
 
@@ -41,42 +41,37 @@ log = structlog.get_logger("duban.worker.delivery")
 RESCAN_LIMIT = 2000
 
 
-async def open_delivery(ctx: JobContext) -> None:
-    """Worker startup: one HTTP connection pool and the signing key for all deliveries."""
-    settings: Settings = ctx["settings"]
-    ctx["http"] = httpx.AsyncClient(
+def http_client(settings: Settings) -> httpx.AsyncClient:
+    """One HTTP connection pool for all of this process's deliveries (in the job context)."""
+    return httpx.AsyncClient(
         timeout=httpx.Timeout(settings.webhook_timeout_seconds),
         follow_redirects=False,
         headers={"User-Agent": USER_AGENT},
     )
+
+
+def read_webhook_secret(settings: Settings) -> str | None:
+    """The signing key, read once at startup; None if it cannot be read now."""
     if settings.webhook_secret is None:
         log.info("webhook_secret_from_data_dir", path=str(settings.data_dir / "webhook-secret"))
     try:
-        ctx["webhook_secret"] = webhook_secret(settings)
-        ctx["channels"] = channels_from_settings(settings, ctx["http"])
+        return webhook_secret(settings)
     except OSError as exc:
         # Escalations must go on even if webhooks cannot be signed: deliveries retry.
         log.error("webhook_secret_unavailable", error=str(exc))
-
-
-def _channels(ctx: JobContext) -> Channels:
-    if "channels" not in ctx:
-        ctx["channels"] = channels_from_settings(ctx["settings"], ctx["http"])
-    channels: Channels = ctx["channels"]
-    return channels
+        return None
 
 
 def _secret(ctx: JobContext) -> str:
     if "webhook_secret" not in ctx:
         ctx["webhook_secret"] = webhook_secret(ctx["settings"])
-    secret: str = ctx["webhook_secret"]
-    return secret
+    return ctx["webhook_secret"]
 
 
-async def close_delivery(ctx: JobContext) -> None:
-    client: httpx.AsyncClient | None = ctx.get("http")
-    if client is not None:
-        await client.aclose()
+def _channels(ctx: JobContext) -> Channels:
+    if "channels" not in ctx:
+        ctx["channels"] = channels_from_settings(ctx["settings"], ctx["http"])
+    return ctx["channels"]
 
 
 async def deliver_notification(ctx: JobContext, notification_id: int) -> str:
@@ -84,14 +79,16 @@ async def deliver_notification(ctx: JobContext, notification_id: int) -> str:
     not due yet, or another job is delivering it right now). When many notices are due for
     the same destination and level, they are first folded into one digest (committed), which
     is then delivered instead."""
-    settings: Settings = ctx["settings"]
-    factory: async_sessionmaker[AsyncSession] = ctx["sessionmaker"]
-    now = datetime.now(UTC)
-    async with factory() as session, session.begin():
+    settings = ctx["settings"]
+    async with unit_of_work(ctx["sessionmaker"]) as session:
         digest = await form_digest(
-            session, notification_id, now, settings.digest_threshold, settings.digest_max_items
+            session,
+            notification_id,
+            datetime.now(UTC),
+            settings.digest_threshold,
+            settings.digest_max_items,
         )
-    async with factory() as session, session.begin():
+    async with unit_of_work(ctx["sessionmaker"]) as session:
         outcome = await deliver(
             session,
             digest or notification_id,
@@ -125,12 +122,11 @@ async def deliver_notification(ctx: JobContext, notification_id: int) -> str:
 
 async def sms_receipts(ctx: JobContext) -> int:
     """Ask the SMS vendor whether recent texts arrived (QuerySendDetails)."""
-    settings: Settings = ctx["settings"]
+    settings = ctx["settings"]
     sms = _channels(ctx).senders.get("sms")
     if not isinstance(sms, AliyunSms) or not settings.sms_access_key_id:
         return 0
-    factory: async_sessionmaker[AsyncSession] = ctx["sessionmaker"]
-    async with factory() as session, session.begin():
+    async with unit_of_work(ctx["sessionmaker"]) as session:
         answered, wake = await poll_sms_receipts(
             session,
             sms,
@@ -145,8 +141,7 @@ async def sms_receipts(ctx: JobContext) -> int:
 
 async def outbox_rescan(ctx: JobContext) -> int:
     """Queue every due pending delivery (the database decides, not the queue)."""
-    factory: async_sessionmaker[AsyncSession] = ctx["sessionmaker"]
-    async with factory() as session:
+    async with unit_of_work(ctx["sessionmaker"]) as session:
         now = datetime.now(UTC)
         due = await due_for_delivery(session, now, RESCAN_LIMIT)
     job_ids = {nid: delivery_job_id(nid, attempts) for nid, attempts, _ in due}

@@ -21,16 +21,16 @@ from datetime import UTC, datetime
 
 import structlog
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.core.calendar.store import load_city_clock
 from services.core.escalation.sweep import BatchResult, sweep_batch
 from services.core.models import Finding
 from services.core.notify.store import DELIVER_JOB, delivery_job_id
+from services.core.platform.db import unit_of_work
 from services.core.platform.settings import Settings
 
 from . import queue
-from .queue import JobContext
+from .context import JobContext
 
 log = structlog.get_logger("duban.worker.sweep")
 
@@ -71,10 +71,8 @@ async def enqueue_deliveries(redis: queue.ArqRedis, notification_ids: list[int])
 
 
 async def _one_batch(ctx: JobContext, batch_size: int) -> BatchResult:
-    factory: async_sessionmaker[AsyncSession] = ctx["sessionmaker"]
-    settings: Settings = ctx["settings"]
-    async with factory() as session, session.begin():
-        clock = await load_city_clock(session, settings)
+    async with unit_of_work(ctx["sessionmaker"]) as session:
+        clock = await load_city_clock(session, ctx["settings"])
         result = await sweep_batch(session, clock, datetime.now(UTC), batch_size)
     # only after the commit: a job must never see a notification that was rolled back
     await enqueue_deliveries(ctx["redis"], result.deliveries)
@@ -103,7 +101,6 @@ async def _due_count(ctx: JobContext) -> int:
     """How many findings are due, counted only as far as the helpers it can call for: a full
     count of a 150k backlog cost a third of a second of PostgreSQL per tick, for a number
     that only has to reach (MAX_HELPERS + 1) batches."""
-    factory: async_sessionmaker[AsyncSession] = ctx["sessionmaker"]
     enough = (MAX_HELPERS + 1) * BATCH_SIZE
     due = (
         select(Finding.id)
@@ -111,7 +108,7 @@ async def _due_count(ctx: JobContext) -> int:
         .limit(enough)
         .subquery()
     )
-    async with factory() as session:
+    async with unit_of_work(ctx["sessionmaker"]) as session:
         count = await session.scalar(select(func.count()).select_from(due))
     return int(count or 0)
 

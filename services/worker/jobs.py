@@ -3,21 +3,19 @@
 from __future__ import annotations
 
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.core.platform.db import unit_of_work
 from services.core.stats.store import fold_open_changes
 
+from .context import JobContext
 from .delivery import deliver_notification
 from .escalations import escalation_sweep_helper
-from .queue import JobContext
 
 
 async def ping(ctx: JobContext) -> str:
     """Proves the worker runs jobs and reaches the database; touches nothing."""
-    engine: AsyncEngine = ctx["engine"]
-    async with engine.connect() as conn:
-        await conn.execute(text("SELECT 1"))
+    async with unit_of_work(ctx["sessionmaker"]) as session:
+        await session.execute(text("SELECT 1"))
     return "pong"
 
 

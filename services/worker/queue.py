@@ -1,39 +1,43 @@
 """The job queue, behind one small module: nothing else in the worker imports arq, so the
-queue library can change without touching the jobs."""
+queue library can change without touching the jobs. Only arq's public API is used here: the
+Worker with its startup and shutdown hooks and its own signal handling, `Job.status()`.
+
+arq delivers at least once, and a job cut off by a killed worker runs again only after its
+timeout: every job is idempotent, and PostgreSQL, not Redis, is the source of truth."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import dataclasses
-import logging.config
+import logging
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, cast
+from datetime import timezone, tzinfo
+from typing import Any, TypedDict, cast
 
+import structlog
 from arq import create_pool
 from arq.connections import ArqRedis, RedisSettings
-from arq.constants import in_progress_key_prefix, result_key_prefix
 from arq.cron import CronJob, cron
-from arq.logs import default_log_config
-from arq.typing import WorkerCoroutine
-from arq.worker import Function, Worker, async_check_health, func, get_kwargs
+from arq.jobs import Job, JobStatus
+from arq.typing import StartupShutdown, WorkerCoroutine
+from arq.worker import Function, Worker, async_check_health, func
 from redis.asyncio.retry import Retry
-from redis.backoff import ExponentialBackoff
+from redis.backoff import AbstractBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ReadOnlyError, WatchError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from services.core.platform.backoff import exponential
 from services.core.platform.queue import enqueue
 
-JobContext = dict[str, Any]
 JobFunction = Callable[..., Awaitable[Any]]
 
 __all__ = [
     "REDIS_ERRORS",
     "ArqRedis",
-    "JobContext",
     "JobFunction",
-    "QueueWorker",
+    "WorkerOptions",
     "blocked",
     "check_health",
     "configure_logging",
@@ -42,8 +46,38 @@ __all__ = [
     "every",
     "functions",
     "redis_settings",
+    "run",
     "weekly",
 ]
+
+# A Redis command on a lost connection is tried again after 0.1 s, 0.2 s … 1 s, 30 times
+# (some 27 s): a restart of Redis costs a pause, not the process.
+REDIS_RETRY_BASE_SECONDS = 0.1
+REDIS_RETRY_CAP_SECONDS = 1.0
+REDIS_RETRIES = 30
+
+
+class WorkerOptions(TypedDict):
+    """The arq Worker's options that duban sets (services/worker/settings.py)."""
+
+    functions: list[Function]
+    cron_jobs: list[CronJob]
+    # arq evaluates cron times in this zone (by default the machine's).
+    timezone: tzinfo
+    # Fill the context every job receives (once per process, after Redis is connected) and
+    # release what it holds; they get the context as arq holds it, a plain dict.
+    on_startup: StartupShutdown
+    on_shutdown: StartupShutdown
+    redis_settings: RedisSettings
+    health_check_interval: int
+    max_jobs: int
+
+
+class _Backoff(AbstractBackoff):
+    """redis-py's retries, waiting by duban's one backoff rule (services/core/platform)."""
+
+    def compute(self, failures: int) -> float:
+        return exponential(failures, REDIS_RETRY_BASE_SECONDS, REDIS_RETRY_CAP_SECONDS)
 
 
 def redis_settings(url: str) -> RedisSettings:
@@ -51,11 +85,11 @@ def redis_settings(url: str) -> RedisSettings:
     settings = RedisSettings.from_dsn(url)
     settings.conn_retries = 10
     settings.conn_retry_delay = 1
-    # A running worker rides out a Redis restart (some 30 s of retries per command) instead of
-    # dying at its next poll; the outbox rescan then re-queues whatever Redis lost.
-    # (OSError: "connection refused" while it restarts reaches the retry unwrapped.)
+    # A running worker rides out a short Redis restart instead of exiting at its next poll;
+    # the outbox rescan then re-queues whatever Redis lost. (OSError: "connection refused"
+    # while it restarts reaches the retry unwrapped.)
     settings.retry_on_error = [RedisConnectionError, RedisTimeoutError, OSError]
-    settings.retry = Retry(ExponentialBackoff(cap=1, base=0.05), retries=30)
+    settings.retry = Retry(_Backoff(), retries=REDIS_RETRIES)
     return settings
 
 
@@ -106,17 +140,17 @@ async def connect(url: str) -> ArqRedis:
     return await create_pool(redis_settings(url))
 
 
+# A job that will not run again under its id: one marked in progress (its worker may have been
+# killed; the mark stays until the job timeout) or one with a stored result (arq keeps the
+# result of a job whose data Redis lost, for an hour). Either way arq refuses that id.
+_BLOCKING = frozenset({JobStatus.in_progress, JobStatus.complete})
+
+
 async def blocked(redis: ArqRedis, job_ids: Sequence[str]) -> list[bool]:
-    """Whether each job id is held by a job that will not run again: one marked in progress
-    (its worker may have been killed; the mark stays until the job timeout) or one with a
-    stored result (arq keeps the result of a job whose data Redis lost, for an hour). Either
-    way enqueueing under that id is refused."""
-    if not job_ids:
-        return []
-    async with redis.pipeline(transaction=False) as pipe:
-        for job_id in job_ids:
-            pipe.exists(in_progress_key_prefix + job_id, result_key_prefix + job_id)
-        return [bool(found) for found in await pipe.execute()]
+    """Whether each job id is held by a job that will not run again, so that queueing under it
+    would be refused."""
+    statuses = await asyncio.gather(*(Job(job_id, redis).status() for job_id in job_ids))
+    return [status in _BLOCKING for status in statuses]
 
 
 # What escapes arq's Worker when Redis goes away. A job's own exceptions never escape it (arq
@@ -133,94 +167,101 @@ REDIS_ERRORS: tuple[type[Exception], ...] = (
     OSError,
 )
 
-# A cancelled arq job still tries to put itself back in the queue; with Redis gone that write
-# retries for a long time, and nobody must wait for it. (Its in-progress mark then expires
-# after the job timeout and the job runs again: jobs are idempotent.)
-CANCELLED_JOBS_WAIT_SECONDS = 5.0
-HEALTH_KEY_DELETE_SECONDS = 2.0
-
-Hook = Callable[[JobContext], Awaitable[None]]
+# How long arq's own close may take: running jobs finish (after a lost Redis; a stop cancels
+# them at once), the health record is dropped, `on_shutdown` runs. With Redis away its writes
+# would retry for half a minute: past this the process ends without them, losing nothing, as
+# after a SIGKILL (a job cut off is run again after its timeout).
+CLOSE_SECONDS = 5.0
 
 
-def _options(settings_cls: type) -> dict[str, Any]:
-    """The Worker arguments a settings class names (arq's own reading of it; its annotation
-    says NameError)."""
-    return cast(dict[str, Any], get_kwargs(settings_cls))
-
-
-class QueueWorker:
-    """One arq Worker on a Redis connection pool of its own, made to be thrown away: when Redis
-    errors escape it, the runner (services/worker/runner.py) closes it and opens a new one.
-    Signals, startup and shutdown belong to the runner, once per process, not to each one."""
-
-    def __init__(self, worker: Worker, pool: ArqRedis) -> None:
-        self._worker = worker
-        self._pool = pool
-
-    @classmethod
-    async def open(cls, settings_cls: type, ctx: JobContext) -> QueueWorker:
-        """Connect (arq's `conn_retries`, then a Redis error) and build the Worker."""
-        options = _options(settings_cls)
-        pool = await create_pool(cast(RedisSettings, options["redis_settings"]))
-        try:
-            worker = Worker(
-                **{
-                    **options,
-                    "redis_pool": pool,
-                    "handle_signals": False,
-                    "on_startup": None,
-                    "on_shutdown": None,
-                }
-            )
-        except BaseException:
-            await pool.aclose(close_connection_pool=True)
+async def run(options: WorkerOptions) -> None:
+    """Run an arq Worker until SIGTERM or SIGINT (then return) or until Redis is lost for
+    longer than the retries above (then raise one of REDIS_ERRORS). arq handles the signals,
+    calls `on_startup` once it has connected and closes the Worker."""
+    worker = Worker(
+        functions=options["functions"],
+        cron_jobs=options["cron_jobs"],
+        # arq annotates it `datetime.timezone`, and takes any tzinfo (it calls datetime.now).
+        timezone=cast(timezone, options["timezone"]),
+        on_startup=options["on_startup"],
+        on_shutdown=options["on_shutdown"],
+        redis_settings=options["redis_settings"],
+        health_check_interval=options["health_check_interval"],
+        max_jobs=options["max_jobs"],
+        on_job_start=_log_with_job_id,
+    )
+    try:
+        await worker.async_run()
+    except asyncio.CancelledError:
+        # arq's signal handler cancels the Worker's main task: a stop.
+        if _cancelled():
             raise
-        # arq swaps an empty context for a new dict: the jobs must see the runner's, which
-        # holds the database engine and the HTTP client whatever Worker runs them.
-        worker.ctx = ctx
-        return cls(worker, pool)
+    finally:
+        await _close(worker)
 
-    async def run(self) -> None:
-        """Poll and run jobs until cancelled; raises what Redis raises."""
-        await self._worker.main()
 
-    async def close(self, grace_seconds: float) -> None:
-        """Let running jobs finish for `grace_seconds`, cancel the rest, drop the health record
-        and the connections. Bounded in time and silent about Redis errors: Redis may be
-        gone."""
-        tasks = [t for t in self._worker.tasks.values() if not t.done()]
-        if tasks and grace_seconds > 0:
-            await asyncio.wait(tasks, timeout=grace_seconds)
-        for task in tasks:
-            task.cancel()
-        if tasks:
-            await asyncio.wait(tasks, timeout=CANCELLED_JOBS_WAIT_SECONDS)
-        for task in self._worker.tasks.values():
-            if task.done() and not task.cancelled():
-                task.exception()  # retrieved: a lost connection is logged once, by the runner
-        with contextlib.suppress(*REDIS_ERRORS):
-            await asyncio.wait_for(
-                self._pool.delete(self._worker.health_check_key), HEALTH_KEY_DELETE_SECONDS
-            )
-        with contextlib.suppress(*REDIS_ERRORS):
-            await self._pool.aclose(close_connection_pool=True)
+async def _close(worker: Worker) -> None:
+    """arq's close, within CLOSE_SECONDS. A job that a stop cancelled while it was writing its
+    outcome to Redis ends cancelled, and arq's close, which gathers the jobs, passes that on:
+    the close has then gone as far as it will."""
+    try:
+        with contextlib.suppress(TimeoutError, *REDIS_ERRORS):
+            await asyncio.wait_for(worker.close(), CLOSE_SECONDS)
+    except asyncio.CancelledError:
+        if _cancelled():
+            raise
+
+
+def _cancelled() -> bool:
+    """Whether the running task itself is being cancelled (not just something it awaited)."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
+
+
+async def _log_with_job_id(ctx: dict[str, Any]) -> None:
+    """Every line logged while a job runs names it (`job_id`, `job_try`): arq's own lines about
+    it and the job's. arq runs each job in a task of its own and calls this in it, before the
+    job's own task is made (which inherits the context)."""
+    structlog.contextvars.bind_contextvars(job_id=ctx["job_id"], job_try=ctx["job_try"])
+
+
+# arq's lines for a job started and finished (`→`, `←`), by their format strings.
+_JOB_LINES = frozenset({"%6.2fs → %s(%s)%s", "%6.2fs ← %s ● %s"})
+
+
+class _IdleAtDebug(logging.Filter):
+    """An idle worker writes a line every few seconds: each periodic job (the escalation
+    sweep, the outbox rescan …) started and finished, and each health record. Those are
+    DEBUG; a job queued for work (a delivery) stays INFO, and so does anything a periodic job
+    logs about what it did."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args if isinstance(record.args, tuple) else ()
+        periodic = record.msg in _JOB_LINES and len(args) > 1 and str(args[1]).startswith("cron:")
+        if periodic or str(record.msg).startswith("recording health"):
+            record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+        return True
 
 
 def configure_logging() -> None:
-    """arq's own log lines (jobs started and finished), as its command line sets them up."""
-    logging.config.dictConfig(default_log_config(verbose=False))
+    """arq's own lines (jobs started and finished) through duban's log handler, as JSON lines
+    or for a terminal like every other (services/core/platform/logging.py): its loggers keep
+    no handler of their own."""
+    for name in ("arq", "arq.worker", "arq.connections", "arq.jobs"):
+        library = logging.getLogger(name)
+        library.handlers = []
+        library.propagate = True
+    worker = logging.getLogger("arq.worker")
+    if not any(isinstance(f, _IdleAtDebug) for f in worker.filters):
+        worker.addFilter(_IdleAtDebug())
 
 
-async def check_health(settings_cls: type) -> int:
+async def check_health(options: WorkerOptions) -> int:
     """0 while a worker has recorded its health on this Redis in the last health interval,
     else 1. One attempt, no retries: a health check must answer within its own timeout."""
-    options = _options(settings_cls)
     redis = dataclasses.replace(
-        cast(RedisSettings, options["redis_settings"]),
-        conn_retries=0,
-        retry=None,
-        retry_on_error=None,
+        options["redis_settings"], conn_retries=0, retry=None, retry_on_error=None
     )
     with contextlib.suppress(*REDIS_ERRORS):
-        return await async_check_health(redis, options.get("health_check_key"), None)
+        return await async_check_health(redis)
     return 1

@@ -1,11 +1,6 @@
-"""What the worker runs: its jobs, their schedule and the arq Worker's options. The process is
-`python -m services.worker` (services/worker/__main__.py; `--check` for the health check),
-which keeps serving across Redis restarts; the class below is also what arq's own command
-line would take.
-
-`WorkerSettings` is built on first access rather than at import, so importing this module
-never needs a running Redis or the embedded stack's state file.
-"""
+"""What the worker runs: its jobs, their schedule and the arq Worker's options, and the context
+every job receives. The process is `python -m services.worker` (services/worker/__main__.py;
+`--check` for the health check)."""
 
 from __future__ import annotations
 
@@ -14,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 import structlog
 
+from services.core.notify.service import channels_from_settings
 from services.core.platform import logging as duban_logging
 from services.core.platform.db import make_engine, make_sessionmaker
 from services.core.platform.settings import Settings, get_settings
@@ -22,7 +18,14 @@ from services.core.stats.store import FOLD_SECONDS
 
 from . import queue
 from .briefing import HOUR, MINUTE, WEEKDAY, weekly_briefing
-from .delivery import close_delivery, open_delivery, outbox_rescan, rescan_seconds, sms_receipts
+from .context import JobContext
+from .delivery import (
+    http_client,
+    outbox_rescan,
+    read_webhook_secret,
+    rescan_seconds,
+    sms_receipts,
+)
 from .escalations import escalation_sweep, sweep_seconds
 from .jobs import JOBS, REQUEUED_JOBS, fold_open_findings
 
@@ -33,60 +36,58 @@ HEALTH_CHECK_SECONDS = 5
 log = structlog.get_logger("duban.worker")
 
 
-async def startup(ctx: queue.JobContext) -> None:
+async def startup(ctx: dict[str, Any]) -> None:
+    """arq's `on_startup`, once per process: fills the context every job receives (arq has put
+    its Redis connection in it)."""
     settings = get_settings()
     duban_logging.configure(settings.log_level, settings.log_format)
     engine = make_engine(endpoints(settings).database_url, pool_size=settings.db_pool_size)
-    ctx["settings"] = settings
-    ctx["engine"] = engine
-    ctx["sessionmaker"] = make_sessionmaker(engine)
-    await open_delivery(ctx)
+    context: JobContext = {
+        "redis": ctx["redis"],
+        "settings": settings,
+        "engine": engine,
+        "sessionmaker": make_sessionmaker(engine),
+        "http": http_client(settings),
+    }
+    secret = read_webhook_secret(settings)
+    if secret is not None:
+        context["webhook_secret"] = secret
+    try:
+        context["channels"] = channels_from_settings(settings, context["http"])
+    except OSError as exc:
+        # Its keys are in the data dir: a delivery builds the channels once it can read them.
+        log.error("channel_keys_unavailable", error=str(exc))
+    ctx.update(context)
     log.info("worker started", jobs=[job.__name__ for job in (*JOBS, *REQUEUED_JOBS)])
 
 
-async def shutdown(ctx: queue.JobContext) -> None:
-    await close_delivery(ctx)
-    engine = ctx.get("engine")
-    if engine is not None:
-        await engine.dispose()
-    log.info("worker stopped")
+async def shutdown(ctx: dict[str, Any]) -> None:
+    """arq's `on_shutdown` (not reached if the close is cut short: the process ends then,
+    and its connections with it)."""
+    if "http" in ctx:
+        await ctx["http"].aclose()
+    if "engine" in ctx:
+        await ctx["engine"].dispose()
 
 
-def build(settings: Settings) -> type:
-    """The settings class arq reads (it takes the class attributes as Worker arguments)."""
-    return type(
-        "WorkerSettings",
-        (),
-        {
-            "functions": [
-                *queue.functions(JOBS),
-                *queue.functions(REQUEUED_JOBS, keep_result_seconds=0),
-            ],
-            "cron_jobs": [
-                queue.every(escalation_sweep, sweep_seconds(settings)),
-                queue.every(outbox_rescan, rescan_seconds(settings)),
-                queue.every(sms_receipts, {0}),
-                queue.every(fold_open_findings, set(FOLD_SECONDS)),
-                queue.weekly(weekly_briefing, WEEKDAY, HOUR, MINUTE),
-            ],
-            # arq evaluates cron times in this zone (by default the machine's): the briefing
-            # is due at 08:00 in the city, wherever the worker runs.
-            "timezone": ZoneInfo(settings.timezone),
-            "on_startup": startup,
-            "on_shutdown": shutdown,
-            "redis_settings": queue.redis_settings(endpoints(settings).redis_url),
-            "health_check_interval": HEALTH_CHECK_SECONDS,
-            "max_jobs": 20,
-        },
-    )
-
-
-_built: list[type] = []
-
-
-def __getattr__(name: str) -> Any:
-    if name == "WorkerSettings":
-        if not _built:
-            _built.append(build(get_settings()))
-        return _built[0]
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+def build(settings: Settings) -> queue.WorkerOptions:
+    return {
+        "functions": [
+            *queue.functions(JOBS),
+            *queue.functions(REQUEUED_JOBS, keep_result_seconds=0),
+        ],
+        "cron_jobs": [
+            queue.every(escalation_sweep, sweep_seconds(settings)),
+            queue.every(outbox_rescan, rescan_seconds(settings)),
+            queue.every(sms_receipts, {0}),
+            queue.every(fold_open_findings, set(FOLD_SECONDS)),
+            queue.weekly(weekly_briefing, WEEKDAY, HOUR, MINUTE),
+        ],
+        # The briefing is due at 08:00 in the city, wherever the worker runs.
+        "timezone": ZoneInfo(settings.timezone),
+        "on_startup": startup,
+        "on_shutdown": shutdown,
+        "redis_settings": queue.redis_settings(endpoints(settings).redis_url),
+        "health_check_interval": HEALTH_CHECK_SECONDS,
+        "max_jobs": 20,
+    }

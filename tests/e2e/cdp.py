@@ -94,6 +94,9 @@ class Page:
         self._pending: dict[int, asyncio.Future[dict[str, Any]]] = {}
         self._events: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         self._reader: asyncio.Task[None] | None = None
+        # Every URL the page asked for (documents, scripts, styles, images, fetches, and
+        # attempts the page's policy blocked), once `record_requests` was called.
+        self.requested: list[str] = []
 
     async def open(self) -> None:
         self.ws = await websockets.connect(self.ws_url, max_size=64 * 1024 * 1024)
@@ -110,6 +113,8 @@ class Page:
                 if future is not None and not future.done():
                     future.set_result(message)
             else:
+                if message.get("method") == "Network.requestWillBeSent":
+                    self.requested.append(message["params"]["request"]["url"])
                 await self._events.put(message)
 
     async def send(self, method: str, **params: Any) -> dict[str, Any]:
@@ -123,6 +128,27 @@ class Page:
             raise AssertionError(f"{method}: {message['error']}")
         result: dict[str, Any] = message.get("result", {})
         return result
+
+    async def record_requests(self) -> None:
+        """From now on, note every request the page makes, and every Content-Security-Policy
+        violation (in `window.__cspViolations`, on each page loaded after this call)."""
+        await self.send("Network.enable")
+        await self.send(
+            "Page.addScriptToEvaluateOnNewDocument",
+            source="window.__cspViolations = [];"
+            "document.addEventListener('securitypolicyviolation', e => "
+            "window.__cspViolations.push("
+            "[e.violatedDirective, e.blockedURI, e.sample].join(' ')));",
+        )
+
+    async def until(self, expression: str, seconds: float = 30) -> None:
+        """Wait until a script expression is true on the page (a viewer that renders after
+        the load event)."""
+        deadline = asyncio.get_running_loop().time() + seconds
+        while not await self.js(expression):
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError(f"not true after {seconds} s: {expression}")
+            await asyncio.sleep(0.2)
 
     async def _wait_event(self, name: str, seconds: float = 30) -> dict[str, Any]:
         async def wait() -> dict[str, Any]:

@@ -1,10 +1,12 @@
 """Workers killed with SIGKILL, one in the middle of the sweep and one in the middle of the
-webhook deliveries, others taking over: every escalation fires exactly once and every
-notification is delivered (a receiver may see a delivery the killed worker had in flight a
-second time, under the same Idempotency-Key: that is what the key is for)."""
+webhook deliveries, under `duban up`'s supervisor, which starts each again: every escalation
+fires exactly once and every notification is delivered (a receiver may see a delivery the
+killed worker had in flight a second time, under the same Idempotency-Key: that is what the
+key is for)."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
@@ -27,7 +29,7 @@ from tests.faults.escalation_stack import (
 from tests.faults.processes import wait_for
 from tests.test_escalation_workers import insert_overdue
 from tests.webhook_receiver import Receiver
-from tests.workers import WorkerPool
+from tests.workers import SupervisedWorkers
 
 FINDINGS = 1200
 # Only the discipline commission (every finding's level 4) has a webhook: one per finding.
@@ -58,7 +60,7 @@ async def test_workers_killed_mid_sweep_and_mid_delivery_lose_and_duplicate_noth
     receiver: Receiver,
 ) -> None:
     await webhooks_to(db, receiver.url, unit="jiwei")
-    with WorkerPool(fault_worker_env(servers, database_url, tmp_path)) as pool:
+    with SupervisedWorkers(fault_worker_env(servers, database_url, tmp_path)) as pool:
         a, b = pool.start("a", wait=False), pool.start("b", wait=False)
         a.wait_started()
         b.wait_started()
@@ -75,7 +77,7 @@ async def test_workers_killed_mid_sweep_and_mid_delivery_lose_and_duplicate_noth
         a.kill()
         at_first_kill = await outbox(db)
         assert at_first_kill["pending"] > 0, "the sweep was over before the kill"
-        pool.start("c")
+        await asyncio.to_thread(a.wait_restarted, 1)
 
         # mid-delivery: part of the webhooks sent, part not
         await wait_for(
@@ -84,11 +86,14 @@ async def test_workers_killed_mid_sweep_and_mid_delivery_lose_and_duplicate_noth
         b.kill()
         at_second_kill = await outbox(db)
         second_kill = time.monotonic()
-        pool.start("d")
+        await asyncio.to_thread(b.wait_restarted, 1)
+        b_back = time.monotonic() - second_kill
 
         final, _ = await wait_for(lambda: outbox(db), all_delivered(WEBHOOKS), within=90)
         recovered = time.monotonic() - second_kill
         took = time.monotonic() - started
+        restarts = {name: w.restarts for name, w in pool.workers.items()}
+        assert await asyncio.to_thread(pool.stop_all) == {"a": 0, "b": 0}
 
     assert_exactly_once(final, FINDINGS, WEBHOOKS)
     wanted = await webhook_ids(db)
@@ -99,9 +104,11 @@ async def test_workers_killed_mid_sweep_and_mid_delivery_lose_and_duplicate_noth
     print(
         f"\n{FINDINGS} overdue findings, {WEBHOOKS} webhooks: worker a killed at "
         f"{at_first_kill['escalations']} escalations, worker b at "
-        f"{at_second_kill['webhooks_sent']} webhooks sent; all delivered {recovered:.1f}s "
-        f"after the second kill, {took:.1f}s after the insert; "
+        f"{at_second_kill['webhooks_sent']} webhooks sent, each restarted by the supervisor "
+        f"{restarts} (b serving again {b_back:.1f}s after its kill); all delivered "
+        f"{recovered:.1f}s after the second kill, {took:.1f}s after the insert; "
         f"{again} deliveries seen twice by the receiver (same key)"
     )
     # only what the killed workers had in flight may reach the receiver a second time
     assert again <= 2 * MAX_JOBS
+    assert restarts == {"a": 1, "b": 1}

@@ -17,10 +17,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.core.models import CalendarOverride
+from services.core.platform.errors import Conflict, NotFound, refuse_nulls
+from services.core.platform.keyset import keyset
 
 from ..deps import Admin, Session
 from ..pagination import CursorKey, PageDep, split_page
-from ..problems import Problem
 from ..schemas.calendar_overrides import (
     OverrideCreate,
     OverrideOut,
@@ -43,7 +44,7 @@ _day_key = CursorKey[date](Day)
 async def _override_or_404(session: AsyncSession, day: date) -> CalendarOverride:
     override = await session.get(CalendarOverride, day)
     if override is None:
-        raise Problem(404, f"No calendar override on {day.isoformat()}.")
+        raise NotFound(f"No calendar override on {day.isoformat()}.")
     return override
 
 
@@ -60,10 +61,8 @@ async def list_overrides(
         stmt = stmt.where(
             CalendarOverride.day >= date(year, 1, 1), CalendarOverride.day <= date(year, 12, 31)
         )
-    after = page.after(_day_key)
-    if after is not None:
-        stmt = stmt.where(CalendarOverride.day > after)
-    rows = (await session.scalars(stmt.order_by(CalendarOverride.day).limit(page.limit + 1))).all()
+    stmt = keyset(stmt, CalendarOverride.day, page.after(_day_key), page.limit + 1)
+    rows = (await session.scalars(stmt)).all()
     items, cursor = split_page(rows, page.limit, lambda o: [o.day.isoformat()])
     return OverridePage(items=[_out(o) for o in items], next_cursor=cursor)
 
@@ -75,10 +74,8 @@ async def get_override(day: DayPath, session: Session, _: Admin) -> OverrideOut:
 
 @router.post("", response_model=OverrideOut, status_code=201)
 async def create_override(body: OverrideCreate, session: Session, _: Admin) -> OverrideOut:
-    conflict = Problem(
-        409,
-        f"There is already an override on {body.date.isoformat()}; change or delete it.",
-        kind="conflict",
+    conflict = Conflict(
+        f"There is already an override on {body.date.isoformat()}; change or delete it."
     )
     if await session.get(CalendarOverride, body.date) is not None:
         raise conflict
@@ -96,13 +93,7 @@ async def create_override(body: OverrideCreate, session: Session, _: Admin) -> O
 async def update_override(
     day: DayPath, body: OverrideUpdate, session: Session, _: Admin
 ) -> OverrideOut:
-    if "kind" in body.model_fields_set and body.kind is None:
-        raise Problem(
-            422,
-            "The request is not valid: check kind.",
-            kind="validation",
-            errors=[{"field": "kind", "message": "may not be null"}],
-        )
+    refuse_nulls(body.model_dump(exclude_unset=True), ("kind",))
     override = await _override_or_404(session, day)
     if body.kind is not None:
         override.kind = body.kind

@@ -19,14 +19,13 @@ from services.core.platform.keys import channel_key
 from ..deps import Admin, Session, SettingsDep
 from ..pagination import PageDep, id_key, split_page
 from ..problems import Problem
-from ..schemas.config import Code
 from ..schemas.contact_points import (
     ContactPointCreate,
     ContactPointOut,
     ContactPointPage,
     ContactPointUpdate,
 )
-from ..schemas.wire import Id
+from ..schemas.wire import Code, Id
 
 router = APIRouter(tags=["configuration"])
 PointId = Annotated[Id, Path()]

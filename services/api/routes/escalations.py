@@ -21,6 +21,7 @@ from services.core.escalation.queries import (
     one_escalation,
     status_of,
 )
+from services.core.escalation.rules import Light
 from services.core.identity.principal import Principal
 from services.core.notify.queries import delivery_state, receipts
 from services.core.platform.errors import UnknownReference
@@ -42,8 +43,8 @@ from ..schemas.escalations import (
     RecipientReceipt,
     TargetOut,
 )
-from ..schemas.findings import CategoryRef, Source, UnitRef
-from ..schemas.wire import BigId, Id, Timestamp
+from ..schemas.findings import CategoryRef, LightName, Source, UnitRef
+from ..schemas.wire import BigId, Id, Timestamp, local
 from ..xlsx import XLSX_MEDIA_TYPE
 from . import exports
 
@@ -58,11 +59,7 @@ assert set(ESCALATION_STATUSES) == {"open", "acknowledged", "resolved"}  # noqa:
 IdPath = Annotated[BigId, Path()]
 
 
-def _local(value: datetime | None, tz: ZoneInfo) -> datetime | None:
-    return value.astimezone(tz) if value is not None else None
-
-
-def render(row: EscalationRow, tz: ZoneInfo) -> EscalationOut:
+def render(row: EscalationRow, tz: ZoneInfo, now: datetime) -> EscalationOut:
     e = row.escalation
     responsible = (
         UnitRef(code=row.responsible_code, name=row.responsible_name or "")
@@ -81,8 +78,9 @@ def render(row: EscalationRow, tz: ZoneInfo) -> EscalationOut:
             category=CategoryRef(code=row.category_code, name=row.category_name),
             description=row.finding_description,
             responsible_unit=responsible,
-            due_at=_local(row.finding_due_at, tz),
+            due_at=local(row.finding_due_at, tz),
             status=row.finding_status,
+            light=row.light(now),
         ),
         level=e.level,
         target=TargetOut(
@@ -98,10 +96,10 @@ def render(row: EscalationRow, tz: ZoneInfo) -> EscalationOut:
         due_for=e.due_for.astimezone(tz),
         lag_seconds=round((e.fired_at - e.due_for).total_seconds(), 3),
         district=district,
-        acknowledged_at=_local(e.acknowledged_at, tz),
+        acknowledged_at=local(e.acknowledged_at, tz),
         acknowledged_by=row.acknowledged_by,
         instruction=e.instruction,
-        resolved_at=_local(e.resolved_at, tz),
+        resolved_at=local(e.resolved_at, tz),
         status=cast(EscalationStatus, status_of(e)),
     )
 
@@ -139,28 +137,43 @@ async def get_escalations(
     target_person: Annotated[Id | None, Query(description="person id of the target")] = None,
     since: Annotated[Timestamp | None, Query(description="fired at or after")] = None,
     until: Annotated[Timestamp | None, Query(description="fired before")] = None,
+    light: Annotated[
+        LightName | None,
+        Query(description="only escalations whose finding's traffic light is this now"),
+    ] = None,
     format: Annotated[Literal["json", "csv", "xlsx"], Query()] = "json",
 ) -> EscalationPage | Response:
     """Escalations in the caller's scope, newest first. Supervisors see all; a leader those
     addressed to them; anyone else those of their unit's subtree. With `format=csv` (or
     `xlsx`) every matching row (limit and cursor do not apply) up to the export cap comes as
     a CSV file (or an Excel workbook)."""
-    filters = EscalationFilters(district, unit, level, status, source, target_person, since, until)
+    filters = EscalationFilters(
+        district,
+        unit,
+        level,
+        status,
+        source,
+        target_person,
+        since,
+        until,
+        Light(light) if light is not None else None,
+    )
+    now = utcnow()
     try:
-        clauses = await filter_clauses(session, filters)
+        clauses = await filter_clauses(session, filters, now=now)
     except UnknownReference as exc:
         raise Problem(
             422, str(exc), kind="validation", errors=[{"field": exc.field, "message": str(exc)}]
         ) from exc
     tz = ZoneInfo(settings.timezone)
     if format != "json":
-        return await _export(session, caller, clauses, tz, format)
+        return await _export(session, caller, clauses, tz, now, format)
     after = page.after(cursor_key)
     fetched = await list_escalations(session, caller, clauses, after=after, limit=page.limit + 1)
     rows, cursor = split_page(
         fetched, page.limit, lambda r: [r.escalation.fired_at.isoformat(), r.escalation.id]
     )
-    return EscalationPage(items=[render(r, tz) for r in rows], next_cursor=cursor)
+    return EscalationPage(items=[render(r, tz, now) for r in rows], next_cursor=cursor)
 
 
 async def _export(
@@ -168,6 +181,7 @@ async def _export(
     caller: Principal,
     clauses: list[ColumnElement[bool]],
     tz: ZoneInfo,
+    now: datetime,
     format: Literal["csv", "xlsx"],
 ) -> Response:
     rows: list[EscalationRow] = []
@@ -183,13 +197,15 @@ async def _export(
     truncated = len(rows) > CSV_MAX_ROWS
     rows = rows[:CSV_MAX_ROWS]
     if format == "xlsx":
-        return exports.escalations_xlsx(rows, truncated, tz, utcnow())
+        return exports.escalations_xlsx(rows, truncated, tz, now)
     headers = {
-        "Content-Disposition": content_disposition(utcnow(), tz),
+        "Content-Disposition": content_disposition(now, tz),
         "X-Export-Rows": str(len(rows)),
         "X-Export-Truncated": "true" if truncated else "false",
     }
-    return Response(render_csv(rows, tz), media_type="text/csv; charset=utf-8", headers=headers)
+    return Response(
+        render_csv(rows, tz, now), media_type="text/csv; charset=utf-8", headers=headers
+    )
 
 
 @router.post("/{escalation_id}/acknowledge", response_model=EscalationOut)
@@ -205,7 +221,7 @@ async def post_acknowledge(
     await acknowledge(session, escalation_id, caller, body.instruction, utcnow())
     row = await one_escalation(session, caller, escalation_id)
     assert row is not None  # noqa: S101 - just acknowledged in this transaction
-    return render(row, ZoneInfo(settings.timezone))
+    return render(row, ZoneInfo(settings.timezone), utcnow())
 
 
 @router.get("/{escalation_id}/receipts", response_model=ReceiptsOut)
@@ -229,13 +245,13 @@ async def get_receipts(
             unit_id=r.unit_id,
             name=r.name,
             state=r.state,
-            sent_at=_local(r.sent_at, tz),
-            delivered_at=_local(r.delivered_at, tz),
-            opened_at=_local(r.opened_at, tz),
-            acknowledged_at=_local(e.acknowledged_at, tz)
+            sent_at=local(r.sent_at, tz),
+            delivered_at=local(r.delivered_at, tz),
+            opened_at=local(r.opened_at, tz),
+            acknowledged_at=local(e.acknowledged_at, tz)
             if r.kind == "person" and r.person_id == e.target_person_id
             else None,
-            inbox_sent_at=_local(r.inbox_sent_at, tz),
+            inbox_sent_at=local(r.inbox_sent_at, tz),
             channels=[
                 ChannelReceipt(
                     notification_id=c.notification_id,
@@ -243,16 +259,16 @@ async def get_receipts(
                     target=c.target,
                     rank=c.rank,
                     status=c.status,
-                    next_attempt_at=_local(c.next_attempt_at, tz),
-                    sent_at=_local(c.sent_at, tz),
-                    delivered_at=_local(c.delivered_at, tz),
-                    opened_at=_local(c.opened_at, tz),
+                    next_attempt_at=local(c.next_attempt_at, tz),
+                    sent_at=local(c.sent_at, tz),
+                    delivered_at=local(c.delivered_at, tz),
+                    opened_at=local(c.opened_at, tz),
                     digest_id=c.digest_id,
                     last_error=c.last_error,
                     attempts=[
                         AttemptOut(
                             at=a.at.astimezone(tz),
-                            finished_at=_local(a.finished_at, tz),
+                            finished_at=local(a.finished_at, tz),
                             outcome=a.outcome,
                             provider_code=a.provider_code,
                             answer=a.answer,

@@ -18,10 +18,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.core.escalation.queries import EscalationRow
 from services.core.findings.queries import FindingFilters, Refs, list_findings, load_refs
+from services.core.findings.rules import light_of
 from services.core.identity.principal import Principal
 from services.core.models import CLOCK_RUNNING, Finding
 
-from ..escalation_csv import FINDING_STATUSES, HEADERS, values
+from ..escalation_csv import FINDING_STATUSES, HEADERS, light_cell, values
 from ..xlsx import XLSX_MEDIA_TYPE, Cell, attachment, local_naive, single_sheet
 
 EXPORT_MAX_ROWS = 50_000
@@ -51,6 +52,7 @@ FINDING_HEADERS = (
     "状态",
     "办结方式",
     "是否逾期",
+    "红黄绿灯",
     "发现时间",
     "上报时间",
     "上报人",
@@ -76,6 +78,7 @@ WIDE_COLUMNS = {
     "职务": 16,
     "督办单位": 18,
     "原因": 16,
+    "红黄绿灯": 14,
 } | {h: 20 for h in (*FINDING_HEADERS, *HEADERS) if h.endswith(("时间", "期限"))}
 
 
@@ -95,7 +98,9 @@ def _response(body: bytes, rows: int, truncated: bool, disposition: str) -> Resp
 def escalations_xlsx(
     rows: Sequence[EscalationRow], truncated: bool, tz: ZoneInfo, now: datetime
 ) -> Response:
-    body = single_sheet("督办清单", HEADERS, (values(r, tz) for r in rows), widths=WIDE_COLUMNS)
+    body = single_sheet(
+        "督办清单", HEADERS, (values(r, tz, now) for r in rows), widths=WIDE_COLUMNS
+    )
     stamp = _stamp(now, tz)
     return _response(
         body, len(rows), truncated, attachment(f"escalations-{stamp}", f"督办清单-{stamp}", "xlsx")
@@ -123,6 +128,7 @@ def _finding_values(f: Finding, refs: Refs, tz: ZoneInfo, now: datetime) -> list
         FINDING_STATUSES.get(f.status, f.status),
         CLOSE_REASONS.get(f.close_reason, f.close_reason) if f.close_reason else "",
         "是" if overdue else "否",
+        light_cell(light_of(f, now)),
         local_naive(f.observed_at, tz),
         local_naive(f.reported_at, tz),
         refs.usernames.get(f.reporter_id, ""),

@@ -12,6 +12,7 @@ from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.core.calendar.store import city_clock
+from services.core.escalation.rules import Light
 from services.core.findings.intake import IntakeTerms, NewFinding, report
 from services.core.findings.queries import (
     FindingFilters,
@@ -21,7 +22,7 @@ from services.core.findings.queries import (
     list_findings,
     load_refs,
 )
-from services.core.findings.rules import Clock, FindingError
+from services.core.findings.rules import Clock, FindingError, light_of
 from services.core.findings.sources import Way, reporting_roles, source_refusal
 from services.core.findings.store import Fresh
 from services.core.findings.transitions import TransitionRequest, transition
@@ -64,6 +65,7 @@ from ..schemas.findings import (
     FindingCreate,
     FindingOut,
     FindingPage,
+    LightName,
     Location,
     Source,
     TransitionIn,
@@ -161,6 +163,8 @@ def render(
         closed_at=_local(f.closed_at, tz),
         next_escalation_at=_local(f.next_escalation_at, tz),
         overdue=f.status in CLOCK_RUNNING and f.due_at is not None and f.due_at < now,
+        light=light_of(f, now),
+        yellow_at=_local(f.yellow_at, tz),
         rework_count=f.rework_count,
         extension=Extension(
             requested_until=_local(f.extension_requested_until, tz), count=f.extension_count
@@ -438,6 +442,10 @@ async def get_findings(
         bool | None,
         Query(description="true: only findings with a possible recurrence to decide"),
     ] = None,
+    light: Annotated[
+        LightName | None,
+        Query(description="only findings whose traffic light is this now (clock running)"),
+    ] = None,
     format: Annotated[Literal["json", "xlsx"], Query()] = "json",
 ) -> FindingPage | Response:
     """Findings in the caller's scope, newest first. With `format=xlsx` every matching row
@@ -453,6 +461,7 @@ async def get_findings(
         until,
         _bbox(bbox),
         possible_recurrence,
+        Light(light) if light is not None else None,
     )
     after = page.after(_finding_key)
     now = utcnow()

@@ -3,7 +3,6 @@ the account acts as. An account without a person (admin, supervisor, …) has an
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 from zoneinfo import ZoneInfo
 
@@ -16,7 +15,7 @@ from ..deps import Caller, Session, SettingsDep, utcnow
 from ..pagination import CursorKey, PageDep, split_page
 from ..problems import Problem
 from ..schemas.notifications import InboxItem, InboxPage
-from ..schemas.wire import BigId
+from ..schemas.wire import BigId, local
 
 router = APIRouter(tags=["inbox"])
 
@@ -25,10 +24,6 @@ NotificationId = Annotated[BigId, Path()]
 
 # A cursor written as `[id]` with a 64-bit notification id.
 notification_key = CursorKey[int](BigId)
-
-
-def _local(value: datetime | None, tz: ZoneInfo) -> datetime | None:
-    return value.astimezone(tz) if value is not None else None
 
 
 def render_item(n: Notification, tz: ZoneInfo) -> InboxItem:
@@ -40,7 +35,7 @@ def render_item(n: Notification, tz: ZoneInfo) -> InboxItem:
         finding_id=n.finding_id,
         escalation_id=n.escalation_id,
         created_at=n.created_at.astimezone(tz),
-        read_at=_local(n.read_at, tz),
+        read_at=local(n.read_at, tz),
         read=n.read_at is not None,
         links={"read": f"/api/v1/inbox/{n.id}/read"}
         | ({"finding": f"/api/v1/findings/{n.finding_id}"} if n.finding_id else {}),

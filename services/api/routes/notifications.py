@@ -3,7 +3,6 @@ admin's retry of a failed one (DESIGN §6: delivery retried with backoff, then `
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 from zoneinfo import ZoneInfo
 
@@ -33,6 +32,7 @@ from ..schemas.notifications import (
     Recipient,
     Status,
 )
+from ..schemas.wire import local
 from ..state import AppState
 from .inbox import NotificationId, notification_key
 
@@ -40,10 +40,6 @@ router = APIRouter(tags=["notifications"])
 log = structlog.get_logger("duban.api.notifications")
 
 Reader = Annotated[Principal, Depends(require_roles("supervisor", "admin"))]
-
-
-def _local(value: datetime | None, tz: ZoneInfo) -> datetime | None:
-    return value.astimezone(tz) if value is not None else None
 
 
 def render(row: Listed, tz: ZoneInfo) -> NotificationOut:
@@ -64,12 +60,12 @@ def render(row: Listed, tz: ZoneInfo) -> NotificationOut:
         attempts=n.attempts,
         last_error=n.last_error,
         created_at=n.created_at.astimezone(tz),
-        first_attempt_at=_local(n.first_attempt_at, tz),
-        last_attempt_at=_local(n.last_attempt_at, tz),
-        next_attempt_at=_local(n.next_attempt_at, tz),
-        sent_at=_local(n.sent_at, tz),
-        delivered_at=_local(n.delivered_at, tz),
-        opened_at=_local(n.opened_at, tz),
+        first_attempt_at=local(n.first_attempt_at, tz),
+        last_attempt_at=local(n.last_attempt_at, tz),
+        next_attempt_at=local(n.next_attempt_at, tz),
+        sent_at=local(n.sent_at, tz),
+        delivered_at=local(n.delivered_at, tz),
+        opened_at=local(n.opened_at, tz),
     )
 
 

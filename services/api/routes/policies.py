@@ -13,10 +13,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.core.escalation.plans import DEFAULT_POLICY
 from services.core.models import Category, EscalationPolicy
+from services.core.platform.errors import Conflict, InvalidInput, NotFound, refuse_nulls
+from services.core.platform.keyset import keyset
 
 from ..deps import Admin, Session, utcnow
 from ..pagination import PageDep, id_key, split_page
-from ..problems import Problem
 from ..schemas.policies import (
     PolicyCreate,
     PolicyOut,
@@ -25,49 +26,32 @@ from ..schemas.policies import (
     ladder_errors,
     normalised_levels,
 )
-from .config import CodePath
+from ..schemas.wire import CodePath
 
 router = APIRouter(prefix="/escalation-policies", tags=["configuration"])
 
 
-def _out(p: EscalationPolicy) -> PolicyOut:
-    return PolicyOut(
-        code=p.code,
-        name=p.name,
-        reminder_at=p.reminder_at,
-        levels=p.levels,
-        created_at=p.created_at,
-        updated_at=p.updated_at,
-    )
-
-
-def _invalid(errors: list[dict[str, str]]) -> Problem:
-    fields = ", ".join(dict.fromkeys(e["field"] for e in errors))
-    return Problem(
-        422, f"The request is not valid: check {fields}.", kind="validation", errors=errors
-    )
+def _out(row: EscalationPolicy) -> PolicyOut:
+    return PolicyOut.model_validate(row, from_attributes=True)
 
 
 def _check_ladder(levels: list[dict[str, object]]) -> None:
     errors = ladder_errors(levels)
     if errors:
-        raise _invalid(errors)
+        raise InvalidInput(errors)
 
 
 async def _policy_or_404(session: AsyncSession, code: str) -> EscalationPolicy:
     policy = await session.scalar(select(EscalationPolicy).where(EscalationPolicy.code == code))
     if policy is None:
-        raise Problem(404, f"No escalation policy with code {code!r}.")
+        raise NotFound(f"No escalation policy with code {code!r}.")
     return policy
 
 
 @router.get("", response_model=PolicyPage)
 async def list_policies(session: Session, _: Admin, page: PageDep) -> PolicyPage:
-    stmt = select(EscalationPolicy)
-    after = page.after(id_key)
-    if after is not None:
-        stmt = stmt.where(EscalationPolicy.id > after)
-    rows = (await session.scalars(stmt.order_by(EscalationPolicy.id).limit(page.limit + 1))).all()
+    stmt = keyset(select(EscalationPolicy), EscalationPolicy.id, page.after(id_key), page.limit + 1)
+    rows = (await session.scalars(stmt)).all()
     items, cursor = split_page(rows, page.limit, lambda p: [p.id])
     return PolicyPage(items=[_out(p) for p in items], next_cursor=cursor)
 
@@ -82,7 +66,7 @@ async def create_policy(body: PolicyCreate, session: Session, _: Admin) -> Polic
     _check_ladder(body.levels)
     conflict = f"An escalation policy with code {body.code!r} already exists."
     if await session.scalar(select(exists().where(EscalationPolicy.code == body.code))):
-        raise Problem(409, conflict, kind="conflict")
+        raise Conflict(conflict)
     now = utcnow()
     policy = EscalationPolicy(
         code=body.code,
@@ -96,7 +80,7 @@ async def create_policy(body: PolicyCreate, session: Session, _: Admin) -> Polic
     try:
         await session.flush()
     except IntegrityError as exc:  # a concurrent create took the code
-        raise Problem(409, conflict, kind="conflict") from exc
+        raise Conflict(conflict) from exc
     return _out(policy)
 
 
@@ -106,9 +90,7 @@ async def update_policy(
 ) -> PolicyOut:
     """Change a policy. Findings already dispatched keep the ladder they were given."""
     fields = body.model_fields_set
-    for field in ("name", "levels"):
-        if field in fields and getattr(body, field) is None:
-            raise _invalid([{"field": field, "message": "may not be null"}])
+    refuse_nulls(body.model_dump(exclude_unset=True), ("name", "levels"))
     policy = await _policy_or_404(session, code)
     if body.levels is not None:
         _check_ladder(body.levels)
@@ -126,11 +108,9 @@ async def update_policy(
 async def delete_policy(code: CodePath, session: Session, _: Admin) -> Response:
     policy = await _policy_or_404(session, code)
     if code == DEFAULT_POLICY:
-        raise Problem(
-            409,
+        raise Conflict(
             f"{DEFAULT_POLICY!r} is the ladder of every category without a policy of its own; "
-            "edit it instead of deleting it.",
-            kind="conflict",
+            "edit it instead of deleting it."
         )
     users = (
         await session.scalars(
@@ -138,11 +118,9 @@ async def delete_policy(code: CodePath, session: Session, _: Admin) -> Response:
         )
     ).all()
     if users:
-        raise Problem(
-            409,
+        raise Conflict(
             f"Escalation policy {code!r} is still named by the categories "
-            f"{', '.join(users)}; point them at another policy first.",
-            kind="conflict",
+            f"{', '.join(users)}; point them at another policy first."
         )
     await session.delete(policy)
     await session.flush()

@@ -63,6 +63,7 @@ async def get_unit_stats(
                 on_time=c.on_time,
                 on_time_rate=_rate(c.on_time_rate),
                 overdue_open=c.overdue_open,
+                yellow_open=c.yellow_open,
                 rework=c.rework,
                 rework_rate=_rate(c.rework_rate),
                 recurrences=c.recurrences,

@@ -7,8 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from .config import Title
-from .wire import Day
+from .wire import Day, Title
 
 OverrideKind = Literal["workday", "holiday"]
 

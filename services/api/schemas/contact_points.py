@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from .config import Code, WebhookUrl
+from .wire import Code, WebhookUrl
 
 Kind = Literal["dingtalk", "wecom", "email", "sms", "webhook"]
 Email = Annotated[

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from services.core.escalation.acknowledge import MAX_INSTRUCTION
 
-from .findings import CategoryRef, UnitRef
+from .findings import LIGHT_DESCRIPTION, CategoryRef, LightName, UnitRef
 
 EscalationStatus = Literal["open", "acknowledged", "resolved"]
 Reason = Literal["overdue", "vacant_post"]
@@ -23,6 +23,7 @@ class FindingSummary(BaseModel):
     responsible_unit: UnitRef | None
     due_at: datetime | None
     status: str
+    light: LightName | None = Field(description=LIGHT_DESCRIPTION)
 
 
 class TargetOut(BaseModel):

@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, Strict
 
+from services.core.escalation.rules import Light
 from services.core.findings.rules import Action
 from services.core.models import SEVERITIES, SOURCES
 
@@ -19,6 +20,14 @@ Source = Literal[
 Severity = Literal["normal", "urgent"]
 assert set(SOURCES) == set(get_args(Source))  # noqa: S101 - keep the two lists in step
 assert set(SEVERITIES) == set(get_args(Severity))  # noqa: S101
+LightName = Literal["green", "yellow", "red"]
+assert set(Light) == set(get_args(LightName))  # noqa: S101
+LIGHT_DESCRIPTION = (
+    "the traffic light (红黄绿灯) while the rectification clock runs (assigned, accepted): "
+    "red past due, yellow from yellow_at (the plan's reminder fraction, 80 % by default, of "
+    "the time from dispatch to due), else green; null while the clock does not run "
+    "(reported, submitted, closed)"
+)
 
 
 class Location(BaseModel):
@@ -88,6 +97,10 @@ class FindingOut(BaseModel):
     closed_at: datetime | None
     next_escalation_at: datetime | None
     overdue: bool
+    light: LightName | None = Field(description=LIGHT_DESCRIPTION)
+    yellow_at: datetime | None = Field(
+        description="when the light turns (or turned) yellow; moves with an extension"
+    )
     rework_count: int
     extension: Extension
     recurrence_of: uuid.UUID | None = Field(

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from services.core.escalation.rules import validate_levels
 from services.core.models import CHANNELS
 
-from .config import Code, Name
+from .wire import Code, Name
 
 LEVEL_KEYS = frozenset({"level", "target", "after", "channels"})
 MAX_LEVELS = 9
@@ -78,8 +78,8 @@ def _channel_errors(i: int, level: Mapping[str, Any]) -> list[tuple[str, str]]:
     return []
 
 
-def ladder_errors(levels: Sequence[Mapping[str, Any]]) -> list[dict[str, str]]:
-    """Everything wrong with a ladder, as problem `errors` naming `levels[i].…`."""
+def ladder_errors(levels: Sequence[Mapping[str, Any]]) -> list[tuple[str, str]]:
+    """Everything wrong with a ladder, as (field, message) naming `levels[i].…`."""
     errors: list[tuple[str, str]] = []
     for i, level in enumerate(levels):
         unknown = sorted(set(level) - LEVEL_KEYS)
@@ -90,7 +90,7 @@ def ladder_errors(levels: Sequence[Mapping[str, Any]]) -> list[dict[str, str]]:
             errors.append((f"levels[{i}].level", "a unique level number from 1 to 9"))
         errors += _channel_errors(i, level)
     errors += validate_levels(levels)
-    return [{"field": f, "message": m} for f, m in sorted(set(errors))]
+    return sorted(set(errors))
 
 
 def normalised_levels(levels: Sequence[Mapping[str, Any]]) -> Levels:

@@ -30,7 +30,13 @@ class UnitStatsOut(BaseModel):
     closed: int = Field(description="of those, closed as rectified")
     on_time: int = Field(description="rectified, with the last submission by due_at")
     on_time_rate: float | None = Field(description="on_time ÷ closed; null when closed = 0")
-    overdue_open: int = Field(description="still with the unit (assigned/accepted), past due")
+    overdue_open: int = Field(
+        description="still with the unit (assigned/accepted), past due, now: the red light"
+    )
+    yellow_open: int = Field(
+        description="still with the unit, past its reminder fraction and not yet due, now: "
+        "the yellow light (shown, not scored)"
+    )
     rework: int = Field(description="findings sent back at least once")
     rework_rate: float | None = Field(description="rework ÷ total; null when total = 0")
     recurrences: int = Field(description="findings that are a recurrence of a closed one")

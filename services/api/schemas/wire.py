@@ -15,9 +15,21 @@ import re
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Annotated, Any, TypeVar
+from zoneinfo import ZoneInfo
 
 from annotated_types import Interval
-from pydantic import AfterValidator, AwareDatetime, BeforeValidator, GetJsonSchemaHandler, Strict
+from fastapi import Path
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    GetJsonSchemaHandler,
+    Strict,
+    StringConstraints,
+)
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema
 
@@ -138,3 +150,43 @@ Number = Annotated[float, Strict()]
 # A WGS84 degree, kept to 7 decimals (about 1 cm): finer digits are noise, and a value like
 # 1e-290 would underflow PostgreSQL's float arithmetic in the distance queries.
 Degrees = Annotated[Number, AfterValidator(_to_centimetres)]
+
+
+class Input(BaseModel):
+    """A request body: a field the document does not list is refused, never ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+# ---- codes, names and text of the configuration ----
+
+# PostgreSQL refuses NUL in text, and control characters have no business in a name.
+PRINTABLE = r"^[^\x00-\x1f\x7f]*$"
+CODE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
+# A unit's, category's or policy's stable code, e.g. 370202 or shinan.badaguan.
+Code = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=64, pattern=CODE_PATTERN),
+]
+Name = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=PRINTABLE)
+]
+ShortText = Annotated[
+    str, StringConstraints(strip_whitespace=True, max_length=40, pattern=PRINTABLE)
+]
+Title = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200, pattern=PRINTABLE)]
+# Where notifications are POSTed; the URL may carry a receiver's token, so admins only.
+WebhookUrl = Annotated[
+    str, StringConstraints(strip_whitespace=True, max_length=500, pattern=r"^https?://[^\s]+$")
+]
+Lat = Annotated[Degrees, Field(ge=-90, le=90, allow_inf_nan=False)]
+Lon = Annotated[Degrees, Field(ge=-180, le=180, allow_inf_nan=False)]
+
+# A code or an id in a URL path (/units/{code}, /posts/{post_id}).
+CodePath = Annotated[str, Path(min_length=1, max_length=64, pattern=CODE_PATTERN)]
+IdPath = Annotated[Id, Path()]
+
+
+def local(value: datetime | None, tz: ZoneInfo) -> datetime | None:
+    """A timestamp as a response gives it: stored in UTC, shown in the city's offset."""
+    return value.astimezone(tz) if value is not None else None

@@ -19,14 +19,17 @@ from sqlalchemy import select, update
 from services.core.escalation.acknowledge import AcknowledgeError, acknowledge, may_acknowledge
 from services.core.escalation.queries import (
     ESCALATION_STATUSES,
+    LIGHTS,
     EscalationFilters,
     filter_clauses,
     list_escalations,
     status_of,
 )
+from services.core.escalation.rules import Light
 from services.core.evidence.service import verification_photos
 from services.core.exposure.service import get_video, list_videos, progress_of, segments_of
 from services.core.findings.queries import events_of
+from services.core.findings.rules import light_of
 from services.core.identity.principal import Principal
 from services.core.identity.security import issue_access_token, read_access_token
 from services.core.models import CLOCK_RUNNING, SOURCES, Escalation, User
@@ -212,7 +215,7 @@ async def logout(
 async def overview(request: Request, caller: UiCaller, session: Session, state: State) -> Response:
     now = utcnow()
     tz = ZoneInfo(state.settings.timezone)
-    context: dict[str, Any] = {"levels": REPORTED_LEVELS}
+    context: dict[str, Any] = {"levels": REPORTED_LEVELS, "now": now}
     if caller.role in SUPERVISORS:
         await queries.plan_with_parameters(session)
         weeks = queries.trend_weeks(now, tz)
@@ -237,7 +240,7 @@ async def overview(request: Request, caller: UiCaller, session: Session, state: 
 
 # --- escalations ------------------------------------------------------------------------
 
-FILTER_NAMES = ("district", "unit", "level", "status", "source", "since", "until")
+FILTER_NAMES = ("district", "unit", "level", "status", "source", "since", "until", "light")
 
 
 def _day(value: str, tz: ZoneInfo) -> datetime:
@@ -261,6 +264,8 @@ def _filters(params: dict[str, str], tz: ZoneInfo) -> tuple[EscalationFilters, s
                     raise ValueError(raw)
             elif name in ("since", "until"):
                 values[name] = _day(raw, tz)
+            elif name == "light":
+                values[name] = Light(raw)
             elif (name == "status" and raw not in ESCALATION_STATUSES) or (
                 name == "source" and raw not in SOURCES
             ):
@@ -286,13 +291,14 @@ async def escalations_page(
     request: Request, caller: UiCaller, session: Session, state: State
 ) -> Response:
     tz = ZoneInfo(state.settings.timezone)
+    now = utcnow()
     params = {k: v for k, v in request.query_params.items() if k in (*FILTER_NAMES, "cursor")}
     filters, bad = _filters(params, tz)
     rows: list[Any] = []
     next_url = None
     if bad is None:
         try:
-            clauses = await filter_clauses(session, filters)
+            clauses = await filter_clauses(session, filters, now=now)
         except UnknownReference as exc:
             bad, clauses = exc.field, []
     if bad is None:
@@ -325,6 +331,8 @@ async def escalations_page(
         "statuses": ESCALATION_STATUSES,
         "sources": SOURCES,
         "levels": REPORTED_LEVELS,
+        "lights": LIGHTS,
+        "now": now,
         "status_of": status_of,
         "delivery": await delivery_states(session, [r.escalation.id for r in rows], utcnow()),
     }
@@ -362,24 +370,26 @@ async def _finding_context(
             for r in escalations
             if r.escalation.acknowledged_at is None and may_acknowledge(caller, r.escalation)
         },
-        "overdue": view.finding.status in CLOCK_RUNNING
-        and view.finding.due_at is not None
-        and view.finding.due_at < utcnow(),
+        "light": light_of(view.finding, utcnow()),
         "status_of": status_of,
         "error": None,
         "done": False,
     }
 
 
+def _uuid(text: str) -> uuid.UUID:
+    """The id in a page's URL; one that is not a UUID names no page."""
+    try:
+        return uuid.UUID(text)
+    except ValueError as exc:
+        raise PageNotFound from exc
+
+
 @router.get("/findings/{finding_id}")
 async def finding_page(
     request: Request, finding_id: str, caller: UiCaller, session: Session
 ) -> Response:
-    try:
-        fid = uuid.UUID(finding_id)
-    except ValueError as exc:
-        raise PageNotFound from exc
-    context = await _finding_context(session, caller, fid)
+    context = await _finding_context(session, caller, _uuid(finding_id))
     context["done"] = request.query_params.get("acknowledged") == "1"
     return render(request, "ui/finding.html", context, caller)
 
@@ -425,10 +435,7 @@ async def videos_page(request: Request, caller: UiCaller, session: Session) -> R
 async def video_page(
     request: Request, video_id: str, caller: UiCaller, session: Session
 ) -> Response:
-    try:
-        vid = uuid.UUID(video_id)
-    except ValueError as exc:
-        raise PageNotFound from exc
+    vid = _uuid(video_id)
     video = await get_video(session, vid, caller)
     if video is None:
         raise PageNotFound
@@ -448,17 +455,25 @@ async def video_page(
 # --- map --------------------------------------------------------------------------------
 
 
-def _points_svg(points: list[queries.MapPoint], canvas: charts.Canvas) -> Markup:
-    """The map's points as SVG in one pass. In the template each of the 3,000 points cost six
-    escapes and attribute look-ups: more time than the query at a million findings. Only the
-    description is text; the rest are numbers, a UUID and fixed words."""
+# A point's class and radius by its light; one whose clock does not run is just open.
+MAP_CLASSES = {Light.RED: ("overdue", 6), Light.YELLOW: ("yellow", 5), Light.GREEN: ("green", 4)}
+
+
+def _points_svg(
+    points: list[queries.MapPoint], canvas: charts.Canvas, words: dict[Light, str]
+) -> Markup:
+    """The map's points as SVG in one pass: the template's escapes and attribute look-ups
+    per point cost more than the query (bench/ANALYSIS.md §4, §15). Only the description is
+    text; the rest are numbers, a UUID and fixed words."""
     out = []
     for p in points:
         at = canvas.at(p.lat, p.lon)
-        kind, r = ("overdue", 6) if p.overdue else ("open", 4)
+        # The light's colour, and its name in the title for those who do not see colour.
+        kind, r = MAP_CLASSES[p.light] if p.light else ("open", 4)
+        label = f"{words[p.light]} · " if p.light else ""
         out.append(
             f'<a href="/ui/findings/{p.id}"><circle cx="{at.x}" cy="{at.y}" r="{r}"'
-            f' class="pt {kind}"><title>{escape(p.description)}</title></circle></a>'
+            f' class="pt {kind}"><title>{escape(label + p.description)}</title></circle></a>'
         )
     return Markup("\n  ".join(out))  # noqa: S704 - the only text in it is escaped above
 
@@ -468,12 +483,15 @@ async def map_page(request: Request, caller: UiCaller, session: Session) -> Resp
     points = await queries.open_points(session, caller, utcnow())
     places = await queries.districts(session)
     canvas = charts.Canvas(places, points)
+    t = translator(_lang(request))
+    words = {light: t(f"light_{light.value}") for light in Light}
     context = {
         "canvas": canvas,
         "points": points,
-        "points_svg": _points_svg(points, canvas),
+        "points_svg": _points_svg(points, canvas, words),
         "places": [(d, canvas.at(d.lat, d.lon)) for d in places],
-        "overdue_count": sum(p.overdue for p in points),
+        "overdue_count": sum(p.light is Light.RED for p in points),
+        "yellow_count": sum(p.light is Light.YELLOW for p in points),
         "limit": queries.MAP_POINTS,
     }
     return render(request, "ui/map.html", context, caller)

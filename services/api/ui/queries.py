@@ -8,13 +8,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import String, and_, func, literal_column, select, text
+from sqlalchemy import String, func, literal_column, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnClause
 
+from services.core.escalation.rules import Light, light
 from services.core.identity.principal import Principal
 from services.core.identity.scope import visible_findings
-from services.core.models import CLOCK_RUNNING, Category, Escalation, Finding, Unit
+from services.core.models import Category, Escalation, Finding, Unit
 from services.core.stats.queries import CLOSED, EXPOSURE_SOURCE, Window, closed_reported_in
 
 MAP_POINTS = 3000
@@ -66,9 +67,8 @@ async def plan_with_parameters(session: AsyncSession) -> None:
 
     The overview's counts are prepared statements whose parameters are the week bounds:
     after five runs PostgreSQL switches them to a generic plan that cannot see how few rows
-    the bounds hold (8-10x slower at 1M findings: p50 531 ms for the overview in the bench;
-    the ranking's pass with the weeks' columns 150 ms instead of 115). Planning costs a
-    millisecond or two; each of these statements tens of milliseconds."""
+    the bounds hold, and that plan is far slower than planning each run afresh
+    (bench/ANALYSIS.md §8, §15)."""
     await session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
 
 
@@ -101,21 +101,29 @@ class MapPoint:
     id: uuid.UUID
     lat: float
     lon: float
-    overdue: bool
+    # The traffic light now; None while the clock does not run (reported, submitted).
+    light: Light | None
     description: str
     status: str
 
 
 async def open_points(session: AsyncSession, principal: Principal, now: datetime) -> list[MapPoint]:
     """Open findings in scope, the most overdue first, at most MAP_POINTS."""
-    overdue = and_(Finding.status.in_(sorted(CLOCK_RUNNING)), Finding.due_at < now)
     rows = await session.execute(
-        select(Finding.id, Finding.lat, Finding.lon, overdue, Finding.description, Finding.status)
+        select(
+            Finding.id,
+            Finding.lat,
+            Finding.lon,
+            Finding.status,
+            Finding.due_at,
+            Finding.yellow_at,
+            Finding.description,
+        )
         .where(Finding.status != CLOSED, visible_findings(principal))
         .order_by(Finding.due_at.asc().nulls_last(), Finding.id)
         .limit(MAP_POINTS)
     )
-    return [MapPoint(r[0], r[1], r[2], bool(r[3]), r[4], r[5]) for r in rows]
+    return [MapPoint(r[0], r[1], r[2], light(r[3], r[4], r[5], now), r[6], r[3]) for r in rows]
 
 
 @dataclass(frozen=True)

@@ -61,11 +61,6 @@ class DayInfo:
     note: str | None = None  # the override's note, if any
 
 
-def official_years() -> tuple[int, int]:
-    """First and last year of the official data shipped with the installed package."""
-    return _OFFICIAL_FIRST, _OFFICIAL_LAST
-
-
 def _covered(year: int) -> bool:
     return _OFFICIAL_FIRST <= year <= _OFFICIAL_LAST
 

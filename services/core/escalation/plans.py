@@ -17,24 +17,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.core.calendar.deadlines import CityClock
 from services.core.escalation.rules import Plan, next_time
-from services.core.models import CLOCK_RUNNING, Escalation, EscalationPolicy, Finding
+from services.core.models import CLOCK_RUNNING, Escalation, Finding
 
 DEFAULT_POLICY = "default"
 
 
 class UnknownPolicy(LookupError):
     pass
-
-
-async def load_plan(session: AsyncSession, code: str | None, *, start_level: int = 1) -> Plan:
-    policy = (
-        await session.execute(
-            select(EscalationPolicy).where(EscalationPolicy.code == (code or DEFAULT_POLICY))
-        )
-    ).scalar_one_or_none()
-    if policy is None:
-        raise UnknownPolicy(code or DEFAULT_POLICY)
-    return policy_plan(policy.code, policy.reminder_at, policy.levels, start_level)
 
 
 def policy_plan(

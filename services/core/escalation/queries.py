@@ -11,15 +11,36 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, Select, false, select, true, tuple_
+from sqlalchemy import ColumnElement, Select, String, false, literal_column, select, true, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
+from services.core.escalation.rules import Light
+from services.core.escalation.rules import light as light_at
 from services.core.identity.principal import Principal
-from services.core.models import Category, Escalation, Finding, Unit, User
+from services.core.models import CLOCK_RUNNING, Category, Escalation, Finding, Unit, User
 from services.core.platform.errors import UnknownReference
 
 ESCALATION_STATUSES = ("open", "acknowledged", "resolved")
+LIGHTS = tuple(Light)
+
+# The statuses whose clock runs, inlined rather than bound: the planner matches them against
+# the predicate of ix_findings_light (a bound parameter proves nothing about a generic plan).
+_RUNNING_STATUSES = ("assigned", "accepted")
+assert set(_RUNNING_STATUSES) == set(CLOCK_RUNNING)  # noqa: S101 - keep the two in step
+CLOCK_RUNS: ColumnElement[bool] = Finding.status.in_(
+    [literal_column(f"'{s}'", String()) for s in _RUNNING_STATUSES]
+)
+
+
+def light_clause(colour: Light, now: datetime) -> ColumnElement[bool]:
+    """The findings whose traffic light is `colour` at `now`: the SQL of
+    services.core.escalation.rules `light`, over the stored `yellow_at` (migration 0019)."""
+    if colour is Light.RED:
+        return CLOCK_RUNS & (Finding.due_at < now)
+    if colour is Light.YELLOW:
+        return CLOCK_RUNS & (Finding.yellow_at <= now) & (Finding.due_at >= now)
+    return CLOCK_RUNS & (Finding.yellow_at > now)
 
 
 @dataclass(frozen=True)
@@ -32,6 +53,8 @@ class EscalationFilters:
     target_person: int | None = None
     since: datetime | None = None
     until: datetime | None = None
+    # The traffic light of the escalation's finding now.
+    light: Light | None = None
 
 
 def _subtree(path: str) -> Select[int]:
@@ -73,9 +96,19 @@ async def _unit(session: AsyncSession, code: str, field: str) -> Unit:
     return unit
 
 
-async def filter_clauses(session: AsyncSession, f: EscalationFilters) -> list[ColumnElement[bool]]:
-    """The filters as SQL; an unknown unit code raises UnknownReference naming the field."""
+async def filter_clauses(
+    session: AsyncSession, f: EscalationFilters, *, now: datetime | None = None
+) -> list[ColumnElement[bool]]:
+    """The filters as SQL; an unknown unit code raises UnknownReference naming the field. The
+    light filter needs `now`, the instant the lights are read at."""
     clauses: list[ColumnElement[bool]] = []
+    if f.light is not None:
+        if now is None:
+            raise ValueError("the light filter needs now")
+        lit = select(Finding.id).where(
+            Finding.id == Escalation.finding_id, light_clause(f.light, now)
+        )
+        clauses.append(lit.exists())
     if f.district is not None:
         clauses.append(Escalation.district_id == (await _unit(session, f.district, "district")).id)
     if f.unit is not None:
@@ -115,6 +148,7 @@ class EscalationRow:
     finding_status: str
     finding_description: str
     finding_due_at: datetime | None
+    finding_yellow_at: datetime | None
     category_code: str
     category_name: str
     responsible_code: str | None
@@ -127,6 +161,10 @@ class EscalationRow:
     @property
     def key(self) -> Key:
         return (self.escalation.fired_at, self.escalation.id)
+
+    def light(self, now: datetime) -> Light | None:
+        """The traffic light of the escalation's finding at `now`."""
+        return light_at(self.finding_status, self.finding_due_at, self.finding_yellow_at, now)
 
 
 _Responsible = aliased(Unit)
@@ -165,6 +203,7 @@ async def _named(session: AsyncSession, page: Select[int]) -> list[EscalationRow
             Finding.status,
             Finding.description,
             Finding.due_at,
+            Finding.yellow_at,
             Category.code,
             Category.name,
             _Responsible.code,
@@ -183,23 +222,8 @@ async def _named(session: AsyncSession, page: Select[int]) -> list[EscalationRow
         .outerjoin(User, User.id == Escalation.acknowledged_by_id)
         .order_by(Escalation.fired_at.desc(), Escalation.id.desc())
     )
-    return [
-        EscalationRow(
-            escalation=r[0],
-            finding_status=r[1],
-            finding_description=r[2],
-            finding_due_at=r[3],
-            category_code=r[4],
-            category_name=r[5],
-            responsible_code=r[6],
-            responsible_name=r[7],
-            target_unit_code=r[8],
-            district_code=r[9],
-            district_name=r[10],
-            acknowledged_by=r[11],
-        )
-        for r in await session.execute(stmt)
-    ]
+    # The columns are selected in the order of EscalationRow's fields.
+    return [EscalationRow(*tuple(r)) for r in await session.execute(stmt)]
 
 
 async def one_escalation(

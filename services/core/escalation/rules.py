@@ -9,13 +9,16 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import Any
 
 from services.core.calendar.deadlines import CityClock, add_working_days, parse_duration
+from services.core.models import CLOCK_RUNNING
 
 TARGETS = ("unit_head", "district_head", "city_leader", "discipline_commission")
 DEFAULT_REMINDER_AT = 0.8
+_MICROSECOND = timedelta(microseconds=1)
 
 
 @dataclass(frozen=True)
@@ -88,6 +91,55 @@ def reminder_time(plan: Plan, dispatched_at: datetime, due_at: datetime) -> date
     return dispatched_at + (due_at - dispatched_at) * plan.reminder_at
 
 
+class Light(StrEnum):
+    """The traffic light (红黄绿灯) of a finding whose rectification clock runs."""
+
+    GREEN = "green"
+    YELLOW = "yellow"
+    RED = "red"
+
+
+def yellow_time(
+    reminder_at: object, dispatched_at: datetime | None, due_at: datetime | None
+) -> datetime | None:
+    """When the light turns yellow: `reminder_at` (the plan's reminder fraction; 80 % when it
+    has none, or none in (0, 1)) of the time from dispatch to due, the instant the pre-due
+    reminder is due. The deadline itself when there was no time to give (no dispatch time, or
+    due at or before it); None without a deadline.
+
+    The database computes the stored column (`findings.yellow_at`, migration 0019) with the
+    same arithmetic: whole microseconds, the fraction rounded to thousandths, the product
+    rounded down, so both give the same instant to the microsecond."""
+    if due_at is None:
+        return None
+    if dispatched_at is None or due_at <= dispatched_at:
+        return due_at
+    fraction = (
+        float(reminder_at)
+        if isinstance(reminder_at, int | float)
+        and not isinstance(reminder_at, bool)
+        and 0 < reminder_at < 1
+        else DEFAULT_REMINDER_AT
+    )
+    span = (due_at - dispatched_at) // _MICROSECOND
+    return dispatched_at + _MICROSECOND * (span * round(fraction * 1000) // 1000)
+
+
+def light(
+    status: str, due_at: datetime | None, yellow_at: datetime | None, now: datetime
+) -> Light | None:
+    """The light of a finding at `now`: red past due, yellow from `yellow_at` on, else green.
+    None while its clock does not run: reported (no deadline yet), submitted (stopped, the
+    verifier's turn; a rejection brings the light back with the same deadline), closed."""
+    if status not in CLOCK_RUNNING or due_at is None:
+        return None
+    if due_at < now:
+        return Light.RED
+    if yellow_at is not None and yellow_at <= now:
+        return Light.YELLOW
+    return Light.GREEN
+
+
 def active_levels(plan: Plan) -> list[Level]:
     return [lv for lv in plan.levels if lv.level >= plan.start_level]
 
@@ -121,14 +173,6 @@ class Timetable:
             if reminder is not None:
                 candidates.append(reminder)
         return min(candidates) if candidates else None
-
-
-def due_levels(
-    plan: Plan, due_at: datetime, fired: Collection[int], now: datetime, clock: CityClock
-) -> list[Level]:
-    """Every level not yet fired whose time has come, lowest first: a finding first seen
-    12 working days late gets L1–L4 at once, in order."""
-    return [lv for lv, _ in Timetable.of(plan, due_at, clock).due(fired, now)]
 
 
 def next_time(

@@ -1,15 +1,11 @@
-"""The escalation sweep: claim due findings, fire what is due, write the outbox, reschedule.
+"""The escalation sweep: claim due findings, fire what is due, write the outbox, reschedule;
+one transaction per `sweep_batch`.
 
-One call of `sweep_batch` is one transaction. Findings are claimed with FOR UPDATE SKIP
-LOCKED, so any number of workers share the work without waiting for each other, and
-UNIQUE(finding_id, level) with ON CONFLICT DO NOTHING makes a level fire once, ever, even if
-two sweeps somehow saw the same finding. Nothing here depends on Redis: after a crash or a
-flush, the next sweep re-reads the database and carries on.
-
-A batch first decides, in Python over plain values, then writes everything in a handful of
-set-based statements (services/core/escalation/store.py). What findings share is worked out once
-per batch: each distinct plan is decoded once, each (plan, due_at) gets one timetable of
-level times, each (target, unit) one addressee.
+Findings are claimed FOR UPDATE SKIP LOCKED, so workers share the work without waiting, and
+UNIQUE(finding_id, level) makes a level fire once, ever. Nothing depends on Redis: after a
+crash or a flush the next sweep re-reads the database. A batch decides in Python over plain
+values, working out once what findings share (a plan, a timetable per (plan, due_at), an
+addressee per (target, unit)), then writes in a few set-based statements (store.py).
 """
 
 from __future__ import annotations

@@ -1,8 +1,7 @@
 """Photo handling, pure and synchronous: sniff the format, enforce the limits, read the EXIF
 capture time and GPS, and re-encode the pixels without any metadata.
 
-CPU-bound (a 12-megapixel JPEG takes a few hundred milliseconds): callers run `process` off
-the event loop.
+CPU-bound (bench/ANALYSIS.md §15): callers run `process` off the event loop.
 """
 
 from __future__ import annotations
@@ -61,7 +60,6 @@ class Photo:
     taken_at: datetime | None
     gps: tuple[float, float] | None  # (lat, lon), WGS84 decimal degrees
     encoded: bytes  # the re-encoded image, without metadata
-    original_bytes: int
 
 
 def sniff(data: bytes) -> str | None:
@@ -125,7 +123,6 @@ def _process(data: bytes, fmt: str, limits: Limits, city_tz: tzinfo) -> Photo:
             taken_at=taken_at,
             gps=gps,
             encoded=encoded,
-            original_bytes=len(data),
         )
 
 

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.core.escalation.plans import UnknownPolicy
 from services.core.escalation.rules import Plan as Ladder
-from services.core.escalation.rules import next_time
+from services.core.escalation.rules import next_time, yellow_time
 from services.core.findings.rules import Clock, FindingError
 from services.core.findings.sources import SOURCE_RULES, Way, source_refusal
 from services.core.findings.spatial import Recurred
@@ -88,15 +88,42 @@ def _check_source(new: NewFinding, reporter: Principal, terms: IntakeTerms) -> N
         )
 
 
-def _place(ref: Reference, code: str | None, reporter: Principal) -> UnitInfo | None:
+# Why a report that names no unit was placed where it was, or was not: on its report event,
+# so a dispatcher sees why a finding waits in the queue.
+OUTSIDE_EVERY_BOUNDARY = "outside_every_boundary"
+NO_BOUNDARIES = "no_boundaries"
+OUTSIDE_REPORTER_AREA = "outside_reporter_area"
+
+
+@dataclass(frozen=True)
+class Placed:
+    unit: UnitInfo | None
+    # Only for a report without `unit`: the unit its location lies in, or why none.
+    located: dict[str, str] | None = None
+
+
+def _place(ref: Reference, code: str | None, reporter: Principal, lat: float, lon: float) -> Placed:
     if code is None:
-        return None
+        return _locate(ref, reporter, lat, lon)
     place = ref.unit_codes.get(code)
     if place is None:
         raise FindingError(422, f"Unknown unit {code!r}.", "unit")
     if not reporter.covers(place.path):
         raise FindingError(422, f"Unit {code!r} is outside your area.", "unit")
-    return place
+    return Placed(place)
+
+
+def _locate(ref: Reference, reporter: Principal, lat: float, lon: float) -> Placed:
+    """The unit of the place from the units' boundaries (数字城管 route by area). One the
+    reporter may not name is not taken either: the report waits for a dispatcher."""
+    if not ref.places:
+        return Placed(None, {"reason": NO_BOUNDARIES})
+    unit = ref.unit_at(lat, lon)
+    if unit is None:
+        return Placed(None, {"reason": OUTSIDE_EVERY_BOUNDARY})
+    if not reporter.covers(unit.path):
+        return Placed(None, {"reason": OUTSIDE_REPORTER_AREA, "unit": unit.code})
+    return Placed(unit, {"by": "boundary", "unit": unit.code})
 
 
 async def report(
@@ -125,9 +152,12 @@ async def report(
     _check_source(new, reporter, terms)
     digest = request_hash(new.canonical, reporter.user_id)
     category = _category(ref, new.category)
-    place = _place(ref, new.unit, reporter)
+    placed = _place(ref, new.unit, reporter, new.lat, new.lon)
+    place = placed.unit
     responsible = ref.route(category, place) if place is not None else None
-    intake = _Intake(new, reporter, clock, terms, ref, category, place, responsible, digest)
+    intake = _Intake(
+        new, reporter, clock, terms, ref, category, place, responsible, digest, placed.located
+    )
     # Written as a first report: most are, and a recurrence is known only once looked up.
     fresh, events = intake.row(recurred=None, possible=None)
     nearby = await look_around_and_write(
@@ -172,6 +202,7 @@ class _Intake:
     # The unit a rule routes it to, if one does.
     responsible: UnitInfo | None
     digest: str
+    located: dict[str, str] | None = None
 
     def row(
         self, recurred: Recurred | None, possible: uuid.UUID | None
@@ -192,6 +223,7 @@ class _Intake:
                     "video_offset": terms.video_offset,
                     "recurrence_of": recurred.id if recurred else None,
                     "possible_recurrence_of": possible,
+                    "located": self.located,
                 },
                 clock.now,
             )
@@ -201,6 +233,7 @@ class _Intake:
         due: datetime | None = None
         plan_json: dict[str, Any] | None = None
         next_at: datetime | None = None
+        yellow: datetime | None = None
         if responsible is not None:
             plan = intake_plan(self.ref, self.category.policy_code, terms, recurred)
             dispatched_at, plan_json = clock.now, plan.to_json()
@@ -213,6 +246,8 @@ class _Intake:
                 reminded=False,
                 clock=clock.city,
             )
+            # What the database generates for the row; the answer shows it without a read.
+            yellow = yellow_time(plan.reminder_at, clock.now, due)
             events.append(
                 NewEvent(
                     None,
@@ -250,6 +285,7 @@ class _Intake:
             due_at=due,
             escalation_plan=plan_json,
             next_escalation_at=next_at,
+            yellow_at=yellow,
         )
         return fresh, events
 

@@ -11,6 +11,8 @@ from typing import Protocol, TypeVar
 from sqlalchemy import ColumnElement, Select, and_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.core.escalation.queries import light_clause
+from services.core.escalation.rules import Light
 from services.core.identity.principal import Principal
 from services.core.identity.scope import hidden_findings, links_of, visible_findings
 from services.core.models import CLOCK_RUNNING, Category, Event, Finding, Unit, User
@@ -30,6 +32,8 @@ class FindingFilters:
     bbox: tuple[float, float, float, float] | None = None  # min_lon, min_lat, max_lon, max_lat
     # True: only findings with a possible recurrence (one the caller may see) to decide.
     possible_recurrence: bool | None = None
+    # Only findings whose traffic light is this now (README "The traffic light").
+    light: Light | None = None
 
 
 async def _unit(session: AsyncSession, code: str, field: str) -> Unit:
@@ -73,6 +77,8 @@ async def _where(
     if f.overdue is not None:
         running = and_(Finding.status.in_(list(CLOCK_RUNNING)), Finding.due_at < now)
         clauses.append(running if f.overdue else ~running)
+    if f.light is not None:
+        clauses.append(light_clause(f.light, now))
     if f.since:
         clauses.append(Finding.reported_at >= f.since)
     if f.until:

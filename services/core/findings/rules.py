@@ -8,10 +8,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from services.core.calendar.deadlines import CityClock, due_at
+from services.core.escalation.rules import Light, light
 from services.core.identity.principal import Actor
 from services.core.models import CLOCK_RUNNING, OPEN, Status
 from services.core.platform.errors import DomainError, Refusal
@@ -144,3 +145,23 @@ class Clock:
     def due(self, start: datetime, limit: dict[str, Any]) -> datetime:
         city = self.city
         return due_at(start, limit, city.calendar, tz=city.tz, end_of_day=city.end_of_day)
+
+
+class Timed(Protocol):
+    """What a finding's traffic light is read from (a stored row, or one just written)."""
+
+    @property
+    def status(self) -> str: ...
+
+    @property
+    def due_at(self) -> datetime | None: ...
+
+    @property
+    def yellow_at(self) -> datetime | None: ...
+
+
+def light_of(finding: Timed, now: datetime) -> Light | None:
+    """The finding's traffic light at `now` (services.core.escalation.rules `light`): green,
+    yellow past its reminder fraction, red past due; None while its clock does not run. The
+    lists filter on the same rule in SQL (services.core.escalation.queries `light_clause`)."""
+    return light(finding.status, finding.due_at, finding.yellow_at, now)

@@ -1,16 +1,11 @@
-"""Look-ups by place: possible duplicates of a new finding and the finding it is a recurrence of.
+"""Look-ups by place: the possible duplicates of a new finding and the finding it recurs,
+computed by the database function `intake_look_around` (migrations 0009, 0010, 0013) over
+a box computed here.
 
-No PostGIS: each is a range on a partial btree of its own rows (category, then a latitude
-band, longitude checked inside the index): `ix_findings_open_near` for duplicates,
-`ix_findings_rectified_near` for recurrences. Both cover the columns their half filters on,
-so the exact distance is computed on the box's index entries without visiting the table.
-The SQL is the database function `intake_look_around` (migrations 0009, 0010, 0013); the box
-is computed here.
-
-A recurrence counts against a unit only when the earlier problem was that unit's own: the
-look-up takes the new finding's responsible unit and returns a finding another unit rectified
-there (or any, when the new one has no unit yet) only as a possible recurrence, for a
-dispatcher to decide.
+No PostGIS: each half is a range on a partial btree of its own rows (`ix_findings_open_near`,
+`ix_findings_rectified_near`) that covers what it filters on, so the exact distance is
+computed on index entries alone. A recurrence counts against a unit only when the earlier
+problem was that unit's own; otherwise it is a possible recurrence for a dispatcher.
 """
 
 from __future__ import annotations

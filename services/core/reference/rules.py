@@ -1,19 +1,27 @@
-"""Who is responsible for a finding: routing rules over the place's ancestry (DESIGN §3).
+"""The rules of the reference data, as pure functions over values (no I/O).
 
-Facilities go to their owner department first, events to the territorial street first: the
-seeded rules encode that, a rule with no responsible unit meaning "the unit of the place".
-The rules themselves are read from the reference snapshot (services/core/reference/snapshot.py).
+Routing (DESIGN §3): who is responsible for a finding, from routing rules over the place's
+ancestry. Facilities go to their owner department first, events to the territorial street
+first: the seeded rules encode that, a rule with no responsible unit meaning "the unit of
+the place". The rules themselves are read from the reference snapshot (snapshot.py).
+
+Configuration: what an admin may store (a post's tenure, a category's time limit, a routing
+rule's scope). Each check returns the (field, message) pairs at fault, empty when sound;
+service.py turns them into refusals.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
+from services.core.calendar.deadlines import MAX_WORKING_DAYS, parse_duration
 
-from services.core.models import Unit
+FieldError = tuple[str, str]
+
+# ---- routing ----
 
 
 @dataclass(frozen=True)
@@ -38,11 +46,86 @@ def choose(rules: Sequence[Rule], place_ancestry: Sequence[int], place_unit_id: 
     return best.responsible_unit_id if best.responsible_unit_id is not None else place_unit_id
 
 
-async def district_of(session: AsyncSession, unit: Unit) -> int | None:
-    """The district a unit belongs to (itself if it is one); None above district level."""
-    chain = ancestry(unit.path)
-    return (
-        await session.execute(
-            select(Unit.id).where(Unit.id.in_(chain), Unit.kind == "district").limit(1)
-        )
-    ).scalar_one_or_none()
+def applies_to_errors(category: object | None, group: str | None) -> list[FieldError]:
+    """A routing rule applies to exactly one of a category or a group of categories."""
+    if (category is None) == (group is None):
+        message = "give exactly one of category and group"
+        return [("category", message), ("group", message)]
+    return []
+
+
+# ---- the unit tree ----
+
+
+def is_within(path: str, root_path: str) -> bool:
+    """Whether the unit at `path` lies in the subtree rooted at `root_path` (itself included)."""
+    return path.startswith(root_path)
+
+
+# ---- posts ----
+
+# Escalations are addressed to the one holder of these posts at firing time.
+SINGLE_HOLDER_ROLES = ("head", "city_leader")
+
+
+def tenure_errors(valid_from: datetime, valid_to: datetime | None) -> list[FieldError]:
+    if valid_to is not None and valid_to <= valid_from:
+        return [("valid_to", "must be later than valid_from")]
+    return []
+
+
+# ---- categories ----
+
+
+def clock_of(time_limit: Mapping[str, Any]) -> str | None:
+    """The clock a time limit is counted on, or None when it is not one of the two shapes."""
+    if set(time_limit) == {"working_days"}:
+        return "working_days"
+    if set(time_limit) == {"duration"}:
+        return "continuous"
+    return None
+
+
+def clock_after_change(
+    current: str, clock: str | None, time_limit: Mapping[str, Any] | None
+) -> str:
+    """A category's clock after an edit: the one given; else a new limit of the other kind
+    brings its own clock along; else it stays."""
+    if clock is not None:
+        return clock
+    if time_limit is not None:
+        return clock_of(time_limit) or current
+    return current
+
+
+def time_limit_errors(clock: str, time_limit: Mapping[str, Any]) -> list[FieldError]:
+    """What is wrong with a (clock, time limit) pair; empty when valid."""
+    expected = clock_of(time_limit)
+    if expected is None:
+        shapes = 'must be exactly {"working_days": N} or {"duration": "<ISO 8601>"}'
+        return [("time_limit", shapes)]
+    if expected == "working_days":
+        days = time_limit["working_days"]
+        # bool is an int in Python; true is not a number of days.
+        if not isinstance(days, int) or isinstance(days, bool):
+            return [("time_limit.working_days", "must be an integer")]
+        if not 1 <= days <= MAX_WORKING_DAYS:
+            return [("time_limit.working_days", f"must be between 1 and {MAX_WORKING_DAYS}")]
+    else:
+        duration = time_limit["duration"]
+        if not isinstance(duration, str):
+            return [("time_limit.duration", "must be a string such as PT2H")]
+        try:
+            parse_duration(duration)
+        except ValueError as exc:
+            return [("time_limit.duration", str(exc))]
+    if clock != expected:
+        kind = next(iter(time_limit))
+        return [("clock", f"a {kind} time limit needs the {expected} clock")]
+    return []
+
+
+def normalised_time_limit(time_limit: Mapping[str, Any]) -> dict[str, Any]:
+    if "duration" in time_limit:
+        return {"duration": str(time_limit["duration"]).strip().upper()}
+    return dict(time_limit)

@@ -1,5 +1,5 @@
-"""The reference data every report needs — units, categories, routing rules, escalation
-policies, calendar overrides — as one immutable in-memory snapshot per process.
+"""The reference data every report needs — units and their boundaries, categories, routing
+rules, escalation policies, calendar overrides — as one immutable in-memory snapshot per process.
 
 Reading those tables costs more than storing the finding itself, and they change a few times
 a day at most. A snapshot is tagged with `config_revision.revision`, which triggers bump on
@@ -23,20 +23,17 @@ from services.core.calendar.store import load_calendar
 from services.core.escalation.plans import DEFAULT_POLICY, UnknownPolicy, policy_plan
 from services.core.escalation.rules import Plan
 from services.core.models import (
-    CalendarOverride,
     Category,
     EscalationPolicy,
     RoutingRule,
     Unit,
+    UnitBoundary,
 )
 from services.core.platform.db import Connections
+from services.core.reference.places import Places, build_places
 from services.core.reference.rules import Rule, ancestry, choose
 
 DISTRICT = "district"
-# What a snapshot is read from: migration 0007 puts the revision trigger on each of them.
-REFERENCE_TABLES = tuple(
-    m.__tablename__ for m in (Unit, Category, RoutingRule, EscalationPolicy, CalendarOverride)
-)
 
 
 @dataclass(frozen=True)
@@ -84,6 +81,13 @@ class Reference:
     # is read from it for every report.
     plans: Mapping[str, Plan]
     calendar: WorkingCalendar
+    # The units' areas, for a report that names no unit (services/core/reference/places.py).
+    places: Places
+
+    def unit_at(self, lat: float, lon: float) -> UnitInfo | None:
+        """The deepest unit whose boundary holds the point; None outside every boundary."""
+        unit_id = self.places.unit_at(lat, lon)
+        return self.units.get(unit_id) if unit_id is not None else None
 
     def route(self, category: CategoryInfo, place: UnitInfo) -> UnitInfo | None:
         """The responsible unit for a finding of this category at this place (DESIGN §3),
@@ -143,6 +147,13 @@ async def load_reference(session: AsyncSession, revision: int) -> Reference:
         p.code: policy_plan(p.code, p.reminder_at, p.levels)
         for p in (await session.execute(select(EscalationPolicy))).scalars()
     }
+    boundaries = await session.execute(select(UnitBoundary.unit_id, UnitBoundary.geometry))
+    paths = {u.id: u.path for u in units}
+    places = build_places(
+        (unit_id, len(ancestry(paths[unit_id])), geometry)
+        for unit_id, geometry in boundaries
+        if unit_id in paths
+    )
     return Reference(
         revision=revision,
         units=MappingProxyType({u.id: u for u in unit_infos}),
@@ -152,6 +163,7 @@ async def load_reference(session: AsyncSession, revision: int) -> Reference:
         rules=MappingProxyType({k: tuple(v) for k, v in rules.items()}),
         plans=MappingProxyType(plans),
         calendar=await load_calendar(session),
+        places=places,
     )
 
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import func, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
-from services.core.models import Unit
+from services.core.models import Post, Unit
 
 
 def child_path(parent: Unit | None, unit_id: int) -> str:
@@ -40,10 +40,6 @@ async def create_unit(
     return unit
 
 
-def is_in_subtree(unit: Unit, root: Unit) -> bool:
-    return unit.path.startswith(root.path)
-
-
 async def move_unit(session: AsyncSession, unit: Unit, new_parent: Unit | None) -> None:
     """Re-parent `unit`, rewriting the paths of its whole subtree in one statement.
 
@@ -67,13 +63,6 @@ async def move_unit(session: AsyncSession, unit: Unit, new_parent: Unit | None) 
             set_committed_value(obj, "path", new_prefix + obj.path[len(old_prefix) :])
 
 
-async def subtree_ids(session: AsyncSession, root: Unit) -> list[int]:
-    rows = await session.scalars(
-        select(Unit.id).where(Unit.path.startswith(root.path, autoescape=True))
-    )
-    return list(rows)
-
-
 async def _redistrict_findings(session: AsyncSession, prefix: str) -> None:
     """Findings held by (or placed in) the moved subtree now belong to its new district."""
     await session.execute(
@@ -91,3 +80,24 @@ async def _redistrict_findings(session: AsyncSession, prefix: str) -> None:
         ),
         {"prefix": prefix},
     )
+
+
+# Escalations are addressed to the one holder of these posts at firing time.
+SINGLE_HOLDER_ROLES = ("head", "city_leader")
+
+
+async def overlapping_holder(session: AsyncSession, post: Post) -> int | None:
+    """Another post holding the same single-holder role of the same unit at some moment of
+    this one's tenure (its id), or None."""
+    if post.role not in SINGLE_HOLDER_ROLES:
+        return None
+    stmt = select(Post.id).where(
+        Post.unit_id == post.unit_id,
+        Post.role == post.role,
+        or_(Post.valid_to.is_(None), Post.valid_to > post.valid_from),
+    )
+    if post.id is not None:
+        stmt = stmt.where(Post.id != post.id)
+    if post.valid_to is not None:
+        stmt = stmt.where(Post.valid_from < post.valid_to)
+    return (await session.execute(stmt.order_by(Post.id).limit(1))).scalar_one_or_none()

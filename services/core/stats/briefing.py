@@ -1,17 +1,6 @@
-"""The weekly briefing (通报): the week's figures the supervision office circulates.
-
-A week is an ISO week in the city's zone, Monday 00:00 to the next Monday 00:00. The briefing
-holds, for the findings reported in the week:
-
-- every district's figures, score and rank, as the ranking computes them (`stats.unit_stats`),
-  and from the ranks the red list (红榜, ranks 1–3) and the black list (黑榜, the bottom three
-  ranks), ties included, as `stats.boards` decides them for the dashboard too;
-- the longest-overdue open items (whenever reported), with the head of the responsible unit
-  from the posts valid at generation time: who answers for the item today;
-- the new exposure-video items and the recurrences reported in the week.
-
-"Overdue" is measured at the end of the week, or at generation time for the current week.
-A generated briefing is stored (one row per week, replaced when regenerated) so the Monday
+"""The weekly briefing (通报) the supervision office circulates: the week's district
+ranking with its red and black lists, the longest-overdue open items, the new exposure-video
+items and the recurrences (`gather`); stored once generated (`generate`), so the Monday
 edition stays what was sent even as the items move on.
 """
 
@@ -104,12 +93,17 @@ class DistrictLine(BaseModel):
     escalations: dict[str, int]  # "1".."4" → escalations fired in the week at that level
 
 
-class OverdueItem(BaseModel):
+class _Item(BaseModel):
+    """A finding as a briefing names it: its category, district and unit by name."""
+
     finding_id: uuid.UUID
     category: str
     description: str
     district: str
     responsible_unit: str
+
+
+class OverdueItem(_Item):
     due_at: datetime
     days_overdue: float
     level: int  # the highest escalation level fired so far, 0 when none
@@ -117,12 +111,7 @@ class OverdueItem(BaseModel):
     leader_title: str | None
 
 
-class WeekItem(BaseModel):
-    finding_id: uuid.UUID
-    category: str
-    description: str
-    district: str
-    responsible_unit: str
+class WeekItem(_Item):
     reported_at: datetime
     due_at: datetime | None
     status: str
@@ -130,6 +119,13 @@ class WeekItem(BaseModel):
     recurrence_of: uuid.UUID | None = None
 
 
+# One ISO week in the city's zone, Monday 00:00 to the next Monday 00:00, for the findings
+# reported in it: every district's figures, score and rank as the ranking computes them, and
+# from the ranks the red list (红榜, ranks 1–3) and the black list (黑榜, the bottom three
+# ranks), ties included; the longest-overdue open items (whenever reported) with the head of
+# the responsible unit from the posts valid at generation time, who answers for the item
+# today; the week's new exposure-video items and recurrences. "Overdue" is measured at the
+# end of the week, or at generation time for the current week (`as_of`).
 class Briefing(BaseModel):
     week: str
     starts_at: datetime
@@ -180,6 +176,19 @@ _District = aliased(Unit)
 _Responsible = aliased(Unit)
 
 
+def _named(
+    f: Finding, category: str, district: str | None, responsible: str | None
+) -> dict[str, Any]:
+    """The `_Item` fields of a row of `_finding_rows`."""
+    return {
+        "finding_id": f.id,
+        "category": category,
+        "description": f.description,
+        "district": district or "",
+        "responsible_unit": responsible or "",
+    }
+
+
 def _finding_rows(
     *extra: ColumnElement[Any] | InstrumentedAttribute[Any],
 ) -> Select[*tuple[Any, ...]]:
@@ -226,11 +235,7 @@ async def _overdue(
         assert f.due_at is not None  # noqa: S101 - filtered above
         items.append(
             OverdueItem(
-                finding_id=f.id,
-                category=category,
-                description=f.description,
-                district=district or "",
-                responsible_unit=responsible or "",
+                **_named(f, category, district, responsible),
                 due_at=f.due_at.astimezone(tz),
                 days_overdue=round((as_of - f.due_at).total_seconds() / 86400, 1),
                 level=top or 0,
@@ -255,11 +260,7 @@ async def _week_items(
     ).order_by(Finding.reported_at, Finding.id)
     return [
         WeekItem(
-            finding_id=f.id,
-            category=category,
-            description=f.description,
-            district=district or "",
-            responsible_unit=responsible or "",
+            **_named(f, category, district, responsible),
             reported_at=f.reported_at.astimezone(tz),
             due_at=f.due_at.astimezone(tz) if f.due_at is not None else None,
             status=f.status,

@@ -1,34 +1,11 @@
-"""Unit statistics for the supervision office's ranking (通报 / 红黑榜).
+"""Unit statistics for the supervision office's ranking (通报 / 红黑榜): what counts for a
+unit, its figures, its score and rank (`ranking`, `score`), and the red and black lists.
 
-Which findings count for a unit: those whose responsible unit lies in the unit's subtree,
-reported in the window, excluding those closed as invalid or duplicate (they were never the
-unit's problem). Which escalations count: those whose responsible unit lies in the subtree,
-fired in the window. Findings reported but never dispatched (or returned) have no
-responsible unit and count nowhere.
-
-An exposure-video finding, and an escalation of one, counts twice in every figure that feeds
-the score (`weighted`); the plain figures are shown as well so they can be checked against
-the lists. The score (pure, `score`):
-
-    100 × on-time rate − 2 × overdue open − 5 × reworked − 5 × recurrences
-        − (1 × L1 + 2 × L2 + 5 × L3 + 10 × L4 escalations)
-
-all on the weighted counts; the on-time rate is on-time ÷ rectified (1 when nothing was
-rectified yet), levels above 4 cost as much as L4. Rank 1 is the highest score; equal scores
-share a rank. The red and the black list follow from the ranks (`boards`).
-
-The SQL aggregates per responsible unit and the roll-up to districts, streets or
-departments happens here, over the unit paths: a few hundred rows, not the findings. A
-closed finding never changes again, so closed findings are read from their per-day roll-up
-(`closed_finding_days`, kept by triggers in the closing transaction; `stat_days` says how a
-window is split into whole days and raw edges); open ones from their own per-day roll-up,
-which the worker folds in from the changes the triggers append (`open_finding_days`, migration
-0012; services/core/stats/store.py), except the overdue count, which depends on the time asked
-and comes from the partial index of open findings, ordered by due date. The same pass gives
-the dashboard's trend its open findings per week (`ranking`). An escalation never changes
-either once fired:
-escalations come from their own roll-up (`escalation_days`, migration 0011) and the rows of
-the partial days.
+What never changes once written is read from per-day roll-ups kept by triggers — closed
+findings (`closed_finding_days`), fired escalations (`escalation_days`) — and open findings
+from the roll-up the worker folds (`open_finding_days`, stats/store.py); only the partial
+days at a window's ends (days.py) and the red and yellow counts (from the partial index of
+the findings whose clock runs, migration 0019) are read row by row.
 """
 
 from __future__ import annotations
@@ -36,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from sqlalchemy import (
     ColumnElement,
@@ -71,7 +48,6 @@ from services.core.stats.days import DaySplit, split
 
 EXPOSURE_SOURCE = "exposure_video"
 EXPOSURE_WEIGHT = 2
-STAT_LEVELS = ("district", "street", "department")
 REPORTED_LEVELS = (1, 2, 3, 4)
 
 ON_TIME_POINTS = 100
@@ -96,6 +72,9 @@ class Counts:
     overdue_open: int = 0
     rework: int = 0
     recurrences: int = 0
+    # Open with the clock running, past the reminder fraction and not yet due, now: the
+    # yellow light (services.core.escalation.rules `light`). Shown, not scored.
+    yellow_open: int = 0
     escalations: dict[int, int] = field(default_factory=dict)
 
     def add(self, other: Counts, factor: int = 1) -> None:
@@ -115,7 +94,13 @@ class Counts:
 
 
 def score(weighted: Counts) -> float:
-    """The ranking score of one unit from its weighted counts (see the module docstring)."""
+    """The ranking score of one unit from its weighted counts:
+
+        100 × on-time rate − 2 × overdue open − 5 × reworked − 5 × recurrences
+            − (1 × L1 + 2 × L2 + 5 × L3 + 10 × L4 escalations)
+
+    The on-time rate is on-time ÷ rectified (1 when nothing was rectified yet); levels above
+    4 cost as much as L4. Rank 1 is the highest score; equal scores share a rank."""
     rate = weighted.on_time_rate
     penalty = (
         OVERDUE_PENALTY * weighted.overdue_open
@@ -161,9 +146,15 @@ class UnitStats:
     board: Board | None = None  # the red or the black list (`boards`)
 
 
+_When = TypeVar("_When", date, datetime)
+
+
 def _window(
-    column: InstrumentedAttribute[datetime], since: datetime | None, until: datetime | None
+    column: InstrumentedAttribute[_When] | ColumnElement[_When],
+    since: _When | None,
+    until: _When | None,
 ) -> list[ColumnElement[bool]]:
+    """`since <= column < until`, either bound left open when None."""
     clauses = []
     if since is not None:
         clauses.append(column >= since)
@@ -176,6 +167,12 @@ def _window(
 # indexes' predicates (a bound parameter proves nothing about a generic plan).
 CLOSED: ColumnClause[str] = literal_column("'closed'", String())
 RECTIFIED: ColumnClause[str] = literal_column("'rectified'", String())
+# The statuses whose clock runs, as ix_findings_light's predicate names them (migration 0019).
+_RUNNING = ("assigned", "accepted")
+assert set(_RUNNING) == set(CLOCK_RUNNING)  # noqa: S101 - keep the two in step
+CLOCK_RUNS: ColumnElement[bool] = Finding.status.in_(
+    [literal_column(f"'{s}'", String()) for s in _RUNNING]
+)
 
 
 def _whole_days(
@@ -183,13 +180,7 @@ def _whole_days(
 ) -> list[ColumnElement[bool]]:
     """The whole days of `days` on a roll-up's `day` column."""
     assert days.whole is not None  # noqa: S101 - the callers check
-    first, end = days.whole
-    clauses = []
-    if first is not None:
-        clauses.append(day >= first)
-    if end is not None:
-        clauses.append(day < end)
-    return clauses
+    return _window(day, *days.whole)
 
 
 def _between(
@@ -225,10 +216,10 @@ def finding_counts(
     windows: Sequence[Window] = (),
 ) -> CompoundSelect[*tuple[Any, ...]]:
     """Per responsible unit and exposure flag: total, closed, on time, overdue open,
-    reworked, recurrences — possibly several rows per unit and flag, to be added up: the
-    closed findings of whole days from their roll-up and those of the partial days at the
-    window's ends from the rows; the open ones as `_open_counts` reads them (those with no
-    responsible unit too, under None).
+    reworked, recurrences, yellow open — possibly several rows per unit and flag, to be
+    added up: the closed findings of whole days from their roll-up and those of the partial
+    days at the window's ends from the rows; the open ones as `_open_counts` reads them
+    (those with no responsible unit too, under None).
 
     Then one column per window of `windows`: the open findings reported in it, which the
     dashboard's trend shows, counted in the same pass."""
@@ -248,6 +239,7 @@ def finding_counts(
                 zero,
                 func.sum(d.rework),
                 func.sum(d.recurrences),
+                zero,
                 *no_windows,
             )
             .where(
@@ -264,6 +256,7 @@ def finding_counts(
                 zero,
                 func.count().filter(Finding.rework_count > 0),
                 func.count().filter(Finding.recurrence_of.is_not(None)),
+                zero,
                 *no_windows,
             ).where(
                 Finding.status == CLOSED,
@@ -297,8 +290,8 @@ def _open_counts(
 ) -> list[Select[*tuple[Any, ...]]]:
     """The open findings' part of `finding_counts`: those of whole days (of the window and of
     each of `windows`) from their roll-up, those of partial days from the rows, and the
-    overdue ones, the one figure that depends on `now`, from the `due_at` range of the index
-    that holds only open findings."""
+    overdue (red) and yellow ones, the figures that depend on `now`, from the `yellow_at`
+    range of the index that holds only the findings whose clock runs."""
     zero = literal(0)
     no_windows = [zero] * len(windows)
     splits = [split(a, b) for a, b in windows]
@@ -317,6 +310,7 @@ def _open_counts(
                 zero,
                 func.sum(o.c.rework),
                 func.sum(o.c.recurrences),
+                zero,
                 *(
                     func.coalesce(func.sum(o.c.findings).filter(*_whole_days(w, o.c.day)), 0)
                     if w.whole is not None
@@ -336,21 +330,33 @@ def _open_counts(
                 zero,
                 func.count().filter(Finding.rework_count > 0),
                 func.count().filter(Finding.recurrence_of.is_not(None)),
+                zero,
                 *no_windows,
             ).where(open_row, _in_edges(days, Finding.reported_at))
         )
     if any(w.edges for w in splits):
         parts.append(
             _per_unit(
-                *([zero] * 6),
+                *([zero] * 7),
                 *(func.count().filter(_in_edges(w, Finding.reported_at)) for w in splits),
             ).where(open_row, or_(*(_in_edges(w, Finding.reported_at) for w in splits)))
         )
+    # Red and yellow in one pass: a finding whose clock runs turned yellow before it fell
+    # due, so `yellow_at <= now` is both, told apart by due_at (ix_findings_light holds both
+    # columns: the pass reads the index alone).
     parts.append(
-        _per_unit(zero, zero, zero, func.count(), zero, zero, *no_windows).where(
-            open_row,
-            Finding.status.in_(sorted(CLOCK_RUNNING)),
-            Finding.due_at < now,
+        _per_unit(
+            zero,
+            zero,
+            zero,
+            func.count().filter(Finding.due_at < now),
+            zero,
+            zero,
+            func.count().filter(Finding.due_at >= now),
+            *no_windows,
+        ).where(
+            CLOCK_RUNS,
+            Finding.yellow_at <= now,
             *_window(Finding.reported_at, since, until),
         )
     )
@@ -468,7 +474,16 @@ async def ranking(
     windows: Sequence[Window] = (),
 ) -> Ranking:
     """`unit_stats`, and the open findings reported in each of `windows` (which must lie
-    within [since, until): the open findings outside it are not read)."""
+    within [since, until): the open findings outside it are not read).
+
+    A unit's findings are those whose responsible unit lies in its subtree, reported in the
+    window, except those closed as invalid or duplicate (never the unit's problem); its
+    escalations, those whose responsible unit lies in the subtree, fired in the window. A
+    finding never dispatched (or returned) has no responsible unit and counts nowhere. An
+    exposure-video finding, and an escalation of one, counts twice in the `weighted` figures
+    that feed the score; the plain ones are shown so they can be checked against the lists.
+    The SQL counts per responsible unit; the roll-up to the level's units happens here, over
+    the unit paths: a few hundred rows, not the findings."""
     if any(
         (since is not None and a < since) or (until is not None and b > until) for a, b in windows
     ):
@@ -483,14 +498,14 @@ async def ranking(
     escalation_rows = await session.execute(escalation_counts(since, until))
     open_reported = [0] * len(windows)
     for f in finding_rows:
-        for i, n in enumerate(f[8:]):
+        for i, n in enumerate(f[9:]):
             open_reported[i] += int(n)
         target = stats.get(owner.get(f[0] or 0, 0))
         if target is None:
             continue
         exposure = f[1]
-        total, closed, on_time, overdue, rework, recurrences = (int(n) for n in f[2:8])
-        counts = Counts(total, closed, on_time, overdue, rework, recurrences)
+        total, closed, on_time, overdue, rework, recurrences, yellow = (int(n) for n in f[2:9])
+        counts = Counts(total, closed, on_time, overdue, rework, recurrences, yellow)
         target.counts.add(counts)
         target.weighted.add(counts, EXPOSURE_WEIGHT if exposure else 1)
 
