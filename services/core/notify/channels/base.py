@@ -1,4 +1,6 @@
-"""What every channel adapter takes and answers.
+"""What every channel adapter takes and answers. One small adapter per channel behind this
+interface: DingTalk and WeCom group robots, email over SMTP, SMS through Aliyun, the signed
+webhook; the in-app inbox needs none (its rows are the inbox).
 
 An adapter sends one rendered `Message` to one `Destination` and reports the provider's answer
 as an `Attempt`: sent (and whether the provider says it reached the person), or failed, and
