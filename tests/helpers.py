@@ -772,6 +772,8 @@ async def clone_findings(factory: async_sessionmaker[AsyncSession], fid: str, co
                     text(
                         "SELECT column_name FROM information_schema.columns "
                         "WHERE table_name = 'findings' AND column_name <> 'id' "
+                        # generated columns (yellow_at) compute themselves
+                        "AND is_generated = 'NEVER' "
                         "ORDER BY ordinal_position"
                     )
                 )
