@@ -145,7 +145,7 @@ async def _findings(
         c["column_name"]
         for c in await db.fetch(
             "SELECT column_name FROM information_schema.columns WHERE table_name = 'findings' "
-            "AND column_name <> 'id' ORDER BY ordinal_position"
+            "AND column_name <> 'id' AND is_generated = 'NEVER' ORDER BY ordinal_position"
         )
     ]
     names = ", ".join(f'"{c}"' for c in columns)
