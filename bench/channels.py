@@ -209,13 +209,18 @@ async def _throughput(db: asyncpg.Connection, limits: dict[str, int]) -> list[st
 
 
 async def _walk(
-    client: httpx.AsyncClient, supervisor: dict[str, str], eid: int, link: str
+    client: httpx.AsyncClient, supervisor: dict[str, str], eid: int, nid: int, link: str
 ) -> list[str]:
-    """One escalation from sent to acknowledged, through its receipts."""
+    """One escalation from sent to acknowledged, through its receipts: the recipient the
+    message `nid` (whose link it is) went to."""
 
     async def person() -> dict[str, Any]:
         r = await client.get(f"/api/v1/escalations/{eid}/receipts", headers=supervisor)
-        found: dict[str, Any] = next(p for p in r.json()["recipients"] if p["kind"] == "person")
+        found: dict[str, Any] = next(
+            p
+            for p in r.json()["recipients"]
+            if any(c["notification_id"] == nid for c in p["channels"])
+        )
         return found
 
     steps = []
@@ -319,7 +324,7 @@ async def main() -> int:  # noqa: PLR0915 - one scenario, read top to bottom
             )
             link = LINK.fullmatch(card["singleURL"])
             assert link is not None
-            walk = await _walk(client, supervisor, int(eid), link.group(1))
+            walk = await _walk(client, supervisor, int(eid), int(n), link.group(1))
             limits = {
                 "dingtalk": settings.rate_dingtalk_per_minute,
                 "wecom": settings.rate_wecom_per_minute,
