@@ -110,6 +110,8 @@ def settings(
         jwt_secret="test-secret-key-that-is-long-enough-for-hs256",
         log_format="console",
         log_level="WARNING",
+        # Tests run at any hour: notices go out at once unless a test holds them on purpose.
+        notify_hours="always",
     )
     return base.model_copy(update=settings_overrides)
 

@@ -1277,3 +1277,108 @@ async def device_token(factory: async_sessionmaker[AsyncSession], username: str)
     async with factory() as session, session.begin():
         issued = await issue_token(session, Operator("test"), username=username, name="phone")
         return issued.secret
+
+
+# ---- channels: contact points through the admin API, deliveries as the worker makes them ----
+
+
+async def add_contact_point(client: AsyncClient, admin: dict[str, str], **body: Any) -> int:
+    """A contact point through POST /api/v1/contact-points (as an admin would): its id."""
+    r = await client.post("/api/v1/contact-points", json=body, headers=admin)
+    assert r.status_code == 201, r.text
+    point_id: int = r.json()["id"]
+    return point_id
+
+
+async def person_of(factory: async_sessionmaker[AsyncSession], unit: str, role: str) -> int:
+    """The person holding `role` at `unit` (a demo post)."""
+    async with factory() as session:
+        found = await session.scalar(
+            text(
+                "SELECT po.person_id FROM posts po JOIN units u ON u.id = po.unit_id "
+                "WHERE u.code = :unit AND po.role = :role ORDER BY po.id LIMIT 1"
+            ),
+            {"unit": unit, "role": role},
+        )
+    assert found is not None, (unit, role)
+    return int(found)
+
+
+async def deliver_due(
+    factory: async_sessionmaker[AsyncSession],
+    settings: Settings,
+    http: httpx.AsyncClient,
+    now: datetime,
+    *,
+    rounds: int = 50,
+) -> list[Any]:
+    """Deliver everything due at `now` the way the worker's job does (fold a destination's
+    backlog into a digest first, then one attempt), until nothing due is left or only
+    deferred rows remain. The outcomes."""
+    from services.core.notify.delivery import deliver
+    from services.core.notify.service import channels_from_settings
+    from services.core.notify.store import due_for_delivery, form_digest
+    from services.core.platform.backoff import RetryPolicy
+
+    channels = channels_from_settings(settings, http)
+    outcomes: list[Any] = []
+    for _ in range(rounds):
+        async with factory() as session:
+            due = await due_for_delivery(session, now, 5000)
+        if not due:
+            break
+        progressed = False
+        for nid, _attempts, _at in due:
+            async with factory() as session, session.begin():
+                digest = await form_digest(
+                    session, nid, now, settings.digest_threshold, settings.digest_max_items
+                )
+            async with factory() as session, session.begin():
+                outcome = await deliver(
+                    session,
+                    digest or nid,
+                    client=http,
+                    secret="unused-webhook-secret",
+                    policy=RetryPolicy.from_settings(settings),
+                    tz=TZ,
+                    now=now,
+                    channels=channels,
+                )
+            if outcome is not None:
+                outcomes.append(outcome)
+                progressed = progressed or outcome.status != "pending" or bool(outcome.wake)
+        if not progressed:
+            break
+    return outcomes
+
+
+async def sql_rows(factory: async_sessionmaker[AsyncSession], sql: str, **params: Any) -> list[Any]:
+    async with factory() as session:
+        return list((await session.execute(text(sql), params)).all())
+
+
+async def clone_findings(factory: async_sessionmaker[AsyncSession], fid: str, copies: int) -> None:
+    """`copies` more findings exactly like `fid` (ids aside), written in one statement: a
+    district's backlog without hundreds of reports."""
+    async with factory() as session, session.begin():
+        columns = list(
+            (
+                await session.execute(
+                    text(
+                        "SELECT column_name FROM information_schema.columns "
+                        "WHERE table_name = 'findings' AND column_name <> 'id' "
+                        # generated columns (yellow_at) compute themselves
+                        "AND is_generated = 'NEVER' "
+                        "ORDER BY ordinal_position"
+                    )
+                )
+            ).scalars()
+        )
+        names = ", ".join(f'"{c}"' for c in columns)
+        await session.execute(
+            text(
+                f"INSERT INTO findings (id, {names}) SELECT gen_random_uuid(), {names} "  # noqa: S608
+                "FROM findings, generate_series(1, :copies) WHERE id = :id"
+            ),
+            {"copies": copies, "id": uuid.UUID(fid)},
+        )

@@ -48,6 +48,7 @@ def worker_env(
         "DUBAN_REDIS_URL": servers.redis.url,
         "DUBAN_DATA_DIR": str(data_dir),
         "DUBAN_LOG_LEVEL": log_level,
+        "DUBAN_NOTIFY_HOURS": "always",  # tests run at any hour
         "DUBAN_LOG_FORMAT": "json",
     }
     if sweep_seconds is not None:

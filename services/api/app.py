@@ -14,7 +14,7 @@ from services.core.platform.queue import lazy_queue
 from services.core.platform.settings import Settings, get_settings
 from services.core.platform.stack import endpoints
 
-from . import docs, middleware, problem_schema, problems, proxies
+from . import docs, middleware, notice, problem_schema, problems, proxies
 from .middleware import API_PREFIX
 from .routes import (
     app as phone_app,
@@ -25,6 +25,7 @@ from .routes import (
     calendar,
     calendar_overrides,
     categories,
+    contact_points,
     escalations,
     evidence,
     exposure_videos,
@@ -91,6 +92,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         posts,
         categories,
         routing_rules,
+        contact_points,
         escalations,
         stats,
         policies,
@@ -105,4 +107,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     ):
         app.include_router(module.router, prefix=API_PREFIX, responses=problem_schema.API_ERRORS)
     dashboard.install(app)  # the web dashboard at /ui (services/api/ui)
+    app.include_router(notice.router)  # the page every message links to (/n/<token>)
     return app

@@ -242,6 +242,3 @@ async def test_an_address_that_is_not_http_fails_at_once_and_nothing_leaks(
     assert outcome.status == "failed"
     n = await row(factory, nid)
     assert n.last_error == "the address is not an http(s) URL"
-
-
-# --- a real worker process ----------------------------------------------------------------

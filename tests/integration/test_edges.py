@@ -110,6 +110,12 @@ BODIES: dict[tuple[str, str], Any] = {
     ("patch", "/api/v1/categories/{code}"): dict,
     ("post", "/api/v1/calendar-overrides"): lambda: {"date": "2026-10-08", "kind": "holiday"},
     ("post", "/api/v1/exposure-videos"): video_body,
+    ("post", "/api/v1/contact-points"): lambda: {
+        "person_id": 1,
+        "kind": "email",
+        "email": "edge@example.org",
+    },
+    ("patch", "/api/v1/contact-points/{point_id}"): dict,
 }
 # Values for the query parameters an operation needs besides the one at the edge.
 QUERIES: dict[tuple[str, str], dict[str, Any]] = {

@@ -87,7 +87,7 @@ async def test_ladder_validation_names_the_field(
     client: AsyncClient, admin: dict[str, str]
 ) -> None:
     bad_levels = [
-        {"level": 1, "target": "mayor", "after": {"working_days": 0}, "channels": ["sms"]},
+        {"level": 1, "target": "mayor", "after": {"working_days": 0}, "channels": ["fax"]},
         {"level": 1, "target": "district_head", "after": {"duration": "P1M"}},
         {"level": 3, "target": "city_leader", "after": {"weeks": 1}, "extra": True},
         {"level": 4, "target": "city_leader", "after": {"working_days": -1}, "channels": []},

@@ -37,7 +37,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.routing import iter_route_contexts
 from httpx import ASGITransport, AsyncClient, Response
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.api.app import create_app
@@ -138,6 +138,7 @@ class World:
     mixed_own: str
     own_accepted: str  # 八大关街道, accepted by its handler
     licang_head: int  # person
+    licang_point: int  # the head's mobile number, a contact point
     licang_post: int
     licang_rule: int
     week: str  # the ISO week everything was reported in
@@ -223,7 +224,27 @@ async def _create_foreign_leader(factory: async_sessionmaker[AsyncSession]) -> i
             )
         ).scalar_one()
         user.person_id = person
+        # Where the head is reached: a number only admins may read.
+        await conn.execute(
+            text(
+                "INSERT INTO contact_points (person_id, kind, target, position) "
+                "VALUES (:person, 'sms', :phone, 0)"
+            ),
+            {"person": person, "phone": FOREIGN_PHONE},
+        )
     return int(person)
+
+
+FOREIGN_PHONE = "13900000077"
+
+
+async def _foreign_point(factory: async_sessionmaker[AsyncSession], person: int) -> int:
+    async with factory() as session:
+        conn = await session.connection()
+        found = await conn.execute(
+            text("SELECT id FROM contact_points WHERE person_id = :p"), {"p": person}
+        )
+        return int(found.scalar_one())
 
 
 async def _bearer_tokens(
@@ -421,6 +442,7 @@ async def _arrange(
         mixed_own=mixed_own,
         own_accepted=own_accepted,
         licang_head=licang_head,
+        licang_point=await _foreign_point(factory, licang_head),
         licang_post=licang_post,
         licang_rule=licang_rule,
         week=week,
@@ -432,6 +454,7 @@ async def _arrange(
             *("越界甲", "越界乙", "越界丙", "越界戊", "越界曝光片"),  # descriptions, title
             *("李村街道", "浮山路街道"),  # streets
             *("示例·李沧区委书记", "示例·李村街道党工委书记", "示例·联系李沧区的市领导"),
+            FOREIGN_PHONE,
         ),
         numbers=(*escalations, *notifications),
         watched=[uuid.UUID(i) for i in (f1.id, *segments, mixed_own, own_accepted)],
@@ -463,6 +486,7 @@ async def world(servers: Servers, tmp_path_factory: pytest.TempPathFactory) -> A
         jwt_secret="test-secret-key-that-is-long-enough-for-hs256",
         log_format="console",
         log_level="WARNING",
+        notify_hours="always",  # tests run at any hour
     )
     engine = make_engine(url, pool_size=2)
     app = create_app(settings)
@@ -553,6 +577,7 @@ PATH_OBJECTS: dict[str, Callable[[World, str], tuple[list[str], str | None]]] = 
     "video_id": lambda w, _: ([w.video], MISSING_UUID),
     "code": _code,
     "person_id": lambda w, _: ([str(w.licang_head)], str(MISSING_INT)),
+    "point_id": lambda w, _: ([str(w.licang_point)], str(MISSING_INT)),
     "post_id": lambda w, _: ([str(w.licang_post)], str(MISSING_INT)),
     "rule_id": lambda w, _: ([str(w.licang_rule)], str(MISSING_INT)),
     "day": lambda w, _: ([OVERRIDE_DAY], "2031-01-02"),
@@ -812,6 +837,25 @@ API_OPS: dict[tuple[str, str], Op] = {
         "config", payloads=_json({"name": "改名"}), why=CONFIG_WHY
     ),
     ("DELETE", f"{API}/units/{{code}}"): Op("config", why=CONFIG_WHY),
+    ("GET", f"{API}/contact-points"): Op(
+        "config",
+        queries=lambda w: [{}, {"person_id": str(w.licang_head)}, {"unit": "licang"}],
+        allowed=_REFUSED,
+        why=CONFIG_WHY,
+    ),
+    ("POST", f"{API}/contact-points"): Op(
+        "config",
+        payloads=lambda w, role: [
+            {"json": {"person_id": w.licang_head, "kind": "sms", "phone": "13900000078"}}
+        ],
+        allowed=_REFUSED,
+        why=CONFIG_WHY,
+    ),
+    ("GET", f"{API}/contact-points/{{point_id}}"): Op("config", why=CONFIG_WHY),
+    ("PATCH", f"{API}/contact-points/{{point_id}}"): Op(
+        "config", payloads=_json({"label": "改"}), why=CONFIG_WHY
+    ),
+    ("DELETE", f"{API}/contact-points/{{point_id}}"): Op("config", why=CONFIG_WHY),
     ("GET", f"{API}/people"): Op("config", allowed=_REFUSED, why=CONFIG_WHY),
     ("POST", f"{API}/people"): Op(
         "config",
@@ -926,6 +970,7 @@ API_OPS: dict[tuple[str, str], Op] = {
         allowed=frozenset({200}),
         check=_export_rows,
     ),
+    ("GET", f"{API}/escalations/{{escalation_id}}/receipts"): Op("escalation"),
     ("POST", f"{API}/escalations/{{escalation_id}}/acknowledge"): Op(
         "escalation", payloads=_json({"instruction": "限期整改到位"})
     ),
@@ -1084,6 +1129,8 @@ UNLISTED = {
     "/m/manifest.webmanifest": "the phone app's manifest",
     "/m/sw.js": "the phone app's service worker",
     "/m/static/{path}": "the phone app's script, style and icons",
+    "/n/{token}": "a message's signed link: what that message said, to whoever holds it "
+    "(tests/integration/test_channel_links.py)",
 }
 
 

@@ -44,6 +44,7 @@ def worker_env(servers: Servers, database_url: str, data_dir: Path) -> dict[str,
         "DUBAN_REDIS_URL": servers.redis.url,
         "DUBAN_DATA_DIR": str(data_dir),
         "DUBAN_LOG_LEVEL": "WARNING",
+        "DUBAN_NOTIFY_HOURS": "always",  # tests run at any hour
         "DUBAN_WEBHOOK_SECRET": SECRET,
         "DUBAN_DELIVERY_BACKOFF_BASE_SECONDS": "0.3",
         "DUBAN_DELIVERY_BACKOFF_CAP_SECONDS": "1",

@@ -78,6 +78,7 @@ class LiveApi:
             "DUBAN_DATA_DIR": str(data_dir),
             "DUBAN_JWT_SECRET": "fuzz-secret-key-that-is-long-enough-for-hs256",
             "DUBAN_LOG_LEVEL": "WARNING",
+            "DUBAN_NOTIFY_HOURS": "always",  # tests run at any hour
             "DUBAN_LOG_FORMAT": "console",
         }
         self._log = self.log_path.open("ab")

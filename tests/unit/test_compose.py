@@ -38,6 +38,8 @@ REQUIRED = {
     "REDIS_PASSWORD": "redis-password",
     "DUBAN_JWT_SECRET": "j" * 40,
     "DUBAN_WEBHOOK_SECRET": "w" * 40,
+    "DUBAN_LINK_SECRET": "l" * 40,
+    "DUBAN_CHANNEL_KEY": "c" * 40,
 }
 # Settings the compose file decides and .env cannot change, and why: the photos must stay in
 # the volume every replica mounts, whatever a DUBAN_MEDIA_DIR meant for another machine says.
@@ -230,6 +232,22 @@ def test_the_dockerfile_copies_existing_files_and_runs_an_existing_app() -> None
     assert any(line.startswith("USER ") and "root" not in line for line in lines)
     for var in re.findall(r"\b(DUBAN_[A-Z_]+)=", "\n".join(lines)):
         assert var in SETTINGS_VARS, f"Dockerfile sets {var}, which is not a setting"
+
+
+def test_every_key_the_processes_must_share_is_required() -> None:
+    """A key generated into the data dir when unset is one per container here (only the
+    photos' volume is shared): the API would seal robot URLs and sign links with keys the
+    worker never sees. So compose refuses to start without each, and names it."""
+    generated = re.findall(
+        r'persistent_secret\(settings\.data_dir / "([\w-]+)"',
+        (ROOT / "services/core/platform/keys.py").read_text(),
+    )
+    assert len(generated) >= 4
+    for name in generated:
+        var = "DUBAN_" + name.upper().replace("-", "_")
+        assert var in REQUIRED, var
+        with pytest.raises(MissingVariable, match=var):
+            resolved({k: v for k, v in REQUIRED.items() if k != var})
 
 
 def test_the_production_topology() -> None:

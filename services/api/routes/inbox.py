@@ -37,10 +37,8 @@ def render_item(n: Notification, tz: ZoneInfo) -> InboxItem:
         created_at=n.created_at.astimezone(tz),
         read_at=local(n.read_at, tz),
         read=n.read_at is not None,
-        links={
-            "finding": f"/api/v1/findings/{n.finding_id}",
-            "read": f"/api/v1/inbox/{n.id}/read",
-        },
+        links={"read": f"/api/v1/inbox/{n.id}/read"}
+        | ({"finding": f"/api/v1/findings/{n.finding_id}"} if n.finding_id else {}),
     )
 
 

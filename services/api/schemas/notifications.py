@@ -10,18 +10,21 @@ from pydantic import BaseModel, Field
 
 from services.core.models import CHANNELS, NOTIFICATION_STATUSES
 
-Status = Literal["pending", "sent", "failed"]
-Channel = Literal["inbox", "webhook"]
+Status = Literal["pending", "sent", "failed", "standby", "skipped", "digested", "in_doubt"]
+Channel = Literal["inbox", "webhook", "dingtalk", "wecom", "email", "sms"]
 assert set(NOTIFICATION_STATUSES) == set(get_args(Status))  # noqa: S101 - keep them in step
 assert set(CHANNELS) == set(get_args(Channel))  # noqa: S101
 
 
 class InboxItem(BaseModel):
     id: int
-    kind: str = Field(description="escalation | reminder")
+    kind: str = Field(
+        description="escalation | reminder | undelivered (to the campaign office: escalations "
+        "that reached nobody)"
+    )
     subject: str
     payload: dict[str, Any]
-    finding_id: uuid.UUID
+    finding_id: uuid.UUID | None
     escalation_id: int | None
     created_at: datetime
     read_at: datetime | None
@@ -48,8 +51,11 @@ class NotificationOut(BaseModel):
     recipient: Recipient
     address: str | None = Field(description="webhook: scheme and host only (URLs hold tokens)")
     subject: str
-    finding_id: uuid.UUID
+    finding_id: uuid.UUID | None
     escalation_id: int | None
+    contact_point_id: int | None = Field(description="the robot, mailbox, phone or webhook")
+    chain_rank: int = Field(description="place in the recipient's fallback order (0: first)")
+    digest_id: int | None = Field(description="the digest message that carried it")
     attempts: int
     last_error: str | None
     created_at: datetime
@@ -57,6 +63,8 @@ class NotificationOut(BaseModel):
     last_attempt_at: datetime | None
     next_attempt_at: datetime | None
     sent_at: datetime | None
+    delivered_at: datetime | None = Field(description="the provider says it arrived")
+    opened_at: datetime | None = Field(description="its signed link was first opened")
 
 
 class NotificationPage(BaseModel):

@@ -33,6 +33,7 @@ from services.core.findings.rules import light_of
 from services.core.identity.principal import Principal
 from services.core.identity.security import issue_access_token, read_access_token
 from services.core.models import CLOCK_RUNNING, SOURCES, Escalation, User
+from services.core.notify.queries import delivery_state, delivery_states, receipts
 from services.core.platform.db import driver_connection
 from services.core.platform.errors import UnknownReference
 from services.core.stats.queries import REPORTED_LEVELS, ranking
@@ -108,6 +109,7 @@ def render(
         "csrf": csrf_token(session_token, state.jwt_secret) if session_token else "",
         "other_lang_url": _with_lang(request, "en" if lang == "zh" else "zh"),
         "fmt": lambda v: v.astimezone(tz).strftime("%Y-%m-%d %H:%M") if v else "—",
+        "fmt_iso": lambda v: datetime.fromisoformat(v).astimezone(tz).strftime("%Y-%m-%d %H:%M"),
         "path": request.url.path,
     }
     response = templates.TemplateResponse(request, name, base | context, status_code=status)
@@ -335,6 +337,7 @@ async def escalations_page(
         "lights": LIGHTS,
         "now": now,
         "status_of": status_of,
+        "delivery": await delivery_states(session, [r.escalation.id for r in rows], utcnow()),
     }
     return render(request, "ui/escalations.html", context, caller, status=422 if bad else 200)
 
@@ -354,7 +357,12 @@ async def _finding_context(
         session, caller, [Escalation.finding_id == finding_id], after=None, limit=50
     )
     escalations.sort(key=lambda r: r.escalation.level)
+    now = utcnow()
+    found = {r.escalation.id: await receipts(session, r.escalation.id, now) for r in escalations}
     return {
+        "receipts": {
+            eid: {"state": delivery_state(rs), "recipients": rs} for eid, rs in found.items()
+        },
         "view": view,
         "f": view.finding,
         "events": events,

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.core.escalation.queries import visible_escalations
 from services.core.identity.principal import Principal
-from services.core.models import Escalation, Event, Finding
+from services.core.models import Escalation, Event, Finding, User
 from services.core.platform.errors import DomainError
 
 MAX_INSTRUCTION = 2000
@@ -82,6 +82,61 @@ async def acknowledge(
                 "level": e.level,
                 "target": e.target,
                 "instruction": instruction,
+            },
+            at=now,
+        )
+    )
+    await session.flush()
+    return e
+
+
+async def acknowledge_by_link(
+    session: AsyncSession,
+    escalation_id: int,
+    person_id: int,
+    instruction: str,
+    now: datetime,
+    notification_id: int,
+) -> Escalation:
+    """The target's acknowledgement from the signed link in a message addressed to them
+    (the caller has checked the link: fresh, single-use, the target's own). Recorded like
+    one from the dashboard, with the user the person acts as (if any) and `via: link` on the
+    trail. 422 without an instruction, 409 when already acknowledged."""
+    if not instruction.strip() or len(instruction) > MAX_INSTRUCTION:
+        raise AcknowledgeError(
+            422, f"An instruction of 1 to {MAX_INSTRUCTION} characters is required.", "instruction"
+        )
+    e = await session.scalar(
+        select(Escalation).where(Escalation.id == escalation_id).with_for_update()
+    )
+    if e is None or e.target_person_id != person_id:
+        raise AcknowledgeError(404, f"No escalation {escalation_id} for this link.")
+    if e.acknowledged_at is not None:
+        raise AcknowledgeError(
+            409, f"Escalation {escalation_id} was already acknowledged at {e.acknowledged_at}."
+        )
+    user_id = await session.scalar(
+        select(User.id).where(User.person_id == person_id, User.active).order_by(User.id).limit(1)
+    )
+    e.acknowledged_at = now
+    e.acknowledged_by_id = user_id
+    e.instruction = instruction
+    status = await session.scalar(select(Finding.status).where(Finding.id == e.finding_id))
+    session.add(
+        Event(
+            finding_id=e.finding_id,
+            actor_id=user_id,
+            action="acknowledge",
+            from_status=status,
+            to_status=status,
+            payload={
+                "escalation_id": e.id,
+                "level": e.level,
+                "target": e.target,
+                "instruction": instruction,
+                "via": "link",
+                "notification_id": notification_id,
+                "person_id": person_id,
             },
             at=now,
         )

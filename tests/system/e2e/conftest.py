@@ -50,6 +50,7 @@ def api_process(servers: Servers, tmp_path: Path) -> Iterator[ApiProcess]:
         "DUBAN_MEDIA_DIR": str(tmp_path / "media"),
         "DUBAN_JWT_SECRET": SECRET,
         "DUBAN_LOG_LEVEL": "WARNING",
+        "DUBAN_NOTIFY_HOURS": "always",  # tests run at any hour
         "DUBAN_LOG_FORMAT": "console",
     }
     log_path = tmp_path / "api.log"
@@ -99,6 +100,7 @@ async def live(api_process: ApiProcess, servers: Servers) -> AsyncIterator[Live]
         jwt_secret=SECRET,
         log_format="console",
         log_level="WARNING",
+        notify_hours="always",  # tests run at any hour
     )
     yield Live(api_process.url, settings, make_sessionmaker(engine))
     await engine.dispose()
