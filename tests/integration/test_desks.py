@@ -11,7 +11,9 @@ from datetime import UTC, datetime, timedelta
 from httpx import AsyncClient
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from services.core.desks.rules import suggestion
 from services.core.platform.settings import Settings
+from services.core.reference.snapshot import load_reference
 from tests.helpers import (
     Login,
     act,
@@ -283,3 +285,21 @@ async def test_a_report_outside_every_boundary_waits_with_its_reason_and_no_sugg
     row = card((await client.get("/ui/desk/dispatch")).text, f["id"])
     assert "位置不在任何辖区边界内" in row
     assert " selected>" not in row  # no unit preselected: the dispatcher chooses
+
+
+async def test_the_desks_suggestion_is_the_routing_rules_unit_for_the_place(
+    factory: async_sessionmaker[AsyncSession],
+) -> None:
+    async with factory() as session:
+        ref = await load_reference(session, 0)
+    garbage = ref.category_codes["exposed_garbage"]
+    road = ref.category_codes["damaged_road"]
+    badaguan = ref.unit_codes["shinan.badaguan"]
+    by_place = suggestion(ref, garbage.id, 0.0, 0.0, badaguan.id)
+    assert by_place is not None
+    assert by_place.code == "shinan.badaguan"
+    # no place: the position's boundary, then the category's rule there (a facility: the bureau)
+    by_position = suggestion(ref, road.id, 36.0571, 120.3466, None)
+    assert by_position is not None
+    assert by_position.code == "shinan.cgj"
+    assert suggestion(ref, garbage.id, 10.0, 10.0, None) is None  # outside every boundary

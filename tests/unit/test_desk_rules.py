@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.core.desks.rules import (
     DISPATCH_DESK,
@@ -19,12 +18,10 @@ from services.core.desks.rules import (
     allowed_actions,
     distance_m,
     outline,
-    suggestion,
     waited,
 )
 from services.core.findings.rules import Action
 from services.core.identity.principal import Actor
-from services.core.reference.snapshot import load_reference
 
 
 @dataclass(frozen=True)
@@ -72,21 +69,3 @@ def test_distances_ages_and_outlines() -> None:
     (ring,) = outline(square)
     assert ring[0] == ring[-1]
     assert len(ring) == 5  # the point 1 cm from a corner is simplified away
-
-
-async def test_the_suggestion_is_the_routing_rules_unit_for_the_place(
-    factory: async_sessionmaker[AsyncSession],
-) -> None:
-    async with factory() as session:
-        ref = await load_reference(session, 0)
-    garbage = ref.category_codes["exposed_garbage"]
-    road = ref.category_codes["damaged_road"]
-    badaguan = ref.unit_codes["shinan.badaguan"]
-    by_place = suggestion(ref, garbage.id, 0.0, 0.0, badaguan.id)
-    assert by_place is not None
-    assert by_place.code == "shinan.badaguan"
-    # no place: the position's boundary, then the category's rule there (a facility: the bureau)
-    by_position = suggestion(ref, road.id, 36.0571, 120.3466, None)
-    assert by_position is not None
-    assert by_position.code == "shinan.cgj"
-    assert suggestion(ref, garbage.id, 10.0, 10.0, None) is None  # outside every boundary
