@@ -4,7 +4,6 @@ export (so the workbook holds exactly the list as filtered, scoped in SQL the sa
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
@@ -22,11 +21,9 @@ from services.core.models import SOURCES, STATUSES, Category
 from services.core.platform.errors import UnknownReference
 
 from ..deps import Session, State, utcnow
-from ..pagination import decode_cursor, encode_cursor
-from ..problems import Problem
 from ..routes.findings import finding_key
 from . import queries
-from .pages import PAGE_SIZE, UiCaller, _day, render
+from .pages import PAGE_SIZE, UiCaller, _day, cursor_after, list_params, pager, render
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
 
@@ -105,26 +102,16 @@ async def category_choices(session: Session) -> list[tuple[str, str]]:
     return [(r[0], r[1]) for r in rows]
 
 
-def _after(cursor: str | None) -> tuple[datetime, uuid.UUID] | None:
-    if not cursor:
-        return None
-    try:
-        return decode_cursor(cursor, finding_key)
-    except Problem:
-        # A malformed cursor restarts at page one rather than answering an error page.
-        return None
-
-
 @router.get("/findings")
 async def findings_page(
     request: Request, caller: UiCaller, session: Session, state: State
 ) -> Response:
     tz = ZoneInfo(state.settings.timezone)
     now = utcnow()
-    params = {k: v for k, v in request.query_params.items() if k in (*FILTER_NAMES, "cursor")}
+    params = list_params(request, FILTER_NAMES)
     filters, bad = parse_filters(params, tz)
     rows: list[Any] = []
-    next_url = None
+    last: list[Any] | None = None
     refs = None
     if bad is None:
         try:
@@ -134,26 +121,21 @@ async def findings_page(
                 filters,
                 now=now,
                 limit=PAGE_SIZE + 1,
-                after=_after(params.get("cursor")),
+                after=cursor_after(params, finding_key),
             )
         except UnknownReference as exc:
             bad, fetched = exc.field, []
         rows = fetched[:PAGE_SIZE]
         refs = await load_refs(session, rows, caller)
         if len(fetched) > PAGE_SIZE:
-            cursor = encode_cursor([rows[-1].reported_at.isoformat(), str(rows[-1].id)])
-            keep = {k: v for k, v in params.items() if k != "cursor" and v}
-            next_url = "/ui/findings?" + urlencode(keep | {"cursor": cursor})
+            last = [rows[-1].reported_at.isoformat(), str(rows[-1].id)]
     api = urlencode(api_query(filters))
     context = {
         "rows": [(f, light_of(f, now)) for f in rows],
         "refs": refs,
         "params": params,
         "bad": bad,
-        "next_url": next_url,
-        "paged": bool(params.get("cursor")),
-        "first_url": "/ui/findings?"
-        + urlencode({k: v for k, v in params.items() if k != "cursor" and v}),
+        **pager("/ui/findings", params, last),
         "xlsx_url": f"/api/v1/findings?format=xlsx&{api}".rstrip("&"),
         "districts": await queries.district_choices(session),
         "categories": await category_choices(session),

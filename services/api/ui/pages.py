@@ -40,7 +40,7 @@ from services.core.stats.queries import REPORTED_LEVELS, ranking
 
 from ..deps import Session, State, access_token_caller, utcnow
 from ..login import password_user, retry_after
-from ..pagination import decode_cursor, encode_cursor
+from ..pagination import CursorKey, K, decode_cursor, encode_cursor
 from ..problems import Problem
 from ..routes.escalations import cursor_key
 from ..schemas.wire import FIRST_YEAR, LAST_YEAR
@@ -246,6 +246,35 @@ async def overview(request: Request, caller: UiCaller, session: Session, state: 
 FILTER_NAMES = ("district", "unit", "level", "status", "source", "since", "until", "light")
 
 
+def list_params(request: Request, names: tuple[str, ...]) -> dict[str, str]:
+    """The query's filters (those of `names`) and its cursor; anything else is dropped."""
+    return {k: v for k, v in request.query_params.items() if k in (*names, "cursor")}
+
+
+def cursor_after(params: dict[str, str], key: CursorKey[K]) -> K | None:
+    """Where the page starts; none for page one."""
+    if not params.get("cursor"):
+        return None
+    try:
+        return decode_cursor(params["cursor"], key)
+    except Problem:
+        # A malformed cursor restarts at page one rather than answering an error page.
+        return None
+
+
+def pager(path: str, params: dict[str, str], last: list[Any] | None) -> dict[str, Any]:
+    """The pager's links, keeping the filters: page one, and the next page after `last` (the
+    sort key of this page's last row) when there is more."""
+    keep = {k: v for k, v in params.items() if k != "cursor" and v}
+    return {
+        "next_url": None
+        if last is None
+        else f"{path}?" + urlencode(keep | {"cursor": encode_cursor(last)}),
+        "paged": bool(params.get("cursor")),
+        "first_url": f"{path}?" + urlencode(keep),
+    }
+
+
 def _day(value: str, tz: ZoneInfo) -> datetime:
     day = date.fromisoformat(value)
     if not FIRST_YEAR <= day.year <= LAST_YEAR:  # far-off days overflow once moved to UTC
@@ -295,39 +324,28 @@ async def escalations_page(
 ) -> Response:
     tz = ZoneInfo(state.settings.timezone)
     now = utcnow()
-    params = {k: v for k, v in request.query_params.items() if k in (*FILTER_NAMES, "cursor")}
+    params = list_params(request, FILTER_NAMES)
     filters, bad = _filters(params, tz)
     rows: list[Any] = []
-    next_url = None
+    last: list[Any] | None = None
     if bad is None:
         try:
             clauses = await filter_clauses(session, filters, now=now)
         except UnknownReference as exc:
             bad, clauses = exc.field, []
     if bad is None:
-        after = None
-        if params.get("cursor"):
-            try:
-                after = decode_cursor(params["cursor"], cursor_key)
-            except Problem:
-                # A malformed cursor restarts at page one rather than answering an error page.
-                after = None
+        after = cursor_after(params, cursor_key)
         fetched = await list_escalations(session, caller, clauses, after=after, limit=PAGE_SIZE + 1)
         rows = fetched[:PAGE_SIZE]
         if len(fetched) > PAGE_SIZE:
-            last = rows[-1].escalation
-            cursor = encode_cursor([last.fired_at.isoformat(), last.id])
-            keep = {k: v for k, v in params.items() if k != "cursor" and v}
-            next_url = "/ui/escalations?" + urlencode(keep | {"cursor": cursor})
+            e = rows[-1].escalation
+            last = [e.fired_at.isoformat(), e.id]
     api = urlencode(_api_query(filters))
     context = {
         "rows": rows,
         "params": params,
         "bad": bad,
-        "next_url": next_url,
-        "paged": bool(params.get("cursor")),
-        "first_url": "/ui/escalations?"
-        + urlencode({k: v for k, v in params.items() if k != "cursor" and v}),
+        **pager("/ui/escalations", params, last),
         "csv_url": f"/api/v1/escalations?format=csv&{api}".rstrip("&"),
         "xlsx_url": f"/api/v1/escalations?format=xlsx&{api}".rstrip("&"),
         "districts": await queries.district_choices(session),
