@@ -133,26 +133,30 @@ def text(max_length: int) -> Parser:
     return parse
 
 
-def code(raw: Any) -> str:
-    value = _text(raw)
-    if not CODE.match(value):
-        raise CellError(
-            "编码须以字母或数字开头，只含字母、数字和 . _ -，至多 64 个字符",
-            "a code starts with a letter or digit and holds only letters, digits and . _ - "
-            "(64 at most)",
-        )
-    return value
+def matching(pattern: re.Pattern[str], zh: str, en: str) -> Parser:
+    """Text that `pattern` matches, else the cell error saying (in both languages) what it
+    must look like."""
+
+    def parse(raw: Any) -> str:
+        value = _text(raw)
+        if not pattern.match(value):
+            raise CellError(zh, en)
+        return value
+
+    return parse
 
 
-def group(raw: Any) -> str:
-    value = _text(raw)
-    if not GROUP.match(value):
-        raise CellError(
-            "分组须为小写字母开头的小写字母、数字和下划线，如 city_appearance",
-            "a group is lower-case letters, digits and _, starting with a letter, "
-            "e.g. city_appearance",
-        )
-    return value
+code = matching(
+    CODE,
+    "编码须以字母或数字开头，只含字母、数字和 . _ -，至多 64 个字符",
+    "a code starts with a letter or digit and holds only letters, digits and . _ - (64 at most)",
+)
+
+group = matching(
+    GROUP,
+    "分组须为小写字母开头的小写字母、数字和下划线，如 city_appearance",
+    "a group is lower-case letters, digits and _, starting with a letter, e.g. city_appearance",
+)
 
 
 def url(raw: Any) -> str:
