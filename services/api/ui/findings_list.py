@@ -13,7 +13,6 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from sqlalchemy import select
 
-from services.core.escalation.queries import LIGHTS
 from services.core.escalation.rules import Light
 from services.core.findings.queries import FindingFilters, list_findings, load_refs
 from services.core.findings.rules import light_of
@@ -22,8 +21,7 @@ from services.core.platform.errors import UnknownReference
 
 from ..deps import Session, State, utcnow
 from ..routes.findings import finding_key
-from . import queries
-from .pages import PAGE_SIZE, UiCaller, _day, cursor_after, list_params, pager, render
+from .pages import PAGE_SIZE, UiCaller, _day, cursor_after, list_context, list_params, render
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
 
@@ -131,16 +129,11 @@ async def findings_page(
             last = [rows[-1].reported_at.isoformat(), str(rows[-1].id)]
     api = urlencode(api_query(filters))
     context = {
+        **await list_context(session, "/ui/findings", params, bad, last),
         "rows": [(f, light_of(f, now)) for f in rows],
         "refs": refs,
-        "params": params,
-        "bad": bad,
-        **pager("/ui/findings", params, last),
         "xlsx_url": f"/api/v1/findings?format=xlsx&{api}".rstrip("&"),
-        "districts": await queries.district_choices(session),
         "categories": await category_choices(session),
         "statuses": STATUSES,
-        "sources": SOURCES,
-        "lights": LIGHTS,
     }
     return render(request, "ui/findings.html", context, caller, status=422 if bad else 200)

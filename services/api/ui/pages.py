@@ -262,6 +262,21 @@ def cursor_after(params: dict[str, str], key: CursorKey[K]) -> K | None:
         return None
 
 
+async def list_context(
+    session: Session, path: str, params: dict[str, str], bad: str | None, last: list[Any] | None
+) -> dict[str, Any]:
+    """What every filtered list's form and pager read: the filters as given, the refused one
+    (if any), the page links, and the choices the filters offer."""
+    return {
+        "params": params,
+        "bad": bad,
+        **pager(path, params, last),
+        "districts": await queries.district_choices(session),
+        "sources": SOURCES,
+        "lights": LIGHTS,
+    }
+
+
 def pager(path: str, params: dict[str, str], last: list[Any] | None) -> dict[str, Any]:
     """The pager's links, keeping the filters: page one, and the next page after `last` (the
     sort key of this page's last row) when there is more."""
@@ -342,17 +357,12 @@ async def escalations_page(
             last = [e.fired_at.isoformat(), e.id]
     api = urlencode(_api_query(filters))
     context = {
+        **await list_context(session, "/ui/escalations", params, bad, last),
         "rows": rows,
-        "params": params,
-        "bad": bad,
-        **pager("/ui/escalations", params, last),
         "csv_url": f"/api/v1/escalations?format=csv&{api}".rstrip("&"),
         "xlsx_url": f"/api/v1/escalations?format=xlsx&{api}".rstrip("&"),
-        "districts": await queries.district_choices(session),
         "statuses": ESCALATION_STATUSES,
-        "sources": SOURCES,
         "levels": REPORTED_LEVELS,
-        "lights": LIGHTS,
         "now": now,
         "status_of": status_of,
         "delivery": await delivery_states(session, [r.escalation.id for r in rows], utcnow()),
