@@ -16,12 +16,21 @@ from sqlalchemy import select
 from services.core.escalation.rules import Light
 from services.core.findings.queries import FindingFilters, list_findings, load_refs
 from services.core.findings.rules import light_of
-from services.core.models import SOURCES, STATUSES, Category
+from services.core.models import STATUSES, Category
 from services.core.platform.errors import UnknownReference
 
 from ..deps import Session, State, utcnow
 from ..routes.findings import finding_key
-from .pages import PAGE_SIZE, UiCaller, _day, cursor_after, list_context, list_params, render
+from .pages import (
+    PAGE_SIZE,
+    UiCaller,
+    common_field,
+    cursor_after,
+    list_context,
+    list_params,
+    read_form,
+    render,
+)
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
 
@@ -50,29 +59,16 @@ def _bbox(raw: str) -> tuple[float, float, float, float]:
 
 def parse_filters(params: dict[str, str], tz: ZoneInfo) -> tuple[FindingFilters, str | None]:
     """The form's values as the API's filters; the name of the first bad field, if any."""
-    values: dict[str, Any] = {}
-    for name in FILTER_NAMES:
-        raw = params.get(name, "").strip()
-        if not raw:
-            continue
-        try:
-            if name in ("since", "until"):
-                values[name] = _day(raw, tz)
-            elif name in ("overdue", "possible_recurrence"):
-                values[name] = _BOOLS[raw]
-            elif name == "light":
-                values[name] = Light(raw)
-            elif name == "bbox":
-                values[name] = _bbox(raw)
-            elif (name == "status" and raw not in STATUSES) or (
-                name == "source" and raw not in SOURCES
-            ):
-                raise ValueError(raw)
-            else:
-                values[name] = raw[:64]
-        except (KeyError, ValueError):
-            return FindingFilters(), name
-    return FindingFilters(**values), None
+
+    def field(name: str, raw: str) -> Any:
+        if name in ("overdue", "possible_recurrence"):
+            return _BOOLS[raw]
+        if name == "bbox":
+            return _bbox(raw)
+        return common_field(name, raw, tz, STATUSES)
+
+    values, bad = read_form(params, FILTER_NAMES, field)
+    return FindingFilters(**values), bad
 
 
 def api_query(f: FindingFilters) -> dict[str, str]:

@@ -4,6 +4,7 @@ same Principal), out of scope is the 404 page."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable, Collection
 from datetime import date, datetime, time
 from pathlib import Path
 from typing import Annotated, Any
@@ -297,31 +298,48 @@ def _day(value: str, tz: ZoneInfo) -> datetime:
     return datetime.combine(day, time(0), tzinfo=tz)
 
 
-def _filters(params: dict[str, str], tz: ZoneInfo) -> tuple[EscalationFilters, str | None]:
-    """The form's values as the API's filters; the name of the first bad field, if any."""
+def read_form(
+    params: dict[str, str], names: tuple[str, ...], field: Callable[[str, str], Any]
+) -> tuple[dict[str, Any], str | None]:
+    """The form's filled-in values, each read by `field` (which raises KeyError or ValueError
+    on a bad one); on the first bad one, nothing and that field's name."""
     values: dict[str, Any] = {}
-    for name in FILTER_NAMES:
+    for name in names:
         raw = params.get(name, "").strip()
         if not raw:
             continue
         try:
-            if name == "level":
-                values[name] = int(raw)
-                if not 1 <= values[name] <= 9:
-                    raise ValueError(raw)
-            elif name in ("since", "until"):
-                values[name] = _day(raw, tz)
-            elif name == "light":
-                values[name] = Light(raw)
-            elif (name == "status" and raw not in ESCALATION_STATUSES) or (
-                name == "source" and raw not in SOURCES
-            ):
+            values[name] = field(name, raw)
+        except (KeyError, ValueError):
+            return {}, name
+    return values, None
+
+
+def common_field(name: str, raw: str, tz: ZoneInfo, statuses: Collection[str]) -> Any:
+    """The filters every list reads alike: a day, a light, a status or source of its
+    vocabulary, anything else as text (cut to 64)."""
+    if name in ("since", "until"):
+        return _day(raw, tz)
+    if name == "light":
+        return Light(raw)
+    if (name == "status" and raw not in statuses) or (name == "source" and raw not in SOURCES):
+        raise ValueError(raw)
+    return raw[:64]
+
+
+def _filters(params: dict[str, str], tz: ZoneInfo) -> tuple[EscalationFilters, str | None]:
+    """The form's values as the API's filters; the name of the first bad field, if any."""
+
+    def field(name: str, raw: str) -> Any:
+        if name == "level":
+            level = int(raw)
+            if not 1 <= level <= 9:
                 raise ValueError(raw)
-            else:
-                values[name] = raw[:64]
-        except ValueError:
-            return EscalationFilters(), name
-    return EscalationFilters(**values), None
+            return level
+        return common_field(name, raw, tz, ESCALATION_STATUSES)
+
+    values, bad = read_form(params, FILTER_NAMES, field)
+    return EscalationFilters(**values), bad
 
 
 def _api_query(f: EscalationFilters) -> dict[str, str]:
