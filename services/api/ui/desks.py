@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -159,12 +160,24 @@ async def _ref(request: Request, session: Session) -> Reference:
     return await app_state(request).references.at(session, request.state.config_revision)
 
 
+DeskContext = Callable[[Session, Principal, Reference], Awaitable[dict[str, Any]]]
+
+
+async def _desk(
+    request: Request, caller: Principal, session: Session, role: str, build: DeskContext, page: str
+) -> Response:
+    """A desk for `role` only, with the note of what was just done (if anything)."""
+    _require(caller, role)
+    context = await build(session, caller, await _ref(request, session))
+    context["done"] = request.query_params.get("done")
+    return render(request, page, context, caller)
+
+
 @router.get("/dispatch")
 async def dispatch_desk(request: Request, caller: UiCaller, session: Session) -> Response:
-    _require(caller, "dispatcher")
-    context = await _dispatch_context(session, caller, await _ref(request, session))
-    context["done"] = request.query_params.get("done")
-    return render(request, "ui/desk_dispatch.html", context, caller)
+    return await _desk(
+        request, caller, session, "dispatcher", _dispatch_context, "ui/desk_dispatch.html"
+    )
 
 
 def _version(raw: object) -> int | None:
@@ -324,10 +337,7 @@ async def _verify_context(session: Session, caller: Principal, ref: Reference) -
 
 @router.get("/verify")
 async def verify_desk(request: Request, caller: UiCaller, session: Session) -> Response:
-    _require(caller, "verifier")
-    context = await _verify_context(session, caller, await _ref(request, session))
-    context["done"] = request.query_params.get("done")
-    return render(request, "ui/desk_verify.html", context, caller)
+    return await _desk(request, caller, session, "verifier", _verify_context, "ui/desk_verify.html")
 
 
 # --- the leader's desk ------------------------------------------------------------------

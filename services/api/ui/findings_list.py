@@ -4,7 +4,6 @@ export (so the workbook holds exactly the list as filtered, scoped in SQL the sa
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
@@ -14,19 +13,24 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from sqlalchemy import select
 
-from services.core.escalation.queries import LIGHTS
 from services.core.escalation.rules import Light
 from services.core.findings.queries import FindingFilters, list_findings, load_refs
 from services.core.findings.rules import light_of
-from services.core.models import SOURCES, STATUSES, Category
+from services.core.models import STATUSES, Category
 from services.core.platform.errors import UnknownReference
 
 from ..deps import Session, State, utcnow
-from ..pagination import decode_cursor, encode_cursor
-from ..problems import Problem
 from ..routes.findings import finding_key
-from . import queries
-from .pages import PAGE_SIZE, UiCaller, _day, render
+from .pages import (
+    PAGE_SIZE,
+    UiCaller,
+    common_field,
+    cursor_after,
+    list_context,
+    list_params,
+    read_form,
+    render,
+)
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
 
@@ -55,29 +59,16 @@ def _bbox(raw: str) -> tuple[float, float, float, float]:
 
 def parse_filters(params: dict[str, str], tz: ZoneInfo) -> tuple[FindingFilters, str | None]:
     """The form's values as the API's filters; the name of the first bad field, if any."""
-    values: dict[str, Any] = {}
-    for name in FILTER_NAMES:
-        raw = params.get(name, "").strip()
-        if not raw:
-            continue
-        try:
-            if name in ("since", "until"):
-                values[name] = _day(raw, tz)
-            elif name in ("overdue", "possible_recurrence"):
-                values[name] = _BOOLS[raw]
-            elif name == "light":
-                values[name] = Light(raw)
-            elif name == "bbox":
-                values[name] = _bbox(raw)
-            elif (name == "status" and raw not in STATUSES) or (
-                name == "source" and raw not in SOURCES
-            ):
-                raise ValueError(raw)
-            else:
-                values[name] = raw[:64]
-        except (KeyError, ValueError):
-            return FindingFilters(), name
-    return FindingFilters(**values), None
+
+    def field(name: str, raw: str) -> Any:
+        if name in ("overdue", "possible_recurrence"):
+            return _BOOLS[raw]
+        if name == "bbox":
+            return _bbox(raw)
+        return common_field(name, raw, tz, STATUSES)
+
+    values, bad = read_form(params, FILTER_NAMES, field)
+    return FindingFilters(**values), bad
 
 
 def api_query(f: FindingFilters) -> dict[str, str]:
@@ -105,26 +96,16 @@ async def category_choices(session: Session) -> list[tuple[str, str]]:
     return [(r[0], r[1]) for r in rows]
 
 
-def _after(cursor: str | None) -> tuple[datetime, uuid.UUID] | None:
-    if not cursor:
-        return None
-    try:
-        return decode_cursor(cursor, finding_key)
-    except Problem:
-        # A malformed cursor restarts at page one rather than answering an error page.
-        return None
-
-
 @router.get("/findings")
 async def findings_page(
     request: Request, caller: UiCaller, session: Session, state: State
 ) -> Response:
     tz = ZoneInfo(state.settings.timezone)
     now = utcnow()
-    params = {k: v for k, v in request.query_params.items() if k in (*FILTER_NAMES, "cursor")}
+    params = list_params(request, FILTER_NAMES)
     filters, bad = parse_filters(params, tz)
     rows: list[Any] = []
-    next_url = None
+    last: list[Any] | None = None
     refs = None
     if bad is None:
         try:
@@ -134,31 +115,21 @@ async def findings_page(
                 filters,
                 now=now,
                 limit=PAGE_SIZE + 1,
-                after=_after(params.get("cursor")),
+                after=cursor_after(params, finding_key),
             )
         except UnknownReference as exc:
             bad, fetched = exc.field, []
         rows = fetched[:PAGE_SIZE]
         refs = await load_refs(session, rows, caller)
         if len(fetched) > PAGE_SIZE:
-            cursor = encode_cursor([rows[-1].reported_at.isoformat(), str(rows[-1].id)])
-            keep = {k: v for k, v in params.items() if k != "cursor" and v}
-            next_url = "/ui/findings?" + urlencode(keep | {"cursor": cursor})
+            last = [rows[-1].reported_at.isoformat(), str(rows[-1].id)]
     api = urlencode(api_query(filters))
     context = {
+        **await list_context(session, "/ui/findings", params, bad, last),
         "rows": [(f, light_of(f, now)) for f in rows],
         "refs": refs,
-        "params": params,
-        "bad": bad,
-        "next_url": next_url,
-        "paged": bool(params.get("cursor")),
-        "first_url": "/ui/findings?"
-        + urlencode({k: v for k, v in params.items() if k != "cursor" and v}),
         "xlsx_url": f"/api/v1/findings?format=xlsx&{api}".rstrip("&"),
-        "districts": await queries.district_choices(session),
         "categories": await category_choices(session),
         "statuses": STATUSES,
-        "sources": SOURCES,
-        "lights": LIGHTS,
     }
     return render(request, "ui/findings.html", context, caller, status=422 if bad else 200)

@@ -59,12 +59,25 @@ def lookup_args(
     """The arguments of `intake_look_around`, in its order. `responsible_unit_id` is the unit
     the new finding is routed to (None: left for the dispatcher): only its own rectified
     findings make a recurrence."""
-    lat_lo, lat_hi, lon_lo, lon_hi = box(lat, lon, radius_m)
     return [
         finding_id,
         category_id,
         lat,
         lon,
+        *_nearby(lat, lon, radius_m, closed_since, caller),
+        caller.user_id,
+        responsible_unit_id,
+    ]
+
+
+def _nearby(
+    lat: float, lon: float, radius_m: float, closed_since: datetime, caller: Principal
+) -> list[Any]:
+    """The arguments both look-arounds take in this order: the radius, its bounding box (so
+    the index narrows before the distance is measured), how far back closed findings count,
+    and the caller's scope."""
+    lat_lo, lat_hi, lon_lo, lon_hi = box(lat, lon, radius_m)
+    return [
         float(radius_m),
         lat_lo,
         lat_hi,
@@ -73,8 +86,6 @@ def lookup_args(
         closed_since,
         caller.city_wide,
         caller.unit_path,
-        caller.user_id,
-        responsible_unit_id,
     ]
 
 
@@ -228,19 +239,11 @@ async def write_report(
     """Store `finding` and `events` unless the id is taken, with the recurrence found
     nearby (migration 0015); `finding` naming a recurrence already is written as it is.
     `caller` is the reporter, whose scope the duplicates and the answer's links take."""
-    lat_lo, lat_hi, lon_lo, lon_hi = box(finding.lat, finding.lon, radius_m)
     row = await db.fetchrow(
         REPORT_SQL,
         _json({c: getattr(finding, c) for c in FINDING_COLUMNS}),
         _events(events),
-        float(radius_m),
-        lat_lo,
-        lat_hi,
-        lon_lo,
-        lon_hi,
-        closed_since,
-        caller.city_wide,
-        caller.unit_path,
+        *_nearby(finding.lat, finding.lon, radius_m, closed_since, caller),
         list(restart_sources),
     )
     outcome: Outcome = row["outcome"]
