@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -54,28 +54,6 @@ SMS_TEMPLATES = {
     "SMS_DIG": {"scope", "level", "count", "code"},
     "SMS_UND": {"count", "code"},
 }
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(timeout=30, follow_redirects=False) as c:
-        yield c
-
-
-@pytest.fixture
-def dingtalk() -> Iterator[FakeDingTalk]:
-    fake = FakeDingTalk()
-    fake.start()
-    yield fake
-    fake.stop()
-
-
-@pytest.fixture
-def wecom() -> Iterator[FakeWeCom]:
-    fake = FakeWeCom()
-    fake.start()
-    yield fake
-    fake.stop()
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ functions are driven with an explicit `now`: nobody waits 24 hours."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -25,14 +25,6 @@ TZ = ZoneInfo("Asia/Shanghai")
 POLICY = RetryPolicy(
     base=timedelta(seconds=30), cap=timedelta(hours=1), horizon=timedelta(hours=24)
 )
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    # The receiver answers from a thread of this busy process: a generous limit, so that only
-    # a receiver that hangs on purpose times out.
-    async with httpx.AsyncClient(timeout=30, follow_redirects=False) as c:
-        yield c
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ findings at any hour. A held notice goes out at the next opening, in the order w
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -26,20 +25,6 @@ def local(year: int, month: int, day: int, hour: int, minute: int) -> datetime:
 # --- through the sweep and delivery -------------------------------------------------------
 
 OFFICE_HOURS = {"notify_hours": "08:30-18:00"}
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(timeout=30) as c:
-        yield c
-
-
-@pytest.fixture
-def dingtalk() -> Iterator[FakeDingTalk]:
-    fake = FakeDingTalk()
-    fake.start()
-    yield fake
-    fake.stop()
 
 
 async def schedule(
