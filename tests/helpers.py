@@ -682,3 +682,37 @@ class LoggedProcess:
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait(30)
+
+
+# ---- evaluation points, criteria, plans, inspections ----
+
+POINT_TYPES_HEADER = ["类型编码 code", "名称 name", "启用 active"]
+POINTS_HEADER = ["点位编码 code", "名称 name", "点位类型 type", "纬度 lat", "经度 lon",
+                 "所在单位编码 unit", "责任单位编码 responsible_unit", "地址 address"]  # fmt: skip
+TEST_POINT_TYPES = [["farmers_market", "农贸市场", "是"], ["back_alley", "背街小巷", "是"]]
+# Two markets and an alley in 市南区, an alley in 李沧区.
+TEST_POINTS = [
+    ["t.sn.market1", "示例·八大关市场", "farmers_market", "36.0546", "120.3560",
+     "shinan.badaguan", "", "八大关"],
+    ["t.sn.market2", "示例·湛山市场", "farmers_market", "36.0585", "120.3726",
+     "shinan.zhanshan", "", "湛山"],
+    ["t.sn.alley1", "示例·香港中路小巷", "back_alley", "36.0628", "120.3905",
+     "shinan.xiangganglu", "", "香港中路"],
+    ["t.lc.alley1", "示例·李村小巷", "back_alley", "36.1468", "120.4322",
+     "licang.xiaocun", "", "李村"],
+]  # fmt: skip
+
+
+async def import_points(
+    client: AsyncClient,
+    admin: dict[str, str],
+    points: Sequence[Sequence[str]] = TEST_POINTS,
+    fmt: str = "csv",
+) -> None:
+    """The test point types and `points`, imported as an office does."""
+    r = await upload(
+        client, admin, "point-types", import_file([POINT_TYPES_HEADER, *TEST_POINT_TYPES], fmt)
+    )
+    assert r.status_code == 200, r.text
+    r = await upload(client, admin, "points", import_file([POINTS_HEADER, *points], fmt))
+    assert r.status_code == 200, r.text

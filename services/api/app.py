@@ -31,6 +31,7 @@ from .routes import (
     inbox,
     notifications,
     people,
+    points,
     policies,
     posts,
     routing_rules,
@@ -99,6 +100,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         evidence,
         briefings,
         imports,
+        points,
     ):
         app.include_router(module.router, prefix=API_PREFIX, responses=problem_schema.API_ERRORS)
     dashboard.install(app)  # the web dashboard at /ui (services/api/ui)

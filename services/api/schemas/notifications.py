@@ -18,10 +18,14 @@ assert set(CHANNELS) == set(get_args(Channel))  # noqa: S101
 
 class InboxItem(BaseModel):
     id: int
-    kind: str = Field(description="escalation | reminder")
+    kind: str = Field(
+        description="escalation | reminder (a finding's) | task_reminder | task_escalation (an "
+        "overdue inspection task's)"
+    )
     subject: str
     payload: dict[str, Any]
-    finding_id: uuid.UUID
+    finding_id: uuid.UUID | None = Field(description="null for an inspection task's notice")
+    task_id: int | None = Field(default=None, description="the overdue inspection task")
     escalation_id: int | None
     created_at: datetime
     read_at: datetime | None
@@ -48,7 +52,8 @@ class NotificationOut(BaseModel):
     recipient: Recipient
     address: str | None = Field(description="webhook: scheme and host only (URLs hold tokens)")
     subject: str
-    finding_id: uuid.UUID
+    finding_id: uuid.UUID | None
+    task_id: int | None = None
     escalation_id: int | None
     attempts: int
     last_error: str | None

@@ -35,6 +35,7 @@ FILES = (
     ("policies", "policies.csv"),
     ("categories", "categories.csv"),
     ("routing-rules", "routing-rules.csv"),
+    ("point-types", "point-types.csv"),
 )
 CITY_TZ = ZoneInfo("Asia/Shanghai")
 # Left without a head on purpose, so the vacant_post escalation can be demonstrated.

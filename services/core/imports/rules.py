@@ -9,6 +9,7 @@ someone else) are the service's (services/core/imports/service.py).
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -312,6 +313,39 @@ def fraction(raw: Any) -> float:
     return value
 
 
+def outline(raw: Any) -> dict[str, Any]:
+    """A point's outline: a GeoJSON Polygon written in the cell."""
+    try:
+        value = json.loads(_text(raw))
+    except ValueError:
+        raise CellError("须为 GeoJSON 多边形", "must be a GeoJSON Polygon") from None
+    rings = value.get("coordinates") if isinstance(value, dict) else None
+    if (
+        not isinstance(value, dict)
+        or value.get("type") != "Polygon"
+        or not isinstance(rings, list)
+        or not rings
+        or not all(
+            isinstance(ring, list)
+            and len(ring) >= 4
+            and all(
+                isinstance(p, list)
+                and len(p) == 2
+                and all(isinstance(c, int | float) and not isinstance(c, bool) for c in p)
+                and -180 <= p[0] <= 180
+                and -90 <= p[1] <= 90
+                for p in ring
+            )
+            for ring in rings
+        )
+    ):
+        raise CellError(
+            "须为 GeoJSON 多边形（经度、纬度），每个环至少 4 个点",
+            "must be a GeoJSON Polygon of [lon, lat] rings of 4 points or more",
+        )
+    return {"type": "Polygon", "coordinates": rings}
+
+
 # ---- the kinds ----
 
 UNIT_WORDS = {
@@ -509,6 +543,28 @@ def kinds(tz: ZoneInfo) -> dict[str, Kind]:
                 Column("channels", "渠道", channels, False, "inbox,webhook",
                        "/".join(CHANNELS)),
             ), check=_check_policies),
+            Kind("point-types", "点位类型", (
+                Column("code", "类型编码", code, True, "farmers_market"),
+                Column("name", "名称", text(200), True, "农贸市场"),
+                Column("active", "启用", boolean, False, "是", "是/否 (true/false)"),
+            ), check=_check_units),
+            Kind("points", "测评点位", (
+                Column("code", "点位编码", code, True, "shinan.market.01",
+                       "stable unique code of the point"),
+                Column("name", "名称", text(200), True, "示例·八大关农贸市场"),
+                Column("type", "点位类型", code, True, "farmers_market",
+                       "a point type code (点位类型)"),
+                Column("lat", "纬度", number(-90, 90), True, "36.0546", "WGS84"),
+                Column("lon", "经度", number(-180, 180), True, "120.3560", "WGS84"),
+                Column("unit", "所在单位编码", code, True, "shinan.badaguan",
+                       "the unit of the place (a street or a community)"),
+                Column("responsible_unit", "责任单位编码", code, False, "",
+                       "empty: the unit of the place"),
+                Column("address", "地址", text(300), False, "市南区香港西路"),
+                Column("outline", "轮廓", outline, False, "",
+                       "optional GeoJSON Polygon of the point's area"),
+                Column("active", "启用", boolean, False, "是", "是/否 (true/false)"),
+            ), check=_check_units),
             Kind("boundaries", "单位边界", (
                 Column("code", "单位编码", code, True, "shinan.badaguan"),
                 Column("geometry", "几何", lambda raw: raw, True, ""),
@@ -517,7 +573,10 @@ def kinds(tz: ZoneInfo) -> dict[str, Kind]:
     }  # fmt: skip
 
 
-KINDS = ("units", "people", "posts", "categories", "routing-rules", "policies", "boundaries")
+KINDS = (
+    "units", "people", "posts", "categories", "routing-rules", "policies", "boundaries",
+    "point-types", "points",
+)  # fmt: skip
 
 
 def read_rows(

@@ -23,10 +23,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.core.escalation.rules import DEFAULT_REMINDER_AT
 from services.core.identity.store import Operator, record
+from services.core.inspection.rules import district_and_street
 from services.core.models import (
     Category,
     EscalationPolicy,
+    EvaluationPoint,
     Person,
+    PointType,
     Post,
     RoutingRule,
     Unit,
@@ -496,6 +499,85 @@ async def _boundaries(w: _Work) -> None:
     await w.session.flush()
 
 
+# ---- evaluation points ----
+
+
+async def _point_types(w: _Work) -> None:
+    codes = [r.values["code"] for r in w.records]
+    existing = {
+        t.code: t
+        for t in await w.session.scalars(select(PointType).where(PointType.code.in_(codes)))
+    }
+    for r in w.records:
+        v = dict(r.values)
+        if "active" in v and v["active"] is None:
+            v["active"] = True
+        point_type = existing.get(v["code"])
+        if point_type is None:
+            w.session.add(PointType(code=v["code"], name=v["name"], active=v.get("active", True)))
+            w.done(v["code"], created=True, changed=True)
+        else:
+            w.done(v["code"], created=False, changed=_assign(point_type, v, ("name", "active")))
+    await w.session.flush()
+
+
+async def _points(w: _Work) -> None:
+    units = {u.code: u for u in await w.session.scalars(select(Unit))}
+    kinds_by_id = {u.id: u.kind for u in units.values()}
+    types = await _ids(
+        w.session, PointType.id, PointType.code, {r.values["type"] for r in w.records}
+    )
+    for r in w.records:
+        for column in ("unit", "responsible_unit"):
+            unit_code = r.values.get(column)
+            if unit_code is not None and unit_code not in units:
+                w.refuse(r.line, column, *_no_unit(unit_code))
+        if r.values["type"] not in types:
+            t = r.values["type"]
+            w.refuse(
+                r.line, "type", f"没有编码为 {t!r} 的点位类型：请先导入点位类型",
+                f"no point type with code {t!r}: import the point types first",
+            )  # fmt: skip
+    w.check()
+    codes = [r.values["code"] for r in w.records]
+    existing = {
+        p.code: p
+        for p in await w.session.scalars(
+            select(EvaluationPoint).where(EvaluationPoint.code.in_(codes))
+        )
+    }
+    for r in w.records:
+        v = dict(r.values)
+        place = units[v.pop("unit")]
+        district_id, street_id = district_and_street(place.path, kinds_by_id)
+        v["place_unit_id"], v["district_id"], v["street_id"] = place.id, district_id, street_id
+        v["point_type_id"] = types[v.pop("type")]
+        if "responsible_unit" in v:
+            responsible = v.pop("responsible_unit")
+            v["responsible_unit_id"] = units[responsible].id if responsible else None
+        if "active" in v and v["active"] is None:
+            v["active"] = True
+        fields = (
+            "name", "point_type_id", "lat", "lon", "outline", "place_unit_id",
+            "responsible_unit_id", "district_id", "street_id", "address", "active",
+        )  # fmt: skip
+        point = existing.get(v["code"])
+        if point is None:
+            point = EvaluationPoint(
+                code=v["code"], created_at=w.now, updated_at=w.now,
+                **{f: v[f] for f in fields if f in v},
+            )  # fmt: skip
+            w.session.add(point)
+            existing[v["code"]] = point
+            w.done(v["code"], created=True, changed=True)
+        else:
+            changed = _assign(point, v, fields)
+            if changed:
+                point.updated_at = w.now
+            w.done(v["code"], created=False, changed=changed)
+    await w.session.flush()
+
+
 # ---- the use case ----
 
 
@@ -507,6 +589,8 @@ APPLY: dict[str, Callable[[_Work], Awaitable[None]]] = {
     "routing-rules": _routing_rules,
     "policies": _policies,
     "boundaries": _boundaries,
+    "point-types": _point_types,
+    "points": _points,
 }
 
 

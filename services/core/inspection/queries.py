@@ -1,0 +1,148 @@
+"""Reads of the campaign instruments, every one filtered by the caller's scope in SQL: the
+evaluation points, the criteria, the tasks, the inspections, coverage and blind spots."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import ColumnElement, Select, or_, select, true
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
+
+from services.core.identity.principal import Principal
+from services.core.models import EvaluationPoint, PointType, Unit
+from services.core.platform.errors import NotFound, invalid
+
+
+def _subtree(path: str) -> Select[int]:
+    return select(Unit.id).where(Unit.path.startswith(path, autoescape=True))
+
+
+def visible_points(principal: Principal) -> ColumnElement[bool]:
+    """A point is visible to a caller whose subtree holds its place or its responsible unit;
+    city-wide callers see every point."""
+    if principal.city_wide:
+        return true()
+    subtree = _subtree(principal.unit_path)
+    return or_(
+        EvaluationPoint.place_unit_id.in_(subtree),
+        EvaluationPoint.responsible_unit_id.in_(subtree),
+    )
+
+
+async def unit_by_code(session: AsyncSession, code: str, field: str) -> Unit:
+    unit = await session.scalar(select(Unit).where(Unit.code == code))
+    if unit is None:
+        raise invalid(field, f"no unit with code {code!r}")
+    return unit
+
+
+async def point_type_by_code(session: AsyncSession, code: str, field: str) -> PointType:
+    found = await session.scalar(select(PointType).where(PointType.code == code))
+    if found is None:
+        raise invalid(field, f"no point type with code {code!r}")
+    return found
+
+
+@dataclass(frozen=True)
+class PointRow:
+    point: EvaluationPoint
+    type_code: str
+    type_name: str
+    place_code: str
+    place_name: str
+    responsible_code: str | None
+    district_code: str | None
+
+
+def _point_rows() -> Select[EvaluationPoint, str, str, str, str, str, str]:
+    place, responsible, district = aliased(Unit), aliased(Unit), aliased(Unit)
+    return (
+        select(
+            EvaluationPoint,
+            PointType.code,
+            PointType.name,
+            place.code,
+            place.name,
+            responsible.code,
+            district.code,
+        )
+        .join(PointType, PointType.id == EvaluationPoint.point_type_id)
+        .join(place, place.id == EvaluationPoint.place_unit_id)
+        .outerjoin(responsible, responsible.id == EvaluationPoint.responsible_unit_id)
+        .outerjoin(district, district.id == EvaluationPoint.district_id)
+    )
+
+
+@dataclass(frozen=True)
+class PointFilter:
+    district: str | None = None
+    unit: str | None = None
+    point_type: str | None = None
+    active: bool | None = None
+
+
+async def point_clauses(session: AsyncSession, f: PointFilter) -> list[ColumnElement[bool]]:
+    """The filters as SQL; an unknown code is a 422 naming its field."""
+    clauses: list[ColumnElement[bool]] = []
+    if f.district is not None:
+        district = await unit_by_code(session, f.district, "district")
+        clauses.append(EvaluationPoint.district_id == district.id)
+    if f.unit is not None:
+        unit = await unit_by_code(session, f.unit, "unit")
+        clauses.append(EvaluationPoint.place_unit_id.in_(_subtree(unit.path)))
+    if f.point_type is not None:
+        point_type = await point_type_by_code(session, f.point_type, "type")
+        clauses.append(EvaluationPoint.point_type_id == point_type.id)
+    if f.active is not None:
+        clauses.append(EvaluationPoint.active.is_(f.active))
+    return clauses
+
+
+def _row(r: Sequence[object]) -> PointRow:
+    return PointRow(*r)  # type: ignore[arg-type]
+
+
+async def points_page(
+    session: AsyncSession,
+    principal: Principal,
+    f: PointFilter,
+    *,
+    after_id: int | None,
+    limit: int,
+) -> list[PointRow]:
+    """The visible points that match `f`, by id, `limit` after the keyset `after_id`."""
+    query = (
+        _point_rows()
+        .where(visible_points(principal), *await point_clauses(session, f))
+        .order_by(EvaluationPoint.id)
+        .limit(limit)
+    )
+    if after_id is not None:
+        query = query.where(EvaluationPoint.id > after_id)
+    return [_row(r) for r in await session.execute(query)]
+
+
+async def point(session: AsyncSession, principal: Principal, code: str) -> PointRow:
+    """One point by code; 404 when it does not exist or lies outside the caller's scope."""
+    found = (
+        await session.execute(
+            _point_rows().where(EvaluationPoint.code == code, visible_points(principal))
+        )
+    ).first()
+    if found is None:
+        raise NotFound(f"No evaluation point {code!r}.")
+    return _row(found)
+
+
+async def point_types(session: AsyncSession) -> list[PointType]:
+    return list(await session.scalars(select(PointType).order_by(PointType.code)))
+
+
+def blind_clause(since: datetime) -> ColumnElement[bool]:
+    """Not inspected since `since` (or never)."""
+    return or_(
+        EvaluationPoint.last_inspected_at.is_(None), EvaluationPoint.last_inspected_at < since
+    )
