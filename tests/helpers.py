@@ -716,3 +716,29 @@ async def import_points(
     assert r.status_code == 200, r.text
     r = await upload(client, admin, "points", import_file([POINTS_HEADER, *points], fmt))
     assert r.status_code == 200, r.text
+
+
+CRITERIA_HEADER = ["版本编码 set", "版本名称 set_name", "指标编码 code", "指标名称 name",
+                   "上级指标编码 parent", "分值 full_score", "适用点位类型 point_types",
+                   "检查内容 check_items", "测评方法 method", "问题类别编码 category"]  # fmt: skip
+# An illustrative subset, not the official text: two check items for markets, one for alleys,
+# one checked from the records.
+TEST_CRITERIA = [
+    ["t-2026", "测试标准", "A", "市容环境", "", "30", "", "", "实地考察", ""],
+    ["t-2026", "", "A.1", "市场地面整洁", "A", "10", "farmers_market", "无垃圾、无积水",
+     "field", "exposed_garbage"],
+    ["t-2026", "", "A.2", "摊位不占道", "A", "10", "farmers_market", "无店外经营",
+     "field", "store_overflow"],
+    ["t-2026", "", "A.3", "小巷无乱堆乱放", "A", "10", "back_alley", "无暴露垃圾",
+     "field", "exposed_garbage"],
+    ["t-2026", "", "B", "长效机制", "", "10", "", "巡查台账齐全", "资料审核", ""],
+]  # fmt: skip
+
+
+async def import_criteria(
+    client: AsyncClient,
+    admin: dict[str, str],
+    rows: Sequence[Sequence[str]] = TEST_CRITERIA,
+    fmt: str = "xlsx",
+) -> Response:
+    return await upload(client, admin, "criteria", import_file([CRITERIA_HEADER, *rows], fmt))

@@ -22,6 +22,7 @@ from .routes import (
     calendar,
     calendar_overrides,
     categories,
+    criteria,
     escalations,
     evidence,
     exposure_videos,
@@ -101,6 +102,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         briefings,
         imports,
         points,
+        criteria,
     ):
         app.include_router(module.router, prefix=API_PREFIX, responses=problem_schema.API_ERRORS)
     dashboard.install(app)  # the web dashboard at /ui (services/api/ui)

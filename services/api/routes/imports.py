@@ -27,7 +27,7 @@ router = APIRouter(prefix="/imports", tags=["configuration"])
 
 ImportKind = Literal[
     "units", "people", "posts", "categories", "routing-rules", "policies", "boundaries",
-    "point-types", "points",
+    "point-types", "points", "criteria",
 ]  # fmt: skip
 assert set(get_args(ImportKind)) == set(KINDS)  # noqa: S101 - keep the lists in step
 
@@ -76,7 +76,7 @@ async def import_file(
     dry_run: Annotated[bool, Query(description="check and count, write nothing")] = False,
 ) -> ImportOut:
     """Import one file (multipart/form-data `file`): units, people, posts, categories,
-    routing rules, escalation policies, unit boundaries, evaluation point types or points.
+    routing rules, escalation policies, unit boundaries, evaluation point types, points or criteria.
     Idempotent by code: an existing row is updated, the same file twice changes nothing.
     All or nothing: one bad row and nothing is written; every refused row is named with its
     line and column (Chinese and English)."""

@@ -39,3 +39,26 @@ class PointOut(BaseModel):
 class PointPage(BaseModel):
     items: list[PointOut]
     next_cursor: str | None
+
+
+class CriterionOut(BaseModel):
+    code: str
+    name: str
+    parent: str | None = Field(description="the parent indicator's code")
+    full_score: float
+    point_types: list[str] = Field(description="point types it applies to; empty: all")
+    check_items: str | None
+    method: str = Field(description="field | questionnaire | records")
+    category: str | None = Field(description="the category a failed check is reported under")
+    leaf: bool = Field(description="a check item (no indicator below it)")
+
+
+class CriteriaSetOut(BaseModel):
+    code: str
+    name: str
+    created_at: datetime
+    criteria: list[CriterionOut] | None = None
+
+
+class CriteriaSetList(BaseModel):
+    items: list[CriteriaSetOut]

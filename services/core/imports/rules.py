@@ -20,7 +20,8 @@ from zoneinfo import ZoneInfo
 
 from services.core.calendar.deadlines import MAX_WORKING_DAYS, parse_duration
 from services.core.escalation.rules import TARGETS, validate_levels
-from services.core.models import CHANNELS, POST_ROLES, UNIT_KINDS
+from services.core.inspection.rules import METHOD_WORDS
+from services.core.models import CHANNELS, CRITERION_METHODS, POST_ROLES, UNIT_KINDS
 
 # A file of a city's organisation or catalogue: thousands of rows at most.
 MAX_ROWS = 20_000
@@ -346,6 +347,16 @@ def outline(raw: Any) -> dict[str, Any]:
     return {"type": "Polygon", "coordinates": rings}
 
 
+def code_list(raw: Any) -> list[str]:
+    """Codes separated by commas (or 、 ； and spaces), each once."""
+    parts = [p.strip() for p in re.split(r"[,，;；、\s]+", _text(raw)) if p.strip()]
+    for p in parts:
+        code(p)
+    if len(set(parts)) != len(parts):
+        raise CellError("编码重复", "a code is listed twice")
+    return parts
+
+
 # ---- the kinds ----
 
 UNIT_WORDS = {
@@ -425,6 +436,14 @@ def _check_rules(records: Sequence[Record]) -> list[RowError]:
         r for r in records if (r.values.get("category") is None) != (r.values.get("group") is None)
     ]
     return errors + _duplicates(keyed, ("area_unit", "category", "group"))
+
+
+def _check_criteria(records: Sequence[Record]) -> list[RowError]:
+    errors = _duplicates(records, ("set", "code"))
+    for r in records:
+        if r.values.get("parent") is not None and r.values["parent"] == r.values.get("code"):
+            errors.append(RowError(r.line, "parent", "不能是自身", "cannot be the indicator itself"))
+    return errors
 
 
 def policy_levels(records: Sequence[Record]) -> dict[str, list[Record]]:
@@ -565,6 +584,25 @@ def kinds(tz: ZoneInfo) -> dict[str, Kind]:
                        "optional GeoJSON Polygon of the point's area"),
                 Column("active", "启用", boolean, False, "是", "是/否 (true/false)"),
             ), check=_check_units),
+            Kind("criteria", "测评标准", (
+                Column("set", "版本编码", code, True, "demo-2026",
+                       "the criteria set (version), e.g. the campaign year's"),
+                Column("set_name", "版本名称", text(200), False, "示例测评标准（2026）"),
+                Column("code", "指标编码", code, True, "A1.1", "unique within the set"),
+                Column("name", "指标名称", text(300), True, "市场环境整洁"),
+                Column("parent", "上级指标编码", code, False, "",
+                       "empty for a top-level indicator"),
+                Column("full_score", "分值", number(0, 1000), True, "10",
+                       "weight or full score"),
+                Column("point_types", "适用点位类型", code_list, False, "farmers_market",
+                       "point type codes, separated by commas; empty: all"),
+                Column("check_items", "检查内容", text(4000), False,
+                       "地面无垃圾、无积水；摊位整齐"),
+                Column("method", "测评方法", choice(CRITERION_METHODS, METHOD_WORDS), True,
+                       "field", "field (实地考察) / questionnaire (问卷调查) / records (资料审核)"),
+                Column("category", "问题类别编码", code, False, "exposed_garbage",
+                       "the category a failed check is reported under"),
+            ), check=_check_criteria),
             Kind("boundaries", "单位边界", (
                 Column("code", "单位编码", code, True, "shinan.badaguan"),
                 Column("geometry", "几何", lambda raw: raw, True, ""),
@@ -575,7 +613,7 @@ def kinds(tz: ZoneInfo) -> dict[str, Kind]:
 
 KINDS = (
     "units", "people", "posts", "categories", "routing-rules", "policies", "boundaries",
-    "point-types", "points",
+    "point-types", "points", "criteria",
 )  # fmt: skip
 
 

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from services.core.identity.principal import Principal
-from services.core.models import EvaluationPoint, PointType, Unit
+from services.core.models import CriteriaSet, Criterion, EvaluationPoint, PointType, Unit
 from services.core.platform.errors import NotFound, invalid
 
 
@@ -145,4 +145,26 @@ def blind_clause(since: datetime) -> ColumnElement[bool]:
     """Not inspected since `since` (or never)."""
     return or_(
         EvaluationPoint.last_inspected_at.is_(None), EvaluationPoint.last_inspected_at < since
+    )
+
+
+async def criteria_sets(session: AsyncSession) -> list[CriteriaSet]:
+    return list(await session.scalars(select(CriteriaSet).order_by(CriteriaSet.id)))
+
+
+async def criteria_set(session: AsyncSession, code: str) -> CriteriaSet:
+    found = await session.scalar(select(CriteriaSet).where(CriteriaSet.code == code))
+    if found is None:
+        raise NotFound(f"No criteria set {code!r}.")
+    return found
+
+
+async def criteria_of(session: AsyncSession, set_id: int) -> list[Criterion]:
+    """The indicators of a set in the order of their file (parents before children)."""
+    return list(
+        await session.scalars(
+            select(Criterion)
+            .where(Criterion.set_id == set_id)
+            .order_by(Criterion.position, Criterion.id)
+        )
     )
