@@ -30,6 +30,7 @@ from .routes import (
     health,
     imports,
     inbox,
+    inspection_plans,
     notifications,
     people,
     points,
@@ -103,6 +104,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         imports,
         points,
         criteria,
+        inspection_plans,
     ):
         app.include_router(module.router, prefix=API_PREFIX, responses=problem_schema.API_ERRORS)
     dashboard.install(app)  # the web dashboard at /ui (services/api/ui)

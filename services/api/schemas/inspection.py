@@ -3,12 +3,14 @@ inspections and coverage (DESIGN §10)."""
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any
+import uuid
+from datetime import date, datetime
+from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from .findings import UnitRef
+from .wire import Code, Day, Name
 
 
 class PointTypeOut(BaseModel):
@@ -62,3 +64,72 @@ class CriteriaSetOut(BaseModel):
 
 class CriteriaSetList(BaseModel):
     items: list[CriteriaSetOut]
+
+
+Frequency = Literal["weekly", "monthly", "once"]
+PlanKind = Literal["routine", "survey"]
+
+
+class PlanCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    code: Code
+    name: Name
+    kind: PlanKind = Field(
+        default="routine", description="routine (巡查计划) or survey (a one-off 摸底排查 round)"
+    )
+    criteria_set: Code = Field(description="the criteria version the inspections check against")
+    starts_on: Day
+    ends_on: Day
+    units: list[Code] = Field(
+        default_factory=list, max_length=200,
+        description="unit codes whose subtrees are in scope; empty: the whole city",
+    )  # fmt: skip
+    frequencies: dict[Code, Frequency] = Field(
+        min_length=1, max_length=100,
+        description='point types in scope and how often each point is due: '
+        '{"farmers_market": "weekly", "back_alley": "monthly"}',
+    )  # fmt: skip
+    assignees: list[Code] = Field(
+        min_length=1, max_length=500, description="inspectors' usernames; the points go in turn"
+    )
+
+
+class PlanOut(BaseModel):
+    code: str
+    name: str
+    kind: str
+    criteria_set: str
+    starts_on: date
+    ends_on: date
+    units: list[str]
+    frequencies: dict[str, str]
+    assignees: list[str]
+    tasks: int
+    done: int
+    overdue: int
+    created_at: datetime
+
+
+class PlanList(BaseModel):
+    items: list[PlanOut]
+
+
+class TaskOut(BaseModel):
+    id: int
+    plan: str
+    point: str = Field(description="point code")
+    point_name: str
+    assignee: str | None = Field(description="username")
+    opens_at: datetime
+    due_at: datetime
+    status: Literal["open", "done", "overdue"]
+    done_at: datetime | None
+    inspection: uuid.UUID | None
+    reminded_at: datetime | None
+    escalated_at: datetime | None
+
+
+class TaskPage(BaseModel):
+    items: list[TaskOut]
+    next_cursor: str | None

@@ -7,12 +7,21 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, Select, or_, select, true
+from sqlalchemy import ColumnElement, Select, func, or_, select, true, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from services.core.identity.principal import Principal
-from services.core.models import CriteriaSet, Criterion, EvaluationPoint, PointType, Unit
+from services.core.models import (
+    CriteriaSet,
+    Criterion,
+    EvaluationPoint,
+    InspectionPlan,
+    InspectionTask,
+    PointType,
+    Unit,
+    User,
+)
 from services.core.platform.errors import NotFound, invalid
 
 
@@ -168,3 +177,128 @@ async def criteria_of(session: AsyncSession, set_id: int) -> list[Criterion]:
             .order_by(Criterion.position, Criterion.id)
         )
     )
+
+
+@dataclass(frozen=True)
+class TaskFilter:
+    plan: str | None = None
+    district: str | None = None
+    # Only the caller's own tasks.
+    mine: bool = False
+    # open | done | overdue
+    status: str | None = None
+    due_after: datetime | None = None
+    due_before: datetime | None = None
+
+
+@dataclass(frozen=True)
+class TaskRow:
+    task: InspectionTask
+    plan_code: str
+    point_code: str
+    point_name: str
+    assignee: str | None
+
+
+def visible_tasks(principal: Principal) -> ColumnElement[bool]:
+    """A task is visible to its assignee and to whoever may see its point."""
+    if principal.city_wide:
+        return true()
+    return or_(
+        InspectionTask.assignee_id == principal.user_id,
+        InspectionTask.point_id.in_(select(EvaluationPoint.id).where(visible_points(principal))),
+    )
+
+
+def _task_rows() -> Select[InspectionTask, str, str, str, str]:
+    return (
+        select(
+            InspectionTask,
+            InspectionPlan.code,
+            EvaluationPoint.code,
+            EvaluationPoint.name,
+            User.username,
+        )
+        .join(InspectionPlan, InspectionPlan.id == InspectionTask.plan_id)
+        .join(EvaluationPoint, EvaluationPoint.id == InspectionTask.point_id)
+        .outerjoin(User, User.id == InspectionTask.assignee_id)
+    )
+
+
+async def tasks_page(
+    session: AsyncSession,
+    principal: Principal,
+    f: TaskFilter,
+    now: datetime,
+    *,
+    after: tuple[datetime, int] | None,
+    limit: int,
+) -> list[TaskRow]:
+    """The visible tasks that match `f`, soonest due first."""
+    clauses: list[ColumnElement[bool]] = [visible_tasks(principal)]
+    if f.plan is not None:
+        plan_id = await session.scalar(
+            select(InspectionPlan.id).where(InspectionPlan.code == f.plan)
+        )
+        if plan_id is None:
+            raise invalid("plan", f"no inspection plan {f.plan!r}")
+        clauses.append(InspectionTask.plan_id == plan_id)
+    if f.district is not None:
+        district = await unit_by_code(session, f.district, "district")
+        clauses.append(InspectionTask.district_id == district.id)
+    if f.mine:
+        clauses.append(InspectionTask.assignee_id == principal.user_id)
+    if f.status == "open":
+        clauses.append(InspectionTask.done_at.is_(None))
+    elif f.status == "done":
+        clauses.append(InspectionTask.done_at.is_not(None))
+    elif f.status == "overdue":
+        clauses += [InspectionTask.done_at.is_(None), InspectionTask.due_at < now]
+    if f.due_after is not None:
+        clauses.append(InspectionTask.due_at >= f.due_after)
+    if f.due_before is not None:
+        clauses.append(InspectionTask.due_at < f.due_before)
+    if after is not None:
+        clauses.append(tuple_(InspectionTask.due_at, InspectionTask.id) > tuple_(*after))
+    query = (
+        _task_rows().where(*clauses).order_by(InspectionTask.due_at, InspectionTask.id).limit(limit)
+    )
+    return [TaskRow(*r) for r in await session.execute(query)]
+
+
+async def task(session: AsyncSession, principal: Principal, task_id: int) -> TaskRow:
+    found = (
+        await session.execute(
+            _task_rows().where(InspectionTask.id == task_id, visible_tasks(principal))
+        )
+    ).first()
+    if found is None:
+        raise NotFound(f"No inspection task {task_id}.")
+    return TaskRow(*found)
+
+
+async def plans(session: AsyncSession) -> list[InspectionPlan]:
+    return list(await session.scalars(select(InspectionPlan).order_by(InspectionPlan.id)))
+
+
+async def plan_by_code(session: AsyncSession, code: str) -> InspectionPlan:
+    found = await session.scalar(select(InspectionPlan).where(InspectionPlan.code == code))
+    if found is None:
+        raise NotFound(f"No inspection plan {code!r}.")
+    return found
+
+
+async def plan_task_counts(
+    session: AsyncSession, plan_id: int, now: datetime
+) -> tuple[int, int, int]:
+    """(tasks, done, overdue) of a plan."""
+    row = (
+        await session.execute(
+            select(
+                func.count(),
+                func.count().filter(InspectionTask.done_at.is_not(None)),
+                func.count().filter(InspectionTask.done_at.is_(None), InspectionTask.due_at < now),
+            ).where(InspectionTask.plan_id == plan_id)
+        )
+    ).one()
+    return int(row[0]), int(row[1]), int(row[2])
