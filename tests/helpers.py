@@ -742,3 +742,55 @@ async def import_criteria(
     fmt: str = "xlsx",
 ) -> Response:
     return await upload(client, admin, "criteria", import_file([CRITERIA_HEADER, *rows], fmt))
+
+
+PLANS = "/api/v1/inspection-plans"
+INSPECTIONS = "/api/v1/inspections"
+
+
+def around_today(days: int = 14) -> tuple[str, str]:
+    """A plan's period from `days` before today to `days` after, in the city."""
+    today = datetime.now(TZ).date()
+    return (
+        (today - timedelta(days=days)).isoformat(),
+        (today + timedelta(days=days)).isoformat(),
+    )
+
+
+async def instruments(client: AsyncClient, login: Callable[[str], Any]) -> None:
+    """The test points and criteria, and a weekly plan over the weeks around today for the
+    markets and alleys of 市南区, assigned to inspector.shinan."""
+    admin = await login("admin")
+    await import_points(client, admin)
+    assert (await import_criteria(client, admin)).status_code == 200
+    starts, ends = around_today()
+    r = await client.post(
+        PLANS,
+        json={
+            "code": "t.weekly", "name": "周巡查", "criteria_set": "t-2026",
+            "starts_on": starts, "ends_on": ends, "units": ["shinan"],
+            "frequencies": {"farmers_market": "weekly", "back_alley": "weekly"},
+            "assignees": ["inspector.shinan"],
+        },
+        headers=await login("dispatcher"),
+    )  # fmt: skip
+    assert r.status_code == 201, r.text
+
+
+def visit(point: str = "t.sn.market1", **over: Any) -> dict[str, Any]:
+    """An inspection body at `point` a minute ago, standing at the market, everything passed."""
+    items = {
+        "farmers_market": [{"criterion": "A.1", "outcome": "pass"},
+                           {"criterion": "A.2", "outcome": "pass"}],
+        "back_alley": [{"criterion": "A.3", "outcome": "pass"}],
+    }["back_alley" if "alley" in point else "farmers_market"]  # fmt: skip
+    row = next(p for p in TEST_POINTS if p[0] == point)
+    lat, lon = float(row[3]), float(row[4])
+    body: dict[str, Any] = {
+        "id": str(uuid.uuid4()),
+        "point": point,
+        "observed_at": (datetime.now(TZ) - timedelta(minutes=1)).isoformat(),
+        "location": {"lat": lat, "lon": lon},
+        "items": items,
+    }
+    return body | over

@@ -31,6 +31,7 @@ from .routes import (
     imports,
     inbox,
     inspection_plans,
+    inspections,
     notifications,
     people,
     points,
@@ -105,6 +106,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         points,
         criteria,
         inspection_plans,
+        inspections,
     ):
         app.include_router(module.router, prefix=API_PREFIX, responses=problem_schema.API_ERRORS)
     dashboard.install(app)  # the web dashboard at /ui (services/api/ui)

@@ -10,7 +10,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from .findings import UnitRef
-from .wire import Code, Day, Name
+from .wire import Code, Day, Degrees, Name, Timestamp
 
 
 class PointTypeOut(BaseModel):
@@ -132,4 +132,78 @@ class TaskOut(BaseModel):
 
 class TaskPage(BaseModel):
     items: list[TaskOut]
+    next_cursor: str | None
+
+
+class InspectionLocation(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    lat: Degrees = Field(ge=-90, le=90, description="WGS84 latitude where the inspector stood")
+    lon: Degrees = Field(ge=-180, le=180)
+
+
+class InspectionItem(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    criterion: Code = Field(description="the check item's code")
+    outcome: Literal["pass", "fail", "na"]
+    note: str | None = Field(default=None, max_length=2000)
+    category: Code | None = Field(
+        default=None, description="a fail's finding category; default: the criterion's"
+    )
+    description: str | None = Field(
+        default=None, min_length=1, max_length=4000, description="a fail's finding text"
+    )
+    severity: Literal["normal", "urgent"] = "normal"
+
+
+class InspectionCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    id: uuid.UUID | None = Field(
+        default=None, description="client-generated UUID: the idempotency key of the visit"
+    )
+    point: Code
+    criteria_set: Code | None = Field(
+        default=None, description="default: the version of the plan whose task this fulfils"
+    )
+    observed_at: Timestamp
+    location: InspectionLocation
+    items: list[InspectionItem] = Field(
+        max_length=500,
+        description="every applicable field check answered: pass, fail (becomes a finding) "
+        "or na; with no fail the visit is the record that nothing was found",
+    )
+    note: str | None = Field(default=None, max_length=4000)
+
+
+class ResultOut(BaseModel):
+    criterion: str
+    name: str
+    outcome: str
+    finding: uuid.UUID | None = Field(description="the finding a fail became")
+    note: str | None
+
+
+class InspectionOut(BaseModel):
+    id: uuid.UUID
+    point: str
+    inspector: str
+    criteria_set: str
+    observed_at: datetime
+    recorded_at: datetime
+    location: InspectionLocation
+    distance_m: float = Field(description="from the point's position")
+    flags: list[str] = Field(description="far: beyond DUBAN_GPS_TOLERANCE_M of the point")
+    passed: int
+    failed: int
+    not_applicable: int
+    nothing_found: bool
+    task: int | None = Field(description="the inspection task this visit fulfilled")
+    note: str | None
+    results: list[ResultOut] | None = None
+
+
+class InspectionPage(BaseModel):
+    items: list[InspectionOut]
     next_cursor: str | None

@@ -3,6 +3,7 @@ evaluation points, the criteria, the tasks, the inspections, coverage and blind 
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -16,7 +17,9 @@ from services.core.models import (
     CriteriaSet,
     Criterion,
     EvaluationPoint,
+    Inspection,
     InspectionPlan,
+    InspectionResult,
     InspectionTask,
     PointType,
     Unit,
@@ -302,3 +305,101 @@ async def plan_task_counts(
         )
     ).one()
     return int(row[0]), int(row[1]), int(row[2])
+
+
+def visible_inspections(principal: Principal) -> ColumnElement[bool]:
+    """An inspection is visible to its inspector and to whoever may see its point."""
+    if principal.city_wide:
+        return true()
+    return or_(
+        Inspection.inspector_id == principal.user_id,
+        Inspection.point_id.in_(select(EvaluationPoint.id).where(visible_points(principal))),
+    )
+
+
+@dataclass(frozen=True)
+class InspectionRow:
+    inspection: Inspection
+    point_code: str
+    inspector: str
+    criteria_set: str
+
+
+def _inspection_rows() -> Select[Inspection, str, str, str]:
+    return (
+        select(Inspection, EvaluationPoint.code, User.username, CriteriaSet.code)
+        .join(EvaluationPoint, EvaluationPoint.id == Inspection.point_id)
+        .join(User, User.id == Inspection.inspector_id)
+        .join(CriteriaSet, CriteriaSet.id == Inspection.criteria_set_id)
+    )
+
+
+async def inspection(
+    session: AsyncSession, principal: Principal, inspection_id: uuid.UUID
+) -> InspectionRow:
+    found = (
+        await session.execute(
+            _inspection_rows().where(Inspection.id == inspection_id, visible_inspections(principal))
+        )
+    ).first()
+    if found is None:
+        raise NotFound(f"No inspection {inspection_id}.")
+    return InspectionRow(*found)
+
+
+async def inspection_row(session: AsyncSession, inspection_id: uuid.UUID) -> InspectionRow:
+    """An inspection just recorded (or replayed) by its own inspector."""
+    found = (await session.execute(_inspection_rows().where(Inspection.id == inspection_id))).one()
+    return InspectionRow(*found)
+
+
+async def results_of(
+    session: AsyncSession, inspection_id: uuid.UUID
+) -> list[tuple[str, str, str, uuid.UUID | None, str | None]]:
+    """(criterion code, name, outcome, finding, note) of an inspection, in the criteria's order."""
+    rows = await session.execute(
+        select(
+            Criterion.code,
+            Criterion.name,
+            InspectionResult.outcome,
+            InspectionResult.finding_id,
+            InspectionResult.note,
+        )
+        .join(Criterion, Criterion.id == InspectionResult.criterion_id)
+        .where(InspectionResult.inspection_id == inspection_id)
+        .order_by(Criterion.position, Criterion.id)
+    )
+    return [(str(a), str(b), str(c), d, e) for a, b, c, d, e in rows]
+
+
+async def inspections_page(
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    point_code: str | None,
+    district: str | None,
+    since: datetime | None,
+    until: datetime | None,
+    after: tuple[datetime, uuid.UUID] | None,
+    limit: int,
+) -> list[InspectionRow]:
+    """The visible inspections, newest first."""
+    clauses: list[ColumnElement[bool]] = [visible_inspections(principal)]
+    if point_code is not None:
+        clauses.append(EvaluationPoint.code == point_code)
+    if district is not None:
+        unit = await unit_by_code(session, district, "district")
+        clauses.append(Inspection.district_id == unit.id)
+    if since is not None:
+        clauses.append(Inspection.observed_at >= since)
+    if until is not None:
+        clauses.append(Inspection.observed_at < until)
+    if after is not None:
+        clauses.append(tuple_(Inspection.observed_at, Inspection.id) < tuple_(*after))
+    query = (
+        _inspection_rows()
+        .where(*clauses)
+        .order_by(Inspection.observed_at.desc(), Inspection.id.desc())
+        .limit(limit)
+    )
+    return [InspectionRow(*r) for r in await session.execute(query)]
