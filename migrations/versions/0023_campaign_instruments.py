@@ -367,6 +367,7 @@ def upgrade() -> None:
         sa.Column("done_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("inspection_id", sa.UUID(), nullable=True),
         sa.Column("reminded_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("escalate_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("escalated_at", sa.DateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
             ["assignee_id"], ["users.id"], name=op.f("fk_inspection_tasks_assignee_id_users")

@@ -22,6 +22,7 @@ from .routes import (
     calendar,
     calendar_overrides,
     categories,
+    coverage,
     criteria,
     escalations,
     evidence,
@@ -107,6 +108,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         criteria,
         inspection_plans,
         inspections,
+        coverage,
     ):
         app.include_router(module.router, prefix=API_PREFIX, responses=problem_schema.API_ERRORS)
     dashboard.install(app)  # the web dashboard at /ui (services/api/ui)

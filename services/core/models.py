@@ -823,6 +823,8 @@ class InspectionTask(Base):
     done_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     inspection_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
     reminded_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Set when reminded: the end of the working day the team's head is told, if still open.
+    escalate_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     escalated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 

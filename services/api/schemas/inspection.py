@@ -207,3 +207,41 @@ class InspectionOut(BaseModel):
 class InspectionPage(BaseModel):
     items: list[InspectionOut]
     next_cursor: str | None
+
+
+class CoverageItem(BaseModel):
+    code: str | None = Field(description="district, street or point type code; null: none")
+    name: str
+    tasks_due: int = Field(description="inspection tasks due in the period")
+    tasks_done: int
+    points_due: int = Field(description="points with a task due in the period")
+    points_inspected: int = Field(description="of those, points whose task was done")
+    coverage: float | None = Field(description="tasks_done ÷ tasks_due; null when none due")
+    overdue: int = Field(description="tasks of the period not done and past due, now")
+    blind_spots: int = Field(description="active points not inspected for `blind_spot_days`")
+
+
+class CoverageOut(BaseModel):
+    by: str
+    since: datetime
+    until: datetime
+    blind_spot_days: int
+    generated_at: datetime
+    items: list[CoverageItem]
+
+
+class BlindSpotOut(BaseModel):
+    point: str
+    name: str
+    type: str
+    district: str | None
+    street: str | None
+    lat: float
+    lon: float
+    last_inspected_at: datetime | None = Field(description="null: never inspected")
+    days_unvisited: int | None
+
+
+class BlindSpotList(BaseModel):
+    days: int
+    items: list[BlindSpotOut]

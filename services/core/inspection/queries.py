@@ -7,12 +7,14 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, Literal
 
 from sqlalchemy import ColumnElement, Select, func, or_, select, true, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from services.core.identity.principal import Principal
+from services.core.inspection.rules import blind_since, coverage
 from services.core.models import (
     CriteriaSet,
     Criterion,
@@ -403,3 +405,185 @@ async def inspections_page(
         .limit(limit)
     )
     return [InspectionRow(*r) for r in await session.execute(query)]
+
+
+# ---- coverage and blind spots ----
+
+CoverageBy = Literal["district", "street", "point_type"]
+
+
+@dataclass
+class CoverageRow:
+    """One group's figures over a period: the tasks due in it and done, the points they
+    concern, the tasks overdue now, and the coverage (tasks done ÷ due)."""
+
+    key_id: int | None
+    code: str = ""
+    name: str = ""
+    tasks_due: int = 0
+    tasks_done: int = 0
+    points_due: int = 0
+    points_inspected: int = 0
+    overdue: int = 0
+    blind_spots: int = 0
+
+    @property
+    def coverage(self) -> float | None:
+        return coverage(self.tasks_due, self.tasks_done)
+
+
+def _task_scope(principal: Principal | None) -> list[ColumnElement[bool]]:
+    if principal is None or principal.city_wide:
+        return []
+    return [
+        InspectionTask.point_id.in_(select(EvaluationPoint.id).where(visible_points(principal)))
+    ]
+
+
+async def coverage_rows(
+    session: AsyncSession,
+    principal: Principal | None,
+    by: CoverageBy,
+    *,
+    since: datetime,
+    until: datetime,
+    now: datetime,
+    blind_days: int,
+    district: str | None = None,
+) -> list[CoverageRow]:
+    """Coverage per district, street or point type over the tasks due in [since, until), in
+    the caller's scope (None: the whole city); with the blind spots (active points not
+    inspected for `blind_days`) of each group as of `now`."""
+    task_key = {
+        "district": InspectionTask.district_id,
+        "street": InspectionTask.street_id,
+        "point_type": InspectionTask.point_type_id,
+    }[by]
+    point_key = {
+        "district": EvaluationPoint.district_id,
+        "street": EvaluationPoint.street_id,
+        "point_type": EvaluationPoint.point_type_id,
+    }[by]
+    where = [InspectionTask.due_at >= since, InspectionTask.due_at < until, *_task_scope(principal)]
+    point_where = [
+        EvaluationPoint.active.is_(True),
+        visible_points(principal) if principal is not None else true(),
+    ]
+    if district is not None:
+        unit = await unit_by_code(session, district, "district")
+        where.append(InspectionTask.district_id == unit.id)
+        point_where.append(EvaluationPoint.district_id == unit.id)
+    done = InspectionTask.done_at.is_not(None)
+    tasks = await session.execute(
+        select(
+            task_key,
+            func.count(),
+            func.count().filter(done),
+            func.count(func.distinct(InspectionTask.point_id)),
+            func.count(func.distinct(InspectionTask.point_id)).filter(done),
+            func.count().filter(~done, InspectionTask.due_at < now),
+        )
+        .where(*where)
+        .group_by(task_key)
+    )
+    rows: dict[int | None, CoverageRow] = {}
+    for key, due, n_done, points, inspected, overdue in tasks:
+        rows[key] = CoverageRow(key, tasks_due=due, tasks_done=n_done, points_due=points,
+                                points_inspected=inspected, overdue=overdue)  # fmt: skip
+    blind = await session.execute(
+        select(point_key, func.count())
+        .where(*point_where, blind_clause(blind_since(now, blind_days)))
+        .group_by(point_key)
+    )
+    for key, n in blind:
+        rows.setdefault(key, CoverageRow(key)).blind_spots = n
+    await _name(session, by, rows)
+    return sorted(rows.values(), key=lambda r: (r.code == "", r.code))
+
+
+async def _name(session: AsyncSession, by: CoverageBy, rows: dict[int | None, CoverageRow]) -> None:
+    ids = [k for k in rows if k is not None]
+    if by == "point_type":
+        names = await session.execute(
+            select(PointType.id, PointType.code, PointType.name).where(PointType.id.in_(ids))
+        )
+    else:
+        names = await session.execute(select(Unit.id, Unit.code, Unit.name).where(Unit.id.in_(ids)))
+    for id_, code, name in names:
+        rows[id_].code, rows[id_].name = code, name
+
+
+@dataclass(frozen=True)
+class BlindSpot:
+    point: EvaluationPoint
+    type_code: str
+    district_code: str | None
+    street_code: str | None
+
+
+async def blind_spots(
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    now: datetime,
+    days: int,
+    district: str | None = None,
+    point_type: str | None = None,
+    limit: int = 50,
+) -> list[BlindSpot]:
+    """The active points of the caller's scope not inspected for `days`: never inspected
+    first, then the longest unvisited. Two index ranges (never, then stale), not a sort of
+    every point."""
+    clauses: list[ColumnElement[bool]] = [
+        EvaluationPoint.active.is_(True),
+        visible_points(principal),
+    ]
+    clauses += await point_clauses(session, PointFilter(district=district, point_type=point_type))
+    district_u, street_u = aliased(Unit), aliased(Unit)
+    base = (
+        select(EvaluationPoint, PointType.code, district_u.code, street_u.code)
+        .join(PointType, PointType.id == EvaluationPoint.point_type_id)
+        .outerjoin(district_u, district_u.id == EvaluationPoint.district_id)
+        .outerjoin(street_u, street_u.id == EvaluationPoint.street_id)
+        .where(*clauses)
+    )
+    never = list(
+        await session.execute(
+            base.where(EvaluationPoint.last_inspected_at.is_(None))
+            .order_by(EvaluationPoint.id)
+            .limit(limit)
+        )
+    )
+    stale: list[Any] = []
+    if len(never) < limit:
+        stale = list(
+            await session.execute(
+                base.where(EvaluationPoint.last_inspected_at < blind_since(now, days))
+                .order_by(EvaluationPoint.last_inspected_at, EvaluationPoint.id)
+                .limit(limit - len(never))
+            )
+        )
+    return [BlindSpot(*r) for r in [*never, *stale]]
+
+
+MAP_POINTS = 3000
+
+
+async def map_points(
+    session: AsyncSession, principal: Principal, limit: int = MAP_POINTS
+) -> list[tuple[str, str, float, float, datetime | None]]:
+    """(code, name, lat, lon, last inspected) of the active points in scope, for the map:
+    the least recently inspected first, so a map cut at `limit` shows the blind ones."""
+    rows = await session.execute(
+        select(
+            EvaluationPoint.code,
+            EvaluationPoint.name,
+            EvaluationPoint.lat,
+            EvaluationPoint.lon,
+            EvaluationPoint.last_inspected_at,
+        )
+        .where(EvaluationPoint.active.is_(True), visible_points(principal))
+        .order_by(EvaluationPoint.last_inspected_at.asc().nulls_first(), EvaluationPoint.id)
+        .limit(limit)
+    )
+    return [(str(c), str(n), float(a), float(o), t) for c, n, a, o, t in rows]

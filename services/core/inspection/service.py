@@ -150,3 +150,47 @@ async def generate(
             [units[c].path for c in plan.units],
         )
     return total
+
+
+@dataclass(frozen=True)
+class OverdueSwept:
+    reminded: int
+    escalated: int
+
+
+async def sweep_overdue_tasks(
+    session: AsyncSession, clock: Clock, *, escalate_after: int, batch: int = 500
+) -> OverdueSwept:
+    """Overdue inspection tasks, like findings: past due, the assignee is reminded (once);
+    `escalate_after` working days past due, the head of the assignee's unit (the team's) is
+    told (once), and the task leaves the sweep. A vacant head post leaves the notice with
+    the unit, never silently dropped. Idempotent: the marks and the notices' dedupe keys
+    make a second run a no-op."""
+    reminded = escalated = 0
+    for t in await store.claim_overdue(session, clock.now, batch):
+        payload = {"task": t.id, "point": t.code, "point_name": t.name, "due_at": t.due_at}
+        escalate_at = t.escalate_at
+        if t.reminded_at is None:
+            escalate_at = (
+                clock.due(t.due_at, {"working_days": escalate_after})
+                if escalate_after
+                else t.due_at
+            )
+            await store.notice(
+                session, kind="task_reminder", task_id=t.id, person_id=t.person_id,
+                unit_id=t.unit_id, subject=f"巡查任务逾期：{t.name}（{t.code}）", payload=payload,
+                now=clock.now,
+            )  # fmt: skip
+            await store.set_task_marks(session, t.id, reminded=clock.now, escalate_at=escalate_at)
+            reminded += 1
+        if clock.now >= escalate_at:
+            head = await store.head_of(session, t.unit_id, clock.now) if t.unit_id else None
+            await store.notice(
+                session, kind="task_escalation", task_id=t.id, person_id=head,
+                unit_id=t.unit_id, subject=f"巡查任务逾期未完成，督办：{t.name}（{t.code}）",
+                payload={**payload, "vacant_post": head is None}, now=clock.now,
+            )  # fmt: skip
+            await store.set_task_marks(session, t.id, escalated=clock.now)
+            escalated += 1
+    await session.flush()
+    return OverdueSwept(reminded, escalated)

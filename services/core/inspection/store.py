@@ -4,9 +4,11 @@ generated for every point in its scope in one statement per window set, idempote
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -106,3 +108,88 @@ async def mark_done(
         )
     ).first()
     return int(row[0]) if row is not None else None
+
+
+# Overdue open tasks not yet escalated, oldest first, locked for this sweep only.
+CLAIM_OVERDUE = text("""
+SELECT t.id, t.due_at, t.reminded_at, t.escalate_at, t.assignee_id, u.person_id, u.unit_id,
+       p.code, p.name
+FROM inspection_tasks t
+JOIN evaluation_points p ON p.id = t.point_id
+LEFT JOIN users u ON u.id = t.assignee_id
+WHERE t.done_at IS NULL AND t.escalated_at IS NULL AND t.due_at < :now
+  AND (t.reminded_at IS NULL OR t.escalate_at <= :now)
+ORDER BY t.due_at, t.id
+LIMIT :limit
+FOR UPDATE OF t SKIP LOCKED
+""")
+
+# The head of a unit, as the posts hold it at `now`.
+HEAD_OF = text("""
+SELECT person_id FROM posts
+WHERE unit_id = :unit_id AND role = 'head' AND valid_from <= :now
+  AND (valid_to IS NULL OR valid_to > :now)
+ORDER BY valid_from DESC LIMIT 1
+""")
+
+NOTICE = text("""
+INSERT INTO notifications (dedupe_key, kind, task_id, recipient_person_id, recipient_unit_id,
+                           channel, subject, payload, status, sent_at, created_at)
+VALUES (:key, :kind, :task_id, :person_id, :unit_id, 'inbox', :subject,
+        CAST(:payload AS jsonb), 'sent', :now, :now)
+ON CONFLICT (dedupe_key) DO NOTHING
+""")
+
+
+async def claim_overdue(session: AsyncSession, now: datetime, limit: int) -> list[Any]:
+    return list(await session.execute(CLAIM_OVERDUE, {"now": now, "limit": limit}))
+
+
+async def head_of(session: AsyncSession, unit_id: int, now: datetime) -> int | None:
+    found = await session.scalar(HEAD_OF, {"unit_id": unit_id, "now": now})
+    return int(found) if found is not None else None
+
+
+async def notice(
+    session: AsyncSession,
+    *,
+    kind: str,
+    task_id: int,
+    person_id: int | None,
+    unit_id: int | None,
+    subject: str,
+    payload: dict[str, Any],
+    now: datetime,
+) -> None:
+    """An inbox notice about a task, once ever per task and kind (the dedupe key)."""
+    await session.execute(
+        NOTICE,
+        {
+            "key": f"{kind}:{task_id}",
+            "kind": kind,
+            "task_id": task_id,
+            "person_id": person_id,
+            "unit_id": unit_id,
+            "subject": subject,
+            "payload": json.dumps(payload, ensure_ascii=False, default=str),
+            "now": now,
+        },
+    )
+
+
+async def set_task_marks(
+    session: AsyncSession,
+    task_id: int,
+    *,
+    reminded: datetime | None = None,
+    escalate_at: datetime | None = None,
+    escalated: datetime | None = None,
+) -> None:
+    await session.execute(
+        text(
+            "UPDATE inspection_tasks SET reminded_at = coalesce(reminded_at, :reminded), "
+            "escalate_at = coalesce(escalate_at, :escalate_at), "
+            "escalated_at = coalesce(escalated_at, :escalated) WHERE id = :id"
+        ),
+        {"id": task_id, "reminded": reminded, "escalate_at": escalate_at, "escalated": escalated},
+    )
