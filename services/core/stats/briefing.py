@@ -94,6 +94,7 @@ class DistrictLine(BaseModel):
     rework: int
     recurrences: int
     escalations: dict[str, int]  # "1".."4" → escalations fired in the week at that level
+    coverage: float | None = None  # inspection coverage counted in the score (None: not used)
 
 
 class CoverageLine(BaseModel):
@@ -173,6 +174,7 @@ def _line(s: UnitStats) -> DistrictLine:
         overdue_open=s.counts.overdue_open,
         rework=s.counts.rework,
         recurrences=s.counts.recurrences,
+        coverage=s.coverage,
         escalations={
             str(level): sum(n for lv, n in s.counts.escalations.items() if min(lv, 4) == level)
             for level in REPORTED_LEVELS
