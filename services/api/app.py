@@ -17,6 +17,7 @@ from services.core.platform.stack import endpoints
 from . import docs, middleware, problem_schema, problems, proxies, served
 from .middleware import API_PREFIX
 from .routes import (
+    assessment,
     auth,
     briefings,
     calendar,
@@ -109,6 +110,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         inspection_plans,
         inspections,
         coverage,
+        assessment,
     ):
         app.include_router(module.router, prefix=API_PREFIX, responses=problem_schema.API_ERRORS)
     dashboard.install(app)  # the web dashboard at /ui (services/api/ui)
