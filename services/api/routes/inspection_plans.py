@@ -73,7 +73,7 @@ async def post_plan(
     period's first working day and due at the end of its last (a week of holiday has none).
     Idempotent by code."""
     new = NewPlan(**body.model_dump())
-    outcome = await create_plan(session, new, planner, make_clock(ref, settings))
+    outcome = await create_plan(session, new, planner.user_id, make_clock(ref, settings))
     if not outcome.created:
         response.status_code = 200
     return await _plan_out(session, outcome.plan, ZoneInfo(settings.timezone))

@@ -10,7 +10,6 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.core.findings.rules import Clock
-from services.core.identity.principal import Principal
 from services.core.inspection import store
 from services.core.inspection.rules import windows
 from services.core.models import CriteriaSet, InspectionPlan, PointType, Unit, User
@@ -95,7 +94,7 @@ async def _check(
 
 
 async def create_plan(
-    session: AsyncSession, new: NewPlan, creator: Principal, clock: Clock
+    session: AsyncSession, new: NewPlan, creator_id: int | None, clock: Clock
 ) -> PlanOutcome:
     """Store the plan and generate its tasks; the same plan again (same code and terms) is a
     replay that changes nothing, another plan under a taken code a 409."""
@@ -115,7 +114,7 @@ async def create_plan(
         units=new.units,
         frequencies=new.frequencies,
         assignees=new.assignees,
-        created_by_id=creator.user_id,
+        created_by_id=creator_id,
         created_at=clock.now,
     )
     session.add(plan)
