@@ -110,10 +110,21 @@ async def post_inspection(
     )  # fmt: skip
     if recorded.outcome == "conflict":
         raise Conflict(f"The id {new.id} belongs to another inspection.")
-    if recorded.outcome == "replayed":
+    tz = ZoneInfo(settings.timezone)
+    if recorded.outcome == "replayed" or recorded.results is None:
         response.status_code = 200
-    row = await inspection_row(session, recorded.inspection.id)
-    return await render_inspection(session, row, ZoneInfo(settings.timezone), with_results=True)
+        row = await inspection_row(session, recorded.inspection.id)
+        return await render_inspection(session, row, tz, with_results=True)
+    # Just written: the answer is made of what was written, nothing is read back.
+    row = InspectionRow(
+        recorded.inspection, body.point, caller.username, recorded.criteria_set or ""
+    )
+    out = await render_inspection(session, row, tz, with_results=False)
+    out.results = [
+        ResultOut(criterion=c, name=n, outcome=o, finding=f, note=note)
+        for c, n, o, f, note in recorded.results
+    ]
+    return out
 
 
 @router.get("/inspections", response_model=InspectionPage)

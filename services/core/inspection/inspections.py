@@ -40,6 +40,11 @@ from services.core.platform.errors import InvalidInput, NotFound
 from services.core.reference.snapshot import Reference
 
 INSPECTING_ROLES = frozenset({"inspector"})
+INSERTED = (
+    "id", "point_id", "criteria_set_id", "inspector_id", "district_id", "observed_at",
+    "recorded_at", "lat", "lon", "distance_m", "flags", "passed", "failed", "not_applicable",
+    "note", "request_hash",
+)  # fmt: skip
 FIELD_METHOD = "field"
 
 
@@ -74,6 +79,10 @@ Outcome = Literal["created", "replayed", "conflict"]
 class Recorded:
     inspection: Inspection
     outcome: Outcome
+    # For a visit just recorded, what its answer shows, so that nothing is read back:
+    # (criterion code, name, outcome, finding, note) per item, and the criteria's version.
+    results: list[tuple[str, str, str, uuid.UUID | None, str | None]] | None = None
+    criteria_set: str | None = None
 
 
 def _digest(canonical: dict[str, Any], inspector_id: int) -> str:
@@ -193,26 +202,27 @@ async def record(
     by_code = _check_items(new, applicable(criteria, type_code))
     distance = distance_m((new.lat, new.lon), (point.lat, point.lon))
     outcomes = [i.outcome for i in new.items]
+    row = Inspection(
+        id=new.id,
+        point_id=point.id,
+        criteria_set_id=set_id,
+        inspector_id=inspector.user_id,
+        district_id=point.district_id,
+        observed_at=new.observed_at,
+        recorded_at=clock.now,
+        lat=new.lat,
+        lon=new.lon,
+        distance_m=round(distance, 1),
+        flags=position_flags(distance, tolerance_m),
+        passed=outcomes.count("pass"),
+        failed=outcomes.count("fail"),
+        not_applicable=outcomes.count("na"),
+        note=new.note,
+        request_hash=digest,
+    )
     inserted = await session.scalar(
         insert(Inspection)
-        .values(
-            id=new.id,
-            point_id=point.id,
-            criteria_set_id=set_id,
-            inspector_id=inspector.user_id,
-            district_id=point.district_id,
-            observed_at=new.observed_at,
-            recorded_at=clock.now,
-            lat=new.lat,
-            lon=new.lon,
-            distance_m=round(distance, 1),
-            flags=position_flags(distance, tolerance_m),
-            passed=outcomes.count("pass"),
-            failed=outcomes.count("fail"),
-            not_applicable=outcomes.count("na"),
-            note=new.note,
-            request_hash=digest,
-        )
+        .values({c: getattr(row, c) for c in INSERTED})
         .on_conflict_do_nothing(index_elements=["id"])
         .returning(Inspection.id)
     )
@@ -223,6 +233,7 @@ async def record(
         return Recorded(winner, "replayed" if winner.request_hash == digest else "conflict")
     terms = IntakeTerms(recurrence_window=recurrence_window)
     results = []
+    shown: list[tuple[str, str, str, uuid.UUID | None, str | None]] = []
     for index, item in enumerate(new.items):
         criterion = by_code[item.criterion]
         fid = None
@@ -240,14 +251,15 @@ async def record(
                 "note": item.note,
             }
         )
+        shown.append((criterion.code, criterion.name, item.outcome, fid, item.note))
     if results:
         await session.execute(insert(InspectionResult), results)
-    task_id = await store.mark_done(session, point.id, new.id, new.observed_at, clock.now)
-    stored = await session.get(Inspection, new.id)
-    assert stored is not None  # noqa: S101
-    stored.task_id = task_id
-    await session.flush()
-    return Recorded(stored, "created")
+    row.task_id = await store.mark_done(session, point.id, new.id, new.observed_at, clock.now)
+    order = {c.id: (c.position, c.id) for c in criteria}
+    positions = [order[by_code[i.criterion].id] for i in new.items]
+    shown = [r for _, r in sorted(zip(positions, shown, strict=True), key=lambda x: x[0])]
+    set_code = await session.scalar(select(CriteriaSet.code).where(CriteriaSet.id == set_id))
+    return Recorded(row, "created", shown, set_code)
 
 
 async def _report_fail(

@@ -82,6 +82,8 @@ WITH task AS (
     UPDATE evaluation_points
     SET last_inspected_at = greatest(coalesce(last_inspected_at, :observed_at), :observed_at)
     WHERE id = :point_id
+), visit AS (
+    UPDATE inspections SET task_id = (SELECT id FROM task) WHERE id = :inspection_id
 )
 SELECT id FROM task
 """)
@@ -94,8 +96,8 @@ async def mark_done(
     observed_at: datetime,
     at: datetime,
 ) -> int | None:
-    """Mark the task the visit fulfils done and move the point's last inspection; the task's
-    id, if one was due."""
+    """Mark the task the visit fulfils done, name it on the inspection and move the point's
+    last inspection; the task's id, if one was due."""
     row = (
         await session.execute(
             MARK_DONE,
