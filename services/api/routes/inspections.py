@@ -8,10 +8,13 @@ from datetime import datetime, timedelta
 from typing import Annotated
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, File, Query, Response, UploadFile
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.core.evidence.service import EvidencePolicy
+from services.core.evidence.storage import make_storage
 from services.core.inspection.inspections import NewInspection, NewItem, record
+from services.core.inspection.photos import attach_photo, photos_of
 from services.core.inspection.queries import (
     InspectionRow,
     inspection,
@@ -19,15 +22,18 @@ from services.core.inspection.queries import (
     inspections_page,
     results_of,
 )
+from services.core.models import InspectionPhoto
 from services.core.platform.errors import Conflict
 
-from ..deps import Caller, Ref, Session, SettingsDep
+from ..deps import Caller, Ref, Session, SettingsDep, utcnow
 from ..pagination import CursorKey, PageDep, split_page
 from ..schemas.inspection import (
     InspectionCreate,
     InspectionLocation,
     InspectionOut,
     InspectionPage,
+    InspectionPhotoList,
+    InspectionPhotoOut,
     ResultOut,
 )
 from ..schemas.wire import Code, Timestamp
@@ -159,3 +165,58 @@ async def get_inspection(
 ) -> InspectionOut:
     row = await inspection(session, caller, inspection_id)
     return await render_inspection(session, row, ZoneInfo(settings.timezone), with_results=True)
+
+
+def _photo_out(p: InspectionPhoto, tz: ZoneInfo) -> InspectionPhotoOut:
+    gps = (
+        InspectionLocation(lat=p.gps_lat, lon=p.gps_lon)
+        if p.gps_lat is not None and p.gps_lon is not None
+        else None
+    )
+    return InspectionPhotoOut(
+        id=p.id, sha256=p.sha256, media_type=p.media_type, bytes=p.bytes, gps=gps,
+        flags=p.flags, uploaded_at=p.uploaded_at.astimezone(tz),
+    )  # fmt: skip
+
+
+@router.post(
+    "/inspections/{inspection_id}/photos",
+    response_model=InspectionPhotoOut,
+    status_code=201,
+    responses={
+        200: {"description": "the same photo was already attached"},
+        413: {"description": "larger than DUBAN_EVIDENCE_MAX_BYTES"},
+        415: {"description": "not a JPEG, PNG or WebP"},
+    },
+)
+async def post_inspection_photo(
+    inspection_id: uuid.UUID,
+    response: Response,
+    caller: Caller,
+    session: Session,
+    settings: SettingsDep,
+    file: Annotated[UploadFile, File(description="the photo: JPEG, PNG or WebP")],
+) -> InspectionPhotoOut:
+    """Attach a photo to one of the caller's inspections (multipart/form-data `file`): kept
+    like a finding's evidence; its EXIF position is checked against the point (flag `far`).
+    Sending the same photo again answers 200 with the first."""
+    data = await file.read(settings.evidence_max_bytes + 1)
+    photo, created = await attach_photo(
+        session, inspection_id, data, caller, now=utcnow(),
+        policy=EvidencePolicy.from_settings(settings), storage=make_storage(settings),
+    )  # fmt: skip
+    if not created:
+        response.status_code = 200
+    return _photo_out(photo, ZoneInfo(settings.timezone))
+
+
+@router.get("/inspections/{inspection_id}/photos", response_model=InspectionPhotoList)
+async def get_inspection_photos(
+    inspection_id: uuid.UUID, caller: Caller, session: Session, settings: SettingsDep
+) -> InspectionPhotoList:
+    """The photos of an inspection the caller may see (404 otherwise)."""
+    await inspection(session, caller, inspection_id)
+    tz = ZoneInfo(settings.timezone)
+    return InspectionPhotoList(
+        items=[_photo_out(p, tz) for p in await photos_of(session, inspection_id)]
+    )

@@ -245,3 +245,20 @@ class BlindSpotOut(BaseModel):
 class BlindSpotList(BaseModel):
     days: int
     items: list[BlindSpotOut]
+
+
+class InspectionPhotoOut(BaseModel):
+    id: uuid.UUID
+    sha256: str
+    media_type: str
+    bytes: int
+    gps: InspectionLocation | None = Field(description="from the photo's EXIF, if any")
+    flags: list[str] = Field(
+        description="far: taken beyond DUBAN_GPS_TOLERANCE_M of the point; "
+        "unverified_metadata: no capture time or position in the photo"
+    )
+    uploaded_at: datetime
+
+
+class InspectionPhotoList(BaseModel):
+    items: list[InspectionPhotoOut]
