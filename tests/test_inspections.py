@@ -22,6 +22,7 @@ from tests.helpers import (
     sweep,
     visit,
 )
+from tests.photos import make_jpeg
 
 
 async def test_nothing_found_is_a_complete_record_that_fulfils_the_task(
@@ -138,3 +139,34 @@ async def test_the_criteria_a_visit_was_scored_under_are_frozen(
     assert [e["field"] for e in r.json()["errors"]] == ["line 3: set"]
     r = await import_criteria(client, await login("admin"))
     assert r.status_code == 200
+
+
+async def test_photos_of_an_inspection_are_kept_checked_and_replayed(
+    client: AsyncClient, login: Login
+) -> None:
+    await instruments(client, login)
+    inspector = await login("inspector.shinan")
+    visited = (await client.post(INSPECTIONS, json=visit(), headers=inspector)).json()
+    url = f"{INSPECTIONS}/{visited['id']}/photos"
+    taken = datetime.now(UTC) - timedelta(minutes=2)
+    here = make_jpeg(taken_at=taken, gps=(36.0546, 120.3560))
+    away = make_jpeg(taken_at=taken, gps=(36.0646, 120.3560))  # about 1.1 km north
+    r = await client.post(url, files={"file": ("a.jpg", here, "image/jpeg")}, headers=inspector)
+    assert r.status_code == 201, r.text
+    assert r.json()["flags"] == []
+    again = await client.post(url, files={"file": ("a.jpg", here, "image/jpeg")},
+                              headers=inspector)  # fmt: skip
+    assert again.status_code == 200
+    assert again.json()["id"] == r.json()["id"]
+    r = await client.post(url, files={"file": ("b.jpg", away, "image/jpeg")}, headers=inspector)
+    assert r.json()["flags"] == ["far"]
+    r = await client.post(url, files={"file": ("c.txt", b"not a photo", "text/plain")},
+                          headers=inspector)  # fmt: skip
+    assert r.status_code == 415
+    listed = await client.get(url, headers=await login("handler.shinan"))
+    assert len(listed.json()["items"]) == 2
+    other = await client.get(url, headers=await login("handler.licang.xiaocun"))
+    assert other.status_code == 404
+    stranger = await client.post(url, files={"file": ("d.jpg", make_jpeg(), "image/jpeg")},
+                                 headers=await login("inspector"))  # fmt: skip
+    assert stranger.status_code == 404
