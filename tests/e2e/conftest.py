@@ -17,9 +17,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.core.platform.db import make_engine, make_sessionmaker
 from services.core.platform.settings import Settings
-from tests.conftest import Servers
+from tests.conftest import Servers, demo_password
 
-from .cdp import CHROMIUM, Browser
+from .cdp import CHROMIUM, Browser, Page
 
 SECRET = "e2e-secret-key-that-is-long-enough-for-hs256"
 
@@ -119,3 +119,17 @@ def browser() -> Iterator[Browser]:
         yield b
     finally:
         b.close()
+
+
+async def log_in(page: Page, live: Live, username: str, shot: Path | None = None) -> None:
+    """Log in to the dashboard through its form, as a person does (a screenshot of the filled
+    form to `shot`)."""
+    await page.goto(f"{live.url}/ui")
+    assert "/ui/login" in await page.url()  # not logged in: sent to the login page
+    await page.fill("#username", username)
+    await page.fill("#password", demo_password(username))
+    if shot:
+        await page.screenshot(shot)
+    await page.navigating("document.querySelector('form[action=\"/ui/login\"]').submit()")
+    assert await page.url() == f"{live.url}/ui"
+    assert await page.text("[data-testid=username]") == username

@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 from httpx import AsyncClient
 
-from tests.conftest import Login, demo_password
+from tests.conftest import Login
 from tests.helpers import act, make_overdue, post, sweep
 from tests.photos import make_jpeg, upload
 
 from .cdp import CHROMIUM, Browser, Page
-from .conftest import Live
+from .conftest import Live, log_in
 
 pytestmark = pytest.mark.skipif(
     not CHROMIUM.exists(),
@@ -91,18 +91,6 @@ async def arrange(live: Live) -> str:
     return fid
 
 
-async def log_in(page: Page, live: Live, username: str, shot: str | None = None) -> None:
-    await page.goto(f"{live.url}/ui")
-    assert "/ui/login" in await page.url()  # not logged in: sent to the login page
-    await page.fill("#username", username)
-    await page.fill("#password", demo_password(username))
-    if shot:
-        await page.screenshot(SHOTS / shot)
-    await page.navigating("document.querySelector('form[action=\"/ui/login\"]').submit()")
-    assert await page.url() == f"{live.url}/ui"
-    assert await page.text("[data-testid=username]") == username
-
-
 async def map_videos_and_phone(page: Page, live: Live) -> None:
     # the map and the exposure videos render offline
     await page.goto(f"{live.url}/ui/map")
@@ -128,7 +116,7 @@ async def test_supervisor_finds_the_most_overdue_district_filters_and_exports(
     fid = await arrange(live)
     page = await browser.new_page()
     await page.viewport(*DESKTOP)
-    await log_in(page, live, "supervisor", shot="login.png")
+    await log_in(page, live, "supervisor", shot=SHOTS / "login.png")
 
     # overview: the ranking, the most overdue district called out, the trend chart
     ranking = await page.text("[data-testid=ranking]")
