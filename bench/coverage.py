@@ -63,7 +63,8 @@ WITH streets AS (
 INSERT INTO evaluation_points (code, name, point_type_id, lat, lon, place_unit_id,
                                district_id, street_id, last_inspected_at)
 SELECT 'bench.' || g, '点位 ' || g, t.id,
-       s.lat + ((g::bigint * 7919) % 1000 - 500) / 50000.0, s.lon + ((g::bigint * 104729) % 1000 - 500) / 50000.0,
+       s.lat + ((g::bigint * 7919) % 1000 - 500) / 50000.0,
+       s.lon + ((g::bigint * 104729) % 1000 - 500) / 50000.0,
        s.id, s.district_id, s.id,
        CASE WHEN g % 20 = 0 THEN NULL ELSE now() - ((g * 37) % 60) * interval '1 day' END
 FROM generate_series(1, $1) AS g

@@ -784,8 +784,8 @@ def visit(point: str = "t.sn.market1", **over: Any) -> dict[str, Any]:
                            {"criterion": "A.2", "outcome": "pass"}],
         "back_alley": [{"criterion": "A.3", "outcome": "pass"}],
     }["back_alley" if "alley" in point else "farmers_market"]  # fmt: skip
-    row = next(p for p in TEST_POINTS if p[0] == point)
-    lat, lon = float(row[3]), float(row[4])
+    row = next((p for p in TEST_POINTS if p[0] == point), None)
+    lat, lon = (float(row[3]), float(row[4])) if row else (LAT, LON)
     body: dict[str, Any] = {
         "id": str(uuid.uuid4()),
         "point": point,
