@@ -17,6 +17,7 @@ from services.core.calendar.store import load_city_clock
 from services.core.findings.rules import Clock
 from services.core.inspection.service import sweep_overdue_tasks
 from services.core.platform.settings import Settings
+from services.worker.inspections import overdue_task_sweep
 from tests.conftest import Login
 from tests.helpers import (
     INSPECTIONS,
@@ -24,6 +25,7 @@ from tests.helpers import (
     import_criteria,
     import_points,
     instruments,
+    job_context,
     ui_login,
     visit,
 )
@@ -188,3 +190,25 @@ async def test_the_weekly_briefing_has_a_coverage_section(
     section = html.text.split('id="coverage"', 1)[1]
     assert "测评点位巡查覆盖" in section
     assert "33.3%" in section
+
+
+async def test_the_worker_job_reminds_the_overdue_tasks_once(
+    client: AsyncClient,
+    login: Login,
+    factory: async_sessionmaker[AsyncSession],
+    settings: Settings,
+) -> None:
+    # November's 15 tasks are all past due now, one done: 14 reminders, then nothing new.
+    await november(client, login)
+    r = await client.post(INSPECTIONS, headers=await login("inspector.shinan"),
+                          json=visit(observed_at=VISITS[0].isoformat()))  # fmt: skip
+    assert r.status_code == 201
+    ctx = job_context(sessionmaker=factory, settings=settings)
+    first = await overdue_task_sweep(ctx)
+    assert first >= 14  # the reminders, and the escalations of those long past
+    assert await overdue_task_sweep(ctx) == 0
+    r = await client.get("/api/v1/inspection-tasks", params={"status": "overdue", "limit": 50},
+                         headers=await login("supervisor"))  # fmt: skip
+    overdue = r.json()["items"]
+    assert len(overdue) == 14
+    assert all(t["reminded_at"] for t in overdue)
