@@ -77,6 +77,7 @@ bench: install
 
 bench-smoke: install
 	$(BIN)/python -m bench --smoke $(BENCH_ARGS)
+	$(BIN)/python -m bench.coverage --smoke
 
 test: lint typecheck pytest bench-smoke
 

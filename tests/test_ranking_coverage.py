@@ -111,3 +111,24 @@ async def test_an_inspected_district_with_a_worse_score_still_ranks_above_an_uni
     assert by_code["licang"]["score"] == 0  # its alley was due and never visited
     assert by_code["shinan"]["rank"] == 1
     assert by_code["licang"]["rank"] == 2
+
+
+async def test_with_no_since_coverage_counts_the_last_90_days(
+    client: AsyncClient, login: Login
+) -> None:
+    admin = await login("admin")
+    await import_points(client, admin)
+    await import_criteria(client, admin)
+    plan = {
+        "code": "t.july", "name": "七月巡查", "criteria_set": "t-2026",
+        "starts_on": "2026-07-06", "ends_on": "2026-07-10", "units": [],
+        "frequencies": {"farmers_market": "weekly"}, "assignees": ["inspector"],
+    }  # fmt: skip
+    assert (await client.post(PLANS, json=plan, headers=await login("dispatcher"))).is_success
+    supervisor = await login("supervisor")
+    july = {"since": "2026-07-01T00:00:00+08:00", "until": "2026-08-01T00:00:00+08:00"}
+    counted = (await client.get(STATS, params=july, headers=supervisor)).json()["items"]
+    assert {i["unit"]["code"]: i["tasks_due"] for i in counted}["shinan"] == 2
+    # July lies more than 90 days back: with no window its tasks are not counted at all.
+    recent = (await client.get(STATS, headers=supervisor)).json()["items"]
+    assert {(i["coverage"], i["tasks_due"]) for i in recent} == {(None, 0)}

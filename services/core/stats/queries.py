@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any, Literal, TypeVar
 
 from sqlalchemy import (
@@ -59,12 +59,16 @@ LEVEL_PENALTY = {1: 1, 2: 2, 3: 5, 4: 10}
 LISTED = 3  # the red and the black list: the top three and the bottom three ranks
 Board = Literal["red", "black"]
 COVERAGE_POINTS = 100
+# With no `since`, coverage counts the tasks due in the last 90 days before `until` (or now):
+# whether places are visited now, not a year of old visits weighed like this month's.
+COVERAGE_LOOKBACK_DAYS = 90
 FORMULA = (
     "score = 100 × on_time_rate − 2 × overdue_open − 5 × rework − 5 × recurrences "
     "− (1 × L1 + 2 × L2 + 5 × L3 + 10 × L4) − 100 × (1 − coverage), on weighted counts (an "
     "exposure-video finding or its escalation counts 2); on_time_rate = on_time ÷ closed, 1 "
     "when closed = 0; coverage = inspection tasks done ÷ tasks fallen due (or done) in the "
-    "window in the unit's subtree, 0 when none fell due, and the term is left out while no "
+    "window (no since: the 90 days before until) in the unit's subtree, 0 when none fell "
+    "due, and the term is left out while no "
     "task at all fell due in the city (inspections not in use); a unit with coverage 0 ranks "
     "below every unit inspected at all"
 )
@@ -560,8 +564,9 @@ async def ranking(
     in_use = False
     # Points lie in districts and streets: a department's rank does not count coverage.
     territorial = level in ("district", "street")
+    task_since = since or (until or now) - timedelta(days=COVERAGE_LOOKBACK_DAYS)
     for unit_id, due, done in (
-        await session.execute(task_counts(since, until, now)) if territorial else ()
+        await session.execute(task_counts(task_since, until, now)) if territorial else ()
     ):
         in_use = in_use or due > 0
         target = stats.get(owner.get(unit_id or 0, 0))
