@@ -11,12 +11,16 @@ BIN := $(VENV)/bin
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: run test lint typecheck pytest install install-run clean-data help bench bench-smoke
+.PHONY: run test test-fast test-unit test-integration test-system lint typecheck pytest install \
+	install-run clean-data help bench bench-smoke
 
 help:
-	@echo "make run    start duban (embedded PostgreSQL + Redis, API, worker)"
-	@echo "make test   lint, type-check and run the whole test suite"
-	@echo "make bench  the full benchmark (1M findings, minutes); writes bench/RESULTS.md"
+	@echo "make run         start duban (embedded PostgreSQL + Redis, API, worker)"
+	@echo "make test        lint, the unit tier, type-check, the integration and system tiers,"
+	@echo "                 the benchmark smoke run: everything CI runs but the fault injection"
+	@echo "make test-fast   the unit tier alone (pure rules, seconds)"
+	@echo "make test-faults fault injection: processes killed under load (minutes)"
+	@echo "make bench       the full benchmark (1M findings, minutes); writes bench/RESULTS.md"
 
 # A package mirror and a certificate authority of your own (README, "Behind a package mirror
 # or a TLS-inspecting proxy"): UV_INDEX_URL and SSL_CERT_FILE reach the pip that bootstraps uv
@@ -66,8 +70,26 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
+# The whole suite in one run, e.g. `make pytest PYTEST_ARGS="-k scope -x"`.
 pytest: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The tiers (README.md, "Tests", says which test goes where). The integration and system
+# tiers run on pytest-xdist workers, each with its own embedded PostgreSQL and Redis:
+# TEST_WORKERS=1 runs them in one process.
+TEST_WORKERS ?= 2
+XDIST = $(if $(filter-out 0 1,$(TEST_WORKERS)),-n $(TEST_WORKERS),)
+
+test-unit: install
+	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
+
+test-fast: test-unit
+
+test-integration: install
+	$(BIN)/python -m pytest tests/integration $(XDIST) $(PYTEST_ARGS)
+
+test-system: install
+	$(BIN)/python -m pytest tests/system $(XDIST) $(PYTEST_ARGS)
 
 # The benchmark on its own embedded PostgreSQL (fsync on) and Redis in a temporary directory.
 # The smoke run uses tiny sizes and writes to a temporary file: it only proves the harness
@@ -79,7 +101,9 @@ bench-smoke: install
 	$(BIN)/python -m bench --smoke $(BENCH_ARGS)
 	$(BIN)/python -m bench.coverage --smoke
 
-test: lint typecheck pytest bench-smoke
+# Cheapest first, so that a mistake fails the build early: lint (seconds), the unit tier
+# (seconds), mypy (a minute), the integration tier, the benchmark's smoke run, the system tier.
+test: lint test-unit typecheck test-integration bench-smoke test-system
 
 # Fault injection (tests/faults): workers, Redis, PostgreSQL and the API killed or restarted
 # under load, each scenario bounded and asserting nothing lost and nothing duplicated. A few

@@ -99,9 +99,9 @@ def render(
             "",
             "`yardstick`: a bare FastAPI + asyncpg endpoint inserting one row into a table of "
             "its own (bench/yardstick.py). `same-sql`: the floor under duban's intake, a bare "
-            "endpoint in the same processes sending exactly duban's statements for a caller "
-            "it has read before (the look-around with the caller confirmed and the write of "
-            "the finding and its events into duban's tables behind it) with everything else "
+            "endpoint in the same processes sending exactly duban's statements (the caller's "
+            "read, then `intake_report`: the look-around and the write of the finding and its "
+            "events into duban's tables) with everything else "
             "reduced to constants. A target the floor misses cannot be met by any Python over "
             "this schema on this machine.",
             "",

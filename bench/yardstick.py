@@ -5,10 +5,10 @@ secondary indexes, as a comparable table would have) in its own transaction, the
 201 with JSON. No auth, no routing, no audit: the ratio duban / yardstick is what those cost.
 
 POST /findings/same-sql is the floor under duban's own intake: the same body, then exactly the
-statements duban's intake sends for a caller it has read before (the look-around with the caller
-confirmed and the write of the finding and its two events behind it, into duban's tables with
-their indexes, foreign keys and triggers; a recurrence written by a second statement), with
-everything else (token, routing, deadlines, rendering) reduced to constants. Whatever duban's
+statements duban's intake sends (the caller's read, then `intake_report`: the look-around and
+the write of the finding and its two events, into duban's tables with their indexes, foreign
+keys and triggers), with everything else (token, routing, deadlines, rendering) reduced to
+constants. Whatever duban's
 Python does, it cannot store findings faster than this on the same machine: it is the bound
 the database work alone sets.
 
@@ -30,13 +30,10 @@ from fastapi import FastAPI, HTTPException
 from pydantic import AwareDatetime, BaseModel, Field
 
 from services.core.escalation.plans import DEFAULT_POLICY, policy_plan
-from services.core.findings.store import (
-    CONFIRMED_LOOK_AND_WRITE_SQL,
-    FINDING_COLUMNS,
-    INSERT_SQL,
-    lookup_args,
-)
-from services.core.identity.callers import Known, read_caller
+from services.core.findings.intake import RESTART_SOURCES
+from services.core.findings.spatial import box
+from services.core.findings.store import FINDING_COLUMNS, REPORT_SQL
+from services.core.identity.callers import read_caller
 from services.core.platform.settings import get_settings
 
 TABLE = """
@@ -113,12 +110,11 @@ async def _same_sql_constants(conn: asyncpg.Connection) -> dict[str, Any]:
     )
     plan = policy_plan(policy["code"], policy["reminder_at"], json.loads(policy["levels"]))
     reporter_id = await conn.fetchval("SELECT id FROM users WHERE username = 'inspector'")
-    reporter = await read_caller(conn, reporter_id) if reporter_id is not None else None
     return {
         "categories": {r["code"]: (r["id"], float(r["duplicate_radius_m"])) for r in categories},
         "units": {r["code"]: (r["id"], r["district_id"]) for r in units},
-        "plan": json.dumps(plan.to_json()),
-        "reporter": reporter,
+        "plan": plan.to_json(),
+        "reporter_id": reporter_id,
         "recurrence_window": timedelta(days=get_settings().recurrence_window_days),
     }
 
@@ -159,22 +155,18 @@ async def create_same_sql(body: FindingIn) -> FindingOut:
     consts: dict[str, Any] = app.state.same_sql
     category = consts["categories"].get(body.category)
     unit = consts["units"].get(body.unit)
-    known: Known | None = consts["reporter"]
-    if category is None or unit is None or known is None:
+    if category is None or unit is None or consts["reporter_id"] is None:
         raise HTTPException(422, "unknown category or unit")
     (category_id, radius_m), (unit_id, district_id) = category, unit
     now = datetime.now(UTC)
     lat, lon = body.location.lat, body.location.lon
     pool: asyncpg.Pool = app.state.floor_pool
     async with pool.acquire() as conn:
-        # duban's caller as an API process remembers them, confirmed by the statement.
+        # duban's caller, read as every request reads it.
+        known = await read_caller(conn, consts["reporter_id"])
+        if known is None:
+            raise HTTPException(401, "no such caller")
         caller = known.principal
-        # duban's own arguments for the look-around: the same box, window, scope and unit.
-        look = lookup_args(
-            finding_id=body.id, category_id=category_id, lat=lat, lon=lon, radius_m=radius_m,
-            closed_since=now - consts["recurrence_window"], caller=caller,
-            responsible_unit_id=unit_id,
-        )  # fmt: skip
         due = now + timedelta(days=1)
         values = {
             "id": body.id, "source": body.source, "category_id": category_id,
@@ -188,24 +180,26 @@ async def create_same_sql(body: FindingIn) -> FindingOut:
             "video_offset": None, "dispatched_at": now, "due_at": due,
             "escalation_plan": consts["plan"], "next_escalation_at": due,
         }  # fmt: skip
-        events = [[caller.user_id, caller.user_id], ["report", "dispatch"], [None, "reported"],
-                  ["reported", "assigned"], ["{}", "{}"], [now, now]]  # fmt: skip
+        events = [
+            {"actor_id": caller.user_id, "action": "report", "from_status": None,
+             "to_status": "reported", "payload": {}, "at": now},
+            {"actor_id": None, "action": "dispatch", "from_status": "reported",
+             "to_status": "assigned", "payload": {}, "at": now},
+        ]  # fmt: skip
+        # duban's own arguments for the look-around: the same box, window and scope.
+        lookup = (radius_m, *box(lat, lon, radius_m), now - consts["recurrence_window"],
+                  caller.city_wide, caller.unit_path, list(RESTART_SOURCES))  # fmt: skip
+        finding = {c: values[c] for c in FINDING_COLUMNS}
         row = await conn.fetchrow(
-            CONFIRMED_LOOK_AND_WRITE_SQL,
-            *look, *(values[c] for c in FINDING_COLUMNS), *events, *known.row(),
-        )  # fmt: skip
-        if not row["confirmed"]:
-            raise HTTPException(401, "the caller changed")
-        written = row["written"]
-        earlier = row["recurred_id"] or row["possible_recurrence"]
-        if row["taken_hash"] is None and not written and earlier is not None:
-            # A recurrence, possible or not, is written by a second statement, as duban's
-            # intake does.
-            values["recurrence_of"] = row["recurred_id"]
-            values["possible_recurrence_of"] = row["possible_recurrence"]
-            written = await conn.fetchval(
-                INSERT_SQL, *(values[c] for c in FINDING_COLUMNS), *events
-            )
-        if not written:
+            REPORT_SQL, json.dumps(finding, default=str), json.dumps(events, default=str), *lookup
+        )
+        if row["outcome"] == "recurrence":
+            # Sent again naming its recurrence, as duban's intake does (with another plan).
+            finding["recurrence_of"] = row["recurrence_of"]
+            row = await conn.fetchrow(
+                REPORT_SQL, json.dumps(finding, default=str), json.dumps(events, default=str),
+                *lookup,
+            )  # fmt: skip
+        if row["outcome"] != "created":
             raise HTTPException(409, "id taken")
     return FindingOut(id=body.id, reported_at=now)

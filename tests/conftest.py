@@ -2,13 +2,13 @@
 
 Every test gets its own database, copied from a template that is migrated and seeded with
 the demo campaign once per session, so tests may commit (as the API does) and still never
-see each other's data.
+see each other's data. The machinery behind these fixtures (the servers, the template, the
+demo logins) is in tests/helpers.py; test modules import from there, never from here.
 """
 
 from __future__ import annotations
 
 import asyncio
-import itertools
 import shutil
 import tempfile
 from collections.abc import AsyncIterator, Iterator
@@ -18,53 +18,15 @@ from typing import Any
 import asyncpg
 import pytest
 from alembic import command
-from alembic.config import Config
 from fastapi import FastAPI
 from httpx import ASGITransport, AsyncClient
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.api.app import create_app
-from services.cli.embedded import EmbeddedPostgres, EmbeddedRedis
-from services.core.demo.service import seed_demo
 from services.core.platform.db import make_engine, make_sessionmaker
 from services.core.platform.settings import Settings
-
-ROOT = Path(__file__).resolve().parent.parent
-TEMPLATE = "duban_template"
-_counter = itertools.count()
-
-
-def demo_password(username: str) -> str:
-    return f"pw-{username}"
-
-
-def alembic_config(url: str) -> Config:
-    cfg = Config(str(ROOT / "alembic.ini"))
-    cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
-    return cfg
-
-
-class Servers:
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.pg = EmbeddedPostgres(root)
-        self.redis = EmbeddedRedis(root, persistent=False)
-        self.template_url = ""
-
-    def new_database(self) -> str:
-        name = f"t{next(_counter)}"
-        self.pg._psql(f'DROP DATABASE IF EXISTS "{name}"')
-        self.pg._psql(f'CREATE DATABASE "{name}" TEMPLATE {TEMPLATE} STRATEGY FILE_COPY')
-        return self.pg.url.rsplit("/", 1)[0] + f"/{name}"
-
-
-async def _seed(url: str) -> None:
-    engine = make_engine(url, pool_size=1)
-    async with make_sessionmaker(engine)() as session, session.begin():
-        # Without the demo's points and plan: each test imports the instruments it needs.
-        await seed_demo(session, password=demo_password, instruments=False)
-    await engine.dispose()
+from tests.helpers import TEMPLATE, Login, Servers, alembic_config, seed_demo_database
 
 
 @pytest.fixture(scope="session")
@@ -76,7 +38,7 @@ def servers() -> Iterator[Servers]:
     try:
         s.template_url = s.pg.create_database(TEMPLATE)
         command.upgrade(alembic_config(s.template_url), "head")
-        asyncio.run(_seed(s.template_url))
+        asyncio.run(seed_demo_database(s.template_url))
         yield s
     finally:
         s.redis.stop()
@@ -98,9 +60,19 @@ def server_tmp() -> Iterator[Path]:
         shutil.rmtree(path, ignore_errors=True)
 
 
+@pytest.fixture(scope="session")
+async def template_admin(servers: Servers) -> AsyncIterator[asyncpg.Connection]:
+    """The session's connection that copies the template for each test."""
+    conn = await asyncpg.connect(servers.pg.url)
+    yield conn
+    await conn.close()
+
+
 @pytest.fixture
-def database_url(servers: Servers) -> str:
-    return servers.new_database()
+async def database_url(servers: Servers, template_admin: asyncpg.Connection) -> AsyncIterator[str]:
+    url = await servers.new_database_on(template_admin)
+    yield url
+    await servers.drop_database_on(template_admin, url)
 
 
 @pytest.fixture
@@ -138,6 +110,8 @@ def settings(
         jwt_secret="test-secret-key-that-is-long-enough-for-hs256",
         log_format="console",
         log_level="WARNING",
+        # Tests run at any hour: notices go out at once unless a test holds them on purpose.
+        notify_hours="always",
     )
     return base.model_copy(update=settings_overrides)
 
@@ -162,24 +136,6 @@ async def client(app: FastAPI) -> AsyncIterator[AsyncClient]:
     transport = ASGITransport(app=app, raise_app_exceptions=False)
     async with AsyncClient(transport=transport, base_url="http://duban.test") as c:
         yield c
-
-
-class Login:
-    """Bearer headers for the demo accounts, fetched through the real token endpoint."""
-
-    def __init__(self, client: AsyncClient) -> None:
-        self.client = client
-        self._cache: dict[str, dict[str, str]] = {}
-
-    async def __call__(self, username: str) -> dict[str, str]:
-        if username not in self._cache:
-            r = await self.client.post(
-                "/api/v1/auth/token",
-                data={"username": username, "password": demo_password(username)},
-            )
-            assert r.status_code == 200, r.text
-            self._cache[username] = {"Authorization": f"Bearer {r.json()['access_token']}"}
-        return self._cache[username]
 
 
 @pytest.fixture

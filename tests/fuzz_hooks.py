@@ -1,11 +1,11 @@
-"""Schemathesis hooks of tests/test_fuzz.py (named by its config file): explicit examples at
+"""Schemathesis hooks of tests/system/test_fuzz.py (named by its config file): explicit examples at
 the edges of every timestamp, date, ISO week, integer and cursor the document describes, and a
 JSON body nested ten thousand deep, added to each operation's examples phase.
 
 Generation from the document rarely lands on `9999-12-31T23:59:59-14:00`, 2**63 or a deep
 body, and those are the values that once answered 500. Each example varies one input of the
 operation's first example (the config asks for one where the document has none), with the
-values tests/test_edges.py sends in-process.
+values tests/integration/test_edges.py sends in-process.
 """
 
 from __future__ import annotations
@@ -15,9 +15,8 @@ from typing import Any
 
 import schemathesis
 
-from tests.helpers import Edge, edges, nested, put
+from tests.helpers import FAR_TOO_DEEP, Edge, edges, nested, put
 
-FAR_TOO_DEEP = 10_000
 _cache: dict[int, list[Edge]] = {}
 # An integer parameter with the same name and bounds as one already tried (`limit` on every
 # list, an id on GET, PATCH and DELETE) is validated by the same declaration: tried once.

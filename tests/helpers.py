@@ -1,9 +1,12 @@
 """Helpers shared by test modules (no test module imports another): reports and lifecycle
 actions through the API, overdue findings swept by the real sweep, logins and accounts,
-response bodies as searchable text, and a real uvicorn for tests that need one."""
+response bodies as searchable text, a real uvicorn for tests that need one, the test servers
+behind tests/conftest.py's fixtures, scenarios several test modules build, and the values at
+the edges of what the API takes. A piece two test modules need goes here."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import io
 import itertools
@@ -15,36 +18,56 @@ import subprocess
 import time
 import uuid
 import zipfile
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 from zoneinfo import ZoneInfo
 
+import asyncpg
 import chinese_calendar
 import httpx
+from alembic.config import Config
+from argon2 import PasswordHasher
 from httpx import AsyncClient, Response
-from sqlalchemy import select, text
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy import event, select, text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from services.api.xlsx import XLSX_MEDIA_TYPE
 from services.cli.accounts import add_user
+from services.cli.embedded import EmbeddedPostgres, EmbeddedRedis
 from services.core.calendar.store import load_city_clock
-from services.core.demo.service import DISTRICTS
+from services.core.demo.service import DISTRICTS, seed_demo
+from services.core.escalation.plans import policy_plan
 from services.core.escalation.sweep import sweep_batch
 from services.core.identity.principal import Principal
-from services.core.models import Unit, User
+from services.core.identity.security import new_api_token
+from services.core.identity.service import issue_token
+from services.core.identity.store import Operator
+from services.core.models import Escalation, EscalationPolicy, Unit, User
+from services.core.platform.db import make_engine, make_sessionmaker
 from services.core.platform.settings import Settings
+from services.core.stats.days import BUCKET_ZONE, day_start
 from services.worker.context import JobContext
-from tests.conftest import demo_password
+from tests.photos import attach_after_photo
+
+if TYPE_CHECKING:
+    from tests.system.e2e.cdp import Page
 
 TZ = ZoneInfo("Asia/Shanghai")
 URL = "/api/v1/findings"
 VIDEOS = "/api/v1/exposure-videos"
 M_PER_DEG = 111_195
 LAT, LON = 36.0571, 120.3466  # 市南区八大关, where the default test finding is
+MICRO = timedelta(microseconds=1)
+# One finding's clock for the traffic light's rule and its SQL copy: dispatched Monday 09:00
+# with two working days, due Wednesday 17:30; 80 % of the 56.5 hours is 45.2 hours.
+LIGHT_DISPATCHED = datetime(2026, 11, 23, 9, 0, tzinfo=TZ)
+LIGHT_DUE = datetime(2026, 11, 25, 17, 30, tzinfo=TZ)
+LIGHT_YELLOW = datetime(2026, 11, 25, 6, 12, tzinfo=TZ)
+T = TypeVar("T")
 
 
 def official_years() -> tuple[int, int]:
@@ -308,6 +331,16 @@ def running_api(argv: list[str], env: dict[str, str], log_path: Path) -> Iterato
                 proc.wait(5)
 
 
+@dataclass
+class Live:
+    """A running API process (tests/system/e2e) and a session factory and settings on its
+    database, for arranging data and driving the escalation sweep directly."""
+
+    url: str
+    settings: Settings
+    factory: async_sessionmaker[AsyncSession]
+
+
 async def overdue_in_districts(
     client: AsyncClient,
     headers: dict[str, str],
@@ -344,7 +377,534 @@ async def overdue_in_districts(
         )
 
 
-# ---- values at the edges of what the API takes (tests/test_edges.py, tests/fuzz_hooks.py) ----
+# ---- the test servers and the demo accounts (the fixtures of tests/conftest.py) ----
+
+ROOT = Path(__file__).resolve().parent.parent
+TEMPLATE = "duban_template"
+_counter = itertools.count()
+
+
+def demo_password(username: str) -> str:
+    return f"pw-{username}"
+
+
+def alembic_config(url: str) -> Config:
+    cfg = Config(str(ROOT / "alembic.ini"))
+    cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return cfg
+
+
+class Servers:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.pg = EmbeddedPostgres(root)
+        self.redis = EmbeddedRedis(root, persistent=False)
+        self.template_url = ""
+
+    def new_database(self) -> str:
+        """A fresh copy of the template (names are never reused: the cluster is the session's
+        own, so there is nothing to drop first)."""
+        name = f"t{next(_counter)}"
+        self.pg._psql(_create_copy(name))
+        return self._url_of(name)
+
+    async def new_database_on(self, admin: asyncpg.Connection) -> str:
+        """The same over an open connection: the fixture's way, which spares every test a
+        `psql` process and its login."""
+        name = f"t{next(_counter)}"
+        await admin.execute(_create_copy(name))
+        return self._url_of(name)
+
+    async def drop_database_on(self, admin: asyncpg.Connection, url: str) -> None:
+        """Drop a test's copy once the test is done, whoever still holds a connection to it.
+        Kept, the copies (8 MB and 300 files each) filled the disk's write-back during the run
+        and took a worker a minute or two to delete at the session's end."""
+        name = url.rsplit("/", 1)[1]
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    def _url_of(self, name: str) -> str:
+        return self.pg.url.rsplit("/", 1)[0] + f"/{name}"
+
+
+def _create_copy(name: str) -> str:
+    return f'CREATE DATABASE "{name}" TEMPLATE {TEMPLATE} STRATEGY FILE_COPY'
+
+
+# argon2's cheapest parameters. A verification reads its parameters from the stored hash, so
+# the demo accounts of the test databases log in in a millisecond instead of the production
+# hash's tenth of a second on both cores, hundreds of times a run; the hasher duban uses is
+# unchanged. The test of equal login times gives its accounts production hashes again.
+CHEAP_HASHER = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+
+
+async def seed_demo_database(url: str) -> None:
+    """The demo campaign in the (migrated) database at `url`, every account's password
+    `demo_password(username)`, hashed with CHEAP_HASHER."""
+    engine = make_engine(url, pool_size=1)
+    async with make_sessionmaker(engine)() as session, session.begin():
+        # Without the demo's points and plan: each test imports the instruments it needs.
+        accounts = await seed_demo(session, password=demo_password, instruments=False)
+        for account in accounts:
+            await session.execute(
+                text("UPDATE users SET password_hash = :hash WHERE username = :username"),
+                {"hash": CHEAP_HASHER.hash(account.password), "username": account.username},
+            )
+    await engine.dispose()
+
+
+class Login:
+    """Bearer headers for the demo accounts, fetched through the real token endpoint."""
+
+    def __init__(self, client: AsyncClient) -> None:
+        self.client = client
+        self._cache: dict[str, dict[str, str]] = {}
+
+    async def __call__(self, username: str) -> dict[str, str]:
+        if username not in self._cache:
+            r = await self.client.post(
+                "/api/v1/auth/token",
+                data={"username": username, "password": demo_password(username)},
+            )
+            assert r.status_code == 200, r.text
+            self._cache[username] = {"Authorization": f"Bearer {r.json()['access_token']}"}
+        return self._cache[username]
+
+
+# ---- problem documents (RFC 9457) ----
+
+
+PROBLEM = "application/problem+json"
+
+
+def assert_problem(r: object, status: int) -> dict[str, object]:
+    assert isinstance(r, Response)
+    assert r.status_code == status, r.text
+    assert r.headers["content-type"] == PROBLEM
+    body: dict[str, object] = r.json()
+    assert {"type", "title", "status", "detail"} <= body.keys()
+    assert body["status"] == status
+    assert "Traceback" not in r.text
+    return body
+
+
+# ---- reading the database beside the API ----
+
+
+def fields(r: Any) -> set[str]:
+    assert r.headers["content-type"].startswith("application/problem+json"), r.text
+    return {e["field"] for e in r.json().get("errors", [])}
+
+
+async def query(database_url: str, sql: str, **params: Any) -> list[Any]:
+    """Read the database directly, on a connection of its own (what another client would see)."""
+    engine = make_engine(database_url, pool_size=1)
+    try:
+        async with engine.connect() as conn:
+            return list(await conn.execute(text(sql), params))
+    finally:
+        await engine.dispose()
+
+
+async def execute(database_url: str, sql: str, **params: Any) -> None:
+    engine = make_engine(database_url, pool_size=1)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(text(sql), params)
+    finally:
+        await engine.dispose()
+
+
+# ---- API tokens ----
+
+
+async def issue_inspector_token(conn: asyncpg.Connection, name: str) -> tuple[str, int]:
+    """An API token of the demo inspector, stored as `duban token` stores one: its secret and
+    its row's id."""
+    token, digest = new_api_token()
+    token_id: int = await conn.fetchval(
+        "INSERT INTO api_tokens (user_id, name, token_hash) "
+        "SELECT id, $2, $1 FROM users WHERE username = 'inspector' RETURNING id",
+        digest,
+        name,
+    )
+    return token, token_id
+
+
+# ---- exposure videos ----
+
+
+# (category, unit of the place) → the unit responsible for it by the demo's routing rules
+SEGMENT_KINDS = [
+    ("exposed_garbage", "shinan.badaguan"),
+    ("illegal_ads", "shinan.badaguan"),
+    ("damaged_road", "shinan.badaguan"),  # a facility: the district's city-management bureau
+    ("street_vendor", "licang.xiaocun"),
+]
+
+
+def segment(i: int, category: str = "exposed_garbage", unit: str = "shinan.badaguan") -> Any:
+    # 0.001° of latitude apart (~111 m): no segment is a duplicate or recurrence of another
+    return {
+        "offset": f"{i // 60:02d}:{i % 60:02d}",
+        "category": category,
+        "description": f"曝光问题 {i}",
+        "location": {"lat": 36.05 + i * 0.001, "lon": 120.34, "address": f"曝光点位 {i}"},
+        "unit": unit,
+    }
+
+
+def video(n: int = 2, **over: Any) -> dict[str, Any]:
+    b: dict[str, Any] = {
+        "id": str(uuid.uuid4()),
+        "title": "创城曝光台 第12期",
+        "publisher": "青岛市文明办",
+        "aired_on": (datetime.now(TZ).date() - timedelta(days=1)).isoformat(),
+        "url": "https://tv.example/qingdao/baoguang/12",
+        "rectify_within": {"working_days": 5},
+        "segments": [segment(i, *SEGMENT_KINDS[i % len(SEGMENT_KINDS)]) for i in range(n)],
+    }
+    b.update(over)
+    return b
+
+
+async def register(client: AsyncClient, headers: dict[str, str], body: dict[str, Any]) -> Any:
+    r = await client.post(VIDEOS, json=body, headers=headers)
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+# ---- escalations made by the real sweep: one finding's, and a scenario of four ----
+
+
+async def escalations(factory: async_sessionmaker[AsyncSession], fid: str) -> list[Escalation]:
+    async with factory() as session:
+        rows = await session.execute(
+            select(Escalation)
+            .where(Escalation.finding_id == uuid.UUID(fid))
+            .order_by(Escalation.level)
+        )
+        return list(rows.scalars())
+
+
+T1 = datetime(2026, 11, 19, 3, 0, tzinfo=UTC)
+T2 = datetime(2026, 11, 20, 3, 0, tzinfo=UTC)
+
+
+@dataclass
+class Scenario:
+    badaguan: str  # 市南区八大关: 12 working days late → L1–L4
+    xiaocun: str  # 李沧区李村: L1, L2 (fired earlier, at T1)
+    laixi: str  # 莱西市城管局: the head's post is vacant → L1 to the campaign office
+    video: str  # 市南区湛山, an exposure-video finding → L1
+
+
+async def build(
+    client: AsyncClient,
+    login: Login,
+    factory: async_sessionmaker[AsyncSession],
+    settings: Settings,
+) -> Scenario:
+    inspector = await login("inspector")
+    xiaocun = await post(
+        client, inspector, unit="licang.xiaocun", location={"lat": 36.1468, "lon": 120.4322}
+    )
+    await make_overdue(factory, xiaocun["id"], datetime(2026, 11, 16, 9, 30, tzinfo=UTC))
+    await sweep(factory, settings, T1)
+    badaguan = await post(client, inspector)
+    laixi = await post(
+        client,
+        inspector,
+        category="damaged_road",
+        unit="laixi",
+        location={"lat": 36.88, "lon": 120.52},
+    )
+    # A segment of a registered video (the one way in), on the default ladder: an L1 too.
+    video = await exposure_finding(
+        client,
+        await login("dispatcher"),
+        policy="default",
+        unit="shinan.zhanshan",
+        description='=HYPERLINK("http://evil") 曝光片：湛山 暴露垃圾',
+        location={"lat": 36.0585, "lon": 120.3726},
+    )
+    await make_overdue(factory, badaguan["id"], datetime(2026, 11, 2, 9, 30, tzinfo=UTC))
+    for f in (laixi, video):
+        await make_overdue(factory, f["id"], datetime(2026, 11, 19, 1, 0, tzinfo=UTC))
+    await sweep(factory, settings, T2)
+    return Scenario(badaguan["id"], xiaocun["id"], laixi["id"], video["id"])
+
+
+# ---- a small campaign whose figures the statistics must reconcile with ----
+
+
+SWEPT_AT = datetime(2026, 11, 20, 3, 0, tzinfo=UTC)
+
+
+async def build_campaign(
+    client: AsyncClient,
+    login: Login,
+    factory: async_sessionmaker[AsyncSession],
+    settings: Settings,
+    database_url: str,
+) -> dict[str, str]:
+    inspector, dispatcher = await login("inspector"), await login("dispatcher")
+    badaguan, verifier = await login("handler.shinan.badaguan"), await login("verifier")
+    shinan, xiaocun = await login("handler.shinan"), await login("handler.licang.xiaocun")
+    ids: dict[str, str] = {}
+
+    # A: 八大关, rectified on time
+    a = await post(client, inspector)
+    assert (await act(client, badaguan, a["id"], "accept")).status_code == 200
+    await attach_after_photo(client, badaguan, a["id"])
+    assert (await act(client, badaguan, a["id"], "submit", note="已整改")).status_code == 200
+    assert (await act(client, verifier, a["id"], "verify")).status_code == 200
+    ids["A"] = a["id"]
+
+    # B: 湛山, exposure video: reworked once, the resubmission after the deadline
+    # (away from A: at A's spot it would be a recurrence of A, which is rectified by now)
+    b = await exposure_finding(
+        client, dispatcher, unit="shinan.zhanshan", location={"lat": 36.0512, "lon": 120.3672}
+    )
+    await act(client, shinan, b["id"], "accept")
+    await attach_after_photo(client, shinan, b["id"])
+    await act(client, shinan, b["id"], "submit", note="已整改")
+    assert (await act(client, verifier, b["id"], "reject", note="未到位")).status_code == 200
+    await make_overdue(factory, b["id"], datetime.now(UTC) - timedelta(hours=1))
+    await attach_after_photo(client, shinan, b["id"])
+    await act(client, shinan, b["id"], "submit", note="再次整改")
+    assert (await act(client, verifier, b["id"], "verify")).status_code == 200
+    ids["B"] = b["id"]
+
+    # C: 市南区城管局, exposure video, 14 working days overdue: escalated
+    c = await exposure_finding(client, dispatcher, category="damaged_road")
+    assert c["responsible_unit"]["code"] == "shinan.cgj"
+    await make_overdue(factory, c["id"], datetime(2026, 11, 2, 9, 30, tzinfo=UTC))
+    ids["C"] = c["id"]
+
+    # D: closed as invalid: never the unit's problem, counts nowhere
+    d = await post(client, inspector)
+    assert (await act(client, dispatcher, d["id"], "close_invalid", note="误报")).status_code == 200
+    ids["D"] = d["id"]
+
+    # E: 八大关 again, a recurrence of A, open and not yet due
+    e = await post(client, inspector)
+    await execute(
+        database_url,
+        "UPDATE findings SET recurrence_of = :a WHERE id = :e",
+        a=uuid.UUID(a["id"]),
+        e=uuid.UUID(e["id"]),
+    )
+    ids["E"] = e["id"]
+
+    # F: 李村, overdue since 11-16: L1, L2; G: 李村, submitted and waiting for verification
+    f = await post(
+        client, inspector, unit="licang.xiaocun", location={"lat": 36.1468, "lon": 120.4322}
+    )
+    await make_overdue(factory, f["id"], datetime(2026, 11, 16, 9, 30, tzinfo=UTC))
+    g = await post(
+        client, inspector, unit="licang.xiaocun", location={"lat": 36.1468, "lon": 120.4322}
+    )
+    await act(client, xiaocun, g["id"], "accept")
+    await attach_after_photo(client, xiaocun, g["id"])
+    await act(client, xiaocun, g["id"], "submit", note="已整改")
+    ids["F"], ids["G"] = f["id"], g["id"]
+
+    # H: 莱西市城管局, no head: the escalation goes to the campaign office, counts for 莱西市
+    h = await post(
+        client,
+        inspector,
+        category="damaged_road",
+        unit="laixi",
+        location={"lat": 36.88, "lon": 120.52},
+    )
+    await make_overdue(factory, h["id"], datetime(2026, 11, 19, 1, 0, tzinfo=UTC))
+    ids["H"] = h["id"]
+
+    # I: no routing rule: in the dispatch queue, no responsible unit, counts nowhere
+    i = await post(client, inspector, category="other")
+    assert i["status"] == "reported"
+    ids["I"] = i["id"]
+
+    await sweep(factory, settings, SWEPT_AT)
+    return ids
+
+
+# Windows of time the statistics are asked about (tests of the roll-ups).
+Span = tuple[datetime | None, datetime | None]
+
+
+def windows_around(now: datetime) -> list[Span]:
+    """Windows open at either end or both, aligned on the roll-up's days, with partial days
+    at both ends, and within today."""
+    midnight = day_start(now.astimezone(BUCKET_ZONE).date())
+    return [
+        (None, None),
+        (datetime(2026, 3, 1, 15, 30, tzinfo=UTC), None),
+        (None, now - timedelta(hours=3)),
+        (midnight - timedelta(days=60), midnight),
+        (midnight - timedelta(days=60, hours=5), now - timedelta(minutes=1)),
+        (now - timedelta(hours=2), now + timedelta(hours=1)),
+    ]
+
+
+# ---- the SQL a query sends, EXPLAINed ----
+
+
+class Captured:
+    """The SQL and parameters of every statement an engine sends."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.statements: list[tuple[str, Any]] = []
+        event.listen(engine.sync_engine, "before_cursor_execute", self._add)
+
+    def _add(self, conn: Any, cursor: Any, statement: str, params: Any, *_: Any) -> None:
+        self.statements.append((statement, params))
+
+
+async def principal(session: AsyncSession, username: str) -> Principal:
+    user, unit = (
+        await session.execute(
+            select(User, Unit).join(Unit, Unit.id == User.unit_id).where(User.username == username)
+        )
+    ).one()
+    return Principal(
+        user.id, user.username, user.role, unit.id, unit.code, unit.kind, unit.path, user.person_id
+    )
+
+
+async def plans_of(
+    engine: AsyncEngine, run: Callable[[AsyncSession], Awaitable[Any]], touching: str
+) -> list[str]:
+    """Run `run`, then EXPLAIN each statement it sent that reads the table `touching`."""
+    captured = Captured(engine)
+    async with make_sessionmaker(engine)() as session:
+        await run(session)
+    event.remove(engine.sync_engine, "before_cursor_execute", captured._add)
+    plans = []
+    async with engine.connect() as conn:
+        for statement, params in captured.statements:
+            if f"FROM {touching}" not in statement and f"JOIN {touching}" not in statement:
+                continue
+            rows = await conn.exec_driver_sql("EXPLAIN " + statement, params)
+            plans.append("\n".join(r[0] for r in rows))
+    assert plans, f"nothing read {touching}"
+    return plans
+
+
+def no_seq_scans(plan: str) -> None:
+    assert "Seq Scan on findings" not in plan, plan
+    assert "Seq Scan on escalations" not in plan, plan
+
+
+# ---- overdue findings in bulk, and waiting for a condition ----
+
+
+async def wait_for(
+    probe: Callable[[], Awaitable[T]],
+    done: Callable[[T], bool],
+    *,
+    within: float,
+    interval: float = 0.05,
+) -> tuple[T, float]:
+    """Poll `probe()` until `done(value)`: the value and the seconds it took."""
+    started = time.monotonic()
+    while True:
+        value = await probe()
+        if done(value):
+            return value, time.monotonic() - started
+        if time.monotonic() - started > within:
+            raise AssertionError(f"still not done after {within}s: {value!r}")
+        await asyncio.sleep(interval)
+
+
+async def default_plan(database_url: str) -> dict[str, Any]:
+    engine = make_engine(database_url, pool_size=1)
+    try:
+        async with make_sessionmaker(engine)() as session:
+            policy = await session.scalar(
+                select(EscalationPolicy).where(EscalationPolicy.code == "default")
+            )
+            assert policy is not None
+            return policy_plan(policy.code, policy.reminder_at, policy.levels).to_json()
+    finally:
+        await engine.dispose()
+
+
+async def insert_dispatched(
+    db: asyncpg.Connection,
+    database_url: str,
+    count: int,
+    *,
+    due: str,
+    reminded: bool = False,
+) -> None:
+    """`count` findings dispatched to the demo streets (round robin) on the default ladder,
+    never swept; `due` is the SQL for each one's deadline, in terms of the series number g."""
+    plan = json.dumps(await default_plan(database_url))
+    await db.execute(
+        f"""
+        WITH streets AS (
+            SELECT id, parent_id, row_number() OVER (ORDER BY id) - 1 AS n,
+                   count(*) OVER () AS total
+            FROM units WHERE kind = 'street'
+        )
+        INSERT INTO findings (id, source, category_id, severity, description, lat, lon,
+            place_unit_id, responsible_unit_id, district_id, observed_at, reported_at,
+            reporter_id, status, dispatched_at, due_at, escalation_plan, next_escalation_at,
+            reminded_at, request_hash)
+        SELECT gen_random_uuid(), 'inspection',
+            (SELECT id FROM categories WHERE code = 'exposed_garbage'), 'normal',
+            '批量问题 ' || g, 36.06, 120.35, s.id, s.id, s.parent_id,
+            d.due - interval '3 days', d.due - interval '3 days',
+            (SELECT id FROM users WHERE username = 'inspector'), 'assigned',
+            d.due - interval '2 days', d.due, $2::jsonb, d.due,
+            CASE WHEN $3 THEN now() END, md5(g::text)
+        FROM generate_series(0, $1 - 1) AS g
+        JOIN streets s ON s.n = g % s.total
+        CROSS JOIN LATERAL (SELECT {due} AS due) AS d
+        """,  # noqa: S608 - `due` is an SQL expression written in this file
+        count,
+        plan,
+        reminded,
+    )
+
+
+async def insert_overdue(db: asyncpg.Connection, database_url: str, count: int) -> None:
+    """Sixty days late (more than ten working days, whatever the holidays): all four levels of
+    the default ladder are due at the first look."""
+    await insert_dispatched(
+        db, database_url, count, due="now() - interval '60 days' - g * interval '1 second'"
+    )
+
+
+# ---- webhooks: a unit's address, and a finding overdue for it ----
+
+
+async def set_unit_webhook(
+    factory: async_sessionmaker[AsyncSession], unit: str, url: str | None
+) -> None:
+    async with factory() as session, session.begin():
+        await session.execute(
+            text("UPDATE units SET webhook_url = :url WHERE code = :code"),
+            {"url": url, "code": unit},
+        )
+
+
+async def overdue_with_webhook(
+    client: httpx.AsyncClient,
+    login: Login,
+    factory: async_sessionmaker[AsyncSession],
+    url: str,
+) -> str:
+    """A finding of 八大关街道 whose deadline has just passed, the street's webhook set."""
+    await set_unit_webhook(factory, "shinan.badaguan", url)
+    f = await post(client, await login("inspector"))
+    await make_overdue(factory, f["id"], datetime.now(UTC) - timedelta(minutes=1))
+    fid: str = f["id"]
+    return fid
+
+
+# ---- values at the edges of what the API takes (integration/test_edges.py, fuzz_hooks.py) ----
 
 # Outside the years every timestamp, date and week must lie in (README, "Limits"); the first
 # two overflow Python's datetime once converted to UTC or moved by a day.
@@ -363,6 +923,9 @@ WEEKS_IN = ("2100-W52", "2000-W01")
 # Past 32 and 64 bits, and below every id.
 HUGE_INTEGERS = (2**31, 2**63, 2**64, 10**30, -(2**63) - 1)
 
+
+# A JSON body nested far deeper than any parser should follow.
+FAR_TOO_DEEP = 10_000
 
 # The fuzzer sends the first few of each list (the lists put the most telling values first).
 SAMPLE_OUT, SAMPLE_IN = 3, 1
@@ -684,6 +1247,147 @@ class LoggedProcess:
             self.proc.wait(30)
 
 
+async def finding_row(factory: async_sessionmaker[AsyncSession], fid: str) -> dict[str, Any]:
+    """The finding's row as the database holds it now (status, unit, duplicate_of …)."""
+    async with factory() as session:
+        row = (
+            (await session.execute(text("SELECT * FROM findings WHERE id = :id"), {"id": fid}))
+            .mappings()
+            .one()
+        )
+        return dict(row)
+
+
+async def escalations_of(factory: async_sessionmaker[AsyncSession], fid: str) -> list[Any]:
+    """The escalations of a finding, lowest level first."""
+    async with factory() as session:
+        rows = await session.execute(
+            text("SELECT * FROM escalations WHERE finding_id = :id ORDER BY level"), {"id": fid}
+        )
+        return list(rows.mappings())
+
+
+def form_of(html: str, marker: str) -> dict[str, str]:
+    """The hidden fields of the dashboard form whose text contains `marker` (a data-action
+    or an id): what a browser would send with it."""
+    for form in re.findall(r"<form\b.*?</form>", html, re.DOTALL):
+        if marker in form:
+            return dict(re.findall(r'type="hidden" name="([^"]+)" value="([^"]*)"', form))
+    raise AssertionError(f"no form with {marker!r}")
+
+
+async def device_token(factory: async_sessionmaker[AsyncSession], username: str) -> str:
+    """A device token (a long-lived API token, `duban token issue`) for a demo account."""
+    async with factory() as session, session.begin():
+        issued = await issue_token(session, Operator("test"), username=username, name="phone")
+        return issued.secret
+
+
+# ---- channels: contact points through the admin API, deliveries as the worker makes them ----
+
+
+async def add_contact_point(client: AsyncClient, admin: dict[str, str], **body: Any) -> int:
+    """A contact point through POST /api/v1/contact-points (as an admin would): its id."""
+    r = await client.post("/api/v1/contact-points", json=body, headers=admin)
+    assert r.status_code == 201, r.text
+    point_id: int = r.json()["id"]
+    return point_id
+
+
+async def person_of(factory: async_sessionmaker[AsyncSession], unit: str, role: str) -> int:
+    """The person holding `role` at `unit` (a demo post)."""
+    async with factory() as session:
+        found = await session.scalar(
+            text(
+                "SELECT po.person_id FROM posts po JOIN units u ON u.id = po.unit_id "
+                "WHERE u.code = :unit AND po.role = :role ORDER BY po.id LIMIT 1"
+            ),
+            {"unit": unit, "role": role},
+        )
+    assert found is not None, (unit, role)
+    return int(found)
+
+
+async def deliver_due(
+    factory: async_sessionmaker[AsyncSession],
+    settings: Settings,
+    http: httpx.AsyncClient,
+    now: datetime,
+    *,
+    rounds: int = 50,
+) -> list[Any]:
+    """Deliver everything due at `now` the way the worker's job does (fold a destination's
+    backlog into a digest first, then one attempt), until nothing due is left or only
+    deferred rows remain. The outcomes."""
+    from services.core.notify.delivery import deliver
+    from services.core.notify.service import channels_from_settings
+    from services.core.notify.store import due_for_delivery, form_digest
+    from services.core.platform.backoff import RetryPolicy
+
+    channels = channels_from_settings(settings, http)
+    outcomes: list[Any] = []
+    for _ in range(rounds):
+        async with factory() as session:
+            due = await due_for_delivery(session, now, 5000)
+        if not due:
+            break
+        progressed = False
+        for nid, _attempts, _at in due:
+            async with factory() as session, session.begin():
+                digest = await form_digest(
+                    session, nid, now, settings.digest_threshold, settings.digest_max_items
+                )
+            async with factory() as session, session.begin():
+                outcome = await deliver(
+                    session,
+                    digest or nid,
+                    client=http,
+                    secret="unused-webhook-secret",
+                    policy=RetryPolicy.from_settings(settings),
+                    tz=TZ,
+                    now=now,
+                    channels=channels,
+                )
+            if outcome is not None:
+                outcomes.append(outcome)
+                progressed = progressed or outcome.status != "pending" or bool(outcome.wake)
+        if not progressed:
+            break
+    return outcomes
+
+
+async def sql_rows(factory: async_sessionmaker[AsyncSession], sql: str, **params: Any) -> list[Any]:
+    async with factory() as session:
+        return list((await session.execute(text(sql), params)).all())
+
+
+async def clone_findings(factory: async_sessionmaker[AsyncSession], fid: str, copies: int) -> None:
+    """`copies` more findings exactly like `fid` (ids aside), written in one statement: a
+    district's backlog without hundreds of reports."""
+    async with factory() as session, session.begin():
+        columns = list(
+            (
+                await session.execute(
+                    text(
+                        "SELECT column_name FROM information_schema.columns "
+                        "WHERE table_name = 'findings' AND column_name <> 'id' "
+                        # generated columns (yellow_at) compute themselves
+                        "AND is_generated = 'NEVER' "
+                        "ORDER BY ordinal_position"
+                    )
+                )
+            ).scalars()
+        )
+        names = ", ".join(f'"{c}"' for c in columns)
+        await session.execute(
+            text(
+                f"INSERT INTO findings (id, {names}) SELECT gen_random_uuid(), {names} "  # noqa: S608
+                "FROM findings, generate_series(1, :copies) WHERE id = :id"
+            ),
+            {"copies": copies, "id": uuid.UUID(fid)},
+        )
+
+
 # ---- evaluation points, criteria, plans, inspections ----
 
 POINT_TYPES_HEADER = ["类型编码 code", "名称 name", "启用 active"]
@@ -794,3 +1498,17 @@ def visit(point: str = "t.sn.market1", **over: Any) -> dict[str, Any]:
         "items": items,
     }
     return body | over
+
+
+async def log_in(page: Page, live: Live, username: str, shot: Path | None = None) -> None:
+    """Log in to the dashboard through its form, as a person does (a screenshot of the filled
+    form to `shot`)."""
+    await page.goto(f"{live.url}/ui")
+    assert "/ui/login" in await page.url()  # not logged in: sent to the login page
+    await page.fill("#username", username)
+    await page.fill("#password", demo_password(username))
+    if shot:
+        await page.screenshot(shot)
+    await page.navigating("document.querySelector('form[action=\"/ui/login\"]').submit()")
+    assert await page.url() == f"{live.url}/ui"
+    assert await page.text("[data-testid=username]") == username

@@ -25,7 +25,7 @@ from typing import IO, Any
 import psutil
 
 from services.cli.supervisor import Child, ChildSpec, Supervisor
-from tests.conftest import Servers
+from tests.helpers import Servers
 
 # The worker entrypoint (`python -m services.worker`), as `duban up` and compose run it.
 WORKER = "services.worker"
@@ -48,6 +48,7 @@ def worker_env(
         "DUBAN_REDIS_URL": servers.redis.url,
         "DUBAN_DATA_DIR": str(data_dir),
         "DUBAN_LOG_LEVEL": log_level,
+        "DUBAN_NOTIFY_HOURS": "always",  # tests run at any hour
         "DUBAN_LOG_FORMAT": "json",
     }
     if sweep_seconds is not None:
@@ -61,7 +62,7 @@ def health_check(env: dict[str, str]) -> int:
         [sys.executable, "-m", WORKER, "--check"],
         env=env,
         capture_output=True,
-        timeout=30,
+        timeout=120,  # a liveness bound: starting Python took over 30 s at a load average of 10
         check=False,
     ).returncode
 

@@ -2,7 +2,7 @@
 self-assessment rounds
 
 Revision ID: 0023
-Revises: 0016
+Revises: 0018
 Create Date: 2026-12-03 13:30:00
 
 No blind spots (README "Evaluation points, inspections and coverage"): a register of the
@@ -14,7 +14,8 @@ and the districts' self-assessment rounds.
 Inspection tasks carry their point's district, street and type, and points their last
 inspection, so coverage per period and the blind-spot list are index ranges, not aggregates
 over millions of results. An overdue task is reminded and escalated through the same outbox
-as a finding: a notification names a task instead of a finding (finding_id NULL, task_id).
+as a finding: a notification names a task instead of a finding (finding_id NULL, as 0018
+allows for digests, and task_id).
 """
 
 from collections.abc import Sequence
@@ -24,9 +25,16 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = "0023"
-down_revision: str | None = "0016"
+down_revision: str | None = "0018"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
+
+# 0018's kinds, and with them an overdue inspection task's two.
+CHANNEL_KINDS = "kind IN ('escalation', 'reminder', 'digest', 'undelivered')"
+TASK_KINDS = (
+    "kind IN ('escalation', 'reminder', 'digest', 'undelivered', 'task_reminder', "
+    "'task_escalation')"
+)
 
 
 def upgrade() -> None:
@@ -447,22 +455,14 @@ def upgrade() -> None:
     )
     op.add_column("notifications", sa.Column("task_id", sa.BigInteger(), nullable=True))
     op.drop_constraint(op.f("ck_notifications_kind"), "notifications", type_="check")
-    op.create_check_constraint(
-        op.f("ck_notifications_kind"),
-        "notifications",
-        "kind IN ('escalation', 'reminder', 'task_reminder', 'task_escalation')",
-    )
-    op.alter_column("notifications", "finding_id", existing_type=sa.UUID(), nullable=True)
+    op.create_check_constraint(op.f("ck_notifications_kind"), "notifications", TASK_KINDS)
 
 
 def downgrade() -> None:
     # An overdue task's notices name no finding: they go with the tasks.
-    op.execute("DELETE FROM notifications WHERE finding_id IS NULL")
-    op.alter_column("notifications", "finding_id", existing_type=sa.UUID(), nullable=False)
+    op.execute("DELETE FROM notifications WHERE kind IN ('task_reminder', 'task_escalation')")
     op.drop_constraint(op.f("ck_notifications_kind"), "notifications", type_="check")
-    op.create_check_constraint(
-        op.f("ck_notifications_kind"), "notifications", "kind IN ('escalation', 'reminder')"
-    )
+    op.create_check_constraint(op.f("ck_notifications_kind"), "notifications", CHANNEL_KINDS)
     op.drop_column("notifications", "task_id")
     op.drop_index(
         op.f("ix_self_assessment_scores_assessment_id"), table_name="self_assessment_scores"

@@ -14,8 +14,11 @@ from services.core.platform.queue import lazy_queue
 from services.core.platform.settings import Settings, get_settings
 from services.core.platform.stack import endpoints
 
-from . import docs, middleware, problem_schema, problems, proxies, served
+from . import docs, middleware, notice, problem_schema, problems, proxies
 from .middleware import API_PREFIX
+from .routes import (
+    app as phone_app,
+)
 from .routes import (
     assessment,
     auth,
@@ -23,6 +26,7 @@ from .routes import (
     calendar,
     calendar_overrides,
     categories,
+    contact_points,
     coverage,
     criteria,
     escalations,
@@ -81,7 +85,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     problems.install(app)
     problem_schema.install(app)
-    served.install(app)
     middleware.install(app, settings)
     proxies.install(app, settings)
     app.include_router(health.router)
@@ -95,6 +98,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         posts,
         categories,
         routing_rules,
+        contact_points,
         escalations,
         stats,
         policies,
@@ -105,6 +109,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         evidence,
         briefings,
         imports,
+        phone_app,
         points,
         criteria,
         inspection_plans,
@@ -114,4 +119,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     ):
         app.include_router(module.router, prefix=API_PREFIX, responses=problem_schema.API_ERRORS)
     dashboard.install(app)  # the web dashboard at /ui (services/api/ui)
+    app.include_router(notice.router)  # the page every message links to (/n/<token>)
     return app

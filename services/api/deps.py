@@ -14,12 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.core.identity.callers import Known, read_caller
 from services.core.identity.principal import Principal
 from services.core.identity.security import API_TOKEN_PREFIX, hash_api_token, read_access_token
-from services.core.platform.db import (
-    Connections,
-    OnSession,
-    database_unreachable,
-    driver_connection,
-)
+from services.core.platform.db import database_unreachable, driver_connection
 from services.core.platform.settings import Settings
 from services.core.reference.snapshot import Reference
 
@@ -127,25 +122,8 @@ async def authenticate(request: Request, db: Any, token: str | None) -> Principa
         found = await access_token_caller(db, token, app_state(request).jwt_secret)
     if found is None:
         raise Problem(401, "The token is invalid, expired or revoked.", headers=_UNAUTHENTICATED)
-    if not token.startswith(API_TOKEN_PREFIX):
-        app_state(request).callers.remember(found)
     request.state.config_revision = found.revision
     return found.principal
-
-
-def known_caller(request: Request, token: str | None) -> Known | None:
-    """The caller of a bearer access token as this process last read them (`authenticate`),
-    unconfirmed; None for an API token, a token that is not valid now, a caller not read
-    before, or a token of another version than the one remembered (the statement that goes
-    ahead on the memory confirms the version is still the user's)."""
-    if not token or token.startswith(API_TOKEN_PREFIX):
-        return None
-    state = app_state(request)
-    claims = read_access_token(token, state.jwt_secret)
-    known = state.callers.get(claims.user_id) if claims is not None else None
-    if known is None or claims is None or known.token_version != claims.version:
-        return None
-    return known
 
 
 async def get_principal(
@@ -159,14 +137,10 @@ async def get_principal(
 Caller = Annotated[Principal, Depends(get_principal)]
 
 
-async def reference(request: Request, conns: Connections) -> Reference:
-    """The reference snapshot as of the revision read with the caller (`authenticate`)."""
-    return await app_state(request).references.at(conns, request.state.config_revision)
-
-
 async def get_reference(request: Request, session: Session, _principal: Caller) -> Reference:
+    """The reference snapshot as of the revision read with the caller (`authenticate`)."""
     # `_principal`: the caller, and so the revision, is read first.
-    return await reference(request, OnSession(session))
+    return await app_state(request).references.at(session, request.state.config_revision)
 
 
 Ref = Annotated[Reference, Depends(get_reference)]

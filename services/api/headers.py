@@ -51,6 +51,14 @@ def docs_policy(style_nonce: str | None = None) -> str:
 
 
 DOCS_CSP = docs_policy()
+# The phone app (/m): its own scripts (no inline script), its manifest and service worker, and
+# previews of the photos just taken (`blob:` URLs of the phone's own files, no request).
+APP_CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' blob:; "
+    f"connect-src 'self'; manifest-src 'self'; worker-src 'self'; {_BASE}"
+)
+APP_PREFIX = "/m/"
+APP_STATIC = "/m/static/"
 DOCS_PATHS = frozenset({"/docs", "/docs/oauth2-redirect", "/redoc"})
 # Files that are the same for everyone: cacheable (the dashboard's and the docs' assets).
 STATIC_PREFIXES = ("/ui/static/", "/docs-assets/")
@@ -66,6 +74,8 @@ _NO_STORE: _Header = (b"cache-control", b"no-store")
 _STRICT = (*_EVERYWHERE, (b"content-security-policy", STRICT_CSP.encode()), _NO_STORE)
 _DOCS = (*_EVERYWHERE, (b"content-security-policy", DOCS_CSP.encode()), _NO_STORE)
 _STATIC = (*_EVERYWHERE, (b"content-security-policy", STRICT_CSP.encode()))
+_APP = (*_EVERYWHERE, (b"content-security-policy", APP_CSP.encode()), _NO_STORE)
+_APP_STATIC = (*_EVERYWHERE, (b"content-security-policy", APP_CSP.encode()))
 
 
 def for_path(path: str) -> tuple[_Header, ...]:
@@ -73,6 +83,10 @@ def for_path(path: str) -> tuple[_Header, ...]:
     (the briefing's printable page sets a policy that admits its own inline stylesheet)."""
     if path in DOCS_PATHS:
         return _DOCS
+    if path.startswith(APP_STATIC):
+        return _APP_STATIC
+    if path.startswith(APP_PREFIX):
+        return _APP
     if path.startswith(STATIC_PREFIXES):
         return _STATIC
     return _STRICT

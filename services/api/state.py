@@ -6,7 +6,6 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from services.core.identity.callers import CallerMemo
 from services.core.platform.queue import JobQueue
 from services.core.platform.settings import Settings
 from services.core.reference.snapshot import ReferenceCache
@@ -21,6 +20,3 @@ class AppState:
     jwt_secret: str
     # The reference snapshot of this engine's database (checked against it on every use).
     references: ReferenceCache = field(default_factory=ReferenceCache)
-    # Callers as last authenticated by an access token: what a report goes ahead on
-    # (services/core/identity/callers.py).
-    callers: CallerMemo = field(default_factory=CallerMemo)

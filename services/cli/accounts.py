@@ -112,26 +112,24 @@ def user_list(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def user_disable(settings: Settings, args: argparse.Namespace) -> int:
+def _set_active(name: str, settings: Settings, *, active: bool, done: str) -> int:
+    """Disable or enable one account; says `done` when it changed, else that it already was."""
     changed = _run(
-        settings, lambda s: service.set_active(s, Operator.command_line(), args.name, active=False)
+        settings, lambda s: service.set_active(s, Operator.command_line(), name, active=active)
     )
-    if changed:
-        print(f"user {args.name} disabled: every session and API token of theirs ended now")
-    else:
-        print(f"user {args.name} was already disabled")
+    word = "enabled" if active else "disabled"
+    print(f"user {name} {word}: {done}" if changed else f"user {name} was already {word}")
     return 0
+
+
+def user_disable(settings: Settings, args: argparse.Namespace) -> int:
+    done = "every session and API token of theirs ended now"
+    return _set_active(args.name, settings, active=False, done=done)
 
 
 def user_enable(settings: Settings, args: argparse.Namespace) -> int:
-    changed = _run(
-        settings, lambda s: service.set_active(s, Operator.command_line(), args.name, active=True)
-    )
-    if changed:
-        print(f"user {args.name} enabled: they log in again; their old API tokens stay revoked")
-    else:
-        print(f"user {args.name} was already enabled")
-    return 0
+    done = "they log in again; their old API tokens stay revoked"
+    return _set_active(args.name, settings, active=True, done=done)
 
 
 def user_reset_password(settings: Settings, args: argparse.Namespace) -> int:

@@ -19,6 +19,7 @@ from sqlalchemy import (
     Identity,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     SmallInteger,
     String,
@@ -496,8 +497,31 @@ class CalendarOverride(Base):
 
 
 ESCALATION_TARGETS = ("unit_head", "district_head", "city_leader", "discipline_commission")
-NOTIFICATION_STATUSES = ("pending", "sent", "failed")
-CHANNELS = ("inbox", "webhook")
+# pending: waiting for its time (held to working hours, or a retry); sent: the provider took
+# it; failed: this channel gave up; standby: a later channel of a recipient's fallback order,
+# used only if the earlier ones fail; skipped: not needed, an earlier channel reached them;
+# digested: carried by a digest message (digest_id) that is not sent yet; in_doubt: a worker
+# died while sending it, so it may have arrived: never sent again on this channel.
+NOTIFICATION_STATUSES = (
+    "pending",
+    "sent",
+    "failed",
+    "standby",
+    "skipped",
+    "digested",
+    "in_doubt",
+)
+# Channels a person or a unit is reached on beside the in-app inbox (contact points).
+CONTACT_KINDS = ("dingtalk", "wecom", "email", "sms", "webhook")
+CHANNELS = ("inbox", "webhook", "dingtalk", "wecom", "email", "sms")
+NOTIFICATION_KINDS = (
+    "escalation",
+    "reminder",
+    "digest",
+    "undelivered",
+    "task_reminder",
+    "task_escalation",
+)
 
 
 class EscalationPolicy(Base):
@@ -569,16 +593,30 @@ class Notification(Base):
     __table_args__ = (
         CheckConstraint(_in("status", NOTIFICATION_STATUSES), name="status"),
         CheckConstraint(_in("channel", CHANNELS), name="channel"),
-        CheckConstraint(
-            "kind IN ('escalation', 'reminder', 'task_reminder', 'task_escalation')", name="kind"
-        ),
+        CheckConstraint(_in("kind", NOTIFICATION_KINDS), name="kind"),
         Index("ix_notifications_person_created", "recipient_person_id", "id"),
         # Supervisors list failed (or pending) deliveries, newest first.
         Index("ix_notifications_status_id", "status", "id"),
+        # Every pending row is the worker's: inbox rows too while held to working hours.
         Index(
             "ix_notifications_pending",
             "next_attempt_at",
-            postgresql_where=text("status = 'pending' AND channel <> 'inbox'"),
+            "id",
+            postgresql_where=text("status = 'pending'"),
+        ),
+        # A destination's queue: what else is due for the same robot, mailbox or phone.
+        Index(
+            "ix_notifications_point_pending",
+            "contact_point_id",
+            "id",
+            postgresql_where=text("status = 'pending' AND contact_point_id IS NOT NULL"),
+        ),
+        # A recipient's fallback order, and the rows a digest carries.
+        Index(
+            "ix_notifications_chain", "chain", "rank", postgresql_where=text("chain IS NOT NULL")
+        ),
+        Index(
+            "ix_notifications_digest", "digest_id", postgresql_where=text("digest_id IS NOT NULL")
         ),
     )
 
@@ -587,7 +625,8 @@ class Notification(Base):
     dedupe_key: Mapped[str] = mapped_column(String(200), unique=True)
     kind: Mapped[str] = mapped_column(String(16))
     escalation_id: Mapped[int | None] = mapped_column(ForeignKey("escalations.id"), index=True)
-    # NULL for an overdue inspection task's notices, which name the task instead.
+    # None for a digest and an office notice, which speak of many findings, and for an
+    # overdue inspection task's notices, which name the task instead.
     finding_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("findings.id"), index=True)
     task_id: Mapped[int | None] = mapped_column(BigInteger)
     recipient_person_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
@@ -607,6 +646,80 @@ class Notification(Base):
     sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     read_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = _now()
+    # The contact point (robot, mailbox, phone, webhook) this row goes to; None: the inbox or
+    # a person's or unit's webhook_url.
+    contact_point_id: Mapped[int | None] = mapped_column(ForeignKey("contact_points.id"))
+    # One recipient's rows of one message, tried in `rank` order (the fallback order).
+    chain: Mapped[str | None] = mapped_column(String(200))
+    rank: Mapped[int] = mapped_column(SmallInteger, server_default=text("0"))
+    # The escalation level, for digests (one per destination and level).
+    level: Mapped[int | None] = mapped_column(SmallInteger)
+    # The provider said it reached the recipient (where it tells), and its message id.
+    delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    provider_ref: Mapped[str | None] = mapped_column(String(200))
+    # The signed link in the message: first opened, and used to acknowledge (once).
+    opened_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    link_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The digest message that carried this row.
+    digest_id: Mapped[int | None] = mapped_column(ForeignKey("notifications.id"))
+
+
+class ContactPoint(Base):
+    """Where a person or a unit (its work group) is reached besides the in-app inbox, tried in
+    `position` order. Credentials (a robot's webhook URL with its token, its signing secret, a
+    webhook's URL) are sealed with the installation's channel key (services/core/notify/
+    secrets.py); `target` is what people may read: a mailbox, a phone number or the robot's
+    host."""
+
+    __tablename__ = "contact_points"
+    __table_args__ = (
+        CheckConstraint(_in("kind", CONTACT_KINDS), name="kind"),
+        CheckConstraint("(person_id IS NULL) <> (unit_id IS NULL)", name="owner"),
+        Index("ix_contact_points_person", "person_id", "position"),
+        Index("ix_contact_points_unit", "unit_id", "position"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    person_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
+    unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"))
+    kind: Mapped[str] = mapped_column(String(16))
+    target: Mapped[str] = mapped_column(String(300))
+    sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
+    position: Mapped[int] = mapped_column(SmallInteger, server_default=text("0"))
+    active: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
+    label: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = _now()
+
+
+class NotificationAttempt(Base):
+    """One try at sending a notification: written (and committed) before the provider is
+    called, finished with its answer after. One left unfinished means its worker died while
+    sending: the message may have arrived (in doubt). No foreign key: it is written on a
+    connection of its own while the notification row is locked by the sending transaction."""
+
+    __tablename__ = "notification_attempts"
+    __table_args__ = (
+        Index("ix_notification_attempts_notification", "notification_id", "id"),
+        # Rate limits: attempts to one destination in the last window.
+        Index(
+            "ix_notification_attempts_point",
+            "contact_point_id",
+            "started_at",
+            postgresql_where=text("contact_point_id IS NOT NULL"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    notification_id: Mapped[int] = mapped_column(BigInteger)
+    contact_point_id: Mapped[int | None] = mapped_column(Integer)
+    channel: Mapped[str] = mapped_column(String(16))
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # sent | retry | failed | in_doubt
+    outcome: Mapped[str | None] = mapped_column(String(16))
+    # The provider's own code (errcode, SMTP reply code, SMS Code, HTTP status) and words.
+    provider_code: Mapped[str | None] = mapped_column(String(64))
+    answer: Mapped[str | None] = mapped_column(String(500))
 
 
 EVIDENCE_KINDS = ("before", "after")

@@ -9,6 +9,7 @@ from typing import NotRequired, TypedDict
 import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from services.core.notify.delivery import Channels
 from services.core.platform.settings import Settings
 
 from .queue import ArqRedis
@@ -25,6 +26,8 @@ class JobContext(TypedDict):
     http: httpx.AsyncClient
     # Read at startup; absent if the data dir could not be read then (a delivery reads it).
     webhook_secret: NotRequired[str]
+    # The channel adapters (robots, email, SMS), built at startup from the settings.
+    channels: NotRequired[Channels]
     # arq's, for the job being run.
     job_id: NotRequired[str]
     job_try: NotRequired[int]

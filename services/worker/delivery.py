@@ -10,17 +10,20 @@ delivered, and duplicates collapse. Both jobs are idempotent.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import httpx
 import structlog
 
-from services.core.notify.delivery import USER_AGENT, deliver
+from services.core.notify.channels.sms_aliyun import AliyunSms
+from services.core.notify.delivery import USER_AGENT, Channels, deliver
+from services.core.notify.service import channels_from_settings, poll_sms_receipts
 from services.core.notify.store import (
     DELIVER_JOB,
     delivery_job_id,
     due_for_delivery,
+    form_digest,
     spare_job_id,
     stale,
 )
@@ -65,31 +68,75 @@ def _secret(ctx: JobContext) -> str:
     return ctx["webhook_secret"]
 
 
+def _channels(ctx: JobContext) -> Channels:
+    if "channels" not in ctx:
+        ctx["channels"] = channels_from_settings(ctx["settings"], ctx["http"])
+    return ctx["channels"]
+
+
 async def deliver_notification(ctx: JobContext, notification_id: int) -> str:
     """One delivery attempt; "skipped" when there was nothing to do (already sent or failed,
-    not due yet, or another job is delivering it right now)."""
+    not due yet, or another job is delivering it right now). When many notices are due for
+    the same destination and level, they are first folded into one digest (committed), which
+    is then delivered instead."""
     settings = ctx["settings"]
+    async with unit_of_work(ctx["sessionmaker"]) as session:
+        digest = await form_digest(
+            session,
+            notification_id,
+            datetime.now(UTC),
+            settings.digest_threshold,
+            settings.digest_max_items,
+        )
     async with unit_of_work(ctx["sessionmaker"]) as session:
         outcome = await deliver(
             session,
-            notification_id,
+            digest or notification_id,
             client=ctx["http"],
             secret=_secret(ctx),
             policy=RetryPolicy.from_settings(settings),
             tz=ZoneInfo(settings.timezone),
+            # read again: the attempt's time is what rate limits count, as close to the send
+            # as it can be
             now=datetime.now(UTC),
+            channels=_channels(ctx),
         )
     if outcome is None:
         return "skipped"
+    # Only after the commit: the next channel of a recipient, the office's notice.
+    for nid in outcome.wake:
+        await queue.enqueue(ctx["redis"], DELIVER_JOB, nid, job_id=delivery_job_id(nid, 0))
     if outcome.status == "pending" and outcome.next_attempt_at is not None:
+        # A deferral (busy destination, rate limit) keeps the attempt count: the time in the
+        # id keeps it apart from this very job.
+        at = int(outcome.next_attempt_at.timestamp())
         await queue.enqueue(
             ctx["redis"],
             DELIVER_JOB,
             outcome.notification_id,
-            job_id=delivery_job_id(outcome.notification_id, outcome.attempts),
+            job_id=f"{delivery_job_id(outcome.notification_id, outcome.attempts)}:t{at}",
             defer_until=outcome.next_attempt_at,
         )
     return outcome.status
+
+
+async def sms_receipts(ctx: JobContext) -> int:
+    """Ask the SMS vendor whether recent texts arrived (QuerySendDetails)."""
+    settings = ctx["settings"]
+    sms = _channels(ctx).senders.get("sms")
+    if not isinstance(sms, AliyunSms) or not settings.sms_access_key_id:
+        return 0
+    async with unit_of_work(ctx["sessionmaker"]) as session:
+        answered, wake = await poll_sms_receipts(
+            session,
+            sms,
+            datetime.now(UTC),
+            timedelta(hours=settings.sms_receipt_hours),
+            ZoneInfo(settings.timezone),
+        )
+    for nid in wake:
+        await queue.enqueue(ctx["redis"], DELIVER_JOB, nid, job_id=delivery_job_id(nid, 0))
+    return answered
 
 
 async def outbox_rescan(ctx: JobContext) -> int:

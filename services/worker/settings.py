@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 import structlog
 
+from services.core.notify.service import channels_from_settings
 from services.core.platform import logging as duban_logging
 from services.core.platform.db import make_engine, make_sessionmaker
 from services.core.platform.settings import Settings, get_settings
@@ -18,7 +19,13 @@ from services.core.stats.store import FOLD_SECONDS
 from . import queue
 from .briefing import HOUR, MINUTE, WEEKDAY, weekly_briefing
 from .context import JobContext
-from .delivery import http_client, outbox_rescan, read_webhook_secret, rescan_seconds
+from .delivery import (
+    http_client,
+    outbox_rescan,
+    read_webhook_secret,
+    rescan_seconds,
+    sms_receipts,
+)
 from .escalations import escalation_sweep, sweep_seconds
 from .inspections import overdue_task_sweep, task_sweep_seconds
 from .jobs import JOBS, REQUEUED_JOBS, fold_open_findings
@@ -46,6 +53,11 @@ async def startup(ctx: dict[str, Any]) -> None:
     secret = read_webhook_secret(settings)
     if secret is not None:
         context["webhook_secret"] = secret
+    try:
+        context["channels"] = channels_from_settings(settings, context["http"])
+    except OSError as exc:
+        # Its keys are in the data dir: a delivery builds the channels once it can read them.
+        log.error("channel_keys_unavailable", error=str(exc))
     ctx.update(context)
     log.info("worker started", jobs=[job.__name__ for job in (*JOBS, *REQUEUED_JOBS)])
 
@@ -68,6 +80,7 @@ def build(settings: Settings) -> queue.WorkerOptions:
         "cron_jobs": [
             queue.every(escalation_sweep, sweep_seconds(settings)),
             queue.every(outbox_rescan, rescan_seconds(settings)),
+            queue.every(sms_receipts, {0}),
             queue.every(fold_open_findings, set(FOLD_SECONDS)),
             queue.every(overdue_task_sweep, task_sweep_seconds(settings)),
             queue.weekly(weekly_briefing, WEEKDAY, HOUR, MINUTE),

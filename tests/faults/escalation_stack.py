@@ -8,7 +8,7 @@ from pathlib import Path
 
 import asyncpg
 
-from tests.conftest import Servers
+from tests.helpers import Servers
 from tests.workers import worker_env
 
 SECRET = "whsec-fault-suite-0123456789abcdef"
@@ -38,16 +38,26 @@ async def outbox(db: asyncpg.Connection) -> dict[str, int]:
         SELECT (SELECT count(*) FROM findings WHERE next_escalation_at IS NOT NULL) AS pending,
                (SELECT count(*) FROM escalations) AS escalations,
                (SELECT count(DISTINCT (finding_id, level)) FROM escalations) AS distinct_levels,
-               (SELECT count(*) FROM notifications WHERE channel = 'inbox') AS inbox,
-               (SELECT count(*) FROM notifications WHERE channel = 'webhook') AS webhooks,
-               (SELECT count(DISTINCT dedupe_key) FROM notifications) AS distinct_keys,
-               (SELECT count(*) FROM notifications) AS notifications,
+               -- the escalations' own messages; the campaign office's notices about
+               -- leaders no channel reaches (kind 'undelivered') are counted apart
                (SELECT count(*) FROM notifications
-                 WHERE channel = 'webhook' AND status = 'sent') AS webhooks_sent,
+                 WHERE channel = 'inbox' AND kind = 'escalation') AS inbox,
                (SELECT count(*) FROM notifications
-                 WHERE channel = 'webhook' AND status = 'failed') AS webhooks_failed,
+                 WHERE channel = 'webhook' AND kind = 'escalation') AS webhooks,
+               (SELECT count(DISTINCT dedupe_key) FROM notifications
+                 WHERE kind = 'escalation') AS distinct_keys,
+               (SELECT count(*) FROM notifications WHERE kind = 'escalation') AS notifications,
+               (SELECT count(*) FROM notifications) AS all_notifications,
+               (SELECT count(DISTINCT dedupe_key) FROM notifications) AS all_distinct_keys,
                (SELECT count(*) FROM notifications
-                 WHERE channel = 'webhook' AND attempts > 0) AS webhooks_attempted
+                 WHERE channel = 'webhook' AND kind = 'escalation' AND status = 'sent')
+                 AS webhooks_sent,
+               (SELECT count(*) FROM notifications
+                 WHERE channel = 'webhook' AND kind = 'escalation' AND status = 'failed')
+                 AS webhooks_failed,
+               (SELECT count(*) FROM notifications
+                 WHERE channel = 'webhook' AND kind = 'escalation' AND attempts > 0)
+                 AS webhooks_attempted
         """
     )
     assert row is not None
@@ -68,6 +78,7 @@ def assert_exactly_once(o: dict[str, int], findings: int, webhooks: int) -> None
     assert o["inbox"] == findings * LEVELS, o
     assert o["webhooks"] == webhooks, o
     assert o["notifications"] == o["distinct_keys"] == findings * LEVELS + webhooks, o
+    assert o["all_notifications"] == o["all_distinct_keys"], o
     assert o["webhooks_sent"] == webhooks, o
     assert o["webhooks_failed"] == 0, o
 

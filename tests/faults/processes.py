@@ -14,7 +14,7 @@ from typing import IO, TypeVar
 
 import httpx
 
-from tests.conftest import demo_password
+from tests.helpers import demo_password
 from tests.webhook_receiver import free_port
 
 T = TypeVar("T")
@@ -30,6 +30,7 @@ def api_env(database_url: str, redis_url: str, data_dir: Path, **extra: str) -> 
         "DUBAN_JWT_SECRET": JWT_SECRET,
         "DUBAN_LOG_FORMAT": "json",
         "DUBAN_LOG_LEVEL": "WARNING",
+        "DUBAN_NOTIFY_HOURS": "always",  # tests run at any hour
         "DUBAN_DB_POOL_SIZE": "4",
     }
     return env | extra

@@ -13,9 +13,8 @@ import asyncpg
 import httpx
 from redis.asyncio import Redis
 
-from tests.conftest import Servers
 from tests.faults.processes import ApiProcess, api_env, bearer, wait_for
-from tests.helpers import body
+from tests.helpers import Servers, body
 
 BATCH = 500
 SENT_BEFORE = 200  # of the batch, already stored by an earlier upload that completed

@@ -20,9 +20,8 @@ import pytest
 from alembic import command
 
 from services.cli.embedded import EmbeddedPostgres
-from tests.conftest import Servers, _seed, alembic_config
 from tests.faults.processes import ApiProcess, api_env, bearer, wait_for
-from tests.helpers import body
+from tests.helpers import Servers, alembic_config, body, seed_demo_database
 
 CLIENTS = 8
 PER_CLIENT = 60
@@ -38,7 +37,7 @@ def own_pg(server_tmp: Path) -> Iterator[EmbeddedPostgres]:
     pg.start(fsync=False)
     try:
         command.upgrade(alembic_config(pg.url), "head")
-        asyncio.run(_seed(pg.url))
+        asyncio.run(seed_demo_database(pg.url))
         yield pg
     finally:
         pg.stop()

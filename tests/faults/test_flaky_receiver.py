@@ -12,7 +12,6 @@ import asyncpg
 import pytest
 from redis.asyncio import Redis
 
-from tests.conftest import Servers
 from tests.faults.escalation_stack import (
     LEVELS,
     SECRET,
@@ -24,7 +23,7 @@ from tests.faults.escalation_stack import (
 )
 from tests.faults.flaky_receiver import HUNG, FlakyReceiver
 from tests.faults.processes import wait_for
-from tests.test_escalation_workers import insert_overdue
+from tests.helpers import Servers, insert_overdue
 from tests.workers import WorkerPool
 
 FINDINGS = 25

@@ -16,7 +16,6 @@ import asyncpg
 import pytest
 from redis.asyncio import Redis
 
-from tests.conftest import Servers
 from tests.faults.escalation_stack import (
     SECRET,
     all_delivered,
@@ -27,7 +26,7 @@ from tests.faults.escalation_stack import (
     webhooks_to,
 )
 from tests.faults.processes import wait_for
-from tests.test_escalation_workers import insert_overdue
+from tests.helpers import Servers, insert_overdue
 from tests.webhook_receiver import Receiver
 from tests.workers import SupervisedWorkers
 

@@ -23,6 +23,7 @@ from services.core.escalation.queries import (
 )
 from services.core.escalation.rules import Light
 from services.core.identity.principal import Principal
+from services.core.notify.queries import delivery_state, receipts
 from services.core.platform.errors import UnknownReference
 
 from ..deps import Caller, Session, SettingsDep, utcnow
@@ -31,11 +32,15 @@ from ..pagination import CursorKey, PageDep, split_page
 from ..problems import Problem
 from ..schemas.escalations import (
     AcknowledgeIn,
+    AttemptOut,
+    ChannelReceipt,
     EscalationOut,
     EscalationPage,
     EscalationStatus,
     FindingSummary,
     Reason,
+    ReceiptsOut,
+    RecipientReceipt,
     TargetOut,
 )
 from ..schemas.findings import CategoryRef, LightName, Source, UnitRef
@@ -217,3 +222,63 @@ async def post_acknowledge(
     row = await one_escalation(session, caller, escalation_id)
     assert row is not None  # noqa: S101 - just acknowledged in this transaction
     return render(row, ZoneInfo(settings.timezone), utcnow())
+
+
+@router.get("/{escalation_id}/receipts", response_model=ReceiptsOut)
+async def get_receipts(
+    escalation_id: IdPath, caller: Caller, session: Session, settings: SettingsDep
+) -> ReceiptsOut:
+    """What became of the escalation's messages, per recipient (its target, and the work
+    groups of the units it went to): sent, delivered (where the provider tells), opened,
+    acknowledged, each channel tried in the fallback order, and every attempt with the
+    provider's answer. In the caller's scope, as the list."""
+    row = await one_escalation(session, caller, escalation_id)
+    if row is None:
+        raise Problem(404, f"No escalation {escalation_id} in your scope.")
+    tz = ZoneInfo(settings.timezone)
+    e = row.escalation
+    found = await receipts(session, e.id, utcnow())
+    recipients = [
+        RecipientReceipt(
+            kind=r.kind,
+            person_id=r.person_id,
+            unit_id=r.unit_id,
+            name=r.name,
+            state=r.state,
+            sent_at=local(r.sent_at, tz),
+            delivered_at=local(r.delivered_at, tz),
+            opened_at=local(r.opened_at, tz),
+            acknowledged_at=local(e.acknowledged_at, tz)
+            if r.kind == "person" and r.person_id == e.target_person_id
+            else None,
+            inbox_sent_at=local(r.inbox_sent_at, tz),
+            channels=[
+                ChannelReceipt(
+                    notification_id=c.notification_id,
+                    channel=c.channel,
+                    target=c.target,
+                    rank=c.rank,
+                    status=c.status,
+                    next_attempt_at=local(c.next_attempt_at, tz),
+                    sent_at=local(c.sent_at, tz),
+                    delivered_at=local(c.delivered_at, tz),
+                    opened_at=local(c.opened_at, tz),
+                    digest_id=c.digest_id,
+                    last_error=c.last_error,
+                    attempts=[
+                        AttemptOut(
+                            at=a.at.astimezone(tz),
+                            finished_at=local(a.finished_at, tz),
+                            outcome=a.outcome,
+                            provider_code=a.provider_code,
+                            answer=a.answer,
+                        )
+                        for a in c.attempts
+                    ],
+                )
+                for c in r.channels
+            ],
+        )
+        for r in found
+    ]
+    return ReceiptsOut(escalation_id=e.id, delivery=delivery_state(found), recipients=recipients)

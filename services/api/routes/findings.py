@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
@@ -26,20 +28,16 @@ from services.core.findings.rules import Clock, FindingError, light_of
 from services.core.findings.sources import Way, reporting_roles, source_refusal
 from services.core.findings.store import Fresh
 from services.core.findings.transitions import TransitionRequest, transition
-from services.core.identity.callers import CallerChangedError, Known
 from services.core.identity.principal import Principal
 from services.core.identity.scope import event_links, hidden_findings, without_hidden
 from services.core.models import CLOCK_RUNNING, SOURCES, Finding
-from services.core.platform.db import Connections, OnSession, Pooled
+from services.core.platform.db import checkout, driver_connection
 from services.core.platform.errors import UnknownReference
 from services.core.platform.metrics import FINDINGS_INTAKE, TRANSITIONS
 from services.core.platform.settings import Settings
 from services.core.reference.snapshot import Reference
 
-from .. import (
-    convertors,  # noqa: F401 - registers {…:not_action}
-    served,
-)
+from .. import convertors  # noqa: F401 - registers {…:not_action}
 from ..deps import (
     Caller,
     Ref,
@@ -47,9 +45,7 @@ from ..deps import (
     SettingsDep,
     app_state,
     authenticate,
-    known_caller,
     oauth2,
-    reference,
     utcnow,
 )
 from ..pagination import CursorKey, PageDep, split_page
@@ -205,17 +201,15 @@ def _new_finding(body: FindingCreate, now: datetime) -> NewFinding:
 
 
 async def _intake(
-    conns: Connections,
+    db: Any,
     body: FindingCreate,
     caller: Principal,
     clock: Clock,
     terms: IntakeTerms,
     ref: Reference,
-    *,
-    confirm: Known | None = None,
 ) -> tuple[str, FindingOut | None]:
     new = _new_finding(body, clock.now)
-    reported = await report(conns, new, caller, clock, terms, ref, confirm=confirm)
+    reported = await report(db, new, caller, clock, terms, ref)
     FINDINGS_INTAKE.labels(body.source, reported.outcome).inc()
     if reported.outcome == "conflict":
         return reported.outcome, None
@@ -225,60 +219,73 @@ async def _intake(
     return reported.outcome, out
 
 
-async def _intake_as_known(
-    request: Request, conns: Connections, raw: Any, token: str | None
-) -> tuple[str, FindingOut | None] | None:
-    """The report on the caller as this process last read them, which its statement confirms
-    before it writes (services/core/identity/callers.py). None when the request is to be decided on
-    the caller read afresh instead: not read before, or any refusal, or the caller or the
-    reference data changed since."""
-    known = known_caller(request, token)
-    if known is None or known.principal.role not in REPORTER_ROLES or raw is None:
-        return None
-    state = app_state(request)
-    ref = state.references.fresh(known.revision)
-    if ref is None:
+@dataclass(frozen=True)
+class Intake:
+    """What a report is made on: a driver connection of its own, the caller read on it, and
+    the reference snapshot of the revision read with them."""
+
+    db: Any
+    caller: Principal
+    ref: Reference
+
+
+async def _claimed(request: Request) -> Any:
+    """The body as FastAPI decoded it before it solved any dependency (None if empty)."""
+    if not await request.body():
         return None
     try:
-        body = FindingCreate.model_validate(raw)
-        clock, terms = make_clock(ref, state.settings), intake_terms(state.settings)
-        return await _intake(conns, body, known.principal, clock, terms, ref, confirm=known)
-    except (ValidationError, FindingError):
+        return await request.json()
+    except ValueError:  # not JSON at all: left to the body's validation (422)
         return None
-    except CallerChangedError:
-        state.callers.forget(known.principal.user_id)
-        return None
+
+
+async def intake_connection(
+    request: Request, token: Annotated[str | None, Depends(oauth2)]
+) -> AsyncIterator[Intake]:
+    """One connection out of the pool for the report, with no session around it: the caller
+    read on it (401), their role and the source the body claims checked (403), both before
+    FastAPI validates the body (422), as on every other operation."""
+    state = app_state(request)
+    async with checkout(state.engine) as db:
+        caller = await authenticate(request, db, token)
+        check_source(caller, await _claimed(request))
+        revision: int = request.state.config_revision
+        ref = state.references.fresh(revision)
+        if ref is not None:
+            yield Intake(db, caller, ref)
+            return
+    # The reference data changed since this process read it: read again on a session, the
+    # connection given back first. A request never holds two, or a burst of such requests
+    # would empty the pool and wait on each other.
+    async with state.sessionmaker() as session:
+        ref = await state.references.reload(session, revision)
+    async with checkout(state.engine) as db:
+        yield Intake(db, caller, ref)
 
 
 _CONFLICT = "This id is already used by a different finding; send a new id for a new report."
 
 
-async def create_finding(request: Request) -> Response:
+@router.post(
+    "/findings",
+    response_model=FindingOut,
+    status_code=201,
+    responses={200: {"model": FindingOut, "description": "identical replay"}},
+)
+async def create_finding(
+    request: Request,
+    body: FindingCreate,
+    intake: Annotated[Intake, Depends(intake_connection, scope="function")],
+) -> Response:
     """Report a finding. The client's `id` is the idempotency key: a replay of the same body
     answers 200 with the stored finding; the same id with another body is a 409."""
-    # Served without a dependency graph (services/api/served.py), in the order FastAPI would
-    # take: the body decoded, the caller and the role, the body validated, the reference.
-    # On a pooled driver connection rather than a session: the report's statements commit
-    # each on its own, the write being one statement. A caller read before goes first on what
-    # the process remembers of them (`_intake_as_known`), any refusal on the caller read
-    # afresh.
-    raw = await served.json_of(request)
-    state = app_state(request)
-    token = await oauth2(request)
-    async with Pooled.checkout(state.engine, state.sessionmaker) as conns:
-        done = await _intake_as_known(request, conns, raw, token)
-        if done is None:
-            caller = await authenticate(request, await conns.driver(), token)
-            check_source(caller, raw)
-            body = served.validated(FindingCreate, raw)
-            ref = await reference(request, conns)
-            clock, terms = make_clock(ref, state.settings), intake_terms(state.settings)
-            try:
-                done = await _intake(conns, body, caller, clock, terms, ref)
-            except FindingError as exc:
-                FINDINGS_INTAKE.labels(body.source, "invalid").inc()
-                raise problem_from(exc) from exc
-    outcome, out = done
+    settings = app_state(request).settings
+    clock, terms = make_clock(intake.ref, settings), intake_terms(settings)
+    try:
+        outcome, out = await _intake(intake.db, body, intake.caller, clock, terms, intake.ref)
+    except FindingError as exc:
+        FINDINGS_INTAKE.labels(body.source, "invalid").inc()
+        raise problem_from(exc) from exc
     if out is None:
         raise Problem(
             409,
@@ -287,19 +294,8 @@ async def create_finding(request: Request) -> Response:
             errors=[{"field": "id", "message": "already used with a different body"}],
         )
     status = 200 if outcome == "replayed" else 201
+    # Sent as encoded here: returned as a model, it would be validated and encoded again.
     return Response(out.model_dump_json(), status_code=status, media_type="application/json")
-
-
-router.add_api_route(
-    "/findings",
-    create_finding,
-    methods=["POST"],
-    response_model=FindingOut,
-    status_code=201,
-    responses={200: {"model": FindingOut, "description": "identical replay"}},
-    openapi_extra=served.json_body(FindingCreate, oauth2),
-    route_class_override=served.Served,
-)
 
 
 @router.post("/findings/batch", response_model=BatchResponse)
@@ -361,7 +357,8 @@ async def _batch_item(
     try:
         # A savepoint per item: one item's failure leaves the others intact.
         async with session.begin_nested():
-            outcome, out = await _intake(OnSession(session), body, caller, clock, terms, ref)
+            db = await driver_connection(session)
+            outcome, out = await _intake(db, body, caller, clock, terms, ref)
     except FindingError as exc:
         FINDINGS_INTAKE.labels(body.source, "invalid").inc()
         field = f"findings[{index}].{exc.field}" if exc.field else f"findings[{index}]"
@@ -406,7 +403,7 @@ def _bbox(value: str | None) -> tuple[float, float, float, float] | None:
 
 
 # (reported_at, id) of the last row.
-_finding_key = CursorKey[tuple[datetime, uuid.UUID]](Timestamp, uuid.UUID)
+finding_key = CursorKey[tuple[datetime, uuid.UUID]](Timestamp, uuid.UUID)
 
 
 @router.get(
@@ -463,7 +460,7 @@ async def get_findings(
         possible_recurrence,
         Light(light) if light is not None else None,
     )
-    after = page.after(_finding_key)
+    after = page.after(finding_key)
     now = utcnow()
     try:
         if format == "xlsx":

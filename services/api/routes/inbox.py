@@ -38,12 +38,9 @@ def render_item(n: Notification, tz: ZoneInfo) -> InboxItem:
         created_at=n.created_at.astimezone(tz),
         read_at=local(n.read_at, tz),
         read=n.read_at is not None,
-        links={
-            "finding" if n.finding_id else "task": f"/api/v1/findings/{n.finding_id}"
-            if n.finding_id
-            else f"/api/v1/inspection-tasks/{n.task_id}",
-            "read": f"/api/v1/inbox/{n.id}/read",
-        },
+        links={"read": f"/api/v1/inbox/{n.id}/read"}
+        | ({"finding": f"/api/v1/findings/{n.finding_id}"} if n.finding_id else {})
+        | ({"task": f"/api/v1/inspection-tasks/{n.task_id}"} if n.task_id else {}),
     )
 
 

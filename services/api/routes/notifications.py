@@ -55,6 +55,9 @@ def render(row: Listed, tz: ZoneInfo) -> NotificationOut:
         finding_id=n.finding_id,
         task_id=n.task_id,
         escalation_id=n.escalation_id,
+        contact_point_id=n.contact_point_id,
+        chain_rank=n.rank,
+        digest_id=n.digest_id,
         attempts=n.attempts,
         last_error=n.last_error,
         created_at=n.created_at.astimezone(tz),
@@ -62,6 +65,8 @@ def render(row: Listed, tz: ZoneInfo) -> NotificationOut:
         last_attempt_at=local(n.last_attempt_at, tz),
         next_attempt_at=local(n.next_attempt_at, tz),
         sent_at=local(n.sent_at, tz),
+        delivered_at=local(n.delivered_at, tz),
+        opened_at=local(n.opened_at, tz),
     )
 
 

@@ -67,3 +67,46 @@ class AcknowledgeIn(BaseModel):
         pattern=r"^[^\x00]*$",
         description="the leader's instruction (批示)",
     )
+
+
+class AttemptOut(BaseModel):
+    at: datetime
+    finished_at: datetime | None
+    outcome: str | None = Field(description="sent | retry | failed | in_doubt (null: under way)")
+    provider_code: str | None = Field(description="errcode, SMTP reply, SMS Code, HTTP status")
+    answer: str | None
+
+
+class ChannelReceipt(BaseModel):
+    notification_id: int
+    channel: str
+    target: str | None = Field(description="the mailbox, the number, or the robot's host")
+    rank: int = Field(description="place in the recipient's fallback order")
+    status: str
+    next_attempt_at: datetime | None
+    sent_at: datetime | None
+    delivered_at: datetime | None
+    opened_at: datetime | None
+    digest_id: int | None
+    last_error: str | None
+    attempts: list[AttemptOut]
+
+
+class RecipientReceipt(BaseModel):
+    kind: str = Field(description="person (the target) | group (a unit's work group)")
+    person_id: int | None
+    unit_id: int | None
+    name: str | None
+    state: str = Field(description="delivered | sent | held | sending | not_delivered | inbox_only")
+    sent_at: datetime | None
+    delivered_at: datetime | None = Field(description="where the provider tells")
+    opened_at: datetime | None = Field(description="its link opened, or the inbox item read")
+    acknowledged_at: datetime | None = Field(description="the target's 批示")
+    inbox_sent_at: datetime | None
+    channels: list[ChannelReceipt]
+
+
+class ReceiptsOut(BaseModel):
+    escalation_id: int
+    delivery: str = Field(description="delivered | sending | held | not_delivered")
+    recipients: list[RecipientReceipt]

@@ -10,8 +10,8 @@ from pydantic import BaseModel, Field
 
 from services.core.models import CHANNELS, NOTIFICATION_STATUSES
 
-Status = Literal["pending", "sent", "failed"]
-Channel = Literal["inbox", "webhook"]
+Status = Literal["pending", "sent", "failed", "standby", "skipped", "digested", "in_doubt"]
+Channel = Literal["inbox", "webhook", "dingtalk", "wecom", "email", "sms"]
 assert set(NOTIFICATION_STATUSES) == set(get_args(Status))  # noqa: S101 - keep them in step
 assert set(CHANNELS) == set(get_args(Channel))  # noqa: S101
 
@@ -19,12 +19,15 @@ assert set(CHANNELS) == set(get_args(Channel))  # noqa: S101
 class InboxItem(BaseModel):
     id: int
     kind: str = Field(
-        description="escalation | reminder (a finding's) | task_reminder | task_escalation (an "
-        "overdue inspection task's)"
+        description="escalation | reminder (a finding's) | undelivered (to the campaign office: "
+        "escalations that reached nobody) | task_reminder | task_escalation (an overdue "
+        "inspection task's)"
     )
     subject: str
     payload: dict[str, Any]
-    finding_id: uuid.UUID | None = Field(description="null for an inspection task's notice")
+    finding_id: uuid.UUID | None = Field(
+        description="null for an office notice and an inspection task's notice"
+    )
     task_id: int | None = Field(default=None, description="the overdue inspection task")
     escalation_id: int | None
     created_at: datetime
@@ -55,6 +58,9 @@ class NotificationOut(BaseModel):
     finding_id: uuid.UUID | None
     task_id: int | None = None
     escalation_id: int | None
+    contact_point_id: int | None = Field(description="the robot, mailbox, phone or webhook")
+    chain_rank: int = Field(description="place in the recipient's fallback order (0: first)")
+    digest_id: int | None = Field(description="the digest message that carried it")
     attempts: int
     last_error: str | None
     created_at: datetime
@@ -62,6 +68,8 @@ class NotificationOut(BaseModel):
     last_attempt_at: datetime | None
     next_attempt_at: datetime | None
     sent_at: datetime | None
+    delivered_at: datetime | None = Field(description="the provider says it arrived")
+    opened_at: datetime | None = Field(description="its signed link was first opened")
 
 
 class NotificationPage(BaseModel):

@@ -171,10 +171,14 @@ Code = Annotated[
 Name = Annotated[
     str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=PRINTABLE)
 ]
+# Free text is checked as sent, then trimmed: stripped first, a "\n" became "" and was taken
+# although the documented pattern refuses it.
 ShortText = Annotated[
-    str, StringConstraints(strip_whitespace=True, max_length=40, pattern=PRINTABLE)
+    str, StringConstraints(max_length=40, pattern=PRINTABLE), AfterValidator(str.strip)
 ]
-Title = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200, pattern=PRINTABLE)]
+Title = Annotated[
+    str, StringConstraints(max_length=200, pattern=PRINTABLE), AfterValidator(str.strip)
+]
 # Where notifications are POSTed; the URL may carry a receiver's token, so admins only.
 WebhookUrl = Annotated[
     str, StringConstraints(strip_whitespace=True, max_length=500, pattern=r"^https?://[^\s]+$")

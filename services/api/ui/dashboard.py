@@ -11,6 +11,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
+from . import desks, findings_list, mobile
 from .pages import LoginRequired, PageNotFound, render, router
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
@@ -20,6 +21,9 @@ def install(app: FastAPI) -> None:
     """Mount the pages, their vendored static files and the dashboard's two answers that
     are pages rather than problem documents: the login redirect and the 404 page."""
     app.include_router(router)
+    app.include_router(findings_list.router)
+    app.include_router(desks.router)
+    mobile.install(app)  # the phone app at /m
     app.mount("/ui/static", StaticFiles(directory=STATIC_DIR), name="ui-static")
 
     @app.exception_handler(LoginRequired)

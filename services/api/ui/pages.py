@@ -4,6 +4,7 @@ same Principal), out of scope is the 404 page."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable, Collection
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Annotated, Any
@@ -34,13 +35,14 @@ from services.core.identity.principal import Principal
 from services.core.identity.security import issue_access_token, read_access_token
 from services.core.inspection.queries import blind_spots, coverage_rows, map_points
 from services.core.models import CLOCK_RUNNING, SOURCES, Escalation, User
+from services.core.notify.queries import delivery_state, delivery_states, receipts
 from services.core.platform.db import driver_connection
 from services.core.platform.errors import UnknownReference
 from services.core.stats.queries import REPORTED_LEVELS, ranking
 
 from ..deps import Session, State, access_token_caller, utcnow
 from ..login import password_user, retry_after
-from ..pagination import decode_cursor, encode_cursor
+from ..pagination import CursorKey, K, decode_cursor, encode_cursor
 from ..problems import Problem
 from ..routes.escalations import cursor_key
 from ..schemas.wire import FIRST_YEAR, LAST_YEAR
@@ -63,6 +65,7 @@ router = APIRouter(prefix="/ui", include_in_schema=False)
 templates = Jinja2Templates(directory=Path(__file__).resolve().parent.parent / "templates")
 PAGE_SIZE = 50
 SUPERVISORS = frozenset({"supervisor", "admin"})
+LEAD_DESK = "/ui/desk/lead"
 
 
 class LoginRequired(Exception):
@@ -108,6 +111,7 @@ def render(
         "csrf": csrf_token(session_token, state.jwt_secret) if session_token else "",
         "other_lang_url": _with_lang(request, "en" if lang == "zh" else "zh"),
         "fmt": lambda v: v.astimezone(tz).strftime("%Y-%m-%d %H:%M") if v else "—",
+        "fmt_iso": lambda v: datetime.fromisoformat(v).astimezone(tz).strftime("%Y-%m-%d %H:%M"),
         "path": request.url.path,
     }
     response = templates.TemplateResponse(request, name, base | context, status_code=status)
@@ -123,6 +127,9 @@ async def ui_caller(request: Request, state: State, session: Session) -> Princip
     if found is None:
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         raise LoginRequired(target)
+    # The reference revision read with the caller, as the API's `authenticate` leaves it:
+    # a desk's routing suggestion and actions read the snapshot as of it.
+    request.state.config_revision = found.revision
     return found.principal
 
 
@@ -200,7 +207,6 @@ async def logout(
             .where(User.id == claims.user_id, User.token_version == claims.version)
             .values(token_version=User.token_version + 1)
         )
-        state.callers.forget(claims.user_id)
     response = RedirectResponse("/ui/login", status_code=303)
     clear_session(response)
     return response
@@ -242,6 +248,50 @@ async def overview(request: Request, caller: UiCaller, session: Session, state: 
 FILTER_NAMES = ("district", "unit", "level", "status", "source", "since", "until", "light")
 
 
+def list_params(request: Request, names: tuple[str, ...]) -> dict[str, str]:
+    """The query's filters (those of `names`) and its cursor; anything else is dropped."""
+    return {k: v for k, v in request.query_params.items() if k in (*names, "cursor")}
+
+
+def cursor_after(params: dict[str, str], key: CursorKey[K]) -> K | None:
+    """Where the page starts; none for page one."""
+    if not params.get("cursor"):
+        return None
+    try:
+        return decode_cursor(params["cursor"], key)
+    except Problem:
+        # A malformed cursor restarts at page one rather than answering an error page.
+        return None
+
+
+async def list_context(
+    session: Session, path: str, params: dict[str, str], bad: str | None, last: list[Any] | None
+) -> dict[str, Any]:
+    """What every filtered list's form and pager read: the filters as given, the refused one
+    (if any), the page links, and the choices the filters offer."""
+    return {
+        "params": params,
+        "bad": bad,
+        **pager(path, params, last),
+        "districts": await queries.district_choices(session),
+        "sources": SOURCES,
+        "lights": LIGHTS,
+    }
+
+
+def pager(path: str, params: dict[str, str], last: list[Any] | None) -> dict[str, Any]:
+    """The pager's links, keeping the filters: page one, and the next page after `last` (the
+    sort key of this page's last row) when there is more."""
+    keep = {k: v for k, v in params.items() if k != "cursor" and v}
+    return {
+        "next_url": None
+        if last is None
+        else f"{path}?" + urlencode(keep | {"cursor": encode_cursor(last)}),
+        "paged": bool(params.get("cursor")),
+        "first_url": f"{path}?" + urlencode(keep),
+    }
+
+
 def _day(value: str, tz: ZoneInfo) -> datetime:
     day = date.fromisoformat(value)
     if not FIRST_YEAR <= day.year <= LAST_YEAR:  # far-off days overflow once moved to UTC
@@ -249,31 +299,48 @@ def _day(value: str, tz: ZoneInfo) -> datetime:
     return datetime.combine(day, time(0), tzinfo=tz)
 
 
-def _filters(params: dict[str, str], tz: ZoneInfo) -> tuple[EscalationFilters, str | None]:
-    """The form's values as the API's filters; the name of the first bad field, if any."""
+def read_form(
+    params: dict[str, str], names: tuple[str, ...], field: Callable[[str, str], Any]
+) -> tuple[dict[str, Any], str | None]:
+    """The form's filled-in values, each read by `field` (which raises KeyError or ValueError
+    on a bad one); on the first bad one, nothing and that field's name."""
     values: dict[str, Any] = {}
-    for name in FILTER_NAMES:
+    for name in names:
         raw = params.get(name, "").strip()
         if not raw:
             continue
         try:
-            if name == "level":
-                values[name] = int(raw)
-                if not 1 <= values[name] <= 9:
-                    raise ValueError(raw)
-            elif name in ("since", "until"):
-                values[name] = _day(raw, tz)
-            elif name == "light":
-                values[name] = Light(raw)
-            elif (name == "status" and raw not in ESCALATION_STATUSES) or (
-                name == "source" and raw not in SOURCES
-            ):
+            values[name] = field(name, raw)
+        except (KeyError, ValueError):
+            return {}, name
+    return values, None
+
+
+def common_field(name: str, raw: str, tz: ZoneInfo, statuses: Collection[str]) -> Any:
+    """The filters every list reads alike: a day, a light, a status or source of its
+    vocabulary, anything else as text (cut to 64)."""
+    if name in ("since", "until"):
+        return _day(raw, tz)
+    if name == "light":
+        return Light(raw)
+    if (name == "status" and raw not in statuses) or (name == "source" and raw not in SOURCES):
+        raise ValueError(raw)
+    return raw[:64]
+
+
+def _filters(params: dict[str, str], tz: ZoneInfo) -> tuple[EscalationFilters, str | None]:
+    """The form's values as the API's filters; the name of the first bad field, if any."""
+
+    def field(name: str, raw: str) -> Any:
+        if name == "level":
+            level = int(raw)
+            if not 1 <= level <= 9:
                 raise ValueError(raw)
-            else:
-                values[name] = raw[:64]
-        except ValueError:
-            return EscalationFilters(), name
-    return EscalationFilters(**values), None
+            return level
+        return common_field(name, raw, tz, ESCALATION_STATUSES)
+
+    values, bad = read_form(params, FILTER_NAMES, field)
+    return EscalationFilters(**values), bad
 
 
 def _api_query(f: EscalationFilters) -> dict[str, str]:
@@ -291,48 +358,33 @@ async def escalations_page(
 ) -> Response:
     tz = ZoneInfo(state.settings.timezone)
     now = utcnow()
-    params = {k: v for k, v in request.query_params.items() if k in (*FILTER_NAMES, "cursor")}
+    params = list_params(request, FILTER_NAMES)
     filters, bad = _filters(params, tz)
     rows: list[Any] = []
-    next_url = None
+    last: list[Any] | None = None
     if bad is None:
         try:
             clauses = await filter_clauses(session, filters, now=now)
         except UnknownReference as exc:
             bad, clauses = exc.field, []
     if bad is None:
-        after = None
-        if params.get("cursor"):
-            try:
-                after = decode_cursor(params["cursor"], cursor_key)
-            except Problem:
-                # A malformed cursor restarts at page one rather than answering an error page.
-                after = None
+        after = cursor_after(params, cursor_key)
         fetched = await list_escalations(session, caller, clauses, after=after, limit=PAGE_SIZE + 1)
         rows = fetched[:PAGE_SIZE]
         if len(fetched) > PAGE_SIZE:
-            last = rows[-1].escalation
-            cursor = encode_cursor([last.fired_at.isoformat(), last.id])
-            keep = {k: v for k, v in params.items() if k != "cursor" and v}
-            next_url = "/ui/escalations?" + urlencode(keep | {"cursor": cursor})
+            e = rows[-1].escalation
+            last = [e.fired_at.isoformat(), e.id]
     api = urlencode(_api_query(filters))
     context = {
+        **await list_context(session, "/ui/escalations", params, bad, last),
         "rows": rows,
-        "params": params,
-        "bad": bad,
-        "next_url": next_url,
-        "paged": bool(params.get("cursor")),
-        "first_url": "/ui/escalations?"
-        + urlencode({k: v for k, v in params.items() if k != "cursor" and v}),
         "csv_url": f"/api/v1/escalations?format=csv&{api}".rstrip("&"),
         "xlsx_url": f"/api/v1/escalations?format=xlsx&{api}".rstrip("&"),
-        "districts": await queries.district_choices(session),
         "statuses": ESCALATION_STATUSES,
-        "sources": SOURCES,
         "levels": REPORTED_LEVELS,
-        "lights": LIGHTS,
         "now": now,
         "status_of": status_of,
+        "delivery": await delivery_states(session, [r.escalation.id for r in rows], utcnow()),
     }
     return render(request, "ui/escalations.html", context, caller, status=422 if bad else 200)
 
@@ -352,7 +404,12 @@ async def _finding_context(
         session, caller, [Escalation.finding_id == finding_id], after=None, limit=50
     )
     escalations.sort(key=lambda r: r.escalation.level)
+    now = utcnow()
+    found = {r.escalation.id: await receipts(session, r.escalation.id, now) for r in escalations}
     return {
+        "receipts": {
+            eid: {"state": delivery_state(rs), "recipients": rs} for eid, rs in found.items()
+        },
         "view": view,
         "f": view.finding,
         "events": events,
@@ -396,6 +453,7 @@ async def acknowledge_submit(
     state: State,
     instruction: Annotated[str, Form(max_length=4000)] = "",
     csrf: Annotated[str, Form(max_length=128)] = "",
+    back: Annotated[str, Form(max_length=64)] = "",
 ) -> Response:
     if not csrf_ok(request, state.jwt_secret, csrf):
         return Response("CSRF token missing or wrong.", status_code=403)
@@ -411,6 +469,8 @@ async def acknowledge_submit(
         context = await _finding_context(session, caller, e.finding_id)
         context["error"] = exc.message
         return render(request, "ui/finding.html", context, caller, status=exc.status)
+    if back == LEAD_DESK:  # the leader's desk: back to the list of what is addressed to them
+        return RedirectResponse(f"{LEAD_DESK}?done=acknowledge", status_code=303)
     return RedirectResponse(f"/ui/findings/{e.finding_id}?acknowledged=1", status_code=303)
 
 

@@ -32,7 +32,7 @@ from services.core.models import (
     SelfAssessmentScore,
     Unit,
 )
-from services.core.platform.db import OnSession
+from services.core.platform.db import driver_connection
 from services.core.platform.errors import Conflict, DomainError, InvalidInput, NotFound
 from services.core.reference.snapshot import Reference
 
@@ -309,7 +309,7 @@ async def _report(
         canonical={"assessment": assessment.id, "score": score.id},
     )
     try:
-        reported = await report(OnSession(session), new, principal, clock, terms, ref)
+        reported = await report(await driver_connection(session), new, principal, clock, terms, ref)
     except FindingError as exc:
         raise FindingError(exc.status, f"{criterion.code}: {exc.message}", "scores") from exc
     return reported.finding.id

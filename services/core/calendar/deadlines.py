@@ -23,12 +23,59 @@ _END_OF_DAY = re.compile(r"([01]\d|2[0-3]):([0-5]\d)")
 
 
 @dataclass(frozen=True)
+class OfficeHours:
+    """When notices that can wait are delivered: from `opens` to `closes` (local) on working
+    days."""
+
+    opens: time
+    closes: time
+
+
+@dataclass(frozen=True)
 class CityClock:
     """What deadline arithmetic needs to know about the city."""
 
     calendar: WorkingCalendar
     tz: ZoneInfo
     end_of_day: time
+    # None: notices go out at any time.
+    hours: OfficeHours | None = None
+
+
+def parse_office_hours(value: str) -> OfficeHours | None:
+    """ "08:30-18:00" → OfficeHours; "always" → None (no holding back)."""
+    if value.strip() == "always":
+        return None
+    opens, sep, closes = value.strip().partition("-")
+    if not sep:
+        raise ValueError(f"{value!r} is not office hours as HH:MM-HH:MM, e.g. 08:30-18:00")
+    start = parse_end_of_day(opens)
+    end = time.max if closes.strip() == "24:00" else parse_end_of_day(closes)
+    if end <= start:
+        raise ValueError(f"{value!r}: the office must close after it opens")
+    return OfficeHours(start, end)
+
+
+def next_opening(
+    at: datetime, hours: OfficeHours | None, cal: WorkingCalendar, tz: ZoneInfo
+) -> datetime:
+    """`at` itself when it falls in office hours of a working day, else the next opening: a
+    notice of Saturday night waits for Monday 08:30, or for 08:30 that Saturday's morning
+    after when it is a make-up working day (调休)."""
+    _require_aware(at)
+    if hours is None:
+        return at
+    local = at.astimezone(tz)
+    day = local.date()
+    if cal.is_working_day(day):
+        if hours.opens <= local.time() < hours.closes:
+            return at
+        if local.time() < hours.opens:
+            return datetime.combine(day, hours.opens, tzinfo=tz).astimezone(UTC)
+    day += timedelta(days=1)
+    while not cal.is_working_day(day):
+        day += timedelta(days=1)
+    return datetime.combine(day, hours.opens, tzinfo=tz).astimezone(UTC)
 
 
 def parse_duration(value: str, *, allow_zero: bool = False) -> timedelta:

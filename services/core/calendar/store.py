@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.core.calendar.deadlines import CityClock, parse_end_of_day
+from services.core.calendar.deadlines import CityClock, parse_end_of_day, parse_office_hours
 from services.core.calendar.rules import WorkingCalendar
 from services.core.models import OPEN, CalendarOverride, Finding
 from services.core.platform.settings import Settings
@@ -35,6 +35,7 @@ def city_clock(calendar: WorkingCalendar, settings: Settings) -> CityClock:
         calendar=calendar,
         tz=ZoneInfo(settings.timezone),
         end_of_day=parse_end_of_day(settings.workday_end),
+        hours=parse_office_hours(settings.notify_hours),
     )
 
 

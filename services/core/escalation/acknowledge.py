@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.core.escalation.queries import visible_escalations
 from services.core.identity.principal import Principal
-from services.core.models import Escalation, Event, Finding
+from services.core.models import Escalation, Event, Finding, User
 from services.core.platform.errors import DomainError
 
 MAX_INSTRUCTION = 2000
@@ -37,6 +37,56 @@ def may_acknowledge(principal: Principal, e: Escalation) -> bool:
     )
 
 
+def _check_instruction(instruction: str) -> None:
+    if not instruction.strip() or len(instruction) > MAX_INSTRUCTION:
+        raise AcknowledgeError(
+            422, f"An instruction of 1 to {MAX_INSTRUCTION} characters is required.", "instruction"
+        )
+
+
+def _check_open(e: Escalation) -> None:
+    if e.acknowledged_at is not None:
+        raise AcknowledgeError(
+            409, f"Escalation {e.id} was already acknowledged at {e.acknowledged_at}."
+        )
+
+
+async def _record(
+    session: AsyncSession,
+    e: Escalation,
+    actor_id: int | None,
+    instruction: str,
+    now: datetime,
+    extra: dict[str, object],
+) -> Escalation:
+    """The acknowledgement on the escalation and as an `acknowledge` event on the finding's
+    trail (`extra` says how it came, when not from the dashboard). Flushes."""
+    e.acknowledged_at = now
+    e.acknowledged_by_id = actor_id
+    e.instruction = instruction
+    status = await session.scalar(select(Finding.status).where(Finding.id == e.finding_id))
+    session.add(
+        Event(
+            finding_id=e.finding_id,
+            actor_id=actor_id,
+            action="acknowledge",
+            # Not a transition: the finding stays where it is.
+            from_status=status,
+            to_status=status,
+            payload={
+                "escalation_id": e.id,
+                "level": e.level,
+                "target": e.target,
+                "instruction": instruction,
+                **extra,
+            },
+            at=now,
+        )
+    )
+    await session.flush()
+    return e
+
+
 async def acknowledge(
     session: AsyncSession,
     escalation_id: int,
@@ -46,10 +96,7 @@ async def acknowledge(
 ) -> Escalation:
     """Record the acknowledgement. 404 outside the caller's scope, 403 for anyone but the
     target, 409 when it was already acknowledged. Flushes; the caller commits."""
-    if not instruction.strip() or len(instruction) > MAX_INSTRUCTION:
-        raise AcknowledgeError(
-            422, f"An instruction of 1 to {MAX_INSTRUCTION} characters is required.", "instruction"
-        )
+    _check_instruction(instruction)
     e = await session.scalar(
         select(Escalation)
         .where(Escalation.id == escalation_id, visible_escalations(principal))
@@ -61,30 +108,31 @@ async def acknowledge(
         raise AcknowledgeError(
             403, "Only the person this escalation is addressed to may acknowledge it."
         )
-    if e.acknowledged_at is not None:
-        raise AcknowledgeError(
-            409, f"Escalation {escalation_id} was already acknowledged at {e.acknowledged_at}."
-        )
-    e.acknowledged_at = now
-    e.acknowledged_by_id = principal.user_id
-    e.instruction = instruction
-    status = await session.scalar(select(Finding.status).where(Finding.id == e.finding_id))
-    session.add(
-        Event(
-            finding_id=e.finding_id,
-            actor_id=principal.user_id,
-            action="acknowledge",
-            # Not a transition: the finding stays where it is.
-            from_status=status,
-            to_status=status,
-            payload={
-                "escalation_id": e.id,
-                "level": e.level,
-                "target": e.target,
-                "instruction": instruction,
-            },
-            at=now,
-        )
+    _check_open(e)
+    return await _record(session, e, principal.user_id, instruction, now, {})
+
+
+async def acknowledge_by_link(
+    session: AsyncSession,
+    escalation_id: int,
+    person_id: int,
+    instruction: str,
+    now: datetime,
+    notification_id: int,
+) -> Escalation:
+    """The target's acknowledgement from the signed link in a message addressed to them
+    (the caller has checked the link: fresh, single-use, the target's own). Recorded like
+    one from the dashboard, with the user the person acts as (if any) and `via: link` on the
+    trail. 422 without an instruction, 409 when already acknowledged."""
+    _check_instruction(instruction)
+    e = await session.scalar(
+        select(Escalation).where(Escalation.id == escalation_id).with_for_update()
     )
-    await session.flush()
-    return e
+    if e is None or e.target_person_id != person_id:
+        raise AcknowledgeError(404, f"No escalation {escalation_id} for this link.")
+    _check_open(e)
+    user_id = await session.scalar(
+        select(User.id).where(User.person_id == person_id, User.active).order_by(User.id).limit(1)
+    )
+    via = {"via": "link", "notification_id": notification_id, "person_id": person_id}
+    return await _record(session, e, user_id, instruction, now, via)

@@ -181,7 +181,22 @@ async def list_escalations(
     limit: int,
 ) -> list[EscalationRow]:
     """One page with what each row names (finding, category, units, acknowledger)."""
-    ids = page_ids(principal, clauses, after=after, limit=limit).subquery()
+    return await _named(session, page_ids(principal, clauses, after=after, limit=limit))
+
+
+async def linked_escalations(session: AsyncSession, ids: list[int]) -> list[EscalationRow]:
+    """The escalations a signed link in a message names, newest first. No caller's scope:
+    the link itself is the authority (services/core/notify/links.py), and it names these."""
+    chosen = (
+        select(Escalation.id)
+        .where(Escalation.id.in_(ids))
+        .order_by(Escalation.fired_at.desc(), Escalation.id.desc())
+    )
+    return await _named(session, chosen)
+
+
+async def _named(session: AsyncSession, page: Select[int]) -> list[EscalationRow]:
+    ids = page.subquery()
     stmt = (
         select(
             Escalation,

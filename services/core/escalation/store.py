@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeAlias
 
@@ -43,6 +43,14 @@ class PersonRef:
     webhook_url: str | None
 
 
+@dataclass(frozen=True)
+class PointRef:
+    """A contact point: where its owner is reached besides the inbox."""
+
+    id: int
+    kind: str
+
+
 @dataclass
 class Directory:
     """Units, current post holders and categories one batch refers to, read once per batch
@@ -52,6 +60,8 @@ class Directory:
     # (unit id, role) -> holders, the most recently appointed first
     holders: dict[tuple[int, str], list[PersonRef]]
     categories: dict[int, tuple[str, str]]  # id -> (code, name)
+    # ("p", person id) or ("u", unit id) -> active contact points in their order
+    points: dict[tuple[str, int], list[PointRef]] = field(default_factory=dict)
 
     def unit_of_kind(self, kind: str) -> UnitRef | None:
         found = [u for u in self.units.values() if u.kind == kind]
@@ -63,7 +73,8 @@ class Directory:
 _CLAIM = text(
     """
     SELECT id, status, due_at, dispatched_at, reminded_at, escalation_plan::text AS plan,
-           category_id, responsible_unit_id, district_id, description, address, source
+           category_id, responsible_unit_id, district_id, description, address, source,
+           severity
     FROM findings
     WHERE next_escalation_at <= :now
     ORDER BY next_escalation_at
@@ -111,6 +122,14 @@ _HOLDERS = text(
     """
 )
 _CATEGORIES = text("SELECT id, code, name FROM categories WHERE id = ANY(CAST(:ids AS int[]))")
+_POINTS = text(
+    """
+    SELECT id, kind, person_id, unit_id FROM contact_points
+    WHERE active AND (unit_id = ANY(CAST(:units AS int[]))
+                      OR person_id = ANY(CAST(:people AS int[])))
+    ORDER BY position, id
+    """
+)
 
 
 async def load_directory(
@@ -130,7 +149,12 @@ async def load_directory(
         row.id: (row.code, row.name)
         for row in await session.execute(_CATEGORIES, {"ids": sorted(category_ids)})
     }
-    return Directory(units, holders, categories)
+    people = sorted({p.id for found in holders.values() for p in found})
+    points: dict[tuple[str, int], list[PointRef]] = {}
+    for row in await session.execute(_POINTS, {"units": sorted(units), "people": people}):
+        owner = ("p", row.person_id) if row.person_id is not None else ("u", row.unit_id)
+        points.setdefault(owner, []).append(PointRef(row.id, row.kind))
+    return Directory(units, holders, categories, points)
 
 
 _RESCHEDULE = text(
@@ -214,19 +238,21 @@ _NOTIFY = text(
     """
     INSERT INTO notifications (
       dedupe_key, kind, escalation_id, finding_id, recipient_person_id, recipient_unit_id,
-      channel, address, subject, payload, status, sent_at, next_attempt_at)
+      channel, address, subject, payload, status, sent_at, next_attempt_at, contact_point_id,
+      chain, rank, level)
     SELECT n.dedupe_key, n.kind, n.escalation_id, n.finding_id, n.person_id, n.unit_id,
            n.channel, n.address, n.subject, n.payload::jsonb, n.status, n.sent_at,
-           n.next_attempt_at
+           n.next_attempt_at, n.contact_point_id, n.chain, n.rank, n.level
     FROM unnest(CAST(:dedupe_key AS text[]), CAST(:kind AS text[]),
                 CAST(:escalation_id AS bigint[]), CAST(:finding_id AS uuid[]),
                 CAST(:person_id AS int[]), CAST(:unit_id AS int[]), CAST(:channel AS text[]),
                 CAST(:address AS text[]), CAST(:subject AS text[]), CAST(:payload AS text[]),
                 CAST(:status AS text[]), CAST(:sent_at AS timestamptz[]),
-                CAST(:next_attempt_at AS timestamptz[]))
+                CAST(:next_attempt_at AS timestamptz[]), CAST(:contact_point_id AS int[]),
+                CAST(:chain AS text[]), CAST(:rank AS smallint[]), CAST(:level AS smallint[]))
          WITH ORDINALITY AS n(dedupe_key, kind, escalation_id, finding_id, person_id, unit_id,
                               channel, address, subject, payload, status, sent_at,
-                              next_attempt_at, ord)
+                              next_attempt_at, contact_point_id, chain, rank, level, ord)
     ORDER BY n.ord
     ON CONFLICT (dedupe_key) DO NOTHING
     RETURNING id, status
@@ -246,14 +272,30 @@ NOTIFICATION_COLUMNS = (
     "status",
     "sent_at",
     "next_attempt_at",
+    "contact_point_id",
+    "chain",
+    "rank",
+    "level",
 )
+
+
+_NO_CHAIN: tuple[Any, ...] = (None, None, 0, None)
 
 
 async def insert_notifications(session: AsyncSession, rows: list[tuple[Any, ...]]) -> list[int]:
     """Rows in NOTIFICATION_COLUMNS order, idempotent by dedupe_key; the ids of those
-    inserted that await delivery (every channel but the inbox)."""
+    inserted that await delivery (every pending row: the first channel of each recipient's
+    order, and inbox rows held to working hours)."""
     if not rows:
         return []
+    # Rows written before fallback orders existed end at next_attempt_at: no contact point,
+    # no chain, rank 0, no level.
+    rows = [
+        row + _NO_CHAIN[len(row) - len(NOTIFICATION_COLUMNS) :]
+        if len(row) < len(NOTIFICATION_COLUMNS)
+        else row
+        for row in rows
+    ]
     inserted = await session.execute(_NOTIFY, _columns(NOTIFICATION_COLUMNS, rows))
     return [row.id for row in inserted if row.status == "pending"]
 
@@ -261,3 +303,26 @@ async def insert_notifications(session: AsyncSession, rows: list[tuple[Any, ...]
 def _columns(names: tuple[str, ...], rows: list[tuple[Any, ...]]) -> dict[str, Any]:
     """Rows to one array per column, as unnest takes them."""
     return {name: list(values) for name, values in zip(names, zip(*rows, strict=True), strict=True)}
+
+
+_TRAIL = text(
+    """
+    INSERT INTO events (finding_id, actor_id, action, from_status, to_status, payload, at)
+    SELECT e.finding_id, NULL, e.action, e.status, e.status, e.payload::jsonb, :at
+    FROM unnest(CAST(:finding_id AS uuid[]), CAST(:action AS text[]), CAST(:status AS text[]),
+                CAST(:payload AS text[]))
+         WITH ORDINALITY AS e(finding_id, action, status, payload, ord)
+    ORDER BY e.ord
+    """
+)
+
+
+async def insert_trail(
+    session: AsyncSession, rows: list[tuple[uuid.UUID, str, str, str]], at: datetime
+) -> None:
+    """(finding, action, the finding's status, payload JSON) onto the findings' trails by
+    the system (no actor), in one statement."""
+    if rows:
+        params = _columns(("finding_id", "action", "status", "payload"), rows)
+        params["at"] = at
+        await session.execute(_TRAIL, params)

@@ -12,18 +12,19 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.core.calendar.deadlines import CityClock
+from services.core.calendar.deadlines import CityClock, next_opening
 from services.core.calendar.rules import WorkingCalendar
 from services.core.escalation import store
 from services.core.escalation.rules import Level, Plan, Timetable, reminder_due
-from services.core.escalation.store import Claimed, Directory, PersonRef, UnitRef
-from services.core.models import CLOCK_RUNNING
+from services.core.escalation.store import Claimed, Directory, PersonRef, PointRef, UnitRef
+from services.core.models import CHANNELS, CLOCK_RUNNING
 
 # Which post of which unit each ladder target addresses.
 TARGET_ROLE = {
@@ -90,7 +91,7 @@ def resolve_target(
 def outbox_rows(
     *,
     kind: str,
-    finding_id: uuid.UUID,
+    finding_id: uuid.UUID | None,
     key: str,
     channels: tuple[str, ...],
     person: PersonRef | None,
@@ -98,42 +99,52 @@ def outbox_rows(
     subject: str,
     payload: str,
     now: datetime,
+    points: Mapping[tuple[str, int], list[PointRef]],
+    at: datetime | None = None,
     escalation_id: int | None = None,
-) -> list[tuple[Any, ...]]:
-    """The notifications of one message, one per channel that has somewhere to go, in
-    sweep_store.NOTIFICATION_COLUMNS order."""
-    rows = []
-    recipient = f"p{person.id}" if person is not None else f"u{unit.id}"
-    for channel in channels:
-        if channel == "inbox":
-            if person is None:
-                continue  # an inbox belongs to a person; a vacant post has none
-            address, status, sent_at, next_at = None, "sent", now, None
-        elif channel == "webhook":
-            address = (person.webhook_url if person is not None else None) or unit.webhook_url
-            if not address:
-                continue
-            status, sent_at, next_at = "pending", None, now
-        else:
-            continue
-        rows.append(
-            (
-                f"{key}:{recipient}:{channel}",
-                kind,
-                escalation_id,
-                finding_id,
-                person.id if person is not None else None,
-                unit.id,
-                channel,
-                address,
-                subject,
-                payload,
-                status,
-                sent_at,
-                next_at,
-            )
+    level: int | None = None,
+    group: bool = True,
+) -> tuple[list[tuple[Any, ...]], bool]:
+    """The outbox rows of one message (sweep_store.NOTIFICATION_COLUMNS order), and whether
+    any goes beyond the inbox. The person gets an inbox row and their fallback order (their
+    contact points of the level's channels, then their webhook_url); with `group`, the unit
+    (its work group) gets its own order. The first of an order is pending, due at `at` (the
+    next opening, for notices that wait for working hours); the others stand by."""
+    at = at or now
+    held = at > now
+    rows: list[tuple[Any, ...]] = []
+    if person is not None and "inbox" in channels:
+        status, sent_at, next_at = ("pending", None, at) if held else ("sent", now, None)
+        inbox = (f"{key}:p{person.id}:inbox", kind, escalation_id, finding_id, person.id)
+        rows.append((*inbox, unit.id, "inbox", None, subject, payload, status, sent_at, next_at))
+        rows[-1] += (None, None, 0, level)
+    orders: list[tuple[str, int | None, list[PointRef], str | None]] = []
+    if person is not None:
+        orders.append(
+            (f"p{person.id}", person.id, points.get(("p", person.id), []), person.webhook_url)
         )
-    return rows
+    if group:
+        # The group's rows name the person too (whom the message is for); only the chain's
+        # owner (u…) tells a group's message from the person's own.
+        addressee = person.id if person is not None else None
+        orders.append((f"u{unit.id}", addressee, points.get(("u", unit.id), []), unit.webhook_url))
+    external = False
+    for owner, person_id, owned, webhook_url in orders:
+        chain = f"{key}:{owner}"
+        order: list[tuple[str, int | None, str | None]] = [
+            (p.kind, p.id, None) for p in owned if p.kind in channels
+        ]
+        if webhook_url and "webhook" in channels:
+            order.append(("webhook", None, webhook_url))
+        for rank, (channel, point_id, address) in enumerate(order):
+            first = rank == 0
+            dedupe = f"{chain}:cp{point_id}" if point_id is not None else f"{chain}:{channel}"
+            head = (dedupe, kind, escalation_id, finding_id, person_id, unit.id, channel, address)
+            status = "pending" if first else "standby"
+            rows.append((*head, subject, payload, status, None, at if first else None))
+            rows[-1] += (point_id, chain, rank, level)
+            external = True
+    return rows, external
 
 
 def _dumps(payload: dict[str, Any]) -> str:
@@ -149,6 +160,8 @@ class _Firing:
     target: Target
     due_for: datetime
     facts: dict[str, Any]
+    # When its notices go out: now, or the next opening of the office hours.
+    at: datetime
 
     def escalation_row(self) -> tuple[Any, ...]:
         person, finding, unit = self.target.person, self.finding, self.target.unit
@@ -168,33 +181,52 @@ class _Firing:
             finding.source,
         )
 
-    def outbox_rows(self, escalation_id: int, now: datetime) -> list[tuple[Any, ...]]:
-        person, level, facts = self.target.person, self.level, self.facts
-        unit_name = facts.get("responsible_unit_name") or ""
-        subject = f"【督办·第{level.level}级】{unit_name}：{facts['category_name']}逾期未整改"
-        payload = {
+    def details(self, escalation_id: int, now: datetime) -> dict[str, Any]:
+        person, level = self.target.person, self.level
+        return {
             "type": "escalation",
             "escalation_id": escalation_id,
             "level": level.level,
             "target": level.target,
             "reason": self.target.reason,
             "target_unit": self.target.unit.code,
+            "target_unit_name": self.target.unit.name,
             "target_name": person.name if person else None,
+            "target_title": person.title if person else None,
             "fired_at": now.isoformat(),
-            **facts,
+            **self.facts,
         }
+
+    def outbox_rows(
+        self, escalation_id: int, now: datetime, directory: Directory
+    ) -> tuple[list[tuple[Any, ...]], bool]:
+        level, facts = self.level, self.facts
+        unit_name = facts.get("responsible_unit_name") or ""
+        subject = f"【督办·第{level.level}级】{unit_name}：{facts['category_name']}逾期未整改"
         return outbox_rows(
             kind="escalation",
             finding_id=self.finding.id,
             key=f"escalation:{self.finding.id}:{level.level}",
             channels=level.channels,
-            person=person,
+            person=self.target.person,
             unit=self.target.unit,
             subject=subject,
-            payload=_dumps(payload),
+            payload=_dumps(self.details(escalation_id, now)),
             now=now,
+            points=directory.points,
+            at=self.at,
             escalation_id=escalation_id,
+            level=level.level,
         )
+
+
+def _waits(level: int | None, severity: str | None) -> bool:
+    """Reminders and L1–L2 notices wait for office hours; L3–L4 and urgent findings not."""
+    return severity != "urgent" and (level is None or level < URGENT_FROM_LEVEL)
+
+
+# Levels from this one up reach their target at any hour.
+URGENT_FROM_LEVEL = 3
 
 
 class _Batch:
@@ -207,6 +239,7 @@ class _Batch:
         self.now = now
         self.firings: list[_Firing] = []
         self.reminder_rows: list[tuple[Any, ...]] = []
+        self.trail: list[tuple[uuid.UUID, str, str, str]] = []
         self.reminders = 0
         self.ids: list[uuid.UUID] = []
         self.next_at: list[datetime | None] = []
@@ -214,6 +247,15 @@ class _Batch:
         self._plans: dict[str, Plan] = {}
         self._timetables: dict[tuple[str, datetime], Timetable] = {}
         self._targets: dict[tuple[str, int | None, int | None], Target] = {}
+        self._opening: datetime | None = None
+
+    @property
+    def opening(self) -> datetime:
+        """Now, when it is office hours; else the next opening (the same for the batch)."""
+        if self._opening is None:
+            c = self.clock
+            self._opening = next_opening(self.now, c.hours, c.calendar, c.tz)
+        return self._opening
 
     def timetable(self, plan_text: str, due_at: datetime) -> Timetable:
         key = (plan_text, due_at)
@@ -268,7 +310,8 @@ class _Batch:
             reminded_at = now
         for level, due_for in levels:
             target = self.target(level.target, finding)
-            self.firings.append(_Firing(finding, level, target, due_for, facts))
+            at = self.opening if _waits(level.level, finding.severity) else now
+            self.firings.append(_Firing(finding, level, target, due_for, facts, at))
             fired.add(level.level)
         next_at = table.next_time(
             dispatched_at=finding.dispatched_at, fired=fired, reminded=reminded_at is not None
@@ -278,6 +321,7 @@ class _Batch:
     def _facts(self, finding: Claimed) -> dict[str, Any]:
         code, name = self.directory.categories[finding.category_id]
         unit = self.directory.units.get(finding.responsible_unit_id)
+        district = self.directory.units.get(finding.district_id)
         return {
             "finding_id": str(finding.id),
             "category": code,
@@ -286,8 +330,11 @@ class _Batch:
             "address": finding.address,
             "responsible_unit": unit.code if unit else None,
             "responsible_unit_name": unit.name if unit else None,
+            "district": district.code if district else None,
+            "district_name": district.name if district else None,
             "due_at": finding.due_at.isoformat() if finding.due_at else None,
             "source": finding.source,
+            "severity": finding.severity,
         }
 
     def _reminder_rows(self, finding: Claimed, facts: dict[str, Any]) -> list[tuple[Any, ...]]:
@@ -304,11 +351,16 @@ class _Batch:
             "subject": subject,
             "payload": payload,
             "now": self.now,
+            "points": self.directory.points,
+            "at": self.opening if _waits(None, finding.severity) else self.now,
         }
         rows: list[tuple[Any, ...]] = []
         for person in self.directory.holders.get((unit.id, "handler"), []):
-            rows += outbox_rows(channels=("inbox",), person=person, **common)
-        rows += outbox_rows(channels=("webhook",), person=None, **common)
+            rows += outbox_rows(channels=ALL_CHANNELS, person=person, group=False, **common)[0]
+        rows += outbox_rows(channels=ALL_CHANNELS, person=None, **common)[0]
+        self.trail.append(
+            (finding.id, "remind", finding.status, _dumps({"due_at": facts["due_at"]}))
+        )
         return rows
 
     async def write(self, session: AsyncSession, result: BatchResult) -> None:
@@ -317,13 +369,84 @@ class _Batch:
         ids = await store.insert_escalations(
             session, [firing.escalation_row() for firing in self.firings], self.now
         )
+        unreached: list[tuple[_Firing, int]] = []
         for firing in self.firings:
             escalation_id = ids.get((firing.finding.id, firing.level.level))
-            if escalation_id is not None:
-                rows += firing.outbox_rows(escalation_id, self.now)
+            if escalation_id is None:
+                continue
+            found, external = firing.outbox_rows(escalation_id, self.now, self.directory)
+            rows += found
+            self._trail_firing(firing, escalation_id)
+            if not external:
+                unreached.append((firing, escalation_id))
+        rows += self._office_rows(unreached)
         result.escalations = len(ids)
         result.reminders = self.reminders
         result.deliveries = await store.insert_notifications(session, rows)
+        await store.insert_trail(session, self.trail, self.now)
+
+    def _trail_firing(self, firing: _Firing, escalation_id: int) -> None:
+        person = firing.target.person
+        detail = {
+            "escalation_id": escalation_id,
+            "level": firing.level.level,
+            "target": firing.level.target,
+            "reason": firing.target.reason,
+            "target_name": person.name if person else None,
+            "target_unit": firing.target.unit.code,
+            "held_until": firing.at.isoformat() if firing.at > self.now else None,
+        }
+        self.trail.append((firing.finding.id, "escalate", firing.finding.status, _dumps(detail)))
+
+    def _office_rows(self, unreached: list[tuple[_Firing, int]]) -> list[tuple[Any, ...]]:
+        """Escalations whose targets have no channel beyond the inbox: on their trails as not
+        delivered, and one notice for the batch to the campaign office (never silent). One
+        already addressed to the office (a vacant post) is only marked."""
+        if not unreached:
+            return []
+        office = self.directory.unit_of_kind("campaign_office")
+        items = []
+        for firing, escalation_id in unreached:
+            why = "未配置钉钉、企业微信、邮件、短信或 webhook"
+            detail = {
+                "escalation_id": escalation_id,
+                "level": firing.level.level,
+                "why": "no channel configured",
+            }
+            self.trail.append(
+                (firing.finding.id, "not_delivered", firing.finding.status, _dumps(detail))
+            )
+            if office is not None and firing.target.unit.id != office.id:
+                items.append({**firing.details(escalation_id, self.now), "why": why})
+        if office is None or not items:
+            return []
+        heads = self.directory.holders.get((office.id, "head"))
+        urgent = any(not _waits(i["level"], i.get("severity")) for i in items)
+        payload = {
+            "type": "undelivered",
+            "count": len(items),
+            "items": items[:OFFICE_ITEMS_SHOWN],
+            "escalation_ids": [i["escalation_id"] for i in items],
+        }
+        rows, _ = outbox_rows(
+            kind="undelivered",
+            finding_id=None,
+            key=f"undelivered:b{items[0]['escalation_id']}",
+            channels=ALL_CHANNELS,
+            person=heads[0] if heads else None,
+            unit=office,
+            subject=f"【督办未送达】{len(items)}项督办未能送达领导本人",
+            payload=_dumps(payload),
+            now=self.now,
+            points=self.directory.points,
+            at=self.now if urgent else self.opening,
+        )
+        return rows
+
+
+# An office notice lists this many; its link shows the rest.
+OFFICE_ITEMS_SHOWN = 10
+ALL_CHANNELS = CHANNELS
 
 
 async def sweep_batch(

@@ -25,7 +25,7 @@ from services.core.findings.rules import Clock, FindingError
 from services.core.identity.principal import Principal
 from services.core.identity.scope import visible_findings
 from services.core.models import CLOCK_RUNNING, Escalation, ExposureVideo, Finding, Status
-from services.core.platform.db import OnSession
+from services.core.platform.db import driver_connection
 from services.core.reference.snapshot import Reference
 
 SOURCE = "exposure_video"
@@ -174,7 +174,8 @@ async def register(
             video_offset=offset,
         )
         try:
-            outcome = (await report(OnSession(session), new, creator, clock, terms, ref)).outcome
+            db = await driver_connection(session)
+            outcome = (await report(db, new, creator, clock, terms, ref)).outcome
         except FindingError as exc:
             raise _segment_error(index, exc) from exc
         if outcome != "created":

@@ -6,11 +6,9 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Literal
-
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.core.escalation.plans import UnknownPolicy
 from services.core.escalation.rules import Plan as Ladder
@@ -18,17 +16,9 @@ from services.core.escalation.rules import next_time, yellow_time
 from services.core.findings.rules import Clock, FindingError
 from services.core.findings.sources import SOURCE_RULES, Way, source_refusal
 from services.core.findings.spatial import Recurred
-from services.core.findings.store import (
-    Fresh,
-    NewEvent,
-    insert_finding,
-    look_around_and_write,
-)
-from services.core.identity.callers import Known
+from services.core.findings.store import Fresh, NewEvent, Written, write_report
 from services.core.identity.principal import Principal
-from services.core.identity.scope import hidden_findings, links_of
-from services.core.models import Finding, Status
-from services.core.platform.db import Connections
+from services.core.models import Status
 from services.core.reference.snapshot import CategoryInfo, Reference, UnitInfo
 
 
@@ -59,8 +49,8 @@ def request_hash(canonical: dict[str, Any], reporter_id: int) -> str:
 
 @dataclass(frozen=True)
 class Reported:
-    # As stored: read back for a replay, as written for a new finding.
-    finding: Finding | Fresh
+    # As written for a new finding, as stored for a replay.
+    finding: Fresh
     outcome: Outcome
     # Open findings of the category nearby that the reporter may see (DESIGN §7).
     possible_duplicates: list[uuid.UUID]
@@ -127,14 +117,12 @@ def _locate(ref: Reference, reporter: Principal, lat: float, lon: float) -> Plac
 
 
 async def report(
-    conns: Connections,
+    db: Any,
     new: NewFinding,
     reporter: Principal,
     clock: Clock,
     terms: IntakeTerms,
     ref: Reference,
-    *,
-    confirm: Known | None = None,
 ) -> Reported:
     """Store a reported finding and route it, or recognise a replay of one already stored.
     A finding near one of its category that its responsible unit rectified within the
@@ -142,13 +130,12 @@ async def report(
     when no rule routes it), as a possible recurrence for a dispatcher to decide. An
     exposure-video segment takes the video's deadline and policy.
 
-    One statement (services/core/findings/store.py): the look-up, and the write behind it
-    unless the id is taken or the finding is a recurrence, possible or not, which a second
-    statement writes; everything else comes from the reference snapshot `ref`. Each is
-    atomic on its own: outside a transaction (a single report) it commits by itself, inside
-    one (a batch, an exposure video) it joins it. With `confirm`, the reporter as
-    remembered, which the first statement confirms before it writes (CallerChangedError if
-    it cannot). First of all, the source claimed must be the reporter's to claim."""
+    One call of the database function `intake_report` (migration 0015) on the driver
+    connection `db`: the look-up and the write; everything else comes from the reference
+    snapshot `ref`. Outside a transaction (a single report) it commits by itself, inside one
+    (a batch, an exposure video) it joins it. A recurrence of an exposure-video problem takes
+    another escalation plan, from L3: the function leaves it to a second call with the row
+    built for it. First of all, the source claimed must be the reporter's to claim."""
     _check_source(new, reporter, terms)
     digest = request_hash(new.canonical, reporter.user_id)
     category = _category(ref, new.category)
@@ -160,32 +147,33 @@ async def report(
     )
     # Written as a first report: most are, and a recurrence is known only once looked up.
     fresh, events = intake.row(recurred=None, possible=None)
-    nearby = await look_around_and_write(
-        await conns.driver(),
+
+    async def write(fresh: Fresh, events: list[NewEvent]) -> Written:
+        return await write_report(
+            db,
+            fresh,
+            events,
+            radius_m=category.duplicate_radius_m,
+            closed_since=clock.now - terms.recurrence_window,
+            caller=reporter,
+            restart_sources=RESTART_SOURCES,
+        )
+
+    written = await write(fresh, events)
+    if written.restart is not None:
+        # The row built for the recurrence (its ladder from L3) is what is written and shown.
+        fresh, events = intake.row(written.restart, None)
+        written = await write(fresh, events)
+    if written.stored is not None:
+        taken: Outcome = "replayed" if written.outcome == "replayed" else "conflict"
+        return Reported(written.stored, taken, written.duplicates, written.hidden)
+    # As written: with the recurrence, or the possible one, the function found.
+    fresh = replace(
         fresh,
-        events,
-        confirm=confirm,
-        finding_id=new.id,
-        category_id=category.id,
-        lat=new.lat,
-        lon=new.lon,
-        radius_m=category.duplicate_radius_m,
-        closed_since=clock.now - terms.recurrence_window,
-        caller=reporter,
-        responsible_unit_id=responsible.id if responsible is not None else None,
+        recurrence_of=written.recurrence_of,
+        possible_recurrence_of=written.possible_recurrence_of,
     )
-    if nearby.taken_hash is not None:
-        return await _stored(await conns.orm(), new.id, digest, nearby.duplicates, reporter)
-    written = nearby.written
-    if not written and nearby.earlier is not None:
-        fresh, events = intake.row(nearby.recurred, nearby.possible_recurrence)
-        written = await insert_finding(await conns.driver(), fresh, events)
-    if not written:
-        # Another copy of the same report won the race and has committed meanwhile.
-        return await _stored(await conns.orm(), new.id, digest, nearby.duplicates, reporter)
-    earlier = nearby.earlier
-    hidden = frozenset({earlier}) if earlier and not nearby.earlier_visible else frozenset()
-    return Reported(fresh, "created", nearby.duplicates, hidden)
+    return Reported(fresh, "created", written.duplicates, written.hidden)
 
 
 @dataclass(frozen=True)
@@ -290,22 +278,6 @@ class _Intake:
         return fresh, events
 
 
-async def _stored(
-    session: AsyncSession,
-    finding_id: uuid.UUID,
-    digest: str,
-    duplicates: list[uuid.UUID],
-    reporter: Principal,
-) -> Reported:
-    """The finding already stored under the id: a replay if the request matches it."""
-    stored = await session.get(Finding, finding_id, populate_existing=True)
-    assert stored is not None  # noqa: S101 - the id is taken by definition
-    if stored.request_hash != digest:
-        return Reported(stored, "conflict", duplicates)
-    hidden = await hidden_findings(session, reporter, links_of([stored]))
-    return Reported(stored, "replayed", duplicates, hidden)
-
-
 @dataclass(frozen=True)
 class IntakeTerms:
     """What the intake takes from the installation and, for an exposure-video segment, from
@@ -323,6 +295,8 @@ EXPOSURE_SOURCE = "exposure_video"
 
 # DESIGN §6: a recurrence of an exposure-video problem starts its ladder at L3.
 EXPOSURE_RECURRENCE_START_LEVEL = 3
+# The sources of an earlier finding whose recurrence takes another plan (`intake_plan`).
+RESTART_SOURCES = (EXPOSURE_SOURCE,)
 
 
 def intake_plan(

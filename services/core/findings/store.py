@@ -1,14 +1,12 @@
-"""The intake's statements, run on the driver connection.
+"""The intake's statement: one call of the database function `intake_report` (migration
+0015) on the driver connection.
 
-A report used to cost a dozen ORM round trips and ~10 ms of Python (bench/ANALYSIS.md). With
-the reference data in memory (services/core/reference/snapshot.py) it needs one statement: the
-look-around (is the id taken, what does the place hold nearby: a database function, migration
-0009) with the write (the finding and its first events) behind it. The write takes place only
-when the look-around finds the id free and no recurrence, possible or not (either changes what
-is written, so a second statement writes it), and, for a caller the API process remembers
-(services/core/identity/callers.py), only if the caller read in the same statement is still as
-remembered. The statements are generated from the models at import and run on the asyncpg
-connection: no statement compilation, cache-key or unit-of-work work per request.
+The function looks around (is the id taken, the possible duplicates, the recurrence: the
+function `intake_look_around` of migrations 0009, 0010, 0013) and writes the finding and its
+first events unless the id is taken, in one round trip and one statement, which commits on
+its own outside a transaction and joins the one it runs in otherwise. The finding and its
+events go as JSON: two parameters that a reader of the migration can follow, in place of
+statements generated from the models.
 """
 
 from __future__ import annotations
@@ -18,23 +16,16 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import MISSING, dataclass, fields
 from datetime import datetime
-from typing import Any
-
-from sqlalchemy.dialects.postgresql import asyncpg as pg_asyncpg
+from typing import Any, Literal
 
 from services.core.findings.spatial import Recurred, box
-from services.core.identity.callers import CALLER_COLUMNS, CallerChangedError, Known, caller_sql
 from services.core.identity.principal import Principal
-from services.core.models import Event, Finding
 
-_DIALECT = pg_asyncpg.dialect()  # type: ignore[no-untyped-call]
-
-
-# ---------------------------------------------------------------- the look-up
+# ---------------------------------------------------------------- the look-up alone
 
 # A function (migration 0009, last revised in 0013) so that its plan is cached: as a prepared
 # statement PostgreSQL re-planned it on every call, and planning cost six times the execution.
-# $1-$13 as in 0009, $14 the responsible unit (0013).
+# $1-$13 as in 0009, $14 the responsible unit (0013). `intake_report` calls it.
 _LOOK_AROUND_ARGS = ", ".join(f"${i}" for i in range(1, 15))
 LOOK_AROUND_SQL = f"SELECT * FROM intake_look_around({_LOOK_AROUND_ARGS})"  # noqa: S608
 
@@ -52,13 +43,6 @@ class Nearby:
     possible_recurrence: uuid.UUID | None = None
     # Whether the caller may see that earlier finding (recurred or possible).
     earlier_visible: bool = False
-    # Whether the finding was written with the look-around (`look_around_and_write`).
-    written: bool = False
-
-    @property
-    def earlier(self) -> uuid.UUID | None:
-        """The earlier finding the new one is (possibly) a recurrence of."""
-        return self.recurred.id if self.recurred is not None else self.possible_recurrence
 
 
 def lookup_args(
@@ -75,12 +59,25 @@ def lookup_args(
     """The arguments of `intake_look_around`, in its order. `responsible_unit_id` is the unit
     the new finding is routed to (None: left for the dispatcher): only its own rectified
     findings make a recurrence."""
-    lat_lo, lat_hi, lon_lo, lon_hi = box(lat, lon, radius_m)
     return [
         finding_id,
         category_id,
         lat,
         lon,
+        *_nearby(lat, lon, radius_m, closed_since, caller),
+        caller.user_id,
+        responsible_unit_id,
+    ]
+
+
+def _nearby(
+    lat: float, lon: float, radius_m: float, closed_since: datetime, caller: Principal
+) -> list[Any]:
+    """The arguments both look-arounds take in this order: the radius, its bounding box (so
+    the index narrows before the distance is measured), how far back closed findings count,
+    and the caller's scope."""
+    lat_lo, lat_hi, lon_lo, lon_hi = box(lat, lon, radius_m)
+    return [
         float(radius_m),
         lat_lo,
         lat_hi,
@@ -89,12 +86,13 @@ def lookup_args(
         closed_since,
         caller.city_wide,
         caller.unit_path,
-        caller.user_id,
-        responsible_unit_id,
     ]
 
 
-def _nearby(row: Any) -> Nearby:
+async def look_around(db: Any, **where: Any) -> Nearby:
+    """Whether the id is taken, the possible duplicates and the (possible) recurrence, in one
+    round trip (`where`: the keyword arguments of `lookup_args`)."""
+    row = await db.fetchrow(LOOK_AROUND_SQL, *lookup_args(**where))
     recurred = (
         Recurred(row["recurred_id"], row["recurred_source"], row["recurred_policy"])
         if row["recurred_id"] is not None
@@ -106,26 +104,17 @@ def _nearby(row: Any) -> Nearby:
         recurred,
         row["possible_recurrence"],
         bool(row["earlier_visible"]),
-        bool(row.get("written", False)),
     )
 
 
-async def look_around(db: Any, **where: Any) -> Nearby:
-    """Whether the id is taken, the possible duplicates and the (possible) recurrence, in one
-    round trip
-    (`where`: the keyword arguments of `lookup_args`)."""
-    return _nearby(await db.fetchrow(LOOK_AROUND_SQL, *lookup_args(**where)))
-
-
-# ---------------------------------------------------------------- the write
+# ---------------------------------------------------------------- the report
 
 
 @dataclass(frozen=True)
 class Fresh:
     """A finding as the intake writes it: the columns it sets (the fields without a default,
     FINDING_COLUMNS), then the others as a fresh row holds them. The answer to a report is
-    rendered from it, without reading the row back and without building the ORM object,
-    which cost ~80 µs of a report's ~1.5–2.5 ms of API CPU."""
+    rendered from it, without reading the row back and without building the ORM object."""
 
     id: uuid.UUID
     source: str
@@ -166,99 +155,17 @@ class Fresh:
     yellow_at: datetime | None = None
 
 
-# The columns the intake sets; the others take their defaults, as `Fresh` shows them.
+# The columns the intake sets (`intake_report` inserts these); the others take their defaults.
 FINDING_COLUMNS = tuple(f.name for f in fields(Fresh) if f.default is MISSING)
-# The plan goes as JSON text (the statement casts it).
-_PLAN_ARG = FINDING_COLUMNS.index("escalation_plan")
-_EVENT_FIELDS = (
-    ("actor_id", Event.actor_id),
-    ("action", Event.action),
-    ("from_status", Event.from_status),
-    ("to_status", Event.to_status),
-    ("payload", Event.payload),
-    ("at", Event.at),
-)
+_FRESH_FIELDS = tuple(f.name for f in fields(Fresh))
 
 
-def _sql_type(column: Any) -> str:
-    return str(column.type.compile(dialect=_DIALECT))
-
-
-def _write_sql(rows: str, first: int) -> str:
-    """The write of a finding and its events, its parameters from `$first` on: the finding's
-    columns, then its events' columns as parallel arrays. `rows` is where the finding comes
-    from (VALUES, or a SELECT of the parameters guarded by the look-around); it names the
-    finding's values `{values}`."""
-    table = Finding.__table__
-    columns = ", ".join(f'"{c}"' for c in FINDING_COLUMNS)
-    values = ", ".join(
-        f"${i}::{_sql_type(table.c[c])}" for i, c in enumerate(FINDING_COLUMNS, start=first)
-    )
-    first += len(FINDING_COLUMNS)
-    # The payload as text, cast per element. ORDINALITY keeps the events' order, so the
-    # report event gets the lower id (the trail is ordered by id).
-    arrays = ", ".join(
-        f"${first + i}::{'TEXT' if name == 'payload' else _sql_type(col)}[]"
-        for i, (name, col) in enumerate(_EVENT_FIELDS)
-    )
-    names = ", ".join(name for name, _ in _EVENT_FIELDS)
-    picks = ", ".join(
-        "e.payload::JSONB" if name == "payload" else f"e.{name}" for name, _ in _EVENT_FIELDS
-    )
-    # Built from the model's column names and types only: no value is ever spliced in.
-    return (
-        f"f AS (INSERT INTO findings ({columns}) {rows.format(values=values)}"  # noqa: S608
-        " ON CONFLICT (id) DO NOTHING RETURNING id),"
-        f" trail AS (INSERT INTO events (finding_id, {names})"
-        f" SELECT f.id, {picks} FROM f,"
-        f" unnest({arrays}) WITH ORDINALITY AS e({names}, ord)"
-        " ORDER BY e.ord)"
-    )
-
-
-# A data-modifying WITH runs once and to the end whether or not the query reads it.
-INSERT_SQL = (
-    f"WITH {_write_sql('VALUES ({values})', 1)}"  # noqa: S608 - built from the model only
-    " SELECT EXISTS (SELECT FROM f) AS written"
-)
-_LOOKUP_PARAMETERS = LOOK_AROUND_SQL.count("$")
-_WRITE_PARAMETERS = len(FINDING_COLUMNS) + len(_EVENT_FIELDS)
-
-
-def _look_and_write_sql(*, confirm: bool) -> str:
-    """The look-around, then the write unless it found the id taken or a (possible)
-    recurrence. With
-    `confirm`, the caller is read too (parameters after the write's: CALLER_COLUMNS as the
-    caller is believed to be), and the write also waits for them to be exactly that."""
-    tables = "look"
-    conditions = [
-        "look.taken_hash IS NULL",
-        "look.recurred_id IS NULL",
-        "look.possible_recurrence IS NULL",
-    ]
-    before, confirmed = "", ""
-    if confirm:
-        first = _LOOKUP_PARAMETERS + _WRITE_PARAMETERS + 1
-        believed = ", ".join(f"${first + i}" for i in range(len(CALLER_COLUMNS)))
-        actual = ", ".join(f"who.{c}" for c in CALLER_COLUMNS)
-        same = f"({actual}) IS NOT DISTINCT FROM ({believed})"
-        # The user id is the first of the caller believed.
-        who = caller_sql(f"${first}")
-        before = f"who ({', '.join(CALLER_COLUMNS)}) AS MATERIALIZED ({who}), "
-        tables = "look, who"
-        confirmed = f", (SELECT {same} FROM who) AS confirmed"  # noqa: S608 - constants only
-        conditions.append(same)
-    rows = f"SELECT {{values}} FROM {tables} WHERE {' AND '.join(conditions)}"  # noqa: S608
-    # MATERIALIZED: the function runs once, and the write reads the same row the caller gets.
-    return (
-        f"WITH {before}look AS MATERIALIZED ({LOOK_AROUND_SQL}),"  # noqa: S608 - from the models
-        f" {_write_sql(rows, _LOOKUP_PARAMETERS + 1)}"
-        f" SELECT look.*{confirmed}, EXISTS (SELECT FROM f) AS written FROM look"
-    )
-
-
-LOOK_AND_WRITE_SQL = _look_and_write_sql(confirm=False)
-CONFIRMED_LOOK_AND_WRITE_SQL = _look_and_write_sql(confirm=True)
+def _stored(row: Any) -> Fresh:
+    """A finding as `intake_report` returns it stored (a row of `findings`)."""
+    values = {name: row[name] for name in _FRESH_FIELDS}
+    plan = values["escalation_plan"]
+    values["escalation_plan"] = json.loads(plan) if isinstance(plan, str) else plan
+    return Fresh(**values)
 
 
 @dataclass(frozen=True)
@@ -271,46 +178,87 @@ class NewEvent:
     at: datetime
 
 
-def _payload(payload: Mapping[str, Any]) -> str:
-    return json.dumps(
-        {k: v for k, v in payload.items() if v is not None}, default=str, ensure_ascii=False
+Outcome = Literal["created", "replayed", "conflict", "recurrence"]
+
+
+@dataclass(frozen=True)
+class Written:
+    """What `intake_report` did with a report."""
+
+    # created: written; replayed / conflict: the id was taken (`stored` is the finding under
+    # it); recurrence: nothing written, the recurrence found (`restart`) restarts the ladder,
+    # so the row is to be built for it and sent again.
+    outcome: Outcome
+    # Open findings of the category within the radius that the reporter may see, nearest
+    # first.
+    duplicates: list[uuid.UUID]
+    # The links written with a created finding.
+    recurrence_of: uuid.UUID | None
+    possible_recurrence_of: uuid.UUID | None
+    # The findings the answer's finding names that the reporter may not see.
+    hidden: frozenset[uuid.UUID]
+    stored: Fresh | None = None
+    restart: Recurred | None = None
+
+
+# The function's parameters after the finding and its events.
+REPORT_SQL = "SELECT * FROM intake_report($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+
+
+def _json(value: Any) -> str:
+    # Values JSON has no type for (ids, times) as their text, which PostgreSQL reads back.
+    return json.dumps(value, default=str, ensure_ascii=False)
+
+
+def _events(events: Sequence[NewEvent]) -> str:
+    return _json(
+        [
+            {
+                "actor_id": e.actor_id,
+                "action": e.action,
+                "from_status": e.from_status,
+                "to_status": e.to_status,
+                "payload": {k: v for k, v in e.payload.items() if v is not None},
+                "at": e.at,
+            }
+            for e in events
+        ]
     )
 
 
-def _write_args(finding: Fresh, events: Sequence[NewEvent]) -> list[Any]:
-    row_args = [getattr(finding, c) for c in FINDING_COLUMNS]
-    if finding.escalation_plan is not None:
-        row_args[_PLAN_ARG] = json.dumps(finding.escalation_plan)
-    event_args = [
-        [_payload(e.payload) if name == "payload" else getattr(e, name) for e in events]
-        for name, _ in _EVENT_FIELDS
-    ]
-    return [*row_args, *event_args]
-
-
-async def insert_finding(db: Any, finding: Fresh, events: Sequence[NewEvent]) -> bool:
-    """Store the finding with its events; False if its id was taken meanwhile (ON CONFLICT:
-    a racing copy waits for the winner's commit and then inserts nothing)."""
-    return bool(await db.fetchval(INSERT_SQL, *_write_args(finding, events)))
-
-
-async def look_around_and_write(
+async def write_report(
     db: Any,
     finding: Fresh,
     events: Sequence[NewEvent],
     *,
-    confirm: Known | None = None,
-    **where: Any,
-) -> Nearby:
-    """`look_around`, and in the same statement the write of `finding` and `events` unless the
-    id is taken or the finding is a recurrence, possible or not (`written` says whether it
-    took place; it does not when a racing copy of the report took the id meanwhile either).
-    With `confirm`, only if the caller is still exactly that: CallerChangedError if not,
-    nothing written."""
-    args = [*lookup_args(**where), *_write_args(finding, events)]
-    if confirm is None:
-        return _nearby(await db.fetchrow(LOOK_AND_WRITE_SQL, *args))
-    row = await db.fetchrow(CONFIRMED_LOOK_AND_WRITE_SQL, *args, *confirm.row())
-    if not row["confirmed"]:
-        raise CallerChangedError
-    return _nearby(row)
+    radius_m: float,
+    closed_since: datetime,
+    caller: Principal,
+    restart_sources: Sequence[str],
+) -> Written:
+    """Store `finding` and `events` unless the id is taken, with the recurrence found
+    nearby (migration 0015); `finding` naming a recurrence already is written as it is.
+    `caller` is the reporter, whose scope the duplicates and the answer's links take."""
+    row = await db.fetchrow(
+        REPORT_SQL,
+        _json({c: getattr(finding, c) for c in FINDING_COLUMNS}),
+        _events(events),
+        *_nearby(finding.lat, finding.lon, radius_m, closed_since, caller),
+        list(restart_sources),
+    )
+    outcome: Outcome = row["outcome"]
+    stored = row["stored"]
+    restart = (
+        Recurred(row["recurrence_of"], row["recurred_source"], row["recurred_policy"])
+        if outcome == "recurrence"
+        else None
+    )
+    return Written(
+        outcome=outcome,
+        duplicates=list(row["duplicates"] or ()),
+        recurrence_of=row["recurrence_of"],
+        possible_recurrence_of=row["possible_recurrence_of"],
+        hidden=frozenset(row["hidden"] or ()),
+        stored=_stored(stored) if stored is not None else None,
+        restart=restart,
+    )

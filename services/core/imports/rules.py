@@ -135,26 +135,30 @@ def text(max_length: int) -> Parser:
     return parse
 
 
-def code(raw: Any) -> str:
-    value = _text(raw)
-    if not CODE.match(value):
-        raise CellError(
-            "编码须以字母或数字开头，只含字母、数字和 . _ -，至多 64 个字符",
-            "a code starts with a letter or digit and holds only letters, digits and . _ - "
-            "(64 at most)",
-        )
-    return value
+def matching(pattern: re.Pattern[str], zh: str, en: str) -> Parser:
+    """Text that `pattern` matches, else the cell error saying (in both languages) what it
+    must look like."""
+
+    def parse(raw: Any) -> str:
+        value = _text(raw)
+        if not pattern.match(value):
+            raise CellError(zh, en)
+        return value
+
+    return parse
 
 
-def group(raw: Any) -> str:
-    value = _text(raw)
-    if not GROUP.match(value):
-        raise CellError(
-            "分组须为小写字母开头的小写字母、数字和下划线，如 city_appearance",
-            "a group is lower-case letters, digits and _, starting with a letter, "
-            "e.g. city_appearance",
-        )
-    return value
+code = matching(
+    CODE,
+    "编码须以字母或数字开头，只含字母、数字和 . _ -，至多 64 个字符",
+    "a code starts with a letter or digit and holds only letters, digits and . _ - (64 at most)",
+)
+
+group = matching(
+    GROUP,
+    "分组须为小写字母开头的小写字母、数字和下划线，如 city_appearance",
+    "a group is lower-case letters, digits and _, starting with a letter, e.g. city_appearance",
+)
 
 
 def url(raw: Any) -> str:
@@ -247,43 +251,32 @@ def moment(tz: ZoneInfo) -> Parser:
 def time_limit(raw: Any) -> dict[str, Any]:
     """A category's time limit: a whole number of working days (2) or an ISO 8601 duration
     for the continuous clock (PT2H)."""
-    s = _text(raw)
-    if re.fullmatch(r"\d+(\.0+)?", s):
-        days = int(float(s))
-        if not 1 <= days <= MAX_WORKING_DAYS:
-            raise CellError(
-                f"工作日数须在 1 到 {MAX_WORKING_DAYS} 之间",
-                f"working days must be between 1 and {MAX_WORKING_DAYS}",
-            )
-        return {"working_days": days}
-    try:
-        parse_duration(s)
-    except ValueError as exc:
-        raise CellError(
-            "须为工作日数（如 2）或 ISO 8601 时长（如 PT2H）",
-            f"must be a number of working days (2) or an ISO 8601 duration (PT2H): {exc}",
-        ) from None
-    return {"duration": s.upper()}
+    return _days_or_duration(raw, least=1, example="PT2H")
 
 
 def after(raw: Any) -> dict[str, Any]:
     """When a level fires, from the deadline: working days (0 = at the deadline) or a
     duration."""
+    return _days_or_duration(raw, least=0, example="PT4H")
+
+
+def _days_or_duration(raw: Any, *, least: int, example: str) -> dict[str, Any]:
+    """Working days from `least` up, or an ISO 8601 duration (zero only where `least` is)."""
     s = _text(raw)
     if re.fullmatch(r"\d+(\.0+)?", s):
         days = int(float(s))
-        if days > MAX_WORKING_DAYS:
+        if not least <= days <= MAX_WORKING_DAYS:
             raise CellError(
-                f"工作日数须在 0 到 {MAX_WORKING_DAYS} 之间",
-                f"working days must be between 0 and {MAX_WORKING_DAYS}",
+                f"工作日数须在 {least} 到 {MAX_WORKING_DAYS} 之间",
+                f"working days must be between {least} and {MAX_WORKING_DAYS}",
             )
         return {"working_days": days}
     try:
-        parse_duration(s, allow_zero=True)
+        parse_duration(s, allow_zero=least == 0)
     except ValueError as exc:
         raise CellError(
-            "须为工作日数（如 2）或 ISO 8601 时长（如 PT4H）",
-            f"must be a number of working days (2) or an ISO 8601 duration (PT4H): {exc}",
+            f"须为工作日数（如 2）或 ISO 8601 时长（如 {example}）",
+            f"must be a number of working days (2) or an ISO 8601 duration ({example}): {exc}",
         ) from None
     return {"duration": s.upper()}
 
@@ -442,7 +435,9 @@ def _check_criteria(records: Sequence[Record]) -> list[RowError]:
     errors = _duplicates(records, ("set", "code"))
     for r in records:
         if r.values.get("parent") is not None and r.values["parent"] == r.values.get("code"):
-            errors.append(RowError(r.line, "parent", "不能是自身", "cannot be the indicator itself"))
+            errors.append(
+                RowError(r.line, "parent", "不能是自身", "cannot be the indicator itself")
+            )
     return errors
 
 

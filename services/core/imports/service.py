@@ -702,9 +702,7 @@ def _loops(code: str, parents: dict[str, str | None]) -> bool:
 
 async def _set_scored(session: AsyncSession, set_id: int) -> bool:
     """Whether any inspection or self-assessment was recorded under the set."""
-    inspected = await session.scalar(
-        select(exists().where(Inspection.criteria_set_id == set_id))
-    )
+    inspected = await session.scalar(select(exists().where(Inspection.criteria_set_id == set_id)))
     assessed = await session.scalar(
         select(exists().where(AssessmentRound.criteria_set_id == set_id))
     )

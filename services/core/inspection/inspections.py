@@ -35,7 +35,7 @@ from services.core.models import (
     PointType,
     Unit,
 )
-from services.core.platform.db import OnSession
+from services.core.platform.db import driver_connection
 from services.core.platform.errors import InvalidInput, NotFound
 from services.core.reference.snapshot import Reference
 
@@ -298,7 +298,9 @@ async def _report_fail(
         canonical={"inspection": str(new.id), "criterion": criterion.code},
     )
     try:
-        reported = await report(OnSession(session), finding, inspector, clock, terms, ref)
+        reported = await report(
+            await driver_connection(session), finding, inspector, clock, terms, ref
+        )
     except FindingError as exc:
         field = f"items[{index}].{exc.field}" if exc.field else f"items[{index}]"
         raise FindingError(exc.status, f"Item {index}: {exc.message}", field) from exc

@@ -22,7 +22,12 @@ async def inbox_page(
     """Newest first; `limit` rows after the keyset `before_id`."""
     query = (
         select(Notification)
-        .where(Notification.recipient_person_id == person_id, Notification.channel == "inbox")
+        .where(
+            Notification.recipient_person_id == person_id,
+            Notification.channel == "inbox",
+            # held to working hours: not in the inbox before its time
+            Notification.status == "sent",
+        )
         .order_by(Notification.id.desc())
         .limit(limit)
     )
@@ -45,6 +50,7 @@ async def mark_read(
                 Notification.id == notification_id,
                 Notification.recipient_person_id == person_id,
                 Notification.channel == "inbox",
+                Notification.status == "sent",
             )
             .values(read_at=func.coalesce(Notification.read_at, now))
             .returning(Notification)

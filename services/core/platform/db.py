@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any, Protocol
+from typing import Any
 
 import asyncpg
 from sqlalchemy import event, exc
@@ -88,92 +88,26 @@ async def driver_connection(session: AsyncSession) -> Any:
     return found
 
 
-class Connections(Protocol):
-    """Where a piece of work runs: the driver connection for its hot statements, and a session
-    for what needs the ORM."""
-
-    async def driver(self) -> Any: ...
-
-    async def orm(self) -> AsyncSession: ...
-
-
-class OnSession:
-    """Both on one session, in its transaction."""
-
-    def __init__(self, session: AsyncSession) -> None:
-        self._session = session
-
-    async def driver(self) -> Any:
-        return await driver_connection(self._session)
-
-    async def orm(self) -> AsyncSession:
-        return self._session
-
-
-class Pooled:
-    """A driver connection checked out of the pool with none of a session's machinery: the
-    session, its transaction and its connection cost 0.25–0.5 ms of CPU per request, more than
-    a report's own rules (bench/ANALYSIS.md §9). Each statement commits on its own, so
-    whatever runs here must be reads and single-statement writes.
-
-    What needs the ORM (a replay's stored finding, a reference reload) gets a session, and the
-    work moves onto it: the driver connection goes back to the pool first, so a request never
-    holds two (twenty requests each waiting for a second connection would empty the pool and
-    wait on each other). Nothing is lost by the move: all that ran before it has committed.
-    From then on `driver()` is the session's, and the session commits when the work succeeds.
-    Ask for `driver()` for each statement: one asked for before a move is no longer ours."""
-
-    def __init__(
-        self, fairy: PoolProxiedConnection, sessionmaker: async_sessionmaker[AsyncSession]
-    ) -> None:
-        self._fairy: PoolProxiedConnection | None = fairy
-        self._sessionmaker = sessionmaker
-        self._session: AsyncSession | None = None
-
-    @classmethod
-    @asynccontextmanager
-    async def checkout(
-        cls, engine: AsyncEngine, sessionmaker: async_sessionmaker[AsyncSession]
-    ) -> AsyncIterator[Pooled]:
-        pooled = cls(await _raw_connection(engine), sessionmaker)
-        try:
-            yield pooled
-            if pooled._session is not None:
-                await pooled._session.commit()
-        except BaseException as error:
-            # A connection that broke under a statement: throw it away, never pool it again.
-            if database_unreachable(error):
-                await pooled._invalidate(error)
+@asynccontextmanager
+async def checkout(engine: AsyncEngine) -> AsyncIterator[Any]:
+    """A driver (asyncpg) connection from the engine's pool, with none of a session's
+    machinery: a session with its transaction and connection costs 0.25-0.5 ms of CPU per
+    request, more than a report's own rules (bench/ANALYSIS.md §9). Each statement commits on
+    its own, so what runs on it must be reads and single-statement writes (POST /findings).
+    A connection that broke under a statement is thrown away, never pooled again."""
+    fairy = await _raw_connection(engine)
+    try:
+        yield fairy.driver_connection
+    except BaseException as error:
+        if database_unreachable(error):
+            # Closed and checked in by the pool: not to be returned again.
+            await greenlet_spawn(fairy.invalidate, error)
             raise
-        finally:
-            await pooled._release()
-
-    async def driver(self) -> Any:
-        if self._fairy is not None:
-            return self._fairy.driver_connection
-        return await driver_connection(await self.orm())
-
-    async def orm(self) -> AsyncSession:
-        if self._session is None:
-            await self._release()
-            self._session = self._sessionmaker()
-        return self._session
-
-    async def _invalidate(self, error: BaseException) -> None:
-        if self._session is not None:
-            await self._session.invalidate()
-        elif self._fairy is not None:
-            await greenlet_spawn(self._fairy.invalidate, error)
-            self._fairy = None
-
-    async def _release(self) -> None:
-        fairy, self._fairy = self._fairy, None
-        if fairy is not None:
-            # The pool may reset or close the connection on its return: I/O, which the sync
-            # pool does in a greenlet.
-            await greenlet_spawn(fairy.close)
-        if self._session is not None:
-            await self._session.close()
+        await greenlet_spawn(fairy.close)
+        raise
+    # The pool may reset the connection on its return: I/O, which the sync pool does in a
+    # greenlet.
+    await greenlet_spawn(fairy.close)
 
 
 async def _raw_connection(engine: AsyncEngine) -> PoolProxiedConnection:

@@ -46,3 +46,19 @@ def webhook_secret(settings: Settings) -> str:
     if settings.webhook_secret is not None:
         return settings.webhook_secret.get_secret_value()
     return persistent_secret(settings.data_dir / "webhook-secret")
+
+
+def link_secret(settings: Settings) -> str:
+    """The HMAC key of the signed links in messages: a link must open on every API process
+    and survive restarts."""
+    if settings.link_secret is not None:
+        return settings.link_secret.get_secret_value()
+    return persistent_secret(settings.data_dir / "link-secret")
+
+
+def channel_key(settings: Settings) -> str:
+    """The key the contact points' credentials are sealed with. Lose it and every robot must
+    be configured again: it is backed up with the data dir."""
+    if settings.channel_key is not None:
+        return settings.channel_key.get_secret_value()
+    return persistent_secret(settings.data_dir / "channel-key")

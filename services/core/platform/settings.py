@@ -56,6 +56,63 @@ class Settings(BaseSettings):
     # How often the worker re-reads the outbox for deliveries that are due (lost jobs too).
     delivery_rescan_seconds: int = Field(default=10, ge=1, le=60)
 
+    # Channels (README "Reaching the leaders"). Links in every message point here.
+    public_url: str = "http://127.0.0.1:8000"
+    # HMAC key of the signed links in messages. Unset: generated into the data dir (every API
+    # and worker process of a cluster needs the same).
+    link_secret: SecretStr | None = None
+    # A link opens its escalation this long; within the first link_ack_hours (and once) it
+    # also acknowledges without a password.
+    link_ttl_hours: float = Field(default=168, gt=0, le=24 * 90)
+    link_ack_hours: float = Field(default=72, gt=0, le=24 * 90)
+    # AES-256-GCM key sealing the contact points' credentials (robot URLs and secrets) in the
+    # database. Unset: generated into the data dir; back it up with the database.
+    channel_key: SecretStr | None = None
+    # Reminders and L1–L2 notices go out only in these hours (local) of working days; L3–L4
+    # and urgent findings at any time. "always": no holding back.
+    notify_hours: str = Field(
+        default="08:30-18:00", pattern=r"^(always|([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-4]):[0-5]\d)$"
+    )
+    # This many notices due at once for one destination and level go as one digest message.
+    digest_threshold: int = Field(default=5, ge=2, le=10_000)
+    digest_max_items: int = Field(default=1000, ge=2, le=100_000)
+    # After this many failed attempts on one channel, a recipient's next channel takes over
+    # (the last one keeps trying until DUBAN_DELIVERY_RETRY_HOURS).
+    fallback_after_attempts: int = Field(default=3, ge=1, le=100)
+    # Messages per minute to one destination (a robot, a mailbox, a phone, a webhook).
+    rate_dingtalk_per_minute: int = Field(default=20, ge=1, le=10_000)
+    rate_wecom_per_minute: int = Field(default=20, ge=1, le=10_000)
+    rate_email_per_minute: int = Field(default=60, ge=1, le=10_000)
+    rate_sms_per_minute: int = Field(default=1, ge=1, le=10_000)
+    rate_webhook_per_minute: int = Field(default=600, ge=1, le=100_000)
+    # SMTP for email notices: STARTTLS (587), TLS from the start (465) or none (a relay on
+    # the local network only).
+    smtp_host: str | None = None
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_security: str = Field(default="starttls", pattern="^(starttls|tls|none)$")
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_from: str = "duban@localhost"
+    smtp_timeout_seconds: float = Field(default=30, gt=0, le=300)
+    # A CA bundle to trust for the SMTP server's certificate (an internal CA); unset: the
+    # system's.
+    smtp_ca_file: Path | None = None
+    # The List-Id of every notice (RFC 2919), for mail filters: "<label>.<domain>".
+    smtp_list_id: str = "notices.duban.localhost"
+    # Aliyun SMS (dysmsapi, RPC signature). Mainland SMS needs approved templates: one code
+    # per kind of notice, each with the parameters README lists.
+    sms_endpoint: str = "https://dysmsapi.aliyuncs.com/"
+    sms_region: str = "cn-hangzhou"
+    sms_access_key_id: str | None = None
+    sms_access_key_secret: SecretStr | None = None
+    sms_sign_name: str | None = None
+    sms_template_escalation: str | None = None
+    sms_template_reminder: str | None = None
+    sms_template_digest: str | None = None
+    sms_template_undelivered: str | None = None
+    # How long after sending the worker asks the SMS vendor whether a text arrived.
+    sms_receipt_hours: float = Field(default=24, gt=0, le=72)
+
     # A new finding near one of its category closed as rectified within this many days is a
     # recurrence (反弹) of it: the problem came back.
     recurrence_window_days: int = Field(default=90, ge=1, le=3650)

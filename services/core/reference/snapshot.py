@@ -29,7 +29,6 @@ from services.core.models import (
     Unit,
     UnitBoundary,
 )
-from services.core.platform.db import Connections
 from services.core.reference.places import Places, build_places
 from services.core.reference.rules import Rule, ancestry, choose
 
@@ -179,10 +178,10 @@ class ReferenceCache:
         snapshot = self._snapshot
         return snapshot if snapshot is not None and snapshot.revision == revision else None
 
-    async def at(self, conns: Connections, revision: int) -> Reference:
-        """The snapshot for `revision`, read from the database through `conns` if this
-        process does not hold it yet."""
-        return self.fresh(revision) or await self.reload(await conns.orm(), revision)
+    async def at(self, session: AsyncSession, revision: int) -> Reference:
+        """The snapshot for `revision`, read from the database on `session` if this process
+        does not hold it yet."""
+        return self.fresh(revision) or await self.reload(session, revision)
 
     async def reload(self, session: AsyncSession, revision: int) -> Reference:
         snapshot = await load_reference(session, revision)

@@ -1,0 +1,120 @@
+"""The worker across Redis outages, on a real Redis of each test's own (stopped and started again
+on the same port) so the shared test Redis is never touched.
+
+A worker rides out a short outage on redis-py's retries. When Redis stays away longer (or a
+connection is lost while arq WATCHes a job key), the process says so and exits with
+EXIT_REDIS_LOST, and whatever runs it — `duban up`'s supervisor here — starts it again: the
+service carries on by itself, and a SIGTERM still stops a worker at once with exit code 0."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from services.cli.embedded import EmbeddedRedis
+from services.worker import queue
+from services.worker.__main__ import EXIT_REDIS_LOST
+from tests.helpers import Servers, insert_overdue
+from tests.workers import SupervisedWorkers, WorkerPool, worker_env
+
+PINGS = 3000
+# Past the worker's retries (some 27 s): it must exit, and the supervisor bring it back.
+LONG_OUTAGE_SECONDS = 40.0
+# Against a hang, however slow the machine: the retries alone take some 30 s.
+EXIT_WITHIN = 150
+STOP_WITHIN = 60
+
+
+@pytest.fixture
+def own_redis(tmp_path: Path) -> Iterator[EmbeddedRedis]:
+    server = EmbeddedRedis(tmp_path / "own-redis", persistent=False)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+async def until(check: Callable[[], Awaitable[bool] | bool], within: float, what: str) -> None:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        result = check()
+        if result if isinstance(result, bool) else await result:
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"not within {within}s: {what}")
+
+
+@pytest.mark.slow
+async def test_a_worker_that_loses_redis_for_good_exits_to_be_restarted(
+    servers: Servers, database_url: str, tmp_path: Path, own_redis: EmbeddedRedis
+) -> None:
+    env = worker_env(servers, database_url, tmp_path) | {"DUBAN_REDIS_URL": own_redis.url}
+    with WorkerPool(env) as pool:
+        worker = pool.start("w")
+        await asyncio.to_thread(own_redis.stop)
+        code = await asyncio.to_thread(worker.proc.wait, EXIT_WITHIN)
+        # Not 0: a restarter must tell it from a requested stop (compose restarts either way).
+        assert code == EXIT_REDIS_LOST, worker.log_text()[-4000:]
+        (lost,) = worker.events("worker lost Redis")
+        assert lost["level"] == "error"
+        assert lost["exit_code"] == EXIT_REDIS_LOST
+
+
+@pytest.mark.slow
+async def test_a_supervised_worker_keeps_sweeping_across_short_and_long_redis_outages(
+    servers: Servers, database_url: str, tmp_path: Path, own_redis: EmbeddedRedis
+) -> None:
+    env = worker_env(servers, database_url, tmp_path, sweep_seconds=1) | {
+        "DUBAN_REDIS_URL": own_redis.url
+    }
+    db = await asyncpg.connect(database_url)
+    pending = "SELECT count(*) FROM findings WHERE next_escalation_at IS NOT NULL"
+
+    async def swept() -> bool:
+        return bool(await db.fetchval(pending) == 0)
+
+    try:
+        with SupervisedWorkers(env) as workers:
+            worker = workers.start("w")
+            redis = await queue.connect(own_redis.url)
+            try:
+                for down in (1.0, 1.0, LONG_OUTAGE_SECONDS):
+                    # A flood of jobs keeps arq claiming (WATCHing) job keys when Redis goes.
+                    for _ in range(PINGS):
+                        await queue.enqueue(redis, "ping")
+                    port = own_redis.port
+                    await asyncio.to_thread(own_redis.stop)
+                    # Falling due while Redis is away: swept only once the worker is back.
+                    await insert_overdue(db, database_url, 200)
+                    await asyncio.sleep(down)
+                    await asyncio.to_thread(own_redis.start, port=port)
+                    started = time.monotonic()
+                    await until(swept, 120, f"sweeping after {down:.0f} s without Redis")
+                    print(
+                        f"\nRedis down {down:.0f} s: all swept {time.monotonic() - started:.1f} s "
+                        f"after it was back; so far the worker exited "
+                        f"{len(worker.events('worker lost Redis'))}x on losing Redis and was "
+                        f"restarted {worker.restarts}x"
+                    )
+            finally:
+                await redis.aclose()
+            # The long outage outlasted the retries: it took a new process.
+            assert worker.events("worker lost Redis")
+            assert worker.restarts >= 1
+
+            # Stopped while Redis is away (retrying, or already on its way out): no hang. The
+            # bound only tells a hang (which ends in SIGKILL) from a stop.
+            await until(worker.alive, 60, "the worker running")
+            await asyncio.to_thread(own_redis.stop)
+            await asyncio.sleep(1)
+            codes = await asyncio.to_thread(workers.stop_all, STOP_WITHIN)
+            assert set(codes.values()) <= {0, EXIT_REDIS_LOST}, worker.log_text()[-4000:]
+            await asyncio.to_thread(own_redis.start, port=own_redis.port)
+    finally:
+        await db.close()
