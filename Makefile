@@ -99,6 +99,7 @@ bench: install
 
 bench-smoke: install
 	$(BIN)/python -m bench --smoke $(BENCH_ARGS)
+	$(BIN)/python -m bench.coverage --smoke
 
 # Cheapest first, so that a mistake fails the build early: lint (seconds), the unit tier
 # (seconds), mypy (a minute), the integration tier, the benchmark's smoke run, the system tier.

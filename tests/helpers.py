@@ -23,7 +23,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 from zoneinfo import ZoneInfo
 
 import asyncpg
@@ -52,6 +52,9 @@ from services.core.platform.settings import Settings
 from services.core.stats.days import BUCKET_ZONE, day_start
 from services.worker.context import JobContext
 from tests.photos import attach_after_photo
+
+if TYPE_CHECKING:
+    from tests.system.e2e.cdp import Page
 
 TZ = ZoneInfo("Asia/Shanghai")
 URL = "/api/v1/findings"
@@ -439,7 +442,8 @@ async def seed_demo_database(url: str) -> None:
     `demo_password(username)`, hashed with CHEAP_HASHER."""
     engine = make_engine(url, pool_size=1)
     async with make_sessionmaker(engine)() as session, session.begin():
-        accounts = await seed_demo(session, password=demo_password)
+        # Without the demo's points and plan: each test imports the instruments it needs.
+        accounts = await seed_demo(session, password=demo_password, instruments=False)
         for account in accounts:
             await session.execute(
                 text("UPDATE users SET password_hash = :hash WHERE username = :username"),
@@ -1382,3 +1386,129 @@ async def clone_findings(factory: async_sessionmaker[AsyncSession], fid: str, co
             ),
             {"copies": copies, "id": uuid.UUID(fid)},
         )
+
+
+# ---- evaluation points, criteria, plans, inspections ----
+
+POINT_TYPES_HEADER = ["类型编码 code", "名称 name", "启用 active"]
+POINTS_HEADER = ["点位编码 code", "名称 name", "点位类型 type", "纬度 lat", "经度 lon",
+                 "所在单位编码 unit", "责任单位编码 responsible_unit", "地址 address"]  # fmt: skip
+TEST_POINT_TYPES = [["farmers_market", "农贸市场", "是"], ["back_alley", "背街小巷", "是"]]
+# Two markets and an alley in 市南区, an alley in 李沧区.
+TEST_POINTS = [
+    ["t.sn.market1", "示例·八大关市场", "farmers_market", "36.0546", "120.3560",
+     "shinan.badaguan", "", "八大关"],
+    ["t.sn.market2", "示例·湛山市场", "farmers_market", "36.0585", "120.3726",
+     "shinan.zhanshan", "", "湛山"],
+    ["t.sn.alley1", "示例·香港中路小巷", "back_alley", "36.0628", "120.3905",
+     "shinan.xiangganglu", "", "香港中路"],
+    ["t.lc.alley1", "示例·李村小巷", "back_alley", "36.1468", "120.4322",
+     "licang.xiaocun", "", "李村"],
+]  # fmt: skip
+
+
+async def import_points(
+    client: AsyncClient,
+    admin: dict[str, str],
+    points: Sequence[Sequence[str]] = TEST_POINTS,
+    fmt: str = "csv",
+) -> None:
+    """The test point types and `points`, imported as an office does."""
+    r = await upload(
+        client, admin, "point-types", import_file([POINT_TYPES_HEADER, *TEST_POINT_TYPES], fmt)
+    )
+    assert r.status_code == 200, r.text
+    r = await upload(client, admin, "points", import_file([POINTS_HEADER, *points], fmt))
+    assert r.status_code == 200, r.text
+
+
+CRITERIA_HEADER = ["版本编码 set", "版本名称 set_name", "指标编码 code", "指标名称 name",
+                   "上级指标编码 parent", "分值 full_score", "适用点位类型 point_types",
+                   "检查内容 check_items", "测评方法 method", "问题类别编码 category"]  # fmt: skip
+# An illustrative subset, not the official text: two check items for markets, one for alleys,
+# one checked from the records.
+TEST_CRITERIA = [
+    ["t-2026", "测试标准", "A", "市容环境", "", "30", "", "", "实地考察", ""],
+    ["t-2026", "", "A.1", "市场地面整洁", "A", "10", "farmers_market", "无垃圾、无积水",
+     "field", "exposed_garbage"],
+    ["t-2026", "", "A.2", "摊位不占道", "A", "10", "farmers_market", "无店外经营",
+     "field", "store_overflow"],
+    ["t-2026", "", "A.3", "小巷无乱堆乱放", "A", "10", "back_alley", "无暴露垃圾",
+     "field", "exposed_garbage"],
+    ["t-2026", "", "B", "长效机制", "", "10", "", "巡查台账齐全", "资料审核", ""],
+]  # fmt: skip
+
+
+async def import_criteria(
+    client: AsyncClient,
+    admin: dict[str, str],
+    rows: Sequence[Sequence[str]] = TEST_CRITERIA,
+    fmt: str = "xlsx",
+) -> Response:
+    return await upload(client, admin, "criteria", import_file([CRITERIA_HEADER, *rows], fmt))
+
+
+PLANS = "/api/v1/inspection-plans"
+INSPECTIONS = "/api/v1/inspections"
+
+
+def around_today(days: int = 14) -> tuple[str, str]:
+    """A plan's period from `days` before today to `days` after, in the city."""
+    today = datetime.now(TZ).date()
+    return (
+        (today - timedelta(days=days)).isoformat(),
+        (today + timedelta(days=days)).isoformat(),
+    )
+
+
+async def instruments(client: AsyncClient, login: Callable[[str], Any]) -> None:
+    """The test points and criteria, and a weekly plan over the weeks around today for the
+    markets and alleys of 市南区, assigned to inspector.shinan."""
+    admin = await login("admin")
+    await import_points(client, admin)
+    assert (await import_criteria(client, admin)).status_code == 200
+    starts, ends = around_today()
+    r = await client.post(
+        PLANS,
+        json={
+            "code": "t.weekly", "name": "周巡查", "criteria_set": "t-2026",
+            "starts_on": starts, "ends_on": ends, "units": ["shinan"],
+            "frequencies": {"farmers_market": "weekly", "back_alley": "weekly"},
+            "assignees": ["inspector.shinan"],
+        },
+        headers=await login("dispatcher"),
+    )  # fmt: skip
+    assert r.status_code == 201, r.text
+
+
+def visit(point: str = "t.sn.market1", **over: Any) -> dict[str, Any]:
+    """An inspection body at `point` a minute ago, standing at the market, everything passed."""
+    items = {
+        "farmers_market": [{"criterion": "A.1", "outcome": "pass"},
+                           {"criterion": "A.2", "outcome": "pass"}],
+        "back_alley": [{"criterion": "A.3", "outcome": "pass"}],
+    }["back_alley" if "alley" in point else "farmers_market"]  # fmt: skip
+    row = next((p for p in TEST_POINTS if p[0] == point), None)
+    lat, lon = (float(row[3]), float(row[4])) if row else (LAT, LON)
+    body: dict[str, Any] = {
+        "id": str(uuid.uuid4()),
+        "point": point,
+        "observed_at": (datetime.now(TZ) - timedelta(minutes=1)).isoformat(),
+        "location": {"lat": lat, "lon": lon},
+        "items": items,
+    }
+    return body | over
+
+
+async def log_in(page: Page, live: Live, username: str, shot: Path | None = None) -> None:
+    """Log in to the dashboard through its form, as a person does (a screenshot of the filled
+    form to `shot`)."""
+    await page.goto(f"{live.url}/ui")
+    assert "/ui/login" in await page.url()  # not logged in: sent to the login page
+    await page.fill("#username", username)
+    await page.fill("#password", demo_password(username))
+    if shot:
+        await page.screenshot(shot)
+    await page.navigating("document.querySelector('form[action=\"/ui/login\"]').submit()")
+    assert await page.url() == f"{live.url}/ui"
+    assert await page.text("[data-testid=username]") == username

@@ -20,12 +20,15 @@ from .routes import (
     app as phone_app,
 )
 from .routes import (
+    assessment,
     auth,
     briefings,
     calendar,
     calendar_overrides,
     categories,
     contact_points,
+    coverage,
+    criteria,
     escalations,
     evidence,
     exposure_videos,
@@ -33,8 +36,11 @@ from .routes import (
     health,
     imports,
     inbox,
+    inspection_plans,
+    inspections,
     notifications,
     people,
+    points,
     policies,
     posts,
     routing_rules,
@@ -104,6 +110,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         briefings,
         imports,
         phone_app,
+        points,
+        criteria,
+        inspection_plans,
+        inspections,
+        coverage,
+        assessment,
     ):
         app.include_router(module.router, prefix=API_PREFIX, responses=problem_schema.API_ERRORS)
     dashboard.install(app)  # the web dashboard at /ui (services/api/ui)

@@ -21,8 +21,10 @@ from .problems import problem_body
 log = structlog.get_logger("duban.api")
 
 # Endpoints that take a form or an upload rather than JSON.
-_FORM_SUFFIXES = ("/auth/token", "/evidence")
+_FORM_SUFFIXES = ("/auth/token", "/evidence", "/photos")
 API_PREFIX = "/api/v1"
+# Photo uploads: a finding's evidence, an inspection's photos.
+PHOTO_SUFFIXES = ("/evidence", "/photos")
 # Import files (multipart uploads): their own limit, DUBAN_IMPORT_MAX_BYTES.
 IMPORTS_PREFIX = API_PREFIX + "/imports/"
 PROBE_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
@@ -109,7 +111,7 @@ class RequestMiddleware:
     def _limit(self, method: str, path: str) -> int:
         """Photo uploads get the evidence limit, import files the import limit; every other
         body the JSON limit."""
-        if method == "POST" and path.startswith(API_PREFIX) and path.endswith("/evidence"):
+        if method == "POST" and path.startswith(API_PREFIX) and path.endswith(PHOTO_SUFFIXES):
             return self.max_upload + UPLOAD_ENVELOPE_BYTES
         if method == "POST" and path.startswith(IMPORTS_PREFIX):
             return self.max_import + UPLOAD_ENVELOPE_BYTES

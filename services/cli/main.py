@@ -49,7 +49,8 @@ def _parser() -> argparse.ArgumentParser:
 
     imp = sub.add_parser(
         "import",
-        help="import units, people, posts, categories, routing rules, policies or boundaries "
+        help="import units, people, posts, categories, routing rules, policies, boundaries, "
+        "evaluation point types, points or criteria "
         "from CSV, XLSX or GeoJSON (all or nothing; re-import updates)",
     )
     imp.add_argument("kind", choices=KINDS)

@@ -514,7 +514,14 @@ NOTIFICATION_STATUSES = (
 # Channels a person or a unit is reached on beside the in-app inbox (contact points).
 CONTACT_KINDS = ("dingtalk", "wecom", "email", "sms", "webhook")
 CHANNELS = ("inbox", "webhook", "dingtalk", "wecom", "email", "sms")
-NOTIFICATION_KINDS = ("escalation", "reminder", "digest", "undelivered")
+NOTIFICATION_KINDS = (
+    "escalation",
+    "reminder",
+    "digest",
+    "undelivered",
+    "task_reminder",
+    "task_escalation",
+)
 
 
 class EscalationPolicy(Base):
@@ -618,8 +625,10 @@ class Notification(Base):
     dedupe_key: Mapped[str] = mapped_column(String(200), unique=True)
     kind: Mapped[str] = mapped_column(String(16))
     escalation_id: Mapped[int | None] = mapped_column(ForeignKey("escalations.id"), index=True)
-    # None for a digest and an office notice, which speak of many findings.
+    # None for a digest and an office notice, which speak of many findings, and for an
+    # overdue inspection task's notices, which name the task instead.
     finding_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("findings.id"), index=True)
+    task_id: Mapped[int | None] = mapped_column(BigInteger)
     recipient_person_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
     recipient_unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"))
     channel: Mapped[str] = mapped_column(String(16))
@@ -774,3 +783,282 @@ class WeeklyBriefing(Base):
     week: Mapped[str] = mapped_column(String(8), primary_key=True)  # e.g. 2026-W48
     generated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     payload: Mapped[dict[str, Any]] = mapped_column(JSONB)
+
+
+# ---- campaign instruments: evaluation points, criteria, plans, inspections (DESIGN §10) ----
+
+CRITERION_METHODS = ("field", "questionnaire", "records")
+PLAN_KINDS = ("routine", "survey")
+FREQUENCIES = ("weekly", "monthly", "once")
+INSPECTION_OUTCOMES = ("pass", "fail", "na")
+ASSESSMENT_STATUSES = ("draft", "submitted", "approved", "returned")
+
+
+class PointType(Base):
+    """The configurable catalogue of evaluation point types (farmers_market, back_alley, …)."""
+
+    __tablename__ = "point_types"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    active: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
+
+
+class EvaluationPoint(Base):
+    """An evaluation point (测评点位): a place the campaign's visitors check. The district and
+    street of its place are denormalised so scoping and coverage are one indexed column each;
+    `last_inspected_at` is kept by the inspection's own statement so the blind-spot list is an
+    index range, not an aggregate over millions of inspections."""
+
+    __tablename__ = "evaluation_points"
+    __table_args__ = (
+        CheckConstraint("lat BETWEEN -90 AND 90 AND lon BETWEEN -180 AND 180", name="latlon"),
+        Index("ix_evaluation_points_district_type", "district_id", "point_type_id", "code"),
+        Index("ix_evaluation_points_blind", "district_id", "last_inspected_at", "id"),
+        Index("ix_evaluation_points_blind_all", "last_inspected_at", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    point_type_id: Mapped[int] = mapped_column(ForeignKey("point_types.id"))
+    lat: Mapped[float] = mapped_column(Double)
+    lon: Mapped[float] = mapped_column(Double)
+    # Optional outline: a GeoJSON Polygon (WGS84 lon/lat).
+    outline: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    place_unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"))
+    responsible_unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"))
+    district_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"))
+    street_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"))
+    address: Mapped[str | None] = mapped_column(String(300))
+    active: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
+    last_inspected_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = _now()
+    updated_at: Mapped[datetime] = _now()
+
+
+class CriteriaSet(Base):
+    """One version of the evaluation criteria (测评标准), e.g. a campaign year's: results keep
+    the set they were made under, so a new version never rewrites old scores."""
+
+    __tablename__ = "criteria_sets"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = _now()
+
+
+class Criterion(Base):
+    """An indicator of a criteria set: a tree by `parent_id`; the leaves carry check items."""
+
+    __tablename__ = "criteria"
+    __table_args__ = (
+        UniqueConstraint("set_id", "code", name="uq_criteria_set_code"),
+        CheckConstraint(_in("method", CRITERION_METHODS), name="method"),
+        CheckConstraint("full_score >= 0", name="full_score"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    set_id: Mapped[int] = mapped_column(ForeignKey("criteria_sets.id"))
+    code: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(300))
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("criteria.id"))
+    full_score: Mapped[float] = mapped_column(Double)
+    # Point type codes it applies to; empty: every type (or the district as a whole).
+    point_types: Mapped[list[str]] = mapped_column(JSONB, server_default=text("'[]'::jsonb"))
+    check_items: Mapped[str | None] = mapped_column(Text)
+    method: Mapped[str] = mapped_column(String(16))
+    # The finding category a failed item is reported under.
+    category_code: Mapped[str | None] = mapped_column(String(64))
+    position: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+
+
+class InspectionPlan(Base):
+    """An inspection plan (巡查计划) or a one-off survey round (摸底排查): which points, how
+    often per point type, who, over which days. It generates inspection tasks."""
+
+    __tablename__ = "inspection_plans"
+    __table_args__ = (
+        CheckConstraint(_in("kind", PLAN_KINDS), name="kind"),
+        CheckConstraint("ends_on >= starts_on", name="period"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(16))
+    criteria_set_id: Mapped[int] = mapped_column(ForeignKey("criteria_sets.id"))
+    starts_on: Mapped[date] = mapped_column(Date)
+    ends_on: Mapped[date] = mapped_column(Date)
+    # Unit codes whose subtrees are in scope (empty: the whole city).
+    units: Mapped[list[str]] = mapped_column(JSONB)
+    # {"farmers_market": "weekly", "back_alley": "monthly"}: the types in scope and how often.
+    frequencies: Mapped[dict[str, str]] = mapped_column(JSONB)
+    # Usernames of the inspectors the tasks go to, in turn.
+    assignees: Mapped[list[str]] = mapped_column(JSONB)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = _now()
+
+
+class InspectionTask(Base):
+    """One point to inspect in one window (opens at the start of its first working day, due
+    at the end of its last). Done once an inspection of the point is recorded in it."""
+
+    __tablename__ = "inspection_tasks"
+    __table_args__ = (
+        UniqueConstraint("plan_id", "point_id", "opens_at", name="uq_inspection_tasks_window"),
+        Index(
+            "ix_inspection_tasks_due",
+            "due_at",
+            postgresql_include=["district_id", "street_id", "point_type_id", "done_at", "point_id"],
+        ),
+        Index("ix_inspection_tasks_point", "point_id", "opens_at"),
+        Index(
+            "ix_inspection_tasks_overdue",
+            "due_at",
+            postgresql_where=text("done_at IS NULL AND escalated_at IS NULL"),
+        ),
+        Index("ix_inspection_tasks_assignee", "assignee_id", "due_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    plan_id: Mapped[int] = mapped_column(ForeignKey("inspection_plans.id"))
+    point_id: Mapped[int] = mapped_column(ForeignKey("evaluation_points.id"))
+    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    opens_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    due_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # Denormalised from the point for the coverage figures (index-only per period).
+    district_id: Mapped[int | None] = mapped_column(Integer)
+    street_id: Mapped[int | None] = mapped_column(Integer)
+    point_type_id: Mapped[int] = mapped_column(Integer)
+    done_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    inspection_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    reminded_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Set when reminded: the end of the working day the team's head is told, if still open.
+    escalate_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    escalated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Inspection(Base):
+    """A visit to a point: every applicable criterion passed, failed or not applicable. A
+    visit with no fail is the complete record that nothing was found. The client's id is the
+    idempotency key (offline phones replay)."""
+
+    __tablename__ = "inspections"
+    __table_args__ = (
+        CheckConstraint("lat BETWEEN -90 AND 90 AND lon BETWEEN -180 AND 180", name="latlon"),
+        Index("ix_inspections_point", "point_id", "observed_at"),
+        Index("ix_inspections_district", "district_id", "observed_at"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    point_id: Mapped[int] = mapped_column(ForeignKey("evaluation_points.id"))
+    task_id: Mapped[int | None] = mapped_column(BigInteger)
+    criteria_set_id: Mapped[int] = mapped_column(ForeignKey("criteria_sets.id"))
+    inspector_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    district_id: Mapped[int | None] = mapped_column(Integer)
+    observed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    lat: Mapped[float] = mapped_column(Double)
+    lon: Mapped[float] = mapped_column(Double)
+    distance_m: Mapped[float] = mapped_column(Double)
+    # `far`: the position given lies beyond the GPS tolerance of the point.
+    flags: Mapped[list[str]] = mapped_column(JSONB, server_default=text("'[]'::jsonb"))
+    passed: Mapped[int] = mapped_column(Integer)
+    failed: Mapped[int] = mapped_column(Integer)
+    not_applicable: Mapped[int] = mapped_column(Integer)
+    note: Mapped[str | None] = mapped_column(Text)
+    # sha256 of the canonical body: a replay must match it exactly.
+    request_hash: Mapped[str] = mapped_column(String(64))
+
+
+class InspectionResult(Base):
+    """One criterion's outcome at one inspection; a fail names the finding it became."""
+
+    __tablename__ = "inspection_results"
+    __table_args__ = (CheckConstraint(_in("outcome", INSPECTION_OUTCOMES), name="outcome"),)
+
+    inspection_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("inspections.id"), primary_key=True)
+    criterion_id: Mapped[int] = mapped_column(ForeignKey("criteria.id"), primary_key=True)
+    outcome: Mapped[str] = mapped_column(String(8))
+    finding_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    note: Mapped[str | None] = mapped_column(Text)
+
+
+class InspectionPhoto(Base):
+    """A photo taken at an inspection, stored like a finding's evidence."""
+
+    __tablename__ = "inspection_photos"
+
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    inspection_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("inspections.id"), index=True)
+    sha256: Mapped[str] = mapped_column(String(64))
+    object_key: Mapped[str] = mapped_column(String(300))
+    media_type: Mapped[str] = mapped_column(String(32))
+    bytes: Mapped[int] = mapped_column(Integer)
+    gps_lat: Mapped[float | None] = mapped_column(Double)
+    gps_lon: Mapped[float | None] = mapped_column(Double)
+    flags: Mapped[list[str]] = mapped_column(JSONB, server_default=text("'[]'::jsonb"))
+    uploaded_at: Mapped[datetime] = _now()
+
+
+class AssessmentRound(Base):
+    """A self-assessment round (自评自测), e.g. monthly, against one criteria set."""
+
+    __tablename__ = "assessment_rounds"
+    __table_args__ = (CheckConstraint("ends_on >= starts_on", name="period"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    criteria_set_id: Mapped[int] = mapped_column(ForeignKey("criteria_sets.id"))
+    starts_on: Mapped[date] = mapped_column(Date)
+    ends_on: Mapped[date] = mapped_column(Date)
+    created_at: Mapped[datetime] = _now()
+
+
+class SelfAssessment(Base):
+    """A district's self-assessment in a round: submitted by its handler, approved by its
+    head (a leader of the district)."""
+
+    __tablename__ = "self_assessments"
+    __table_args__ = (
+        UniqueConstraint("round_id", "district_id", name="uq_self_assessments_round_district"),
+        CheckConstraint(_in("status", ASSESSMENT_STATUSES), name="status"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    round_id: Mapped[int] = mapped_column(ForeignKey("assessment_rounds.id"))
+    district_id: Mapped[int] = mapped_column(ForeignKey("units.id"))
+    status: Mapped[str] = mapped_column(String(16))
+    submitted_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    submitted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    approved_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    approved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    version: Mapped[int] = mapped_column(Integer, server_default=text("1"))
+
+
+class SelfAssessmentScore(Base):
+    """The district's own score on one criterion (at one point, or over the district)."""
+
+    __tablename__ = "self_assessment_scores"
+    __table_args__ = (
+        UniqueConstraint(
+            "assessment_id",
+            "criterion_id",
+            "point_id",
+            name="uq_self_assessment_scores_item",
+            postgresql_nulls_not_distinct=True,
+        ),
+        CheckConstraint("score >= 0", name="score"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    assessment_id: Mapped[int] = mapped_column(ForeignKey("self_assessments.id"), index=True)
+    criterion_id: Mapped[int] = mapped_column(ForeignKey("criteria.id"))
+    point_id: Mapped[int | None] = mapped_column(ForeignKey("evaluation_points.id"))
+    score: Mapped[float] = mapped_column(Double)
+    note: Mapped[str | None] = mapped_column(Text)
+    finding_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))

@@ -30,7 +30,9 @@ async def weekly_briefing(ctx: JobContext, now: datetime | None = None) -> str:
     tz = ZoneInfo(ctx["settings"].timezone)
     year, number = last_full_week(now, tz)
     async with unit_of_work(ctx["sessionmaker"]) as session:
-        briefing = await generate(session, year, number, tz, now)
+        briefing = await generate(
+            session, year, number, tz, now, blind_days=ctx["settings"].blind_spot_days
+        )
     log.info(
         "weekly briefing",
         week=briefing.week,

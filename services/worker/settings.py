@@ -27,6 +27,7 @@ from .delivery import (
     sms_receipts,
 )
 from .escalations import escalation_sweep, sweep_seconds
+from .inspections import overdue_task_sweep, task_sweep_seconds
 from .jobs import JOBS, REQUEUED_JOBS, fold_open_findings
 
 # Short, so `--check` (the container health check) notices a dead worker quickly: the health
@@ -81,6 +82,7 @@ def build(settings: Settings) -> queue.WorkerOptions:
             queue.every(outbox_rescan, rescan_seconds(settings)),
             queue.every(sms_receipts, {0}),
             queue.every(fold_open_findings, set(FOLD_SECONDS)),
+            queue.every(overdue_task_sweep, task_sweep_seconds(settings)),
             queue.weekly(weekly_briefing, WEEKDAY, HOUR, MINUTE),
         ],
         # The briefing is due at 08:00 in the city, wherever the worker runs.

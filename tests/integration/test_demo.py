@@ -209,3 +209,37 @@ async def test_demo_accounts(session: AsyncSession) -> None:
 
     assert users["leader.shinan"][2] == await person_of("shinan", "head")
     assert users["leader.city"][2] == await person_of("shinan", "city_leader")
+
+
+async def test_the_demo_seeds_points_illustrative_criteria_and_a_plan(
+    session: AsyncSession,
+) -> None:
+    """`make run`'s demo holds evaluation points at every street, a small set of criteria
+    marked as illustrative (not the official text) and a plan whose tasks are due this month
+    (the test template is seeded without them: seed again from scratch)."""
+    await session.execute(text("TRUNCATE users, routing_rules, categories, posts, people CASCADE"))
+    await session.execute(text("UPDATE units SET parent_id = NULL"))
+    await session.execute(text("DELETE FROM units"))
+    await seed_demo(session, password=lambda u: "x")
+    streets = await session.scalar(text("SELECT count(*) FROM units WHERE kind = 'street'"))
+    points = await session.execute(
+        text(
+            "SELECT count(*), count(DISTINCT street_id), count(DISTINCT district_id),"
+            " bool_and(name LIKE '示例·%') FROM evaluation_points"
+        )
+    )
+    assert points.one() == (3 * streets, streets, 7, True)
+    set_name = await session.scalar(text("SELECT name FROM criteria_sets"))
+    assert "非官方" in set_name
+    assert await session.scalar(text("SELECT count(*) FROM criteria")) == 6
+    tasks = await session.execute(
+        text(
+            "SELECT count(*), count(*) FILTER (WHERE due_at >= date_trunc('month', now())"
+            " AND due_at < date_trunc('month', now()) + interval '1 month')"
+            " FROM inspection_tasks t JOIN inspection_plans p ON p.id = t.plan_id"
+            " WHERE p.code = 'demo.plan'"
+        )
+    )
+    total, this_month = tasks.one()
+    assert this_month > 0
+    assert total > this_month

@@ -110,6 +110,31 @@ BODIES: dict[tuple[str, str], Any] = {
     ("patch", "/api/v1/categories/{code}"): dict,
     ("post", "/api/v1/calendar-overrides"): lambda: {"date": "2026-10-08", "kind": "holiday"},
     ("post", "/api/v1/exposure-videos"): video_body,
+    ("post", "/api/v1/inspection-plans"): lambda: {
+        "code": "edge_plan",
+        "name": "边界",
+        "criteria_set": "edge",
+        "starts_on": "2026-10-01",
+        "ends_on": "2026-10-31",
+        "frequencies": {"farmers_market": "weekly"},
+        "assignees": ["inspector"],
+    },
+    ("post", "/api/v1/inspections"): lambda: {
+        "point": "edge",
+        "observed_at": TIMESTAMP,
+        "location": {"lat": 36.06, "lon": 120.38},
+        "items": [],
+    },
+    ("post", "/api/v1/assessment-rounds"): lambda: {
+        "code": "edge_round",
+        "name": "边界",
+        "criteria_set": "edge",
+        "starts_on": "2026-10-01",
+        "ends_on": "2026-10-31",
+    },
+    ("post", "/api/v1/assessment-rounds/{code}/districts/{district}/submit"): lambda: {
+        "scores": [{"criterion": "edge", "score": 1}]
+    },
     ("post", "/api/v1/contact-points"): lambda: {
         "person_id": 1,
         "kind": "email",

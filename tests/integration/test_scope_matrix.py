@@ -53,13 +53,17 @@ from tests.helpers import (
     Login,
     Servers,
     act,
+    around_today,
     csrf_of,
     csv_file,
     demo_password,
+    import_criteria,
+    import_points,
     make_overdue,
     post,
     readable,
     sweep,
+    visit,
 )
 from tests.helpers import (
     body as finding_body,
@@ -93,6 +97,10 @@ AUDIENCE: dict[str, frozenset[str]] = {
     "inbox": frozenset(),  # only the person addressed
     "config": frozenset(CITY_WIDE),  # admins only; no district data for anyone else
     "none": frozenset(CITY_WIDE),  # no district object at all
+    # Evaluation points and what hangs off them (tasks, inspections, photos, assessments).
+    "inspection": frozenset(CITY_WIDE),
+    # Figures per district (coverage, the self-assessment gap): rows of one's own scope only.
+    "coverage": frozenset(CITY_WIDE),
     "desk": frozenset(CITY_WIDE),  # a desk's queue: findings in a state F1 is not in
 }
 # Who reads each kind in the control test.
@@ -101,10 +109,12 @@ CONTROL = {
     "escalation": "supervisor",
     "inbox": FOREIGN_LEADER,
     "config": "admin",
+    "inspection": "supervisor",
+    "coverage": "supervisor",
 }
 # The kinds whose every list shows the foreign objects to the control caller (configuration
 # lists are paged and hold no district data of their own).
-SHOWN_IN_LISTS = frozenset({"finding", "escalation", "inbox"})
+SHOWN_IN_LISTS = frozenset({"finding", "escalation", "inbox", "inspection"})
 
 # The foreign escalations and notifications get ids no other row has and no count equals.
 FOREIGN_IDS_FROM = 7_770_000_100
@@ -142,6 +152,7 @@ class World:
     licang_post: int
     licang_rule: int
     week: str  # the ISO week everything was reported in
+    instruments: Instruments
     texts: tuple[str, ...]
     numbers: tuple[int, ...]
     watched: list[uuid.UUID] = field(default_factory=list)
@@ -200,6 +211,18 @@ FINGERPRINT_SQL = "SELECT " + ", ".join(  # noqa: S608
                 "routing_rules",
                 "escalation_policies",
                 "calendar_overrides",
+                "point_types",
+                "evaluation_points",
+                "criteria_sets",
+                "criteria",
+                "inspection_plans",
+                "inspection_tasks",
+                "inspections",
+                "inspection_results",
+                "inspection_photos",
+                "assessment_rounds",
+                "self_assessments",
+                "self_assessment_scores",
             )
         ),
     ]
@@ -350,6 +373,77 @@ async def _arrange_foreign_finding(
     return ForeignFinding(f1, body, [before.json()["id"], after.json()["id"]], after_photo)
 
 
+FOREIGN_POINT, BLIND_POINT = "lc.matrix.alley", "lc.matrix.market"
+MATRIX_POINTS = [
+    [FOREIGN_POINT, "越界己 李村小巷", "back_alley", "36.1468", "120.4322", "licang.xiaocun",
+     "", ""],
+    [BLIND_POINT, "越界辛 李村市场", "farmers_market", "36.1470", "120.4330", "licang.xiaocun",
+     "", ""],
+    ["sn.matrix.market", "本区 八大关市场", "farmers_market", "36.0546", "120.3560",
+     "shinan.badaguan", "", ""],
+]  # fmt: skip
+FOREIGN_HANDLER = "handler.licang"
+
+
+@dataclass(frozen=True)
+class Instruments:
+    """李沧区's evaluation points (one inspected with a fail, one never: a blind spot), the
+    plan's task at the first, its inspection with a photo, and 李沧区's approved
+    self-assessment (a note on a shortfall)."""
+
+    inspection: str
+    task: int
+    inspection_body: dict[str, Any]
+
+
+async def _arrange_instruments(
+    client: AsyncClient,
+    login: dict[str, dict[str, str]],
+    factory: async_sessionmaker[AsyncSession],
+    settings: Settings,
+) -> Instruments:
+    admin = login["admin"]
+    await import_points(client, admin, MATRIX_POINTS)
+    assert (await import_criteria(client, admin)).status_code == 200
+    starts, ends = around_today()
+    plan = {"code": "m.plan", "name": "矩阵巡查", "criteria_set": "t-2026", "starts_on": starts,
+            "ends_on": ends, "units": ["licang", "shinan"],
+            "frequencies": {"farmers_market": "weekly", "back_alley": "weekly"},
+            "assignees": ["inspector"]}  # fmt: skip
+    r = await client.post(f"{API}/inspection-plans", json=plan, headers=login["dispatcher"])
+    assert r.status_code == 201, r.text
+    body = visit(FOREIGN_POINT, items=[{"criterion": "A.3", "outcome": "fail", "note": "越界壬"}])
+    body["location"] = {"lat": 36.1468, "lon": 120.4322}
+    r = await client.post(f"{API}/inspections", json=body, headers=login["inspector"])
+    assert r.status_code == 201, r.text
+    inspection, task = r.json()["id"], r.json()["task"]
+    assert task is not None
+    photo = make_jpeg(taken_at=datetime.now(TZ), gps=LICANG_LAT_LON)
+    r = await client.post(f"{API}/inspections/{inspection}/photos",
+                          files={"file": ("p.jpg", photo, "image/jpeg")},
+                          headers=login["inspector"])  # fmt: skip
+    assert r.status_code == 201, r.text
+    round_ = {"code": "m.round", "name": "矩阵自评", "criteria_set": "t-2026",
+              "starts_on": starts, "ends_on": ends}  # fmt: skip
+    r = await client.post(f"{API}/assessment-rounds", json=round_, headers=login["dispatcher"])
+    assert r.status_code == 201, r.text
+    async with factory() as session, session.begin():
+        await add_user(session, username=FOREIGN_HANDLER, role="unit_handler",
+                       unit_code="licang", password=demo_password(FOREIGN_HANDLER))  # fmt: skip
+    tokens = await _bearer_tokens(factory, settings)
+    scores = {"scores": [
+        {"criterion": "A.3", "point": FOREIGN_POINT, "score": 4, "note": "越界庚 自评失分"},
+        {"criterion": "A.1", "point": BLIND_POINT, "score": 10},
+    ]}  # fmt: skip
+    district = f"{API}/assessment-rounds/m.round/districts/licang"
+    r = await client.post(f"{district}/submit", json=scores, headers=tokens[FOREIGN_HANDLER])
+    assert r.status_code == 200, r.text
+    r = await client.post(f"{district}/approve", headers=tokens[FOREIGN_LEADER])
+    assert r.status_code == 200, r.text
+    assert r.json()["findings"] == 1
+    return Instruments(inspection, int(task), body)
+
+
 async def _register(client: AsyncClient, dispatcher: dict[str, str], body: Any) -> list[str]:
     r = await client.post(f"{API}/exposure-videos", json=body, headers=dispatcher)
     assert r.status_code == 201, r.text
@@ -370,6 +464,7 @@ async def _arrange(
     login = await _bearer_tokens(factory, settings)
     own_accepted = await _arrange_own(client, login, factory, settings)
     f1 = await _arrange_foreign_finding(client, login, factory, settings)
+    instruments = await _arrange_instruments(client, login, factory, settings)
     video = _video(
         "越界曝光片 李沧第9期",
         [
@@ -446,6 +541,7 @@ async def _arrange(
         licang_post=licang_post,
         licang_rule=licang_rule,
         week=week,
+        instruments=instruments,
         texts=(
             f1.id,
             *segments,
@@ -454,6 +550,9 @@ async def _arrange(
             *("越界甲", "越界乙", "越界丙", "越界戊", "越界曝光片"),  # descriptions, title
             *("李村街道", "浮山路街道"),  # streets
             *("示例·李沧区委书记", "示例·李村街道党工委书记", "示例·联系李沧区的市领导"),
+            # its evaluation points, inspection, the notes of its results and self-assessment
+            *("越界己", "越界辛", "越界壬", "越界庚", FOREIGN_POINT, BLIND_POINT),
+            instruments.inspection,
             FOREIGN_PHONE,
         ),
         numbers=(*escalations, *notifications),
@@ -564,6 +663,15 @@ def _code(w: World, path: str) -> tuple[list[str], str | None]:
         return ["licang.xiaocun"], "nosuch.unit"
     if path.startswith(f"{API}/categories"):
         return ["exposed_garbage"], "nosuch_category"
+    if path.startswith(f"{API}/points"):
+        return [FOREIGN_POINT, BLIND_POINT], "nosuch.point"
+    # The campaign office's criteria, plans and rounds belong to no district: read by all.
+    if path.startswith(f"{API}/criteria-sets"):
+        return ["t-2026"], None
+    if path.startswith(f"{API}/inspection-plans"):
+        return ["m.plan"], None
+    if path.startswith(f"{API}/assessment-rounds"):
+        return ["m.round"], None
     return ["default"], "nosuch_policy"
 
 
@@ -583,6 +691,9 @@ PATH_OBJECTS: dict[str, Callable[[World, str], tuple[list[str], str | None]]] = 
     "day": lambda w, _: ([OVERRIDE_DAY], "2031-01-02"),
     "year": lambda w, _: ([str(datetime.now(TZ).year)], None),
     "kind": lambda w, _: (["people"], None),
+    "inspection_id": lambda w, _: ([w.instruments.inspection], MISSING_UUID),
+    "task_id": lambda w, _: ([str(w.instruments.task)], str(MISSING_INT)),
+    "district": lambda w, _: (["licang"], "nosuch"),
 }
 
 # A plausible body for every lifecycle action (`{duplicate_of}` is filled in per world).
@@ -748,6 +859,17 @@ async def _reused_photo(w: World, role: str) -> list[str]:
     if await w.fingerprint() != before:
         out.append(f"{where}: changed the stored rows")
     return out
+
+
+async def _no_foreign_rows(w: World, role: str, call: Call, r: Response) -> list[str]:
+    """Figures per district, street or type: no row of 李沧区's, nor its counts."""
+    if r.status_code != 200:
+        return []
+    rows = r.json()["items"]
+    foreign = [
+        i for i in rows if str(i.get("code") or i.get("district") or "").startswith("licang")
+    ]
+    return [f"{call}: shows the rows {foreign}"] if foreign else []
 
 
 def _unit_body(w: World, role: str) -> list[Payload]:
@@ -1022,6 +1144,123 @@ API_OPS: dict[tuple[str, str], Op] = {
     ("POST", f"{API}/briefings/weekly"): Op(
         "finding", queries=lambda w: [{"week": w.week}], allowed=_REFUSED
     ),
+    ("GET", f"{API}/points"): Op(
+        "inspection",
+        queries=lambda w: [
+            {},
+            {"district": "licang"},
+            {"unit": "licang.xiaocun"},
+            {"format": "geojson"},
+        ],
+        allowed=frozenset({200}),
+    ),
+    ("GET", f"{API}/points/{{code}}"): Op("inspection"),
+    ("GET", f"{API}/point-types"): Op(
+        "none", allowed=frozenset({200}), why="the catalogue of point types: no district's"
+    ),
+    ("GET", f"{API}/criteria-sets"): Op(
+        "none", allowed=frozenset({200}), why="the evaluation criteria: the same for all"
+    ),
+    ("GET", f"{API}/criteria-sets/{{code}}"): Op(
+        "none", allowed=frozenset({200}), why="the evaluation criteria: the same for all"
+    ),
+    ("GET", f"{API}/inspection-plans"): Op(
+        "none", allowed=frozenset({200}), why="the campaign office's plans: scope and counts"
+    ),
+    ("GET", f"{API}/inspection-plans/{{code}}"): Op(
+        "none", allowed=frozenset({200}), why="the campaign office's plans: scope and counts"
+    ),
+    ("POST", f"{API}/inspection-plans"): Op(
+        "none",
+        payloads=_json(
+            {
+                "code": "m.plan2",
+                "name": "越界计划",
+                "criteria_set": "t-2026",
+                "starts_on": "2026-12-01",
+                "ends_on": "2026-12-31",
+                "units": ["licang"],
+                "frequencies": {"back_alley": "weekly"},
+                "assignees": ["inspector"],
+            }
+        ),
+        allowed=_REFUSED,
+        why="dispatchers and admins only",
+    ),
+    ("GET", f"{API}/inspection-tasks"): Op(
+        "inspection",
+        queries=lambda w: [{}, {"district": "licang"}, {"plan": "m.plan"}, {"status": "done"}],
+        allowed=frozenset({200}),
+    ),
+    ("GET", f"{API}/inspection-tasks/{{task_id}}"): Op("inspection"),
+    ("POST", f"{API}/inspections"): Op(
+        "inspection",
+        payloads=lambda w, role: [
+            {"json": w.instruments.inspection_body},
+            {"json": visit(FOREIGN_POINT)},
+        ],
+        allowed=frozenset({403, 404, 409}),
+        why="a replay of the foreign visit (another's id: 409) and a visit at the foreign "
+        "point (404); who is no inspector: 403",
+    ),
+    ("GET", f"{API}/inspections"): Op(
+        "inspection",
+        queries=lambda w: [{}, {"district": "licang"}, {"point": FOREIGN_POINT}],
+        allowed=frozenset({200}),
+    ),
+    ("GET", f"{API}/inspections/{{inspection_id}}"): Op("inspection"),
+    ("GET", f"{API}/inspections/{{inspection_id}}/photos"): Op("inspection"),
+    ("POST", f"{API}/inspections/{{inspection_id}}/photos"): Op(
+        "inspection",
+        payloads=lambda w, role: [
+            {
+                "files": {
+                    "file": (
+                        "p.jpg",
+                        make_jpeg(taken_at=datetime.now(TZ), gps=LICANG_LAT_LON),
+                        "image/jpeg",
+                    )
+                }
+            }
+        ],
+    ),
+    ("GET", f"{API}/coverage"): Op(
+        "coverage",
+        queries=lambda w: [{}, {"by": "street"}, {"by": "point_type"}, {"district": "licang"}],
+        allowed=frozenset({200, 422}),
+        check=_no_foreign_rows,
+        why="a scoped caller gets its own rows; naming the foreign district, none",
+    ),
+    ("GET", f"{API}/coverage/blind-spots"): Op(
+        "inspection", queries=lambda w: [{}, {"district": "licang"}], allowed=frozenset({200})
+    ),
+    ("GET", f"{API}/assessment-rounds"): Op(
+        "none", allowed=frozenset({200}), why="the campaign office's rounds: no district's"
+    ),
+    ("POST", f"{API}/assessment-rounds"): Op(
+        "none",
+        payloads=_json(
+            {
+                "code": "m.round2",
+                "name": "越界",
+                "criteria_set": "t-2026",
+                "starts_on": "2026-12-01",
+                "ends_on": "2026-12-31",
+            }
+        ),
+        allowed=_REFUSED,
+        why="dispatchers and admins only",
+    ),
+    ("GET", f"{API}/assessment-rounds/{{code}}/districts/{{district}}"): Op("inspection"),
+    ("POST", f"{API}/assessment-rounds/{{code}}/districts/{{district}}/submit"): Op(
+        "inspection",
+        payloads=_json({"scores": [{"criterion": "A.3", "point": FOREIGN_POINT, "score": 10}]}),
+    ),
+    ("POST", f"{API}/assessment-rounds/{{code}}/districts/{{district}}/approve"): Op("inspection"),
+    ("POST", f"{API}/assessment-rounds/{{code}}/districts/{{district}}/return"): Op("inspection"),
+    ("GET", f"{API}/assessment-rounds/{{code}}/gap"): Op(
+        "coverage", check=_no_foreign_rows, allowed=frozenset({200})
+    ),
 }
 
 
@@ -1090,6 +1329,7 @@ UI_PAGES: dict[tuple[str, str], Op] = {
     ),
     ("GET", "/ui/exposure-videos/{video_id}"): Op("finding", more=_ui_mixed_video),
     ("GET", "/ui/map"): Op("finding", allowed=frozenset({200})),
+    ("GET", "/ui/coverage"): Op("inspection", allowed=frozenset({200})),
     ("GET", "/ui/findings"): Op(
         "finding",
         queries=lambda w: [
@@ -1138,12 +1378,17 @@ UNLISTED = {
 
 
 def calls(w: World, method: str, path: str, op: Op, role: str, *, ui: bool) -> list[Call]:
+    """Each object the last path parameter may name (the parameters before it take their
+    first object), each query and each payload; the same with the last naming nothing."""
     names = re.findall(r"{(\w+)}", path)
     values: list[str] = [""]
     missing: str | None = None
+    fixed = path
     if names:
-        (name,) = names
-        values, missing = PATH_OBJECTS[name](w, path)
+        *before, last = names
+        for name in before:
+            fixed = fixed.replace(f"{{{name}}}", PATH_OBJECTS[name](w, path)[0][0])
+        values, missing = PATH_OBJECTS[last](w, path)
     payloads = op.payloads(w, role) if op.payloads else [{}]
     out = []
     for value in values:
@@ -1152,11 +1397,11 @@ def calls(w: World, method: str, path: str, op: Op, role: str, *, ui: bool) -> l
                 out.append(
                     Call(
                         method,
-                        re.sub(r"{\w+}", value, path),
+                        re.sub(r"{\w+}", value, fixed),
                         params,
                         payload,
                         variant,
-                        re.sub(r"{\w+}", missing, path) if missing is not None else None,
+                        re.sub(r"{\w+}", missing, fixed) if missing is not None else None,
                         ui,
                     )
                 )

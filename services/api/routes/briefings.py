@@ -198,6 +198,12 @@ def render_xlsx(b: Briefing, tz: ZoneInfo) -> bytes:
                     str(extra) if extra is not None else "",
                 ]
             )
+    coverage = Sheet(
+        workbook, "点位覆盖",
+        ("区市", "应巡任务", "已巡任务", "覆盖率", "逾期任务", "盲区点位"), WIDTHS, {3},
+    )  # fmt: skip
+    for c in b.coverage:
+        coverage.append([c.name, c.tasks_due, c.tasks_done, c.coverage, c.overdue, c.blind_spots])
     return to_bytes(workbook)
 
 
@@ -261,7 +267,7 @@ async def get_weekly(
     if stored is not None:
         mine = await as_read_by(session, stored, caller)
         return _respond(mine, _format(format, request), tz, "stored")
-    live = await gather(session, year, number, tz, utcnow())
+    live = await gather(session, year, number, tz, utcnow(), blind_days=settings.blind_spot_days)
     return _respond(await as_read_by(session, live, caller), _format(format, request), tz, "live")
 
 
@@ -272,4 +278,4 @@ async def post_weekly(
     """Regenerate and store the week's edition now (the Monday job does the same)."""
     tz = ZoneInfo(settings.timezone)
     year, number = _week(week, tz)
-    return await generate(session, year, number, tz, utcnow())
+    return await generate(session, year, number, tz, utcnow(), blind_days=settings.blind_spot_days)

@@ -26,8 +26,9 @@ from ..xlsx import XLSX_MEDIA_TYPE
 router = APIRouter(prefix="/imports", tags=["configuration"])
 
 ImportKind = Literal[
-    "units", "people", "posts", "categories", "routing-rules", "policies", "boundaries"
-]
+    "units", "people", "posts", "categories", "routing-rules", "policies", "boundaries",
+    "point-types", "points", "criteria",
+]  # fmt: skip
 assert set(get_args(ImportKind)) == set(KINDS)  # noqa: S101 - keep the lists in step
 
 
@@ -75,10 +76,10 @@ async def import_file(
     dry_run: Annotated[bool, Query(description="check and count, write nothing")] = False,
 ) -> ImportOut:
     """Import one file (multipart/form-data `file`): units, people, posts, categories,
-    routing rules, escalation policies, or unit boundaries. Idempotent by code: an existing
-    row is updated, the same file twice changes nothing. All or nothing: one bad row and
-    nothing is written; every refused row is named with its line and column (Chinese and
-    English)."""
+    routing rules, escalation policies, unit boundaries, evaluation point types, points or criteria.
+    Idempotent by code: an existing row is updated, the same file twice changes nothing.
+    All or nothing: one bad row and nothing is written; every refused row is named with its
+    line and column (Chinese and English)."""
     tz = ZoneInfo(settings.timezone)
     data = await file.read()
     parsed = await run_in_threadpool(parse, kind, data, tz)

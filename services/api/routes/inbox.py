@@ -33,12 +33,14 @@ def render_item(n: Notification, tz: ZoneInfo) -> InboxItem:
         subject=n.subject,
         payload=n.payload,
         finding_id=n.finding_id,
+        task_id=n.task_id,
         escalation_id=n.escalation_id,
         created_at=n.created_at.astimezone(tz),
         read_at=local(n.read_at, tz),
         read=n.read_at is not None,
         links={"read": f"/api/v1/inbox/{n.id}/read"}
-        | ({"finding": f"/api/v1/findings/{n.finding_id}"} if n.finding_id else {}),
+        | ({"finding": f"/api/v1/findings/{n.finding_id}"} if n.finding_id else {})
+        | ({"task": f"/api/v1/inspection-tasks/{n.task_id}"} if n.task_id else {}),
     )
 
 

@@ -53,6 +53,7 @@ def render(row: Listed, tz: ZoneInfo) -> NotificationOut:
         address=redacted_address(n.address),
         subject=n.subject,
         finding_id=n.finding_id,
+        task_id=n.task_id,
         escalation_id=n.escalation_id,
         contact_point_id=n.contact_point_id,
         chain_rank=n.rank,

@@ -77,6 +77,9 @@ async def get_unit_stats(
                     recurrences=w.recurrences,
                     escalations=_by_level(w),
                 ),
+                tasks_due=s.tasks_due,
+                tasks_done=s.tasks_done,
+                coverage=_rate(s.coverage),
                 score=s.score,
                 rank=s.rank,
             )

@@ -19,12 +19,16 @@ assert set(CHANNELS) == set(get_args(Channel))  # noqa: S101
 class InboxItem(BaseModel):
     id: int
     kind: str = Field(
-        description="escalation | reminder | undelivered (to the campaign office: escalations "
-        "that reached nobody)"
+        description="escalation | reminder (a finding's) | undelivered (to the campaign office: "
+        "escalations that reached nobody) | task_reminder | task_escalation (an overdue "
+        "inspection task's)"
     )
     subject: str
     payload: dict[str, Any]
-    finding_id: uuid.UUID | None
+    finding_id: uuid.UUID | None = Field(
+        description="null for an office notice and an inspection task's notice"
+    )
+    task_id: int | None = Field(default=None, description="the overdue inspection task")
     escalation_id: int | None
     created_at: datetime
     read_at: datetime | None
@@ -52,6 +56,7 @@ class NotificationOut(BaseModel):
     address: str | None = Field(description="webhook: scheme and host only (URLs hold tokens)")
     subject: str
     finding_id: uuid.UUID | None
+    task_id: int | None = None
     escalation_id: int | None
     contact_point_id: int | None = Field(description="the robot, mailbox, phone or webhook")
     chain_rank: int = Field(description="place in the recipient's fallback order (0: first)")

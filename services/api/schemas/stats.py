@@ -42,6 +42,15 @@ class UnitStatsOut(BaseModel):
     recurrences: int = Field(description="findings that are a recurrence of a closed one")
     escalations: dict[str, int] = Field(description='fired in the window, by level: {"1": …}')
     weighted: WeightedCounts
+    tasks_due: int = Field(
+        description="inspection tasks of the unit's subtree due in the window that have "
+        "fallen due (or were done)"
+    )
+    tasks_done: int
+    coverage: float | None = Field(
+        description="tasks_done ÷ tasks_due (0 when none fell due); null while no "
+        "inspection task fell due anywhere in the city (then the score leaves it out)"
+    )
     score: float
     rank: int = Field(description="1 = best; equal scores share a rank")
 

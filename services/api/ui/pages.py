@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Collection
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlencode
@@ -33,6 +33,7 @@ from services.core.findings.queries import events_of
 from services.core.findings.rules import light_of
 from services.core.identity.principal import Principal
 from services.core.identity.security import issue_access_token, read_access_token
+from services.core.inspection.queries import blind_spots, coverage_rows, map_points
 from services.core.models import CLOCK_RUNNING, SOURCES, Escalation, User
 from services.core.notify.queries import delivery_state, delivery_states, receipts
 from services.core.platform.db import driver_connection
@@ -547,3 +548,60 @@ async def map_page(request: Request, caller: UiCaller, session: Session) -> Resp
         "limit": queries.MAP_POINTS,
     }
     return render(request, "ui/map.html", context, caller)
+
+
+# --- coverage ---------------------------------------------------------------------------
+
+
+def _coverage_svg(
+    spots: list[tuple[str, str, float, float, datetime | None]],
+    canvas: charts.Canvas,
+    blind_before: datetime,
+    words: tuple[str, str, str],
+) -> Markup:
+    """The points on the map: never inspected, blind (not for N days), or covered."""
+    out = []
+    for code, name, lat, lon, last in spots:
+        at = canvas.at(lat, lon)
+        kind, word = (
+            ("overdue", words[0]) if last is None
+            else ("yellow", words[1]) if last < blind_before
+            else ("green", words[2])
+        )  # fmt: skip
+        out.append(
+            f'<circle cx="{at.x}" cy="{at.y}" r="4" class="pt {kind}">'
+            f"<title>{escape(f'{word} · {name} ({code})')}</title></circle>"
+        )
+    return Markup("\n  ".join(out))  # noqa: S704 - the only text in it is escaped above
+
+
+@router.get("/coverage")
+async def coverage_page(request: Request, caller: UiCaller, session: Session) -> Response:
+    """This month's coverage per district, the blind spots and the coverage map."""
+    settings = request.app.state.duban.settings
+    tz = ZoneInfo(settings.timezone)
+    now = utcnow()
+    first = now.astimezone(tz).date().replace(day=1)
+    nxt = date(first.year + (first.month == 12), first.month % 12 + 1, 1)
+    since, until = datetime.combine(first, time(0), tz), datetime.combine(nxt, time(0), tz)
+    days = settings.blind_spot_days
+    rows = await coverage_rows(
+        session, caller, "district", since=since, until=until, now=now, blind_days=days
+    )
+    spots = await blind_spots(session, caller, now=now, days=days, limit=50)
+    on_map = await map_points(session, caller)
+    places = await queries.districts(session)
+    canvas = charts.Canvas(places, [])
+    t = translator(_lang(request))
+    words = (t("never_inspected"), t("blind_spot"), t("covered"))
+    context = {
+        "rows": rows,
+        "spots": spots,
+        "days": days,
+        "month": first.strftime("%Y-%m"),
+        "canvas": canvas,
+        "places": [(d, canvas.at(d.lat, d.lon)) for d in places],
+        "points_svg": _coverage_svg(on_map, canvas, now - timedelta(days=days), words),
+        "now": now,
+    }
+    return render(request, "ui/coverage.html", context, caller)

@@ -13,16 +13,20 @@ from __future__ import annotations
 import csv
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.core.calendar.deadlines import CityClock
+from services.core.calendar.store import load_calendar
+from services.core.findings.rules import Clock
 from services.core.identity.security import hash_password
 from services.core.identity.store import Operator
 from services.core.imports.service import describe_errors, import_file
+from services.core.inspection.service import NewPlan, create_plan
 from services.core.models import Post, Unit, User
 
 DATA = Path(__file__).resolve().parent / "data"
@@ -35,11 +39,18 @@ FILES = (
     ("policies", "policies.csv"),
     ("categories", "categories.csv"),
     ("routing-rules", "routing-rules.csv"),
+    ("point-types", "point-types.csv"),
 )
+# The campaign instruments: evaluation points at every street, an illustrative subset of
+# criteria (not the official text) and a plan (seed_demo's `instruments`).
+INSTRUMENT_FILES = (("points", "points.csv"), ("criteria", "criteria.csv"))
+DEMO_PLAN = "demo.plan"
 CITY_TZ = ZoneInfo("Asia/Shanghai")
 # Left without a head on purpose, so the vacant_post escalation can be demonstrated.
 VACANT_HEAD_UNIT = "laixi.cgj"
 SEEDER = Operator("seed-demo")
+# As DUBAN_WORKDAY_END's default: the demo's plan is cut on it.
+WORKDAY_END = time(17, 30)
 
 
 @dataclass(frozen=True)
@@ -149,14 +160,20 @@ class DemoAlreadySeededError(RuntimeError):
 
 
 async def seed_demo(
-    session: AsyncSession, *, password: Callable[[str], str], tz: ZoneInfo = CITY_TZ
+    session: AsyncSession,
+    *,
+    password: Callable[[str], str],
+    tz: ZoneInfo = CITY_TZ,
+    instruments: bool = True,
 ) -> list[DemoAccount]:
     """Import the demo campaign and add its accounts; `password(username)` chooses each
-    account's password."""
+    account's password. With `instruments`, also the evaluation points, the illustrative
+    criteria and an inspection plan from this month to the end of the next."""
     if await demo_seeded(session):
         raise DemoAlreadySeededError("the demo campaign is already seeded")
     now = datetime.now(UTC)
-    for kind, name in FILES:
+    files = FILES + INSTRUMENT_FILES if instruments else FILES
+    for kind, name in files:
         outcome = await import_file(
             session, kind, (DATA / name).read_bytes(), operator=SEEDER, tz=tz, now=now,
             source=f"demo/{name}",
@@ -164,7 +181,27 @@ async def seed_demo(
         if not outcome.ok:
             problems = "; ".join(describe_errors(kind, outcome.errors, tz))
             raise RuntimeError(f"the demo's {name} does not import: {problems}")
-    return await _seed_accounts(session, password)
+    accounts = await _seed_accounts(session, password)
+    if instruments:
+        await _seed_plan(session, tz, now)
+    return accounts
+
+
+async def _seed_plan(session: AsyncSession, tz: ZoneInfo, now: datetime) -> None:
+    """A routine plan over the city: markets weekly, alleys and toilets monthly, from the
+    first of this month to the end of the next, for the two demo inspectors in turn."""
+    today = now.astimezone(tz).date()
+    first = today.replace(day=1)
+    after_next = date(first.year + (first.month >= 11), (first.month + 1) % 12 + 1, 1)
+    plan = NewPlan(
+        code=DEMO_PLAN, name="示例·巡查计划（演示）", kind="routine", criteria_set="demo-2026",
+        starts_on=first, ends_on=after_next - timedelta(days=1), units=[],
+        frequencies={"farmers_market": "weekly", "back_alley": "monthly",
+                     "public_toilet": "monthly"},
+        assignees=["inspector", "inspector.shinan"],
+    )  # fmt: skip
+    city = CityClock(calendar=await load_calendar(session), tz=tz, end_of_day=WORKDAY_END)
+    await create_plan(session, plan, None, Clock(now=now, city=city))
 
 
 async def _person_of(session: AsyncSession, unit: str, role: str) -> int | None:

@@ -9,6 +9,7 @@ someone else) are the service's (services/core/imports/service.py).
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -19,7 +20,8 @@ from zoneinfo import ZoneInfo
 
 from services.core.calendar.deadlines import MAX_WORKING_DAYS, parse_duration
 from services.core.escalation.rules import TARGETS, validate_levels
-from services.core.models import CHANNELS, POST_ROLES, UNIT_KINDS
+from services.core.inspection.rules import METHOD_WORDS
+from services.core.models import CHANNELS, CRITERION_METHODS, POST_ROLES, UNIT_KINDS
 
 # A file of a city's organisation or catalogue: thousands of rows at most.
 MAX_ROWS = 20_000
@@ -305,6 +307,49 @@ def fraction(raw: Any) -> float:
     return value
 
 
+def outline(raw: Any) -> dict[str, Any]:
+    """A point's outline: a GeoJSON Polygon written in the cell."""
+    try:
+        value = json.loads(_text(raw))
+    except ValueError:
+        raise CellError("须为 GeoJSON 多边形", "must be a GeoJSON Polygon") from None
+    rings = value.get("coordinates") if isinstance(value, dict) else None
+    if (
+        not isinstance(value, dict)
+        or value.get("type") != "Polygon"
+        or not isinstance(rings, list)
+        or not rings
+        or not all(
+            isinstance(ring, list)
+            and len(ring) >= 4
+            and all(
+                isinstance(p, list)
+                and len(p) == 2
+                and all(isinstance(c, int | float) and not isinstance(c, bool) for c in p)
+                and -180 <= p[0] <= 180
+                and -90 <= p[1] <= 90
+                for p in ring
+            )
+            for ring in rings
+        )
+    ):
+        raise CellError(
+            "须为 GeoJSON 多边形（经度、纬度），每个环至少 4 个点",
+            "must be a GeoJSON Polygon of [lon, lat] rings of 4 points or more",
+        )
+    return {"type": "Polygon", "coordinates": rings}
+
+
+def code_list(raw: Any) -> list[str]:
+    """Codes separated by commas (or 、 ； and spaces), each once."""
+    parts = [p.strip() for p in re.split(r"[,，;；、\s]+", _text(raw)) if p.strip()]
+    for p in parts:
+        code(p)
+    if len(set(parts)) != len(parts):
+        raise CellError("编码重复", "a code is listed twice")
+    return parts
+
+
 # ---- the kinds ----
 
 UNIT_WORDS = {
@@ -384,6 +429,16 @@ def _check_rules(records: Sequence[Record]) -> list[RowError]:
         r for r in records if (r.values.get("category") is None) != (r.values.get("group") is None)
     ]
     return errors + _duplicates(keyed, ("area_unit", "category", "group"))
+
+
+def _check_criteria(records: Sequence[Record]) -> list[RowError]:
+    errors = _duplicates(records, ("set", "code"))
+    for r in records:
+        if r.values.get("parent") is not None and r.values["parent"] == r.values.get("code"):
+            errors.append(
+                RowError(r.line, "parent", "不能是自身", "cannot be the indicator itself")
+            )
+    return errors
 
 
 def policy_levels(records: Sequence[Record]) -> dict[str, list[Record]]:
@@ -502,6 +557,47 @@ def kinds(tz: ZoneInfo) -> dict[str, Kind]:
                 Column("channels", "渠道", channels, False, "inbox,webhook",
                        "/".join(CHANNELS)),
             ), check=_check_policies),
+            Kind("point-types", "点位类型", (
+                Column("code", "类型编码", code, True, "farmers_market"),
+                Column("name", "名称", text(200), True, "农贸市场"),
+                Column("active", "启用", boolean, False, "是", "是/否 (true/false)"),
+            ), check=_check_units),
+            Kind("points", "测评点位", (
+                Column("code", "点位编码", code, True, "shinan.market.01",
+                       "stable unique code of the point"),
+                Column("name", "名称", text(200), True, "示例·八大关农贸市场"),
+                Column("type", "点位类型", code, True, "farmers_market",
+                       "a point type code (点位类型)"),
+                Column("lat", "纬度", number(-90, 90), True, "36.0546", "WGS84"),
+                Column("lon", "经度", number(-180, 180), True, "120.3560", "WGS84"),
+                Column("unit", "所在单位编码", code, True, "shinan.badaguan",
+                       "the unit of the place (a street or a community)"),
+                Column("responsible_unit", "责任单位编码", code, False, "",
+                       "empty: the unit of the place"),
+                Column("address", "地址", text(300), False, "市南区香港西路"),
+                Column("outline", "轮廓", outline, False, "",
+                       "optional GeoJSON Polygon of the point's area"),
+                Column("active", "启用", boolean, False, "是", "是/否 (true/false)"),
+            ), check=_check_units),
+            Kind("criteria", "测评标准", (
+                Column("set", "版本编码", code, True, "demo-2026",
+                       "the criteria set (version), e.g. the campaign year's"),
+                Column("set_name", "版本名称", text(200), False, "示例测评标准（2026）"),
+                Column("code", "指标编码", code, True, "A1.1", "unique within the set"),
+                Column("name", "指标名称", text(300), True, "市场环境整洁"),
+                Column("parent", "上级指标编码", code, False, "",
+                       "empty for a top-level indicator"),
+                Column("full_score", "分值", number(0, 1000), True, "10",
+                       "weight or full score"),
+                Column("point_types", "适用点位类型", code_list, False, "farmers_market",
+                       "point type codes, separated by commas; empty: all"),
+                Column("check_items", "检查内容", text(4000), False,
+                       "地面无垃圾、无积水；摊位整齐"),
+                Column("method", "测评方法", choice(CRITERION_METHODS, METHOD_WORDS), True,
+                       "field", "field (实地考察) / questionnaire (问卷调查) / records (资料审核)"),
+                Column("category", "问题类别编码", code, False, "exposed_garbage",
+                       "the category a failed check is reported under"),
+            ), check=_check_criteria),
             Kind("boundaries", "单位边界", (
                 Column("code", "单位编码", code, True, "shinan.badaguan"),
                 Column("geometry", "几何", lambda raw: raw, True, ""),
@@ -510,7 +606,10 @@ def kinds(tz: ZoneInfo) -> dict[str, Kind]:
     }  # fmt: skip
 
 
-KINDS = ("units", "people", "posts", "categories", "routing-rules", "policies", "boundaries")
+KINDS = (
+    "units", "people", "posts", "categories", "routing-rules", "policies", "boundaries",
+    "point-types", "points", "criteria",
+)  # fmt: skip
 
 
 def read_rows(

@@ -17,16 +17,23 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import exists, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.core.escalation.rules import DEFAULT_REMINDER_AT
 from services.core.identity.store import Operator, record
+from services.core.inspection.rules import district_and_street
 from services.core.models import (
+    AssessmentRound,
     Category,
+    CriteriaSet,
+    Criterion,
     EscalationPolicy,
+    EvaluationPoint,
+    Inspection,
     Person,
+    PointType,
     Post,
     RoutingRule,
     Unit,
@@ -496,6 +503,212 @@ async def _boundaries(w: _Work) -> None:
     await w.session.flush()
 
 
+# ---- evaluation points ----
+
+
+async def _point_types(w: _Work) -> None:
+    codes = [r.values["code"] for r in w.records]
+    existing = {
+        t.code: t
+        for t in await w.session.scalars(select(PointType).where(PointType.code.in_(codes)))
+    }
+    for r in w.records:
+        v = dict(r.values)
+        if "active" in v and v["active"] is None:
+            v["active"] = True
+        point_type = existing.get(v["code"])
+        if point_type is None:
+            w.session.add(PointType(code=v["code"], name=v["name"], active=v.get("active", True)))
+            w.done(v["code"], created=True, changed=True)
+        else:
+            w.done(v["code"], created=False, changed=_assign(point_type, v, ("name", "active")))
+    await w.session.flush()
+
+
+async def _points(w: _Work) -> None:
+    units = {u.code: u for u in await w.session.scalars(select(Unit))}
+    kinds_by_id = {u.id: u.kind for u in units.values()}
+    types = await _ids(
+        w.session, PointType.id, PointType.code, {r.values["type"] for r in w.records}
+    )
+    for r in w.records:
+        for column in ("unit", "responsible_unit"):
+            unit_code = r.values.get(column)
+            if unit_code is not None and unit_code not in units:
+                w.refuse(r.line, column, *_no_unit(unit_code))
+        if r.values["type"] not in types:
+            t = r.values["type"]
+            w.refuse(
+                r.line, "type", f"没有编码为 {t!r} 的点位类型：请先导入点位类型",
+                f"no point type with code {t!r}: import the point types first",
+            )  # fmt: skip
+    w.check()
+    codes = [r.values["code"] for r in w.records]
+    existing = {
+        p.code: p
+        for p in await w.session.scalars(
+            select(EvaluationPoint).where(EvaluationPoint.code.in_(codes))
+        )
+    }
+    for r in w.records:
+        v = dict(r.values)
+        place = units[v.pop("unit")]
+        district_id, street_id = district_and_street(place.path, kinds_by_id)
+        v["place_unit_id"], v["district_id"], v["street_id"] = place.id, district_id, street_id
+        v["point_type_id"] = types[v.pop("type")]
+        if "responsible_unit" in v:
+            responsible = v.pop("responsible_unit")
+            v["responsible_unit_id"] = units[responsible].id if responsible else None
+        if "active" in v and v["active"] is None:
+            v["active"] = True
+        fields = (
+            "name", "point_type_id", "lat", "lon", "outline", "place_unit_id",
+            "responsible_unit_id", "district_id", "street_id", "address", "active",
+        )  # fmt: skip
+        point = existing.get(v["code"])
+        if point is None:
+            point = EvaluationPoint(
+                code=v["code"], created_at=w.now, updated_at=w.now,
+                **{f: v[f] for f in fields if f in v},
+            )  # fmt: skip
+            w.session.add(point)
+            existing[v["code"]] = point
+            w.done(v["code"], created=True, changed=True)
+        else:
+            changed = _assign(point, v, fields)
+            if changed:
+                point.updated_at = w.now
+            w.done(v["code"], created=False, changed=changed)
+    await w.session.flush()
+
+
+# ---- evaluation criteria ----
+
+
+async def _criteria(w: _Work) -> None:
+    """Each set (version) of the file created or brought up to date; a set that results were
+    recorded under is frozen: its criteria stay as they were scored, and a change is a new
+    version (another set code)."""
+    by_set: dict[str, list[Record]] = {}
+    for r in w.records:
+        by_set.setdefault(r.values["set"], []).append(r)
+    sets = {
+        c.code: c
+        for c in await w.session.scalars(select(CriteriaSet).where(CriteriaSet.code.in_(by_set)))
+    }
+    type_codes = set(await w.session.scalars(select(PointType.code)))
+    categories = set(await w.session.scalars(select(Category.code)))
+    for r in w.records:
+        for t in r.values.get("point_types") or []:
+            if t not in type_codes:
+                w.refuse(
+                    r.line, "point_types", f"没有编码为 {t!r} 的点位类型",
+                    f"no point type with code {t!r}",
+                )  # fmt: skip
+        category = r.values.get("category")
+        if category is not None and category not in categories:
+            w.refuse(
+                r.line, "category", f"没有编码为 {category!r} 的类别",
+                f"no category with code {category!r}",
+            )  # fmt: skip
+    w.check()
+    for set_code, rows in by_set.items():
+        await _criteria_set(w, set_code, rows, sets.get(set_code))
+    await w.session.flush()
+
+
+async def _criteria_set(
+    w: _Work, set_code: str, rows: list[Record], criteria_set: CriteriaSet | None
+) -> None:
+    name = next((r.values["set_name"] for r in rows if r.values.get("set_name")), set_code)
+    if criteria_set is None:
+        criteria_set = CriteriaSet(code=set_code, name=name, created_at=w.now)
+        w.session.add(criteria_set)
+        await w.session.flush()
+    existing = {
+        c.code: c
+        for c in await w.session.scalars(
+            select(Criterion).where(Criterion.set_id == criteria_set.id)
+        )
+    }
+    parent_of = {code: existing[code].parent_id for code in existing}
+    codes_by_id = {c.id: code for code, c in existing.items()}
+    parents: dict[str, str | None] = {
+        code: codes_by_id.get(pid) if pid is not None else None for code, pid in parent_of.items()
+    }
+    for r in rows:
+        if "parent" in r.values or r.values["code"] not in parents:
+            parents[r.values["code"]] = r.values.get("parent")
+    for r in rows:
+        parent = parents[r.values["code"]]
+        if parent is not None and parent not in parents:
+            w.refuse(
+                r.line, "parent", f"此版本中没有编码为 {parent!r} 的指标",
+                f"no indicator {parent!r} in set {set_code!r}",
+            )  # fmt: skip
+        elif _loops(r.values["code"], parents):
+            w.refuse(r.line, "parent", "上级关系成环", "the chain of parents loops back")
+    w.check()
+    scored = await _set_scored(w.session, criteria_set.id)
+    fields = ("name", "full_score", "point_types", "check_items", "method", "category_code")
+    for code in _parents_first([r.values["code"] for r in rows], parents):
+        r = next(x for x in rows if x.values["code"] == code)
+        v = dict(r.values)
+        v["category_code"] = v.pop("category", None) if "category" in v else None
+        if "point_types" in v and v["point_types"] is None:
+            v["point_types"] = []
+        parent = parents[code]
+        v["parent_id"] = existing[parent].id if parent is not None else None
+        criterion = existing.get(code)
+        if criterion is None:
+            if scored:
+                w.refuse(r.line, "set", *_frozen(set_code))
+                continue
+            criterion = Criterion(
+                set_id=criteria_set.id, code=code, position=r.line,
+                method=v["method"], full_score=v["full_score"], name=v["name"],
+                parent_id=v["parent_id"], point_types=v.get("point_types") or [],
+                check_items=v.get("check_items"), category_code=v["category_code"],
+            )  # fmt: skip
+            w.session.add(criterion)
+            await w.session.flush()
+            existing[code] = criterion
+            w.done(f"{set_code}/{code}", created=True, changed=True)
+            continue
+        changed = _assign(criterion, v, (*fields, "parent_id"))
+        if changed and scored:
+            w.refuse(r.line, "set", *_frozen(set_code))
+        w.done(f"{set_code}/{code}", created=False, changed=changed)
+
+
+def _frozen(set_code: str) -> tuple[str, str]:
+    return (
+        f"版本 {set_code!r} 已有测评结果，不能修改：请以新的版本编码导入",
+        f"results were recorded under set {set_code!r}: it cannot change; import the new "
+        "criteria as a new version (another set code)",
+    )
+
+
+def _loops(code: str, parents: dict[str, str | None]) -> bool:
+    seen = {code}
+    at = parents.get(code)
+    while at is not None:
+        if at in seen:
+            return True
+        seen.add(at)
+        at = parents.get(at)
+    return False
+
+
+async def _set_scored(session: AsyncSession, set_id: int) -> bool:
+    """Whether any inspection or self-assessment was recorded under the set."""
+    inspected = await session.scalar(select(exists().where(Inspection.criteria_set_id == set_id)))
+    assessed = await session.scalar(
+        select(exists().where(AssessmentRound.criteria_set_id == set_id))
+    )
+    return bool(inspected or assessed)
+
+
 # ---- the use case ----
 
 
@@ -507,6 +720,9 @@ APPLY: dict[str, Callable[[_Work], Awaitable[None]]] = {
     "routing-rules": _routing_rules,
     "policies": _policies,
     "boundaries": _boundaries,
+    "point-types": _point_types,
+    "points": _points,
+    "criteria": _criteria,
 }
 
 

@@ -117,6 +117,17 @@ class Settings(BaseSettings):
     # recurrence (反弹) of it: the problem came back.
     recurrence_window_days: int = Field(default=90, ge=1, le=3650)
 
+    # Inspection coverage (README "Evaluation points, inspections and coverage"): a point not
+    # inspected for this many days is a blind spot; an overdue inspection task is reminded to
+    # its inspector at once and escalated to the head of the inspector's unit this many
+    # working days after it was due; the worker looks for overdue tasks this often.
+    blind_spot_days: int = Field(default=30, ge=1, le=3650)
+    task_escalate_after_working_days: int = Field(default=2, ge=0, le=60)
+    task_sweep_seconds: int = Field(default=60, ge=5, le=3600)
+    # A district whose self-assessed score (percent of full marks) exceeds what inspectors
+    # measured at the same points and criteria by more than this many points is flagged.
+    self_assessment_gap_points: float = Field(default=15, gt=0, le=100)
+
     @field_validator("trusted_proxies")
     @classmethod
     def _proxy_networks(cls, value: str) -> str:

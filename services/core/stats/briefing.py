@@ -1,7 +1,7 @@
 """The weekly briefing (通报) the supervision office circulates: the week's district
 ranking with its red and black lists, the longest-overdue open items, the new exposure-video
-items and the recurrences (`gather`); stored once generated (`generate`), so the Monday
-edition stays what was sent even as the items move on.
+items, the recurrences and the inspection coverage (`gather`); stored once generated
+(`generate`), so the Monday edition stays what was sent even as the items move on.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from sqlalchemy.orm import InstrumentedAttribute, aliased
 
 from services.core.identity.principal import Principal
 from services.core.identity.scope import visible_findings
+from services.core.inspection.queries import coverage_rows
 from services.core.models import (
     CLOCK_RUNNING,
     Category,
@@ -42,6 +43,8 @@ from services.core.stats.queries import (
 OVERDUE_ITEMS = 10
 LISTED_ITEMS = 200  # new exposure items and recurrences: more than a week ever has
 HEAD_ROLE = "head"
+# As DUBAN_BLIND_SPOT_DAYS's default; the worker and the API pass the setting.
+DEFAULT_BLIND_SPOT_DAYS = 30
 _WEEK = re.compile(r"^(\d{4})-W(\d{2})$")
 
 
@@ -91,6 +94,19 @@ class DistrictLine(BaseModel):
     rework: int
     recurrences: int
     escalations: dict[str, int]  # "1".."4" → escalations fired in the week at that level
+    coverage: float | None = None  # inspection coverage counted in the score (None: not used)
+
+
+class CoverageLine(BaseModel):
+    """A district's inspection coverage over the week (services/core/inspection)."""
+
+    code: str
+    name: str
+    tasks_due: int
+    tasks_done: int
+    coverage: float | None
+    overdue: int
+    blind_spots: int
 
 
 class _Item(BaseModel):
@@ -139,6 +155,10 @@ class Briefing(BaseModel):
     overdue: list[OverdueItem]
     exposure: list[WeekItem]
     recurrences: list[WeekItem]
+    # Inspection coverage per district: tasks due in the week and done, overdue now, and the
+    # points nobody inspected for the blind-spot days (empty in editions from before it).
+    coverage: list[CoverageLine] = []
+    blind_spot_days: int | None = None
 
 
 def _line(s: UnitStats) -> DistrictLine:
@@ -154,6 +174,7 @@ def _line(s: UnitStats) -> DistrictLine:
         overdue_open=s.counts.overdue_open,
         rework=s.counts.rework,
         recurrences=s.counts.recurrences,
+        coverage=s.coverage,
         escalations={
             str(level): sum(n for lv, n in s.counts.escalations.items() if min(lv, 4) == level)
             for level in REPORTED_LEVELS
@@ -273,8 +294,35 @@ async def _week_items(
     ]
 
 
+async def _coverage(
+    session: AsyncSession, since: datetime, until: datetime, as_of: datetime, blind_days: int
+) -> list[CoverageLine]:
+    rows = await coverage_rows(
+        session, None, "district", since=since, until=until, now=as_of, blind_days=blind_days
+    )
+    return [
+        CoverageLine(
+            code=r.code,
+            name=r.name,
+            tasks_due=r.tasks_due,
+            tasks_done=r.tasks_done,
+            coverage=r.coverage,
+            overdue=r.overdue,
+            blind_spots=r.blind_spots,
+        )
+        for r in rows
+        if r.code
+    ]
+
+
 async def gather(
-    session: AsyncSession, year: int, number: int, tz: ZoneInfo, now: datetime
+    session: AsyncSession,
+    year: int,
+    number: int,
+    tz: ZoneInfo,
+    now: datetime,
+    *,
+    blind_days: int = DEFAULT_BLIND_SPOT_DAYS,
 ) -> Briefing:
     """The briefing of one ISO week, computed now from the database."""
     since, until = week_bounds(year, number, tz)
@@ -293,6 +341,8 @@ async def gather(
         overdue=await _overdue(session, as_of, now, tz),
         exposure=await _week_items(session, since, until, tz, exposure=True),
         recurrences=await _week_items(session, since, until, tz, exposure=False),
+        coverage=await _coverage(session, since, until, as_of, blind_days),
+        blind_spot_days=blind_days,
     )
 
 
@@ -318,10 +368,16 @@ async def load(session: AsyncSession, week: str) -> Briefing | None:
 
 
 async def generate(
-    session: AsyncSession, year: int, number: int, tz: ZoneInfo, now: datetime
+    session: AsyncSession,
+    year: int,
+    number: int,
+    tz: ZoneInfo,
+    now: datetime,
+    *,
+    blind_days: int = DEFAULT_BLIND_SPOT_DAYS,
 ) -> Briefing:
     """Gather and store: what the Monday job and an on-demand regeneration do."""
-    briefing = await gather(session, year, number, tz, now)
+    briefing = await gather(session, year, number, tz, now, blind_days=blind_days)
     await store(session, briefing)
     return briefing
 

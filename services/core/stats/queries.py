@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any, Literal, TypeVar
 
 from sqlalchemy import (
@@ -40,6 +40,7 @@ from services.core.models import (
     Escalation,
     EscalationDay,
     Finding,
+    InspectionTask,
     OpenFindingChange,
     OpenFindingDay,
     Unit,
@@ -57,10 +58,19 @@ RECURRENCE_PENALTY = 5
 LEVEL_PENALTY = {1: 1, 2: 2, 3: 5, 4: 10}
 LISTED = 3  # the red and the black list: the top three and the bottom three ranks
 Board = Literal["red", "black"]
+COVERAGE_POINTS = 100
+# With no `since`, coverage counts the tasks due in the last 90 days before `until` (or now):
+# whether places are visited now, not a year of old visits weighed like this month's.
+COVERAGE_LOOKBACK_DAYS = 90
 FORMULA = (
     "score = 100 × on_time_rate − 2 × overdue_open − 5 × rework − 5 × recurrences "
-    "− (1 × L1 + 2 × L2 + 5 × L3 + 10 × L4), on weighted counts (an exposure-video finding "
-    "or its escalation counts 2); on_time_rate = on_time ÷ closed, 1 when closed = 0"
+    "− (1 × L1 + 2 × L2 + 5 × L3 + 10 × L4) − 100 × (1 − coverage), on weighted counts (an "
+    "exposure-video finding or its escalation counts 2); on_time_rate = on_time ÷ closed, 1 "
+    "when closed = 0; coverage = inspection tasks done ÷ tasks fallen due (or done) in the "
+    "window (no since: the 90 days before until) in the unit's subtree, 0 when none fell "
+    "due, and the term is left out while no "
+    "task at all fell due in the city (inspections not in use); a unit with coverage 0 ranks "
+    "below every unit inspected at all"
 )
 
 
@@ -114,9 +124,22 @@ def score(weighted: Counts) -> float:
     return round(ON_TIME_POINTS * (1.0 if rate is None else rate) - penalty, 2)
 
 
-def ranks(scores: Sequence[float]) -> list[int]:
-    """Competition ranking, best first: scores 90, 80, 80, 70 rank 1, 2, 2, 4."""
-    return [1 + sum(other > s for other in scores) for s in scores]
+def coverage_score(base: float, coverage: float | None) -> float:
+    """The score with coverage counted: 100 points off for a unit nobody inspected, in
+    proportion for one partly inspected; as it was when coverage is not in use (None)."""
+    if coverage is None:
+        return base
+    return round(base - COVERAGE_POINTS * (1 - coverage), 2)
+
+
+def ranks(scores: Sequence[float], uninspected: Sequence[bool] | None = None) -> list[int]:
+    """Competition ranking, best first: scores 90, 80, 80, 70 rank 1, 2, 2, 4. A unit
+    `uninspected` (coverage in use, and 0) ranks below every unit that was inspected at
+    all, whatever its score: a district nobody inspected cannot rank first by having no
+    findings."""
+    blind = list(uninspected) if uninspected is not None else [False] * len(scores)
+    keys = [(not b, s) for s, b in zip(scores, blind, strict=True)]
+    return [1 + sum(other > k for other in keys) for k in keys]
 
 
 def boards(ranked: Sequence[int], size: int = LISTED) -> list[Board | None]:
@@ -144,6 +167,11 @@ class UnitStats:
     score: float = 0.0
     rank: int = 0
     board: Board | None = None  # the red or the black list (`boards`)
+    # Inspection tasks fallen due (or done early) in the window in the unit's subtree, and
+    # done; coverage None while no task fell due anywhere (inspections not in use).
+    tasks_due: int = 0
+    tasks_done: int = 0
+    coverage: float | None = None
 
 
 _When = TypeVar("_When", date, datetime)
@@ -431,6 +459,21 @@ def escalation_counts(
     return union_all(*parts)
 
 
+def task_counts(
+    since: datetime | None, until: datetime | None, now: datetime
+) -> Select[int | None, int, int]:
+    """Per street (or district, for a point in none): the inspection tasks due in the window
+    that have fallen due by `now` or were done, and of those the done ones."""
+    t = InspectionTask
+    unit = func.coalesce(t.street_id, t.district_id)
+    done = t.done_at.is_not(None)
+    return (
+        select(unit, func.count(), func.count().filter(done))
+        .where(*_window(t.due_at, since, until), or_(t.due_at < now, done))
+        .group_by(unit)
+    )
+
+
 def _roll_up(paths: Mapping[int, str], level_ids: set[int]) -> dict[int, int]:
     """unit id → the unit of the level above (or at) it, for every unit that has one."""
     out: dict[int, int] = {}
@@ -518,10 +561,26 @@ async def ranking(
         target.counts.add(counts)
         target.weighted.add(counts, EXPOSURE_WEIGHT if exposure else 1)
 
+    in_use = False
+    # Points lie in districts and streets: a department's rank does not count coverage.
+    territorial = level in ("district", "street")
+    task_since = since or (until or now) - timedelta(days=COVERAGE_LOOKBACK_DAYS)
+    for unit_id, due, done in (
+        await session.execute(task_counts(task_since, until, now)) if territorial else ()
+    ):
+        in_use = in_use or due > 0
+        target = stats.get(owner.get(unit_id or 0, 0))
+        if target is not None:
+            target.tasks_due += int(due)
+            target.tasks_done += int(done)
+
     result = list(stats.values())
     for s in result:
-        s.score = score(s.weighted)
-    for s, r in zip(result, ranks([s.score for s in result]), strict=True):
+        if in_use:
+            s.coverage = s.tasks_done / s.tasks_due if s.tasks_due else 0.0
+        s.score = coverage_score(score(s.weighted), s.coverage)
+    blind = [s.coverage == 0 for s in result]
+    for s, r in zip(result, ranks([s.score for s in result], blind), strict=True):
         s.rank = r
     for s, b in zip(result, boards([s.rank for s in result]), strict=True):
         s.board = b
