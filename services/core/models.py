@@ -521,6 +521,7 @@ NOTIFICATION_KINDS = (
     "undelivered",
     "task_reminder",
     "task_escalation",
+    "commitment",
 )
 
 
@@ -629,6 +630,8 @@ class Notification(Base):
     # overdue inspection task's notices, which name the task instead.
     finding_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("findings.id"), index=True)
     task_id: Mapped[int | None] = mapped_column(BigInteger)
+    # An overdue commitment's notices name the commitment instead of a finding.
+    commitment_id: Mapped[int | None] = mapped_column(ForeignKey("commitments.id"), index=True)
     recipient_person_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
     recipient_unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"))
     channel: Mapped[str] = mapped_column(String(16))
@@ -1062,3 +1065,198 @@ class SelfAssessmentScore(Base):
     score: Mapped[float] = mapped_column(Double)
     note: Mapped[str | None] = mapped_column(Text)
     finding_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+
+
+# ---- commitments and personal supervision (DESIGN §11) ----
+
+MeetingKind = Literal["exposure_review", "briefing", "self_assessment_review"]
+MEETING_KINDS: tuple[str, ...] = get_args(MeetingKind)
+PROGRESS_REVIEWS = ("pending", "accepted", "returned")
+
+
+class Meeting(Base):
+    """A meeting at which units pledged rectification (整改承诺): an exposure-video review, a
+    briefing, a self-assessment review."""
+
+    __tablename__ = "meetings"
+    __table_args__ = (CheckConstraint(_in("kind", MEETING_KINDS), name="kind"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    held_on: Mapped[date] = mapped_column(Date)
+    title: Mapped[str] = mapped_column(String(300))
+    kind: Mapped[str] = mapped_column(String(32))
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = _now()
+
+
+class MeetingVideo(Base):
+    """The exposure videos a meeting reviewed."""
+
+    __tablename__ = "meeting_videos"
+
+    meeting_id: Mapped[int] = mapped_column(
+        ForeignKey("meetings.id", ondelete="CASCADE"), primary_key=True
+    )
+    video_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("exposure_videos.id"), primary_key=True, index=True
+    )
+
+
+class Commitment(Base):
+    """A unit's pledge at a meeting: status quo, problems, targets, measures and a deadline,
+    with the leader responsible (resolved from the unit's head post and snapshotted). Done
+    only when the campaign office accepts it; overdue, it escalates on its own ladder."""
+
+    __tablename__ = "commitments"
+    __table_args__ = (
+        CheckConstraint("percent BETWEEN 0 AND 100", name="percent"),
+        Index("ix_commitments_meeting", "meeting_id", "id"),
+        Index("ix_commitments_district", "district_id", "id"),
+        Index("ix_commitments_unit", "unit_id", "id"),
+        Index(
+            "ix_commitments_next_escalation",
+            "next_escalation_at",
+            postgresql_where=text("next_escalation_at IS NOT NULL"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    meeting_id: Mapped[int] = mapped_column(ForeignKey("meetings.id"))
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"))
+    # The unit's district (itself for a district); None for a city-level unit.
+    district_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"))
+    status_quo: Mapped[str] = mapped_column(Text)
+    problems: Mapped[str] = mapped_column(Text)
+    targets: Mapped[str] = mapped_column(Text)
+    measures: Mapped[str] = mapped_column(Text)
+    # As pledged: {"date": "2026-12-31"} or {"working_days": N} from the meeting.
+    deadline: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    due_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    leader_person_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
+    leader_name: Mapped[str | None] = mapped_column(String(100))
+    leader_title: Mapped[str | None] = mapped_column(String(200))
+    # The progress the office last accepted.
+    percent: Mapped[int] = mapped_column(SmallInteger, server_default=text("0"))
+    accepted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    accepted_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    # The ladder snapshotted at creation (services.core.escalation.rules.Plan) and the next
+    # moment the sweep must look at the commitment (None: nothing left, or done).
+    escalation_plan: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    next_escalation_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = _now()
+    version: Mapped[int] = mapped_column(Integer, server_default=text("1"))
+
+
+class CommitmentFinding(Base):
+    """The findings a commitment covers."""
+
+    __tablename__ = "commitment_findings"
+
+    commitment_id: Mapped[int] = mapped_column(
+        ForeignKey("commitments.id", ondelete="CASCADE"), primary_key=True
+    )
+    finding_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("findings.id"), primary_key=True, index=True
+    )
+
+
+class CommitmentProgress(Base):
+    """A unit's progress report on a commitment, reviewed by the campaign office."""
+
+    __tablename__ = "commitment_progress"
+    __table_args__ = (
+        CheckConstraint("percent BETWEEN 0 AND 100", name="percent"),
+        CheckConstraint(_in("review", PROGRESS_REVIEWS), name="review"),
+        Index("ix_commitment_progress_commitment", "commitment_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    commitment_id: Mapped[int] = mapped_column(ForeignKey("commitments.id"))
+    content: Mapped[str] = mapped_column(Text)
+    percent: Mapped[int] = mapped_column(SmallInteger)
+    reported_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    reported_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    review: Mapped[str] = mapped_column(String(16), server_default=text("'pending'"))
+    reviewed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    reviewed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    review_note: Mapped[str | None] = mapped_column(Text)
+
+
+class CommitmentPhoto(Base):
+    """A photo of a progress report, decoded and re-encoded like a finding's evidence."""
+
+    __tablename__ = "commitment_photos"
+    __table_args__ = (Index("ix_commitment_photos_progress", "progress_id"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    progress_id: Mapped[int] = mapped_column(ForeignKey("commitment_progress.id"))
+    sha256: Mapped[str] = mapped_column(String(64))
+    object_key: Mapped[str] = mapped_column(String(300))
+    media_type: Mapped[str] = mapped_column(String(32))
+    bytes: Mapped[int] = mapped_column(Integer)
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    uploaded_at: Mapped[datetime] = _now()
+
+
+class CommitmentEscalation(Base):
+    """A level of an overdue commitment's ladder, fired once, ever (UNIQUE(commitment,
+    level)); the addressee snapshotted as they were when it fired."""
+
+    __tablename__ = "commitment_escalations"
+    __table_args__ = (
+        UniqueConstraint("commitment_id", "level", name="uq_commitment_escalations_level"),
+        CheckConstraint(_in("target", ESCALATION_TARGETS), name="target"),
+        CheckConstraint("reason IN ('overdue', 'vacant_post')", name="reason"),
+        Index("ix_commitment_escalations_fired", "fired_at", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    commitment_id: Mapped[int] = mapped_column(ForeignKey("commitments.id"))
+    level: Mapped[int] = mapped_column(Integer)
+    target: Mapped[str] = mapped_column(String(32))
+    fired_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    due_for: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    reason: Mapped[str] = mapped_column(String(32))
+    target_person_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
+    target_name: Mapped[str | None] = mapped_column(String(100))
+    target_title: Mapped[str | None] = mapped_column(String(200))
+    target_unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"))
+    target_unit_name: Mapped[str] = mapped_column(String(200))
+    district_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"))
+
+
+class PersonalSupervision(Base):
+    """A leader's personal charge (领导包案 / 亲自督办) of a finding or a commitment: the
+    mark shows wherever the item does, and its escalations reach the leader too. Ended, not
+    deleted: the record stays."""
+
+    __tablename__ = "personal_supervisions"
+    __table_args__ = (
+        CheckConstraint("(finding_id IS NULL) <> (commitment_id IS NULL)", name="item"),
+        Index(
+            "uq_personal_supervisions_finding",
+            "finding_id",
+            "person_id",
+            unique=True,
+            postgresql_where=text("ended_at IS NULL AND finding_id IS NOT NULL"),
+        ),
+        Index(
+            "uq_personal_supervisions_commitment",
+            "commitment_id",
+            "person_id",
+            unique=True,
+            postgresql_where=text("ended_at IS NULL AND commitment_id IS NOT NULL"),
+        ),
+        Index("ix_personal_supervisions_person", "person_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id"))
+    finding_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("findings.id"))
+    commitment_id: Mapped[int | None] = mapped_column(ForeignKey("commitments.id"))
+    note: Mapped[str | None] = mapped_column(Text)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    started_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
