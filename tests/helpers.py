@@ -39,6 +39,7 @@ from services.api.xlsx import XLSX_MEDIA_TYPE
 from services.cli.accounts import add_user
 from services.cli.embedded import EmbeddedPostgres, EmbeddedRedis
 from services.core.calendar.store import load_city_clock
+from services.core.commitments.sweep import SweepResult, sweep_commitments
 from services.core.demo.service import DISTRICTS, seed_demo
 from services.core.escalation.plans import policy_plan
 from services.core.escalation.sweep import sweep_batch
@@ -1512,3 +1513,61 @@ async def log_in(page: Page, live: Live, username: str, shot: Path | None = None
     await page.navigating("document.querySelector('form[action=\"/ui/login\"]').submit()")
     assert await page.url() == f"{live.url}/ui"
     assert await page.text("[data-testid=username]") == username
+
+
+# ---- the commitments ledger ----
+
+MEETINGS = "/api/v1/meetings"
+COMMITMENTS = "/api/v1/commitments"
+
+
+def pledge(unit: str = "shinan", **over: Any) -> dict[str, Any]:
+    """A commitment's body with placeholder text (现状、问题、目标、措施、时限)."""
+    return {
+        "unit": unit,
+        "status_quo": "示例：背街小巷垃圾清运不及时",
+        "problems": "示例：曝光问题尚有未整改",
+        "targets": "示例：曝光问题全部整改销号",
+        "measures": "示例：建立每日巡查清运机制",
+        "deadline": {"working_days": 10},
+    } | over
+
+
+async def meeting_with(
+    client: AsyncClient, office: dict[str, str], *pledges: dict[str, Any], **over: Any
+) -> tuple[int, list[dict[str, Any]]]:
+    """A meeting (today) with the commitments given: its id and the commitments created."""
+    body = {"held_on": datetime.now(TZ).date().isoformat(), "title": "曝光片点评会",
+            "kind": "exposure_review"} | over  # fmt: skip
+    r = await client.post(MEETINGS, json=body, headers=office)
+    assert r.status_code == 201, r.text
+    mid = int(r.json()["id"])
+    made = []
+    for p in pledges:
+        r = await client.post(f"{MEETINGS}/{mid}/commitments", json=p, headers=office)
+        assert r.status_code == 201, r.text
+        made.append(r.json())
+    return mid, made
+
+
+async def overdue_commitment(
+    factory: async_sessionmaker[AsyncSession], cid: int, due: datetime
+) -> None:
+    """Move a commitment's deadline to `due` (created well before), its ladder due then."""
+    async with factory() as session, session.begin():
+        await session.execute(
+            text(
+                "UPDATE commitments SET due_at = CAST(:due AS timestamptz),"
+                " created_at = CAST(:due AS timestamptz) - interval '20 days',"
+                " next_escalation_at = CAST(:due AS timestamptz) WHERE id = :id"
+            ),
+            {"due": due, "id": cid},
+        )
+
+
+async def sweep_pledges(
+    factory: async_sessionmaker[AsyncSession], settings: Settings, now: datetime
+) -> SweepResult:
+    async with factory() as session, session.begin():
+        clock = await load_city_clock(session, settings)
+        return await sweep_commitments(session, clock, now, 200)

@@ -26,6 +26,7 @@ from .routes import (
     calendar,
     calendar_overrides,
     categories,
+    commitments,
     contact_points,
     coverage,
     criteria,
@@ -116,6 +117,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         inspections,
         coverage,
         assessment,
+        commitments,
     ):
         app.include_router(module.router, prefix=API_PREFIX, responses=problem_schema.API_ERRORS)
     dashboard.install(app)  # the web dashboard at /ui (services/api/ui)

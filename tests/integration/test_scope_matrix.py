@@ -60,9 +60,11 @@ from tests.helpers import (
     import_criteria,
     import_points,
     make_overdue,
+    overdue_commitment,
     post,
     readable,
     sweep,
+    sweep_pledges,
     visit,
 )
 from tests.helpers import (
@@ -102,6 +104,8 @@ AUDIENCE: dict[str, frozenset[str]] = {
     # Figures per district (coverage, the self-assessment gap): rows of one's own scope only.
     "coverage": frozenset(CITY_WIDE),
     "desk": frozenset(CITY_WIDE),  # a desk's queue: findings in a state F1 is not in
+    # Meetings and commitments: a unit sees its subtree's commitments only.
+    "commitment": frozenset(CITY_WIDE),
 }
 # Who reads each kind in the control test.
 CONTROL = {
@@ -111,10 +115,11 @@ CONTROL = {
     "config": "admin",
     "inspection": "supervisor",
     "coverage": "supervisor",
+    "commitment": "supervisor",
 }
 # The kinds whose every list shows the foreign objects to the control caller (configuration
 # lists are paged and hold no district data of their own).
-SHOWN_IN_LISTS = frozenset({"finding", "escalation", "inbox", "inspection"})
+SHOWN_IN_LISTS = frozenset({"finding", "escalation", "inbox", "inspection", "commitment"})
 
 # The foreign escalations and notifications get ids no other row has and no count equals.
 FOREIGN_IDS_FROM = 7_770_000_100
@@ -156,6 +161,11 @@ class World:
     texts: tuple[str, ...]
     numbers: tuple[int, ...]
     watched: list[uuid.UUID] = field(default_factory=list)
+    # The meeting (the city's) that reviewed both videos, 李沧区's commitment at it (F1
+    # linked, its head in personal charge, overdue and escalated) and its progress report.
+    meeting: int = 0
+    commitment: int = 0
+    progress: int = 0
     # Sign `role` in again: a logout ends every session and token of its user.
     sign_in_again: Callable[[str], Awaitable[None]] | None = None
 
@@ -223,6 +233,13 @@ FINGERPRINT_SQL = "SELECT " + ", ".join(  # noqa: S608
                 "assessment_rounds",
                 "self_assessments",
                 "self_assessment_scores",
+                "meetings",
+                "meeting_videos",
+                "commitments",
+                "commitment_findings",
+                "commitment_progress",
+                "commitment_escalations",
+                "personal_supervisions",
             )
         ),
     ]
@@ -444,6 +461,49 @@ async def _arrange_instruments(
     return Instruments(inspection, int(task), body)
 
 
+# What 李沧区's commitment and its progress report say.
+FOREIGN_PLEDGE = ("越界癸", "越界子")
+
+
+async def _arrange_commitment(
+    client: AsyncClient,
+    login: dict[str, dict[str, str]],
+    factory: async_sessionmaker[AsyncSession],
+    settings: Settings,
+    video: dict[str, Any],
+    mixed: dict[str, Any],
+    f1: str,
+) -> tuple[int, int, int]:
+    """The meeting on both videos; 李沧区's commitment for 李村街道 (F1 linked), its head in
+    personal charge of it and of F1, a progress report, overdue and escalated (both levels).
+    The meeting's, commitment's and report's ids."""
+    office = login["dispatcher"]
+    body = {"held_on": datetime.now(TZ).date().isoformat(), "title": "矩阵点评会",
+            "kind": "exposure_review", "videos": [video["id"], mixed["id"]]}  # fmt: skip
+    r = await client.post(f"{API}/meetings", json=body, headers=office)
+    assert r.status_code == 201, r.text
+    meeting = int(r.json()["id"])
+    pledge = {"unit": "licang.xiaocun", "status_quo": "越界癸 现状", "problems": "越界癸 问题",
+              "targets": "越界癸 目标", "measures": "越界癸 措施",
+              "deadline": {"working_days": 5}, "findings": [f1]}  # fmt: skip
+    r = await client.post(f"{API}/meetings/{meeting}/commitments", json=pledge, headers=office)
+    assert r.status_code == 201, r.text
+    cid = int(r.json()["id"])
+    tokens = await _bearer_tokens(factory, settings)
+    for url in (f"{API}/commitments/{cid}/supervision", f"{API}/findings/{f1}/supervision"):
+        r = await client.post(url, json={"note": "越界癸 包案"}, headers=tokens[FOREIGN_LEADER])
+        assert r.status_code == 201, r.text
+    r = await client.post(
+        f"{API}/commitments/{cid}/progress", json={"text": "越界子 进展", "percent": 40},
+        headers=login["handler.licang.xiaocun"],
+    )  # fmt: skip
+    assert r.status_code == 201, r.text
+    progress = int(r.json()["id"])
+    await overdue_commitment(factory, cid, datetime.now(UTC) - timedelta(days=30))
+    assert (await sweep_pledges(factory, settings, datetime.now(UTC))).escalations == 2
+    return meeting, cid, progress
+
+
 async def _register(client: AsyncClient, dispatcher: dict[str, str], body: Any) -> list[str]:
     r = await client.post(f"{API}/exposure-videos", json=body, headers=dispatcher)
     assert r.status_code == 201, r.text
@@ -495,6 +555,8 @@ async def _arrange(
         headers=login["admin"],
     )
     assert r.status_code == 201, r.text
+
+    pledged = await _arrange_commitment(client, login, factory, settings, video, mixed, f1.id)
 
     conn = await asyncpg.connect(settings.database_url)
     f1_id = uuid.UUID(f1.id)
@@ -554,9 +616,13 @@ async def _arrange(
             *("越界己", "越界辛", "越界壬", "越界庚", FOREIGN_POINT, BLIND_POINT),
             instruments.inspection,
             FOREIGN_PHONE,
+            *FOREIGN_PLEDGE,
         ),
         numbers=(*escalations, *notifications),
         watched=[uuid.UUID(i) for i in (f1.id, *segments, mixed_own, own_accepted)],
+        meeting=pledged[0],
+        commitment=pledged[1],
+        progress=pledged[2],
     )
 
     async def sign_in(role: str) -> None:
@@ -694,6 +760,10 @@ PATH_OBJECTS: dict[str, Callable[[World, str], tuple[list[str], str | None]]] = 
     "inspection_id": lambda w, _: ([w.instruments.inspection], MISSING_UUID),
     "task_id": lambda w, _: ([str(w.instruments.task)], str(MISSING_INT)),
     "district": lambda w, _: (["licang"], "nosuch"),
+    "commitment_id": lambda w, _: ([str(w.commitment)], str(MISSING_INT)),
+    "progress_id": lambda w, _: ([str(w.progress)], str(MISSING_INT)),
+    # The city's meeting, read by all: what it shows is counted and listed in scope.
+    "meeting_id": lambda w, _: ([str(w.meeting)], None),
 }
 
 # A plausible body for every lifecycle action (`{duplicate_of}` is filled in per world).
@@ -1260,6 +1330,73 @@ API_OPS: dict[tuple[str, str], Op] = {
     ("POST", f"{API}/assessment-rounds/{{code}}/districts/{{district}}/return"): Op("inspection"),
     ("GET", f"{API}/assessment-rounds/{{code}}/gap"): Op(
         "coverage", check=_no_foreign_rows, allowed=frozenset({200})
+    ),
+    ("POST", f"{API}/meetings"): Op(
+        "commitment",
+        payloads=_json({"held_on": "2026-12-03", "title": "会议", "kind": "briefing"}),
+        allowed=_REFUSED,
+        why="the campaign office only",
+    ),
+    ("GET", f"{API}/meetings"): Op(
+        "commitment",
+        allowed=frozenset({200}),
+        why="the city's meetings; the videos and commitments of each in the caller's scope",
+    ),
+    ("GET", f"{API}/meetings/{{meeting_id}}"): Op(
+        "commitment",
+        allowed=frozenset({200}),
+        why="the city's meeting; the videos and commitments in the caller's scope",
+    ),
+    ("POST", f"{API}/meetings/{{meeting_id}}/commitments"): Op(
+        "commitment",
+        payloads=lambda w, role: [
+            {
+                "json": {
+                    "unit": "licang.xiaocun",
+                    "status_quo": "x",
+                    "problems": "x",
+                    "targets": "x",
+                    "measures": "x",
+                    "deadline": {"working_days": 3},
+                }
+            }
+        ],
+        allowed=_REFUSED,
+        why="the campaign office only",
+    ),
+    ("GET", f"{API}/commitments"): Op(
+        "commitment",
+        queries=lambda w: [
+            {},
+            {"district": "licang"},
+            {"unit": "licang.xiaocun"},
+            {"meeting": str(w.meeting)},
+            {"status": "overdue"},
+            {"video": w.video},
+            {"supervised_by": str(w.licang_head)},
+        ],
+        allowed=frozenset({200}),
+    ),
+    ("GET", f"{API}/commitments/{{commitment_id}}"): Op("commitment"),
+    ("GET", f"{API}/commitments/{{commitment_id}}/progress"): Op("commitment"),
+    ("POST", f"{API}/commitments/{{commitment_id}}/progress"): Op(
+        "commitment", payloads=_json({"text": "越权进展", "percent": 100})
+    ),
+    ("POST", f"{API}/commitments/{{commitment_id}}/progress/{{progress_id}}/review"): Op(
+        "commitment", payloads=_json({"decision": "accept"})
+    ),
+    ("POST", f"{API}/commitments/{{commitment_id}}/supervision"): Op(
+        "commitment", payloads=_json({"note": "越权包案"})
+    ),
+    ("DELETE", f"{API}/commitments/{{commitment_id}}/supervision"): Op("commitment"),
+    ("POST", f"{API}/findings/{{finding_id}}/supervision"): Op(
+        "finding", payloads=_json({"note": "越权包案"})
+    ),
+    ("DELETE", f"{API}/findings/{{finding_id}}/supervision"): Op("finding"),
+    ("GET", f"{API}/supervision"): Op(
+        "none",
+        allowed=frozenset({200, 403}),
+        why="what the caller holds in personal charge (403 for an account of no person)",
     ),
 }
 

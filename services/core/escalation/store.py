@@ -133,8 +133,14 @@ _POINTS = text(
 
 
 async def load_directory(
-    session: AsyncSession, unit_ids: set[int], category_ids: set[int], at: datetime
+    session: AsyncSession,
+    unit_ids: set[int],
+    category_ids: set[int],
+    at: datetime,
+    people: frozenset[int] = frozenset(),
 ) -> Directory:
+    """The batch's directory; `people`: others to reach besides the post holders (the
+    leaders in personal charge of an item), whose contact points it loads too."""
     units = {
         row.id: UnitRef(row.id, row.code, row.name, row.kind, row.webhook_url)
         for row in await session.execute(
@@ -149,9 +155,9 @@ async def load_directory(
         row.id: (row.code, row.name)
         for row in await session.execute(_CATEGORIES, {"ids": sorted(category_ids)})
     }
-    people = sorted({p.id for found in holders.values() for p in found})
+    reached = sorted({p.id for found in holders.values() for p in found} | people)
     points: dict[tuple[str, int], list[PointRef]] = {}
-    for row in await session.execute(_POINTS, {"units": sorted(units), "people": people}):
+    for row in await session.execute(_POINTS, {"units": sorted(units), "people": reached}):
         owner = ("p", row.person_id) if row.person_id is not None else ("u", row.unit_id)
         points.setdefault(owner, []).append(PointRef(row.id, row.kind))
     return Directory(units, holders, categories, points)

@@ -1,0 +1,247 @@
+"""The commitments ledger (整改承诺台账) end to end through the API on the real database: a
+meeting and a district's commitment, progress reports and the office's review (done only
+when it accepts 100 %), bad input, scope, and an overdue commitment escalating on its own
+ladder exactly once per level, to the leader in personal charge as well."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+from httpx import AsyncClient
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from services.core.calendar.store import load_city_clock
+from services.core.commitments.sweep import sweep_commitments
+from services.core.platform.settings import Settings
+from tests.helpers import (
+    COMMITMENTS,
+    MEETINGS,
+    Login,
+    fields,
+    meeting_with,
+    overdue_commitment,
+    person_of,
+    pledge,
+    post,
+    sql_rows,
+    sweep_pledges,
+)
+
+
+async def test_progress_is_reviewed_and_only_the_office_makes_it_done(
+    client: AsyncClient, login: Login
+) -> None:
+    office, handler = await login("dispatcher"), await login("handler.shinan")
+    finding = await post(client, await login("inspector"), description="承诺关联问题")
+    _, (c,) = await meeting_with(client, office, pledge(findings=[finding["id"]]))
+    assert c["unit"]["code"] == "shinan"
+    assert c["district"] == "shinan"
+    assert c["leader"]["name"] == "示例·市南区委书记"
+    assert c["findings"] == [finding["id"]]
+    assert (c["status"], c["percent"], c["escalations"]) == ("on_track", 0, [])
+    url = f"{COMMITMENTS}/{c['id']}"
+
+    # the unit reports; its own figure counts only once the office accepted it
+    r = await client.post(
+        f"{url}/progress", json={"text": "已清运", "percent": 50}, headers=handler
+    )
+    assert r.status_code == 201, r.text
+    first = r.json()
+    assert first["review"] == "pending"
+    assert (await client.get(url, headers=handler)).json()["percent"] == 0
+    review = f"{url}/progress/{first['id']}/review"
+    r = await client.post(review, json={"decision": "accept"}, headers=handler)
+    assert r.status_code == 403, r.text
+    r = await client.post(review, json={"decision": "accept"}, headers=office)
+    assert r.status_code == 200, r.text
+    assert r.json()["review"] == "accepted"
+    assert (await client.get(url, headers=handler)).json()["percent"] == 50
+    r = await client.post(review, json={"decision": "return", "note": "x"}, headers=office)
+    assert r.status_code == 409, r.text
+
+    # 100 % returned: not done; a return must say why
+    r = await client.post(f"{url}/progress", json={"text": "完成", "percent": 100}, headers=handler)
+    second = r.json()["id"]
+    review = f"{url}/progress/{second}/review"
+    r = await client.post(review, json={"decision": "return"}, headers=office)
+    assert r.status_code == 422, r.text
+    assert fields(r) == {"note"}
+    r = await client.post(review, json={"decision": "return", "note": "照片不清"}, headers=office)
+    assert r.json()["review"] == "returned"
+    assert (await client.get(url, headers=handler)).json()["status"] != "done"
+
+    r = await client.post(f"{url}/progress", json={"text": "补充", "percent": 100}, headers=handler)
+    third = r.json()["id"]
+    r = await client.post(
+        f"{url}/progress/{third}/review", json={"decision": "accept"}, headers=office
+    )
+    assert r.status_code == 200, r.text
+    done = (await client.get(url, headers=handler)).json()
+    assert (done["status"], done["percent"]) == ("done", 100)
+    assert done["accepted_at"] is not None
+    r = await client.post(f"{url}/progress", json={"text": "再报", "percent": 100}, headers=handler)
+    assert r.status_code == 409, r.text
+    listed = (await client.get(f"{url}/progress", headers=handler)).json()["items"]
+    assert [p["review"] for p in listed] == ["accepted", "returned", "accepted"]
+    r = await client.get(COMMITMENTS, params={"status": "done"}, headers=office)
+    assert c["id"] in [i["id"] for i in r.json()["items"]]
+
+
+async def test_bad_input_names_the_field_and_stores_nothing(
+    client: AsyncClient, login: Login
+) -> None:
+    office = await login("dispatcher")
+    mid, _ = await meeting_with(client, office)
+    url = f"{MEETINGS}/{mid}/commitments"
+    foreign = await post(
+        client,
+        await login("inspector"),
+        unit="licang.xiaocun",
+        location={"lat": 36.1468, "lon": 120.4322, "address": "李沧区"},
+    )
+    cases = [
+        (pledge(deadline={"date": "2026-12-31", "working_days": 3}), 422, "deadline"),
+        (pledge(deadline={"working_days": 0}), 422, "deadline.working_days"),
+        (pledge(unit="nosuch"), 422, "unit"),
+        (pledge(findings=[foreign["id"]]), 422, "findings"),
+        (pledge(status_quo=""), 422, "status_quo"),
+    ]
+    for body, status, field in cases:
+        r = await client.post(url, json=body, headers=office)
+        assert r.status_code == status, r.text
+        assert r.headers["content-type"] == "application/problem+json"
+        assert any(f.endswith(field) or f.startswith(field) for f in fields(r)), (field, r.text)
+    r = await client.post(url, json=pledge(), headers=await login("handler.shinan"))
+    assert r.status_code == 403, r.text
+    r = await client.post(f"{MEETINGS}/{2_000_000_000}/commitments", json=pledge(), headers=office)
+    assert r.status_code == 404, r.text
+    r = await client.get(COMMITMENTS, params={"meeting": mid}, headers=office)
+    assert r.json()["items"] == []
+    r = await client.post(MEETINGS, json={"held_on": "2026-12-03", "title": "会", "kind": "x"},
+                          headers=office)  # fmt: skip
+    assert r.status_code == 422, r.text
+    assert fields(r) == {"kind"}
+
+
+async def test_a_district_sees_only_its_own_commitments(client: AsyncClient, login: Login) -> None:
+    office = await login("dispatcher")
+    mid, (own, foreign, street) = await meeting_with(
+        client, office, pledge("shinan"), pledge("licang"), pledge("shinan.badaguan")
+    )
+    for who, sees in [
+        ("handler.shinan", {own["id"], street["id"]}),
+        ("leader.shinan", {own["id"], street["id"]}),
+        ("handler.shinan.badaguan", {street["id"]}),
+        ("supervisor", {own["id"], foreign["id"], street["id"]}),
+    ]:
+        headers = await login(who)
+        r = await client.get(COMMITMENTS, params={"meeting": mid}, headers=headers)
+        assert {i["id"] for i in r.json()["items"]} == sees, who
+        for cid in {own["id"], foreign["id"], street["id"]} - sees:
+            r = await client.get(f"{COMMITMENTS}/{cid}", headers=headers)
+            assert r.status_code == 404, (who, r.text)
+            r = await client.post(
+                f"{COMMITMENTS}/{cid}/progress", json={"text": "越界", "percent": 10},
+                headers=headers,
+            )  # fmt: skip
+            assert r.status_code == 404, (who, r.text)
+        meeting = (await client.get(f"{MEETINGS}/{mid}", headers=headers)).json()
+        assert meeting["commitments"] == len(sees), who
+
+
+async def test_overdue_commitment_escalates_once_per_level_also_to_the_leader_in_charge(
+    client: AsyncClient,
+    login: Login,
+    factory: async_sessionmaker[AsyncSession],
+    settings: Settings,
+) -> None:
+    office, leader = await login("dispatcher"), await login("leader.shinan")
+    _, (c,) = await meeting_with(client, office, pledge())
+    cid = c["id"]
+    r = await client.post(f"{COMMITMENTS}/{cid}/supervision", json={"note": "亲自督办"},
+                          headers=leader)  # fmt: skip
+    assert r.status_code == 201, r.text
+    r = await client.post(f"{COMMITMENTS}/{cid}/supervision", headers=leader)
+    assert r.status_code == 200, r.text
+    shown = (await client.get(f"{COMMITMENTS}/{cid}", headers=office)).json()
+    assert shown["personally_supervised"] is True
+    assert [s["name"] for s in shown["supervisors"]] == ["示例·市南区委书记"]
+    now = datetime.now(UTC)
+    await overdue_commitment(factory, cid, now - timedelta(days=30))
+
+    # a sweep that dies before its commit leaves nothing behind
+    async with factory() as session:
+        clock = await load_city_clock(session, settings)
+        died = await sweep_commitments(session, clock, now, 200)
+        assert died.escalations == 2
+        await session.rollback()
+    fired = "SELECT 1 FROM commitment_escalations WHERE commitment_id = :c"
+    assert await sql_rows(factory, fired, c=cid) == []
+
+    # two sweeps at once, then again: each level once
+    results = await asyncio.gather(
+        sweep_pledges(factory, settings, now), sweep_pledges(factory, settings, now)
+    )
+    assert sorted(r.escalations for r in results) == [0, 2]
+    again = await sweep_pledges(factory, settings, now + timedelta(days=60))
+    assert again.escalations == 0
+    levels = await sql_rows(
+        factory,
+        "SELECT level, target, target_name FROM commitment_escalations"
+        " WHERE commitment_id = :c ORDER BY level",
+        c=cid,
+    )
+    assert [tuple(row) for row in levels] == [
+        (1, "city_leader", "示例·联系市南区的市领导"),
+        (2, "discipline_commission", "示例·市纪委书记、市监委主任"),
+    ]
+    city_leader = await person_of(factory, "shinan", "city_leader")
+    district_head = await person_of(factory, "shinan", "head")
+    inbox = await sql_rows(
+        factory,
+        "SELECT recipient_person_id, level, count(*) FROM notifications"
+        " WHERE commitment_id = :c AND channel = 'inbox' AND kind = 'commitment'"
+        " GROUP BY 1, 2 ORDER BY 2, 1",
+        c=cid,
+    )
+    commission_head = {p for p, lv, _ in inbox if lv == 2} - {district_head}
+    assert [tuple(row) for row in inbox] == sorted(
+        [(city_leader, 1, 1), (district_head, 1, 1), (district_head, 2, 1),
+         (*commission_head, 2, 1)], key=lambda t: (t[1], t[0]),
+    )  # fmt: skip
+    # the leader in charge reads them in their inbox, marked
+    items = (await client.get("/api/v1/inbox", headers=leader)).json()["items"]
+    mine = [i for i in items if i.get("kind") == "commitment"]
+    assert len(mine) == 2, items
+    shown = (await client.get(f"{COMMITMENTS}/{cid}", headers=office)).json()
+    assert shown["status"] == "overdue"
+    assert [e["level"] for e in shown["escalations"]] == [1, 2]
+    mine_list = (await client.get("/api/v1/supervision", headers=leader)).json()["items"]
+    assert [s["commitment"] for s in mine_list] == [cid]
+    r = await client.get(COMMITMENTS, params={"supervised_by": district_head}, headers=office)
+    assert [i["id"] for i in r.json()["items"]] == [cid]
+
+
+async def test_accepted_commitment_never_escalates(
+    client: AsyncClient, login: Login, factory: async_sessionmaker[AsyncSession], settings: Settings
+) -> None:
+    office, handler = await login("dispatcher"), await login("handler.shinan")
+    _, (c,) = await meeting_with(client, office, pledge())
+    url = f"{COMMITMENTS}/{c['id']}"
+    r = await client.post(f"{url}/progress", json={"text": "完成", "percent": 100}, headers=handler)
+    r = await client.post(f"{url}/progress/{r.json()['id']}/review", json={"decision": "accept"},
+                          headers=office)  # fmt: skip
+    assert r.status_code == 200, r.text
+    async with factory() as session, session.begin():
+        await session.execute(
+            text("UPDATE commitments SET due_at = now() - interval '30 days' WHERE id = :id"),
+            {"id": c["id"]},
+        )
+    await sweep_pledges(factory, settings, datetime.now(UTC) + timedelta(days=60))
+    rows = await sql_rows(
+        factory, "SELECT 1 FROM commitment_escalations WHERE commitment_id = :c", c=c["id"]
+    )
+    assert rows == []
+    assert (await client.get(url, headers=office)).json()["status"] == "done"
