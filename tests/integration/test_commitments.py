@@ -213,8 +213,9 @@ async def test_overdue_commitment_escalates_once_per_level_also_to_the_leader_in
     )  # fmt: skip
     # the leader in charge reads them in their inbox, marked
     items = (await client.get("/api/v1/inbox", headers=leader)).json()["items"]
-    mine = [i for i in items if i.get("kind") == "commitment"]
-    assert len(mine) == 2, items
+    mine = [i for i in items if i["kind"] == "commitment" and i["commitment_id"] == cid]
+    assert sorted(i["payload"]["level"] for i in mine) == [1, 2]
+    assert all(i["payload"]["personally_supervised"] for i in mine)
     shown = (await client.get(f"{COMMITMENTS}/{cid}", headers=office)).json()
     assert shown["status"] == "overdue"
     assert [e["level"] for e in shown["escalations"]] == [1, 2]

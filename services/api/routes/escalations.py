@@ -10,6 +10,7 @@ from fastapi import APIRouter, Path, Query, Response
 from sqlalchemy import ColumnElement
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.core.commitments.queries import supervisors
 from services.core.escalation.acknowledge import acknowledge
 from services.core.escalation.queries import (
     ESCALATION_STATUSES,
@@ -173,7 +174,19 @@ async def get_escalations(
     rows, cursor = split_page(
         fetched, page.limit, lambda r: [r.escalation.fired_at.isoformat(), r.escalation.id]
     )
-    return EscalationPage(items=[render(r, tz, now) for r in rows], next_cursor=cursor)
+    items = [render(r, tz, now) for r in rows]
+    return EscalationPage(items=await _mark_supervised(session, items), next_cursor=cursor)
+
+
+async def _mark_supervised(
+    session: AsyncSession, items: list[EscalationOut]
+) -> list[EscalationOut]:
+    """The mark of personal supervision (领导包案) on each finding a leader holds."""
+    for finding_id, leader in await supervisors(session, findings=[e.finding.id for e in items]):
+        for item in items:
+            if item.finding.id == finding_id:
+                item.finding.personally_supervised_by.append(leader.name)
+    return items
 
 
 async def _export(

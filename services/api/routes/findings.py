@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.core.calendar.store import city_clock
+from services.core.commitments.queries import supervisors
 from services.core.escalation.rules import Light
 from services.core.findings.intake import IntakeTerms, NewFinding, report
 from services.core.findings.queries import (
@@ -478,7 +479,16 @@ async def get_findings(
     refs = await load_refs(session, rows, caller)
     tz = ZoneInfo(settings.timezone)
     items = [render(f, refs, tz, now) for f in rows]
-    return FindingPage(items=items, next_cursor=cursor)
+    return FindingPage(items=await mark_supervised(session, items), next_cursor=cursor)
+
+
+async def mark_supervised(session: AsyncSession, items: list[FindingOut]) -> list[FindingOut]:
+    """The mark of personal supervision (领导包案) on each finding a leader holds."""
+    for finding_id, leader in await supervisors(session, findings=[f.id for f in items]):
+        for item in items:
+            if item.id == finding_id:
+                item.personally_supervised_by.append(leader.name)
+    return items
 
 
 async def _visible_or_404(
@@ -496,7 +506,8 @@ async def get_finding(
 ) -> FindingOut:
     finding = await _visible_or_404(session, finding_id, caller)
     refs = await load_refs(session, [finding], caller)
-    return render(finding, refs, ZoneInfo(settings.timezone), utcnow())
+    out = render(finding, refs, ZoneInfo(settings.timezone), utcnow())
+    return (await mark_supervised(session, [out]))[0]
 
 
 @router.post("/findings/{finding_id}/transitions", response_model=FindingOut)
@@ -523,7 +534,7 @@ async def post_transition(
     finding = await transition(session, finding_id, request, caller, clock, ref)
     TRANSITIONS.labels(body.action.value).inc()
     refs = await load_refs(session, [finding], caller)
-    return render(finding, refs, clock.tz, clock.now)
+    return (await mark_supervised(session, [render(finding, refs, clock.tz, clock.now)]))[0]
 
 
 _event_key = CursorKey[int](BigId)

@@ -34,13 +34,15 @@ def render_item(n: Notification, tz: ZoneInfo) -> InboxItem:
         payload=n.payload,
         finding_id=n.finding_id,
         task_id=n.task_id,
+        commitment_id=n.commitment_id,
         escalation_id=n.escalation_id,
         created_at=n.created_at.astimezone(tz),
         read_at=local(n.read_at, tz),
         read=n.read_at is not None,
         links={"read": f"/api/v1/inbox/{n.id}/read"}
         | ({"finding": f"/api/v1/findings/{n.finding_id}"} if n.finding_id else {})
-        | ({"task": f"/api/v1/inspection-tasks/{n.task_id}"} if n.task_id else {}),
+        | ({"task": f"/api/v1/inspection-tasks/{n.task_id}"} if n.task_id else {})
+        | ({"commitment": f"/api/v1/commitments/{n.commitment_id}"} if n.commitment_id else {}),
     )
 
 

@@ -24,6 +24,9 @@ class FindingSummary(BaseModel):
     due_at: datetime | None
     status: str
     light: LightName | None = Field(description=LIGHT_DESCRIPTION)
+    personally_supervised_by: list[str] = Field(
+        default_factory=list, description="the leaders in personal charge of it (领导包案)"
+    )
 
 
 class TargetOut(BaseModel):

@@ -115,6 +115,11 @@ class FindingOut(BaseModel):
     version: int
     possible_duplicates: list[uuid.UUID] = Field(default_factory=list)
     links: dict[str, str]
+    personally_supervised_by: list[str] = Field(
+        default_factory=list,
+        description="the leaders in personal charge of it (领导包案), whom its escalations "
+        "reach too",
+    )
 
 
 class FindingPage(BaseModel):

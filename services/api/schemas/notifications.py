@@ -21,7 +21,7 @@ class InboxItem(BaseModel):
     kind: str = Field(
         description="escalation | reminder (a finding's) | undelivered (to the campaign office: "
         "escalations that reached nobody) | task_reminder | task_escalation (an overdue "
-        "inspection task's)"
+        "inspection task's) | commitment (an overdue commitment's level)"
     )
     subject: str
     payload: dict[str, Any]
@@ -29,6 +29,7 @@ class InboxItem(BaseModel):
         description="null for an office notice and an inspection task's notice"
     )
     task_id: int | None = Field(default=None, description="the overdue inspection task")
+    commitment_id: int | None = Field(default=None, description="the overdue commitment")
     escalation_id: int | None
     created_at: datetime
     read_at: datetime | None

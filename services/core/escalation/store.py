@@ -332,3 +332,21 @@ async def insert_trail(
         params = _columns(("finding_id", "action", "status", "payload"), rows)
         params["at"] = at
         await session.execute(_TRAIL, params)
+
+
+_CHARGES = text(
+    """
+    SELECT s.finding_id, p.id, p.name, p.title, p.webhook_url
+    FROM personal_supervisions s JOIN people p ON p.id = s.person_id
+    WHERE s.ended_at IS NULL AND s.finding_id = ANY(CAST(:ids AS uuid[]))
+    ORDER BY s.id
+    """
+)
+
+
+async def charges(session: AsyncSession, ids: list[uuid.UUID]) -> dict[uuid.UUID, list[PersonRef]]:
+    """The leaders in personal charge (领导包案) of each finding now; most have none."""
+    out: dict[uuid.UUID, list[PersonRef]] = {}
+    for row in await session.execute(_CHARGES, {"ids": ids}):
+        out.setdefault(row[0], []).append(PersonRef(row[1], row[2], row[3], row[4]))
+    return out

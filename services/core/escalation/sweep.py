@@ -162,6 +162,8 @@ class _Firing:
     facts: dict[str, Any]
     # When its notices go out: now, or the next opening of the office hours.
     at: datetime
+    # The leaders in personal charge of the finding, told besides the addressee.
+    supervisors: tuple[PersonRef, ...] = ()
 
     def escalation_row(self) -> tuple[Any, ...]:
         person, finding, unit = self.target.person, self.finding, self.target.unit
@@ -203,7 +205,7 @@ class _Firing:
         level, facts = self.level, self.facts
         unit_name = facts.get("responsible_unit_name") or ""
         subject = f"【督办·第{level.level}级】{unit_name}：{facts['category_name']}逾期未整改"
-        return outbox_rows(
+        rows, external = outbox_rows(
             kind="escalation",
             finding_id=self.finding.id,
             key=f"escalation:{self.finding.id}:{level.level}",
@@ -218,6 +220,28 @@ class _Firing:
             escalation_id=escalation_id,
             level=level.level,
         )
+        return rows + self._charge_rows(escalation_id, now, directory, subject), external
+
+    def _charge_rows(
+        self, escalation_id: int, now: datetime, directory: Directory, subject: str
+    ) -> list[tuple[Any, ...]]:
+        """The same notice to each leader in personal charge of the finding (领导包案), on
+        their own fallback order, besides the ladder's addressee (told once if the same: the
+        rows share the key escalation:<finding>:<level>:p<person>)."""
+        rows: list[tuple[Any, ...]] = []
+        addressee = self.target.person.id if self.target.person else None
+        payload = _dumps({**self.details(escalation_id, now), "personally_supervised": True})
+        for leader in self.supervisors:
+            if leader.id == addressee:
+                continue
+            rows += outbox_rows(
+                kind="escalation", finding_id=self.finding.id,
+                key=f"escalation:{self.finding.id}:{self.level.level}",
+                channels=self.level.channels, person=leader, unit=self.target.unit,
+                subject=subject, payload=payload, now=now, points=directory.points, at=self.at,
+                escalation_id=escalation_id, level=self.level.level, group=False,
+            )[0]  # fmt: skip
+        return rows
 
 
 def _waits(level: int | None, severity: str | None) -> bool:
@@ -233,8 +257,15 @@ class _Batch:
     """What one batch decides before it writes: the levels to fire, the reminders' outbox rows
     and every claimed finding's new schedule."""
 
-    def __init__(self, directory: Directory, clock: CityClock, now: datetime) -> None:
+    def __init__(
+        self,
+        directory: Directory,
+        clock: CityClock,
+        now: datetime,
+        charges: Mapping[uuid.UUID, list[PersonRef]] | None = None,
+    ) -> None:
         self.directory = directory
+        self.charges = charges or {}
         self.clock = clock
         self.now = now
         self.firings: list[_Firing] = []
@@ -311,7 +342,8 @@ class _Batch:
         for level, due_for in levels:
             target = self.target(level.target, finding)
             at = self.opening if _waits(level.level, finding.severity) else now
-            self.firings.append(_Firing(finding, level, target, due_for, facts, at))
+            leaders = tuple(self.charges.get(finding.id, ()))
+            self.firings.append(_Firing(finding, level, target, due_for, facts, at, leaders))
             fired.add(level.level)
         next_at = table.next_time(
             dispatched_at=finding.dispatched_at, fired=fired, reminded=reminded_at is not None
@@ -458,13 +490,19 @@ async def sweep_batch(
     result = BatchResult(claimed=len(claimed))
     if not claimed:
         return result
-    fired = await store.fired_levels(session, [finding.id for finding in claimed])
+    ids = [finding.id for finding in claimed]
+    fired = await store.fired_levels(session, ids)
+    charges = await store.charges(session, ids)
     units = {f.responsible_unit_id for f in claimed} | {f.district_id for f in claimed}
     directory = await store.load_directory(
-        session, {u for u in units if u is not None}, {f.category_id for f in claimed}, now
+        session,
+        {u for u in units if u is not None},
+        {f.category_id for f in claimed},
+        now,
+        people=frozenset(p.id for leaders in charges.values() for p in leaders),
     )
     clock = replace(clock, calendar=_RememberingCalendar(clock.calendar))
-    batch = _Batch(directory, clock, now)
+    batch = _Batch(directory, clock, now, charges)
     for finding in claimed:
         batch.decide(finding, fired.get(finding.id, set()))
     await batch.write(session, result)
