@@ -149,7 +149,7 @@ async def test_xlsx_and_html_renderings(
     assert f'filename="briefing-{week}.xlsx"' in r.headers["content-disposition"]
     book = load_workbook(io.BytesIO(r.content))
     assert book.sheetnames == ["区市排名", "红黑榜", "逾期事项", "曝光问题", "反复问题",
-                               "点位覆盖"]  # fmt: skip
+                               "点位覆盖", "整改承诺", "逾期承诺"]  # fmt: skip
     ranking = list(book["区市排名"].iter_rows(values_only=True))
     assert ranking[0][:3] == ("排名", "区市", "得分")
     assert "市南区" in [row[1] for row in ranking]

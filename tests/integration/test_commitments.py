@@ -18,6 +18,7 @@ from services.core.platform.settings import Settings
 from tests.helpers import (
     COMMITMENTS,
     MEETINGS,
+    TZ,
     Login,
     fields,
     meeting_with,
@@ -28,6 +29,8 @@ from tests.helpers import (
     sql_rows,
     sweep_pledges,
 )
+
+BRIEFING = "/api/v1/briefings/weekly"
 
 
 async def test_progress_is_reviewed_and_only_the_office_makes_it_done(
@@ -246,3 +249,37 @@ async def test_accepted_commitment_never_escalates(
     )
     assert rows == []
     assert (await client.get(url, headers=office)).json()["status"] == "done"
+
+
+async def test_weekly_briefing_has_a_commitments_section(
+    client: AsyncClient, login: Login, factory: async_sessionmaker[AsyncSession], settings: Settings
+) -> None:
+    office = await login("dispatcher")
+    _, (late, fine, foreign) = await meeting_with(
+        client, office, pledge("shinan.badaguan", targets="八大关 逾期承诺"), pledge("shinan"),
+        pledge("licang", targets="李沧 逾期承诺"),
+    )  # fmt: skip
+    now = datetime.now(UTC)
+    for cid in (late["id"], foreign["id"]):
+        await overdue_commitment(factory, cid, now - timedelta(days=30))
+    await sweep_pledges(factory, settings, now)
+    year, number, _ = datetime.now(TZ).isocalendar()
+    week = {"week": f"{year}-W{number:02d}"}
+    b = (await client.get(BRIEFING, params=week, headers=await login("supervisor"))).json()
+    lines = {c["code"]: c for c in b["commitments"]}
+    assert {k: lines["shinan"][k] for k in ("total", "on_track", "overdue", "done")} == {
+        "total": 2, "on_track": 1, "overdue": 1, "done": 0,
+    }  # fmt: skip
+    assert lines["shinan"]["escalations"] == 2
+    assert lines["licang"]["overdue"] == 1
+    assert [i["targets"] for i in b["overdue_commitments"]] == ["八大关 逾期承诺", "李沧 逾期承诺"]
+    assert b["overdue_commitments"][0]["level"] == 2
+    # a district's leader reads its own overdue commitments only
+    mine = (await client.get(BRIEFING, params=week, headers=await login("leader.shinan"))).json()
+    assert [i["commitment_id"] for i in mine["overdue_commitments"]] == [late["id"]]
+    page = await client.get(
+        BRIEFING, params={**week, "format": "html"}, headers=await login("supervisor")
+    )
+    assert "整改承诺落实情况" in page.text
+    assert "八大关 逾期承诺" in page.text
+    assert fine["status"] == "on_track"

@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from openpyxl import Workbook
 
 from services.core.identity.principal import Principal
 from services.core.stats.briefing import (
@@ -204,7 +205,27 @@ def render_xlsx(b: Briefing, tz: ZoneInfo) -> bytes:
     )  # fmt: skip
     for c in b.coverage:
         coverage.append([c.name, c.tasks_due, c.tasks_done, c.coverage, c.overdue, c.blind_spots])
+    _commitment_sheets(workbook, b, tz)
     return to_bytes(workbook)
+
+
+def _commitment_sheets(workbook: Workbook, b: Briefing, tz: ZoneInfo) -> None:
+    """The commitments ledger per district, and the overdue commitments."""
+    ledger = Sheet(
+        workbook, "整改承诺",
+        ("区市", "承诺事项", "按进度推进", "存在风险", "逾期未完成", "已验收", "本周督办"), WIDTHS,
+    )  # fmt: skip
+    for c in b.commitments:
+        ledger.append([c.name, c.total, c.on_track, c.at_risk, c.overdue, c.done, c.escalations])
+    headers = ("编号", "区市", "承诺单位", "整改目标", "完成时限", "逾期天数", "进度", "督办级别",
+               "责任领导", "领导包案")  # fmt: skip
+    overdue = Sheet(workbook, "逾期承诺", headers, WIDTHS)
+    for i in b.overdue_commitments:
+        overdue.append(
+            [i.commitment_id, i.district, i.unit, i.targets, local_naive(i.due_at, tz),
+             i.days_overdue, i.percent, i.level, i.leader_name or "(空缺)",
+             "、".join(i.personally_supervised_by)]
+        )  # fmt: skip
 
 
 def render_html(b: Briefing, tz: ZoneInfo) -> str:

@@ -284,3 +284,75 @@ async def meeting_counts(
         .group_by(Commitment.meeting_id)
     )
     return {int(m): int(n) for m, n in rows}
+
+
+@dataclass(frozen=True)
+class DistrictCommitments:
+    """A district's commitments at `as_of`, by status, and the levels fired in the week."""
+
+    district_id: int
+    by_status: dict[str, int]
+    escalations: int
+
+
+async def district_commitments(
+    session: AsyncSession, since: datetime, until: datetime, as_of: datetime
+) -> list[DistrictCommitments]:
+    """Every district with a commitment recorded before `until`."""
+    status_now = status_clause(as_of).label("status")
+    counted = await session.execute(
+        select(Commitment.district_id, status_now, func.count())
+        .where(Commitment.created_at < until, Commitment.district_id.is_not(None))
+        .group_by(Commitment.district_id, status_now)
+    )
+    by_district: dict[int, dict[str, int]] = {}
+    for district_id, state, n in counted:
+        counts = by_district.setdefault(district_id or 0, {s.value: 0 for s in CommitmentStatus})
+        counts[str(state)] = int(n)
+    fired = {
+        d or 0: int(n)
+        for d, n in await session.execute(
+            select(CommitmentEscalation.district_id, func.count())
+            .where(
+                CommitmentEscalation.fired_at >= since,
+                CommitmentEscalation.fired_at < until,
+                CommitmentEscalation.district_id.is_not(None),
+            )
+            .group_by(CommitmentEscalation.district_id)
+        )
+    }
+    return [DistrictCommitments(d, counts, fired.get(d, 0)) for d, counts in by_district.items()]
+
+
+async def overdue_commitments(
+    session: AsyncSession, as_of: datetime, limit: int
+) -> list[CommitmentView]:
+    """The longest-overdue commitments not done at `as_of` (city-wide: the briefing's items
+    are filtered per reader)."""
+    rows = list(
+        await session.scalars(
+            select(Commitment)
+            .where(
+                Commitment.accepted_at.is_(None) | (Commitment.accepted_at > as_of),
+                Commitment.due_at < as_of,
+            )
+            .order_by(Commitment.due_at, Commitment.id)
+            .limit(limit)
+        )
+    )
+    return await views(session, _CITY, rows)
+
+
+async def visible_ids(session: AsyncSession, principal: Principal, ids: set[int]) -> set[int]:
+    """Those of `ids` the caller may see."""
+    if not ids:
+        return set()
+    return set(
+        await session.scalars(
+            select(Commitment.id).where(Commitment.id.in_(ids), visible_commitments(principal))
+        )
+    )
+
+
+# The briefing is gathered city-wide (each reader's copy is filtered when read).
+_CITY = Principal(0, "", "supervisor", 0, "", "city", "/", None)

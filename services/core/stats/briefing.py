@@ -18,6 +18,11 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute, aliased
 
+from services.core.commitments.queries import (
+    district_commitments,
+    overdue_commitments,
+    visible_ids,
+)
 from services.core.identity.principal import Principal
 from services.core.identity.scope import visible_findings
 from services.core.inspection.queries import coverage_rows
@@ -127,6 +132,36 @@ class OverdueItem(_Item):
     leader_title: str | None
 
 
+class CommitmentLine(BaseModel):
+    """A district's commitments (整改承诺) at the end of the week: how many by status, and
+    the levels of their ladder fired in the week."""
+
+    code: str
+    name: str
+    total: int
+    on_track: int
+    at_risk: int
+    overdue: int
+    done: int
+    escalations: int
+
+
+class CommitmentItem(BaseModel):
+    """An overdue commitment: who pledged what, by when, who answers for it."""
+
+    commitment_id: int
+    meeting: str
+    district: str
+    unit: str
+    targets: str
+    due_at: datetime
+    days_overdue: float
+    percent: int
+    level: int  # the highest level of its ladder fired so far, 0 when none
+    leader_name: str | None
+    personally_supervised_by: list[str] = []
+
+
 class WeekItem(_Item):
     reported_at: datetime
     due_at: datetime | None
@@ -159,6 +194,10 @@ class Briefing(BaseModel):
     # points nobody inspected for the blind-spot days (empty in editions from before it).
     coverage: list[CoverageLine] = []
     blind_spot_days: int | None = None
+    # The commitments ledger per district and its longest-overdue commitments (empty in
+    # editions from before it).
+    commitments: list[CommitmentLine] = []
+    overdue_commitments: list[CommitmentItem] = []
 
 
 def _line(s: UnitStats) -> DistrictLine:
@@ -315,6 +354,51 @@ async def _coverage(
     ]
 
 
+async def _commitments(
+    session: AsyncSession, since: datetime, until: datetime, as_of: datetime, tz: ZoneInfo
+) -> tuple[list[CommitmentLine], list[CommitmentItem]]:
+    per_district = await district_commitments(session, since, until, as_of)
+    names = {
+        u.id: (u.code, u.name)
+        for u in await session.scalars(
+            select(Unit).where(Unit.id.in_([d.district_id for d in per_district]))
+        )
+    }
+    lines = sorted(
+        (
+            CommitmentLine(
+                code=names[d.district_id][0],
+                name=names[d.district_id][1],
+                total=sum(d.by_status.values()),
+                on_track=d.by_status["on_track"],
+                at_risk=d.by_status["at_risk"],
+                overdue=d.by_status["overdue"],
+                done=d.by_status["done"],
+                escalations=d.escalations,
+            )
+            for d in per_district
+        ),
+        key=lambda line: (-line.overdue, -line.at_risk, line.code),
+    )
+    items = [
+        CommitmentItem(
+            commitment_id=v.commitment.id,
+            meeting=v.meeting.title,
+            district=names.get(v.commitment.district_id or 0, ("", ""))[1],
+            unit=v.unit_name,
+            targets=v.commitment.targets,
+            due_at=v.commitment.due_at.astimezone(tz),
+            days_overdue=round((as_of - v.commitment.due_at).total_seconds() / 86400, 1),
+            percent=v.commitment.percent,
+            level=max((e.level for e in v.escalations), default=0),
+            leader_name=v.commitment.leader_name,
+            personally_supervised_by=[s.name for s in v.supervisors],
+        )
+        for v in await overdue_commitments(session, as_of, OVERDUE_ITEMS)
+    ]
+    return lines, items
+
+
 async def gather(
     session: AsyncSession,
     year: int,
@@ -328,6 +412,7 @@ async def gather(
     since, until = week_bounds(year, number, tz)
     as_of = min(until, now)
     districts, top, bottom = await _districts(session, since, until, as_of)
+    commitments, overdue_pledges = await _commitments(session, since, until, as_of, tz)
     return Briefing(
         week=week_label(year, number),
         starts_at=since,
@@ -343,6 +428,8 @@ async def gather(
         recurrences=await _week_items(session, since, until, tz, exposure=False),
         coverage=await _coverage(session, since, until, as_of, blind_days),
         blind_spot_days=blind_days,
+        commitments=commitments,
+        overdue_commitments=overdue_pledges,
     )
 
 
@@ -400,8 +487,14 @@ async def as_read_by(session: AsyncSession, briefing: Briefing, principal: Princ
         if ids
         else set()
     )
+    pledges = await visible_ids(
+        session, principal, {i.commitment_id for i in briefing.overdue_commitments}
+    )
     return briefing.model_copy(
         update={
+            "overdue_commitments": [
+                i for i in briefing.overdue_commitments if i.commitment_id in pledges
+            ],
             "overdue": [i for i in briefing.overdue if i.finding_id in visible],
             "exposure": [i for i in briefing.exposure if i.finding_id in visible],
             "recurrences": [i for i in briefing.recurrences if i.finding_id in visible],
