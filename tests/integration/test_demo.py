@@ -243,3 +243,35 @@ async def test_the_demo_seeds_points_illustrative_criteria_and_a_plan(
     total, this_month = tasks.one()
     assert this_month > 0
     assert total > this_month
+
+
+async def test_the_demo_meeting_holds_the_seven_districts_commitments(
+    session: AsyncSession,
+) -> None:
+    """Seeded with its campaign instruments, the demo records one meeting with a commitment
+    of each district, in placeholder text, its leader the district's placeholder head."""
+    await session.execute(text("TRUNCATE users, routing_rules, categories, posts, people CASCADE"))
+    await session.execute(text("UPDATE units SET parent_id = NULL"))
+    await session.execute(text("DELETE FROM units"))
+    await seed_demo(session, password=lambda u: "x")
+    meetings = (await session.execute(text("SELECT id, title, kind FROM meetings"))).all()
+    assert [(m.title, m.kind) for m in meetings] == [
+        ("示例·曝光片点评会（演示）", "exposure_review")
+    ]
+    rows = (
+        await session.execute(
+            text(
+                "SELECT u.code, c.status_quo, c.problems, c.targets, c.measures, c.leader_name,"
+                " c.due_at > now() AS ahead, c.next_escalation_at IS NOT NULL AS laddered"
+                " FROM commitments c JOIN units u ON u.id = c.unit_id WHERE c.meeting_id = :m"
+            ),
+            {"m": meetings[0].id},
+        )
+    ).all()
+    assert {r.code for r in rows} == DISTRICT_CODES
+    for r in rows:
+        assert all(t.startswith("示例·") for t in (r.status_quo, r.problems, r.targets, r.measures))
+        assert r.leader_name.startswith("示例·")
+        assert r.leader_name.endswith(("区委书记", "市委书记"))
+        assert r.ahead
+        assert r.laddered

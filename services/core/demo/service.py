@@ -22,7 +22,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.core.calendar.deadlines import CityClock
 from services.core.calendar.store import load_calendar
+from services.core.commitments.service import (
+    NewCommitment,
+    NewMeeting,
+    add_commitment,
+    create_meeting,
+)
 from services.core.findings.rules import Clock
+from services.core.identity.principal import Principal
 from services.core.identity.security import hash_password
 from services.core.identity.store import Operator
 from services.core.imports.service import describe_errors, import_file
@@ -184,7 +191,43 @@ async def seed_demo(
     accounts = await _seed_accounts(session, password)
     if instruments:
         await _seed_plan(session, tz, now)
+        await _seed_meeting(session, tz, now)
     return accounts
+
+
+DEMO_MEETING = "示例·曝光片点评会（演示）"
+# Each district's commitment is due this many working days after the meeting.
+DEMO_PLEDGE_DAYS = 20
+
+
+async def _seed_meeting(session: AsyncSession, tz: ZoneInfo, now: datetime) -> None:
+    """The meeting the campaign is built around, recorded by the demo's dispatcher: each of
+    the seven districts' commitment (status quo, problems, targets, measures, a deadline), in
+    placeholder text; its leader is the district's (placeholder) head."""
+    user = await session.scalar(select(User).where(User.username == "dispatcher"))
+    office = await session.get(Unit, user.unit_id) if user is not None else None
+    if user is None or office is None:
+        raise RuntimeError("the demo's dispatcher account is missing")
+    principal = Principal(
+        user.id, user.username, user.role, office.id, office.code, office.kind, office.path,
+        user.person_id,
+    )  # fmt: skip
+    city = CityClock(calendar=await load_calendar(session), tz=tz, end_of_day=WORKDAY_END)
+    clock = Clock(now=now, city=city)
+    held_on = now.astimezone(tz).date()
+    meeting = await create_meeting(
+        session, NewMeeting(held_on, DEMO_MEETING, "exposure_review"), principal, clock
+    )
+    for d in DISTRICTS:
+        pledge = NewCommitment(
+            unit=d.code,
+            status_quo=f"示例·{d.name}现状：占位文字，演示用",
+            problems=f"示例·{d.name}存在问题：曝光问题尚未全部整改（占位）",
+            targets=f"示例·{d.name}目标：曝光问题全部整改销号（占位）",
+            measures=f"示例·{d.name}措施：每日巡查、限时清零（占位）",
+            deadline={"working_days": DEMO_PLEDGE_DAYS},
+        )
+        await add_commitment(session, meeting.id, pledge, principal, clock)
 
 
 async def _seed_plan(session: AsyncSession, tz: ZoneInfo, now: datetime) -> None:
