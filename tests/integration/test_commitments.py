@@ -26,11 +26,15 @@ from tests.helpers import (
     person_of,
     pledge,
     post,
+    register,
+    segment,
     sql_rows,
     sweep_pledges,
+    video,
 )
 
 BRIEFING = "/api/v1/briefings/weekly"
+VIDEOS = "/api/v1/exposure-videos"
 
 
 async def test_progress_is_reviewed_and_only_the_office_makes_it_done(
@@ -283,3 +287,45 @@ async def test_weekly_briefing_has_a_commitments_section(
     assert "整改承诺落实情况" in page.text
     assert "八大关 逾期承诺" in page.text
     assert fine["status"] == "on_track"
+
+
+async def test_follow_up_video_shows_the_earlier_problems_and_commitments_it_revisits(
+    client: AsyncClient, login: Login
+) -> None:
+    office = await login("dispatcher")
+    first = await register(
+        client, office, video(1, title="曝光台 第1期", segments=[segment(0), segment(5)])
+    )
+    mid, (pledged, other) = await meeting_with(
+        client, office, pledge("shinan.badaguan"), pledge("licang"), videos=[first["id"]]
+    )
+    # the follow-up: one segment at the first one's place, one somewhere new
+    again = segment(0) | {"description": "回头看 仍未整改", "offset": "00:10"}
+    elsewhere = segment(9) | {"offset": "00:20"}
+    follow = await register(
+        client, office, video(title="曝光台 第2期", segments=[again, elsewhere])
+    )
+    url = f"{VIDEOS}/{follow['id']}/revisits"
+    r = await client.get(url, headers=await login("handler.shinan"))
+    assert r.status_code == 200, r.text
+    items = r.json()["items"]
+    assert [i["description"] for i in items] == ["回头看 仍未整改", elsewhere["description"]]
+    revisited, new = items
+    earlier = first["segments"][0]["id"]
+    assert [(e["finding"], e["relation"], e["video"]) for e in revisited["earlier"]] == [
+        (earlier, "same_place", "曝光台 第1期")
+    ]
+    assert [c["id"] for c in revisited["commitments"]] == [pledged["id"]]
+    assert (new["earlier"], new["commitments"]) == ([], [])
+    assert other["unit"]["code"] == "licang"
+    # another district's handler sees none of the follow-up video
+    r = await client.get(url, headers=await login("handler.licang.xiaocun"))
+    assert r.status_code == 404, r.text
+    # the meeting names the video to whom it shows a segment, and counts commitments in scope
+    for who, videos, count in [
+        ("handler.shinan", [first["id"]], 1),
+        ("handler.licang.xiaocun", [], 0),
+        ("supervisor", [first["id"]], 2),
+    ]:
+        m = (await client.get(f"{MEETINGS}/{mid}", headers=await login(who))).json()
+        assert (m["videos"], m["commitments"]) == (videos, count), who

@@ -1393,6 +1393,9 @@ API_OPS: dict[tuple[str, str], Op] = {
         "finding", payloads=_json({"note": "越权包案"})
     ),
     ("DELETE", f"{API}/findings/{{finding_id}}/supervision"): Op("finding"),
+    ("GET", f"{API}/exposure-videos/{{video_id}}/revisits"): Op(
+        "finding", why="回头看: the video's segments in scope, what they revisit in scope"
+    ),
     ("GET", f"{API}/supervision"): Op(
         "none",
         allowed=frozenset({200, 403}),

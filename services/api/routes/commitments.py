@@ -25,9 +25,11 @@ from services.core.platform.errors import DomainError
 from ..deps import Caller, Ref, Session, SettingsDep, utcnow
 from ..pagination import CursorKey, PageDep, split_page
 from ..schemas.commitments import (
+    CommitmentBrief,
     CommitmentCreate,
     CommitmentOut,
     CommitmentPage,
+    EarlierOut,
     LevelOut,
     MeetingCreate,
     MeetingOut,
@@ -37,6 +39,8 @@ from ..schemas.commitments import (
     ProgressList,
     ProgressOut,
     ReviewIn,
+    RevisitOut,
+    RevisitsOut,
     SupervisionIn,
     SupervisionList,
     SupervisionOut,
@@ -306,3 +310,48 @@ async def my_supervision(
     tz = ZoneInfo(settings.timezone)
     held = await supervision.held_by(session, caller.person_id)
     return SupervisionList(items=[_supervision_out(s, tz) for s in held])
+
+
+def _brief(v: CommitmentView, tz: ZoneInfo, now: datetime) -> CommitmentBrief:
+    c = v.commitment
+    return CommitmentBrief(
+        id=c.id, meeting_title=v.meeting.title, unit=UnitOut(code=v.unit_code, name=v.unit_name),
+        targets=c.targets, due_at=c.due_at.astimezone(tz), status=v.status(now).value,
+        personally_supervised=bool(v.supervisors),
+    )  # fmt: skip
+
+
+@router.get("/exposure-videos/{video_id}/revisits", response_model=RevisitsOut)
+async def get_revisits(
+    video_id: uuid.UUID, caller: Caller, session: Session, settings: SettingsDep
+) -> RevisitsOut:
+    """回头看: for a follow-up exposure video, each segment in the caller's scope with the
+    earlier problems at its place (rectified or not) and the commitments that covered them."""
+    tz, now = ZoneInfo(settings.timezone), utcnow()
+    found = await queries.revisits(session, caller, video_id)
+    return RevisitsOut(
+        video=video_id,
+        items=[
+            RevisitOut(
+                segment=r.segment.id,
+                description=r.segment.description,
+                status=r.segment.status,
+                video_offset=r.segment.video_offset,
+                earlier=[
+                    EarlierOut(
+                        finding=e.finding.id,
+                        relation=e.relation,
+                        description=e.finding.description,
+                        status=e.finding.status,
+                        close_reason=e.finding.close_reason,
+                        reported_at=e.finding.reported_at.astimezone(tz),
+                        video=e.video_title,
+                        aired_on=e.video_aired_on,
+                    )
+                    for e in r.earlier
+                ],
+                commitments=[_brief(v, tz, now) for v in r.commitments],
+            )
+            for r in found
+        ],
+    )

@@ -169,3 +169,40 @@ class SupervisionOut(BaseModel):
 
 class SupervisionList(BaseModel):
     items: list[SupervisionOut]
+
+
+class EarlierOut(BaseModel):
+    finding: uuid.UUID
+    relation: Literal["recurrence_of", "possible_recurrence_of", "same_place"]
+    description: str
+    status: str
+    close_reason: str | None
+    reported_at: datetime
+    video: str | None = Field(description="the exposure video it was a segment of")
+    aired_on: date | None
+
+
+class CommitmentBrief(BaseModel):
+    id: int
+    meeting_title: str
+    unit: UnitOut
+    targets: str
+    due_at: datetime
+    status: Literal["on_track", "at_risk", "overdue", "done"]
+    personally_supervised: bool
+
+
+class RevisitOut(BaseModel):
+    segment: uuid.UUID
+    description: str
+    status: str
+    video_offset: str | None
+    earlier: list[EarlierOut] = Field(description="the earlier problems at its place")
+    commitments: list[CommitmentBrief] = Field(description="the commitments that covered them")
+
+
+class RevisitsOut(BaseModel):
+    """回头看: what a follow-up exposure video revisits, segment by segment."""
+
+    video: uuid.UUID
+    items: list[RevisitOut]

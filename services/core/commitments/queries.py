@@ -8,18 +8,22 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import ColumnElement, and_, case, func, literal, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from services.core.commitments.rules import AT_RISK_FROM, AT_RISK_LAG, CommitmentStatus, status
 from services.core.identity.principal import Principal
 from services.core.identity.scope import visible_findings
 from services.core.models import (
+    Category,
     Commitment,
     CommitmentEscalation,
     CommitmentFinding,
     CommitmentProgress,
+    ExposureVideo,
     Finding,
     Meeting,
     MeetingVideo,
@@ -356,3 +360,120 @@ async def visible_ids(session: AsyncSession, principal: Principal, ids: set[int]
 
 # The briefing is gathered city-wide (each reader's copy is filtered when read).
 _CITY = Principal(0, "", "supervisor", 0, "", "city", "/", None)
+
+
+# ---- 回头看: what a follow-up exposure video revisits ----
+
+# Metres per degree of latitude (and of longitude at the equator).
+_METRES_PER_DEGREE = 111_320
+# Earlier problems nearer than the category's duplicate radius, and at least this.
+MIN_REVISIT_METRES = 50
+
+
+@dataclass
+class Earlier:
+    finding: Finding
+    relation: str  # recurrence_of | possible_recurrence_of | same_place
+    video_title: str | None
+    video_aired_on: Any
+
+
+@dataclass
+class Revisit:
+    """A segment of the follow-up video, the earlier problems at its place (the same
+    category, reported before it) and the commitments that covered them."""
+
+    segment: Finding
+    earlier: list[Earlier] = field(default_factory=list)
+    commitments: list[CommitmentView] = field(default_factory=list)
+
+
+async def revisits(
+    session: AsyncSession, principal: Principal, video_id: uuid.UUID
+) -> list[Revisit]:
+    """For each segment of the video in the caller's scope: the earlier findings it
+    revisits (its recurrence links, and the same category's findings within the category's
+    duplicate radius reported before it, other videos' segments included), and the
+    commitments that covered those (linked to them, or made by their responsible unit, or a
+    unit above it, at a meeting that reviewed their video). Only what the caller may see."""
+    segments = list(
+        await session.scalars(
+            select(Finding)
+            .where(Finding.exposure_video_id == video_id, visible_findings(principal))
+            .order_by(Finding.video_offset, Finding.id)
+        )
+    )
+    if not segments:
+        raise NotFound(f"No exposure video {video_id} in your scope.")
+    out = [Revisit(s) for s in segments]
+    for item in out:
+        item.earlier = await _earlier(session, principal, item.segment)
+        item.commitments = await _covering(session, principal, [e.finding for e in item.earlier])
+    return out
+
+
+async def _earlier(session: AsyncSession, principal: Principal, s: Finding) -> list[Earlier]:
+    radius = select(Category.duplicate_radius_m).where(Category.id == s.category_id)
+    metres = func.greatest(radius.scalar_subquery(), MIN_REVISIT_METRES)
+    degrees = metres / _METRES_PER_DEGREE
+    dlat = (Finding.lat - s.lat) * _METRES_PER_DEGREE
+    dlon = (Finding.lon - s.lon) * _METRES_PER_DEGREE * func.cos(func.radians(s.lat))
+    near = and_(
+        Finding.category_id == s.category_id,
+        Finding.lat.between(s.lat - degrees, s.lat + degrees),
+        func.sqrt(dlat * dlat + dlon * dlon) <= metres,
+        Finding.reported_at < s.reported_at,
+        or_(Finding.exposure_video_id.is_(None), Finding.exposure_video_id != s.exposure_video_id),
+    )
+    linked = Finding.id.in_([i for i in (s.recurrence_of, s.possible_recurrence_of) if i])
+    rows = await session.execute(
+        select(Finding, ExposureVideo.title, ExposureVideo.aired_on)
+        .outerjoin(ExposureVideo, ExposureVideo.id == Finding.exposure_video_id)
+        .where(or_(linked, near), visible_findings(principal), Finding.id != s.id)
+        .order_by(Finding.reported_at, Finding.id)
+        .limit(LISTED_EARLIER)
+    )
+    found = []
+    for f, title, aired in rows:
+        relation = (
+            "recurrence_of"
+            if f.id == s.recurrence_of
+            else "possible_recurrence_of"
+            if f.id == s.possible_recurrence_of
+            else "same_place"
+        )
+        found.append(Earlier(f, relation, title, aired))
+    return found
+
+
+LISTED_EARLIER = 50
+
+
+async def _covering(
+    session: AsyncSession, principal: Principal, earlier: Sequence[Finding]
+) -> list[CommitmentView]:
+    if not earlier:
+        return []
+    ids = [f.id for f in earlier]
+    by_link = select(CommitmentFinding.commitment_id).where(CommitmentFinding.finding_id.in_(ids))
+    unit = aliased(Unit)
+    responsible = aliased(Unit)
+    by_meeting = (
+        select(Commitment.id)
+        .join(MeetingVideo, MeetingVideo.meeting_id == Commitment.meeting_id)
+        .join(Finding, Finding.exposure_video_id == MeetingVideo.video_id)
+        .join(unit, unit.id == Commitment.unit_id)
+        .join(responsible, responsible.id == Finding.responsible_unit_id)
+        .where(Finding.id.in_(ids), func.starts_with(responsible.path, unit.path))
+    )
+    rows = list(
+        await session.scalars(
+            select(Commitment)
+            .where(
+                or_(Commitment.id.in_(by_link), Commitment.id.in_(by_meeting)),
+                visible_commitments(principal),
+            )
+            .order_by(Commitment.id)
+        )
+    )
+    return await views(session, principal, rows)
