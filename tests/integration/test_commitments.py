@@ -20,6 +20,7 @@ from tests.helpers import (
     MEETINGS,
     TZ,
     Login,
+    csrf_of,
     fields,
     meeting_with,
     overdue_commitment,
@@ -30,6 +31,7 @@ from tests.helpers import (
     segment,
     sql_rows,
     sweep_pledges,
+    ui_login,
     video,
 )
 
@@ -329,3 +331,48 @@ async def test_follow_up_video_shows_the_earlier_problems_and_commitments_it_rev
     ]:
         m = (await client.get(f"{MEETINGS}/{mid}", headers=await login(who))).json()
         assert (m["videos"], m["commitments"]) == (videos, count), who
+
+
+async def test_the_screens_report_review_and_take_charge(client: AsyncClient, login: Login) -> None:
+    """The unit reports on the commitment's page, the office accepts the report there, a
+    leader takes personal charge; the list shows status and mark; another district's
+    commitment is the 404 page; a form without its CSRF token changes nothing."""
+    office = await login("dispatcher")
+    _, (c, foreign) = await meeting_with(client, office, pledge("shinan"), pledge("licang"))
+    page = f"/ui/commitments/{c['id']}"
+
+    await ui_login(client, "handler.shinan")
+    shown = await client.get(page)
+    assert shown.status_code == 200, shown.text
+    assert "示例：曝光问题全部整改销号" in shown.text
+    r = await client.post(f"{page}/progress", data={"text": "已完成", "percent": "100"})
+    assert r.status_code == 403
+    form = {"text": "已完成清运", "percent": "100", "csrf": csrf_of(shown.text)}
+    r = await client.post(f"{page}/progress", data=form)
+    assert r.status_code == 303, r.text
+    bad = await client.post(f"{page}/progress", data=form | {"percent": "120"})
+    assert bad.status_code == 422
+    assert (await client.get(f"/ui/commitments/{foreign['id']}")).status_code == 404
+    listed = (await client.get("/ui/commitments")).text
+    assert f"/ui/commitments/{foreign['id']}" not in listed
+    assert f"/ui/commitments/{c['id']}" in listed
+
+    await ui_login(client, "dispatcher")
+    shown = await client.get(page)
+    (report,) = (await client.get(f"{COMMITMENTS}/{c['id']}/progress", headers=office)).json()[
+        "items"
+    ]
+    r = await client.post(
+        f"{page}/progress/{report['id']}/review",
+        data={"decision": "accept", "csrf": csrf_of(shown.text)},
+    )
+    assert r.status_code == 303, r.text
+    assert (await client.get(f"{COMMITMENTS}/{c['id']}", headers=office)).json()["status"] == "done"
+    assert "已验收" in (await client.get("/ui/commitments", params={"status": "done"})).text
+
+    await ui_login(client, "leader.shinan")
+    shown = await client.get(page)
+    r = await client.post(f"{page}/supervision", data={"csrf": csrf_of(shown.text)})
+    assert r.status_code == 303, r.text
+    mine = await client.get("/ui/commitments", params={"mine": "1"})
+    assert "★ 示例·市南区委书记" in mine.text

@@ -1488,6 +1488,23 @@ UI_PAGES: dict[tuple[str, str], Op] = {
         "desk", payloads=_ui_act, allowed=frozenset({404}), why="the foreign finding: a 404"
     ),
     ("GET", "/ui/desk/verify"): Op("desk", allowed=frozenset({200, 404}), why=DESK_WHY),
+    ("GET", "/ui/commitments"): Op(
+        "commitment",
+        queries=lambda w: [{}, {"status": "overdue"}, {"meeting": str(w.meeting)}, {"mine": "1"}],
+        allowed=frozenset({200}),
+    ),
+    ("GET", "/ui/commitments/{commitment_id}"): Op("commitment"),
+    ("POST", "/ui/commitments/{commitment_id}/progress"): Op(
+        "commitment",
+        payloads=lambda w, role: [
+            {"data": {"text": "越权", "percent": "10", "csrf": w.csrf[role]}}
+        ],
+    ),
+    ("POST", "/ui/commitments/{commitment_id}/progress/{progress_id}/review"): Op(
+        "commitment",
+        payloads=lambda w, role: [{"data": {"decision": "accept", "csrf": w.csrf[role]}}],
+    ),
+    ("POST", "/ui/commitments/{commitment_id}/supervision"): Op("commitment", payloads=_ui_form),
     ("GET", "/ui/desk/lead"): Op(
         "escalation",
         allowed=frozenset({200, 404}),
