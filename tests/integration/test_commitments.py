@@ -34,6 +34,7 @@ from tests.helpers import (
     ui_login,
     video,
 )
+from tests.photos import make_jpeg
 
 BRIEFING = "/api/v1/briefings/weekly"
 VIDEOS = "/api/v1/exposure-videos"
@@ -376,3 +377,43 @@ async def test_the_screens_report_review_and_take_charge(client: AsyncClient, lo
     assert r.status_code == 303, r.text
     mine = await client.get("/ui/commitments", params={"mine": "1"})
     assert "★ 示例·市南区委书记" in mine.text
+
+
+async def test_a_progress_report_carries_photos_kept_like_evidence(
+    client: AsyncClient, login: Login
+) -> None:
+    office, handler = await login("dispatcher"), await login("handler.shinan")
+    _, (c,) = await meeting_with(client, office, pledge())
+    url = f"{COMMITMENTS}/{c['id']}/progress"
+    report = (
+        await client.post(url, json={"text": "已整改", "percent": 80}, headers=handler)
+    ).json()
+    photos = f"{url}/{report['id']}/photos"
+    jpeg = make_jpeg(taken_at=datetime.now(TZ))
+    r = await client.post(photos, files={"file": ("a.jpg", jpeg, "image/jpeg")}, headers=handler)
+    assert r.status_code == 201, r.text
+    shot = r.json()
+    again = await client.post(
+        photos, files={"file": ("a.jpg", jpeg, "image/jpeg")}, headers=handler
+    )
+    assert again.status_code == 200, again.text
+    assert again.json()["id"] == shot["id"]
+    bad = await client.post(photos, files={"file": ("a.txt", b"not a photo", "text/plain")},
+                            headers=handler)  # fmt: skip
+    assert bad.status_code == 415, bad.text
+    listed = (await client.get(url, headers=office)).json()["items"]
+    assert [p["id"] for p in listed[0]["photos"]] == [shot["id"]]
+    image = await client.get(shot["url"], headers=office)
+    assert image.status_code == 200
+    assert image.headers["content-type"] == "image/jpeg"
+    assert image.content[:2] == b"\xff\xd8"
+    assert b"Exif" not in image.content[:200]  # re-encoded without its metadata
+    # another district sees none of it; a reviewed report takes no more photos
+    other = await login("handler.licang.xiaocun")
+    assert (await client.get(shot["url"], headers=other)).status_code == 404
+    r = await client.post(f"{url}/{report['id']}/review", json={"decision": "accept"},
+                          headers=office)  # fmt: skip
+    assert r.status_code == 200, r.text
+    late = make_jpeg(taken_at=datetime.now(TZ) - timedelta(minutes=1))
+    r = await client.post(photos, files={"file": ("b.jpg", late, "image/jpeg")}, headers=handler)
+    assert r.status_code == 409, r.text

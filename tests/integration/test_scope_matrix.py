@@ -166,6 +166,7 @@ class World:
     meeting: int = 0
     commitment: int = 0
     progress: int = 0
+    progress_photo: str = ""
     # Sign `role` in again: a logout ends every session and token of its user.
     sign_in_again: Callable[[str], Awaitable[None]] | None = None
 
@@ -240,6 +241,7 @@ FINGERPRINT_SQL = "SELECT " + ", ".join(  # noqa: S608
                 "commitment_progress",
                 "commitment_escalations",
                 "personal_supervisions",
+                "commitment_photos",
             )
         ),
     ]
@@ -473,10 +475,10 @@ async def _arrange_commitment(
     video: dict[str, Any],
     mixed: dict[str, Any],
     f1: str,
-) -> tuple[int, int, int]:
+) -> tuple[int, int, int, str]:
     """The meeting on both videos; 李沧区's commitment for 李村街道 (F1 linked), its head in
-    personal charge of it and of F1, a progress report, overdue and escalated (both levels).
-    The meeting's, commitment's and report's ids."""
+    personal charge of it and of F1, a progress report with a photo, overdue and escalated
+    (both levels). The meeting's, commitment's and report's ids, and the photo's."""
     office = login["dispatcher"]
     body = {"held_on": datetime.now(TZ).date().isoformat(), "title": "矩阵点评会",
             "kind": "exposure_review", "videos": [video["id"], mixed["id"]]}  # fmt: skip
@@ -499,9 +501,16 @@ async def _arrange_commitment(
     )  # fmt: skip
     assert r.status_code == 201, r.text
     progress = int(r.json()["id"])
+    r = await client.post(
+        f"{API}/commitments/{cid}/progress/{progress}/photos",
+        files={"file": ("p.jpg", make_jpeg(taken_at=datetime.now(TZ)), "image/jpeg")},
+        headers=login["handler.licang.xiaocun"],
+    )
+    assert r.status_code == 201, r.text
+    photo = str(r.json()["id"])
     await overdue_commitment(factory, cid, datetime.now(UTC) - timedelta(days=30))
     assert (await sweep_pledges(factory, settings, datetime.now(UTC))).escalations == 2
-    return meeting, cid, progress
+    return meeting, cid, progress, photo
 
 
 async def _register(client: AsyncClient, dispatcher: dict[str, str], body: Any) -> list[str]:
@@ -617,12 +626,14 @@ async def _arrange(
             instruments.inspection,
             FOREIGN_PHONE,
             *FOREIGN_PLEDGE,
+            pledged[3],
         ),
         numbers=(*escalations, *notifications),
         watched=[uuid.UUID(i) for i in (f1.id, *segments, mixed_own, own_accepted)],
         meeting=pledged[0],
         commitment=pledged[1],
         progress=pledged[2],
+        progress_photo=pledged[3],
     )
 
     async def sign_in(role: str) -> None:
@@ -762,6 +773,7 @@ PATH_OBJECTS: dict[str, Callable[[World, str], tuple[list[str], str | None]]] = 
     "district": lambda w, _: (["licang"], "nosuch"),
     "commitment_id": lambda w, _: ([str(w.commitment)], str(MISSING_INT)),
     "progress_id": lambda w, _: ([str(w.progress)], str(MISSING_INT)),
+    "photo_id": lambda w, _: ([w.progress_photo], MISSING_UUID),
     # The city's meeting, read by all: what it shows is counted and listed in scope.
     "meeting_id": lambda w, _: ([str(w.meeting)], None),
 }
@@ -1385,6 +1397,16 @@ API_OPS: dict[tuple[str, str], Op] = {
     ("POST", f"{API}/commitments/{{commitment_id}}/progress/{{progress_id}}/review"): Op(
         "commitment", payloads=_json({"decision": "accept"})
     ),
+    ("POST", f"{API}/commitments/{{commitment_id}}/progress/{{progress_id}}/photos"): Op(
+        "commitment",
+        payloads=lambda w, role: [
+            {"files": {"file": ("p.jpg", make_jpeg(taken_at=datetime.now(TZ)), "image/jpeg")}}
+        ],
+    ),
+    (
+        "GET",
+        f"{API}/commitments/{{commitment_id}}/progress/{{progress_id}}/photos/{{photo_id}}",
+    ): Op("commitment"),
     ("POST", f"{API}/commitments/{{commitment_id}}/supervision"): Op(
         "commitment", payloads=_json({"note": "越权包案"})
     ),

@@ -9,13 +9,16 @@ from datetime import datetime
 from typing import Annotated
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, File, Query, Response, UploadFile
 
-from services.core.commitments import queries, service, supervision
+from services.core.commitments import photos, queries, service, supervision
 from services.core.commitments.queries import CommitmentView, Filters
 from services.core.commitments.rules import STATUSES
+from services.core.evidence.service import EvidencePolicy
+from services.core.evidence.storage import ObjectMissing, StorageError, make_storage
 from services.core.models import (
     CommitmentEscalation,
+    CommitmentPhoto,
     CommitmentProgress,
     Meeting,
     PersonalSupervision,
@@ -35,6 +38,7 @@ from ..schemas.commitments import (
     MeetingOut,
     MeetingPage,
     PersonOut,
+    PhotoOut,
     ProgressCreate,
     ProgressList,
     ProgressOut,
@@ -108,12 +112,23 @@ def commitment_out(v: CommitmentView, tz: ZoneInfo, now: datetime) -> Commitment
     )  # fmt: skip
 
 
-def _progress_out(p: CommitmentProgress, tz: ZoneInfo) -> ProgressOut:
+def _photo_out(cid: int, p: CommitmentPhoto, tz: ZoneInfo) -> PhotoOut:
+    return PhotoOut(
+        id=p.id, media_type=p.media_type, bytes=p.bytes, width=p.width, height=p.height,
+        uploaded_at=p.uploaded_at.astimezone(tz),
+        url=f"/api/v1/commitments/{cid}/progress/{p.progress_id}/photos/{p.id}",
+    )  # fmt: skip
+
+
+def _progress_out(
+    p: CommitmentProgress, tz: ZoneInfo, shots: list[CommitmentPhoto] | None = None
+) -> ProgressOut:
     return ProgressOut(
         id=p.id, commitment=p.commitment_id, text=p.content, percent=p.percent,
         reported_at=p.reported_at.astimezone(tz), review=p.review,
         reviewed_at=p.reviewed_at.astimezone(tz) if p.reviewed_at else None,
         review_note=p.review_note,
+        photos=[_photo_out(p.commitment_id, shot, tz) for shot in shots or []],
     )  # fmt: skip
 
 
@@ -225,7 +240,58 @@ async def list_progress(
     await queries.get_view(session, caller, commitment_id)
     tz = ZoneInfo(settings.timezone)
     reports = await queries.progress_of(session, commitment_id)
-    return ProgressList(items=[_progress_out(p, tz) for p in reports])
+    shots = await photos.photos_of(session, [p.id for p in reports])
+    return ProgressList(items=[_progress_out(p, tz, shots.get(p.id)) for p in reports])
+
+
+@router.post(
+    "/commitments/{commitment_id}/progress/{progress_id}/photos",
+    response_model=PhotoOut,
+    status_code=201,
+    responses={
+        200: {"description": "the same photo was already attached"},
+        413: {"description": "larger than DUBAN_EVIDENCE_MAX_BYTES"},
+        415: {"description": "not a JPEG, PNG or WebP"},
+    },
+)
+async def post_progress_photo(
+    commitment_id: IdPath, progress_id: IdPath, response: Response, caller: Caller,
+    session: Session, settings: SettingsDep,
+    file: Annotated[UploadFile, File(description="the photo: JPEG, PNG or WebP")],
+) -> PhotoOut:  # fmt: skip
+    """A photo of the unit's progress report, until the office reviewed it (multipart
+    `file`; kept like a finding's evidence). The same photo again answers 200."""
+    data = await file.read(settings.evidence_max_bytes + 1)
+    shot, created = await photos.attach_photo(
+        session, commitment_id, progress_id, data, caller, now=utcnow(),
+        policy=EvidencePolicy.from_settings(settings), storage=make_storage(settings),
+    )  # fmt: skip
+    if not created:
+        response.status_code = 200
+    return _photo_out(commitment_id, shot, ZoneInfo(settings.timezone))
+
+
+@router.get(
+    "/commitments/{commitment_id}/progress/{progress_id}/photos/{photo_id}",
+    response_class=Response,
+    responses={200: {"content": {"image/jpeg": {}, "image/png": {}, "image/webp": {}}}},
+)
+async def get_progress_photo(
+    commitment_id: IdPath, progress_id: IdPath, photo_id: uuid.UUID, caller: Caller,
+    session: Session, settings: SettingsDep,
+) -> Response:  # fmt: skip
+    """The stored photo (re-encoded, without metadata); 404 outside the caller's scope."""
+    shot = await photos.visible_photo(session, caller, commitment_id, progress_id, photo_id)
+    try:
+        content = await make_storage(settings).get(shot.object_key)
+    except ObjectMissing as exc:
+        raise DomainError(404, f"The photo {photo_id} is missing from storage.") from exc
+    except StorageError as exc:
+        raise DomainError(503, "The photo storage is unavailable; retry shortly.") from exc
+    return Response(
+        content=content, media_type=shot.media_type,
+        headers={"ETag": f'"{shot.id}"', "X-Content-Type-Options": "nosniff"},
+    )  # fmt: skip
 
 
 @router.post(

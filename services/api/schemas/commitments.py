@@ -129,6 +129,16 @@ class ProgressCreate(BaseModel):
     percent: int = Field(ge=0, le=100, strict=True)
 
 
+class PhotoOut(BaseModel):
+    id: uuid.UUID
+    media_type: str
+    bytes: int
+    width: int
+    height: int
+    uploaded_at: datetime
+    url: str
+
+
 class ProgressOut(BaseModel):
     id: int
     commitment: int
@@ -138,6 +148,7 @@ class ProgressOut(BaseModel):
     review: Literal["pending", "accepted", "returned"]
     reviewed_at: datetime | None
     review_note: str | None
+    photos: list[PhotoOut] = Field(default_factory=list)
 
 
 class ProgressList(BaseModel):

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import select
 
-from services.core.commitments import queries, rules, service, supervision
+from services.core.commitments import photos, queries, rules, service, supervision
 from services.core.commitments.queries import Filters
 from services.core.commitments.rules import STATUSES
 from services.core.identity.principal import Principal
@@ -53,10 +53,12 @@ async def _context(session: Session, caller: Principal, cid: int) -> dict[str, A
     except NotFound as exc:
         raise PageNotFound from exc
     unit_path = await session.scalar(select(Unit.path).where(Unit.id == view.commitment.unit_id))
+    progress = await queries.progress_of(session, cid)
     return {
         "v": view,
         "now": utcnow(),
-        "progress": await queries.progress_of(session, cid),
+        "progress": progress,
+        "photos": await photos.photos_of(session, [p.id for p in progress]),
         "office": rules.is_office(caller),
         "reports": rules.may_report(caller, unit_path or ""),
         "leads": rules.may_take_charge(caller),
