@@ -141,6 +141,23 @@ BODIES: dict[tuple[str, str], Any] = {
         "email": "edge@example.org",
     },
     ("patch", "/api/v1/contact-points/{point_id}"): dict,
+    ("post", "/api/v1/meetings"): lambda: {
+        "held_on": "2026-10-01",
+        "title": "边界",
+        "kind": "briefing",
+    },
+    ("post", "/api/v1/meetings/{meeting_id}/commitments"): lambda: {
+        "unit": "shinan",
+        "status_quo": "边界",
+        "problems": "边界",
+        "targets": "边界",
+        "measures": "边界",
+        "deadline": {"working_days": 5},
+    },
+    ("post", "/api/v1/commitments/{commitment_id}/progress"): lambda: {
+        "text": "边界",
+        "percent": 50,
+    },
 }
 # Values for the query parameters an operation needs besides the one at the edge.
 QUERIES: dict[tuple[str, str], dict[str, Any]] = {
