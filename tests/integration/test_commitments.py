@@ -304,7 +304,9 @@ async def test_follow_up_video_shows_the_earlier_problems_and_commitments_it_rev
     )
     # the follow-up: one segment at the first one's place, one somewhere new
     again = segment(0) | {"description": "回头看 仍未整改", "offset": "00:10"}
-    elsewhere = segment(9) | {"offset": "00:20"}
+    # the same latitude, 900 m east: not the same place
+    far = {"lat": 36.05, "lon": 120.35, "address": "曝光点位 东侧"}
+    elsewhere = segment(0) | {"offset": "00:20", "description": "新问题", "location": far}
     follow = await register(
         client, office, video(title="曝光台 第2期", segments=[again, elsewhere])
     )
