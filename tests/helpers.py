@@ -29,6 +29,7 @@ from zoneinfo import ZoneInfo
 import asyncpg
 import chinese_calendar
 import httpx
+import redis
 from alembic.config import Config
 from argon2 import PasswordHasher
 from httpx import AsyncClient, Response
@@ -421,6 +422,14 @@ class Servers:
         and took a worker a minute or two to delete at the session's end."""
         name = url.rsplit("/", 1)[1]
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    def empty_redis(self) -> str:
+        """The session's Redis with nothing left by earlier tests (this xdist worker runs its
+        tests one after another): a worker a test killed mid-job leaves that job queued, and a
+        later test's worker would take it up and log that its retries were spent."""
+        with redis.Redis.from_url(self.redis.url) as client:
+            client.flushall()
+        return self.redis.url
 
     def _url_of(self, name: str) -> str:
         return self.pg.url.rsplit("/", 1)[0] + f"/{name}"
