@@ -165,6 +165,9 @@ def render(
         extension=Extension(
             requested_until=_local(f.extension_requested_until, tz), count=f.extension_count
         ),
+        # A report just made (Fresh) has no return request yet.
+        return_requested_at=_local(f.return_requested_at, tz) if isinstance(f, Finding) else None,
+        co_units=[u for u in (unit(i) for i in refs.co_units.get(f.id, ())) if u is not None],
         recurrence_of=refs.link(f.recurrence_of),
         possible_recurrence_of=refs.link(f.possible_recurrence_of),
         duplicate_of=refs.link(f.duplicate_of),
@@ -519,6 +522,7 @@ async def post_transition(
         due_at=body.due_at,
         duplicate_of=body.duplicate_of,
         evidence=body.evidence,
+        co_units=body.co_units,
     )
     finding = await transition(session, finding_id, request, caller, clock, ref)
     TRANSITIONS.labels(body.action.value).inc()

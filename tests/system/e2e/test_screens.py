@@ -367,6 +367,8 @@ async def test_the_dispatcher_dispatches_a_queued_report(browser: Browser, live:
         fid = str(f["id"])
         r = await act(client, await login("handler.shinan"), fid, "return", note="非本区职责")
         assert r.status_code == 200, r.text
+        r = await act(client, await login("dispatcher"), fid, "approve_return")
+        assert r.status_code == 200, r.text
     page = await desk_page(browser, live, "dispatcher")
     await page.goto(f"{live.url}/ui/desk/dispatch")
     row = f"[data-finding='{fid}']"
