@@ -175,3 +175,43 @@ class EventOut(BaseModel):
 class EventList(BaseModel):
     items: list[EventOut]
     next_cursor: str | None
+
+
+BulkAction = Literal["dispatch", "transfer", "approve_extension", "approve_return", "close_invalid"]
+
+
+class BulkItem(BaseModel):
+    """One finding of a bulk action; its own unit and note take precedence over the shared."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    id: uuid.UUID
+    expected_version: Annotated[int, Strict()] | None = Field(default=None, ge=1, le=INT4_MAX)
+    unit: str | None = Field(default=None, max_length=64)
+    note: str | None = Field(default=None, max_length=4000)
+
+
+class BulkIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    action: BulkAction
+    unit: str | None = Field(
+        default=None, max_length=64, description="dispatch, transfer: for every item without one"
+    )
+    note: str | None = Field(
+        default=None, max_length=4000, description="for every item without its own"
+    )
+    items: list[dict[str, Any]] = Field(
+        min_length=1, description="up to 500 `{id, expected_version?, unit?, note?}`"
+    )
+
+
+class BulkResult(BaseModel):
+    id: uuid.UUID | None
+    outcome: Literal["done", "refused", "invalid"]
+    finding: FindingOut | None = None
+    problem: dict[str, Any] | None = None
+
+
+class BulkResponse(BaseModel):
+    results: list[BulkResult]
