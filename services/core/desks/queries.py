@@ -117,6 +117,21 @@ async def queue_reasons(
     return out
 
 
+async def return_reasons(
+    session: AsyncSession, ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, str | None]:
+    """The unit's reason for each pending return request (its latest `return` event)."""
+    if not ids:
+        return {}
+    rows = await session.execute(
+        select(Event.finding_id, Event.payload["note"].astext)
+        .where(Event.finding_id.in_(list(ids)), Event.action == "return")
+        .order_by(Event.finding_id, Event.id.desc())
+        .ext(distinct_on(Event.finding_id))
+    )
+    return {finding_id: note for finding_id, note in rows.all()}  # noqa: C416 - rows, not pairs
+
+
 async def duplicate_candidates(
     session: AsyncSession, principal: Principal, findings: Sequence[Finding]
 ) -> dict[uuid.UUID, list[Finding]]:
