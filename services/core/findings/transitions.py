@@ -237,7 +237,7 @@ async def _apply(
     return {}
 
 
-async def _handoff(
+def _handoff(
     session: AsyncSession,
     finding: Finding,
     kind: str,
@@ -245,6 +245,7 @@ async def _handoff(
     to_unit: Unit | None,
     clock: Clock,
 ) -> None:
+    """Count a transfer or an approved return against the unit that caused it."""
     session.add(
         UnitHandoff(
             finding_id=finding.id,
@@ -258,13 +259,12 @@ async def _handoff(
 
 async def _return_reason(session: AsyncSession, finding: Finding) -> str | None:
     """The note of the unit's pending return request (its latest `return` event)."""
-    note = await session.scalar(
+    return await session.scalar(
         select(Event.payload["note"].astext)
         .where(Event.finding_id == finding.id, Event.action == Action.RETURN.value)
         .order_by(Event.id.desc())
         .limit(1)
     )
-    return note
 
 
 async def _approve_return(session: AsyncSession, finding: Finding, clock: Clock) -> dict[str, Any]:
@@ -273,7 +273,7 @@ async def _approve_return(session: AsyncSession, finding: Finding, clock: Clock)
     returned_by = await session.get(Unit, finding.responsible_unit_id or 0)
     assert returned_by is not None  # noqa: S101 - an item with a running clock has a unit
     reason = await _return_reason(session, finding)
-    await _handoff(session, finding, "return", returned_by, None, clock)
+    _handoff(session, finding, "return", returned_by, None, clock)
     finding.responsible_unit_id = None
     finding.dispatched_at = None
     finding.due_at = None
@@ -303,7 +303,7 @@ async def _transfer(
     reason = await _return_reason(session, finding) if returned else None
     payload = await _dispatch(session, finding, request, principal, clock, ref)
     to_unit = await session.get(Unit, finding.responsible_unit_id or 0)
-    await _handoff(session, finding, "return" if returned else "transfer", previous, to_unit, clock)
+    _handoff(session, finding, "return" if returned else "transfer", previous, to_unit, clock)
     finding.submitted_at = None
     finding.submitted_by_id = None
     finding.extension_requested_until = None
