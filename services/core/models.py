@@ -375,6 +375,8 @@ class Finding(Base):
     # A pending extension request: the due_at the unit asked for.
     extension_requested_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     extension_count: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    # A pending return request (回退): when the unit asked; the dispatcher approves or denies.
+    return_requested_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     recurrence_of: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("findings.id"))
     # A finding rectified nearby that was another unit's (or the finding had no unit yet): a
     # recurrence only if a dispatcher confirms it (README "Duplicates and recurrences").
@@ -388,6 +390,41 @@ class Finding(Base):
     request_hash: Mapped[str] = mapped_column(String(64))
     version: Mapped[int] = mapped_column(Integer, server_default=text("1"))
     updated_at: Mapped[datetime] = _now()
+
+
+class FindingCoUnit(Base):
+    """A co-handling unit (协办) of a finding: it sees the finding and may add progress; the
+    responsible unit (主办) alone accepts, submits and asks for time. Set by the dispatcher
+    on dispatch and transfer (migration 0025)."""
+
+    __tablename__ = "finding_co_units"
+    __table_args__ = (Index("ix_finding_co_units_unit", "unit_id", "finding_id"),)
+
+    finding_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("findings.id"), primary_key=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"), primary_key=True)
+    added_at: Mapped[datetime] = _now()
+
+
+HANDOFF_KINDS = ("transfer", "return")
+
+
+class UnitHandoff(Base):
+    """A finding passed on, counted against the unit that caused it (推诿 made visible): a
+    transfer (转办) against the unit it was taken from, an approved return (回退) against the
+    unit that returned it. Written with the transition's event (migration 0025)."""
+
+    __tablename__ = "unit_handoffs"
+    __table_args__ = (
+        CheckConstraint(_in("kind", HANDOFF_KINDS), name="kind"),
+        Index("ix_unit_handoffs_at", "at", postgresql_include=["unit_id", "kind"]),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    finding_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("findings.id"), index=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"))
+    kind: Mapped[str] = mapped_column(String(16))
+    to_unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
 class Event(Base):

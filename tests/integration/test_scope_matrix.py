@@ -711,6 +711,10 @@ TRANSITIONS: dict[Action, dict[str, Any]] = {
     Action.DENY_EXTENSION: {"note": "不予延期"},
     Action.CONFIRM_RECURRENCE: {"note": "同一问题反弹"},
     Action.DISMISS_RECURRENCE: {"note": "不是同一问题"},
+    Action.APPROVE_RETURN: {"note": "同意退回"},
+    Action.DENY_RETURN: {"note": "不同意退回"},
+    Action.TRANSFER: {"unit": "shinan.badaguan", "note": "转办", "co_units": ["shinan.cgj"]},
+    Action.PROGRESS: {"note": "协办进展"},
 }
 
 
@@ -720,7 +724,12 @@ def _transitions(w: World, role: str) -> list[Payload]:
         "{due_at}": (datetime.now(TZ) + timedelta(days=20)).isoformat(),
     }
     return [
-        {"json": {"action": a.value, **{k: fill.get(v, v) for k, v in extra.items()}}}
+        {
+            "json": {
+                "action": a.value,
+                **{k: fill.get(v, v) if isinstance(v, str) else v for k, v in extra.items()},
+            }
+        }
         for a, extra in TRANSITIONS.items()
     ]
 
@@ -753,6 +762,21 @@ def _reports(w: World, role: str) -> list[Payload]:
 
 def _batch(w: World, role: str) -> list[Payload]:
     return [{"json": {"findings": _near_and_replay(w)}}]
+
+
+def _bulk(w: World, role: str) -> list[Payload]:
+    # Every bulk action on the foreign finding (the dispatcher's: refused to every scoped role).
+    return [
+        {
+            "json": {
+                "action": a,
+                "unit": "shinan.badaguan",
+                "note": "越权",
+                "items": [{"id": w.finding}],
+            }
+        }
+        for a in ("dispatch", "transfer", "approve_extension", "approve_return", "close_invalid")
+    ]
 
 
 def _login_form(w: World, role: str) -> list[Payload]:
@@ -922,6 +946,12 @@ API_OPS: dict[tuple[str, str], Op] = {
         "refused for its place outside the caller's area)",
     ),
     ("POST", f"{API}/findings/batch"): Op("finding", payloads=_batch, allowed=frozenset({200})),
+    ("POST", f"{API}/findings/bulk"): Op(
+        "finding",
+        payloads=_bulk,
+        allowed=frozenset({403}),
+        why="the dispatcher's bulk actions on the foreign finding: refused to a scoped role",
+    ),
     ("GET", f"{API}/findings"): Op(
         "finding",
         queries=lambda w: [
@@ -1278,6 +1308,14 @@ def _ui_dispatch(w: World, role: str) -> list[Payload]:
     ]
 
 
+def _ui_bulk(w: World, role: str) -> list[Payload]:
+    base = {"csrf": w.csrf[role], "pick": w.finding, "note": "越权", f"version:{w.finding}": "1"}
+    return [
+        {"data": base | {"bulk_action": a}}
+        for a in ("close_invalid", "approve_extension", "approve_return")
+    ]
+
+
 def _ui_act(w: World, role: str) -> list[Payload]:
     base = {"csrf": w.csrf[role], "finding": w.finding, "note": "越权操作"}
     return [
@@ -1343,6 +1381,9 @@ UI_PAGES: dict[tuple[str, str], Op] = {
     ("GET", "/ui/desk/dispatch"): Op("desk", allowed=frozenset({200, 404}), why=DESK_WHY),
     ("POST", "/ui/desk/dispatch"): Op(
         "desk", payloads=_ui_dispatch, allowed=frozenset({303, 404, 422}), why=DESK_WHY
+    ),
+    ("POST", "/ui/desk/bulk"): Op(
+        "desk", payloads=_ui_bulk, allowed=frozenset({404}), why="another role's desk: a 404"
     ),
     ("POST", "/ui/desk/act"): Op(
         "desk", payloads=_ui_act, allowed=frozenset({404}), why="the foreign finding: a 404"
@@ -1591,3 +1632,81 @@ async def test_a_duplicate_never_names_the_foreign_original(
         for tail in ("", "/events")
     ]
     assert not [text for text in seen if original["id"] in text]
+
+
+# Who of the scoped callers sees a 李沧区 finding once 市南区城市管理局 co-handles it: those
+# whose subtree holds the bureau (its own handler and the district's accounts), not 八大关.
+SEES_CO_HANDLED = frozenset(
+    {"inspector.shinan", "handler.shinan", "handler.shinan.cgj", "leader.shinan"}
+)
+
+
+async def test_a_co_handling_unit_sees_the_foreign_finding_and_no_one_else_does(
+    client: AsyncClient, login: Login
+) -> None:
+    """Co-handling (协办) widens the scope by exactly the co-handling unit's subtree, in SQL:
+    every read of the finding (the finding, the list, the trail, the photos) answers as for
+    one's own finding to that subtree and as for a missing one to every other scoped caller,
+    before, and again after the dispatcher takes the unit off."""
+    inspector, dispatcher = await login("inspector"), await login("dispatcher")
+    foreign = await post(
+        client, inspector, description="越界甲 协办", unit="licang.xiaocun", location=LICANG_PLACE
+    )
+    fid = foreign["id"]
+
+    async def reads(role: str) -> list[tuple[str, int, bool]]:
+        headers = await login(role)
+        out = []
+        for tail in ("", "/events", "/evidence"):
+            r = await client.get(f"{API}/findings/{fid}{tail}", headers=headers)
+            missing = await client.get(f"{API}/findings/{MISSING_UUID}{tail}", headers=headers)
+            out.append((tail, r.status_code, r.status_code == missing.status_code))
+        listed = await client.get(f"{API}/findings", params={"limit": 500}, headers=headers)
+        out.append(("list", listed.status_code, fid not in listed.text))
+        return out
+
+    hidden = [
+        ("", 404, True),
+        ("/events", 404, True),
+        ("/evidence", 404, True),
+        ("list", 200, True),
+    ]
+    shown = [
+        ("", 200, False),
+        ("/events", 200, False),
+        ("/evidence", 200, False),
+        ("list", 200, False),
+    ]
+    for role in SCOPED:
+        assert await reads(role) == hidden, role
+    r = await act(
+        client,
+        dispatcher,
+        fid,
+        "transfer",
+        unit="licang.xiaocun",
+        note="x",
+        co_units=["shinan.cgj"],
+    )
+    assert r.status_code == 422  # the finding stays with 李村; co-handling comes with a move
+    r = await act(
+        client,
+        dispatcher,
+        fid,
+        "transfer",
+        unit="licang",
+        note="区里牵头，市南城管局协办",
+        co_units=["shinan.cgj"],
+    )
+    assert r.status_code == 200, r.text
+    for role in SCOPED:
+        assert await reads(role) == (shown if role in SEES_CO_HANDLED else hidden), role
+    # Only the co-handling unit's own handlers act, and only to add progress.
+    bureau, street = await login("handler.shinan.cgj"), await login("handler.shinan.badaguan")
+    assert (await act(client, bureau, fid, "progress", note="已派人")).status_code == 200
+    assert (await act(client, bureau, fid, "accept")).status_code == 403
+    assert (await act(client, street, fid, "progress", note="x")).status_code == 404
+    r = await act(client, dispatcher, fid, "transfer", unit="licang.xiaocun", note="x", co_units=[])
+    assert r.status_code == 200, r.text
+    for role in SCOPED:
+        assert await reads(role) == hidden, role

@@ -19,8 +19,13 @@ ALL_ROLES = ("inspector", "dispatcher", "unit_handler", "verifier", "leader", "s
 EXPECTED: dict[tuple[Action, Status], Status] = {
     (A.DISPATCH, S.REPORTED): S.ASSIGNED,
     (A.ACCEPT, S.ASSIGNED): S.ACCEPTED,
-    (A.RETURN, S.ASSIGNED): S.REPORTED,
-    (A.RETURN, S.ACCEPTED): S.REPORTED,
+    # A unit only asks to return (回退); the item leaves it when a dispatcher approves.
+    **{(A.RETURN, s): s for s in (S.ASSIGNED, S.ACCEPTED)},
+    **{(A.APPROVE_RETURN, s): S.REPORTED for s in (S.ASSIGNED, S.ACCEPTED)},
+    **{(A.DENY_RETURN, s): s for s in (S.ASSIGNED, S.ACCEPTED)},
+    # A transfer (转办) takes the item from the unit holding it; the new unit signs for it.
+    **{(A.TRANSFER, s): S.ASSIGNED for s in (S.ASSIGNED, S.ACCEPTED, S.SUBMITTED)},
+    **{(A.PROGRESS, s): s for s in (S.ASSIGNED, S.ACCEPTED)},
     (A.SUBMIT, S.ACCEPTED): S.SUBMITTED,
     (A.VERIFY, S.SUBMITTED): S.CLOSED,
     (A.REJECT, S.SUBMITTED): S.ACCEPTED,
@@ -41,6 +46,10 @@ EXPECTED_ROLE = {
     A.DENY_EXTENSION: "dispatcher",
     A.CONFIRM_RECURRENCE: "dispatcher",
     A.DISMISS_RECURRENCE: "dispatcher",
+    A.APPROVE_RETURN: "dispatcher",
+    A.DENY_RETURN: "dispatcher",
+    A.TRANSFER: "dispatcher",
+    A.PROGRESS: "unit_handler",
     A.ACCEPT: "unit_handler",
     A.RETURN: "unit_handler",
     A.SUBMIT: "unit_handler",
@@ -51,6 +60,7 @@ EXPECTED_ROLE = {
 REASONS = {A.VERIFY: "rectified", A.CLOSE_INVALID: "invalid", A.MARK_DUPLICATE: "duplicate"}
 PENDING = {A.APPROVE_EXTENSION, A.DENY_EXTENSION}
 DECISIONS = {A.CONFIRM_RECURRENCE, A.DISMISS_RECURRENCE}
+RETURNS = {A.APPROVE_RETURN, A.DENY_RETURN}
 
 
 def actor(role: str, holds: bool | None = None, user_id: int = 1) -> Actor:
@@ -69,6 +79,7 @@ def test_every_edge_allowed_or_refused(action: Action, status: Status) -> None:
         actor(EXPECTED_ROLE[action]),
         extension_pending=action in PENDING,
         recurrence_pending=action in DECISIONS,
+        return_pending=action in RETURNS,
     )
     if (action, status) in EXPECTED:
         assert result == Plan(action, status, EXPECTED[(action, status)], REASONS.get(action))
@@ -86,6 +97,7 @@ def test_only_the_right_role_may_act(action: Action, role: str) -> None:
         actor(role),
         extension_pending=action in PENDING,
         recurrence_pending=action in DECISIONS,
+        return_pending=action in RETURNS,
     )
     if role == EXPECTED_ROLE[action]:
         assert isinstance(result, Plan)
@@ -128,6 +140,41 @@ def test_a_recurrence_is_decided_only_when_one_is_pending(action: Action) -> Non
     assert plan_transition(action, S.ASSIGNED, actor("dispatcher")) == Refusal(
         409, "There is no possible recurrence to decide."
     )
+
+
+@pytest.mark.parametrize("action", sorted(RETURNS))
+def test_a_return_is_decided_only_when_one_is_pending(action: Action) -> None:
+    assert plan_transition(action, S.ACCEPTED, actor("dispatcher")) == Refusal(
+        409, "There is no pending return request."
+    )
+
+
+def test_a_unit_asks_to_return_once_at_a_time() -> None:
+    again = plan_transition(A.RETURN, S.ACCEPTED, actor("unit_handler"), return_pending=True)
+    assert again == Refusal(409, "A return request is already pending.")
+
+
+@pytest.mark.parametrize(
+    ("lead", "co", "allowed"),
+    [(True, False, True), (False, True, True), (True, True, True), (False, False, False)],
+)
+def test_progress_by_the_lead_or_a_co_handling_unit(lead: bool, co: bool, allowed: bool) -> None:
+    handler = Actor(user_id=1, role="unit_handler", holds_responsible_unit=lead, holds_co_unit=co)
+    result = plan_transition(A.PROGRESS, S.ACCEPTED, handler)
+    if allowed:
+        assert isinstance(result, Plan)
+    else:
+        assert isinstance(result, Refusal)
+        assert result.status == 403
+
+
+@pytest.mark.parametrize("action", [A.ACCEPT, A.RETURN, A.SUBMIT, A.REQUEST_EXTENSION])
+def test_a_co_handling_unit_does_not_act_for_the_lead(action: Action) -> None:
+    status = next(s for (a, s) in EXPECTED if a is action)
+    co = Actor(user_id=1, role="unit_handler", holds_responsible_unit=False, holds_co_unit=True)
+    result = plan_transition(action, status, co)
+    assert isinstance(result, Refusal)
+    assert result.status == 403
 
 
 def test_table_and_roles_cover_every_action() -> None:

@@ -23,7 +23,9 @@ const WORDS = {
     st_waiting: "等待发送", st_sent: "已发送", st_refused: "被拒绝",
     photos_of: "照片 {a}/{b}", nothing: "没有记录。", recent: "最近使用",
     dups: "附近可能重复的问题：", no_tasks: "没有待办任务。",
-    due: "期限", accept: "签收", return: "退回", return_reason: "退回理由",
+    due: "期限", accept: "签收", return: "申请退回", return_reason: "退回理由（派单员审批）",
+    return_pending: "退回申请待派单员审批", co_handling: "协办（主办：{unit}）",
+    progress: "报进展", progress_note: "进展情况",
     extension: "申请延期", extension_until: "延期至", extension_reason: "延期理由",
     after_photo: "拍整改后照片", submit: "提交整改", submit_note: "整改说明",
     done: "已完成。", escalations: "督办与批示", instruction: "批示",
@@ -51,8 +53,10 @@ const WORDS = {
     outbox_hint: "Offline, reports and photos stay on the phone and are sent when the network returns.",
     st_waiting: "waiting", st_sent: "sent", st_refused: "refused", photos_of: "photos {a}/{b}",
     nothing: "Nothing here.", recent: "Recent", dups: "Possible duplicates nearby:",
-    no_tasks: "No tasks.", due: "Due", accept: "Accept", return: "Return",
-    return_reason: "Reason for returning", extension: "Request extension",
+    no_tasks: "No tasks.", due: "Due", accept: "Accept", return: "Ask to return",
+    return_reason: "Reason for returning (the dispatcher decides)", extension: "Request extension",
+    return_pending: "return requested, waiting for the dispatcher",
+    co_handling: "co-handling (lead: {unit})", progress: "Add progress", progress_note: "Progress",
     extension_until: "Until", extension_reason: "Reason", after_photo: "Take the after-photo",
     submit: "Submit", submit_note: "What was done", done: "Done.",
     escalations: "Escalations and instructions", instruction: "Instruction",
@@ -664,8 +668,13 @@ function taskCard(f, escalations) {
     el("div", { class: "taskhead" }, lightBadge(f.light), " ",
       el("strong", { text: f.category.name }), " ", el("span", { class: "hint", text: t(`fs_${f.status}`) })),
     el("p", { text: f.description }),
-    el("p", { class: "hint", text: `${f.location.address || ""} · ${t("due")} ${f.due_at ? new Date(f.due_at).toLocaleString() : "—"}${f.extension.requested_until ? ` · ${t("extension_pending")}` : ""}` }),
+    el("p", { class: "hint", text: `${f.location.address || ""} · ${t("due")} ${f.due_at ? new Date(f.due_at).toLocaleString() : "—"}${f.extension.requested_until ? ` · ${t("extension_pending")}` : ""}${f.return_requested_at ? ` · ${t("return_pending")}` : ""}` }),
   );
+  // A co-handling unit (协办) sees the item and adds progress; the lead unit does the rest.
+  const coHandling = !!(me && me.unit && (f.co_units || []).some((u) => u.code === me.unit.code));
+  if (coHandling) {
+    card.append(el("p", { class: "hint", "data-co": "1", text: t("co_handling", { unit: f.responsible_unit ? f.responsible_unit.name : "—" }) }));
+  }
   if (escalations.length) {
     const box = el("details", {}, el("summary", { text: `${t("escalations")} (${escalations.length})` }));
     for (const e of escalations) {
@@ -697,6 +706,12 @@ function taskCard(f, escalations) {
     }
   };
   const actions = el("div", { class: "actions" });
+  const progress = noteForm("progress", t("progress"), t("progress_note"), true, (note) => act("progress", { note }));
+  if (coHandling) {
+    actions.append(progress);
+    card.append(actions, status);
+    return card;
+  }
   if (f.status === "assigned") {
     actions.append(el("button", { type: "button", class: "primary", "data-action": "accept", text: t("accept"), onclick: () => act("accept") }));
   }
@@ -721,7 +736,10 @@ function taskCard(f, escalations) {
     actions.append(noteForm("submit", t("submit"), t("submit_note"), false, (note) => act("submit", note ? { note } : {})));
     actions.append(extensionForm(f, (until, note) => act("request_extension", { due_at: until, note })));
   }
-  actions.append(noteForm("return", t("return"), t("return_reason"), true, (note) => act("return", { note })));
+  actions.append(progress);
+  if (!f.return_requested_at) {
+    actions.append(noteForm("return", t("return"), t("return_reason"), true, (note) => act("return", { note })));
+  }
   card.append(actions, status);
   return card;
 }

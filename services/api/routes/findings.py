@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.core.calendar.store import city_clock
+from services.core.desks.service import Outcome, bulk_act
 from services.core.escalation.rules import Light
 from services.core.findings.intake import IntakeTerms, NewFinding, report
 from services.core.findings.queries import (
@@ -24,7 +25,7 @@ from services.core.findings.queries import (
     list_findings,
     load_refs,
 )
-from services.core.findings.rules import Clock, FindingError, light_of
+from services.core.findings.rules import ROLES, Action, Clock, FindingError, light_of
 from services.core.findings.sources import Way, reporting_roles, source_refusal
 from services.core.findings.store import Fresh
 from services.core.findings.transitions import TransitionRequest, transition
@@ -53,6 +54,10 @@ from ..problems import Problem, problem_body, problem_from, validation_errors
 from ..schemas.findings import (
     BatchResponse,
     BatchResult,
+    BulkIn,
+    BulkItem,
+    BulkResponse,
+    BulkResult,
     CategoryRef,
     EventList,
     EventOut,
@@ -165,6 +170,9 @@ def render(
         extension=Extension(
             requested_until=_local(f.extension_requested_until, tz), count=f.extension_count
         ),
+        # A report just made (Fresh) has no return request yet.
+        return_requested_at=_local(f.return_requested_at, tz) if isinstance(f, Finding) else None,
+        co_units=[u for u in (unit(i) for i in refs.co_units.get(f.id, ())) if u is not None],
         recurrence_of=refs.link(f.recurrence_of),
         possible_recurrence_of=refs.link(f.possible_recurrence_of),
         duplicate_of=refs.link(f.duplicate_of),
@@ -519,11 +527,93 @@ async def post_transition(
         due_at=body.due_at,
         duplicate_of=body.duplicate_of,
         evidence=body.evidence,
+        co_units=body.co_units,
     )
     finding = await transition(session, finding_id, request, caller, clock, ref)
     TRANSITIONS.labels(body.action.value).inc()
     refs = await load_refs(session, [finding], caller)
     return render(finding, refs, clock.tz, clock.now)
+
+
+@router.post("/findings/bulk", response_model=BulkResponse)
+async def post_bulk(
+    body: BulkIn,
+    caller: Caller,
+    session: Session,
+    settings: SettingsDep,
+    ref: Ref,
+) -> BulkResponse:
+    """One action on up to 500 findings: `dispatch`, `transfer`, `approve_extension`,
+    `approve_return` or `close_invalid`. Each item is checked and answered on its own, as a
+    transition of its own would be (`done` with the finding, `refused` with the problem),
+    and a refused one undoes nothing else; an item that is not valid is `invalid`."""
+    action = Action(body.action)
+    if caller.role not in ROLES[action]:
+        raise Problem(403, f"Only {', '.join(sorted(ROLES[action]))} may {action.value}.")
+    if len(body.items) > settings.max_batch_size:
+        raise Problem(
+            422,
+            f"A bulk action takes at most {settings.max_batch_size} findings "
+            f"(got {len(body.items)}).",
+            errors=[{"field": "items", "message": f"at most {settings.max_batch_size} items"}],
+        )
+    results: list[BulkResult | None] = []
+    requests: list[tuple[uuid.UUID, TransitionRequest]] = []
+    for index, raw in enumerate(body.items):
+        try:
+            item = BulkItem.model_validate(raw)
+        except ValidationError as exc:
+            errors = [
+                {"field": f"items[{index}].{e['field']}", "message": e["message"]}
+                for e in validation_errors(exc.errors())
+            ]
+            problem = problem_body(422, "This item is not valid.", kind="validation", errors=errors)
+            results.append(
+                BulkResult(id=_as_uuid(raw.get("id")), outcome="invalid", problem=problem)
+            )
+            continue
+        results.append(None)
+        requests.append((item.id, _bulk_request(action, body, item)))
+    clock = make_clock(ref, settings)
+    outcomes = await bulk_act(session, requests, caller, clock, ref)
+    done = [o.finding for o in outcomes if o.finding is not None]
+    refs = await load_refs(session, done, caller)
+    answers = iter(outcomes)
+    for index, result in enumerate(results):
+        if result is None:
+            results[index] = _bulk_result(action, next(answers), refs, clock, index)
+    return BulkResponse(results=[r for r in results if r is not None])
+
+
+def _bulk_request(action: Action, body: BulkIn, item: BulkItem) -> TransitionRequest:
+    return TransitionRequest(
+        action=action,
+        expected_version=item.expected_version,
+        note=item.note or body.note,
+        unit=item.unit or body.unit,
+    )
+
+
+def _bulk_result(
+    action: Action, outcome: Outcome, refs: Refs, clock: Clock, index: int
+) -> BulkResult:
+    if outcome.finding is not None:
+        TRANSITIONS.labels(action.value).inc()
+        return BulkResult(
+            id=outcome.finding_id,
+            outcome="done",
+            finding=render(outcome.finding, refs, clock.tz, clock.now),
+        )
+    error = outcome.error
+    assert error is not None  # noqa: S101 - an outcome is a finding or a refusal
+    # The problem the item's own transition would have answered, its fields named in the list.
+    problem = problem_from(error)
+    errors = [
+        {"field": f"items[{index}].{e['field']}", "message": e["message"]}
+        for e in problem.errors or [{"field": "", "message": error.message}]
+    ]
+    body = problem_body(problem.status, problem.detail, kind=problem.kind, errors=errors)
+    return BulkResult(id=outcome.finding_id, outcome="refused", problem=body)
 
 
 _event_key = CursorKey[int](BigId)

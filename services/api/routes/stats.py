@@ -80,6 +80,8 @@ async def get_unit_stats(
                 tasks_due=s.tasks_due,
                 tasks_done=s.tasks_done,
                 coverage=_rate(s.coverage),
+                transfers=s.transfers,
+                returns=s.returns,
                 score=s.score,
                 rank=s.rank,
             )

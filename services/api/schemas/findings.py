@@ -103,6 +103,16 @@ class FindingOut(BaseModel):
     )
     rework_count: int
     extension: Extension
+    return_requested_at: datetime | None = Field(
+        default=None,
+        description="when the responsible unit asked to return it (回退); a dispatcher "
+        "approves (approve_return) or refuses (deny_return)",
+    )
+    co_units: list[UnitRef] = Field(
+        default_factory=list,
+        description="co-handling units (协办): they see the finding and add progress; the "
+        "responsible unit (主办) accepts and submits",
+    )
     recurrence_of: uuid.UUID | None = Field(
         description="the finding of the same responsible unit this one is a recurrence of"
     )
@@ -139,7 +149,14 @@ class TransitionIn(BaseModel):
     action: Action
     expected_version: Annotated[int, Strict()] | None = Field(default=None, ge=1, le=INT4_MAX)
     note: str | None = Field(default=None, max_length=4000)
-    unit: str | None = Field(default=None, max_length=64, description="dispatch: unit code")
+    unit: str | None = Field(
+        default=None, max_length=64, description="dispatch, transfer: unit code"
+    )
+    co_units: list[Annotated[str, Field(max_length=64)]] | None = Field(
+        default=None,
+        max_length=20,
+        description="dispatch, transfer: the co-handling units' codes (replaces the list)",
+    )
     evidence: list[uuid.UUID] | None = Field(default=None, max_length=50)
     due_at: Timestamp | None = Field(default=None, description="extension: the new deadline")
     duplicate_of: uuid.UUID | None = Field(default=None, description="mark_duplicate: original")
@@ -158,3 +175,43 @@ class EventOut(BaseModel):
 class EventList(BaseModel):
     items: list[EventOut]
     next_cursor: str | None
+
+
+BulkAction = Literal["dispatch", "transfer", "approve_extension", "approve_return", "close_invalid"]
+
+
+class BulkItem(BaseModel):
+    """One finding of a bulk action; its own unit and note take precedence over the shared."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    id: uuid.UUID
+    expected_version: Annotated[int, Strict()] | None = Field(default=None, ge=1, le=INT4_MAX)
+    unit: str | None = Field(default=None, max_length=64)
+    note: str | None = Field(default=None, max_length=4000)
+
+
+class BulkIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    action: BulkAction
+    unit: str | None = Field(
+        default=None, max_length=64, description="dispatch, transfer: for every item without one"
+    )
+    note: str | None = Field(
+        default=None, max_length=4000, description="for every item without its own"
+    )
+    items: list[dict[str, Any]] = Field(
+        min_length=1, description="up to 500 `{id, expected_version?, unit?, note?}`"
+    )
+
+
+class BulkResult(BaseModel):
+    id: uuid.UUID | None
+    outcome: Literal["done", "refused", "invalid"]
+    finding: FindingOut | None = None
+    problem: dict[str, Any] | None = None
+
+
+class BulkResponse(BaseModel):
+    results: list[BulkResult]

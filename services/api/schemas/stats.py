@@ -51,6 +51,16 @@ class UnitStatsOut(BaseModel):
         description="tasks_done ÷ tasks_due (0 when none fell due); null while no "
         "inspection task fell due anywhere in the city (then the score leaves it out)"
     )
+    transfers: int = Field(
+        default=0,
+        description="findings a dispatcher transferred away from the unit's subtree in the "
+        "window (转办; shown, not scored)",
+    )
+    returns: int = Field(
+        default=0,
+        description="findings the unit's subtree returned in the window, with the "
+        "dispatcher's approval (回退; shown, not scored)",
+    )
     score: float
     rank: int = Field(description="1 = best; equal scores share a rank")
 

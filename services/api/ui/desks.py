@@ -29,7 +29,7 @@ from services.core.desks.rules import (
     suggestion,
     waited,
 )
-from services.core.desks.service import act, bulk_dispatch
+from services.core.desks.service import act, bulk_act, bulk_dispatch
 from services.core.evidence.service import verification_photos
 from services.core.findings.queries import FindingFilters, list_findings
 from services.core.findings.rules import Action, FindingError, light_of
@@ -138,11 +138,17 @@ async def _dispatch_context(session: Session, caller: Principal, ref: Reference)
         (f, _category(ref, f), _name(ref, f.responsible_unit_id))
         for f in await desk_queries.possible_recurrences(session, caller)
     ]
+    asked = await desk_queries.return_requests(session, caller)
+    why = await desk_queries.return_reasons(session, [f.id for f in asked])
+    returns = [
+        (f, _category(ref, f), _name(ref, f.responsible_unit_id), why.get(f.id)) for f in asked
+    ]
     covers = [""] if caller.city_wide else [caller.unit_path]
     return {
         "rows": rows,
         "extensions": extensions,
         "recurrences": recurrences,
+        "returns": returns,
         "units": dispatchable_units(ref, covers),
         "unit_name": lambda code: ref.unit_codes[code].name if code in ref.unit_codes else code,
         "outcomes": [],
@@ -207,7 +213,7 @@ async def dispatch_submit(
     only = form.get("only")
     picked = [str(only)] if only else [str(v) for v in form.getlist("pick")]
     choices = []
-    for raw in picked[:200]:
+    for raw in picked[: state.settings.max_batch_size]:
         fid = _uuid_or_none(raw)
         if fid is not None:
             unit = str(form.get(f"unit:{fid}", "")).strip()[:64] or None
@@ -217,6 +223,45 @@ async def dispatch_submit(
     refused = [o for o in outcomes if o.refusal]
     if not refused:
         return RedirectResponse(f"/ui/desk/dispatch?done=dispatch&n={len(outcomes)}", 303)
+    context = await _dispatch_context(session, caller, ref)
+    context |= {"outcomes": outcomes, "done": None}
+    return render(request, "ui/desk_dispatch.html", context, caller, status=422)
+
+
+# The dispatcher's bulk actions on the ticked rows besides dispatch (which has its own form).
+DESK_BULK = frozenset({Action.CLOSE_INVALID, Action.APPROVE_EXTENSION, Action.APPROVE_RETURN})
+
+
+@router.post("/bulk")
+async def bulk_submit(
+    request: Request, caller: UiCaller, session: Session, state: State
+) -> Response:
+    """One action on every ticked row (as `POST /api/v1/findings/bulk`), each row standing
+    alone; the refused ones are listed with their reason."""
+    form = await request.form()
+    if not csrf_ok(request, state.jwt_secret, str(form.get("csrf", ""))):
+        return Response("CSRF token missing or wrong.", status_code=403)
+    _require(caller, "dispatcher")
+    try:
+        action = Action(str(form.get("bulk_action", "")))
+    except ValueError:
+        raise PageNotFound from None
+    if action not in DESK_BULK:
+        raise PageNotFound
+    note = str(form.get("note", "")).strip()[:NOTE_MAX] or None
+    requests = []
+    for raw in form.getlist("pick")[: state.settings.max_batch_size]:
+        fid = _uuid_or_none(raw)
+        if fid is not None:
+            version = _version(form.get(f"version:{fid}", ""))
+            requests.append(
+                (fid, TransitionRequest(action=action, note=note, expected_version=version))
+            )
+    ref = await _ref(request, session)
+    clock = make_clock(ref, state.settings)
+    outcomes = await bulk_act(session, requests, caller, clock, ref)
+    if not any(o.refusal for o in outcomes):
+        return RedirectResponse(f"/ui/desk/dispatch?done=bulk&n={len(outcomes)}", 303)
     context = await _dispatch_context(session, caller, ref)
     context |= {"outcomes": outcomes, "done": None}
     return render(request, "ui/desk_dispatch.html", context, caller, status=422)
@@ -252,6 +297,11 @@ async def act_submit(
         expected_version=_version(form.get("version", "")),
         note=note,
         duplicate_of=_uuid_or_none(form.get("duplicate_of")),
+        unit=str(form.get("unit", "")).strip()[:64] or None,
+        # A transfer form always names its co-handling units (none ticked: none).
+        co_units=[str(c)[:64] for c in form.getlist("co_units")][:20]
+        if action is Action.TRANSFER
+        else None,
     )
     try:
         await act(session, fid, request_, caller, make_clock(ref, state.settings), ref)

@@ -17,6 +17,7 @@ from fastapi.templating import Jinja2Templates
 from markupsafe import Markup, escape
 from sqlalchemy import select, update
 
+from services.core.desks.rules import allowed_actions, dispatchable_units
 from services.core.escalation.acknowledge import AcknowledgeError, acknowledge, may_acknowledge
 from services.core.escalation.queries import (
     ESCALATION_STATUSES,
@@ -29,9 +30,9 @@ from services.core.escalation.queries import (
 from services.core.escalation.rules import Light
 from services.core.evidence.service import verification_photos
 from services.core.exposure.service import get_video, list_videos, progress_of, segments_of
-from services.core.findings.queries import events_of
-from services.core.findings.rules import light_of
-from services.core.identity.principal import Principal
+from services.core.findings.queries import co_units_of, events_of
+from services.core.findings.rules import Action, light_of
+from services.core.identity.principal import Actor, Principal
 from services.core.identity.security import issue_access_token, read_access_token
 from services.core.inspection.queries import blind_spots, coverage_rows, map_points
 from services.core.models import CLOCK_RUNNING, SOURCES, Escalation, User
@@ -40,7 +41,7 @@ from services.core.platform.db import driver_connection
 from services.core.platform.errors import UnknownReference
 from services.core.stats.queries import REPORTED_LEVELS, ranking
 
-from ..deps import Session, State, access_token_caller, utcnow
+from ..deps import Session, State, access_token_caller, app_state, utcnow
 from ..login import password_user, retry_after
 from ..pagination import CursorKey, K, decode_cursor, encode_cursor
 from ..problems import Problem
@@ -441,6 +442,15 @@ async def finding_page(
 ) -> Response:
     context = await _finding_context(session, caller, _uuid(finding_id))
     context["done"] = request.query_params.get("acknowledged") == "1"
+    f = context["f"]
+    ref = await app_state(request).references.at(session, request.state.config_revision)
+    co = (await co_units_of(session, [f.id])).get(f.id, [])
+    context["co_units"] = [ref.units[u].name for u in co if u in ref.units]
+    # A dispatcher transfers (转办) from here an item a unit holds.
+    actor = Actor(caller.user_id, caller.role, holds_responsible_unit=False)
+    if allowed_actions(f, actor, (Action.TRANSFER,)):
+        covers = [""] if caller.city_wide else [caller.unit_path]
+        context["transfer_units"] = dispatchable_units(ref, covers)
     return render(request, "ui/finding.html", context, caller)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol, TypeVar
 
@@ -15,7 +15,15 @@ from services.core.escalation.queries import light_clause
 from services.core.escalation.rules import Light
 from services.core.identity.principal import Principal
 from services.core.identity.scope import hidden_findings, links_of, visible_findings
-from services.core.models import CLOCK_RUNNING, Category, Event, Finding, Unit, User
+from services.core.models import (
+    CLOCK_RUNNING,
+    Category,
+    Event,
+    Finding,
+    FindingCoUnit,
+    Unit,
+    User,
+)
 from services.core.platform.errors import UnknownReference
 
 
@@ -128,6 +136,8 @@ class Refs:
     usernames: Mapping[int, str]
     # Findings the page links to that the caller may not see: rendered as no link.
     hidden: frozenset[uuid.UUID] = frozenset()
+    # Each finding's co-handling units (协办), by unit id.
+    co_units: Mapping[uuid.UUID, Sequence[int]] = field(default_factory=dict)
 
     def link(self, finding_id: uuid.UUID | None) -> uuid.UUID | None:
         return None if finding_id in self.hidden else finding_id
@@ -136,9 +146,11 @@ class Refs:
 async def load_refs(
     session: AsyncSession, findings: Sequence[Finding], principal: Principal
 ) -> Refs:
-    """The units, categories and users a page of findings names, in three queries, and which
-    findings it links to the caller may not see, in a fourth if any is linked."""
-    unit_ids: set[int] = set()
+    """The units, categories, users and co-handling units a page of findings names, in four
+    queries, and which findings it links to the caller may not see, in a fifth if any is
+    linked."""
+    co_units = await co_units_of(session, [f.id for f in findings])
+    unit_ids: set[int] = {u for ids in co_units.values() for u in ids}
     for f in findings:
         unit_ids.update(u for u in (f.place_unit_id, f.responsible_unit_id, f.district_id) if u)
     units = await _by_id(session, Unit, unit_ids)
@@ -146,7 +158,24 @@ async def load_refs(
     user_ids = {f.reporter_id for f in findings}
     rows = await session.execute(select(User.id, User.username).where(User.id.in_(user_ids)))
     hidden = await hidden_findings(session, principal, links_of(findings))
-    return Refs(units, categories, {r.id: r.username for r in rows}, hidden)
+    return Refs(units, categories, {r.id: r.username for r in rows}, hidden, co_units)
+
+
+async def co_units_of(
+    session: AsyncSession, finding_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, list[int]]:
+    """The co-handling units of each finding (by unit id, in the order they were added)."""
+    if not finding_ids:
+        return {}
+    rows = await session.execute(
+        select(FindingCoUnit.finding_id, FindingCoUnit.unit_id)
+        .where(FindingCoUnit.finding_id.in_(list(finding_ids)))
+        .order_by(FindingCoUnit.finding_id, FindingCoUnit.added_at, FindingCoUnit.unit_id)
+    )
+    out: dict[uuid.UUID, list[int]] = {}
+    for finding_id, unit_id in rows:
+        out.setdefault(finding_id, []).append(unit_id)
+    return out
 
 
 T = TypeVar("T", Unit, Category)

@@ -32,6 +32,10 @@ class Action(StrEnum):
     DENY_EXTENSION = "deny_extension"
     CONFIRM_RECURRENCE = "confirm_recurrence"
     DISMISS_RECURRENCE = "dismiss_recurrence"
+    APPROVE_RETURN = "approve_return"
+    DENY_RETURN = "deny_return"
+    TRANSFER = "transfer"
+    PROGRESS = "progress"
 
 
 S = Status
@@ -41,7 +45,14 @@ A = Action
 EDGES: dict[Action, tuple[frozenset[Status], Status | None]] = {
     A.DISPATCH: (frozenset({S.REPORTED}), S.ASSIGNED),
     A.ACCEPT: (frozenset({S.ASSIGNED}), S.ACCEPTED),
-    A.RETURN: (frozenset({S.ASSIGNED, S.ACCEPTED}), S.REPORTED),
+    # A unit asks to return an item (回退); it leaves only when a dispatcher approves.
+    A.RETURN: (CLOCK_RUNNING, None),
+    A.APPROVE_RETURN: (CLOCK_RUNNING, S.REPORTED),
+    A.DENY_RETURN: (CLOCK_RUNNING, None),
+    # A dispatcher moves an item a unit holds to another unit (转办), which signs for it anew.
+    A.TRANSFER: (frozenset({S.ASSIGNED, S.ACCEPTED, S.SUBMITTED}), S.ASSIGNED),
+    # The lead unit (主办) or a co-handling unit (协办) records how the work goes.
+    A.PROGRESS: (CLOCK_RUNNING, None),
     A.SUBMIT: (frozenset({S.ACCEPTED}), S.SUBMITTED),
     A.VERIFY: (frozenset({S.SUBMITTED}), S.CLOSED),
     A.REJECT: (frozenset({S.SUBMITTED}), S.ACCEPTED),
@@ -61,9 +72,10 @@ CLOSE_REASON: dict[Action, str] = {
     A.MARK_DUPLICATE: "duplicate",
 }
 
-# Who may take each action. Unit actions additionally need the responsible unit in the
-# caller's subtree; verification must be independent: never of one's own submission, nor of
-# a unit in one's own subtree.
+# Who may take each action. Unit actions additionally need the responsible unit (the lead
+# unit, 主办) in the caller's subtree, progress the lead or a co-handling unit (协办);
+# verification must be independent: never of one's own submission, nor of a unit in one's
+# own subtree.
 ROLES: dict[Action, frozenset[str]] = {
     A.DISPATCH: frozenset({"dispatcher"}),
     A.CLOSE_INVALID: frozenset({"dispatcher"}),
@@ -72,6 +84,10 @@ ROLES: dict[Action, frozenset[str]] = {
     A.DENY_EXTENSION: frozenset({"dispatcher"}),
     A.CONFIRM_RECURRENCE: frozenset({"dispatcher"}),
     A.DISMISS_RECURRENCE: frozenset({"dispatcher"}),
+    A.APPROVE_RETURN: frozenset({"dispatcher"}),
+    A.DENY_RETURN: frozenset({"dispatcher"}),
+    A.TRANSFER: frozenset({"dispatcher"}),
+    A.PROGRESS: frozenset({"unit_handler"}),
     A.ACCEPT: frozenset({"unit_handler"}),
     A.RETURN: frozenset({"unit_handler"}),
     A.SUBMIT: frozenset({"unit_handler"}),
@@ -82,6 +98,7 @@ ROLES: dict[Action, frozenset[str]] = {
 UNIT_ACTIONS = frozenset({A.ACCEPT, A.RETURN, A.SUBMIT, A.REQUEST_EXTENSION})
 VERIFY_ACTIONS = frozenset({A.VERIFY, A.REJECT})
 RECURRENCE_DECISIONS = frozenset({A.CONFIRM_RECURRENCE, A.DISMISS_RECURRENCE})
+RETURN_DECISIONS = frozenset({A.APPROVE_RETURN, A.DENY_RETURN})
 
 
 @dataclass(frozen=True)
@@ -100,12 +117,15 @@ def plan_transition(
     submitted_by: int | None = None,
     extension_pending: bool = False,
     recurrence_pending: bool = False,
+    return_pending: bool = False,
 ) -> Plan | Refusal:
     if actor.role not in ROLES[action]:
         allowed = ", ".join(sorted(ROLES[action]))
         return Refusal(403, f"Only {allowed} may {action.value}; you are {actor.role}.")
     if action in UNIT_ACTIONS and not actor.holds_responsible_unit:
         return Refusal(403, f"Only a handler of the responsible unit may {action.value}.")
+    if action is A.PROGRESS and not (actor.holds_responsible_unit or actor.holds_co_unit):
+        return Refusal(403, "Only a handler of the lead or a co-handling unit may add progress.")
     if action in VERIFY_ACTIONS and submitted_by is not None and submitted_by == actor.user_id:
         return Refusal(403, "A verifier may not verify their own submission.")
     if action in VERIFY_ACTIONS and actor.holds_responsible_unit:
@@ -124,6 +144,10 @@ def plan_transition(
         return Refusal(409, "There is no pending extension request.")
     if action in RECURRENCE_DECISIONS and not recurrence_pending:
         return Refusal(409, "There is no possible recurrence to decide.")
+    if action is A.RETURN and return_pending:
+        return Refusal(409, "A return request is already pending.")
+    if action in RETURN_DECISIONS and not return_pending:
+        return Refusal(409, "There is no pending return request.")
     return Plan(action, status, target or status, CLOSE_REASON.get(action))
 
 

@@ -44,6 +44,7 @@ from services.core.models import (
     OpenFindingChange,
     OpenFindingDay,
     Unit,
+    UnitHandoff,
 )
 from services.core.stats.days import DaySplit, split
 
@@ -172,6 +173,10 @@ class UnitStats:
     tasks_due: int = 0
     tasks_done: int = 0
     coverage: float | None = None
+    # Findings the subtree's units passed on in the window (推诿 made visible): transferred
+    # away from them by a dispatcher, returned by them with approval. Shown, not scored.
+    transfers: int = 0
+    returns: int = 0
 
 
 _When = TypeVar("_When", date, datetime)
@@ -459,6 +464,17 @@ def escalation_counts(
     return union_all(*parts)
 
 
+def handoff_counts(since: datetime | None, until: datetime | None) -> Select[int, str, int]:
+    """Per charged unit and kind (transfer, return): the handoffs in the window, read from
+    the index by time (migration 0025)."""
+    h = UnitHandoff
+    return (
+        select(h.unit_id, h.kind, func.count())
+        .where(*_window(h.at, since, until))
+        .group_by(h.unit_id, h.kind)
+    )
+
+
 def task_counts(
     since: datetime | None, until: datetime | None, now: datetime
 ) -> Select[int | None, int, int]:
@@ -560,6 +576,13 @@ async def ranking(
         counts = Counts(escalations={e[1]: int(e[3])})
         target.counts.add(counts)
         target.weighted.add(counts, EXPOSURE_WEIGHT if exposure else 1)
+
+    for charged, kind, n in await session.execute(handoff_counts(since, until)):
+        target = stats.get(owner.get(charged, 0))
+        if target is not None and kind == "transfer":
+            target.transfers += int(n)
+        elif target is not None:
+            target.returns += int(n)
 
     in_use = False
     # Points lie in districts and streets: a department's rank does not count coverage.
