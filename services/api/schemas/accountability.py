@@ -1,0 +1,126 @@
+"""Bodies of the accountability ledger, the 问责 records and the 批示 follow-ups."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, Field, StringConstraints
+
+from .wire import BigId, Code, Day, Id, Input, Timestamp
+
+Action = Literal[
+    "reminder_talk", "interview", "public_criticism", "admonishment", "accountability", "other"
+]
+LedgerRole = Literal["head", "deputy", "handler", "city_leader", "verifier"]
+
+
+class FollowUps(BaseModel):
+    met: int
+    missed: int
+    pending: int
+
+
+class FiguresOut(BaseModel):
+    received: int
+    by_level: dict[str, int] = Field(description="escalations received per level, '1'..'4'")
+    delivered: int
+    opened: int
+    acknowledged: int
+    median_ack_working_hours: float | None
+    instructions: int = Field(description="批示 given")
+    rectified_after_instruction: int
+    median_rectify_working_hours: float | None = Field(
+        description="from the 批示 to the item's closing as rectified"
+    )
+    follow_ups: FollowUps
+    open_after_level_4: int
+
+
+class LedgerEscalationOut(BaseModel):
+    id: int
+    finding_id: str
+    level: int
+    fired_at: Timestamp
+    delivered: bool
+    opened: bool
+    acknowledged_at: Timestamp | None
+    instruction: str | None
+    follow_up_due: Timestamp | None
+    rectified_at: Timestamp | None
+    still_open: bool
+
+
+class ShareOut(BaseModel):
+    person_id: int | None
+    person_name: str | None
+    unit_name: str
+    role: str
+    figures: FiguresOut
+    escalations: list[LedgerEscalationOut]
+
+
+class TenureOut(BaseModel):
+    post_id: int
+    unit: str
+    unit_name: str
+    role: str
+    person_id: int
+    person_name: str
+    valid_from: Timestamp
+    valid_to: Timestamp | None
+
+
+class LedgerOut(BaseModel):
+    subject: Literal["person", "post"]
+    name: str
+    since: Timestamp
+    until: Timestamp
+    totals: FiguresOut
+    shares: list[ShareOut] = Field(
+        description="a person's: per post held; a post's: per holder at the time"
+    )
+    tenures: list[TenureOut]
+
+
+Summary = Annotated[str, StringConstraints(min_length=1, max_length=4000)]
+
+
+class RecordIn(Input):
+    action: Action
+    person: Id | None = None
+    unit: Code | None = None
+    decided_on: Day
+    summary: Summary
+    escalations: list[BigId] = Field(default_factory=list, max_length=200)
+    commitments: list[BigId] = Field(default_factory=list, max_length=200)
+
+
+class RecordOut(BaseModel):
+    id: int
+    action: Action
+    action_name: str
+    person: int | None
+    person_name: str | None
+    unit: str | None
+    unit_name: str | None
+    decided_on: Day
+    summary: str
+    created_by: str
+    created_at: Timestamp
+    escalations: list[int]
+    commitments: list[int]
+
+
+class RecordPage(BaseModel):
+    items: list[RecordOut]
+    next_cursor: str | None
+
+
+class FollowUpIn(Input):
+    due_at: Timestamp
+
+
+class FollowUpOut(BaseModel):
+    escalation_id: int
+    due_at: Timestamp
+    set_at: Timestamp
