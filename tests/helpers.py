@@ -1629,3 +1629,22 @@ async def person_of_account(conn: asyncpg.Connection, username: str) -> int:
 
 
 LICANG_PLACE = {"lat": 36.1468, "lon": 120.4322, "address": "李沧区李村 京口路"}
+
+
+# ---- evidence packs ----
+
+
+def flip_byte(data: bytes, at: int) -> bytes:
+    """`data` with the byte at `at` (negative: from the end) changed."""
+    at %= len(data)
+    return data[:at] + bytes([data[at] ^ 0x01]) + data[at + 1 :]
+
+
+def member_offset(archive: bytes, name: str) -> int:
+    """Where the stored bytes of member `name` begin in the ZIP `archive`."""
+    with zipfile.ZipFile(io.BytesIO(archive)) as zf:
+        info = zf.getinfo(name)
+    # The local header: 30 fixed bytes, then the name and the extra field.
+    name_len = int.from_bytes(archive[info.header_offset + 26 : info.header_offset + 28], "little")
+    extra_len = int.from_bytes(archive[info.header_offset + 28 : info.header_offset + 30], "little")
+    return info.header_offset + 30 + name_len + extra_len

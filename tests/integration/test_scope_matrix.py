@@ -1157,6 +1157,28 @@ API_OPS: dict[tuple[str, str], Op] = {
         why="the commission alone records",
     ),
     ("GET", f"{API}/accountability/records/{{record_id}}"): Op("record"),
+    ("POST", f"{API}/accountability/evidence-packs"): Op(
+        "record",
+        payloads=lambda w, role: [
+            {"json": {"finding": w.finding}},
+            {
+                "json": {
+                    "person": w.licang_head,
+                    "since": "2026-01-01T00:00:00+08:00",
+                    "until": "2027-01-01T00:00:00+08:00",
+                }
+            },
+            {
+                "json": {
+                    "unit": "licang",
+                    "since": "2026-01-01T00:00:00+08:00",
+                    "until": "2027-01-01T00:00:00+08:00",
+                }
+            },
+        ],
+        allowed=_REFUSED,
+        why="the commission's and admins' only",
+    ),
     ("PUT", f"{API}/accountability/follow-ups/{{escalation_id}}"): Op(
         "escalation", payloads=_json({"due_at": "2099-01-05T17:30:00+08:00"})
     ),

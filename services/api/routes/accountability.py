@@ -4,18 +4,22 @@ and a 批示's follow-up deadline (README "Accountability")."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Annotated
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Depends, Path, Query, Response
 
 from services.core.accountability import queries, service
+from services.core.accountability.pack import Subject
 from services.core.accountability.rules import ACTION_NAMES, LEDGER_READERS, Figures
 from services.core.calendar.store import load_city_clock
+from services.core.evidence.storage import make_storage
 from services.core.identity.principal import Principal
+from services.core.platform.keys import pack_signing_key
 
 from ..deps import Caller, Session, SettingsDep, require_roles, utcnow
 from ..pagination import PageDep, id_key, split_page
+from ..problems import Problem
 from ..schemas.accountability import (
     FiguresOut,
     FollowUpIn,
@@ -24,6 +28,7 @@ from ..schemas.accountability import (
     LedgerEscalationOut,
     LedgerOut,
     LedgerRole,
+    PackIn,
     RecordIn,
     RecordOut,
     RecordPage,
@@ -231,4 +236,46 @@ async def set_follow_up(
         escalation_id=f.escalation_id,
         due_at=local(f.due_at, tz),
         set_at=local(f.set_at, tz),
+    )
+
+
+PACK_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "content": {"application/zip": {"schema": {"type": "string", "format": "binary"}}},
+        "description": "the signed evidence pack",
+    }
+}
+
+
+@router.post("/evidence-packs", response_class=Response, responses=PACK_RESPONSES)
+async def make_evidence_pack(
+    body: PackIn, caller: Caller, session: Session, settings: SettingsDep
+) -> Response:
+    """One ZIP for the discipline commission: the report (HTML and PDF, Chinese) — each
+    finding's timeline, escalations with their receipts and 批示, photos with their flags —
+    the photos, the rows as CSV, and a manifest of SHA-256 sums, signed with the server's
+    key (`duban verify-pack FILE` checks it). Taking a pack is recorded."""
+    chosen = [name for name in ("finding", "unit", "person") if getattr(body, name) is not None]
+    if len(chosen) != 1:
+        raise Problem(
+            422,
+            "Name exactly one of finding, unit and person.",
+            kind="validation",
+            errors=[{"field": "finding", "message": "exactly one of finding, unit, person"}],
+        )
+    subject = Subject(chosen[0], body.finding, body.unit, body.person, body.since, body.until)
+    name, archive = await service.make_pack(
+        session,
+        caller,
+        subject,
+        storage=make_storage(settings),
+        key=pack_signing_key(settings),
+        tz=ZoneInfo(settings.timezone),
+        font_path=settings.pdf_font,
+        now=utcnow(),
+    )
+    return Response(
+        archive,
+        media_type="application/zip",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, StringConstraints
@@ -124,3 +125,14 @@ class FollowUpOut(BaseModel):
     escalation_id: int
     due_at: Timestamp
     set_at: Timestamp
+
+
+class PackIn(Input):
+    """Exactly one subject: a finding, a unit (its subtree) or a person; a unit's or a
+    person's pack covers `since` to `until`."""
+
+    finding: uuid.UUID | None = None
+    unit: Code | None = None
+    person: Id | None = None
+    since: Timestamp | None = None
+    until: Timestamp | None = None

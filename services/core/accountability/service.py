@@ -3,14 +3,18 @@ Sessions are flushed, never committed: the request commits."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.core.accountability import queries
+from services.core.accountability import pack, queries, report
 from services.core.accountability.queries import RecordView, Tenure
 from services.core.accountability.rules import (
     RECORD_WRITER,
@@ -25,6 +29,7 @@ from services.core.accountability.rules import (
 from services.core.calendar.deadlines import CityClock
 from services.core.escalation.acknowledge import may_acknowledge
 from services.core.escalation.queries import visible_escalations
+from services.core.evidence.storage import Storage
 from services.core.identity.principal import Principal
 from services.core.identity.store import Operator, record
 from services.core.models import (
@@ -225,3 +230,49 @@ async def set_follow_up(
     follow_up.set_at = now
     await session.flush()
     return follow_up
+
+
+async def make_pack(
+    session: AsyncSession,
+    principal: Principal,
+    subject: pack.Subject,
+    *,
+    storage: Storage,
+    key: Ed25519PrivateKey,
+    tz: ZoneInfo,
+    font_path: Path | None,
+    now: datetime,
+) -> tuple[str, bytes]:
+    """The signed evidence pack and its file name; recorded as an administrative event.
+    Only the discipline commission and admins take packs (403). Flushes."""
+    if not pack.may_make_pack(principal):
+        raise AccountabilityError(403, "Evidence packs are the discipline commission's.")
+    if subject.kind != "finding":
+        if subject.since is None or subject.until is None:
+            raise AccountabilityError(422, "A unit's or a person's pack covers a period.", "since")
+        _check_period(subject.since, subject.until)
+    facts = await pack.gather(session, subject, storage, principal.username, now)
+    files = {
+        "report.html": report.html(facts, tz),
+        # reportlab is CPU-bound: off the event loop.
+        "report.pdf": await asyncio.to_thread(report.pdf, facts, tz, font_path),
+        **pack.csv_files(facts),
+        **{p.path: p.data for f in facts.findings for p in f.photos if p.data is not None},
+    }
+    header = {
+        "subject": {
+            "kind": subject.kind,
+            "finding": str(subject.finding) if subject.finding else None,
+            "unit": subject.unit,
+            "person": subject.person,
+            "since": subject.since.isoformat() if subject.since else None,
+            "until": subject.until.isoformat() if subject.until else None,
+        },
+        "generated_at": now.astimezone(tz).isoformat(),
+        "generated_by": principal.username,
+    }
+    archive = pack.seal(files, header, key)
+    await pack.audit(session, principal, subject, archive, len(files))
+    stamp = now.astimezone(tz).strftime("%Y%m%d-%H%M%S")
+    name = subject.label().replace(":", "-")
+    return f"evidence-pack-{name}-{stamp}.zip", archive
