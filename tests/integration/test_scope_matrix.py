@@ -1433,6 +1433,32 @@ UI_PAGES: dict[tuple[str, str], Op] = {
         "desk", payloads=_ui_act, allowed=frozenset({404}), why="the foreign finding: a 404"
     ),
     ("GET", "/ui/desk/verify"): Op("desk", allowed=frozenset({200, 404}), why=DESK_WHY),
+    ("GET", "/ui/accountability"): Op(
+        "ledger",
+        queries=lambda w: [
+            {},
+            {"person": str(w.licang_head)},
+            {"person": str(w.licang_head), "since": "2026-01-01", "until": "2030-12-31"},
+        ],
+        allowed=frozenset({200, 404}),
+        why="one's own ledger and records (a caller with no person: the 404 page); another "
+        "person's is the 404 page for anyone but the readers",
+    ),
+    ("POST", "/ui/accountability/pack"): Op(
+        "record",
+        payloads=lambda w, role: [
+            {
+                "data": {
+                    "csrf": w.csrf[role],
+                    "person": str(w.licang_head),
+                    "since": "2026-01-01",
+                    "until": "2030-12-31",
+                }
+            }
+        ],
+        allowed=_REFUSED,
+        why="the commission's and admins' only",
+    ),
     ("GET", "/ui/desk/lead"): Op(
         "escalation",
         allowed=frozenset({200, 404}),

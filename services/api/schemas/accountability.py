@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import uuid
+from datetime import date, datetime
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, StringConstraints
 
-from .wire import BigId, Code, Day, Id, Input, Timestamp
+from .wire import Code, Day, Id, Input, Timestamp
 
 Action = Literal[
     "reminder_talk", "interview", "public_criticism", "admonishment", "accountability", "other"
@@ -41,13 +42,13 @@ class LedgerEscalationOut(BaseModel):
     id: int
     finding_id: str
     level: int
-    fired_at: Timestamp
+    fired_at: datetime
     delivered: bool
     opened: bool
-    acknowledged_at: Timestamp | None
+    acknowledged_at: datetime | None
     instruction: str | None
-    follow_up_due: Timestamp | None
-    rectified_at: Timestamp | None
+    follow_up_due: datetime | None
+    rectified_at: datetime | None
     still_open: bool
 
 
@@ -67,15 +68,15 @@ class TenureOut(BaseModel):
     role: str
     person_id: int
     person_name: str
-    valid_from: Timestamp
-    valid_to: Timestamp | None
+    valid_from: datetime
+    valid_to: datetime | None
 
 
 class LedgerOut(BaseModel):
     subject: Literal["person", "post"]
     name: str
-    since: Timestamp
-    until: Timestamp
+    since: datetime
+    until: datetime
     totals: FiguresOut
     shares: list[ShareOut] = Field(
         description="a person's: per post held; a post's: per holder at the time"
@@ -83,6 +84,11 @@ class LedgerOut(BaseModel):
     tenures: list[TenureOut]
 
 
+# An escalation's or commitment's id in a body. The document states bounds as JSON numbers
+# (doubles): bigint's largest id would be written as 2**63, so the bound is the largest
+# double below it.
+LINK_MAX = 2**63 - 1024
+LinkId = Annotated[int, Field(ge=1, le=LINK_MAX)]
 Summary = Annotated[str, StringConstraints(min_length=1, max_length=4000)]
 
 
@@ -92,8 +98,8 @@ class RecordIn(Input):
     unit: Code | None = None
     decided_on: Day
     summary: Summary
-    escalations: list[BigId] = Field(default_factory=list, max_length=200)
-    commitments: list[BigId] = Field(default_factory=list, max_length=200)
+    escalations: list[LinkId] = Field(default_factory=list, max_length=200)
+    commitments: list[LinkId] = Field(default_factory=list, max_length=200)
 
 
 class RecordOut(BaseModel):
@@ -104,10 +110,10 @@ class RecordOut(BaseModel):
     person_name: str | None
     unit: str | None
     unit_name: str | None
-    decided_on: Day
+    decided_on: date
     summary: str
     created_by: str
-    created_at: Timestamp
+    created_at: datetime
     escalations: list[int]
     commitments: list[int]
 
@@ -123,8 +129,8 @@ class FollowUpIn(Input):
 
 class FollowUpOut(BaseModel):
     escalation_id: int
-    due_at: Timestamp
-    set_at: Timestamp
+    due_at: datetime
+    set_at: datetime
 
 
 class PackIn(Input):
