@@ -9,6 +9,10 @@ taken (提醒谈话, 约谈, 通报批评, 诫勉, 问责 …) against a person 
 the audit trail, and name what led to them: escalations, or commitments (`commitment_id`
 without a foreign key until the commitments ledger's table exists). A leader's 批示 may set a
 follow-up deadline, tracked by the accountability ledger.
+
+A post's holders are its tenure rows (valid_from, valid_to); an edit of the holder in place
+would rewrite that history, so a trigger keeps every state a post row has had in
+`post_changes` (append-only), starting with the posts there are now.
 """
 
 from collections.abc import Sequence
@@ -33,6 +37,21 @@ ACTIONS = (
     "action IN ('reminder_talk', 'interview', 'public_criticism', 'admonishment', "
     "'accountability', 'other')"
 )
+
+POST_CHANGES_FUNCTION = """
+CREATE FUNCTION duban_post_changes() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'DELETE' THEN
+        INSERT INTO post_changes (post_id, unit_id, role, person_id, valid_from, valid_to, change)
+        VALUES (OLD.id, OLD.unit_id, OLD.role, OLD.person_id, OLD.valid_from, OLD.valid_to, 'delete');
+        RETURN OLD;
+    END IF;
+    INSERT INTO post_changes (post_id, unit_id, role, person_id, valid_from, valid_to, change)
+    VALUES (NEW.id, NEW.unit_id, NEW.role, NEW.person_id, NEW.valid_from, NEW.valid_to, lower(TG_OP));
+    RETURN NEW;
+END
+$$
+"""
 
 
 def upgrade() -> None:
@@ -125,8 +144,34 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("escalation_id", name=op.f("pk_instruction_follow_ups")),
     )
-    # Records and their links are evidence: never changed or removed once written.
-    for table in ("accountability_records", "accountability_links"):
+    op.create_table(
+        "post_changes",
+        sa.Column("id", sa.BigInteger(), nullable=False),
+        sa.Column("post_id", sa.Integer(), nullable=False),
+        sa.Column("unit_id", sa.Integer(), nullable=False),
+        sa.Column("role", sa.String(length=32), nullable=False),
+        sa.Column("person_id", sa.Integer(), nullable=False),
+        sa.Column("valid_from", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("valid_to", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("change", sa.String(length=8), nullable=False),
+        sa.Column(
+            "at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_post_changes")),
+    )
+    op.create_index("ix_post_changes_unit_role", "post_changes", ["unit_id", "role", "id"])
+    op.execute(
+        "INSERT INTO post_changes (post_id, unit_id, role, person_id, valid_from, valid_to, "
+        "change) SELECT id, unit_id, role, person_id, valid_from, valid_to, 'insert' FROM posts "
+        "ORDER BY id"
+    )
+    op.execute(POST_CHANGES_FUNCTION)
+    op.execute(
+        "CREATE TRIGGER posts_history AFTER INSERT OR UPDATE OR DELETE ON posts "
+        "FOR EACH ROW EXECUTE FUNCTION duban_post_changes()"
+    )
+    # Records, their links and the posts' history are evidence: never changed or removed.
+    for table in ("accountability_records", "accountability_links", "post_changes"):
         op.execute(
             f"CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table} "
             "FOR EACH ROW EXECUTE FUNCTION duban_refuse_change()"
@@ -134,6 +179,10 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.execute("DROP TRIGGER IF EXISTS posts_history ON posts")
+    op.execute("DROP FUNCTION IF EXISTS duban_post_changes()")
+    op.drop_index("ix_post_changes_unit_role", table_name="post_changes")
+    op.drop_table("post_changes")
     op.drop_table("instruction_follow_ups")
     op.drop_index("ix_accountability_links_escalation", table_name="accountability_links")
     op.drop_index("ix_accountability_links_record", table_name="accountability_links")

@@ -167,6 +167,26 @@ class Post(Base):
     valid_to: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
+class PostChange(Base):
+    """Every state a post row has had, written by a trigger on `posts` (migration 0028) after
+    each insert, update and delete: appointing, ending a tenure, or an edit of the holder in
+    place all leave the earlier holder on record. Append-only."""
+
+    __tablename__ = "post_changes"
+    __table_args__ = (Index("ix_post_changes_unit_role", "unit_id", "role", "id"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    # No foreign keys: the history outlives a deleted post.
+    post_id: Mapped[int] = mapped_column(Integer)
+    unit_id: Mapped[int] = mapped_column(Integer)
+    role: Mapped[str] = mapped_column(String(32))
+    person_id: Mapped[int] = mapped_column(Integer)
+    valid_from: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    valid_to: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    change: Mapped[str] = mapped_column(String(8))  # insert | update | delete
+    at: Mapped[datetime] = _now()
+
+
 class User(Base):
     __tablename__ = "users"
     __table_args__ = (CheckConstraint(_in("role", USER_ROLES), name="role"),)

@@ -314,3 +314,30 @@ async def test_the_leader_who_gave_the_instruction_sets_its_follow_up(
         "SELECT due_at FROM instruction_follow_ups WHERE escalation_id = $1", h["e"]["e6"]
     )
     assert due == datetime(2099, 1, 5, 17, 30, tzinfo=TZ)
+
+
+async def test_a_posts_history_survives_an_edit_of_its_holder_in_place(
+    client: AsyncClient, login: Login, server_side: asyncpg.Connection
+) -> None:
+    """Ending a tenure and appointing keeps both rows; an admin's edit of the holder in place
+    would not, so every state of a post row is kept in post_changes."""
+    a = await person_of_account(server_side, "leader.shinan")
+    post_id = await server_side.fetchval(
+        "SELECT p.id FROM posts p JOIN units u ON u.id = p.unit_id "
+        "WHERE u.code = 'shinan' AND p.role = 'head'"
+    )
+    admin = await login("admin")
+    r = await client.post("/api/v1/people", json={"name": "示例·继任者"}, headers=admin)
+    assert r.status_code == 201, r.text
+    successor = r.json()["id"]
+    r = await client.patch(f"/api/v1/posts/{post_id}", json={"person": successor}, headers=admin)
+    assert r.status_code == 200, r.text
+    held = await server_side.fetch(
+        "SELECT person_id, change FROM post_changes WHERE post_id = $1 ORDER BY id", post_id
+    )
+    assert [(row["person_id"], row["change"]) for row in held] == [
+        (a, "insert"),
+        (successor, "update"),
+    ]
+    with pytest.raises(asyncpg.InsufficientPrivilegeError):
+        await server_side.execute("DELETE FROM post_changes")
