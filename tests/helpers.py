@@ -1521,3 +1521,139 @@ async def log_in(page: Page, live: Live, username: str, shot: Path | None = None
     await page.navigating("document.querySelector('form[action=\"/ui/login\"]').submit()")
     assert await page.url() == f"{live.url}/ui"
     assert await page.text("[data-testid=username]") == username
+
+
+# ---- a hand-built history of escalations (the accountability ledger) ----
+
+
+@dataclass(frozen=True)
+class Notice:
+    """What became of the message to the escalation's target: sent (inbox or a channel),
+    opened, or failed."""
+
+    channel: str = "inbox"
+    sent: bool = True
+    opened: bool = False
+
+
+async def insert_escalation(
+    conn: asyncpg.Connection,
+    finding: str,
+    level: int,
+    fired_at: datetime,
+    *,
+    person: int,
+    unit_code: str,
+    target: str = "district_head",
+    acknowledged_at: datetime | None = None,
+    instruction: str | None = None,
+    notice: Notice | None = Notice(),
+) -> int:
+    """An escalation as the sweep would have written it, addressed to `person` as holder of
+    a post of `unit_code`, with its message to them; acknowledged with `instruction` when
+    given."""
+    unit_id, unit_name = await conn.fetchrow(
+        "SELECT id, name FROM units WHERE code = $1", unit_code
+    )
+    name = await conn.fetchval("SELECT name FROM people WHERE id = $1", person)
+    eid: int = await conn.fetchval(
+        "INSERT INTO escalations (finding_id, level, target, fired_at, due_for, reason, "
+        "target_person_id, target_name, target_unit_id, target_unit_name, source, "
+        "acknowledged_at, instruction) "
+        "VALUES ($1, $2, $3, $4, $4, 'overdue', $5, $6, $7, $8, 'inspection', $9, $10) "
+        "RETURNING id",
+        uuid.UUID(finding),
+        level,
+        target,
+        fired_at,
+        person,
+        name,
+        unit_id,
+        unit_name,
+        acknowledged_at,
+        instruction,
+    )
+    if notice is not None:
+        await conn.execute(
+            "INSERT INTO notifications (dedupe_key, kind, escalation_id, finding_id, "
+            "recipient_person_id, channel, subject, payload, status, sent_at, read_at, "
+            "opened_at) VALUES ($1, 'escalation', $2, $3, $4, $5, '督办', '{}', $6, $7, $8, $9)",
+            f"test:{eid}:{notice.channel}",
+            eid,
+            uuid.UUID(finding),
+            person,
+            notice.channel,
+            "sent" if notice.sent else "failed",
+            fired_at if notice.sent else None,
+            fired_at if notice.opened and notice.channel == "inbox" else None,
+            fired_at if notice.opened and notice.channel != "inbox" else None,
+        )
+    return eid
+
+
+async def close_rectified(conn: asyncpg.Connection, finding: str, at: datetime) -> None:
+    await conn.execute(
+        "UPDATE findings SET status = 'closed', close_reason = 'rectified', submitted_at = $2, "
+        "closed_at = $2, next_escalation_at = NULL WHERE id = $1",
+        uuid.UUID(finding),
+        at,
+    )
+
+
+async def hand_over_post(
+    conn: asyncpg.Connection, unit_code: str, role: str, at: datetime, new_person: str
+) -> int:
+    """The post's holder's tenure ends at `at` and a new person (created) takes it over;
+    the new person's id."""
+    unit_id = await conn.fetchval("SELECT id FROM units WHERE code = $1", unit_code)
+    await conn.execute(
+        "UPDATE posts SET valid_to = $3 WHERE unit_id = $1 AND role = $2 AND valid_to IS NULL",
+        unit_id,
+        role,
+        at,
+    )
+    person: int = await conn.fetchval(
+        "INSERT INTO people (name, title) VALUES ($1, $1) RETURNING id", new_person
+    )
+    await appoint(conn, unit_code, role, person, at)
+    return person
+
+
+async def appoint(
+    conn: asyncpg.Connection, unit_code: str, role: str, person: int, at: datetime
+) -> None:
+    await conn.execute(
+        "INSERT INTO posts (unit_id, role, person_id, valid_from) "
+        "SELECT id, $2, $3, $4 FROM units WHERE code = $1",
+        unit_code,
+        role,
+        person,
+        at,
+    )
+
+
+async def person_of_account(conn: asyncpg.Connection, username: str) -> int:
+    person: int = await conn.fetchval("SELECT person_id FROM users WHERE username = $1", username)
+    return person
+
+
+LICANG_PLACE = {"lat": 36.1468, "lon": 120.4322, "address": "李沧区李村 京口路"}
+
+
+# ---- evidence packs ----
+
+
+def flip_byte(data: bytes, at: int) -> bytes:
+    """`data` with the byte at `at` (negative: from the end) changed."""
+    at %= len(data)
+    return data[:at] + bytes([data[at] ^ 0x01]) + data[at + 1 :]
+
+
+def member_offset(archive: bytes, name: str) -> int:
+    """Where the stored bytes of member `name` begin in the ZIP `archive`."""
+    with zipfile.ZipFile(io.BytesIO(archive)) as zf:
+        info = zf.getinfo(name)
+    # The local header: 30 fixed bytes, then the name and the extra field.
+    name_len = int.from_bytes(archive[info.header_offset + 26 : info.header_offset + 28], "little")
+    extra_len = int.from_bytes(archive[info.header_offset + 28 : info.header_offset + 30], "little")
+    return info.header_offset + 30 + name_len + extra_len

@@ -60,6 +60,9 @@ USER_ROLES = (
     "leader",
     "supervisor",
     "admin",
+    # The discipline commission (纪委监委): reads the accountability ledger, records 问责
+    # actions and takes evidence packs.
+    "discipline",
 )
 SOURCES = ("inspection", "exposure_video", "self_assessment", "public_report", "leader_assigned")
 SEVERITIES = ("normal", "urgent")
@@ -162,6 +165,26 @@ class Post(Base):
     person_id: Mapped[int] = mapped_column(ForeignKey("people.id"), index=True)
     valid_from: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     valid_to: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class PostChange(Base):
+    """Every state a post row has had, written by a trigger on `posts` (migration 0028) after
+    each insert, update and delete: appointing, ending a tenure, or an edit of the holder in
+    place all leave the earlier holder on record. Append-only."""
+
+    __tablename__ = "post_changes"
+    __table_args__ = (Index("ix_post_changes_unit_role", "unit_id", "role", "id"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    # No foreign keys: the history outlives a deleted post.
+    post_id: Mapped[int] = mapped_column(Integer)
+    unit_id: Mapped[int] = mapped_column(Integer)
+    role: Mapped[str] = mapped_column(String(32))
+    person_id: Mapped[int] = mapped_column(Integer)
+    valid_from: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    valid_to: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    change: Mapped[str] = mapped_column(String(8))  # insert | update | delete
+    at: Mapped[datetime] = _now()
 
 
 class User(Base):
@@ -1099,3 +1122,67 @@ class SelfAssessmentScore(Base):
     score: Mapped[float] = mapped_column(Double)
     note: Mapped[str | None] = mapped_column(Text)
     finding_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+
+
+# 提醒谈话, 约谈, 通报批评, 诫勉, 问责 and anything else the commission decides.
+ACCOUNTABILITY_ACTIONS = (
+    "reminder_talk",
+    "interview",
+    "public_criticism",
+    "admonishment",
+    "accountability",
+    "other",
+)
+
+
+class AccountabilityRecord(Base):
+    """An action the discipline commission took (问责) against a person or a unit. Append-only
+    (a trigger refuses UPDATE and DELETE): a correction is a record of its own."""
+
+    __tablename__ = "accountability_records"
+    __table_args__ = (
+        CheckConstraint(_in("action", ACCOUNTABILITY_ACTIONS), name="action"),
+        CheckConstraint(
+            "subject_person_id IS NOT NULL OR subject_unit_id IS NOT NULL", name="subject"
+        ),
+        Index("ix_accountability_records_person", "subject_person_id", "id"),
+        Index("ix_accountability_records_unit", "subject_unit_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    action: Mapped[str] = mapped_column(String(32))
+    subject_person_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
+    subject_unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"))
+    decided_on: Mapped[date] = mapped_column(Date)
+    summary: Mapped[str] = mapped_column(Text)
+    created_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = _now()
+
+
+class AccountabilityLink(Base):
+    """What led to a record: an escalation, or a commitment (`commitment_id` carries no
+    foreign key yet: the commitments ledger wires it)."""
+
+    __tablename__ = "accountability_links"
+    __table_args__ = (
+        CheckConstraint("(escalation_id IS NULL) <> (commitment_id IS NULL)", name="one"),
+        Index("ix_accountability_links_record", "record_id"),
+        Index("ix_accountability_links_escalation", "escalation_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    record_id: Mapped[int] = mapped_column(ForeignKey("accountability_records.id"))
+    escalation_id: Mapped[int | None] = mapped_column(ForeignKey("escalations.id"))
+    commitment_id: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class InstructionFollowUp(Base):
+    """The follow-up deadline a leader's 批示 set: by then the item must be rectified. The
+    ledger tracks whether it was (met, missed, pending)."""
+
+    __tablename__ = "instruction_follow_ups"
+
+    escalation_id: Mapped[int] = mapped_column(ForeignKey("escalations.id"), primary_key=True)
+    due_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    set_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    set_at: Mapped[datetime] = _now()

@@ -48,6 +48,7 @@ ROLES = (
     "handler.shinan",
     "verifier",
     "leader.city",
+    "discipline",
 )
 # What the reader refuses (README, "Limits") and a depth far past it.
 MAX_DEPTH = 64
@@ -141,6 +142,21 @@ BODIES: dict[tuple[str, str], Any] = {
         "email": "edge@example.org",
     },
     ("patch", "/api/v1/contact-points/{point_id}"): dict,
+    ("post", "/api/v1/accountability/records"): lambda: {
+        "action": "interview",
+        "person": 1,
+        "decided_on": "2026-11-30",
+        "summary": "边界",
+        "escalations": [1],
+        "commitments": [1],
+    },
+    ("put", "/api/v1/accountability/follow-ups/{escalation_id}"): lambda: {"due_at": TIMESTAMP},
+    # An empty period (until = since): refused once the edge's own value passed.
+    ("post", "/api/v1/accountability/evidence-packs"): lambda: {
+        "person": 1,
+        "since": TIMESTAMP,
+        "until": TIMESTAMP,
+    },
 }
 # Values for the query parameters an operation needs besides the one at the edge.
 QUERIES: dict[tuple[str, str], dict[str, Any]] = {

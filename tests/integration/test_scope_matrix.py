@@ -81,7 +81,15 @@ SCOPED = (
     "leader.shinan",
 )
 # Callers who see the whole city (a leader still sees only the escalations addressed to them).
-CITY_WIDE = ("admin", "supervisor", "dispatcher", "inspector", "verifier", "leader.city")
+CITY_WIDE = (
+    "admin",
+    "supervisor",
+    "dispatcher",
+    "inspector",
+    "verifier",
+    "leader.city",
+    "discipline",
+)
 ROLES = SCOPED + CITY_WIDE
 # Those whose scope holds 八大关街道, and so the mixed video's own segment.
 SEES_BADAGUAN = frozenset(
@@ -94,7 +102,9 @@ FOREIGN_LEADER = "leader.licang"
 AUDIENCE: dict[str, frozenset[str]] = {
     "finding": frozenset(CITY_WIDE),  # findings and all that hangs off them
     "escalation": frozenset(CITY_WIDE) - {"leader.city"},  # a leader: only their own
-    "inbox": frozenset(),  # only the person addressed
+    # Only the person addressed: the fourth level goes to the discipline commission's head,
+    # whose account `discipline` is.
+    "inbox": frozenset({"discipline"}),
     "config": frozenset(CITY_WIDE),  # admins only; no district data for anyone else
     "none": frozenset(CITY_WIDE),  # no district object at all
     # Evaluation points and what hangs off them (tasks, inspections, photos, assessments).
@@ -102,6 +112,10 @@ AUDIENCE: dict[str, frozenset[str]] = {
     # Figures per district (coverage, the self-assessment gap): rows of one's own scope only.
     "coverage": frozenset(CITY_WIDE),
     "desk": frozenset(CITY_WIDE),  # a desk's queue: findings in a state F1 is not in
+    # The accountability ledger: the commission, supervisors and admins (and each person
+    # their own); the 问责 records: the commission and admins (and the person concerned).
+    "ledger": frozenset({"discipline", "supervisor", "admin"}),
+    "record": frozenset({"discipline", "admin"}),
 }
 # Who reads each kind in the control test.
 CONTROL = {
@@ -111,10 +125,12 @@ CONTROL = {
     "config": "admin",
     "inspection": "supervisor",
     "coverage": "supervisor",
+    "ledger": "supervisor",
+    "record": "discipline",
 }
 # The kinds whose every list shows the foreign objects to the control caller (configuration
 # lists are paged and hold no district data of their own).
-SHOWN_IN_LISTS = frozenset({"finding", "escalation", "inbox", "inspection"})
+SHOWN_IN_LISTS = frozenset({"finding", "escalation", "inbox", "inspection", "record"})
 
 # The foreign escalations and notifications get ids no other row has and no count equals.
 FOREIGN_IDS_FROM = 7_770_000_100
@@ -153,6 +169,7 @@ class World:
     licang_rule: int
     week: str  # the ISO week everything was reported in
     instruments: Instruments
+    record: int  # a 问责 record against 李沧区's head
     texts: tuple[str, ...]
     numbers: tuple[int, ...]
     watched: list[uuid.UUID] = field(default_factory=list)
@@ -223,6 +240,9 @@ FINGERPRINT_SQL = "SELECT " + ", ".join(  # noqa: S608
                 "assessment_rounds",
                 "self_assessments",
                 "self_assessment_scores",
+                "accountability_records",
+                "accountability_links",
+                "instruction_follow_ups",
             )
         ),
     ]
@@ -517,6 +537,13 @@ async def _arrange(
         "WHERE u.code = 'licang' ORDER BY r.id",
     )
     segments = [*video_segments, mixed_foreign]
+    record = await client.post(
+        f"{API}/accountability/records",
+        json={"action": "interview", "person": licang_head, "decided_on": "2026-11-30",
+              "summary": "越界癸 约谈李沧区委书记", "escalations": escalations[1:2]},
+        headers=login["discipline"],
+    )  # fmt: skip
+    assert record.status_code == 201, record.text
     world = World(
         app=app,
         client=client,
@@ -542,6 +569,7 @@ async def _arrange(
         licang_rule=licang_rule,
         week=week,
         instruments=instruments,
+        record=record.json()["id"],
         texts=(
             f1.id,
             *segments,
@@ -552,6 +580,7 @@ async def _arrange(
             *("示例·李沧区委书记", "示例·李村街道党工委书记", "示例·联系李沧区的市领导"),
             # its evaluation points, inspection, the notes of its results and self-assessment
             *("越界己", "越界辛", "越界壬", "越界庚", FOREIGN_POINT, BLIND_POINT),
+            "越界癸",  # the 问责 record's summary
             instruments.inspection,
             FOREIGN_PHONE,
         ),
@@ -694,6 +723,9 @@ PATH_OBJECTS: dict[str, Callable[[World, str], tuple[list[str], str | None]]] = 
     "inspection_id": lambda w, _: ([w.instruments.inspection], MISSING_UUID),
     "task_id": lambda w, _: ([str(w.instruments.task)], str(MISSING_INT)),
     "district": lambda w, _: (["licang"], "nosuch"),
+    "unit": lambda w, _: (["licang"], "nosuch"),
+    "role": lambda w, _: (["head"], None),
+    "record_id": lambda w, _: ([str(w.record)], str(MISSING_INT)),
 }
 
 # A plausible body for every lifecycle action (`{duplicate_of}` is filled in per world).
@@ -1127,6 +1159,59 @@ API_OPS: dict[tuple[str, str], Op] = {
         "escalation", payloads=_json({"instruction": "限期整改到位"})
     ),
     ("GET", f"{API}/stats/units"): Op("finding", queries=lambda w: [{}, {"level": "street"}]),
+    ("GET", f"{API}/accountability/ledger/people/{{person_id}}"): Op(
+        "ledger", why="another person's ledger is a 404 for anyone but its readers"
+    ),
+    ("GET", f"{API}/accountability/ledger/posts/{{unit}}/{{role}}"): Op(
+        "ledger", allowed=_REFUSED, why="the readers' only"
+    ),
+    ("GET", f"{API}/accountability/records"): Op(
+        "record",
+        queries=lambda w: [{}, {"person": str(w.licang_head)}],
+        allowed=frozenset({200}),
+    ),
+    ("POST", f"{API}/accountability/records"): Op(
+        "record",
+        payloads=lambda w, role: [
+            {
+                "json": {
+                    "action": "accountability",
+                    "person": w.licang_head,
+                    "decided_on": "2026-12-01",
+                    "summary": "问责",
+                    "escalations": w.escalations,
+                }
+            }
+        ],
+        allowed=_REFUSED,
+        why="the commission alone records",
+    ),
+    ("GET", f"{API}/accountability/records/{{record_id}}"): Op("record"),
+    ("POST", f"{API}/accountability/evidence-packs"): Op(
+        "record",
+        payloads=lambda w, role: [
+            {"json": {"finding": w.finding}},
+            {
+                "json": {
+                    "person": w.licang_head,
+                    "since": "2026-01-01T00:00:00+08:00",
+                    "until": "2027-01-01T00:00:00+08:00",
+                }
+            },
+            {
+                "json": {
+                    "unit": "licang",
+                    "since": "2026-01-01T00:00:00+08:00",
+                    "until": "2027-01-01T00:00:00+08:00",
+                }
+            },
+        ],
+        allowed=_REFUSED,
+        why="the commission's and admins' only",
+    ),
+    ("PUT", f"{API}/accountability/follow-ups/{{escalation_id}}"): Op(
+        "escalation", payloads=_json({"due_at": "2099-01-05T17:30:00+08:00"})
+    ),
     ("GET", f"{API}/app/me"): Op("none", allowed=frozenset({200}), why="the caller themselves"),
     ("GET", f"{API}/app/reference"): Op(
         "finding",
@@ -1389,6 +1474,32 @@ UI_PAGES: dict[tuple[str, str], Op] = {
         "desk", payloads=_ui_act, allowed=frozenset({404}), why="the foreign finding: a 404"
     ),
     ("GET", "/ui/desk/verify"): Op("desk", allowed=frozenset({200, 404}), why=DESK_WHY),
+    ("GET", "/ui/accountability"): Op(
+        "ledger",
+        queries=lambda w: [
+            {},
+            {"person": str(w.licang_head)},
+            {"person": str(w.licang_head), "since": "2026-01-01", "until": "2030-12-31"},
+        ],
+        allowed=frozenset({200, 404}),
+        why="one's own ledger and records (a caller with no person: the 404 page); another "
+        "person's is the 404 page for anyone but the readers",
+    ),
+    ("POST", "/ui/accountability/pack"): Op(
+        "record",
+        payloads=lambda w, role: [
+            {
+                "data": {
+                    "csrf": w.csrf[role],
+                    "person": str(w.licang_head),
+                    "since": "2026-01-01",
+                    "until": "2030-12-31",
+                }
+            }
+        ],
+        allowed=_REFUSED,
+        why="the commission's and admins' only",
+    ),
     ("GET", "/ui/desk/lead"): Op(
         "escalation",
         allowed=frozenset({200, 404}),

@@ -175,3 +175,30 @@ def fallback_years(
     deadline was computed without that year's holiday arrangement."""
     first, last = start.astimezone(tz).year, due.astimezone(tz).year
     return [y for y in range(first, last + 1) if not cal.covers(y)]
+
+
+def working_hours_between(start: datetime, end: datetime, clock: CityClock) -> float:
+    """The working time from `start` to `end` in hours: the office hours of working days
+    (调休 included), or whole working days when the city sets none. A 批示 given on Friday
+    evening about a notice of Friday afternoon took the hours until closing, not the weekend."""
+    _require_aware(start)
+    _require_aware(end)
+    if end <= start:
+        return 0.0
+    tz = clock.tz
+    opens = clock.hours.opens if clock.hours else time.min
+    total = timedelta()
+    day = start.astimezone(tz).date()
+    last = end.astimezone(tz).date()
+    while day <= last:
+        if clock.calendar.is_working_day(day):
+            begin = datetime.combine(day, opens, tzinfo=tz)
+            finish = (
+                datetime.combine(day, clock.hours.closes, tzinfo=tz)
+                if clock.hours and clock.hours.closes != time.max
+                else datetime.combine(day + timedelta(days=1), time.min, tzinfo=tz)
+            )
+            overlap = min(finish, end) - max(begin, start)
+            total += max(overlap, timedelta())
+        day += timedelta(days=1)
+    return total.total_seconds() / 3600

@@ -68,6 +68,13 @@ class Settings(BaseSettings):
     # AES-256-GCM key sealing the contact points' credentials (robot URLs and secrets) in the
     # database. Unset: generated into the data dir; back it up with the database.
     channel_key: SecretStr | None = None
+    # Ed25519 seed (32 bytes, URL-safe base64) signing the evidence packs. Unset: generated
+    # into the data dir; `duban verify-pack` checks a pack against the same key.
+    pack_signing_key: SecretStr | None = None
+    # A TrueType font with Chinese glyphs for the evidence pack's PDF (.ttf or .ttc). Unset:
+    # WenQuanYi Zen Hei or Noto Sans CJK where installed, else the PDF names the Adobe
+    # STSong font the reader supplies.
+    pdf_font: Path | None = None
     # Reminders and L1–L2 notices go out only in these hours (local) of working days; L3–L4
     # and urgent findings at any time. "always": no holding back.
     notify_hours: str = Field(
