@@ -21,6 +21,7 @@ from .routes import (
 )
 from .routes import (
     assessment,
+    audit,
     auth,
     briefings,
     calendar,
@@ -116,6 +117,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         inspections,
         coverage,
         assessment,
+        audit,
     ):
         app.include_router(module.router, prefix=API_PREFIX, responses=problem_schema.API_ERRORS)
     dashboard.install(app)  # the web dashboard at /ui (services/api/ui)

@@ -406,22 +406,7 @@ def _bbox(value: str | None) -> tuple[float, float, float, float] | None:
 finding_key = CursorKey[tuple[datetime, uuid.UUID]](Timestamp, uuid.UUID)
 
 
-@router.get(
-    "/findings",
-    response_model=FindingPage,
-    responses={
-        200: {
-            "content": {XLSX_MEDIA_TYPE: {"schema": {"type": "string"}}},
-            "description": "the page as JSON, or with ?format=xlsx every matching row "
-            f"(at most {exports.EXPORT_MAX_ROWS:,}) as an Excel workbook",
-        }
-    },
-)
-async def get_findings(
-    caller: Caller,
-    session: Session,
-    settings: SettingsDep,
-    page: PageDep,
+async def finding_filters(
     status: Annotated[
         str | None, Query(pattern="^(reported|assigned|accepted|submitted|closed)$")
     ] = None,
@@ -443,11 +428,9 @@ async def get_findings(
         LightName | None,
         Query(description="only findings whose traffic light is this now (clock running)"),
     ] = None,
-    format: Annotated[Literal["json", "xlsx"], Query()] = "json",
-) -> FindingPage | Response:
-    """Findings in the caller's scope, newest first. With `format=xlsx` every matching row
-    (limit and cursor do not apply) up to the export cap comes as an Excel workbook."""
-    filters = FindingFilters(
+) -> FindingFilters:
+    """The filters of GET /findings, shared by its exports (the audit export too)."""
+    return FindingFilters(
         status,
         source,
         category,
@@ -460,6 +443,38 @@ async def get_findings(
         possible_recurrence,
         Light(light) if light is not None else None,
     )
+
+
+Filters = Annotated[FindingFilters, Depends(finding_filters)]
+
+
+def unknown_reference(exc: UnknownReference) -> Problem:
+    return Problem(
+        422, str(exc), kind="validation", errors=[{"field": exc.field, "message": str(exc)}]
+    )
+
+
+@router.get(
+    "/findings",
+    response_model=FindingPage,
+    responses={
+        200: {
+            "content": {XLSX_MEDIA_TYPE: {"schema": {"type": "string"}}},
+            "description": "the page as JSON, or with ?format=xlsx every matching row "
+            f"(at most {exports.EXPORT_MAX_ROWS:,}) as an Excel workbook",
+        }
+    },
+)
+async def get_findings(
+    caller: Caller,
+    session: Session,
+    settings: SettingsDep,
+    page: PageDep,
+    filters: Filters,
+    format: Annotated[Literal["json", "xlsx"], Query()] = "json",
+) -> FindingPage | Response:
+    """Findings in the caller's scope, newest first. With `format=xlsx` every matching row
+    (limit and cursor do not apply) up to the export cap comes as an Excel workbook."""
     after = page.after(finding_key)
     now = utcnow()
     try:
@@ -471,9 +486,7 @@ async def get_findings(
             session, caller, filters, now=now, limit=page.limit + 1, after=after
         )
     except UnknownReference as exc:
-        raise Problem(
-            422, str(exc), kind="validation", errors=[{"field": exc.field, "message": str(exc)}]
-        ) from exc
+        raise unknown_reference(exc) from exc
     rows, cursor = split_page(fetched, page.limit, lambda f: [f.reported_at.isoformat(), str(f.id)])
     refs = await load_refs(session, rows, caller)
     tz = ZoneInfo(settings.timezone)
