@@ -96,6 +96,13 @@ def _now() -> Any:
     return mapped_column(DateTime(timezone=True), nullable=False, server_default=func.now())
 
 
+def _change_xid() -> Any:
+    """The transaction that last wrote the row (`pg_current_xact_id()`), set with `changed_at`
+    by a trigger on every insert and update (migration 0026): what a phone's sync compares
+    with the snapshot of its previous sync (services/core/sync)."""
+    return mapped_column(BigInteger, nullable=False, server_default=text("0"))
+
+
 class Unit(Base):
     __tablename__ = "units"
     __table_args__ = (
@@ -327,6 +334,8 @@ class Finding(Base):
             postgresql_include=["due_at", "responsible_unit_id", "source", "reported_at"],
             postgresql_where=text("status IN ('assigned', 'accepted')"),
         ),
+        # A phone's sync: the rows written since the snapshot of its previous sync.
+        Index("ix_findings_change", "change_xid", "id"),
         # Exposure-video segments are few: their progress per district without a scan.
         Index(
             "ix_findings_exposure",
@@ -388,6 +397,8 @@ class Finding(Base):
     request_hash: Mapped[str] = mapped_column(String(64))
     version: Mapped[int] = mapped_column(Integer, server_default=text("1"))
     updated_at: Mapped[datetime] = _now()
+    change_xid: Mapped[int] = _change_xid()
+    changed_at: Mapped[datetime] = _now()
 
 
 class Event(Base):
@@ -921,6 +932,7 @@ class InspectionTask(Base):
             postgresql_where=text("done_at IS NULL AND escalated_at IS NULL"),
         ),
         Index("ix_inspection_tasks_assignee", "assignee_id", "due_at"),
+        Index("ix_inspection_tasks_change", "change_xid", "id"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
@@ -939,6 +951,8 @@ class InspectionTask(Base):
     # Set when reminded: the end of the working day the team's head is told, if still open.
     escalate_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     escalated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    change_xid: Mapped[int] = _change_xid()
+    changed_at: Mapped[datetime] = _now()
 
 
 class Inspection(Base):
@@ -951,6 +965,7 @@ class Inspection(Base):
         CheckConstraint("lat BETWEEN -90 AND 90 AND lon BETWEEN -180 AND 180", name="latlon"),
         Index("ix_inspections_point", "point_id", "observed_at"),
         Index("ix_inspections_district", "district_id", "observed_at"),
+        Index("ix_inspections_change", "change_xid", "id"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
@@ -972,6 +987,28 @@ class Inspection(Base):
     note: Mapped[str | None] = mapped_column(Text)
     # sha256 of the canonical body: a replay must match it exactly.
     request_hash: Mapped[str] = mapped_column(String(64))
+    change_xid: Mapped[int] = _change_xid()
+    changed_at: Mapped[datetime] = _now()
+
+
+class SyncDeparture(Base):
+    """A row left someone's view: a finding's responsible unit or place changed (`unit_id`:
+    the one it left), an inspection task went to another inspector (`user_id`: the one it
+    left). Written by triggers (migration 0026); a phone's sync reports such a row as removed
+    to a caller who may no longer see it."""
+
+    __tablename__ = "sync_departures"
+    __table_args__ = (Index("ix_sync_departures_change", "change_xid"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    finding_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    task_id: Mapped[int | None] = mapped_column(BigInteger)
+    unit_id: Mapped[int | None] = mapped_column(Integer)
+    user_id: Mapped[int | None] = mapped_column(Integer)
+    change_xid: Mapped[int] = mapped_column(
+        BigInteger, server_default=text("(pg_current_xact_id()::text::bigint)")
+    )
+    at: Mapped[datetime] = _now()
 
 
 class InspectionResult(Base):

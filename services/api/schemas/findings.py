@@ -117,9 +117,23 @@ class FindingOut(BaseModel):
     links: dict[str, str]
 
 
+SyncRemovalReason = Literal["closed_invalid", "closed_duplicate", "filtered_out", "out_of_scope"]
+
+
+class Removed(BaseModel):
+    """A row a phone should drop from its list (README "Sync for phones")."""
+
+    id: str
+    reason: SyncRemovalReason
+
+
 class FindingPage(BaseModel):
     items: list[FindingOut]
     next_cursor: str | None
+    # With `updated_since`: what to drop. On a list's first page, and on a sync's last:
+    # the `updated_since` of the next sync.
+    removed: list[Removed] = Field(default_factory=list)
+    sync_cursor: str | None = None
 
 
 class BatchResult(BaseModel):

@@ -53,7 +53,7 @@ def _possible_recurrence(principal: Principal, wanted: bool) -> ColumnElement[bo
     return linked if wanted else ~linked | Finding.possible_recurrence_of.is_(None)
 
 
-async def _where(
+async def filter_clauses(
     session: AsyncSession, f: FindingFilters, now: datetime, principal: Principal
 ) -> list[ColumnElement[bool]]:
     clauses: list[ColumnElement[bool]] = []
@@ -103,7 +103,7 @@ async def list_findings(
 ) -> list[Finding]:
     """Newest first; `after` is the (reported_at, id) of the last row of the previous page."""
     stmt: Select[Finding] = select(Finding).where(
-        visible_findings(principal), *await _where(session, filters, now, principal)
+        visible_findings(principal), *await filter_clauses(session, filters, now, principal)
     )
     if after is not None:
         stmt = stmt.where(tuple_(Finding.reported_at, Finding.id) < tuple_(*after))
@@ -215,7 +215,7 @@ async def audit_clauses(
     session: AsyncSession, principal: Principal, filters: FindingFilters, now: datetime
 ) -> list[ColumnElement[bool]]:
     """The findings of the audit export: exactly those the list would show the caller."""
-    return [visible_findings(principal), *await _where(session, filters, now, principal)]
+    return [visible_findings(principal), *await filter_clauses(session, filters, now, principal)]
 
 
 async def count_audit_events(
