@@ -1,8 +1,11 @@
-"""sync for phones: change stamps and departures
+"""attachments on every step; sync for phones: change stamps and departures
 
 Revision ID: 0026
 Revises: 0023
 Create Date: 2026-12-03 16:30:00
+
+Any transition and any reply to a 批示 may carry photos and files (PDF, Word, Excel):
+`attachments`, uploaded first and then named by the step, whose event they point to.
 
 A phone keeps its lists of findings, inspection tasks and inspections current with small
 requests (README "Sync for phones"). Every row of those tables carries the id of the
@@ -32,6 +35,40 @@ CURRENT_XID = "(pg_current_xact_id()::text::bigint)"
 
 
 def upgrade() -> None:
+    op.create_table(
+        "attachments",
+        sa.Column("id", postgresql.UUID(as_uuid=True), nullable=False),
+        sa.Column("finding_id", postgresql.UUID(as_uuid=True), nullable=False),
+        sa.Column("event_id", sa.BigInteger(), nullable=True),
+        sa.Column("kind", sa.String(length=8), nullable=False),
+        sa.Column("name", sa.String(length=200), nullable=False),
+        sa.Column("sha256", sa.String(length=64), nullable=False),
+        sa.Column("object_key", sa.String(length=300), nullable=False),
+        sa.Column("media_type", sa.String(length=100), nullable=False),
+        sa.Column("bytes", sa.Integer(), nullable=False),
+        sa.Column("width", sa.Integer(), nullable=True),
+        sa.Column("height", sa.Integer(), nullable=True),
+        sa.Column("uploaded_by_id", sa.Integer(), nullable=False),
+        sa.Column(
+            "uploaded_at",
+            sa.DateTime(timezone=True),
+            server_default=sa.text("now()"),
+            nullable=False,
+        ),
+        sa.CheckConstraint("kind IN ('photo', 'file')", name=op.f("ck_attachments_kind")),
+        sa.ForeignKeyConstraint(
+            ["event_id"], ["events.id"], name=op.f("fk_attachments_event_id_events")
+        ),
+        sa.ForeignKeyConstraint(
+            ["finding_id"], ["findings.id"], name=op.f("fk_attachments_finding_id_findings")
+        ),
+        sa.ForeignKeyConstraint(
+            ["uploaded_by_id"], ["users.id"], name=op.f("fk_attachments_uploaded_by_id_users")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_attachments")),
+    )
+    op.create_index("ix_attachments_finding", "attachments", ["finding_id", "uploaded_by_id"])
+    op.create_index("ix_attachments_event", "attachments", ["event_id"])
     op.execute(
         f"""
         CREATE FUNCTION sync_stamp() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -129,3 +166,6 @@ def downgrade() -> None:
         op.drop_column(table, "changed_at")
         op.drop_column(table, "change_xid")
     op.execute("DROP FUNCTION sync_stamp()")
+    op.drop_index("ix_attachments_event", table_name="attachments")
+    op.drop_index("ix_attachments_finding", table_name="attachments")
+    op.drop_table("attachments")

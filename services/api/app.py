@@ -21,6 +21,7 @@ from .routes import (
 )
 from .routes import (
     assessment,
+    attachments,
     audit,
     auth,
     briefings,
@@ -118,6 +119,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         coverage,
         assessment,
         audit,
+        attachments,
     ):
         app.include_router(module.router, prefix=API_PREFIX, responses=problem_schema.API_ERRORS)
     dashboard.install(app)  # the web dashboard at /ui (services/api/ui)

@@ -21,10 +21,10 @@ from .problems import problem_body
 log = structlog.get_logger("duban.api")
 
 # Endpoints that take a form or an upload rather than JSON.
-_FORM_SUFFIXES = ("/auth/token", "/evidence", "/photos")
+_FORM_SUFFIXES = ("/auth/token", "/evidence", "/photos", "/attachments")
 API_PREFIX = "/api/v1"
-# Photo uploads: a finding's evidence, an inspection's photos.
-PHOTO_SUFFIXES = ("/evidence", "/photos")
+# Photo uploads: a finding's evidence, an inspection's photos, a step's attachments.
+PHOTO_SUFFIXES = ("/evidence", "/photos", "/attachments")
 # Import files (multipart uploads): their own limit, DUBAN_IMPORT_MAX_BYTES.
 IMPORTS_PREFIX = API_PREFIX + "/imports/"
 PROBE_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})

@@ -785,6 +785,37 @@ class Evidence(Base):
     uploaded_at: Mapped[datetime] = _now()
 
 
+ATTACHMENT_KINDS = ("photo", "file")
+
+
+class Attachment(Base):
+    """A photo or a file (PDF, Word, Excel) carried by one step of a finding: a transition or
+    a reply to a 批示. Uploaded first (pending: `event_id` NULL, usable only by its uploader),
+    then named by the step, whose event records it; stored like evidence."""
+
+    __tablename__ = "attachments"
+    __table_args__ = (
+        CheckConstraint(_in("kind", ATTACHMENT_KINDS), name="kind"),
+        Index("ix_attachments_finding", "finding_id", "uploaded_by_id"),
+        Index("ix_attachments_event", "event_id"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    finding_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("findings.id"))
+    event_id: Mapped[int | None] = mapped_column(ForeignKey("events.id"))
+    kind: Mapped[str] = mapped_column(String(8))
+    # The uploader's file name, cleaned, with the extension its content has.
+    name: Mapped[str] = mapped_column(String(200))
+    sha256: Mapped[str] = mapped_column(String(64))
+    object_key: Mapped[str] = mapped_column(String(300))
+    media_type: Mapped[str] = mapped_column(String(100))
+    bytes: Mapped[int] = mapped_column(Integer)
+    width: Mapped[int | None] = mapped_column(Integer)
+    height: Mapped[int | None] = mapped_column(Integer)
+    uploaded_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    uploaded_at: Mapped[datetime] = _now()
+
+
 class WeeklyBriefing(Base):
     """The stored edition of a week's briefing (通报): one per ISO week, replaced when
     regenerated. The payload is the briefing as rendered (services.core.stats.briefing.Briefing)."""

@@ -24,6 +24,7 @@ const WORDS = {
     photos_of: "照片 {a}/{b}", nothing: "没有记录。", recent: "最近使用",
     dups: "附近可能重复的问题：", no_tasks: "没有待办任务。",
     due: "期限", accept: "签收", return: "退回", return_reason: "退回理由",
+    attach: "添加附件（PDF、Word、Excel、照片）", attached: "随下一步提交的附件：",
     extension: "申请延期", extension_until: "延期至", extension_reason: "延期理由",
     after_photo: "拍整改后照片", submit: "提交整改", submit_note: "整改说明",
     done: "已完成。", escalations: "督办与批示", instruction: "批示",
@@ -52,6 +53,7 @@ const WORDS = {
     st_waiting: "waiting", st_sent: "sent", st_refused: "refused", photos_of: "photos {a}/{b}",
     nothing: "Nothing here.", recent: "Recent", dups: "Possible duplicates nearby:",
     no_tasks: "No tasks.", due: "Due", accept: "Accept", return: "Return",
+    attach: "Attach a file (PDF, Word, Excel, photo)", attached: "Goes with the next step: ",
     return_reason: "Reason for returning", extension: "Request extension",
     extension_until: "Until", extension_reason: "Reason", after_photo: "Take the after-photo",
     submit: "Submit", submit_note: "What was done", done: "Done.",
@@ -675,13 +677,18 @@ function taskCard(f, escalations) {
     card.append(box);
   }
   const status = el("p", { class: "result", role: "status" });
+  // Files uploaded for this task's next step (any of them): sent with it as `attachments`.
+  const attached = [];
+  const attachedList = el("p", { class: "hint attached", "data-testid": "attached", hidden: true });
   const act = async (action, extra) => {
     status.textContent = "";
+    const body = Object.assign({ action, expected_version: f.version }, extra || {});
+    if (attached.length) body.attachments = attached.map((a) => a.id);
     try {
       const r = await api(`/findings/${f.id}/transitions`, {
         method: "POST",
         headers: { "Content-Type": "application/json" },
-        body: JSON.stringify(Object.assign({ action, expected_version: f.version }, extra || {})),
+        body: JSON.stringify(body),
       });
       if (!r.ok) {
         status.className = "result error";
@@ -722,8 +729,38 @@ function taskCard(f, escalations) {
     actions.append(extensionForm(f, (until, note) => act("request_extension", { due_at: until, note })));
   }
   actions.append(noteForm("return", t("return"), t("return_reason"), true, (note) => act("return", { note })));
+  actions.append(attachControl(f, attached, attachedList, status), attachedList);
   card.append(actions, status);
   return card;
+}
+
+function attachControl(f, attached, attachedList, status) {
+  const id = `attach-${f.id}`;
+  const input = el("input", { id, type: "file", multiple: true, class: "visually-hidden", "data-attach": true,
+    accept: "application/pdf,.pdf,.docx,.xlsx,image/jpeg,image/png,image/webp" });
+  input.addEventListener("change", async () => {
+    for (const file of [...input.files]) {
+      const form = new FormData();
+      form.append("file", file, file.name || "attachment");
+      try {
+        const r = await api(`/findings/${f.id}/attachments`, { method: "POST", body: form });
+        if (!r.ok) {
+          status.className = "result error";
+          status.textContent = `${file.name}: ${await problemText(r)}`;
+          continue;
+        }
+        const a = await r.json();
+        if (!attached.some((x) => x.id === a.id)) attached.push(a);
+      } catch (e) {
+        status.className = "result error";
+        status.textContent = t("offline");
+      }
+    }
+    input.value = "";
+    attachedList.hidden = !attached.length;
+    attachedList.textContent = t("attached") + attached.map((a) => a.name).join(", ");
+  });
+  return el("span", {}, el("label", { for: id, class: "button secondary", "data-action": "attach", text: t("attach") }), input);
 }
 
 function noteForm(action, label, noteLabel, required, run) {

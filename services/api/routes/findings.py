@@ -577,6 +577,7 @@ async def post_transition(
         due_at=body.due_at,
         duplicate_of=body.duplicate_of,
         evidence=body.evidence,
+        attachments=body.attachments,
     )
     finding = await transition(session, finding_id, request, caller, clock, ref)
     TRANSITIONS.labels(body.action.value).inc()

@@ -155,6 +155,11 @@ class TransitionIn(BaseModel):
     note: str | None = Field(default=None, max_length=4000)
     unit: str | None = Field(default=None, max_length=64, description="dispatch: unit code")
     evidence: list[uuid.UUID] | None = Field(default=None, max_length=50)
+    attachments: list[uuid.UUID] | None = Field(
+        default=None,
+        max_length=20,
+        description="photos and files uploaded for this step (POST …/attachments), any action",
+    )
     due_at: Timestamp | None = Field(default=None, description="extension: the new deadline")
     duplicate_of: uuid.UUID | None = Field(default=None, description="mark_duplicate: original")
 

@@ -75,6 +75,7 @@ _STRINGS: dict[str, tuple[str, str]] = {
     "any": ("全部", "Any"),
     "export_csv": ("导出 CSV", "Export CSV"),
     "export_xlsx": ("导出 Excel", "Export XLSX"),
+    "attachments": ("附件", "Attachments"),
     "audit_export": (
         "导出审计记录（所列问题的全部操作）",
         "Audit export (every event of these findings)",
