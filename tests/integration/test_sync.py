@@ -10,6 +10,7 @@ from typing import Any
 import asyncpg
 from httpx import AsyncClient
 
+from services.core.sync.rules import Snapshot, Token
 from tests.helpers import Login, act, fields, import_criteria, import_points, post, visit
 
 URL = "/api/v1/findings"
@@ -175,6 +176,27 @@ async def test_a_first_sync_from_a_time_and_bad_cursors(client: AsyncClient, log
         URL, params={"updated_since": result["cursor"], "format": "xlsx"}, headers=street
     )
     assert fields(r) == {"format"}
+    # A cursor at the far end of the ranges a sync could issue is an empty page, not a failure.
+    far = Snapshot(2**62, 2**62 + 5, (2**62 + 1,))
+    r = await client.get(
+        URL,
+        params={"updated_since": "x", "cursor": Token(far, far, (0, 1, "x")).encode()},
+        headers=street,
+    )
+    assert fields(r) == {"cursor"}
+    token = Token(far, far, (1, 2**63 - 1, str(uuid.uuid4()))).encode()
+    r = await client.get(URL, params={"updated_since": token, "cursor": token}, headers=street)
+    assert r.status_code == 200, r.text
+    assert r.json()["items"] == []
+    r = await client.get(
+        TASKS,
+        params={
+            "updated_since": token,
+            "cursor": Token(far, far, (0, 2**62, "99999999999")).encode(),
+        },
+        headers=street,
+    )
+    assert r.status_code == 200, r.text
 
 
 async def test_tasks_and_inspections_sync_too(

@@ -10,13 +10,13 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     ColumnElement,
-    Text,
     and_,
-    cast,
     exists,
     func,
     literal,
+    or_,
     select,
     text,
     true,
@@ -24,7 +24,6 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
-from sqlalchemy.types import UserDefinedType
 
 from services.core.findings.queries import FindingFilters, filter_clauses
 from services.core.identity.principal import Principal
@@ -38,27 +37,14 @@ from services.core.inspection.queries import (
     visible_tasks,
 )
 from services.core.models import Finding, Inspection, InspectionTask, SyncDeparture, Unit
-from services.core.sync.rules import Snapshot, Token
-
-
-class _PgType(UserDefinedType[Any]):
-    """A PostgreSQL type SQLAlchemy has no class for, named in casts."""
-
-    cache_ok = True
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-
-    def get_col_spec(self, **_: Any) -> str:
-        return self.name
-
-
-_XID8, _SNAPSHOT = _PgType("xid8"), _PgType("pg_snapshot")
+from services.core.platform.errors import InvalidInput
+from services.core.sync.rules import MAX_XID, Snapshot, Token
 
 
 def _seen_in(xid: Any, snapshot: Snapshot) -> ColumnElement[bool]:
-    as_xid8 = cast(cast(xid, Text), _XID8)
-    return func.pg_visible_in_snapshot(as_xid8, cast(literal(str(snapshot)), _SNAPSHOT)).is_(True)
+    """The rule of `Snapshot.sees` on the column, in plain bigint comparisons (what
+    pg_visible_in_snapshot does, without a snapshot value the database would have to parse)."""
+    return or_(xid < snapshot.xmin, and_(xid < snapshot.xmax, xid.not_in(snapshot.xip)))
 
 
 async def current_snapshot(session: AsyncSession) -> Snapshot:
@@ -88,7 +74,15 @@ def window(
 def _after(token: Token, phase: int, xid: Any, key: Any, parse: type) -> list[ColumnElement[bool]]:
     if token.at is None or token.at[0] != phase:
         return []
-    return [tuple_(xid, key) > tuple_(literal(token.at[1]), literal(parse(token.at[2])))]
+    try:
+        parsed = parse(token.at[2])
+    except ValueError as exc:  # a position of another list's rows
+        raise InvalidInput([("cursor", "not a next_cursor this sync issued")]) from exc
+    if isinstance(parsed, int) and not 0 < parsed <= MAX_XID:
+        raise InvalidInput([("cursor", "not a next_cursor this sync issued")])
+    # Typed as the columns: a key past 32 bits must not be sent as an int4.
+    at_xid, at_key = literal(token.at[1], BigInteger), literal(parsed, key.type)
+    return [tuple_(xid, key) > tuple_(at_xid, at_key)]
 
 
 def _subtree(principal: Principal) -> Any:
