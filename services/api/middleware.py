@@ -27,6 +27,7 @@ API_PREFIX = "/api/v1"
 PHOTO_SUFFIXES = ("/evidence", "/photos", "/attachments")
 # Import files (multipart uploads): their own limit, DUBAN_IMPORT_MAX_BYTES.
 IMPORTS_PREFIX = API_PREFIX + "/imports/"
+UI_ACKNOWLEDGE = ("/ui/escalations/", "/acknowledge")
 PROBE_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 # Multipart framing around an uploaded photo (boundaries, part headers, the `kind` field).
 UPLOAD_ENVELOPE_BYTES = 64 * 1024
@@ -115,6 +116,13 @@ class RequestMiddleware:
             return self.max_upload + UPLOAD_ENVELOPE_BYTES
         if method == "POST" and path.startswith(IMPORTS_PREFIX):
             return self.max_import + UPLOAD_ENVELOPE_BYTES
+        if (
+            method == "POST"
+            and path.startswith(UI_ACKNOWLEDGE[0])
+            and path.endswith(UI_ACKNOWLEDGE[1])
+        ):
+            # The dashboard's 批示 form may carry a file, as the API's upload does.
+            return self.max_upload + UPLOAD_ENVELOPE_BYTES
         return self.max_body
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

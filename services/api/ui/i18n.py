@@ -76,6 +76,10 @@ _STRINGS: dict[str, tuple[str, str]] = {
     "export_csv": ("导出 CSV", "Export CSV"),
     "export_xlsx": ("导出 Excel", "Export XLSX"),
     "attachments": ("附件", "Attachments"),
+    "attach_file": (
+        "附件（可选：PDF、Word、Excel 或照片）",
+        "Attachment (optional: PDF, Word, Excel or a photo)",
+    ),
     "audit_export": (
         "导出审计记录（所列问题的全部操作）",
         "Audit export (every event of these findings)",
