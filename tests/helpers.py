@@ -1657,3 +1657,44 @@ def member_offset(archive: bytes, name: str) -> int:
     name_len = int.from_bytes(archive[info.header_offset + 26 : info.header_offset + 28], "little")
     extra_len = int.from_bytes(archive[info.header_offset + 28 : info.header_offset + 30], "little")
     return info.header_offset + 30 + name_len + extra_len
+
+
+# ---- documents attached to a step ----
+
+
+def make_pdf(text: str = "整改报告") -> bytes:
+    """A small, valid one-page PDF."""
+    body = f"BT /F1 12 Tf 72 720 Td ({text.encode('unicode_escape').decode()}) Tj ET".encode()
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R >>",
+        b"<< /Length %d >>\nstream\n%s\nendstream" % (len(body), body),
+    ]
+    out = bytearray(b"%PDF-1.4\n")
+    offsets = []
+    for number, obj in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n%s\nendobj\n" % (number, obj)
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % o for o in offsets)
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
+        len(objects) + 1,
+        xref,
+    )
+    return bytes(out)
+
+
+def make_office(main_part: str, *, macros: bool = False) -> bytes:
+    """An Office Open XML package with `main_part` (word/document.xml for .docx,
+    xl/workbook.xml for .xlsx), and a macro project if asked (a .docm or .xlsm)."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("[Content_Types].xml", '<?xml version="1.0"?><Types/>')
+        archive.writestr(main_part, '<?xml version="1.0"?><document/>')
+        if macros:
+            archive.writestr(
+                main_part.split("/", maxsplit=1)[0] + "/vbaProject.bin", b"\xd0\xcf\x11\xe0"
+            )
+    return buffer.getvalue()

@@ -19,6 +19,8 @@ from .middleware import API_PREFIX
 from .routes import (
     accountability,
     assessment,
+    attachments,
+    audit,
     auth,
     briefings,
     calendar,
@@ -118,6 +120,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         coverage,
         assessment,
         accountability,
+        audit,
+        attachments,
     ):
         app.include_router(module.router, prefix=API_PREFIX, responses=problem_schema.API_ERRORS)
     dashboard.install(app)  # the web dashboard at /ui (services/api/ui)

@@ -99,6 +99,13 @@ def _now() -> Any:
     return mapped_column(DateTime(timezone=True), nullable=False, server_default=func.now())
 
 
+def _change_xid() -> Any:
+    """The transaction that last wrote the row (`pg_current_xact_id()`), set with `changed_at`
+    by a trigger on every insert and update (migration 0026): what a phone's sync compares
+    with the snapshot of its previous sync (services/core/sync)."""
+    return mapped_column(BigInteger, nullable=False, server_default=text("0"))
+
+
 class Unit(Base):
     __tablename__ = "units"
     __table_args__ = (
@@ -350,6 +357,8 @@ class Finding(Base):
             postgresql_include=["due_at", "responsible_unit_id", "source", "reported_at"],
             postgresql_where=text("status IN ('assigned', 'accepted')"),
         ),
+        # A phone's sync: the rows written since the snapshot of its previous sync.
+        Index("ix_findings_change", "change_xid", "id"),
         # Exposure-video segments are few: their progress per district without a scan.
         Index(
             "ix_findings_exposure",
@@ -413,6 +422,8 @@ class Finding(Base):
     request_hash: Mapped[str] = mapped_column(String(64))
     version: Mapped[int] = mapped_column(Integer, server_default=text("1"))
     updated_at: Mapped[datetime] = _now()
+    change_xid: Mapped[int] = _change_xid()
+    changed_at: Mapped[datetime] = _now()
 
 
 class FindingCoUnit(Base):
@@ -834,6 +845,37 @@ class Evidence(Base):
     uploaded_at: Mapped[datetime] = _now()
 
 
+ATTACHMENT_KINDS = ("photo", "file")
+
+
+class Attachment(Base):
+    """A photo or a file (PDF, Word, Excel) carried by one step of a finding: a transition or
+    a reply to a 批示. Uploaded first (pending: `event_id` NULL, usable only by its uploader),
+    then named by the step, whose event records it; stored like evidence."""
+
+    __tablename__ = "attachments"
+    __table_args__ = (
+        CheckConstraint(_in("kind", ATTACHMENT_KINDS), name="kind"),
+        Index("ix_attachments_finding", "finding_id", "uploaded_by_id"),
+        Index("ix_attachments_event", "event_id"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    finding_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("findings.id"))
+    event_id: Mapped[int | None] = mapped_column(ForeignKey("events.id"))
+    kind: Mapped[str] = mapped_column(String(8))
+    # The uploader's file name, cleaned, with the extension its content has.
+    name: Mapped[str] = mapped_column(String(200))
+    sha256: Mapped[str] = mapped_column(String(64))
+    object_key: Mapped[str] = mapped_column(String(300))
+    media_type: Mapped[str] = mapped_column(String(100))
+    bytes: Mapped[int] = mapped_column(Integer)
+    width: Mapped[int | None] = mapped_column(Integer)
+    height: Mapped[int | None] = mapped_column(Integer)
+    uploaded_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    uploaded_at: Mapped[datetime] = _now()
+
+
 class WeeklyBriefing(Base):
     """The stored edition of a week's briefing (通报): one per ISO week, replaced when
     regenerated. The payload is the briefing as rendered (services.core.stats.briefing.Briefing)."""
@@ -981,6 +1023,7 @@ class InspectionTask(Base):
             postgresql_where=text("done_at IS NULL AND escalated_at IS NULL"),
         ),
         Index("ix_inspection_tasks_assignee", "assignee_id", "due_at"),
+        Index("ix_inspection_tasks_change", "change_xid", "id"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
@@ -999,6 +1042,8 @@ class InspectionTask(Base):
     # Set when reminded: the end of the working day the team's head is told, if still open.
     escalate_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     escalated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    change_xid: Mapped[int] = _change_xid()
+    changed_at: Mapped[datetime] = _now()
 
 
 class Inspection(Base):
@@ -1011,6 +1056,7 @@ class Inspection(Base):
         CheckConstraint("lat BETWEEN -90 AND 90 AND lon BETWEEN -180 AND 180", name="latlon"),
         Index("ix_inspections_point", "point_id", "observed_at"),
         Index("ix_inspections_district", "district_id", "observed_at"),
+        Index("ix_inspections_change", "change_xid", "id"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
@@ -1032,6 +1078,28 @@ class Inspection(Base):
     note: Mapped[str | None] = mapped_column(Text)
     # sha256 of the canonical body: a replay must match it exactly.
     request_hash: Mapped[str] = mapped_column(String(64))
+    change_xid: Mapped[int] = _change_xid()
+    changed_at: Mapped[datetime] = _now()
+
+
+class SyncDeparture(Base):
+    """A row left someone's view: a finding's responsible unit or place changed (`unit_id`:
+    the one it left), an inspection task went to another inspector (`user_id`: the one it
+    left). Written by triggers (migration 0026); a phone's sync reports such a row as removed
+    to a caller who may no longer see it."""
+
+    __tablename__ = "sync_departures"
+    __table_args__ = (Index("ix_sync_departures_change", "change_xid"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    finding_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    task_id: Mapped[int | None] = mapped_column(BigInteger)
+    unit_id: Mapped[int | None] = mapped_column(Integer)
+    user_id: Mapped[int | None] = mapped_column(Integer)
+    change_xid: Mapped[int] = mapped_column(
+        BigInteger, server_default=text("(pg_current_xact_id()::text::bigint)")
+    )
+    at: Mapped[datetime] = _now()
 
 
 class InspectionResult(Base):

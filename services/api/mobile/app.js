@@ -26,6 +26,7 @@ const WORDS = {
     due: "期限", accept: "签收", return: "申请退回", return_reason: "退回理由（派单员审批）",
     return_pending: "退回申请待派单员审批", co_handling: "协办（主办：{unit}）",
     progress: "报进展", progress_note: "进展情况",
+    attach: "添加附件（PDF、Word、Excel、照片）", attached: "随下一步提交的附件：",
     extension: "申请延期", extension_until: "延期至", extension_reason: "延期理由",
     after_photo: "拍整改后照片", submit: "提交整改", submit_note: "整改说明",
     done: "已完成。", escalations: "督办与批示", instruction: "批示",
@@ -57,6 +58,7 @@ const WORDS = {
     return_reason: "Reason for returning (the dispatcher decides)", extension: "Request extension",
     return_pending: "return requested, waiting for the dispatcher",
     co_handling: "co-handling (lead: {unit})", progress: "Add progress", progress_note: "Progress",
+    attach: "Attach a file (PDF, Word, Excel, photo)", attached: "Goes with the next step: ",
     extension_until: "Until", extension_reason: "Reason", after_photo: "Take the after-photo",
     submit: "Submit", submit_note: "What was done", done: "Done.",
     escalations: "Escalations and instructions", instruction: "Instruction",
@@ -684,13 +686,18 @@ function taskCard(f, escalations) {
     card.append(box);
   }
   const status = el("p", { class: "result", role: "status" });
+  // Files uploaded for this task's next step (any of them): sent with it as `attachments`.
+  const attached = [];
+  const attachedList = el("p", { class: "hint attached", "data-testid": "attached", hidden: true });
   const act = async (action, extra) => {
     status.textContent = "";
+    const body = Object.assign({ action, expected_version: f.version }, extra || {});
+    if (attached.length) body.attachments = attached.map((a) => a.id);
     try {
       const r = await api(`/findings/${f.id}/transitions`, {
         method: "POST",
         headers: { "Content-Type": "application/json" },
-        body: JSON.stringify(Object.assign({ action, expected_version: f.version }, extra || {})),
+        body: JSON.stringify(body),
       });
       if (!r.ok) {
         status.className = "result error";
@@ -740,8 +747,38 @@ function taskCard(f, escalations) {
   if (!f.return_requested_at) {
     actions.append(noteForm("return", t("return"), t("return_reason"), true, (note) => act("return", { note })));
   }
+  actions.append(attachControl(f, attached, attachedList, status), attachedList);
   card.append(actions, status);
   return card;
+}
+
+function attachControl(f, attached, attachedList, status) {
+  const id = `attach-${f.id}`;
+  const input = el("input", { id, type: "file", multiple: true, class: "visually-hidden", "data-attach": true,
+    accept: "application/pdf,.pdf,.docx,.xlsx,image/jpeg,image/png,image/webp" });
+  input.addEventListener("change", async () => {
+    for (const file of [...input.files]) {
+      const form = new FormData();
+      form.append("file", file, file.name || "attachment");
+      try {
+        const r = await api(`/findings/${f.id}/attachments`, { method: "POST", body: form });
+        if (!r.ok) {
+          status.className = "result error";
+          status.textContent = `${file.name}: ${await problemText(r)}`;
+          continue;
+        }
+        const a = await r.json();
+        if (!attached.some((x) => x.id === a.id)) attached.push(a);
+      } catch (e) {
+        status.className = "result error";
+        status.textContent = t("offline");
+      }
+    }
+    input.value = "";
+    attachedList.hidden = !attached.length;
+    attachedList.textContent = t("attached") + attached.map((a) => a.name).join(", ");
+  });
+  return el("span", {}, el("label", { for: id, class: "button secondary", "data-action": "attach", text: t("attach") }), input);
 }
 
 function noteForm(action, label, noteLabel, required, run) {

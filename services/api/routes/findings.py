@@ -37,6 +37,9 @@ from services.core.platform.errors import UnknownReference
 from services.core.platform.metrics import FINDINGS_INTAKE, TRANSITIONS
 from services.core.platform.settings import Settings
 from services.core.reference.snapshot import Reference
+from services.core.sync.queries import current_snapshot
+from services.core.sync.rules import Token
+from services.core.sync.service import findings_page as sync_findings
 
 from .. import convertors  # noqa: F401 - registers {…:not_action}
 from ..deps import (
@@ -49,7 +52,7 @@ from ..deps import (
     oauth2,
     utcnow,
 )
-from ..pagination import CursorKey, PageDep, split_page
+from ..pagination import CursorKey, Page, PageDep, split_page
 from ..problems import Problem, problem_body, problem_from, validation_errors
 from ..schemas.findings import (
     BatchResponse,
@@ -68,11 +71,13 @@ from ..schemas.findings import (
     FindingPage,
     LightName,
     Location,
+    Removed,
     Source,
     TransitionIn,
     UnitRef,
 )
 from ..schemas.wire import BigId, Timestamp
+from ..sync import UpdatedSince, sync_token
 from ..xlsx import XLSX_MEDIA_TYPE
 from . import exports
 
@@ -414,22 +419,7 @@ def _bbox(value: str | None) -> tuple[float, float, float, float] | None:
 finding_key = CursorKey[tuple[datetime, uuid.UUID]](Timestamp, uuid.UUID)
 
 
-@router.get(
-    "/findings",
-    response_model=FindingPage,
-    responses={
-        200: {
-            "content": {XLSX_MEDIA_TYPE: {"schema": {"type": "string"}}},
-            "description": "the page as JSON, or with ?format=xlsx every matching row "
-            f"(at most {exports.EXPORT_MAX_ROWS:,}) as an Excel workbook",
-        }
-    },
-)
-async def get_findings(
-    caller: Caller,
-    session: Session,
-    settings: SettingsDep,
-    page: PageDep,
+async def finding_filters(
     status: Annotated[
         str | None, Query(pattern="^(reported|assigned|accepted|submitted|closed)$")
     ] = None,
@@ -451,11 +441,9 @@ async def get_findings(
         LightName | None,
         Query(description="only findings whose traffic light is this now (clock running)"),
     ] = None,
-    format: Annotated[Literal["json", "xlsx"], Query()] = "json",
-) -> FindingPage | Response:
-    """Findings in the caller's scope, newest first. With `format=xlsx` every matching row
-    (limit and cursor do not apply) up to the export cap comes as an Excel workbook."""
-    filters = FindingFilters(
+) -> FindingFilters:
+    """The filters of GET /findings, shared by its exports (the audit export too)."""
+    return FindingFilters(
         status,
         source,
         category,
@@ -468,25 +456,95 @@ async def get_findings(
         possible_recurrence,
         Light(light) if light is not None else None,
     )
-    after = page.after(finding_key)
+
+
+Filters = Annotated[FindingFilters, Depends(finding_filters)]
+
+
+def unknown_reference(exc: UnknownReference) -> Problem:
+    return Problem(
+        422, str(exc), kind="validation", errors=[{"field": exc.field, "message": str(exc)}]
+    )
+
+
+@router.get(
+    "/findings",
+    response_model=FindingPage,
+    responses={
+        200: {
+            "content": {XLSX_MEDIA_TYPE: {"schema": {"type": "string"}}},
+            "description": "the page as JSON, or with ?format=xlsx every matching row "
+            f"(at most {exports.EXPORT_MAX_ROWS:,}) as an Excel workbook",
+        }
+    },
+)
+async def get_findings(
+    caller: Caller,
+    session: Session,
+    settings: SettingsDep,
+    page: PageDep,
+    filters: Filters,
+    format: Annotated[Literal["json", "xlsx"], Query()] = "json",
+    updated_since: UpdatedSince = None,
+) -> FindingPage | Response:
+    """Findings in the caller's scope, newest first. With `format=xlsx` every matching row
+    (limit and cursor do not apply) up to the export cap comes as an Excel workbook.
+
+    With `updated_since` (a phone's sync): only the findings written since, oldest change
+    first, and in `removed` those to drop; `next_cursor` while more of this sync waits, and
+    on its last page `sync_cursor`, the `updated_since` of the next sync. The first page of
+    a plain list also carries a `sync_cursor`: a phone that loads the list syncs from it."""
     now = utcnow()
+    tz = ZoneInfo(settings.timezone)
+    if updated_since is not None:
+        if format != "json":
+            raise Problem(
+                422,
+                "A sync answers in JSON.",
+                kind="validation",
+                errors=[{"field": "format", "message": "json only with updated_since"}],
+            )
+        return await _sync(session, caller, filters, now, tz, updated_since, page)
+    after = page.after(finding_key)
     try:
         if format == "xlsx":
-            return await exports.findings_xlsx(
-                session, caller, filters, ZoneInfo(settings.timezone), now
-            )
+            return await exports.findings_xlsx(session, caller, filters, tz, now)
+        # Taken before the list is read: whatever this page misses, the sync from it sends.
+        start = None if after is not None else Token(await current_snapshot(session))
         fetched = await list_findings(
             session, caller, filters, now=now, limit=page.limit + 1, after=after
         )
     except UnknownReference as exc:
-        raise Problem(
-            422, str(exc), kind="validation", errors=[{"field": exc.field, "message": str(exc)}]
-        ) from exc
+        raise unknown_reference(exc) from exc
     rows, cursor = split_page(fetched, page.limit, lambda f: [f.reported_at.isoformat(), str(f.id)])
     refs = await load_refs(session, rows, caller)
-    tz = ZoneInfo(settings.timezone)
     items = [render(f, refs, tz, now) for f in rows]
-    return FindingPage(items=items, next_cursor=cursor)
+    return FindingPage(
+        items=items, next_cursor=cursor, sync_cursor=start.encode() if start else None
+    )
+
+
+async def _sync(
+    session: AsyncSession,
+    caller: Principal,
+    filters: FindingFilters,
+    now: datetime,
+    tz: ZoneInfo,
+    updated_since: str,
+    page: Page,
+) -> FindingPage:
+    token = sync_token(updated_since, page.cursor)
+    try:
+        found = await sync_findings(session, caller, filters, now, token, page.limit)
+    except UnknownReference as exc:
+        raise unknown_reference(exc) from exc
+    refs = await load_refs(session, found.changed, caller)
+    return FindingPage(
+        items=[render(f, refs, tz, now) for f in found.changed],
+        next_cursor=found.next_page.encode() if found.next_page else None,
+        removed=[Removed(id=str(i), reason=reason) for i, reason in found.removed],
+        sync_cursor=found.next_sync.encode() if found.next_sync else None,
+    )
 
 
 async def _visible_or_404(
@@ -528,6 +586,7 @@ async def post_transition(
         duplicate_of=body.duplicate_of,
         evidence=body.evidence,
         co_units=body.co_units,
+        attachments=body.attachments,
     )
     finding = await transition(session, finding_id, request, caller, clock, ref)
     TRANSITIONS.labels(body.action.value).inc()

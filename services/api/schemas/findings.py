@@ -127,9 +127,23 @@ class FindingOut(BaseModel):
     links: dict[str, str]
 
 
+SyncRemovalReason = Literal["closed_invalid", "closed_duplicate", "filtered_out", "out_of_scope"]
+
+
+class Removed(BaseModel):
+    """A row a phone should drop from its list (README "Sync for phones")."""
+
+    id: str
+    reason: SyncRemovalReason
+
+
 class FindingPage(BaseModel):
     items: list[FindingOut]
     next_cursor: str | None
+    # With `updated_since`: what to drop. On a list's first page, and on a sync's last:
+    # the `updated_since` of the next sync.
+    removed: list[Removed] = Field(default_factory=list)
+    sync_cursor: str | None = None
 
 
 class BatchResult(BaseModel):
@@ -158,6 +172,11 @@ class TransitionIn(BaseModel):
         description="dispatch, transfer: the co-handling units' codes (replaces the list)",
     )
     evidence: list[uuid.UUID] | None = Field(default=None, max_length=50)
+    attachments: list[uuid.UUID] | None = Field(
+        default=None,
+        max_length=20,
+        description="photos and files uploaded for this step (POST …/attachments), any action",
+    )
     due_at: Timestamp | None = Field(default=None, description="extension: the new deadline")
     duplicate_of: uuid.UUID | None = Field(default=None, description="mark_duplicate: original")
 

@@ -75,6 +75,15 @@ _STRINGS: dict[str, tuple[str, str]] = {
     "any": ("全部", "Any"),
     "export_csv": ("导出 CSV", "Export CSV"),
     "export_xlsx": ("导出 Excel", "Export XLSX"),
+    "attachments": ("附件", "Attachments"),
+    "attach_file": (
+        "附件（可选：PDF、Word、Excel 或照片）",
+        "Attachment (optional: PDF, Word, Excel or a photo)",
+    ),
+    "audit_export": (
+        "导出审计记录（所列问题的全部操作）",
+        "Audit export (every event of these findings)",
+    ),
     "next_page": ("下一页", "Next page"),
     "first_page": ("第一页", "First page"),
     "none": ("没有记录。", "Nothing here."),

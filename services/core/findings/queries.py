@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol, TypeVar
 
-from sqlalchemy import ColumnElement, Select, and_, select, tuple_
+from sqlalchemy import ColumnElement, Select, and_, func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.core.escalation.queries import light_clause
@@ -61,7 +61,7 @@ def _possible_recurrence(principal: Principal, wanted: bool) -> ColumnElement[bo
     return linked if wanted else ~linked | Finding.possible_recurrence_of.is_(None)
 
 
-async def _where(
+async def filter_clauses(
     session: AsyncSession, f: FindingFilters, now: datetime, principal: Principal
 ) -> list[ColumnElement[bool]]:
     clauses: list[ColumnElement[bool]] = []
@@ -111,7 +111,7 @@ async def list_findings(
 ) -> list[Finding]:
     """Newest first; `after` is the (reported_at, id) of the last row of the previous page."""
     stmt: Select[Finding] = select(Finding).where(
-        visible_findings(principal), *await _where(session, filters, now, principal)
+        visible_findings(principal), *await filter_clauses(session, filters, now, principal)
     )
     if after is not None:
         stmt = stmt.where(tuple_(Finding.reported_at, Finding.id) < tuple_(*after))
@@ -210,3 +210,55 @@ async def get_visible(
     if for_update:
         stmt = stmt.with_for_update()
     return (await session.execute(stmt)).scalar_one_or_none()
+
+
+@dataclass(frozen=True)
+class AuditRow:
+    """One event of the audit export, with what the office reads beside it."""
+
+    event: Event
+    actor: str | None
+    category_id: int
+    district_id: int | None
+    responsible_unit_id: int | None
+
+
+def _audit_select(
+    where: Sequence[ColumnElement[bool]],
+) -> Select[Event, str, int, int | None, int | None]:
+    return (
+        select(
+            Event,
+            User.username,
+            Finding.category_id,
+            Finding.district_id,
+            Finding.responsible_unit_id,
+        )
+        .join(Finding, Finding.id == Event.finding_id)
+        .outerjoin(User, User.id == Event.actor_id)
+        .where(*where)
+    )
+
+
+async def audit_clauses(
+    session: AsyncSession, principal: Principal, filters: FindingFilters, now: datetime
+) -> list[ColumnElement[bool]]:
+    """The findings of the audit export: exactly those the list would show the caller."""
+    return [visible_findings(principal), *await filter_clauses(session, filters, now, principal)]
+
+
+async def count_audit_events(
+    session: AsyncSession, where: Sequence[ColumnElement[bool]], cap: int
+) -> int:
+    """How many events the export holds, counted no further than `cap`."""
+    capped = select(Event.id).join(Finding, Finding.id == Event.finding_id).where(*where)
+    sub = capped.limit(cap).subquery()
+    return int((await session.execute(select(func.count()).select_from(sub))).scalar_one())
+
+
+async def audit_events(
+    session: AsyncSession, where: Sequence[ColumnElement[bool]], *, after: int, limit: int
+) -> list[AuditRow]:
+    """The next `limit` events after event id `after`, in the order they were written."""
+    stmt = _audit_select([*where, Event.id > after]).order_by(Event.id).limit(limit)
+    return [AuditRow(*row) for row in await session.execute(stmt)]

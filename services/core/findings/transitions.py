@@ -17,6 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.core.escalation.plans import reschedule, resolve
 from services.core.escalation.rules import Plan as Ladder
+from services.core.evidence.attachments import claim, link
+from services.core.evidence.attachments import summary as attachment_summary
 from services.core.evidence.service import submission_photos, summary, union_flags
 from services.core.findings.intake import IntakeTerms, intake_plan
 from services.core.findings.queries import get_visible
@@ -76,6 +78,8 @@ class TransitionRequest:
     evidence: list[uuid.UUID] | None = None
     # dispatch, transfer: the co-handling units (协办) by code; None leaves them as they are.
     co_units: list[str] | None = None
+    # Photos and files uploaded for this step (services/core/evidence/attachments.py).
+    attachments: list[uuid.UUID] | None = None
 
 
 _NOTE_REQUIRED = frozenset(
@@ -153,7 +157,10 @@ async def transition(
         raise FindingError(plan.status, plan.reason, "action")
     if request.action in _NOTE_REQUIRED and not request.note:
         raise FindingError(422, f"A note is required to {request.action.value}.", "note")
+    files = await claim(session, finding.id, request.attachments or [], principal)
     payload = await _apply(session, finding, plan, request, principal, clock, ref)
+    if files:
+        payload["attachments"] = [attachment_summary(a) for a in files]
     finding.status = plan.to_status
     if plan.to_status not in CLOCK_RUNNING:
         # Submitted or closed: nothing left to return.
@@ -166,19 +173,19 @@ async def transition(
     await reschedule(session, finding, clock.city)
     if plan.to_status is Status.CLOSED:
         await resolve(session, finding.id, clock.now)
-    session.add(
-        _event(
-            finding.id,
-            principal.user_id,
-            plan.action.value,
-            plan.from_status.value,
-            plan.to_status.value,
-            clock.now,
-            note=request.note,
-            **payload,
-        )
+    event = _event(
+        finding.id,
+        principal.user_id,
+        plan.action.value,
+        plan.from_status.value,
+        plan.to_status.value,
+        clock.now,
+        note=request.note,
+        **payload,
     )
+    session.add(event)
     await session.flush()
+    await link(session, files, event.id)
     return finding
 
 

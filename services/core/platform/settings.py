@@ -171,6 +171,9 @@ class Settings(BaseSettings):
     evidence_max_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
     # Width x height is checked before any pixel is decoded: the guard against image bombs.
     evidence_max_pixels: int = Field(default=40_000_000, ge=1)
+    # The audit export (GET /findings/events) writes at most this many events; more matched:
+    # X-Export-Truncated says so and the filters should be narrowed.
+    audit_export_max_rows: int = Field(default=200_000, ge=1, le=5_000_000)
     # An after-photo whose GPS lies farther than this from the finding is flagged `far`.
     gps_tolerance_m: float = Field(default=100, gt=0)
     # S3-compatible object storage (AWS S3, MinIO, Ceph, ...): used when s3_bucket is set.

@@ -29,6 +29,7 @@ from tests.helpers import (
     demo_password,
     device_token,
     make_overdue,
+    make_pdf,
     post,
     sweep,
     wait_for,
@@ -262,6 +263,8 @@ async def test_a_handler_accepts_photographs_and_submits_on_the_phone(
     token = await device_token(live.factory, "handler.shinan.badaguan")
     after = tmp_path / "after.jpg"
     after.write_bytes(make_jpeg(640, 480))
+    report = tmp_path / "清运记录.pdf"
+    report.write_bytes(make_pdf())
     page = await phone(browser, live)
     await open_app(page, live, token)
     card = f"#task-list [data-id='{task['id']}']"
@@ -278,6 +281,10 @@ async def test_a_handler_accepts_photographs_and_submits_on_the_phone(
     await page.until(f"document.querySelector(\"{card}\")?.dataset.status === 'accepted'")
     await page.set_files(f"{card} input[type=file]", after)
     await page.until(f"document.querySelector(\"{card} .result\").textContent === '照片已上传。'")
+    # A report of the work goes with the submission as an attachment.
+    await page.set_files(f"{card} input[data-attach]", report)
+    listed = f'document.querySelector("{card} [data-testid=attached]").textContent'
+    await page.until(f"{listed}.includes('清运记录.pdf')")
     await page.fill(f"{card} form[data-form=submit] input", "已清运")
     await page.js(f'document.querySelector("{card} form[data-form=submit]").requestSubmit()')
     await page.until(f'document.querySelector("{card}") === null')
@@ -285,7 +292,15 @@ async def test_a_handler_accepts_photographs_and_submits_on_the_phone(
         status = await session.scalar(
             text("SELECT status FROM findings WHERE id = :id"), {"id": task["id"]}
         )
+        carried = await session.scalar(
+            text(
+                "SELECT e.payload -> 'attachments' -> 0 ->> 'name' FROM events e "
+                "WHERE e.finding_id = :id AND e.action = 'submit'"
+            ),
+            {"id": task["id"]},
+        )
     assert status == "submitted"
+    assert carried == "清运记录.pdf"
     assert outside(page, live.url) == []
     await page.close()
 
