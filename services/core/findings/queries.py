@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import ColumnElement, Select, and_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -15,7 +15,7 @@ from services.core.escalation.queries import light_clause
 from services.core.escalation.rules import Light
 from services.core.identity.principal import Principal
 from services.core.identity.scope import hidden_findings, links_of, visible_findings
-from services.core.models import CLOCK_RUNNING, Category, Event, Finding, Unit, User
+from services.core.models import CLOCK_RUNNING, Category, Event, Finding, Suspension, Unit, User
 from services.core.platform.errors import UnknownReference
 
 
@@ -181,3 +181,19 @@ async def get_visible(
     if for_update:
         stmt = stmt.with_for_update()
     return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def current_suspension(session: AsyncSession, finding_id: uuid.UUID) -> Suspension | None:
+    """The finding's pending request to suspend, or its running suspension (at most one)."""
+    found = await session.execute(
+        select(Suspension).where(
+            Suspension.finding_id == finding_id, Suspension.state.in_(("requested", "active"))
+        )
+    )
+    return found.scalar_one_or_none()
+
+
+async def accept_within_of(session: AsyncSession, category_id: int) -> dict[str, Any] | None:
+    """The category's sign-for deadline (签收时限), if it has one."""
+    found = await session.scalar(select(Category.accept_within).where(Category.id == category_id))
+    return dict(found) if found else None

@@ -20,8 +20,18 @@ from services.core.escalation.rules import Plan as Ladder
 from services.core.evidence.service import submission_photos, summary, union_flags
 from services.core.findings.intake import IntakeTerms, intake_plan
 from services.core.findings.queries import get_visible
-from services.core.findings.rules import Action, Clock, FindingError, Plan, plan_transition
+from services.core.findings.rules import (
+    SUSPENSION_ACTIONS,
+    Action,
+    Clock,
+    FindingError,
+    Plan,
+    plan_transition,
+    time_limit_for,
+)
 from services.core.findings.spatial import Recurred
+from services.core.findings.suspension import SuspensionTerms, open_suspension, settle_on_leaving
+from services.core.findings.suspension import apply as apply_suspension
 from services.core.identity.principal import Actor, Principal
 from services.core.models import Category, Event, ExposureVideo, Finding, Status, Unit, User
 from services.core.platform.errors import Refusal
@@ -63,6 +73,9 @@ class TransitionRequest:
     due_at: datetime | None = None
     duplicate_of: uuid.UUID | None = None
     evidence: list[uuid.UUID] | None = None
+    # request_suspension (and approve_suspension, to change it): why, and until when.
+    reason: str | None = None
+    resume_at: datetime | None = None
 
 
 _NOTE_REQUIRED = frozenset(
@@ -72,6 +85,8 @@ _NOTE_REQUIRED = frozenset(
         Action.CLOSE_INVALID,
         Action.REQUEST_EXTENSION,
         Action.DENY_EXTENSION,
+        Action.REQUEST_SUSPENSION,
+        Action.REFUSE_SUSPENSION,
     }
 )
 
@@ -106,6 +121,7 @@ async def transition(
         principal.role,
         holds_responsible_unit=await _holds(session, principal, finding.responsible_unit_id),
     )
+    suspension = await open_suspension(session, finding.id)
     plan = plan_transition(
         request.action,
         Status(finding.status),
@@ -113,12 +129,19 @@ async def transition(
         submitted_by=finding.submitted_by_id,
         extension_pending=finding.extension_requested_until is not None,
         recurrence_pending=finding.possible_recurrence_of is not None,
+        suspension_pending=suspension is not None and suspension.state == "requested",
+        resume_to=Status(suspension.resume_status or Status.ACCEPTED)
+        if suspension is not None and suspension.state == "active"
+        else Status.ACCEPTED,
     )
     if isinstance(plan, Refusal):
         raise FindingError(plan.status, plan.reason, "action")
     if request.action in _NOTE_REQUIRED and not request.note:
         raise FindingError(422, f"A note is required to {request.action.value}.", "note")
     payload = await _apply(session, finding, plan, request, principal, clock, ref)
+    payload |= await settle_on_leaving(
+        session, finding, plan.to_status, clock.now, principal.user_id
+    )
     finding.status = plan.to_status
     finding.close_reason = plan.close_reason
     if plan.to_status is Status.CLOSED:
@@ -155,6 +178,11 @@ async def _apply(
 ) -> dict[str, Any]:
     """The side effects of one action on the finding's fields; returns the event payload."""
     action = plan.action
+    if action in SUSPENSION_ACTIONS:
+        terms = SuspensionTerms(request.reason, request.resume_at)
+        return await apply_suspension(
+            session, finding, action, terms, request.note, principal.user_id, clock.now, clock.city
+        )
     if action is Action.DISPATCH:
         return await _dispatch(session, finding, request, principal, clock, ref)
     if action is Action.RETURN:
@@ -295,6 +323,8 @@ async def _dispatch(
     relinked = await _relink_recurrence(session, finding, unit.id)
     finding.due_at, ladder = await dispatch_terms(session, finding, category, clock, ref)
     finding.reminded_at = None
+    # A new sign-for deadline (签收时限) runs from this dispatch.
+    finding.accept_reminded_at = finding.accept_escalated_at = None
     finding.escalation_plan = ladder.to_json()
     return {"unit": unit.code, "due_at": finding.due_at, **relinked}
 
@@ -358,4 +388,6 @@ async def dispatch_terms(
         policy=video.policy_code if video else None,
     )
     ladder = intake_plan(ref, category.policy_code, terms, recurred)
-    return terms.due_at or clock.due(clock.now, category.time_limit), ladder
+    # An urgent finding takes the category's urgent limit (e.g. a continuous PT4H).
+    limit = time_limit_for(finding.severity, category.time_limit, category.urgent_time_limit)
+    return terms.due_at or clock.due(clock.now, limit), ladder
