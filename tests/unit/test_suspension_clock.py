@@ -18,12 +18,8 @@ from services.core.calendar.deadlines import (
 )
 from services.core.calendar.rules import WorkingCalendar
 from services.core.escalation.rules import Light
-from services.core.findings.rules import (
-    accept_due_at,
-    accept_light,
-    accept_within_errors,
-    time_limit_for,
-)
+from services.core.findings.rules import accept_due_at, accept_light, time_limit_for
+from services.core.reference.rules import accept_within_errors, urgent_time_limit_errors
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 CAL = WorkingCalendar()
@@ -142,6 +138,15 @@ def test_sign_for_deadline_and_its_own_light() -> None:
 def test_a_bad_sign_for_deadline_names_its_field(value: object, field: str) -> None:
     assert [f for f, _ in accept_within_errors(value)] == [field]
     assert accept_within_errors({"working_hours": 2}) == []
+
+
+def test_a_bad_urgent_limit_names_its_field() -> None:
+    assert urgent_time_limit_errors({"duration": "PT4H"}) == []
+    assert urgent_time_limit_errors(None) == []
+    assert [f for f, _ in urgent_time_limit_errors({"duration": "soon"})] == [
+        "urgent_time_limit.duration"
+    ]
+    assert [f for f, _ in urgent_time_limit_errors({"hours": 4})] == ["urgent_time_limit"]
 
 
 def test_urgent_findings_take_the_urgent_limit_when_the_category_has_one() -> None:

@@ -247,25 +247,6 @@ def accept_light(status: str, accept_due: datetime | None, now: datetime) -> Lig
     return Light.RED if accept_due < now else Light.GREEN
 
 
-def accept_within_errors(value: object) -> list[tuple[str, str]]:
-    """What is wrong with a category's sign-for deadline, as (field, message)."""
-    shape = '{"working_hours": 0.5..240} or {"duration": "PT2H"}'
-    if not isinstance(value, Mapping) or len(value) != 1:
-        return [("accept_within", shape)]
-    if "working_hours" in value:
-        hours = value["working_hours"]
-        if isinstance(hours, bool) or not isinstance(hours, int | float) or not 0 < hours <= 240:
-            return [("accept_within.working_hours", "a number of hours from 0.5 to 240")]
-        return []
-    if "duration" in value:
-        try:
-            parse_duration(str(value["duration"]))
-        except ValueError as exc:
-            return [("accept_within.duration", str(exc))]
-        return []
-    return [("accept_within", shape)]
-
-
 def resumed_deadline(
     due: datetime | None,
     paused_from: datetime,

@@ -24,15 +24,16 @@ from services.core.escalation.sweep import ALL_CHANNELS, outbox_rows
 from services.core.findings.rules import accept_due_at
 
 # Assigned findings not yet escalated whose category has a sign-for deadline, and whose
-# earliest possible deadline (the limit as plain time; working hours only add to it) has
-# passed: a coarse filter in SQL, the exact deadline in Python. Locked for this sweep only.
+# earliest possible next step has come (the limit as plain time, once for the reminder and
+# twice for the escalation; working hours only add to it): a coarse filter in SQL, the exact
+# times in Python. Locked for this sweep only.
 _CLAIM = text("""
 SELECT f.id, f.dispatched_at, f.accept_reminded_at, f.responsible_unit_id, f.category_id,
        f.severity, f.description, f.address, c.accept_within
 FROM findings f JOIN categories c ON c.id = f.category_id
 WHERE f.status = 'assigned' AND f.accept_escalated_at IS NULL AND f.dispatched_at IS NOT NULL
   AND c.accept_within IS NOT NULL
-  AND f.dispatched_at + coalesce(
+  AND f.dispatched_at + CASE WHEN f.accept_reminded_at IS NULL THEN 1 ELSE 2 END * coalesce(
         CAST(c.accept_within ->> 'duration' AS interval),
         CAST(c.accept_within ->> 'working_hours' AS double precision) * interval '1 hour'
       ) <= :now
