@@ -28,6 +28,7 @@ from tests.helpers import (
     sweep_suspensions,
 )
 from tests.helpers import suspend as suspend_finding
+from tests.photos import attach_after_photo
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 HANDLER = "handler.shinan.badaguan"
@@ -276,3 +277,85 @@ async def test_closing_a_suspended_finding_ends_its_suspension(
             for s in (await session.execute(select(Suspension))).scalars()
         }
     assert states == {f["id"]: "ended", g["id"]: "lapsed"}
+
+
+async def test_a_month_suspended_demolition_is_rectified_on_time_and_reported_per_unit(
+    client: AsyncClient, login: Login, factory: async_sessionmaker[AsyncSession]
+) -> None:
+    """Due four weeks ago, but suspended (needs funding) a week before it fell due: resumed
+    today, it has the working days the five weeks took back (at least the week's before its
+    deadline are still ahead of it), so rectifying it now is on time; the report shows the
+    unit's five weeks of suspension."""
+    handler, office, supervisor = (
+        await login(HANDLER),
+        await login("dispatcher"),
+        await login("supervisor"),
+    )
+    f = await post(client, await login("inspector"), description="违法建设待拆除")
+    await act(client, handler, f["id"], "accept")
+    await suspend_finding(client, handler, office, f["id"], datetime.now(UTC) + timedelta(days=3))
+    now = datetime.now(UTC)
+    fid = uuid.UUID(f["id"])
+    async with factory() as session, session.begin():
+        row = (
+            await session.execute(select(Suspension).where(Suspension.finding_id == fid))
+        ).scalar_one()
+        row.started_at = now - timedelta(days=35)
+    await set_clock(
+        factory, f["id"], dispatched=now - timedelta(days=38), due=now - timedelta(days=28)
+    )
+    resumed = await act(client, office, f["id"], "resume", note="资金已落实")
+    assert resumed.status_code == 200, resumed.text
+    due = datetime.fromisoformat(resumed.json()["due_at"])
+    assert due > datetime.now(UTC)
+    assert resumed.json()["overdue"] is False
+    await attach_after_photo(client, handler, f["id"])
+    assert (await act(client, handler, f["id"], "submit", note="已拆除")).status_code == 200
+    closed = await act(client, await login("verifier"), f["id"], "verify", note="复核通过")
+    assert closed.json()["close_reason"] == "rectified"
+    async with factory() as session:
+        submit = (
+            await session.execute(
+                select(Event).where(Event.finding_id == fid, Event.action == "submit")
+            )
+        ).scalar_one()
+    assert submit.payload["on_time"] is True
+
+    # A second request, refused, and a third, running.
+    g = await post(client, await login("inspector"), description="占道施工")
+    await act(
+        client,
+        handler,
+        g["id"],
+        "request_suspension",
+        note="x",
+        reason="seasonal",
+        resume_at=(now + timedelta(days=9)).isoformat(),
+    )
+    await act(client, office, g["id"], "refuse_suspension", note="不予挂账")
+    h = await post(client, await login("inspector"), description="道路改造")
+    await suspend_finding(
+        client, handler, office, h["id"], now + timedelta(days=20), reason="planning_approval"
+    )
+
+    r = await client.get("/api/v1/stats/suspensions", headers=supervisor)
+    assert r.status_code == 200, r.text
+    (unit,) = r.json()["items"]
+    assert unit["unit"]["code"] == "shinan.badaguan"
+    assert unit["district"]["code"] == "shinan"
+    assert (
+        unit["requested"],
+        unit["refused"],
+        unit["approved"],
+        unit["active"],
+        unit["ended"],
+    ) == (3, 1, 2, 1, 1)
+    assert 35 <= unit["suspended_days"] < 35.1
+    assert 35 <= unit["longest_days"] < 35.1
+    later = await client.get(
+        "/api/v1/stats/suspensions",
+        params={"since": (now + timedelta(days=1)).isoformat()},
+        headers=supervisor,
+    )
+    assert later.json()["items"] == []
+    assert (await client.get("/api/v1/stats/suspensions", headers=handler)).status_code == 403
