@@ -20,7 +20,6 @@ from services.core.findings.queries import (
     FindingFilters,
     Refs,
     accept_within_of,
-    current_suspension,
     events_of,
     get_visible,
     list_findings,
@@ -133,6 +132,21 @@ def _local(value: datetime | None, tz: ZoneInfo) -> datetime | None:
     return value.astimezone(tz) if value is not None else None
 
 
+def _suspension(refs: Refs, finding_id: uuid.UUID, tz: ZoneInfo) -> SuspensionOut | None:
+    row = refs.suspensions.get(finding_id)
+    if row is None:
+        return None
+    return SuspensionOut(
+        id=row.id,
+        state="active" if row.state == "active" else "requested",
+        reason=row.reason,
+        note=row.note,
+        resume_at=row.expected_until.astimezone(tz),
+        requested_at=row.requested_at.astimezone(tz),
+        suspended_at=_local(row.started_at, tz),
+    )
+
+
 def render(
     f: Finding | Fresh,
     refs: Refs,
@@ -178,6 +192,7 @@ def render(
         possible_recurrence_of=refs.link(f.possible_recurrence_of),
         duplicate_of=refs.link(f.duplicate_of),
         version=f.version,
+        suspension=_suspension(refs, f.id, tz),
         possible_duplicates=duplicates or [],
         links={
             "self": base,
@@ -545,19 +560,8 @@ async def post_transition(
 async def with_clock_details(
     session: AsyncSession, out: FindingOut, finding: Finding, clock: Clock
 ) -> FindingOut:
-    """One finding's answer with its suspension and sign-for deadline, which a list leaves
-    out (they cost a read each)."""
-    row = await current_suspension(session, finding.id)
-    if row is not None:
-        out.suspension = SuspensionOut(
-            id=row.id,
-            state="active" if row.state == "active" else "requested",
-            reason=row.reason,
-            note=row.note,
-            resume_at=row.expected_until.astimezone(clock.tz),
-            requested_at=row.requested_at.astimezone(clock.tz),
-            suspended_at=_local(row.started_at, clock.tz),
-        )
+    """One finding's answer with its sign-for deadline, which a list leaves out (it costs a
+    read and working-hour arithmetic each)."""
     if finding.status == Status.ASSIGNED:
         within = await accept_within_of(session, finding.category_id)
         due = accept_due_at(finding.dispatched_at, within, clock.city)

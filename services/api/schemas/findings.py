@@ -127,8 +127,7 @@ class FindingOut(BaseModel):
     version: int
     suspension: SuspensionOut | None = Field(
         default=None,
-        description="a pending request to suspend (挂账) or the running suspension; "
-        "on GET /findings/{id} and a transition's answer",
+        description="a pending request to suspend (挂账) or the running suspension",
     )
     accept_due_at: datetime | None = Field(
         default=None,

@@ -17,6 +17,7 @@ from fastapi.templating import Jinja2Templates
 from markupsafe import Markup, escape
 from sqlalchemy import select, update
 
+from services.core.calendar.store import load_city_clock
 from services.core.escalation.acknowledge import AcknowledgeError, acknowledge, may_acknowledge
 from services.core.escalation.queries import (
     ESCALATION_STATUSES,
@@ -29,8 +30,8 @@ from services.core.escalation.queries import (
 from services.core.escalation.rules import Light
 from services.core.evidence.service import verification_photos
 from services.core.exposure.service import get_video, list_videos, progress_of, segments_of
-from services.core.findings.queries import events_of
-from services.core.findings.rules import light_of
+from services.core.findings.queries import accept_within_of, events_of, open_suspension_of
+from services.core.findings.rules import accept_due_at, accept_light, light_of
 from services.core.identity.principal import Principal
 from services.core.identity.security import issue_access_token, read_access_token
 from services.core.inspection.queries import blind_spots, coverage_rows, map_points
@@ -38,6 +39,7 @@ from services.core.models import CLOCK_RUNNING, SOURCES, Escalation, User
 from services.core.notify.queries import delivery_state, delivery_states, receipts
 from services.core.platform.db import driver_connection
 from services.core.platform.errors import UnknownReference
+from services.core.platform.settings import Settings
 from services.core.stats.queries import REPORTED_LEVELS, ranking
 
 from ..deps import Session, State, access_token_caller, utcnow
@@ -393,11 +395,20 @@ async def escalations_page(
 
 
 async def _finding_context(
-    session: Session, caller: Principal, finding_id: uuid.UUID
+    session: Session, caller: Principal, finding_id: uuid.UUID, settings: Settings
 ) -> dict[str, Any]:
     view = await queries.one_finding(session, caller, finding_id)
     if view is None:
         raise PageNotFound
+    f = view.finding
+    # The sign-for deadline (签收时限) of an assigned finding whose category has one.
+    accept_due = None
+    if f.status == "assigned":
+        within = await accept_within_of(session, f.category_id)
+        if within:
+            accept_due = accept_due_at(
+                f.dispatched_at, within, await load_city_clock(session, settings)
+            )
     events = await events_of(session, finding_id, limit=1000, after=None)
     photos = await verification_photos(session, view.finding)
     escalations = await list_escalations(
@@ -421,6 +432,9 @@ async def _finding_context(
             if r.escalation.acknowledged_at is None and may_acknowledge(caller, r.escalation)
         },
         "light": light_of(view.finding, utcnow()),
+        "accept_due": accept_due,
+        "accept_light": accept_light(f.status, accept_due, now),
+        "suspension": await open_suspension_of(session, finding_id),
         "status_of": status_of,
         "error": None,
         "done": False,
@@ -437,9 +451,9 @@ def _uuid(text: str) -> uuid.UUID:
 
 @router.get("/findings/{finding_id}")
 async def finding_page(
-    request: Request, finding_id: str, caller: UiCaller, session: Session
+    request: Request, finding_id: str, caller: UiCaller, session: Session, state: State
 ) -> Response:
-    context = await _finding_context(session, caller, _uuid(finding_id))
+    context = await _finding_context(session, caller, _uuid(finding_id), state.settings)
     context["done"] = request.query_params.get("acknowledged") == "1"
     return render(request, "ui/finding.html", context, caller)
 
@@ -466,7 +480,7 @@ async def acknowledge_submit(
         if exc.status == 404:
             raise PageNotFound from exc
         # Refused before anything was written: the page is re-rendered with the reason.
-        context = await _finding_context(session, caller, e.finding_id)
+        context = await _finding_context(session, caller, e.finding_id, state.settings)
         context["error"] = exc.message
         return render(request, "ui/finding.html", context, caller, status=exc.status)
     if back == LEAD_DESK:  # the leader's desk: back to the list of what is addressed to them

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
@@ -15,7 +15,16 @@ from services.core.escalation.queries import light_clause
 from services.core.escalation.rules import Light
 from services.core.identity.principal import Principal
 from services.core.identity.scope import hidden_findings, links_of, visible_findings
-from services.core.models import CLOCK_RUNNING, Category, Event, Finding, Suspension, Unit, User
+from services.core.models import (
+    CLOCK_RUNNING,
+    Category,
+    Event,
+    Finding,
+    Status,
+    Suspension,
+    Unit,
+    User,
+)
 from services.core.platform.errors import UnknownReference
 
 
@@ -128,6 +137,8 @@ class Refs:
     usernames: Mapping[int, str]
     # Findings the page links to that the caller may not see: rendered as no link.
     hidden: frozenset[uuid.UUID] = frozenset()
+    # The pending request to suspend or the running suspension of each finding that has one.
+    suspensions: Mapping[uuid.UUID, Suspension] = field(default_factory=dict)
 
     def link(self, finding_id: uuid.UUID | None) -> uuid.UUID | None:
         return None if finding_id in self.hidden else finding_id
@@ -136,8 +147,9 @@ class Refs:
 async def load_refs(
     session: AsyncSession, findings: Sequence[Finding], principal: Principal
 ) -> Refs:
-    """The units, categories and users a page of findings names, in three queries, and which
-    findings it links to the caller may not see, in a fourth if any is linked."""
+    """The units, categories and users a page of findings names, in three queries, which
+    findings it links to the caller may not see, in a fourth if any is linked, and the
+    suspensions of those whose clock runs or stands, in a fifth if any."""
     unit_ids: set[int] = set()
     for f in findings:
         unit_ids.update(u for u in (f.place_unit_id, f.responsible_unit_id, f.district_id) if u)
@@ -146,7 +158,28 @@ async def load_refs(
     user_ids = {f.reporter_id for f in findings}
     rows = await session.execute(select(User.id, User.username).where(User.id.in_(user_ids)))
     hidden = await hidden_findings(session, principal, links_of(findings))
-    return Refs(units, categories, {r.id: r.username for r in rows}, hidden)
+    suspensions = await _suspensions(
+        session, [f.id for f in findings if f.status in _MAY_BE_SUSPENDED]
+    )
+    return Refs(units, categories, {r.id: r.username for r in rows}, hidden, suspensions)
+
+
+# Only these can have a pending request to suspend (assigned, accepted) or be suspended.
+_MAY_BE_SUSPENDED = frozenset({*CLOCK_RUNNING, Status.SUSPENDED})
+
+
+async def _suspensions(
+    session: AsyncSession, finding_ids: list[uuid.UUID]
+) -> dict[uuid.UUID, Suspension]:
+    if not finding_ids:
+        return {}
+    rows = await session.execute(
+        select(Suspension).where(
+            Suspension.finding_id.in_(finding_ids),
+            Suspension.state.in_(("requested", "active")),
+        )
+    )
+    return {row.finding_id: row for row in rows.scalars()}
 
 
 T = TypeVar("T", Unit, Category)
@@ -183,14 +216,9 @@ async def get_visible(
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
-async def current_suspension(session: AsyncSession, finding_id: uuid.UUID) -> Suspension | None:
-    """The finding's pending request to suspend, or its running suspension (at most one)."""
-    found = await session.execute(
-        select(Suspension).where(
-            Suspension.finding_id == finding_id, Suspension.state.in_(("requested", "active"))
-        )
-    )
-    return found.scalar_one_or_none()
+async def open_suspension_of(session: AsyncSession, finding_id: uuid.UUID) -> Suspension | None:
+    """The finding's pending request to suspend or its running suspension (at most one)."""
+    return (await _suspensions(session, [finding_id])).get(finding_id)
 
 
 async def accept_within_of(session: AsyncSession, category_id: int) -> dict[str, Any] | None:
