@@ -711,6 +711,10 @@ TRANSITIONS: dict[Action, dict[str, Any]] = {
     Action.DENY_EXTENSION: {"note": "不予延期"},
     Action.CONFIRM_RECURRENCE: {"note": "同一问题反弹"},
     Action.DISMISS_RECURRENCE: {"note": "不是同一问题"},
+    Action.REQUEST_SUSPENSION: {"reason": "funding", "resume_at": "{due_at}", "note": "待拨款"},
+    Action.APPROVE_SUSPENSION: {},
+    Action.REFUSE_SUSPENSION: {"note": "不予挂账"},
+    Action.RESUME: {"note": "恢复整改"},
 }
 
 
@@ -1097,6 +1101,9 @@ API_OPS: dict[tuple[str, str], Op] = {
         "escalation", payloads=_json({"instruction": "限期整改到位"})
     ),
     ("GET", f"{API}/stats/units"): Op("finding", queries=lambda w: [{}, {"level": "street"}]),
+    ("GET", f"{API}/stats/suspensions"): Op(
+        "coverage", why="the city's suspensions per unit: supervisors and admins only"
+    ),
     ("GET", f"{API}/app/me"): Op("none", allowed=frozenset({200}), why="the caller themselves"),
     ("GET", f"{API}/app/reference"): Op(
         "finding",

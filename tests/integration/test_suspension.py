@@ -359,3 +359,36 @@ async def test_a_month_suspended_demolition_is_rectified_on_time_and_reported_pe
     )
     assert later.json()["items"] == []
     assert (await client.get("/api/v1/stats/suspensions", headers=handler)).status_code == 403
+
+
+async def test_approving_after_the_date_asked_for_needs_a_new_date(
+    client: AsyncClient, login: Login, factory: async_sessionmaker[AsyncSession]
+) -> None:
+    handler, office = await login(HANDLER), await login("dispatcher")
+    f = await post(client, await login("inspector"))
+    soon = (datetime.now(UTC) + timedelta(days=2)).isoformat()
+    r = await act(
+        client,
+        handler,
+        f["id"],
+        "request_suspension",
+        note="x",
+        reason="legal_process",
+        resume_at=soon,
+    )
+    assert r.status_code == 200, r.text
+    async with factory() as session, session.begin():
+        row = (
+            await session.execute(
+                select(Suspension).where(Suspension.finding_id == uuid.UUID(f["id"]))
+            )
+        ).scalar_one()
+        row.expected_until = datetime.now(UTC) - timedelta(hours=1)
+    late = await act(client, office, f["id"], "approve_suspension")
+    assert_problem(late, 422)
+    assert fields(late) == {"resume_at"}
+    assert (await get(client, office, f["id"]))["status"] == "assigned"
+    later = (datetime.now(UTC) + timedelta(days=60)).replace(microsecond=0)
+    approved = await act(client, office, f["id"], "approve_suspension", resume_at=later.isoformat())
+    assert approved.status_code == 200, approved.text
+    assert datetime.fromisoformat(approved.json()["suspension"]["resume_at"]) == later

@@ -111,6 +111,10 @@ async def apply(
     if action is Action.APPROVE_SUSPENSION:
         # The office may approve a shorter or longer suspension than asked.
         until = _resume_at(terms, now, required=False) or row.expected_until
+        if until <= now:
+            raise FindingError(
+                422, "The date asked for has passed: give another as resume_at.", "resume_at"
+            )
         row.state, row.decided_by_id, row.decided_at = "active", actor_id, now
         row.expected_until, row.started_at = until, now
         row.resume_status, row.previous_due_at = finding.status, finding.due_at
