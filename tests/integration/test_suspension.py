@@ -15,12 +15,14 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.core.models import Event, Notification, Suspension
 from services.core.platform.settings import Settings
+from services.worker.clock import clock_sweep
 from tests.helpers import (
     Login,
     act,
     assert_problem,
     escalations,
     fields,
+    job_context,
     make_overdue,
     post,
     set_clock,
@@ -392,3 +394,39 @@ async def test_approving_after_the_date_asked_for_needs_a_new_date(
     approved = await act(client, office, f["id"], "approve_suspension", resume_at=later.isoformat())
     assert approved.status_code == 200, approved.text
     assert datetime.fromisoformat(approved.json()["suspension"]["resume_at"]) == later
+
+
+async def test_the_worker_job_resumes_and_sweeps_the_sign_for_deadline_once(
+    client: AsyncClient, login: Login, factory: async_sessionmaker[AsyncSession], settings: Settings
+) -> None:
+    """The cron job itself: one run resumes what is due and reminds and escalates the late
+    sign-for; a second run (arq delivers at least once) does nothing. No channel beyond the
+    inbox is configured, so nothing is queued for delivery."""
+    admin, handler, office = await login("admin"), await login(HANDLER), await login("dispatcher")
+    r = await client.patch(
+        "/api/v1/categories/exposed_garbage",
+        json={"accept_within": {"duration": "PT1H"}},
+        headers=admin,
+    )
+    assert r.status_code == 200, r.text
+    suspended = await post(client, await login("inspector"))
+    await suspend_finding(
+        client, handler, office, suspended["id"], datetime.now(UTC) + timedelta(days=5)
+    )
+    async with factory() as session, session.begin():
+        row = (
+            await session.execute(
+                select(Suspension).where(Suspension.finding_id == uuid.UUID(suspended["id"]))
+            )
+        ).scalar_one()
+        row.expected_until = datetime.now(UTC) - timedelta(minutes=1)
+    late = await post(client, await login("inspector"), description="未签收")
+    dispatched = datetime.now(UTC) - timedelta(hours=3)
+    await set_clock(factory, late["id"], dispatched=dispatched, due=dispatched + timedelta(days=2))
+
+    ctx = job_context(sessionmaker=factory, settings=settings, redis=None)
+    first = await clock_sweep(ctx)
+    assert first["resumed"] == 1
+    assert (first["sign_for_reminders"], first["sign_for_escalations"]) == (1, 1)
+    assert (await get(client, office, suspended["id"]))["status"] == "assigned"
+    assert not any((await clock_sweep(ctx)).values())
