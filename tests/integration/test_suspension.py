@@ -430,3 +430,32 @@ async def test_the_worker_job_resumes_and_sweeps_the_sign_for_deadline_once(
     assert (first["sign_for_reminders"], first["sign_for_escalations"]) == (1, 1)
     assert (await get(client, office, suspended["id"]))["status"] == "assigned"
     assert not any((await clock_sweep(ctx)).values())
+
+
+async def test_a_suspended_finding_is_counted_apart_in_the_ranking(
+    client: AsyncClient, login: Login, factory: async_sessionmaker[AsyncSession]
+) -> None:
+    """Overdue, it costs its district as red (overdue_open, 2 points each); suspended, it is
+    neither red nor yellow and costs nothing, though still a finding reported."""
+    handler, office, supervisor = (
+        await login(HANDLER),
+        await login("dispatcher"),
+        await login("supervisor"),
+    )
+    f = await post(client, await login("inspector"))
+    await act(client, handler, f["id"], "accept")
+    dispatched = datetime.now(UTC) - timedelta(days=10)
+    await set_clock(factory, f["id"], dispatched=dispatched, due=dispatched + timedelta(days=3))
+
+    async def shinan() -> dict[str, Any]:
+        r = await client.get("/api/v1/stats/units", headers=supervisor)
+        assert r.status_code == 200, r.text
+        (item,) = [i for i in r.json()["items"] if i["unit"]["code"] == "shinan"]
+        return dict(item)
+
+    overdue = await shinan()
+    assert (overdue["total"], overdue["overdue_open"], overdue["yellow_open"]) == (1, 1, 0)
+    await suspend_finding(client, handler, office, f["id"], datetime.now(UTC) + timedelta(days=30))
+    suspended = await shinan()
+    assert (suspended["total"], suspended["overdue_open"], suspended["yellow_open"]) == (1, 0, 0)
+    assert suspended["score"] == overdue["score"] + 2
