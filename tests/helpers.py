@@ -43,6 +43,8 @@ from services.core.calendar.store import load_city_clock
 from services.core.demo.service import DISTRICTS, seed_demo
 from services.core.escalation.plans import policy_plan
 from services.core.escalation.sweep import sweep_batch
+from services.core.findings.sign_for import sweep_sign_for
+from services.core.findings.suspension import sweep_suspensions as sweep_suspensions_at
 from services.core.identity.principal import Principal
 from services.core.identity.security import new_api_token
 from services.core.identity.service import issue_token
@@ -140,6 +142,55 @@ async def sweep(
     async with factory() as session, session.begin():
         clock = await load_city_clock(session, settings)
         return await sweep_batch(session, clock, now, 500)
+
+
+async def sweep_suspensions(
+    factory: async_sessionmaker[AsyncSession], settings: Settings, now: datetime
+) -> Any:
+    """One run of the worker's suspension sweep at `now` (resumptions and reminders)."""
+    async with factory() as session, session.begin():
+        clock = await load_city_clock(session, settings)
+        return await sweep_suspensions_at(session, clock, now)
+
+
+async def sweep_sign_for_at(
+    factory: async_sessionmaker[AsyncSession], settings: Settings, now: datetime
+) -> Any:
+    """One run of the worker's sign-for (签收时限) sweep at `now`."""
+    async with factory() as session, session.begin():
+        clock = await load_city_clock(session, settings)
+        return await sweep_sign_for(session, clock, now)
+
+
+async def suspend(
+    client: AsyncClient,
+    handler: dict[str, str],
+    office: dict[str, str],
+    fid: str,
+    until: datetime,
+    reason: str = "funding",
+) -> dict[str, Any]:
+    """The unit asks to suspend the finding until `until`, the campaign office approves."""
+    asked = await act(
+        client, handler, fid, "request_suspension", note="挂账申请", reason=reason,
+        resume_at=until.isoformat(),
+    )  # fmt: skip
+    assert asked.status_code == 200, asked.text
+    approved = await act(client, office, fid, "approve_suspension")
+    assert approved.status_code == 200, approved.text
+    data: dict[str, Any] = approved.json()
+    return data
+
+
+async def set_clock(
+    factory: async_sessionmaker[AsyncSession], fid: str, *, dispatched: datetime, due: datetime
+) -> None:
+    """Move a finding's dispatch and deadline (the sweep's schedule left alone)."""
+    async with factory() as session, session.begin():
+        await session.execute(
+            text("UPDATE findings SET dispatched_at = :dispatched, due_at = :due WHERE id = :id"),
+            {"dispatched": dispatched, "due": due, "id": uuid.UUID(fid)},
+        )
 
 
 async def make_overdue(factory: async_sessionmaker[AsyncSession], fid: str, due: datetime) -> None:

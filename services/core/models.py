@@ -73,11 +73,15 @@ class Status(StrEnum):
     ASSIGNED = "assigned"
     ACCEPTED = "accepted"
     SUBMITTED = "submitted"
+    # 挂账: the campaign office approved stopping the clock and the ladder until a date.
+    SUSPENDED = "suspended"
     CLOSED = "closed"
 
 
 STATUSES = tuple(Status)
-OPEN = frozenset({Status.REPORTED, Status.ASSIGNED, Status.ACCEPTED, Status.SUBMITTED})
+OPEN = frozenset(
+    {Status.REPORTED, Status.ASSIGNED, Status.ACCEPTED, Status.SUBMITTED, Status.SUSPENDED}
+)
 # The rectification clock runs only while the unit holds the item.
 CLOCK_RUNNING = frozenset({Status.ASSIGNED, Status.ACCEPTED})
 CLOSE_REASONS = ("rectified", "invalid", "duplicate")
@@ -261,6 +265,12 @@ class Category(Base):
     clock: Mapped[str] = mapped_column(String(16))
     # {"working_days": N} or {"duration": "PT2H"}
     time_limit: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    # The limit of an urgent finding (severity urgent), e.g. {"duration": "PT4H"}; None: the
+    # normal limit applies.
+    urgent_time_limit: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    # 签收时限: how long a unit has to accept an assigned finding, {"working_hours": N} (office
+    # hours of working days) or {"duration": "PT2H"}; None: no sign-for deadline.
+    accept_within: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     duplicate_radius_m: Mapped[int] = mapped_column(Integer, server_default=text("30"))
     policy_code: Mapped[str | None] = mapped_column(String(64))
     active: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
@@ -403,6 +413,9 @@ class Finding(Base):
     )
     # The pre-due reminder to the unit's handlers has gone out.
     reminded_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The sign-for deadline (签收时限) passed: the handlers were reminded, then the head told.
+    accept_reminded_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    accept_escalated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     rework_count: Mapped[int] = mapped_column(Integer, server_default=text("0"))
     # A pending extension request: the due_at the unit asked for.
     extension_requested_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -592,7 +605,19 @@ NOTIFICATION_KINDS = (
     "undelivered",
     "task_reminder",
     "task_escalation",
+    # An assigned finding not signed for in time (签收时限), and a suspension about to end.
+    "sign_for",
+    "suspension",
 )
+# Why a unit asks to suspend (挂账) a finding.
+SuspensionReason = Literal[
+    "funding", "planning_approval", "seasonal", "legal_process", "relocation", "other"
+]
+SUSPENSION_REASONS: tuple[str, ...] = get_args(SuspensionReason)
+# requested: waiting for the campaign office; refused; active: the finding is suspended;
+# ended: resumed (by hand, or at the expected date by the worker); lapsed: the request was
+# still waiting when the finding left the unit's hands (returned, submitted, closed).
+SUSPENSION_STATES = ("requested", "refused", "lapsed", "active", "ended")
 
 
 class EscalationPolicy(Base):
@@ -1254,3 +1279,51 @@ class InstructionFollowUp(Base):
     due_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     set_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     set_at: Mapped[datetime] = _now()
+
+
+class Suspension(Base):
+    """A request to suspend (挂账) a finding and, once approved, the suspension itself: the
+    rectification clock and the ladder stop from `started_at` until `ended_at`, and the
+    deadline moves by the working days (or, on a continuous clock, the time) it lasted."""
+
+    __tablename__ = "suspensions"
+    __table_args__ = (
+        CheckConstraint(_in("reason", SUSPENSION_REASONS), name="reason"),
+        CheckConstraint(_in("state", SUSPENSION_STATES), name="state"),
+        # One request or suspension at a time per finding.
+        Index(
+            "uq_suspensions_open",
+            "finding_id",
+            unique=True,
+            postgresql_where=text("state IN ('requested', 'active')"),
+        ),
+        # The worker's resumption sweep: active suspensions by their expected end.
+        Index(
+            "ix_suspensions_active_until",
+            "expected_until",
+            postgresql_where=text("state = 'active'"),
+        ),
+        Index("ix_suspensions_unit_started", "responsible_unit_id", "started_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    finding_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("findings.id"), index=True)
+    responsible_unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"))
+    reason: Mapped[str] = mapped_column(String(32))
+    note: Mapped[str] = mapped_column(Text)
+    expected_until: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    state: Mapped[str] = mapped_column(String(16))
+    requested_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    requested_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The status the finding returns to (assigned or accepted).
+    resume_status: Mapped[str | None] = mapped_column(String(16))
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The reminder that the expected date is near has gone out.
+    reminded_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # None when the worker resumed it at the expected date.
+    ended_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    previous_due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    resumed_due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -766,6 +766,10 @@ TRANSITIONS: dict[Action, dict[str, Any]] = {
     Action.DENY_RETURN: {"note": "不同意退回"},
     Action.TRANSFER: {"unit": "shinan.badaguan", "note": "转办", "co_units": ["shinan.cgj"]},
     Action.PROGRESS: {"note": "协办进展"},
+    Action.REQUEST_SUSPENSION: {"reason": "funding", "resume_at": "{due_at}", "note": "待拨款"},
+    Action.APPROVE_SUSPENSION: {},
+    Action.REFUSE_SUSPENSION: {"note": "不予挂账"},
+    Action.RESUME: {"note": "恢复整改"},
 }
 
 
@@ -1231,6 +1235,9 @@ API_OPS: dict[tuple[str, str], Op] = {
     ),
     ("PUT", f"{API}/accountability/follow-ups/{{escalation_id}}"): Op(
         "escalation", payloads=_json({"due_at": "2099-01-05T17:30:00+08:00"})
+    ),
+    ("GET", f"{API}/stats/suspensions"): Op(
+        "coverage", why="the city's suspensions per unit: supervisors and admins only"
     ),
     ("GET", f"{API}/app/me"): Op("none", allowed=frozenset({200}), why="the caller themselves"),
     ("GET", f"{API}/app/reference"): Op(

@@ -37,6 +37,15 @@ EXPECTED: dict[tuple[Action, Status], Status] = {
     # A recurrence counts against the unit responsible: confirmed only once there is one.
     **{(A.CONFIRM_RECURRENCE, s): s for s in (S.ASSIGNED, S.ACCEPTED, S.SUBMITTED)},
     **{(A.DISMISS_RECURRENCE, s): s for s in (S.REPORTED, S.ASSIGNED, S.ACCEPTED, S.SUBMITTED)},
+    # 挂账: asked and decided while the clock runs; a suspended finding may still be closed as
+    # invalid or a duplicate, and resumes to where it was (here: accepted).
+    **{(A.REQUEST_SUSPENSION, s): s for s in (S.ASSIGNED, S.ACCEPTED)},
+    **{(A.APPROVE_SUSPENSION, s): S.SUSPENDED for s in (S.ASSIGNED, S.ACCEPTED)},
+    **{(A.REFUSE_SUSPENSION, s): s for s in (S.ASSIGNED, S.ACCEPTED)},
+    (A.RESUME, S.SUSPENDED): S.ACCEPTED,
+    (A.CLOSE_INVALID, S.SUSPENDED): S.CLOSED,
+    (A.MARK_DUPLICATE, S.SUSPENDED): S.CLOSED,
+    (A.DISMISS_RECURRENCE, S.SUSPENDED): S.SUSPENDED,
 }
 EXPECTED_ROLE = {
     A.DISPATCH: "dispatcher",
@@ -56,11 +65,18 @@ EXPECTED_ROLE = {
     A.REQUEST_EXTENSION: "unit_handler",
     A.VERIFY: "verifier",
     A.REJECT: "verifier",
+    A.REQUEST_SUSPENSION: "unit_handler",
+    A.APPROVE_SUSPENSION: "dispatcher",
+    A.REFUSE_SUSPENSION: "dispatcher",
+    A.RESUME: "dispatcher",
 }
+# Actions more than one role may take, beside EXPECTED_ROLE's.
+ALSO_ROLE = {A.RESUME: "unit_handler"}
 REASONS = {A.VERIFY: "rectified", A.CLOSE_INVALID: "invalid", A.MARK_DUPLICATE: "duplicate"}
 PENDING = {A.APPROVE_EXTENSION, A.DENY_EXTENSION}
 DECISIONS = {A.CONFIRM_RECURRENCE, A.DISMISS_RECURRENCE}
 RETURNS = {A.APPROVE_RETURN, A.DENY_RETURN}
+SUSPENSION_PENDING = {A.APPROVE_SUSPENSION, A.REFUSE_SUSPENSION}
 
 
 def actor(role: str, holds: bool | None = None, user_id: int = 1) -> Actor:
@@ -80,6 +96,7 @@ def test_every_edge_allowed_or_refused(action: Action, status: Status) -> None:
         extension_pending=action in PENDING,
         recurrence_pending=action in DECISIONS,
         return_pending=action in RETURNS,
+        suspension_pending=action in SUSPENSION_PENDING,
     )
     if (action, status) in EXPECTED:
         assert result == Plan(action, status, EXPECTED[(action, status)], REASONS.get(action))
@@ -98,15 +115,18 @@ def test_only_the_right_role_may_act(action: Action, role: str) -> None:
         extension_pending=action in PENDING,
         recurrence_pending=action in DECISIONS,
         return_pending=action in RETURNS,
+        suspension_pending=action in SUSPENSION_PENDING,
     )
-    if role == EXPECTED_ROLE[action]:
+    if role in (EXPECTED_ROLE[action], ALSO_ROLE.get(action)):
         assert isinstance(result, Plan)
     else:
         assert isinstance(result, Refusal)
         assert result.status == 403
 
 
-@pytest.mark.parametrize("action", [A.ACCEPT, A.RETURN, A.SUBMIT, A.REQUEST_EXTENSION])
+@pytest.mark.parametrize(
+    "action", [A.ACCEPT, A.RETURN, A.SUBMIT, A.REQUEST_EXTENSION, A.REQUEST_SUSPENSION, A.RESUME]
+)
 def test_unit_actions_need_the_responsible_unit(action: Action) -> None:
     status = next(s for (a, s) in EXPECTED if a is action)
     result = plan_transition(action, status, actor("unit_handler", holds=False))
@@ -175,6 +195,42 @@ def test_a_co_handling_unit_does_not_act_for_the_lead(action: Action) -> None:
     result = plan_transition(action, status, co)
     assert isinstance(result, Refusal)
     assert result.status == 403
+
+
+def test_a_suspension_request_at_a_time_and_decided_only_when_pending() -> None:
+    again = plan_transition(
+        A.REQUEST_SUSPENSION, S.ACCEPTED, actor("unit_handler"), suspension_pending=True
+    )
+    assert again == Refusal(409, "A suspension request is already pending.")
+    for action in SUSPENSION_PENDING:
+        assert plan_transition(action, S.ACCEPTED, actor("dispatcher")) == Refusal(
+            409, "There is no pending suspension request."
+        )
+
+
+@pytest.mark.parametrize("resume_to", [S.ASSIGNED, S.ACCEPTED])
+def test_resume_returns_to_the_state_it_was_suspended_from(resume_to: Status) -> None:
+    for who in (actor("dispatcher", holds=False), actor("unit_handler")):
+        plan = plan_transition(A.RESUME, S.SUSPENDED, who, resume_to=resume_to)
+        assert plan == Plan(A.RESUME, S.SUSPENDED, resume_to, None)
+
+
+def test_the_office_resumes_any_suspension_a_unit_only_its_own() -> None:
+    office = plan_transition(A.RESUME, S.SUSPENDED, actor("dispatcher", holds=False))
+    other_unit = plan_transition(A.RESUME, S.SUSPENDED, actor("unit_handler", holds=False))
+    assert isinstance(office, Plan)
+    assert isinstance(other_unit, Refusal)
+    assert other_unit.status == 403
+
+
+@pytest.mark.parametrize(
+    "action",
+    [A.ACCEPT, A.SUBMIT, A.RETURN, A.REQUEST_EXTENSION, A.REQUEST_SUSPENSION, A.VERIFY],
+)
+def test_a_suspended_finding_takes_no_work_until_it_resumes(action: Action) -> None:
+    result = plan_transition(action, S.SUSPENDED, actor(EXPECTED_ROLE[action]))
+    assert isinstance(result, Refusal)
+    assert result.status == 409
 
 
 def test_table_and_roles_cover_every_action() -> None:

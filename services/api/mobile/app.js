@@ -34,6 +34,11 @@ const WORDS = {
     fs_assigned: "待签收", fs_accepted: "整改中", photo_uploaded: "照片已上传。",
     signed_in: "{u}（{unit}）", confirm_logout: "退出后需重新输入令牌。仍有未发送的上报将保留。",
     extension_pending: "延期申请待审批",
+    suspend: "申请挂账", suspend_until: "预计恢复日期", suspend_reason: "挂账原因",
+    suspend_note: "情况说明", resume: "恢复整改", fs_suspended: "挂账中",
+    suspension_pending: "挂账申请待审批", resumes: "预计恢复",
+    sr_funding: "需资金保障", sr_planning_approval: "需规划审批", sr_seasonal: "受季节影响",
+    sr_legal_process: "涉法律程序", sr_relocation: "需搬迁安置", sr_other: "其他",
   },
   en: {
     app: "duban", login_title: "Log in with a device token", login: "Log in", token: "Device token",
@@ -67,6 +72,12 @@ const WORDS = {
     signed_in: "{u} ({unit})",
     confirm_logout: "You will need the token again. Reports not yet sent are kept.",
     extension_pending: "extension requested",
+    suspend: "Request suspension", suspend_until: "Expected to resume on",
+    suspend_reason: "Reason", suspend_note: "Details", resume: "Resume",
+    fs_suspended: "suspended", suspension_pending: "suspension requested", resumes: "resumes",
+    sr_funding: "needs funding", sr_planning_approval: "needs planning approval",
+    sr_seasonal: "seasonal", sr_legal_process: "legal process", sr_relocation: "relocation",
+    sr_other: "other",
   },
 };
 let lang = localStorage.getItem("duban_m_lang") === "en" ? "en" : "zh";
@@ -638,13 +649,15 @@ async function loadTasks() {
   let tasks = [];
   let escalations = [];
   try {
-    const [a, b, e] = await Promise.all([
+    const [a, b, s, e] = await Promise.all([
       api("/findings?status=assigned&limit=200"),
       api("/findings?status=accepted&limit=200"),
+      api("/findings?status=suspended&limit=200"),
       api("/escalations?limit=200"),
     ]);
-    if (!a.ok || !b.ok) throw new Error(await problemText(a.ok ? b : a));
-    tasks = [...(await a.json()).items, ...(await b.json()).items];
+    const failed = [a, b, s].find((r) => !r.ok);
+    if (failed) throw new Error(await problemText(failed));
+    tasks = [...(await a.json()).items, ...(await b.json()).items, ...(await s.json()).items];
     escalations = e.ok ? (await e.json()).items : [];
   } catch (e) {
     error.textContent = e instanceof Offline ? t("offline") : String(e.message || e);
@@ -671,6 +684,8 @@ function taskCard(f, escalations) {
       el("strong", { text: f.category.name }), " ", el("span", { class: "hint", text: t(`fs_${f.status}`) })),
     el("p", { text: f.description }),
     el("p", { class: "hint", text: `${f.location.address || ""} · ${t("due")} ${f.due_at ? new Date(f.due_at).toLocaleString() : "—"}${f.extension.requested_until ? ` · ${t("extension_pending")}` : ""}${f.return_requested_at ? ` · ${t("return_pending")}` : ""}` }),
+    ...(f.suspension ? [el("p", { class: "hint", "data-suspension": f.suspension.state,
+      text: `${t(f.suspension.state === "active" ? "fs_suspended" : "suspension_pending")} · ${t(`sr_${f.suspension.reason}`)} · ${t("resumes")} ${new Date(f.suspension.resume_at).toLocaleDateString()}` })] : []),
   );
   // A co-handling unit (协办) sees the item and adds progress; the lead unit does the rest.
   const coHandling = !!(me && me.unit && (f.co_units || []).some((u) => u.code === me.unit.code));
@@ -743,7 +758,14 @@ function taskCard(f, escalations) {
     actions.append(noteForm("submit", t("submit"), t("submit_note"), false, (note) => act("submit", note ? { note } : {})));
     actions.append(extensionForm(f, (until, note) => act("request_extension", { due_at: until, note })));
   }
+  if (f.status === "suspended") {
+    // Suspended (挂账): nothing to do but resume once the obstacle is gone.
+    actions.append(noteForm("resume", t("resume"), t("suspend_note"), false, (note) => act("resume", note ? { note } : {})));
+    card.append(actions, status);
+    return card;
+  }
   actions.append(progress);
+  actions.append(suspensionForm(f, (reason, until, note) => act("request_suspension", { reason, resume_at: until, note })));
   if (!f.return_requested_at) {
     actions.append(noteForm("return", t("return"), t("return_reason"), true, (note) => act("return", { note })));
   }
@@ -807,6 +829,29 @@ function extensionForm(f, run) {
     e.preventDefault();
     const day = inner.elements.until.value;
     run(localIso(new Date(`${day}T17:30:00`)), inner.elements.note.value.trim());
+  });
+  form.append(inner);
+  return form;
+}
+
+const SUSPENSION_REASONS = ["funding", "planning_approval", "seasonal", "legal_process", "relocation", "other"];
+
+function suspensionForm(f, run) {
+  const id = `susp-${f.id}`;
+  const form = el("details", { class: "suspension" }, el("summary", { text: t("suspend") }));
+  const reason = el("select", { id: `${id}-reason`, name: "reason", required: true },
+    ...SUSPENSION_REASONS.map((r) => el("option", { value: r, text: t(`sr_${r}`) })));
+  const inner = el("form", { "data-form": "request_suspension" },
+    el("label", { for: `${id}-reason`, text: t("suspend_reason") }), reason,
+    el("label", { for: `${id}-date`, text: t("suspend_until") }),
+    el("input", { id: `${id}-date`, name: "until", type: "date", required: true }),
+    el("label", { for: `${id}-note`, text: t("suspend_note") }),
+    el("input", { id: `${id}-note`, name: "note", required: true, maxlength: "2000" }),
+    el("button", { type: "submit", class: "secondary", "data-action": "request_suspension", text: t("suspend") }));
+  inner.addEventListener("submit", (e) => {
+    e.preventDefault();
+    const day = inner.elements.until.value;
+    run(inner.elements.reason.value, localIso(new Date(`${day}T08:30:00`)), inner.elements.note.value.trim());
   });
   form.append(inner);
   return form;

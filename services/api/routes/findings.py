@@ -20,18 +20,27 @@ from services.core.findings.intake import IntakeTerms, NewFinding, report
 from services.core.findings.queries import (
     FindingFilters,
     Refs,
+    accept_within_of,
     events_of,
     get_visible,
     list_findings,
     load_refs,
 )
-from services.core.findings.rules import ROLES, Action, Clock, FindingError, light_of
+from services.core.findings.rules import (
+    ROLES,
+    Action,
+    Clock,
+    FindingError,
+    accept_due_at,
+    accept_light,
+    light_of,
+)
 from services.core.findings.sources import Way, reporting_roles, source_refusal
 from services.core.findings.store import Fresh
 from services.core.findings.transitions import TransitionRequest, transition
 from services.core.identity.principal import Principal
 from services.core.identity.scope import event_links, hidden_findings, without_hidden
-from services.core.models import CLOCK_RUNNING, SOURCES, Finding
+from services.core.models import CLOCK_RUNNING, SOURCES, Finding, Status
 from services.core.platform.db import checkout, driver_connection
 from services.core.platform.errors import UnknownReference
 from services.core.platform.metrics import FINDINGS_INTAKE, TRANSITIONS
@@ -73,6 +82,7 @@ from ..schemas.findings import (
     Location,
     Removed,
     Source,
+    SuspensionOut,
     TransitionIn,
     UnitRef,
 )
@@ -134,6 +144,21 @@ def _local(value: datetime | None, tz: ZoneInfo) -> datetime | None:
     return value.astimezone(tz) if value is not None else None
 
 
+def _suspension(refs: Refs, finding_id: uuid.UUID, tz: ZoneInfo) -> SuspensionOut | None:
+    row = refs.suspensions.get(finding_id)
+    if row is None:
+        return None
+    return SuspensionOut(
+        id=row.id,
+        state="active" if row.state == "active" else "requested",
+        reason=row.reason,
+        note=row.note,
+        resume_at=row.expected_until.astimezone(tz),
+        requested_at=row.requested_at.astimezone(tz),
+        suspended_at=_local(row.started_at, tz),
+    )
+
+
 def render(
     f: Finding | Fresh,
     refs: Refs,
@@ -182,6 +207,7 @@ def render(
         possible_recurrence_of=refs.link(f.possible_recurrence_of),
         duplicate_of=refs.link(f.duplicate_of),
         version=f.version,
+        suspension=_suspension(refs, f.id, tz),
         possible_duplicates=duplicates or [],
         links={
             "self": base,
@@ -421,7 +447,7 @@ finding_key = CursorKey[tuple[datetime, uuid.UUID]](Timestamp, uuid.UUID)
 
 async def finding_filters(
     status: Annotated[
-        str | None, Query(pattern="^(reported|assigned|accepted|submitted|closed)$")
+        str | None, Query(pattern="^(reported|assigned|accepted|submitted|suspended|closed)$")
     ] = None,
     source: Source | None = None,
     category: str | None = None,
@@ -558,11 +584,14 @@ async def _visible_or_404(
 
 @router.get("/findings/{finding_id:not_action}", response_model=FindingOut)
 async def get_finding(
-    finding_id: uuid.UUID, caller: Caller, session: Session, settings: SettingsDep
+    finding_id: uuid.UUID, caller: Caller, session: Session, settings: SettingsDep, ref: Ref
 ) -> FindingOut:
     finding = await _visible_or_404(session, finding_id, caller)
     refs = await load_refs(session, [finding], caller)
-    return render(finding, refs, ZoneInfo(settings.timezone), utcnow())
+    clock = make_clock(ref, settings)
+    return await with_clock_details(
+        session, render(finding, refs, clock.tz, clock.now), finding, clock
+    )
 
 
 @router.post("/findings/{finding_id}/transitions", response_model=FindingOut)
@@ -587,11 +616,29 @@ async def post_transition(
         evidence=body.evidence,
         co_units=body.co_units,
         attachments=body.attachments,
+        reason=body.reason,
+        resume_at=body.resume_at,
     )
     finding = await transition(session, finding_id, request, caller, clock, ref)
     TRANSITIONS.labels(body.action.value).inc()
     refs = await load_refs(session, [finding], caller)
-    return render(finding, refs, clock.tz, clock.now)
+    return await with_clock_details(
+        session, render(finding, refs, clock.tz, clock.now), finding, clock
+    )
+
+
+async def with_clock_details(
+    session: AsyncSession, out: FindingOut, finding: Finding, clock: Clock
+) -> FindingOut:
+    """One finding's answer with its sign-for deadline, which a list leaves out (it costs a
+    read and working-hour arithmetic each)."""
+    if finding.status == Status.ASSIGNED:
+        within = await accept_within_of(session, finding.category_id)
+        due = accept_due_at(finding.dispatched_at, within, clock.city)
+        out.accept_due_at = _local(due, clock.tz)
+        accept = accept_light(finding.status, due, clock.now)
+        out.accept_light = accept.value if accept is not None else None
+    return out
 
 
 @router.post("/findings/bulk", response_model=BulkResponse)

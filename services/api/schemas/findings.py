@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, Strict
 
 from services.core.escalation.rules import Light
 from services.core.findings.rules import Action
-from services.core.models import SEVERITIES, SOURCES
+from services.core.models import SEVERITIES, SOURCES, SuspensionReason
 
 from .wire import INT4_MAX, Degrees, Timestamp
 
@@ -75,6 +75,18 @@ class Extension(BaseModel):
     count: int
 
 
+class SuspensionOut(BaseModel):
+    """A pending request to suspend (state requested) or a running suspension (active)."""
+
+    id: int
+    state: Literal["requested", "active"]
+    reason: str
+    note: str
+    resume_at: datetime = Field(description="the expected date the clock runs again")
+    requested_at: datetime
+    suspended_at: datetime | None = Field(description="when the office approved it")
+
+
 class FindingOut(BaseModel):
     id: uuid.UUID
     source: str
@@ -123,6 +135,20 @@ class FindingOut(BaseModel):
     )
     duplicate_of: uuid.UUID | None
     version: int
+    suspension: SuspensionOut | None = Field(
+        default=None,
+        description="a pending request to suspend (挂账) or the running suspension",
+    )
+    accept_due_at: datetime | None = Field(
+        default=None,
+        description="the sign-for deadline (签收时限) of an assigned finding whose category "
+        "has one; on GET /findings/{id} and a transition's answer",
+    )
+    accept_light: LightName | None = Field(
+        default=None,
+        description="the sign-for track's own light: red once assigned past accept_due_at, "
+        "else green; null once accepted",
+    )
     possible_duplicates: list[uuid.UUID] = Field(default_factory=list)
     links: dict[str, str]
 
@@ -179,6 +205,14 @@ class TransitionIn(BaseModel):
     )
     due_at: Timestamp | None = Field(default=None, description="extension: the new deadline")
     duplicate_of: uuid.UUID | None = Field(default=None, description="mark_duplicate: original")
+    reason: SuspensionReason | None = Field(
+        default=None, description="request_suspension: why the clock should stop (挂账)"
+    )
+    resume_at: Timestamp | None = Field(
+        default=None,
+        description="request_suspension (approve_suspension may change it): the expected "
+        "date the clock runs again",
+    )
 
 
 class EventOut(BaseModel):

@@ -72,3 +72,25 @@ class UnitStatsPage(BaseModel):
     generated_at: datetime
     formula: str
     items: list[UnitStatsOut]
+
+
+class UnitSuspensions(BaseModel):
+    unit: UnitRef = Field(description="the responsible unit that asked")
+    district: UnitRef | None
+    requested: int = Field(description="requests to suspend (挂账) made in the window")
+    refused: int
+    approved: int
+    active: int = Field(description="of those, suspended now")
+    ended: int = Field(description="of those, resumed (by hand or at the expected date)")
+    suspended_days: float = Field(
+        description="days the approved ones stopped the clock, added up (until now for the "
+        "running ones)"
+    )
+    longest_days: float
+
+
+class SuspensionReport(BaseModel):
+    since: datetime | None
+    until: datetime | None
+    generated_at: datetime
+    items: list[UnitSuspensions]

@@ -35,7 +35,7 @@ from services.core.findings.queries import FindingFilters, list_findings
 from services.core.findings.rules import Action, FindingError, light_of
 from services.core.findings.transitions import TransitionRequest
 from services.core.identity.principal import Actor, Principal
-from services.core.models import Evidence, Finding
+from services.core.models import Evidence, Finding, Suspension
 from services.core.reference.snapshot import Reference, UnitInfo
 from services.core.stats.queries import ranking
 
@@ -109,6 +109,15 @@ def minimap(f: Finding, near: list[Finding], labels: dict[uuid.UUID, int]) -> Ma
     return Markup("".join(parts))  # noqa: S704 - numbers only
 
 
+async def _suspension_rows(
+    session: Session, caller: Principal, ref: Reference, state: str
+) -> list[tuple[Finding, Suspension, str, str]]:
+    return [
+        (f, s, _category(ref, f), _name(ref, f.responsible_unit_id))
+        for f, s in await desk_queries.suspensions_in(session, caller, state)
+    ]
+
+
 async def _dispatch_context(session: Session, caller: Principal, ref: Reference) -> dict[str, Any]:
     queue = await desk_queries.dispatch_queue(session, caller)
     reasons = await desk_queries.queue_reasons(session, [f.id for f in queue])
@@ -143,12 +152,16 @@ async def _dispatch_context(session: Session, caller: Principal, ref: Reference)
     returns = [
         (f, _category(ref, f), _name(ref, f.responsible_unit_id), why.get(f.id)) for f in asked
     ]
+    suspension_requests = await _suspension_rows(session, caller, ref, "requested")
+    suspended = await _suspension_rows(session, caller, ref, "active")
     covers = [""] if caller.city_wide else [caller.unit_path]
     return {
         "rows": rows,
         "extensions": extensions,
         "recurrences": recurrences,
         "returns": returns,
+        "suspension_requests": suspension_requests,
+        "suspended": suspended,
         "units": dispatchable_units(ref, covers),
         "unit_name": lambda code: ref.unit_codes[code].name if code in ref.unit_codes else code,
         "outcomes": [],

@@ -18,6 +18,7 @@ from markupsafe import Markup, escape
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.core.calendar.store import load_city_clock
 from services.core.desks.rules import allowed_actions, dispatchable_units
 from services.core.escalation.acknowledge import (
     AcknowledgeError,
@@ -38,8 +39,13 @@ from services.core.evidence.attachments import claim, link, summary, upload
 from services.core.evidence.service import EvidenceError, EvidencePolicy, verification_photos
 from services.core.evidence.storage import make_storage
 from services.core.exposure.service import get_video, list_videos, progress_of, segments_of
-from services.core.findings.queries import co_units_of, events_of
-from services.core.findings.rules import Action, light_of
+from services.core.findings.queries import (
+    accept_within_of,
+    co_units_of,
+    events_of,
+    open_suspension_of,
+)
+from services.core.findings.rules import Action, accept_due_at, accept_light, light_of
 from services.core.identity.principal import Actor, Principal
 from services.core.identity.security import issue_access_token, read_access_token
 from services.core.inspection.queries import blind_spots, coverage_rows, map_points
@@ -403,11 +409,20 @@ async def escalations_page(
 
 
 async def _finding_context(
-    session: Session, caller: Principal, finding_id: uuid.UUID
+    session: Session, caller: Principal, finding_id: uuid.UUID, settings: Settings
 ) -> dict[str, Any]:
     view = await queries.one_finding(session, caller, finding_id)
     if view is None:
         raise PageNotFound
+    f = view.finding
+    # The sign-for deadline (签收时限) of an assigned finding whose category has one.
+    accept_due = None
+    if f.status == "assigned":
+        within = await accept_within_of(session, f.category_id)
+        if within:
+            accept_due = accept_due_at(
+                f.dispatched_at, within, await load_city_clock(session, settings)
+            )
     events = await events_of(session, finding_id, limit=1000, after=None)
     photos = await verification_photos(session, view.finding)
     escalations = await list_escalations(
@@ -431,6 +446,9 @@ async def _finding_context(
             if r.escalation.acknowledged_at is None and may_acknowledge(caller, r.escalation)
         },
         "light": light_of(view.finding, utcnow()),
+        "accept_due": accept_due,
+        "accept_light": accept_light(f.status, accept_due, now),
+        "suspension": await open_suspension_of(session, finding_id),
         "status_of": status_of,
         "error": None,
         "done": False,
@@ -447,9 +465,9 @@ def _uuid(text: str) -> uuid.UUID:
 
 @router.get("/findings/{finding_id}")
 async def finding_page(
-    request: Request, finding_id: str, caller: UiCaller, session: Session
+    request: Request, finding_id: str, caller: UiCaller, session: Session, state: State
 ) -> Response:
-    context = await _finding_context(session, caller, _uuid(finding_id))
+    context = await _finding_context(session, caller, _uuid(finding_id), state.settings)
     context["done"] = request.query_params.get("acknowledged") == "1"
     f = context["f"]
     ref = await app_state(request).references.at(session, request.state.config_revision)
@@ -492,7 +510,7 @@ async def acknowledge_submit(
         if exc.status == 404:
             raise PageNotFound from exc
         # Refused, and nothing of it kept: the page is re-rendered with the reason.
-        context = await _finding_context(session, caller, e.finding_id)
+        context = await _finding_context(session, caller, e.finding_id, state.settings)
         context["error"] = exc.message
         return render(request, "ui/finding.html", context, caller, status=exc.status)
     if back == LEAD_DESK:  # the leader's desk: back to the list of what is addressed to them

@@ -25,6 +25,7 @@ from services.core.models import (
     Event,
     Finding,
     Status,
+    Suspension,
     Unit,
     UnitBoundary,
 )
@@ -253,3 +254,19 @@ async def active_categories(session: AsyncSession) -> list[tuple[str, str, str]]
         .order_by(Category.group, Category.code)
     )
     return [(r[0], r[1], r[2]) for r in rows]
+
+
+async def suspensions_in(
+    session: AsyncSession, principal: Principal, state: str
+) -> list[tuple[Finding, Suspension]]:
+    """Requests to suspend waiting for the office (`requested`, the oldest first), or the
+    running suspensions (`active`, the soonest to resume first)."""
+    order = Suspension.requested_at if state == "requested" else Suspension.expected_until
+    stmt = (
+        select(Finding, Suspension)
+        .join(Suspension, Suspension.finding_id == Finding.id)
+        .where(Suspension.state == state, visible_findings(principal))
+        .order_by(order, Suspension.id)
+        .limit(DESK_ROWS)
+    )
+    return [(f, s) for f, s in await session.execute(stmt)]

@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import ColumnElement, Select, and_, func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -21,6 +21,8 @@ from services.core.models import (
     Event,
     Finding,
     FindingCoUnit,
+    Status,
+    Suspension,
     Unit,
     User,
 )
@@ -138,6 +140,8 @@ class Refs:
     hidden: frozenset[uuid.UUID] = frozenset()
     # Each finding's co-handling units (协办), by unit id.
     co_units: Mapping[uuid.UUID, Sequence[int]] = field(default_factory=dict)
+    # The pending request to suspend or the running suspension of each finding that has one.
+    suspensions: Mapping[uuid.UUID, Suspension] = field(default_factory=dict)
 
     def link(self, finding_id: uuid.UUID | None) -> uuid.UUID | None:
         return None if finding_id in self.hidden else finding_id
@@ -147,8 +151,8 @@ async def load_refs(
     session: AsyncSession, findings: Sequence[Finding], principal: Principal
 ) -> Refs:
     """The units, categories, users and co-handling units a page of findings names, in four
-    queries, and which findings it links to the caller may not see, in a fifth if any is
-    linked."""
+    queries, which findings it links to the caller may not see, in a fifth if any is linked,
+    and the suspensions of those whose clock runs or stands, in a sixth if any."""
     co_units = await co_units_of(session, [f.id for f in findings])
     unit_ids: set[int] = {u for ids in co_units.values() for u in ids}
     for f in findings:
@@ -158,7 +162,10 @@ async def load_refs(
     user_ids = {f.reporter_id for f in findings}
     rows = await session.execute(select(User.id, User.username).where(User.id.in_(user_ids)))
     hidden = await hidden_findings(session, principal, links_of(findings))
-    return Refs(units, categories, {r.id: r.username for r in rows}, hidden, co_units)
+    suspensions = await _suspensions(
+        session, [f.id for f in findings if f.status in _MAY_BE_SUSPENDED]
+    )
+    return Refs(units, categories, {r.id: r.username for r in rows}, hidden, co_units, suspensions)
 
 
 async def co_units_of(
@@ -176,6 +183,24 @@ async def co_units_of(
     for finding_id, unit_id in rows:
         out.setdefault(finding_id, []).append(unit_id)
     return out
+
+
+# Only these can have a pending request to suspend (assigned, accepted) or be suspended.
+_MAY_BE_SUSPENDED = frozenset({*CLOCK_RUNNING, Status.SUSPENDED})
+
+
+async def _suspensions(
+    session: AsyncSession, finding_ids: list[uuid.UUID]
+) -> dict[uuid.UUID, Suspension]:
+    if not finding_ids:
+        return {}
+    rows = await session.execute(
+        select(Suspension).where(
+            Suspension.finding_id.in_(finding_ids),
+            Suspension.state.in_(("requested", "active")),
+        )
+    )
+    return {row.finding_id: row for row in rows.scalars()}
 
 
 T = TypeVar("T", Unit, Category)
@@ -262,3 +287,14 @@ async def audit_events(
     """The next `limit` events after event id `after`, in the order they were written."""
     stmt = _audit_select([*where, Event.id > after]).order_by(Event.id).limit(limit)
     return [AuditRow(*row) for row in await session.execute(stmt)]
+
+
+async def open_suspension_of(session: AsyncSession, finding_id: uuid.UUID) -> Suspension | None:
+    """The finding's pending request to suspend or its running suspension (at most one)."""
+    return (await _suspensions(session, [finding_id])).get(finding_id)
+
+
+async def accept_within_of(session: AsyncSession, category_id: int) -> dict[str, Any] | None:
+    """The category's sign-for deadline (签收时限), if it has one."""
+    found = await session.scalar(select(Category.accept_within).where(Category.id == category_id))
+    return dict(found) if found else None

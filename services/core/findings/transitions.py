@@ -22,8 +22,18 @@ from services.core.evidence.attachments import summary as attachment_summary
 from services.core.evidence.service import submission_photos, summary, union_flags
 from services.core.findings.intake import IntakeTerms, intake_plan
 from services.core.findings.queries import get_visible
-from services.core.findings.rules import Action, Clock, FindingError, Plan, plan_transition
+from services.core.findings.rules import (
+    SUSPENSION_ACTIONS,
+    Action,
+    Clock,
+    FindingError,
+    Plan,
+    plan_transition,
+    time_limit_for,
+)
 from services.core.findings.spatial import Recurred
+from services.core.findings.suspension import SuspensionTerms, open_suspension, settle_on_leaving
+from services.core.findings.suspension import apply as apply_suspension
 from services.core.identity.principal import Actor, Principal
 from services.core.models import (
     CLOCK_RUNNING,
@@ -80,6 +90,9 @@ class TransitionRequest:
     co_units: list[str] | None = None
     # Photos and files uploaded for this step (services/core/evidence/attachments.py).
     attachments: list[uuid.UUID] | None = None
+    # request_suspension (and approve_suspension, to change it): why, and until when.
+    reason: str | None = None
+    resume_at: datetime | None = None
 
 
 _NOTE_REQUIRED = frozenset(
@@ -92,6 +105,8 @@ _NOTE_REQUIRED = frozenset(
         Action.CLOSE_INVALID,
         Action.REQUEST_EXTENSION,
         Action.DENY_EXTENSION,
+        Action.REQUEST_SUSPENSION,
+        Action.REFUSE_SUSPENSION,
     }
 )
 
@@ -144,6 +159,7 @@ async def transition(
         holds_co_unit=request.action is Action.PROGRESS
         and await _holds_co_unit(session, principal, finding.id),
     )
+    suspension = await open_suspension(session, finding.id)
     plan = plan_transition(
         request.action,
         Status(finding.status),
@@ -152,6 +168,10 @@ async def transition(
         extension_pending=finding.extension_requested_until is not None,
         recurrence_pending=finding.possible_recurrence_of is not None,
         return_pending=finding.return_requested_at is not None,
+        suspension_pending=suspension is not None and suspension.state == "requested",
+        resume_to=Status(suspension.resume_status or Status.ACCEPTED)
+        if suspension is not None and suspension.state == "active"
+        else Status.ACCEPTED,
     )
     if isinstance(plan, Refusal):
         raise FindingError(plan.status, plan.reason, "action")
@@ -161,6 +181,9 @@ async def transition(
     payload = await _apply(session, finding, plan, request, principal, clock, ref)
     if files:
         payload["attachments"] = [attachment_summary(a) for a in files]
+    payload |= await settle_on_leaving(
+        session, finding, plan.to_status, clock.now, principal.user_id
+    )
     finding.status = plan.to_status
     if plan.to_status not in CLOCK_RUNNING:
         # Submitted or closed: nothing left to return.
@@ -200,6 +223,11 @@ async def _apply(
 ) -> dict[str, Any]:
     """The side effects of one action on the finding's fields; returns the event payload."""
     action = plan.action
+    if action in SUSPENSION_ACTIONS:
+        terms = SuspensionTerms(request.reason, request.resume_at)
+        return await apply_suspension(
+            session, finding, action, terms, request.note, principal.user_id, clock.now, clock.city
+        )
     if action is Action.DISPATCH:
         return await _dispatch(session, finding, request, principal, clock, ref)
     if action is Action.RETURN:
@@ -438,6 +466,8 @@ async def _dispatch(
     relinked = await _relink_recurrence(session, finding, unit.id)
     finding.due_at, ladder = await dispatch_terms(session, finding, category, clock, ref)
     finding.reminded_at = None
+    # A new sign-for deadline (签收时限) runs from this dispatch.
+    finding.accept_reminded_at = finding.accept_escalated_at = None
     finding.escalation_plan = ladder.to_json()
     co: dict[str, Any] = {}
     if request.co_units is not None:
@@ -511,4 +541,6 @@ async def dispatch_terms(
         policy=video.policy_code if video else None,
     )
     ladder = intake_plan(ref, category.policy_code, terms, recurred)
-    return terms.due_at or clock.due(clock.now, category.time_limit), ladder
+    # An urgent finding takes the category's urgent limit (e.g. a continuous PT4H).
+    limit = time_limit_for(finding.severity, category.time_limit, category.urgent_time_limit)
+    return terms.due_at or clock.due(clock.now, limit), ladder

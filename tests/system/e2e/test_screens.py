@@ -507,3 +507,48 @@ async def test_on_the_phone_a_return_waits_for_the_dispatcher(browser: Browser, 
     assert tuple(row) == ("assigned", True)
     assert outside(page, live.url) == []
     await page.close()
+
+
+async def test_a_handler_asks_on_the_phone_to_suspend_and_resumes_once_approved(
+    browser: Browser, live: Live
+) -> None:
+    """挂账 on the phone: the handler picks a reason, the expected date and details; the
+    request shows on the card; once the office approved it the card is suspended with only
+    a resume button, which puts it back where it was."""
+    async with AsyncClient(base_url=live.url, timeout=30) as client:
+        login = Login(client)
+        task = await post(client, await login("inspector"), description="挂账：违建待拆")
+        office = await login("dispatcher")
+    token = await device_token(live.factory, "handler.shinan.badaguan")
+    page = await phone(browser, live)
+    await open_app(page, live, token)
+    card = f"#task-list [data-id='{task['id']}']"
+    await page.until(f'document.querySelector("{card}") !== null')
+    form = f"{card} form[data-form=request_suspension]"
+    await page.js(f'document.querySelector("{card} details.suspension").open = true')
+    await page.js(f'document.querySelector("{form} select").value = "funding"')
+    day = (datetime.now(UTC) + timedelta(days=40)).date().isoformat()
+    await page.fill(f"{form} input[type=date]", day)
+    await page.fill(f"{form} input[name=note]", "拆除资金待财政拨付")
+    await accessible(page)
+    await page.js(f'document.querySelector("{form}").requestSubmit()')
+    await page.until(f'document.querySelector("{card} [data-suspension=requested]") !== null')
+    async with live.factory() as session:
+        row = (
+            await session.execute(
+                text("SELECT reason, note, state FROM suspensions WHERE finding_id = :id"),
+                {"id": task["id"]},
+            )
+        ).one()
+    assert tuple(row) == ("funding", "拆除资金待财政拨付", "requested")
+
+    async with AsyncClient(base_url=live.url, timeout=30) as client:
+        r = await act(client, office, str(task["id"]), "approve_suspension")
+        assert r.status_code == 200, r.text
+    await page.goto(f"{live.url}/m/")
+    await page.until(f"document.querySelector(\"{card}\")?.dataset.status === 'suspended'")
+    assert await page.js(f'document.querySelector("{card} [data-action=accept]")') is None
+    await page.js(f'document.querySelector("{card} form[data-form=resume]").requestSubmit()')
+    await page.until(f"document.querySelector(\"{card}\")?.dataset.status === 'assigned'")
+    assert outside(page, live.url) == []
+    await page.close()
