@@ -27,7 +27,8 @@ def csv_rows(r: Response) -> list[dict[str, str]]:
 
 
 async def _two_districts(client: AsyncClient, login: Login) -> tuple[dict[str, Any], str]:
-    """A 市南区 finding accepted and returned (report, accept, return: 3 events or more) and a
+    """A 市南区 finding accepted and returned (report, accept, the unit's request to return, the
+    dispatcher's approval: 4 events or more) and a
     李沧区 one just reported."""
     inspector = await login("inspector")
     shinan = await post(client, inspector)
@@ -35,6 +36,8 @@ async def _two_districts(client: AsyncClient, login: Login) -> tuple[dict[str, A
     r = await act(client, handler, shinan["id"], "accept", note="收到")
     assert r.status_code == 200, r.text
     r = await act(client, handler, shinan["id"], "return", note="=不归我们管")
+    assert r.status_code == 200, r.text
+    r = await act(client, await login("dispatcher"), shinan["id"], "approve_return", note="同意")
     assert r.status_code == 200, r.text
     licang = await post(
         client, inspector, unit="licang.xiaocun", location={"lat": 36.1468, "lon": 120.4322}
@@ -56,9 +59,12 @@ async def test_events_of_the_filtered_findings_in_the_order_written(
     by_action = {r["操作"]: r for r in rows}
     assert by_action["签收整改"]["操作人"] == "handler.shinan.badaguan"
     assert by_action["签收整改"]["说明"] == "收到"
-    returned = by_action["退回"]
+    asked = by_action["申请退回"]
     # A note that looks like a formula stays text.
-    assert returned["说明"] == "'=不归我们管"
+    assert asked["说明"] == "'=不归我们管"
+    assert (asked["原状态"], asked["新状态"]) == ("已签收", "已签收")
+    returned = by_action["同意退回"]
+    assert returned["操作人"] == "dispatcher"
     assert returned["原状态"] == "已签收"
     assert returned["新状态"] == "待派遣"
     assert "shinan.badaguan" in returned["详情"]
