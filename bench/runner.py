@@ -31,7 +31,7 @@ import asyncpg
 import httpx
 import psutil
 
-from bench import datagen, load
+from bench import datagen, load, rounds
 from bench.report import Target, render
 from bench.stack import Child, PeakRss, Stack, demo_password
 from bench.yardstick import FLOOR_POINT_TYPE
@@ -52,10 +52,11 @@ class Size:
     reads: int
     escalation_timeout: float
     lag_spread: int
+    rounds: int
 
 
-FULL = Size(1_000_000, 150_000, 200, 20, 300, 600, 12)
-SMOKE = Size(2_000, 1_000, 20, 1.5, 20, 45, 2)
+FULL = Size(1_000_000, 150_000, 200, 10, 300, 600, 12, 3)
+SMOKE = Size(2_000, 1_000, 20, 1.5, 20, 45, 2, 1)
 
 
 @dataclass
@@ -235,49 +236,50 @@ async def phase_ingest(
     streets = [(r["code"], float(r["lat"]), float(r["lon"])) for r in rows]
     categories = [r["code"] for r in cats]
     auth = _token(api[1], "inspector")
-    ingest: dict[str, Any] = {}
-    for clients in (8, 32):
-        for name, (child, port), path in (
-            ("duban", api, "/api/v1/findings"),
-            ("same-sql", yard, "/findings/same-sql"),
-            ("yardstick", yard, "/findings"),
-        ):
-            run.note(f"ingest {name} at {clients} clients")
-            make = _finding_requests(streets, categories, auth, path)
-            cpu0, pg0 = await _cpu_of(child), _pg_cpu(stack)
-            result = await load.run(
-                HOST, port, make, clients=clients, seconds=run.size.ingest_seconds
-            )
-            figures = _latency(result)
-            server_cpu = await _cpu_of(child) - cpu0
-            figures["server_cpu_s"] = round(server_cpu, 2)
-            figures["postgres_cpu_s"] = round(_pg_cpu(stack) - pg0, 2)
-            cores = os.cpu_count() or 1
-            figures["loadgen_cpu_share"] = round(result.cpu_seconds / (result.seconds * cores), 3)
-            # CPU per stored finding, all processes on the machine: the ceiling on 2 cores is
-            # cores / this, whatever the concurrency.
-            per = 1000 / max(result.ok, 1)
-            figures["server_ms_per_req"] = round(server_cpu * per, 2)
-            figures["postgres_ms_per_req"] = round(figures["postgres_cpu_s"] * per, 2)
-            figures["total_ms_per_req"] = round(
-                (server_cpu + figures["postgres_cpu_s"] + result.cpu_seconds) * per, 2
-            )
-            figures["cpu_ceiling_per_s"] = round(
-                cores * 1000 / max(figures["total_ms_per_req"], 1e-9)
-            )
-            ingest[f"{name}@{clients}"] = figures
-            run.note(json.dumps(figures))
-            if result.ok == 0 or any(s >= 500 for s in result.statuses):
-                run.problems.append(f"ingest {name}@{clients}: {result.statuses}")
-        for over, under in (("duban", "yardstick"), ("same-sql", "yardstick"),
-                            ("duban", "same-sql")):  # fmt: skip
-            ratio = ingest[f"{over}@{clients}"]["throughput"] / max(
-                ingest[f"{under}@{clients}"]["throughput"], 1e-9
-            )
-            ingest[f"ratio {over}/{under}@{clients}"] = round(ratio, 3)
-    run.figures["ingest"] = ingest
-    run.targets += _ingest_targets(ingest)
+    targets = {
+        "duban": (api, "/api/v1/findings"),
+        "same-sql": (yard, "/findings/same-sql"),
+        "yardstick": (yard, "/findings"),
+    }
+    runs: dict[str, list[dict[str, Any]]] = {}
+    for round_no in range(1, run.size.rounds + 1):
+        for clients in rounds.CLIENTS:
+            for name in rounds.ORDER:
+                (child, port), path = targets[name]
+                run.note(f"ingest round {round_no}/{run.size.rounds}: {name} at {clients} clients")
+                make = _finding_requests(streets, categories, auth, path)
+                figures = await _ingest_once(run, stack, child, port, make, clients)
+                runs.setdefault(f"{name}@{clients}", []).append(figures)
+                run.note(json.dumps(figures))
+                if figures["ok"] == 0 or any(s >= 500 for s in figures["statuses"]):
+                    run.problems.append(f"ingest {name}@{clients}: {figures['statuses']}")
+    run.figures["ingest_runs"] = runs
+    run.figures["ingest"] = ingest = rounds.summarise(runs)
+    run.targets += rounds.targets(ingest)
     await _drop_floor_rows(run, stack)
+
+
+async def _ingest_once(
+    run: Run, stack: Stack, child: Child, port: int, make: load.RequestFactory, clients: int
+) -> dict[str, Any]:
+    cpu0, pg0 = await _cpu_of(child), _pg_cpu(stack)
+    result = await load.run(HOST, port, make, clients=clients, seconds=run.size.ingest_seconds)
+    figures = _latency(result)
+    server_cpu = await _cpu_of(child) - cpu0
+    figures["server_cpu_s"] = round(server_cpu, 2)
+    figures["postgres_cpu_s"] = round(_pg_cpu(stack) - pg0, 2)
+    cores = os.cpu_count() or 1
+    figures["loadgen_cpu_share"] = round(result.cpu_seconds / (result.seconds * cores), 3)
+    # CPU per stored finding, all processes on the machine: the ceiling on 2 cores is
+    # cores / this, whatever the concurrency.
+    per = 1000 / max(result.ok, 1)
+    figures["server_ms_per_req"] = round(server_cpu * per, 2)
+    figures["postgres_ms_per_req"] = round(figures["postgres_cpu_s"] * per, 2)
+    figures["total_ms_per_req"] = round(
+        (server_cpu + figures["postgres_cpu_s"] + result.cpu_seconds) * per, 2
+    )
+    figures["cpu_ceiling_per_s"] = round(cores * 1000 / max(figures["total_ms_per_req"], 1e-9))
+    return figures
 
 
 async def _drop_floor_rows(run: Run, stack: Stack) -> None:
@@ -305,27 +307,6 @@ async def _drop_floor_rows(run: Run, stack: Stack) -> None:
         run.note(f"dropped the floor's findings: {dropped}")
     finally:
         await conn.close()
-
-
-def _ingest_targets(ingest: dict[str, Any]) -> list[Target]:
-    """The ingest targets at 8 clients. Where even the same SQL with no duban Python around it
-    (the `same-sql` floor) misses a target, no Python over this schema can meet it on this
-    machine: the target is marked out of reach, with the floor's figure as the proof."""
-    d8, floor = ingest["duban@8"], ingest["same-sql@8"]
-    ratio, floor_ratio = ingest["ratio duban/yardstick@8"], ingest["ratio same-sql/yardstick@8"]
-
-    def bound(reached: bool, what: str) -> str | None:
-        return None if reached else f"the same SQL with no duban code around it gives {what}"
-
-    return [
-        Target("Ingest ≥ 1,000/s at 8 clients", d8["throughput"] >= 1000,
-               f"{d8['throughput']:.0f}/s",
-               bound(floor["throughput"] >= 1000, f"{floor['throughput']:.0f}/s")),
-        Target("Ingest p99 ≤ 25 ms at 8 clients", d8["p99_ms"] <= 25, f"{d8['p99_ms']} ms",
-               bound(floor["p99_ms"] <= 25, f"{floor['p99_ms']} ms")),
-        Target("Ingest ≥ 70% of the yardstick (8 clients)", ratio >= 0.7, f"{ratio:.0%}",
-               bound(floor_ratio >= 0.7, f"{floor_ratio:.0%}")),
-    ]  # fmt: skip
 
 
 async def phase_supervision(run: Run, stack: Stack, api: tuple[Child, int]) -> None:
@@ -422,7 +403,9 @@ async def _steady_lag(run: Run, conn: asyncpg.Connection) -> dict[str, Any]:
         conn, run.size.findings, run.size.sweep, run.size.lag_set, run.size.lag_spread
     )
     run.note(f"{n} findings fall due within {3 + run.size.lag_spread} s (steady lag)")
-    deadline = time.monotonic() + 3 + run.size.lag_spread + 4 * SWEEP_SECONDS
+    # A bound on waiting, not the target: late firings are measured and judged by the lag
+    # target; only none at all within the phase's timeout is a problem of the run.
+    deadline = time.monotonic() + 3 + run.size.lag_spread + run.size.escalation_timeout
     lags: list[float] = []
     while time.monotonic() < deadline:
         rows = await conn.fetch(
@@ -606,6 +589,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--findings", type=int, help="findings to generate")
     parser.add_argument("--sweep", type=int, help="overdue findings for the escalation phase")
     parser.add_argument("--ingest-seconds", type=float, help="duration of each ingest run")
+    parser.add_argument(
+        "--rounds", type=int, help="interleaved ingest rounds (default 3; the smoke run 1)"
+    )
     parser.add_argument("--out", type=Path, help=f"results file (default {RESULTS})")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
     parser.add_argument(
@@ -624,6 +610,7 @@ def main(argv: list[str] | None = None) -> int:
         reads=size.reads,
         escalation_timeout=size.escalation_timeout,
         lag_spread=size.lag_spread,
+        rounds=args.rounds or size.rounds,
     )
     out: Path = args.out or (
         Path(tempfile.gettempdir()) / "duban-bench-smoke.md" if args.smoke else RESULTS

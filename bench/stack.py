@@ -95,7 +95,12 @@ class PeakRss:
         self._thread.join(5)
 
 
-def _wait_http(port: int, child: Child, timeout: float = 60) -> None:
+# Liveness bounds, not timings: on a machine at a load average of 12, the API's two workers
+# took over a minute to answer.
+START_WITHIN = 180.0
+
+
+def _wait_http(port: int, child: Child, timeout: float = START_WITHIN) -> None:
     import httpx
 
     deadline = time.monotonic() + timeout
@@ -173,7 +178,7 @@ class Stack:
         args = [sys.executable, "-m", "services.worker"]
         return self._start(name, args, self.env("INFO"))
 
-    def wait_worker(self, child: Child, timeout: float = 60) -> None:
+    def wait_worker(self, child: Child, timeout: float = START_WITHIN) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if not child.alive():

@@ -29,6 +29,7 @@ from zoneinfo import ZoneInfo
 import asyncpg
 import chinese_calendar
 import httpx
+import redis
 from alembic.config import Config
 from argon2 import PasswordHasher
 from httpx import AsyncClient, Response
@@ -43,6 +44,8 @@ from services.core.commitments.sweep import SweepResult, sweep_commitments
 from services.core.demo.service import DISTRICTS, seed_demo
 from services.core.escalation.plans import policy_plan
 from services.core.escalation.sweep import sweep_batch
+from services.core.findings.sign_for import sweep_sign_for
+from services.core.findings.suspension import sweep_suspensions as sweep_suspensions_at
 from services.core.identity.principal import Principal
 from services.core.identity.security import new_api_token
 from services.core.identity.service import issue_token
@@ -140,6 +143,55 @@ async def sweep(
     async with factory() as session, session.begin():
         clock = await load_city_clock(session, settings)
         return await sweep_batch(session, clock, now, 500)
+
+
+async def sweep_suspensions(
+    factory: async_sessionmaker[AsyncSession], settings: Settings, now: datetime
+) -> Any:
+    """One run of the worker's suspension sweep at `now` (resumptions and reminders)."""
+    async with factory() as session, session.begin():
+        clock = await load_city_clock(session, settings)
+        return await sweep_suspensions_at(session, clock, now)
+
+
+async def sweep_sign_for_at(
+    factory: async_sessionmaker[AsyncSession], settings: Settings, now: datetime
+) -> Any:
+    """One run of the worker's sign-for (签收时限) sweep at `now`."""
+    async with factory() as session, session.begin():
+        clock = await load_city_clock(session, settings)
+        return await sweep_sign_for(session, clock, now)
+
+
+async def suspend(
+    client: AsyncClient,
+    handler: dict[str, str],
+    office: dict[str, str],
+    fid: str,
+    until: datetime,
+    reason: str = "funding",
+) -> dict[str, Any]:
+    """The unit asks to suspend the finding until `until`, the campaign office approves."""
+    asked = await act(
+        client, handler, fid, "request_suspension", note="挂账申请", reason=reason,
+        resume_at=until.isoformat(),
+    )  # fmt: skip
+    assert asked.status_code == 200, asked.text
+    approved = await act(client, office, fid, "approve_suspension")
+    assert approved.status_code == 200, approved.text
+    data: dict[str, Any] = approved.json()
+    return data
+
+
+async def set_clock(
+    factory: async_sessionmaker[AsyncSession], fid: str, *, dispatched: datetime, due: datetime
+) -> None:
+    """Move a finding's dispatch and deadline (the sweep's schedule left alone)."""
+    async with factory() as session, session.begin():
+        await session.execute(
+            text("UPDATE findings SET dispatched_at = :dispatched, due_at = :due WHERE id = :id"),
+            {"dispatched": dispatched, "due": due, "id": uuid.UUID(fid)},
+        )
 
 
 async def make_overdue(factory: async_sessionmaker[AsyncSession], fid: str, due: datetime) -> None:
@@ -422,6 +474,14 @@ class Servers:
         and took a worker a minute or two to delete at the session's end."""
         name = url.rsplit("/", 1)[1]
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    def empty_redis(self) -> str:
+        """The session's Redis with nothing left by earlier tests (this xdist worker runs its
+        tests one after another): a worker a test killed mid-job leaves that job queued, and a
+        later test's worker would take it up and log that its retries were spent."""
+        with redis.Redis.from_url(self.redis.url) as client:
+            client.flushall()
+        return self.redis.url
 
     def _url_of(self, name: str) -> str:
         return self.pg.url.rsplit("/", 1)[0] + f"/{name}"
@@ -1571,3 +1631,180 @@ async def sweep_pledges(
     async with factory() as session, session.begin():
         clock = await load_city_clock(session, settings)
         return await sweep_commitments(session, clock, now, 200)
+
+
+# ---- a hand-built history of escalations (the accountability ledger) ----
+
+
+@dataclass(frozen=True)
+class Notice:
+    """What became of the message to the escalation's target: sent (inbox or a channel),
+    opened, or failed."""
+
+    channel: str = "inbox"
+    sent: bool = True
+    opened: bool = False
+
+
+async def insert_escalation(
+    conn: asyncpg.Connection,
+    finding: str,
+    level: int,
+    fired_at: datetime,
+    *,
+    person: int,
+    unit_code: str,
+    target: str = "district_head",
+    acknowledged_at: datetime | None = None,
+    instruction: str | None = None,
+    notice: Notice | None = Notice(),
+) -> int:
+    """An escalation as the sweep would have written it, addressed to `person` as holder of
+    a post of `unit_code`, with its message to them; acknowledged with `instruction` when
+    given."""
+    unit_id, unit_name = await conn.fetchrow(
+        "SELECT id, name FROM units WHERE code = $1", unit_code
+    )
+    name = await conn.fetchval("SELECT name FROM people WHERE id = $1", person)
+    eid: int = await conn.fetchval(
+        "INSERT INTO escalations (finding_id, level, target, fired_at, due_for, reason, "
+        "target_person_id, target_name, target_unit_id, target_unit_name, source, "
+        "acknowledged_at, instruction) "
+        "VALUES ($1, $2, $3, $4, $4, 'overdue', $5, $6, $7, $8, 'inspection', $9, $10) "
+        "RETURNING id",
+        uuid.UUID(finding),
+        level,
+        target,
+        fired_at,
+        person,
+        name,
+        unit_id,
+        unit_name,
+        acknowledged_at,
+        instruction,
+    )
+    if notice is not None:
+        await conn.execute(
+            "INSERT INTO notifications (dedupe_key, kind, escalation_id, finding_id, "
+            "recipient_person_id, channel, subject, payload, status, sent_at, read_at, "
+            "opened_at) VALUES ($1, 'escalation', $2, $3, $4, $5, '督办', '{}', $6, $7, $8, $9)",
+            f"test:{eid}:{notice.channel}",
+            eid,
+            uuid.UUID(finding),
+            person,
+            notice.channel,
+            "sent" if notice.sent else "failed",
+            fired_at if notice.sent else None,
+            fired_at if notice.opened and notice.channel == "inbox" else None,
+            fired_at if notice.opened and notice.channel != "inbox" else None,
+        )
+    return eid
+
+
+async def close_rectified(conn: asyncpg.Connection, finding: str, at: datetime) -> None:
+    await conn.execute(
+        "UPDATE findings SET status = 'closed', close_reason = 'rectified', submitted_at = $2, "
+        "closed_at = $2, next_escalation_at = NULL WHERE id = $1",
+        uuid.UUID(finding),
+        at,
+    )
+
+
+async def hand_over_post(
+    conn: asyncpg.Connection, unit_code: str, role: str, at: datetime, new_person: str
+) -> int:
+    """The post's holder's tenure ends at `at` and a new person (created) takes it over;
+    the new person's id."""
+    unit_id = await conn.fetchval("SELECT id FROM units WHERE code = $1", unit_code)
+    await conn.execute(
+        "UPDATE posts SET valid_to = $3 WHERE unit_id = $1 AND role = $2 AND valid_to IS NULL",
+        unit_id,
+        role,
+        at,
+    )
+    person: int = await conn.fetchval(
+        "INSERT INTO people (name, title) VALUES ($1, $1) RETURNING id", new_person
+    )
+    await appoint(conn, unit_code, role, person, at)
+    return person
+
+
+async def appoint(
+    conn: asyncpg.Connection, unit_code: str, role: str, person: int, at: datetime
+) -> None:
+    await conn.execute(
+        "INSERT INTO posts (unit_id, role, person_id, valid_from) "
+        "SELECT id, $2, $3, $4 FROM units WHERE code = $1",
+        unit_code,
+        role,
+        person,
+        at,
+    )
+
+
+async def person_of_account(conn: asyncpg.Connection, username: str) -> int:
+    person: int = await conn.fetchval("SELECT person_id FROM users WHERE username = $1", username)
+    return person
+
+
+LICANG_PLACE = {"lat": 36.1468, "lon": 120.4322, "address": "李沧区李村 京口路"}
+
+
+# ---- evidence packs ----
+
+
+def flip_byte(data: bytes, at: int) -> bytes:
+    """`data` with the byte at `at` (negative: from the end) changed."""
+    at %= len(data)
+    return data[:at] + bytes([data[at] ^ 0x01]) + data[at + 1 :]
+
+
+def member_offset(archive: bytes, name: str) -> int:
+    """Where the stored bytes of member `name` begin in the ZIP `archive`."""
+    with zipfile.ZipFile(io.BytesIO(archive)) as zf:
+        info = zf.getinfo(name)
+    # The local header: 30 fixed bytes, then the name and the extra field.
+    name_len = int.from_bytes(archive[info.header_offset + 26 : info.header_offset + 28], "little")
+    extra_len = int.from_bytes(archive[info.header_offset + 28 : info.header_offset + 30], "little")
+    return info.header_offset + 30 + name_len + extra_len
+
+
+# ---- documents attached to a step ----
+
+
+def make_pdf(text: str = "整改报告") -> bytes:
+    """A small, valid one-page PDF."""
+    body = f"BT /F1 12 Tf 72 720 Td ({text.encode('unicode_escape').decode()}) Tj ET".encode()
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R >>",
+        b"<< /Length %d >>\nstream\n%s\nendstream" % (len(body), body),
+    ]
+    out = bytearray(b"%PDF-1.4\n")
+    offsets = []
+    for number, obj in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n%s\nendobj\n" % (number, obj)
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % o for o in offsets)
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
+        len(objects) + 1,
+        xref,
+    )
+    return bytes(out)
+
+
+def make_office(main_part: str, *, macros: bool = False) -> bytes:
+    """An Office Open XML package with `main_part` (word/document.xml for .docx,
+    xl/workbook.xml for .xlsx), and a macro project if asked (a .docm or .xlsm)."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("[Content_Types].xml", '<?xml version="1.0"?><Types/>')
+        archive.writestr(main_part, '<?xml version="1.0"?><document/>')
+        if macros:
+            archive.writestr(
+                main_part.split("/", maxsplit=1)[0] + "/vbaProject.bin", b"\xd0\xcf\x11\xe0"
+            )
+    return buffer.getvalue()

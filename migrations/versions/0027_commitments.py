@@ -1,7 +1,7 @@
 """commitments ledger and personal supervision
 
 Revision ID: 0027
-Revises: 0023
+Revises: 0024
 Create Date: 2026-12-03 16:30:00
 
 The districts' pledges at the campaign's meetings (整改承诺台账): meetings and the exposure
@@ -20,17 +20,18 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = "0027"
-down_revision: str | None = "0023"
+down_revision: str | None = "0024"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
+# The kinds as 0024 (sign-for and suspension notices) left them, and with commitments.
 TASK_KINDS = (
     "kind IN ('escalation', 'reminder', 'digest', 'undelivered', 'task_reminder', "
-    "'task_escalation')"
+    "'task_escalation', 'sign_for', 'suspension')"
 )
 COMMITMENT_KINDS = (
     "kind IN ('escalation', 'reminder', 'digest', 'undelivered', 'task_reminder', "
-    "'task_escalation', 'commitment')"
+    "'task_escalation', 'commitment', 'sign_for', 'suspension')"
 )
 TARGETS = "target IN ('unit_head', 'district_head', 'city_leader', 'discipline_commission')"
 
@@ -324,11 +325,24 @@ def upgrade() -> None:
     )
     op.drop_constraint(op.f("ck_notifications_kind"), "notifications", type_="check")
     op.create_check_constraint(op.f("ck_notifications_kind"), "notifications", COMMITMENT_KINDS)
+    # A 问责 record (0028) may name the commitment that led to it.
+    op.create_foreign_key(
+        op.f("fk_accountability_links_commitment_id_commitments"),
+        "accountability_links",
+        "commitments",
+        ["commitment_id"],
+        ["id"],
+    )
 
 
 def downgrade() -> None:
     # A commitment's notices name no finding: they go with the commitments.
     op.execute("DELETE FROM notifications WHERE kind = 'commitment'")
+    op.drop_constraint(
+        op.f("fk_accountability_links_commitment_id_commitments"),
+        "accountability_links",
+        type_="foreignkey",
+    )
     op.drop_constraint(op.f("ck_notifications_kind"), "notifications", type_="check")
     op.create_check_constraint(op.f("ck_notifications_kind"), "notifications", TASK_KINDS)
     op.drop_index(op.f("ix_notifications_commitment_id"), table_name="notifications")

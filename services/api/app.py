@@ -17,10 +17,10 @@ from services.core.platform.stack import endpoints
 from . import docs, middleware, notice, problem_schema, problems, proxies
 from .middleware import API_PREFIX
 from .routes import (
-    app as phone_app,
-)
-from .routes import (
+    accountability,
     assessment,
+    attachments,
+    audit,
     auth,
     briefings,
     calendar,
@@ -47,6 +47,9 @@ from .routes import (
     routing_rules,
     stats,
     units,
+)
+from .routes import (
+    app as phone_app,
 )
 from .state import AppState
 from .ui import dashboard
@@ -118,6 +121,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         coverage,
         assessment,
         commitments,
+        accountability,
+        audit,
+        attachments,
     ):
         app.include_router(module.router, prefix=API_PREFIX, responses=problem_schema.API_ERRORS)
     dashboard.install(app)  # the web dashboard at /ui (services/api/ui)

@@ -51,6 +51,7 @@ FINDING_STATUSES = {
     "assigned": "已派遣",
     "accepted": "已签收",
     "submitted": "待复核",
+    "suspended": "挂账中",
     "closed": "已销号",
 }
 # The traffic light in words as well as colour: a spreadsheet shows no colour.

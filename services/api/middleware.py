@@ -21,12 +21,13 @@ from .problems import problem_body
 log = structlog.get_logger("duban.api")
 
 # Endpoints that take a form or an upload rather than JSON.
-_FORM_SUFFIXES = ("/auth/token", "/evidence", "/photos")
+_FORM_SUFFIXES = ("/auth/token", "/evidence", "/photos", "/attachments")
 API_PREFIX = "/api/v1"
-# Photo uploads: a finding's evidence, an inspection's photos.
-PHOTO_SUFFIXES = ("/evidence", "/photos")
+# Photo uploads: a finding's evidence, an inspection's photos, a step's attachments.
+PHOTO_SUFFIXES = ("/evidence", "/photos", "/attachments")
 # Import files (multipart uploads): their own limit, DUBAN_IMPORT_MAX_BYTES.
 IMPORTS_PREFIX = API_PREFIX + "/imports/"
+UI_ACKNOWLEDGE = ("/ui/escalations/", "/acknowledge")
 PROBE_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 # Multipart framing around an uploaded photo (boundaries, part headers, the `kind` field).
 UPLOAD_ENVELOPE_BYTES = 64 * 1024
@@ -115,6 +116,13 @@ class RequestMiddleware:
             return self.max_upload + UPLOAD_ENVELOPE_BYTES
         if method == "POST" and path.startswith(IMPORTS_PREFIX):
             return self.max_import + UPLOAD_ENVELOPE_BYTES
+        if (
+            method == "POST"
+            and path.startswith(UI_ACKNOWLEDGE[0])
+            and path.endswith(UI_ACKNOWLEDGE[1])
+        ):
+            # The dashboard's 批示 form may carry a file, as the API's upload does.
+            return self.max_upload + UPLOAD_ENVELOPE_BYTES
         return self.max_body
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -81,7 +81,8 @@ class Page:
 
 async def page_params(
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="page size")] = DEFAULT_LIMIT,
-    cursor: Annotated[str | None, Query(max_length=512)] = None,
+    # A sync's cursor holds two database snapshots (services/api/sync.py): room for them.
+    cursor: Annotated[str | None, Query(max_length=4096)] = None,
 ) -> Page:
     # A coroutine, not the class itself: FastAPI would run a class (a sync callable) in the
     # thread pool on every list request.

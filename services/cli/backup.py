@@ -203,8 +203,10 @@ async def backup(settings: Settings, target: Path) -> Summary:
                     f"--dbname={dump_url}"]  # fmt: skip
             # The snapshot lives while this transaction does: read the photos' keys in it.
             dumped = asyncio.create_task(asyncio.to_thread(_run_tool, argv, env))
+            # Evidence photos and the photos and files steps carry (attachments).
             photos = await conn.fetch(
-                "SELECT object_key, media_type FROM evidence ORDER BY object_key"
+                "SELECT object_key, media_type FROM evidence UNION ALL "
+                "SELECT object_key, media_type FROM attachments ORDER BY object_key"
             )
             summary = Summary(
                 revision=str(await conn.fetchval("SELECT version_num FROM alembic_version")),

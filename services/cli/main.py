@@ -14,7 +14,7 @@ from services.core.imports.rules import KINDS
 from services.core.models import USER_ROLES
 from services.core.platform.settings import Settings
 
-from . import accounts, backup, demo_accounts, holidays, migrations, output, setup
+from . import accounts, backup, demo_accounts, holidays, migrations, output, packs, setup
 from .common import CliError, in_transaction, live_endpoints
 
 
@@ -99,8 +99,8 @@ def _parser() -> argparse.ArgumentParser:
     listing.add_argument("name", nargs="?", help="only this user's")
     revoke = token.add_parser("revoke", help="revoke a token by its id")
     revoke.add_argument("id", type=int)
-    backup.add_parsers(sub)
-    holidays.add_parsers(sub)
+    for module in (backup, holidays, packs):
+        module.add_parsers(sub)
     return p
 
 
@@ -137,6 +137,7 @@ def _seed_demo(settings: Settings) -> int:
 
 COMMANDS: dict[tuple[str, str | None], Callable[[Settings, argparse.Namespace], int]] = {
     ("init", None): setup.init,
+    ("verify-pack", None): packs.verify_pack,
     ("import", None): setup.import_command,
     ("user", "add"): accounts.user_add,
     ("user", "list"): accounts.user_list,

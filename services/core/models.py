@@ -60,6 +60,9 @@ USER_ROLES = (
     "leader",
     "supervisor",
     "admin",
+    # The discipline commission (纪委监委): reads the accountability ledger, records 问责
+    # actions and takes evidence packs.
+    "discipline",
 )
 SOURCES = ("inspection", "exposure_video", "self_assessment", "public_report", "leader_assigned")
 SEVERITIES = ("normal", "urgent")
@@ -70,11 +73,15 @@ class Status(StrEnum):
     ASSIGNED = "assigned"
     ACCEPTED = "accepted"
     SUBMITTED = "submitted"
+    # 挂账: the campaign office approved stopping the clock and the ladder until a date.
+    SUSPENDED = "suspended"
     CLOSED = "closed"
 
 
 STATUSES = tuple(Status)
-OPEN = frozenset({Status.REPORTED, Status.ASSIGNED, Status.ACCEPTED, Status.SUBMITTED})
+OPEN = frozenset(
+    {Status.REPORTED, Status.ASSIGNED, Status.ACCEPTED, Status.SUBMITTED, Status.SUSPENDED}
+)
 # The rectification clock runs only while the unit holds the item.
 CLOCK_RUNNING = frozenset({Status.ASSIGNED, Status.ACCEPTED})
 CLOSE_REASONS = ("rectified", "invalid", "duplicate")
@@ -94,6 +101,13 @@ class Base(DeclarativeBase):
 
 def _now() -> Any:
     return mapped_column(DateTime(timezone=True), nullable=False, server_default=func.now())
+
+
+def _change_xid() -> Any:
+    """The transaction that last wrote the row (`pg_current_xact_id()`), set with `changed_at`
+    by a trigger on every insert and update (migration 0026): what a phone's sync compares
+    with the snapshot of its previous sync (services/core/sync)."""
+    return mapped_column(BigInteger, nullable=False, server_default=text("0"))
 
 
 class Unit(Base):
@@ -164,6 +178,26 @@ class Post(Base):
     valid_to: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
+class PostChange(Base):
+    """Every state a post row has had, written by a trigger on `posts` (migration 0028) after
+    each insert, update and delete: appointing, ending a tenure, or an edit of the holder in
+    place all leave the earlier holder on record. Append-only."""
+
+    __tablename__ = "post_changes"
+    __table_args__ = (Index("ix_post_changes_unit_role", "unit_id", "role", "id"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    # No foreign keys: the history outlives a deleted post.
+    post_id: Mapped[int] = mapped_column(Integer)
+    unit_id: Mapped[int] = mapped_column(Integer)
+    role: Mapped[str] = mapped_column(String(32))
+    person_id: Mapped[int] = mapped_column(Integer)
+    valid_from: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    valid_to: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    change: Mapped[str] = mapped_column(String(8))  # insert | update | delete
+    at: Mapped[datetime] = _now()
+
+
 class User(Base):
     __tablename__ = "users"
     __table_args__ = (CheckConstraint(_in("role", USER_ROLES), name="role"),)
@@ -231,6 +265,12 @@ class Category(Base):
     clock: Mapped[str] = mapped_column(String(16))
     # {"working_days": N} or {"duration": "PT2H"}
     time_limit: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    # The limit of an urgent finding (severity urgent), e.g. {"duration": "PT4H"}; None: the
+    # normal limit applies.
+    urgent_time_limit: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    # 签收时限: how long a unit has to accept an assigned finding, {"working_hours": N} (office
+    # hours of working days) or {"duration": "PT2H"}; None: no sign-for deadline.
+    accept_within: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     duplicate_radius_m: Mapped[int] = mapped_column(Integer, server_default=text("30"))
     policy_code: Mapped[str | None] = mapped_column(String(64))
     active: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
@@ -327,6 +367,8 @@ class Finding(Base):
             postgresql_include=["due_at", "responsible_unit_id", "source", "reported_at"],
             postgresql_where=text("status IN ('assigned', 'accepted')"),
         ),
+        # A phone's sync: the rows written since the snapshot of its previous sync.
+        Index("ix_findings_change", "change_xid", "id"),
         # Exposure-video segments are few: their progress per district without a scan.
         Index(
             "ix_findings_exposure",
@@ -371,10 +413,15 @@ class Finding(Base):
     )
     # The pre-due reminder to the unit's handlers has gone out.
     reminded_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The sign-for deadline (签收时限) passed: the handlers were reminded, then the head told.
+    accept_reminded_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    accept_escalated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     rework_count: Mapped[int] = mapped_column(Integer, server_default=text("0"))
     # A pending extension request: the due_at the unit asked for.
     extension_requested_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     extension_count: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    # A pending return request (回退): when the unit asked; the dispatcher approves or denies.
+    return_requested_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     recurrence_of: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("findings.id"))
     # A finding rectified nearby that was another unit's (or the finding had no unit yet): a
     # recurrence only if a dispatcher confirms it (README "Duplicates and recurrences").
@@ -388,6 +435,43 @@ class Finding(Base):
     request_hash: Mapped[str] = mapped_column(String(64))
     version: Mapped[int] = mapped_column(Integer, server_default=text("1"))
     updated_at: Mapped[datetime] = _now()
+    change_xid: Mapped[int] = _change_xid()
+    changed_at: Mapped[datetime] = _now()
+
+
+class FindingCoUnit(Base):
+    """A co-handling unit (协办) of a finding: it sees the finding and may add progress; the
+    responsible unit (主办) alone accepts, submits and asks for time. Set by the dispatcher
+    on dispatch and transfer (migration 0025)."""
+
+    __tablename__ = "finding_co_units"
+    __table_args__ = (Index("ix_finding_co_units_unit", "unit_id", "finding_id"),)
+
+    finding_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("findings.id"), primary_key=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"), primary_key=True)
+    added_at: Mapped[datetime] = _now()
+
+
+HANDOFF_KINDS = ("transfer", "return")
+
+
+class UnitHandoff(Base):
+    """A finding passed on, counted against the unit that caused it (推诿 made visible): a
+    transfer (转办) against the unit it was taken from, an approved return (回退) against the
+    unit that returned it. Written with the transition's event (migration 0025)."""
+
+    __tablename__ = "unit_handoffs"
+    __table_args__ = (
+        CheckConstraint(_in("kind", HANDOFF_KINDS), name="kind"),
+        Index("ix_unit_handoffs_at", "at", postgresql_include=["unit_id", "kind"]),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    finding_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("findings.id"), index=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"))
+    kind: Mapped[str] = mapped_column(String(16))
+    to_unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
 class Event(Base):
@@ -522,7 +606,19 @@ NOTIFICATION_KINDS = (
     "task_reminder",
     "task_escalation",
     "commitment",
+    # An assigned finding not signed for in time (签收时限), and a suspension about to end.
+    "sign_for",
+    "suspension",
 )
+# Why a unit asks to suspend (挂账) a finding.
+SuspensionReason = Literal[
+    "funding", "planning_approval", "seasonal", "legal_process", "relocation", "other"
+]
+SUSPENSION_REASONS: tuple[str, ...] = get_args(SuspensionReason)
+# requested: waiting for the campaign office; refused; active: the finding is suspended;
+# ended: resumed (by hand, or at the expected date by the worker); lapsed: the request was
+# still waiting when the finding left the unit's hands (returned, submitted, closed).
+SUSPENSION_STATES = ("requested", "refused", "lapsed", "active", "ended")
 
 
 class EscalationPolicy(Base):
@@ -777,6 +873,37 @@ class Evidence(Base):
     uploaded_at: Mapped[datetime] = _now()
 
 
+ATTACHMENT_KINDS = ("photo", "file")
+
+
+class Attachment(Base):
+    """A photo or a file (PDF, Word, Excel) carried by one step of a finding: a transition or
+    a reply to a 批示. Uploaded first (pending: `event_id` NULL, usable only by its uploader),
+    then named by the step, whose event records it; stored like evidence."""
+
+    __tablename__ = "attachments"
+    __table_args__ = (
+        CheckConstraint(_in("kind", ATTACHMENT_KINDS), name="kind"),
+        Index("ix_attachments_finding", "finding_id", "uploaded_by_id"),
+        Index("ix_attachments_event", "event_id"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    finding_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("findings.id"))
+    event_id: Mapped[int | None] = mapped_column(ForeignKey("events.id"))
+    kind: Mapped[str] = mapped_column(String(8))
+    # The uploader's file name, cleaned, with the extension its content has.
+    name: Mapped[str] = mapped_column(String(200))
+    sha256: Mapped[str] = mapped_column(String(64))
+    object_key: Mapped[str] = mapped_column(String(300))
+    media_type: Mapped[str] = mapped_column(String(100))
+    bytes: Mapped[int] = mapped_column(Integer)
+    width: Mapped[int | None] = mapped_column(Integer)
+    height: Mapped[int | None] = mapped_column(Integer)
+    uploaded_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    uploaded_at: Mapped[datetime] = _now()
+
+
 class WeeklyBriefing(Base):
     """The stored edition of a week's briefing (通报): one per ISO week, replaced when
     regenerated. The payload is the briefing as rendered (services.core.stats.briefing.Briefing)."""
@@ -924,6 +1051,7 @@ class InspectionTask(Base):
             postgresql_where=text("done_at IS NULL AND escalated_at IS NULL"),
         ),
         Index("ix_inspection_tasks_assignee", "assignee_id", "due_at"),
+        Index("ix_inspection_tasks_change", "change_xid", "id"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
@@ -942,6 +1070,8 @@ class InspectionTask(Base):
     # Set when reminded: the end of the working day the team's head is told, if still open.
     escalate_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     escalated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    change_xid: Mapped[int] = _change_xid()
+    changed_at: Mapped[datetime] = _now()
 
 
 class Inspection(Base):
@@ -954,6 +1084,7 @@ class Inspection(Base):
         CheckConstraint("lat BETWEEN -90 AND 90 AND lon BETWEEN -180 AND 180", name="latlon"),
         Index("ix_inspections_point", "point_id", "observed_at"),
         Index("ix_inspections_district", "district_id", "observed_at"),
+        Index("ix_inspections_change", "change_xid", "id"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
@@ -975,6 +1106,28 @@ class Inspection(Base):
     note: Mapped[str | None] = mapped_column(Text)
     # sha256 of the canonical body: a replay must match it exactly.
     request_hash: Mapped[str] = mapped_column(String(64))
+    change_xid: Mapped[int] = _change_xid()
+    changed_at: Mapped[datetime] = _now()
+
+
+class SyncDeparture(Base):
+    """A row left someone's view: a finding's responsible unit or place changed (`unit_id`:
+    the one it left), an inspection task went to another inspector (`user_id`: the one it
+    left). Written by triggers (migration 0026); a phone's sync reports such a row as removed
+    to a caller who may no longer see it."""
+
+    __tablename__ = "sync_departures"
+    __table_args__ = (Index("ix_sync_departures_change", "change_xid"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    finding_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    task_id: Mapped[int | None] = mapped_column(BigInteger)
+    unit_id: Mapped[int | None] = mapped_column(Integer)
+    user_id: Mapped[int | None] = mapped_column(Integer)
+    change_xid: Mapped[int] = mapped_column(
+        BigInteger, server_default=text("(pg_current_xact_id()::text::bigint)")
+    )
+    at: Mapped[datetime] = _now()
 
 
 class InspectionResult(Base):
@@ -1260,3 +1413,114 @@ class PersonalSupervision(Base):
     started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     started_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+# 提醒谈话, 约谈, 通报批评, 诫勉, 问责 and anything else the commission decides.
+ACCOUNTABILITY_ACTIONS = (
+    "reminder_talk",
+    "interview",
+    "public_criticism",
+    "admonishment",
+    "accountability",
+    "other",
+)
+
+
+class AccountabilityRecord(Base):
+    """An action the discipline commission took (问责) against a person or a unit. Append-only
+    (a trigger refuses UPDATE and DELETE): a correction is a record of its own."""
+
+    __tablename__ = "accountability_records"
+    __table_args__ = (
+        CheckConstraint(_in("action", ACCOUNTABILITY_ACTIONS), name="action"),
+        CheckConstraint(
+            "subject_person_id IS NOT NULL OR subject_unit_id IS NOT NULL", name="subject"
+        ),
+        Index("ix_accountability_records_person", "subject_person_id", "id"),
+        Index("ix_accountability_records_unit", "subject_unit_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    action: Mapped[str] = mapped_column(String(32))
+    subject_person_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
+    subject_unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"))
+    decided_on: Mapped[date] = mapped_column(Date)
+    summary: Mapped[str] = mapped_column(Text)
+    created_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = _now()
+
+
+class AccountabilityLink(Base):
+    """What led to a record: an escalation, or a commitment of the ledger."""
+
+    __tablename__ = "accountability_links"
+    __table_args__ = (
+        CheckConstraint("(escalation_id IS NULL) <> (commitment_id IS NULL)", name="one"),
+        Index("ix_accountability_links_record", "record_id"),
+        Index("ix_accountability_links_escalation", "escalation_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    record_id: Mapped[int] = mapped_column(ForeignKey("accountability_records.id"))
+    escalation_id: Mapped[int | None] = mapped_column(ForeignKey("escalations.id"))
+    commitment_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("commitments.id"))
+
+
+class InstructionFollowUp(Base):
+    """The follow-up deadline a leader's 批示 set: by then the item must be rectified. The
+    ledger tracks whether it was (met, missed, pending)."""
+
+    __tablename__ = "instruction_follow_ups"
+
+    escalation_id: Mapped[int] = mapped_column(ForeignKey("escalations.id"), primary_key=True)
+    due_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    set_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    set_at: Mapped[datetime] = _now()
+
+
+class Suspension(Base):
+    """A request to suspend (挂账) a finding and, once approved, the suspension itself: the
+    rectification clock and the ladder stop from `started_at` until `ended_at`, and the
+    deadline moves by the working days (or, on a continuous clock, the time) it lasted."""
+
+    __tablename__ = "suspensions"
+    __table_args__ = (
+        CheckConstraint(_in("reason", SUSPENSION_REASONS), name="reason"),
+        CheckConstraint(_in("state", SUSPENSION_STATES), name="state"),
+        # One request or suspension at a time per finding.
+        Index(
+            "uq_suspensions_open",
+            "finding_id",
+            unique=True,
+            postgresql_where=text("state IN ('requested', 'active')"),
+        ),
+        # The worker's resumption sweep: active suspensions by their expected end.
+        Index(
+            "ix_suspensions_active_until",
+            "expected_until",
+            postgresql_where=text("state = 'active'"),
+        ),
+        Index("ix_suspensions_unit_started", "responsible_unit_id", "started_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    finding_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("findings.id"), index=True)
+    responsible_unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"))
+    reason: Mapped[str] = mapped_column(String(32))
+    note: Mapped[str] = mapped_column(Text)
+    expected_until: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    state: Mapped[str] = mapped_column(String(16))
+    requested_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    requested_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The status the finding returns to (assigned or accepted).
+    resume_status: Mapped[str | None] = mapped_column(String(16))
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The reminder that the expected date is near has gone out.
+    reminded_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # None when the worker resumed it at the expected date.
+    ended_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    previous_due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    resumed_due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

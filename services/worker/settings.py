@@ -18,6 +18,7 @@ from services.core.stats.store import FOLD_SECONDS
 
 from . import queue
 from .briefing import HOUR, MINUTE, WEEKDAY, weekly_briefing
+from .clock import CLOCK_SWEEP_SECONDS, clock_sweep
 from .commitments import commitment_sweep
 from .context import JobContext
 from .delivery import (
@@ -85,6 +86,7 @@ def build(settings: Settings) -> queue.WorkerOptions:
             queue.every(fold_open_findings, set(FOLD_SECONDS)),
             queue.every(overdue_task_sweep, task_sweep_seconds(settings)),
             queue.every(commitment_sweep, sweep_seconds(settings)),
+            queue.every(clock_sweep, set(CLOCK_SWEEP_SECONDS)),
             queue.weekly(weekly_briefing, WEEKDAY, HOUR, MINUTE),
         ],
         # The briefing is due at 08:00 in the city, wherever the worker runs.

@@ -197,6 +197,7 @@ async def test_demo_accounts(session: AsyncSession) -> None:
         "verifier": ("verifier", "wenmingban"),
         "leader.shinan": ("leader", "shinan"),
         "leader.city": ("leader", "qingdao"),
+        "discipline": ("discipline", "jiwei"),
     }
     assert {k: v[:2] for k, v in users.items()} == expected
 
@@ -209,6 +210,8 @@ async def test_demo_accounts(session: AsyncSession) -> None:
 
     assert users["leader.shinan"][2] == await person_of("shinan", "head")
     assert users["leader.city"][2] == await person_of("shinan", "city_leader")
+    # The commission's account acts as its head, whom the fourth level addresses.
+    assert users["discipline"][2] == await person_of("jiwei", "head")
 
 
 async def test_the_demo_seeds_points_illustrative_criteria_and_a_plan(

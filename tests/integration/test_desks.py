@@ -31,10 +31,13 @@ from tests.photos import attach_after_photo, make_jpeg, upload
 
 
 async def returned(client: AsyncClient, login: Login, **over: object) -> str:
-    """A report in 八大关 returned to the queue (refused by the district), with its note."""
+    """A report in 八大关 returned to the queue (refused by the district, the return approved by
+    the dispatcher), with its note."""
     f = await post(client, await login("inspector"), **over)
     street = await login("handler.shinan")
     r = await act(client, street, f["id"], "return", note="不属于本街道")
+    assert r.status_code == 200, r.text
+    r = await act(client, await login("dispatcher"), f["id"], "approve_return")
     assert r.status_code == 200, r.text
     return str(f["id"])
 

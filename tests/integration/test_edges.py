@@ -48,6 +48,7 @@ ROLES = (
     "handler.shinan",
     "verifier",
     "leader.city",
+    "discipline",
 )
 # What the reader refuses (README, "Limits") and a depth far past it.
 MAX_DEPTH = 64
@@ -157,6 +158,21 @@ BODIES: dict[tuple[str, str], Any] = {
     ("post", "/api/v1/commitments/{commitment_id}/progress"): lambda: {
         "text": "边界",
         "percent": 50,
+    },
+    ("post", "/api/v1/accountability/records"): lambda: {
+        "action": "interview",
+        "person": 1,
+        "decided_on": "2026-11-30",
+        "summary": "边界",
+        "escalations": [1],
+        "commitments": [1],
+    },
+    ("put", "/api/v1/accountability/follow-ups/{escalation_id}"): lambda: {"due_at": TIMESTAMP},
+    # An empty period (until = since): refused once the edge's own value passed.
+    ("post", "/api/v1/accountability/evidence-packs"): lambda: {
+        "person": 1,
+        "since": TIMESTAMP,
+        "until": TIMESTAMP,
     },
 }
 # Values for the query parameters an operation needs besides the one at the edge.

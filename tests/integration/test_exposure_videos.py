@@ -113,7 +113,14 @@ async def test_twelve_segments_make_twelve_findings_on_the_batch_deadline(
     p = (await client.get(f"{URL}/{v['id']}", headers=supervisor)).json()["progress"]
     assert p == {
         "segments": 12,
-        "by_status": {"reported": 0, "assigned": 9, "accepted": 1, "submitted": 0, "closed": 2},
+        "by_status": {
+            "reported": 0,
+            "assigned": 9,
+            "accepted": 1,
+            "suspended": 0,
+            "submitted": 0,
+            "closed": 2,
+        },
         "overdue": 1,
         "escalated": 1,
         "rectified": 2,

@@ -230,8 +230,13 @@ async def test_return_extension_and_invalid(client: AsyncClient, login: Login) -
     assert datetime.fromisoformat(r.json()["due_at"]) == datetime.fromisoformat(later)
     assert r.json()["extension"]["count"] == 1
     r = await act(client, handler, fid, "return", note="不属于本街道")
+    # only asked: the unit keeps it (and its clock) until the dispatcher approves
+    assert r.json()["status"] == "assigned"
+    assert r.json()["return_requested_at"] is not None
+    r = await act(client, dispatcher, fid, "approve_return")
     assert r.json()["status"] == "reported"
     assert r.json()["responsible_unit"] is None
+    assert r.json()["return_requested_at"] is None
     # once returned, the street no longer holds it and cannot act on it
     assert (await act(client, handler, fid, "accept")).status_code in (403, 404)
     r = await act(client, dispatcher, fid, "close_invalid", note="重复上报的旧照片")

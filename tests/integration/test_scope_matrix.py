@@ -60,6 +60,7 @@ from tests.helpers import (
     import_criteria,
     import_points,
     make_overdue,
+    make_pdf,
     overdue_commitment,
     post,
     readable,
@@ -83,7 +84,15 @@ SCOPED = (
     "leader.shinan",
 )
 # Callers who see the whole city (a leader still sees only the escalations addressed to them).
-CITY_WIDE = ("admin", "supervisor", "dispatcher", "inspector", "verifier", "leader.city")
+CITY_WIDE = (
+    "admin",
+    "supervisor",
+    "dispatcher",
+    "inspector",
+    "verifier",
+    "leader.city",
+    "discipline",
+)
 ROLES = SCOPED + CITY_WIDE
 # Those whose scope holds 八大关街道, and so the mixed video's own segment.
 SEES_BADAGUAN = frozenset(
@@ -96,7 +105,9 @@ FOREIGN_LEADER = "leader.licang"
 AUDIENCE: dict[str, frozenset[str]] = {
     "finding": frozenset(CITY_WIDE),  # findings and all that hangs off them
     "escalation": frozenset(CITY_WIDE) - {"leader.city"},  # a leader: only their own
-    "inbox": frozenset(),  # only the person addressed
+    # Only the person addressed: the fourth level goes to the discipline commission's head,
+    # whose account `discipline` is.
+    "inbox": frozenset({"discipline"}),
     "config": frozenset(CITY_WIDE),  # admins only; no district data for anyone else
     "none": frozenset(CITY_WIDE),  # no district object at all
     # Evaluation points and what hangs off them (tasks, inspections, photos, assessments).
@@ -106,6 +117,10 @@ AUDIENCE: dict[str, frozenset[str]] = {
     "desk": frozenset(CITY_WIDE),  # a desk's queue: findings in a state F1 is not in
     # Meetings and commitments: a unit sees its subtree's commitments only.
     "commitment": frozenset(CITY_WIDE),
+    # The accountability ledger: the commission, supervisors and admins (and each person
+    # their own); the 问责 records: the commission and admins (and the person concerned).
+    "ledger": frozenset({"discipline", "supervisor", "admin"}),
+    "record": frozenset({"discipline", "admin"}),
 }
 # Who reads each kind in the control test.
 CONTROL = {
@@ -116,10 +131,12 @@ CONTROL = {
     "inspection": "supervisor",
     "coverage": "supervisor",
     "commitment": "supervisor",
+    "ledger": "supervisor",
+    "record": "discipline",
 }
 # The kinds whose every list shows the foreign objects to the control caller (configuration
 # lists are paged and hold no district data of their own).
-SHOWN_IN_LISTS = frozenset({"finding", "escalation", "inbox", "inspection", "commitment"})
+SHOWN_IN_LISTS = frozenset({"finding", "escalation", "inbox", "inspection", "commitment", "record"})
 
 # The foreign escalations and notifications get ids no other row has and no count equals.
 FOREIGN_IDS_FROM = 7_770_000_100
@@ -145,6 +162,7 @@ class World:
     segments: list[str]  # the foreign video's two segments, the mixed video's foreign one
     evidence: list[str]
     after_photo: bytes  # the original bytes of F1's after-photo
+    attachments: list[str]  # the file F1's acceptance carries
     escalations: list[int]
     notifications: list[int]
     video: str  # every segment in 李沧区
@@ -158,6 +176,7 @@ class World:
     licang_rule: int
     week: str  # the ISO week everything was reported in
     instruments: Instruments
+    record: int  # a 问责 record against 李沧区's head
     texts: tuple[str, ...]
     numbers: tuple[int, ...]
     watched: list[uuid.UUID] = field(default_factory=list)
@@ -202,6 +221,7 @@ FINGERPRINT_SQL = "SELECT " + ", ".join(  # noqa: S608
         ("findings", _BY_FINDING.format(table="findings", column="id")),
         ("events", _BY_FINDING.format(table="events", column="finding_id")),
         ("evidence", _BY_FINDING.format(table="evidence", column="finding_id")),
+        ("attachments", _BY_FINDING.format(table="attachments", column="finding_id")),
         ("escalations", _BY_FINDING.format(table="escalations", column="finding_id")),
         ("notifications", _BY_FINDING.format(table="notifications", column="finding_id")),
         ("exposure_videos", "SELECT t::text FROM exposure_videos t WHERE id = ANY($2::uuid[])"),
@@ -242,6 +262,9 @@ FINGERPRINT_SQL = "SELECT " + ", ".join(  # noqa: S608
                 "commitment_escalations",
                 "personal_supervisions",
                 "commitment_photos",
+                "accountability_records",
+                "accountability_links",
+                "instruction_follow_ups",
             )
         ),
     ]
@@ -355,6 +378,10 @@ class ForeignFinding:
     body: dict[str, Any]
     evidence: list[str]
     after_photo: bytes
+    attachments: list[str]
+
+
+FOREIGN_FILE = "越界附件"
 
 
 async def _arrange_foreign_finding(
@@ -385,11 +412,19 @@ async def _arrange_foreign_finding(
     await make_overdue(factory, f1, datetime.now(UTC) - timedelta(days=30))
     await sweep(factory, settings, datetime.now(UTC))
     licun = login["handler.licang.xiaocun"]
-    assert (await act(client, licun, f1, "accept")).status_code == 200
+    r = await client.post(
+        f"{API}/findings/{f1}/attachments",
+        files={"file": (f"{FOREIGN_FILE}.pdf", make_pdf(), "application/pdf")},
+        headers=licun,
+    )
+    assert r.status_code == 201, r.text
+    attachment = str(r.json()["id"])
+    assert (await act(client, licun, f1, "accept", attachments=[attachment])).status_code == 200
     after_photo = make_jpeg(taken_at=datetime.now(TZ), gps=LICANG_LAT_LON)
     after = await upload(client, licun, f1, after_photo, kind="after")
     assert after.status_code == 201, after.text
-    return ForeignFinding(f1, body, [before.json()["id"], after.json()["id"]], after_photo)
+    evidence = [before.json()["id"], after.json()["id"]]
+    return ForeignFinding(f1, body, evidence, after_photo, [attachment])
 
 
 FOREIGN_POINT, BLIND_POINT = "lc.matrix.alley", "lc.matrix.market"
@@ -588,6 +623,13 @@ async def _arrange(
         "WHERE u.code = 'licang' ORDER BY r.id",
     )
     segments = [*video_segments, mixed_foreign]
+    record = await client.post(
+        f"{API}/accountability/records",
+        json={"action": "interview", "person": licang_head, "decided_on": "2026-11-30",
+              "summary": "越界癸 约谈李沧区委书记", "escalations": escalations[1:2]},
+        headers=login["discipline"],
+    )  # fmt: skip
+    assert record.status_code == 201, record.text
     world = World(
         app=app,
         client=client,
@@ -600,6 +642,7 @@ async def _arrange(
         segments=segments,
         evidence=f1.evidence,
         after_photo=f1.after_photo,
+        attachments=f1.attachments,
         escalations=escalations,
         notifications=notifications,
         video=str(video["id"]),
@@ -613,16 +656,20 @@ async def _arrange(
         licang_rule=licang_rule,
         week=week,
         instruments=instruments,
+        record=record.json()["id"],
         texts=(
             f1.id,
             *segments,
             str(video["id"]),
             *f1.evidence,
+            *f1.attachments,
+            FOREIGN_FILE,
             *("越界甲", "越界乙", "越界丙", "越界戊", "越界曝光片"),  # descriptions, title
             *("李村街道", "浮山路街道"),  # streets
             *("示例·李沧区委书记", "示例·李村街道党工委书记", "示例·联系李沧区的市领导"),
             # its evaluation points, inspection, the notes of its results and self-assessment
             *("越界己", "越界辛", "越界壬", "越界庚", FOREIGN_POINT, BLIND_POINT),
+            "越界癸",  # the 问责 record's summary
             instruments.inspection,
             FOREIGN_PHONE,
             *FOREIGN_PLEDGE,
@@ -757,6 +804,7 @@ def _code(w: World, path: str) -> tuple[list[str], str | None]:
 PATH_OBJECTS: dict[str, Callable[[World, str], tuple[list[str], str | None]]] = {
     "finding_id": lambda w, _: ([w.finding, *w.segments], MISSING_UUID),
     "evidence_id": lambda w, _: (w.evidence, MISSING_UUID),
+    "attachment_id": lambda w, _: (w.attachments, MISSING_UUID),
     "escalation_id": lambda w, _: ([str(i) for i in w.escalations], str(MISSING_INT)),
     "notification_id": lambda w, _: ([str(i) for i in w.notifications], str(MISSING_INT)),
     "video_id": lambda w, _: ([w.video], MISSING_UUID),
@@ -776,6 +824,9 @@ PATH_OBJECTS: dict[str, Callable[[World, str], tuple[list[str], str | None]]] = 
     "photo_id": lambda w, _: ([w.progress_photo], MISSING_UUID),
     # The city's meeting, read by all: what it shows is counted and listed in scope.
     "meeting_id": lambda w, _: ([str(w.meeting)], None),
+    "unit": lambda w, _: (["licang"], "nosuch"),
+    "role": lambda w, _: (["head"], None),
+    "record_id": lambda w, _: ([str(w.record)], str(MISSING_INT)),
 }
 
 # A plausible body for every lifecycle action (`{duplicate_of}` is filled in per world).
@@ -793,6 +844,14 @@ TRANSITIONS: dict[Action, dict[str, Any]] = {
     Action.DENY_EXTENSION: {"note": "不予延期"},
     Action.CONFIRM_RECURRENCE: {"note": "同一问题反弹"},
     Action.DISMISS_RECURRENCE: {"note": "不是同一问题"},
+    Action.APPROVE_RETURN: {"note": "同意退回"},
+    Action.DENY_RETURN: {"note": "不同意退回"},
+    Action.TRANSFER: {"unit": "shinan.badaguan", "note": "转办", "co_units": ["shinan.cgj"]},
+    Action.PROGRESS: {"note": "协办进展"},
+    Action.REQUEST_SUSPENSION: {"reason": "funding", "resume_at": "{due_at}", "note": "待拨款"},
+    Action.APPROVE_SUSPENSION: {},
+    Action.REFUSE_SUSPENSION: {"note": "不予挂账"},
+    Action.RESUME: {"note": "恢复整改"},
 }
 
 
@@ -802,7 +861,12 @@ def _transitions(w: World, role: str) -> list[Payload]:
         "{due_at}": (datetime.now(TZ) + timedelta(days=20)).isoformat(),
     }
     return [
-        {"json": {"action": a.value, **{k: fill.get(v, v) for k, v in extra.items()}}}
+        {
+            "json": {
+                "action": a.value,
+                **{k: fill.get(v, v) if isinstance(v, str) else v for k, v in extra.items()},
+            }
+        }
         for a, extra in TRANSITIONS.items()
     ]
 
@@ -835,6 +899,21 @@ def _reports(w: World, role: str) -> list[Payload]:
 
 def _batch(w: World, role: str) -> list[Payload]:
     return [{"json": {"findings": _near_and_replay(w)}}]
+
+
+def _bulk(w: World, role: str) -> list[Payload]:
+    # Every bulk action on the foreign finding (the dispatcher's: refused to every scoped role).
+    return [
+        {
+            "json": {
+                "action": a,
+                "unit": "shinan.badaguan",
+                "note": "越权",
+                "items": [{"id": w.finding}],
+            }
+        }
+        for a in ("dispatch", "transfer", "approve_extension", "approve_return", "close_invalid")
+    ]
 
 
 def _login_form(w: World, role: str) -> list[Payload]:
@@ -1004,6 +1083,12 @@ API_OPS: dict[tuple[str, str], Op] = {
         "refused for its place outside the caller's area)",
     ),
     ("POST", f"{API}/findings/batch"): Op("finding", payloads=_batch, allowed=frozenset({200})),
+    ("POST", f"{API}/findings/bulk"): Op(
+        "finding",
+        payloads=_bulk,
+        allowed=frozenset({403}),
+        why="the dispatcher's bulk actions on the foreign finding: refused to a scoped role",
+    ),
     ("GET", f"{API}/findings"): Op(
         "finding",
         queries=lambda w: [
@@ -1016,6 +1101,7 @@ API_OPS: dict[tuple[str, str], Op] = {
             {"bbox": "120.40,36.09,120.45,36.16"},
             {"format": "xlsx"},
             {"format": "xlsx", "district": "licang"},
+            {"updated_since": "2020-01-01T00:00:00+08:00"},
         ],
         allowed=frozenset({200}),
         check=_export_rows,
@@ -1179,6 +1265,62 @@ API_OPS: dict[tuple[str, str], Op] = {
         "escalation", payloads=_json({"instruction": "限期整改到位"})
     ),
     ("GET", f"{API}/stats/units"): Op("finding", queries=lambda w: [{}, {"level": "street"}]),
+    ("GET", f"{API}/accountability/ledger/people/{{person_id}}"): Op(
+        "ledger", why="another person's ledger is a 404 for anyone but its readers"
+    ),
+    ("GET", f"{API}/accountability/ledger/posts/{{unit}}/{{role}}"): Op(
+        "ledger", allowed=_REFUSED, why="the readers' only"
+    ),
+    ("GET", f"{API}/accountability/records"): Op(
+        "record",
+        queries=lambda w: [{}, {"person": str(w.licang_head)}],
+        allowed=frozenset({200}),
+    ),
+    ("POST", f"{API}/accountability/records"): Op(
+        "record",
+        payloads=lambda w, role: [
+            {
+                "json": {
+                    "action": "accountability",
+                    "person": w.licang_head,
+                    "decided_on": "2026-12-01",
+                    "summary": "问责",
+                    "escalations": w.escalations,
+                }
+            }
+        ],
+        allowed=_REFUSED,
+        why="the commission alone records",
+    ),
+    ("GET", f"{API}/accountability/records/{{record_id}}"): Op("record"),
+    ("POST", f"{API}/accountability/evidence-packs"): Op(
+        "record",
+        payloads=lambda w, role: [
+            {"json": {"finding": w.finding}},
+            {
+                "json": {
+                    "person": w.licang_head,
+                    "since": "2026-01-01T00:00:00+08:00",
+                    "until": "2027-01-01T00:00:00+08:00",
+                }
+            },
+            {
+                "json": {
+                    "unit": "licang",
+                    "since": "2026-01-01T00:00:00+08:00",
+                    "until": "2027-01-01T00:00:00+08:00",
+                }
+            },
+        ],
+        allowed=_REFUSED,
+        why="the commission's and admins' only",
+    ),
+    ("PUT", f"{API}/accountability/follow-ups/{{escalation_id}}"): Op(
+        "escalation", payloads=_json({"due_at": "2099-01-05T17:30:00+08:00"})
+    ),
+    ("GET", f"{API}/stats/suspensions"): Op(
+        "coverage", why="the city's suspensions per unit: supervisors and admins only"
+    ),
     ("GET", f"{API}/app/me"): Op("none", allowed=frozenset({200}), why="the caller themselves"),
     ("GET", f"{API}/app/reference"): Op(
         "finding",
@@ -1212,6 +1354,23 @@ API_OPS: dict[tuple[str, str], Op] = {
         "finding", queries=lambda w: [{}, {"kind": "after"}]
     ),
     ("GET", f"{API}/evidence/{{evidence_id}}"): Op("finding"),
+    ("POST", f"{API}/findings/{{finding_id}}/attachments"): Op(
+        "finding",
+        payloads=lambda w, role: [
+            {"files": {"file": ("a.pdf", make_pdf("本区核对"), "application/pdf")}}
+        ],
+    ),
+    ("GET", f"{API}/attachments/{{attachment_id}}"): Op("finding"),
+    ("GET", f"{API}/findings/events"): Op(
+        "finding",
+        queries=lambda w: [
+            {},
+            {"district": "licang"},
+            {"format": "xlsx"},
+            {"format": "xlsx", "district": "licang"},
+        ],
+        why="the audit export: the office and leaders, each in their scope; the rest 403",
+    ),
     ("GET", f"{API}/findings/{{finding_id}}/verification"): Op("finding"),
     ("GET", f"{API}/briefings/weekly"): Op(
         "finding",
@@ -1271,7 +1430,13 @@ API_OPS: dict[tuple[str, str], Op] = {
     ),
     ("GET", f"{API}/inspection-tasks"): Op(
         "inspection",
-        queries=lambda w: [{}, {"district": "licang"}, {"plan": "m.plan"}, {"status": "done"}],
+        queries=lambda w: [
+            {},
+            {"district": "licang"},
+            {"plan": "m.plan"},
+            {"status": "done"},
+            {"updated_since": "2020-01-01T00:00:00+08:00"},
+        ],
         allowed=frozenset({200}),
     ),
     ("GET", f"{API}/inspection-tasks/{{task_id}}"): Op("inspection"),
@@ -1287,7 +1452,12 @@ API_OPS: dict[tuple[str, str], Op] = {
     ),
     ("GET", f"{API}/inspections"): Op(
         "inspection",
-        queries=lambda w: [{}, {"district": "licang"}, {"point": FOREIGN_POINT}],
+        queries=lambda w: [
+            {},
+            {"district": "licang"},
+            {"point": FOREIGN_POINT},
+            {"updated_since": "2020-01-01T00:00:00+08:00"},
+        ],
         allowed=frozenset({200}),
     ),
     ("GET", f"{API}/inspections/{{inspection_id}}"): Op("inspection"),
@@ -1440,6 +1610,14 @@ def _ui_dispatch(w: World, role: str) -> list[Payload]:
     ]
 
 
+def _ui_bulk(w: World, role: str) -> list[Payload]:
+    base = {"csrf": w.csrf[role], "pick": w.finding, "note": "越权", f"version:{w.finding}": "1"}
+    return [
+        {"data": base | {"bulk_action": a}}
+        for a in ("close_invalid", "approve_extension", "approve_return")
+    ]
+
+
 def _ui_act(w: World, role: str) -> list[Payload]:
     base = {"csrf": w.csrf[role], "finding": w.finding, "note": "越权操作"}
     return [
@@ -1506,6 +1684,9 @@ UI_PAGES: dict[tuple[str, str], Op] = {
     ("POST", "/ui/desk/dispatch"): Op(
         "desk", payloads=_ui_dispatch, allowed=frozenset({303, 404, 422}), why=DESK_WHY
     ),
+    ("POST", "/ui/desk/bulk"): Op(
+        "desk", payloads=_ui_bulk, allowed=frozenset({404}), why="another role's desk: a 404"
+    ),
     ("POST", "/ui/desk/act"): Op(
         "desk", payloads=_ui_act, allowed=frozenset({404}), why="the foreign finding: a 404"
     ),
@@ -1527,6 +1708,32 @@ UI_PAGES: dict[tuple[str, str], Op] = {
         payloads=lambda w, role: [{"data": {"decision": "accept", "csrf": w.csrf[role]}}],
     ),
     ("POST", "/ui/commitments/{commitment_id}/supervision"): Op("commitment", payloads=_ui_form),
+    ("GET", "/ui/accountability"): Op(
+        "ledger",
+        queries=lambda w: [
+            {},
+            {"person": str(w.licang_head)},
+            {"person": str(w.licang_head), "since": "2026-01-01", "until": "2030-12-31"},
+        ],
+        allowed=frozenset({200, 404}),
+        why="one's own ledger and records (a caller with no person: the 404 page); another "
+        "person's is the 404 page for anyone but the readers",
+    ),
+    ("POST", "/ui/accountability/pack"): Op(
+        "record",
+        payloads=lambda w, role: [
+            {
+                "data": {
+                    "csrf": w.csrf[role],
+                    "person": str(w.licang_head),
+                    "since": "2026-01-01",
+                    "until": "2030-12-31",
+                }
+            }
+        ],
+        allowed=_REFUSED,
+        why="the commission's and admins' only",
+    ),
     ("GET", "/ui/desk/lead"): Op(
         "escalation",
         allowed=frozenset({200, 404}),
@@ -1770,3 +1977,81 @@ async def test_a_duplicate_never_names_the_foreign_original(
         for tail in ("", "/events")
     ]
     assert not [text for text in seen if original["id"] in text]
+
+
+# Who of the scoped callers sees a 李沧区 finding once 市南区城市管理局 co-handles it: those
+# whose subtree holds the bureau (its own handler and the district's accounts), not 八大关.
+SEES_CO_HANDLED = frozenset(
+    {"inspector.shinan", "handler.shinan", "handler.shinan.cgj", "leader.shinan"}
+)
+
+
+async def test_a_co_handling_unit_sees_the_foreign_finding_and_no_one_else_does(
+    client: AsyncClient, login: Login
+) -> None:
+    """Co-handling (协办) widens the scope by exactly the co-handling unit's subtree, in SQL:
+    every read of the finding (the finding, the list, the trail, the photos) answers as for
+    one's own finding to that subtree and as for a missing one to every other scoped caller,
+    before, and again after the dispatcher takes the unit off."""
+    inspector, dispatcher = await login("inspector"), await login("dispatcher")
+    foreign = await post(
+        client, inspector, description="越界甲 协办", unit="licang.xiaocun", location=LICANG_PLACE
+    )
+    fid = foreign["id"]
+
+    async def reads(role: str) -> list[tuple[str, int, bool]]:
+        headers = await login(role)
+        out = []
+        for tail in ("", "/events", "/evidence"):
+            r = await client.get(f"{API}/findings/{fid}{tail}", headers=headers)
+            missing = await client.get(f"{API}/findings/{MISSING_UUID}{tail}", headers=headers)
+            out.append((tail, r.status_code, r.status_code == missing.status_code))
+        listed = await client.get(f"{API}/findings", params={"limit": 500}, headers=headers)
+        out.append(("list", listed.status_code, fid not in listed.text))
+        return out
+
+    hidden = [
+        ("", 404, True),
+        ("/events", 404, True),
+        ("/evidence", 404, True),
+        ("list", 200, True),
+    ]
+    shown = [
+        ("", 200, False),
+        ("/events", 200, False),
+        ("/evidence", 200, False),
+        ("list", 200, False),
+    ]
+    for role in SCOPED:
+        assert await reads(role) == hidden, role
+    r = await act(
+        client,
+        dispatcher,
+        fid,
+        "transfer",
+        unit="licang.xiaocun",
+        note="x",
+        co_units=["shinan.cgj"],
+    )
+    assert r.status_code == 422  # the finding stays with 李村; co-handling comes with a move
+    r = await act(
+        client,
+        dispatcher,
+        fid,
+        "transfer",
+        unit="licang",
+        note="区里牵头，市南城管局协办",
+        co_units=["shinan.cgj"],
+    )
+    assert r.status_code == 200, r.text
+    for role in SCOPED:
+        assert await reads(role) == (shown if role in SEES_CO_HANDLED else hidden), role
+    # Only the co-handling unit's own handlers act, and only to add progress.
+    bureau, street = await login("handler.shinan.cgj"), await login("handler.shinan.badaguan")
+    assert (await act(client, bureau, fid, "progress", note="已派人")).status_code == 200
+    assert (await act(client, bureau, fid, "accept")).status_code == 403
+    assert (await act(client, street, fid, "progress", note="x")).status_code == 404
+    r = await act(client, dispatcher, fid, "transfer", unit="licang.xiaocun", note="x", co_units=[])
+    assert r.status_code == 200, r.text
+    for role in SCOPED:
+        assert await reads(role) == hidden, role

@@ -8,6 +8,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from httpx import AsyncClient
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.api.ui.queries import trend_weeks
@@ -20,6 +21,7 @@ from tests.helpers import (
     execute,
     login_form,
     make_overdue,
+    make_pdf,
     post,
     query,
     sweep,
@@ -217,6 +219,43 @@ async def test_leader_acknowledges_on_the_finding_page(
     )
     assert again.status_code == 409
     assert 'role="alert"' in again.text
+
+
+async def test_a_leader_replies_with_a_file_and_a_refused_file_keeps_nothing(
+    client: AsyncClient,
+    login: Login,
+    factory: async_sessionmaker[AsyncSession],
+    settings: Settings,
+) -> None:
+    fid = await overdue_finding(client, login, factory, settings)
+    await ui_login(client, "leader.shinan")
+    page = await client.get(f"/ui/findings/{fid}")
+    l2 = next(e for e in await escalations(factory, fid) if e.level == 2)
+    url = f"/ui/escalations/{l2.id}/acknowledge"
+    # A file that is no document: refused on the page, no reply and no file kept.
+    refused = await client.post(
+        url,
+        data={"instruction": "限期整改", "csrf": csrf_of(page.text)},
+        files={"file": ("附表.pdf", b"MZ not a pdf", "application/pdf")},
+    )
+    assert refused.status_code == 415
+    assert 'role="alert"' in refused.text
+    async with factory() as session:
+        count = await session.scalar(text("SELECT count(*) FROM attachments"))
+        acked = await session.scalar(
+            text("SELECT acknowledged_at FROM escalations WHERE id = :id"), {"id": l2.id}
+        )
+    assert count == 0
+    assert acked is None
+    r = await client.post(
+        url,
+        data={"instruction": "限期整改，见附表", "csrf": csrf_of(refused.text)},
+        files={"file": ("整改要求.pdf", make_pdf(), "application/pdf")},
+    )
+    assert r.status_code == 303, r.text
+    done = await client.get(r.headers["location"])
+    assert 'data-testid="attachments"' in done.text
+    assert "整改要求.pdf" in done.text
 
 
 async def test_out_of_scope_is_the_404_page(

@@ -100,3 +100,30 @@ async def test_pages_follow_one_another(client: AsyncClient, login: Login) -> No
     shown = [i for i in ids if f"/ui/findings/{i}" in first.text + second.text]
     assert sorted(shown) == sorted(ids)
     assert not any(f"/ui/findings/{i}" in second.text for i in ids[-50:])
+
+
+async def test_the_office_exports_the_audit_trail_of_the_list_as_filtered(
+    client: AsyncClient, login: Login
+) -> None:
+    inspector = await login("inspector")
+    garbage = await post(client, inspector)
+    road = await post(client, inspector, category="damaged_road")
+    await ui_login(client, "supervisor")
+    r = await client.get("/ui/findings?category=exposed_garbage")
+    match = re.search(r'href="([^"]+)" data-testid="audit-csv"', r.text)
+    assert match, "no audit export link"
+    link = unescape(match.group(1))
+    assert link.startswith("/api/v1/findings/events?format=csv")
+    assert "category=exposed_garbage" in link
+    export = await client.get(link)
+    assert export.status_code == 200
+    assert garbage["id"] in export.text
+    assert road["id"] not in export.text
+
+
+async def test_no_audit_export_link_for_a_unit_handler(client: AsyncClient, login: Login) -> None:
+    await post(client, await login("inspector"))
+    await ui_login(client, "handler.shinan")
+    r = await client.get("/ui/findings")
+    assert r.status_code == 200
+    assert 'data-testid="audit-csv"' not in r.text

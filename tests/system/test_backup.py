@@ -23,11 +23,19 @@ from pydantic import SecretStr
 from services.api.app import create_app
 from services.cli.embedded import EmbeddedPostgres
 from services.core.platform.settings import Settings
-from tests.helpers import Login, Servers, act, post
+from tests.helpers import Login, Servers, act, make_pdf, post
 from tests.photos import make_jpeg, upload
 
 DUBAN = str(Path(sys.executable).parent / "duban")
-TABLES = ("findings", "events", "evidence", "escalations", "notifications", "users")
+TABLES = (
+    "findings",
+    "events",
+    "evidence",
+    "attachments",
+    "escalations",
+    "notifications",
+    "users",
+)
 
 
 def duban(
@@ -69,14 +77,22 @@ def second_stack(server_tmp: Path) -> Iterator[str]:
 
 
 async def arrange(client: AsyncClient, login: Login) -> list[str]:
-    """Three findings: one with a before-photo, one accepted with an after-photo, one bare."""
+    """Three findings: one with a before-photo, one accepted (its acceptance carrying a PDF)
+    with an after-photo, one bare."""
     inspector = await login("inspector")
     street = await login("handler.shinan.badaguan")
     first = await post(client, inspector, description="居庸关路垃圾堆放未清运")
     r = await upload(client, inspector, str(first["id"]), make_jpeg(200, 120), kind="before")
     assert r.status_code == 201, r.text
     second = await post(client, inspector, description="山海关路路面破损")
-    assert (await act(client, street, str(second["id"]), "accept")).status_code == 200
+    r = await client.post(
+        f"/api/v1/findings/{second['id']}/attachments",
+        files={"file": ("签收说明.pdf", make_pdf(), "application/pdf")},
+        headers=street,
+    )
+    assert r.status_code == 201, r.text
+    accept = await act(client, street, str(second["id"]), "accept", attachments=[r.json()["id"]])
+    assert accept.status_code == 200, accept.text
     r = await upload(client, street, str(second["id"]), make_jpeg(180, 100), kind="after")
     assert r.status_code == 201, r.text
     third = await post(client, inspector, description="路边乱堆物料")
@@ -86,7 +102,12 @@ async def arrange(client: AsyncClient, login: Login) -> list[str]:
 async def photo_bytes(url: str, media: Path) -> dict[str, bytes]:
     conn = await asyncpg.connect(url)
     try:
-        keys = [r["object_key"] for r in await conn.fetch("SELECT object_key FROM evidence")]
+        keys = [
+            r["object_key"]
+            for r in await conn.fetch(
+                "SELECT object_key FROM evidence UNION ALL SELECT object_key FROM attachments"
+            )
+        ]
     finally:
         await conn.close()
     return {key: (media / key).read_bytes() for key in keys}
@@ -118,7 +139,7 @@ async def test_a_backup_restores_into_a_fresh_stack_with_every_finding_event_and
     assert made.returncode == 0, made.stderr
     assert "3 findings" in made.stdout
     manifest = json.loads((backup_dir / "manifest.json").read_text())
-    assert len(manifest["media"]) == 2
+    assert len(manifest["media"]) == 3  # two photos and the acceptance's PDF
     assert oct((backup_dir).stat().st_mode)[-3:] == "700"
 
     target_media = tmp_path / "second" / "media"
@@ -133,7 +154,7 @@ async def test_a_backup_restores_into_a_fresh_stack_with_every_finding_event_and
     assert {str(r["id"]) for r in after["findings"]} >= set(ids)
     assert len(after["events"]) >= 5  # reports, the acceptance, the photos' trail
     photos = await photo_bytes(database_url, source_media)
-    assert len(photos) == 2
+    assert len(photos) == 3
     assert await photo_bytes(second_stack, target_media) == photos
 
     # the restored stack serves them: the same accounts log in, the photos come back
@@ -157,6 +178,14 @@ async def test_a_backup_restores_into_a_fresh_stack_with_every_finding_event_and
             image = await api.get(f"/api/v1/evidence/{row['id']}", headers=headers)
             assert image.status_code == 200
             assert image.content == photos[row["object_key"]]
+        conn = await asyncpg.connect(second_stack)
+        attached = await conn.fetch("SELECT id, object_key FROM attachments")
+        await conn.close()
+        assert len(attached) == 1
+        for row in attached:
+            served = await api.get(f"/api/v1/attachments/{row['id']}", headers=headers)
+            assert served.status_code == 200
+            assert served.content == photos[row["object_key"]]
 
 
 async def test_a_restore_keeps_data_it_was_not_told_to_replace_and_refuses_damage(

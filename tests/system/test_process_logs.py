@@ -33,7 +33,7 @@ def json_env(servers: Servers, database_url: str, data_dir: Path) -> dict[str, s
     env = {k: v for k, v in os.environ.items() if not k.startswith("DUBAN_")}
     return env | {
         "DUBAN_DATABASE_URL": database_url,
-        "DUBAN_REDIS_URL": servers.redis.url,
+        "DUBAN_REDIS_URL": servers.empty_redis(),
         "DUBAN_DATA_DIR": str(data_dir),
         "DUBAN_JWT_SECRET": "log-test-secret-that-is-long-enough-for-hs256",
         "DUBAN_WEBHOOK_SECRET": "log-test-webhook-secret-long-enough-32",

@@ -40,6 +40,7 @@ REQUIRED = {
     "DUBAN_WEBHOOK_SECRET": "w" * 40,
     "DUBAN_LINK_SECRET": "l" * 40,
     "DUBAN_CHANNEL_KEY": "c" * 40,
+    "DUBAN_PACK_SIGNING_KEY": "p" * 43,
 }
 # Settings the compose file decides and .env cannot change, and why: the photos must stay in
 # the volume every replica mounts, whatever a DUBAN_MEDIA_DIR meant for another machine says.

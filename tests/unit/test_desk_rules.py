@@ -30,6 +30,7 @@ class Row:
     submitted_by_id: int | None = None
     extension_requested_until: datetime | None = None
     possible_recurrence_of: uuid.UUID | None = None
+    return_requested_at: datetime | None = None
 
 
 def test_a_verifier_sees_no_button_on_their_own_or_their_units_submission() -> None:
@@ -53,6 +54,32 @@ def test_the_dispatchers_buttons_follow_the_state() -> None:
     )
     # a handler of another unit has no task button
     assert allowed_actions(Row("assigned"), Actor(2, "unit_handler", False), HANDLER_TASK) == []
+
+
+def test_return_requests_and_transfers_on_the_dispatchers_desk() -> None:
+    dispatcher = Actor(1, "dispatcher", False)
+    held = allowed_actions(Row("accepted"), dispatcher, DISPATCH_DESK)
+    assert Action.TRANSFER in held
+    assert Action.APPROVE_RETURN not in held
+    asked = Row("accepted", return_requested_at=datetime.now(UTC))
+    assert {Action.APPROVE_RETURN, Action.DENY_RETURN, Action.TRANSFER} <= set(
+        allowed_actions(asked, dispatcher, DISPATCH_DESK)
+    )
+    assert Action.TRANSFER not in allowed_actions(Row("reported"), dispatcher, DISPATCH_DESK)
+
+
+def test_a_co_handling_unit_only_adds_progress() -> None:
+    co = Actor(2, "unit_handler", False, holds_co_unit=True)
+    assert allowed_actions(Row("accepted"), co, HANDLER_TASK) == [Action.PROGRESS]
+    lead = Actor(2, "unit_handler", True)
+    assert allowed_actions(Row("accepted"), lead, HANDLER_TASK) == [
+        Action.RETURN,
+        Action.REQUEST_EXTENSION,
+        Action.SUBMIT,
+        Action.PROGRESS,
+    ]
+    asked = Row("accepted", return_requested_at=datetime.now(UTC))
+    assert Action.RETURN not in allowed_actions(asked, lead, HANDLER_TASK)
 
 
 def test_distances_ages_and_outlines() -> None:

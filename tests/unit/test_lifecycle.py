@@ -19,8 +19,13 @@ ALL_ROLES = ("inspector", "dispatcher", "unit_handler", "verifier", "leader", "s
 EXPECTED: dict[tuple[Action, Status], Status] = {
     (A.DISPATCH, S.REPORTED): S.ASSIGNED,
     (A.ACCEPT, S.ASSIGNED): S.ACCEPTED,
-    (A.RETURN, S.ASSIGNED): S.REPORTED,
-    (A.RETURN, S.ACCEPTED): S.REPORTED,
+    # A unit only asks to return (回退); the item leaves it when a dispatcher approves.
+    **{(A.RETURN, s): s for s in (S.ASSIGNED, S.ACCEPTED)},
+    **{(A.APPROVE_RETURN, s): S.REPORTED for s in (S.ASSIGNED, S.ACCEPTED)},
+    **{(A.DENY_RETURN, s): s for s in (S.ASSIGNED, S.ACCEPTED)},
+    # A transfer (转办) takes the item from the unit holding it; the new unit signs for it.
+    **{(A.TRANSFER, s): S.ASSIGNED for s in (S.ASSIGNED, S.ACCEPTED, S.SUBMITTED)},
+    **{(A.PROGRESS, s): s for s in (S.ASSIGNED, S.ACCEPTED)},
     (A.SUBMIT, S.ACCEPTED): S.SUBMITTED,
     (A.VERIFY, S.SUBMITTED): S.CLOSED,
     (A.REJECT, S.SUBMITTED): S.ACCEPTED,
@@ -32,6 +37,15 @@ EXPECTED: dict[tuple[Action, Status], Status] = {
     # A recurrence counts against the unit responsible: confirmed only once there is one.
     **{(A.CONFIRM_RECURRENCE, s): s for s in (S.ASSIGNED, S.ACCEPTED, S.SUBMITTED)},
     **{(A.DISMISS_RECURRENCE, s): s for s in (S.REPORTED, S.ASSIGNED, S.ACCEPTED, S.SUBMITTED)},
+    # 挂账: asked and decided while the clock runs; a suspended finding may still be closed as
+    # invalid or a duplicate, and resumes to where it was (here: accepted).
+    **{(A.REQUEST_SUSPENSION, s): s for s in (S.ASSIGNED, S.ACCEPTED)},
+    **{(A.APPROVE_SUSPENSION, s): S.SUSPENDED for s in (S.ASSIGNED, S.ACCEPTED)},
+    **{(A.REFUSE_SUSPENSION, s): s for s in (S.ASSIGNED, S.ACCEPTED)},
+    (A.RESUME, S.SUSPENDED): S.ACCEPTED,
+    (A.CLOSE_INVALID, S.SUSPENDED): S.CLOSED,
+    (A.MARK_DUPLICATE, S.SUSPENDED): S.CLOSED,
+    (A.DISMISS_RECURRENCE, S.SUSPENDED): S.SUSPENDED,
 }
 EXPECTED_ROLE = {
     A.DISPATCH: "dispatcher",
@@ -41,16 +55,28 @@ EXPECTED_ROLE = {
     A.DENY_EXTENSION: "dispatcher",
     A.CONFIRM_RECURRENCE: "dispatcher",
     A.DISMISS_RECURRENCE: "dispatcher",
+    A.APPROVE_RETURN: "dispatcher",
+    A.DENY_RETURN: "dispatcher",
+    A.TRANSFER: "dispatcher",
+    A.PROGRESS: "unit_handler",
     A.ACCEPT: "unit_handler",
     A.RETURN: "unit_handler",
     A.SUBMIT: "unit_handler",
     A.REQUEST_EXTENSION: "unit_handler",
     A.VERIFY: "verifier",
     A.REJECT: "verifier",
+    A.REQUEST_SUSPENSION: "unit_handler",
+    A.APPROVE_SUSPENSION: "dispatcher",
+    A.REFUSE_SUSPENSION: "dispatcher",
+    A.RESUME: "dispatcher",
 }
+# Actions more than one role may take, beside EXPECTED_ROLE's.
+ALSO_ROLE = {A.RESUME: "unit_handler"}
 REASONS = {A.VERIFY: "rectified", A.CLOSE_INVALID: "invalid", A.MARK_DUPLICATE: "duplicate"}
 PENDING = {A.APPROVE_EXTENSION, A.DENY_EXTENSION}
 DECISIONS = {A.CONFIRM_RECURRENCE, A.DISMISS_RECURRENCE}
+RETURNS = {A.APPROVE_RETURN, A.DENY_RETURN}
+SUSPENSION_PENDING = {A.APPROVE_SUSPENSION, A.REFUSE_SUSPENSION}
 
 
 def actor(role: str, holds: bool | None = None, user_id: int = 1) -> Actor:
@@ -69,6 +95,8 @@ def test_every_edge_allowed_or_refused(action: Action, status: Status) -> None:
         actor(EXPECTED_ROLE[action]),
         extension_pending=action in PENDING,
         recurrence_pending=action in DECISIONS,
+        return_pending=action in RETURNS,
+        suspension_pending=action in SUSPENSION_PENDING,
     )
     if (action, status) in EXPECTED:
         assert result == Plan(action, status, EXPECTED[(action, status)], REASONS.get(action))
@@ -86,15 +114,19 @@ def test_only_the_right_role_may_act(action: Action, role: str) -> None:
         actor(role),
         extension_pending=action in PENDING,
         recurrence_pending=action in DECISIONS,
+        return_pending=action in RETURNS,
+        suspension_pending=action in SUSPENSION_PENDING,
     )
-    if role == EXPECTED_ROLE[action]:
+    if role in (EXPECTED_ROLE[action], ALSO_ROLE.get(action)):
         assert isinstance(result, Plan)
     else:
         assert isinstance(result, Refusal)
         assert result.status == 403
 
 
-@pytest.mark.parametrize("action", [A.ACCEPT, A.RETURN, A.SUBMIT, A.REQUEST_EXTENSION])
+@pytest.mark.parametrize(
+    "action", [A.ACCEPT, A.RETURN, A.SUBMIT, A.REQUEST_EXTENSION, A.REQUEST_SUSPENSION, A.RESUME]
+)
 def test_unit_actions_need_the_responsible_unit(action: Action) -> None:
     status = next(s for (a, s) in EXPECTED if a is action)
     result = plan_transition(action, status, actor("unit_handler", holds=False))
@@ -128,6 +160,77 @@ def test_a_recurrence_is_decided_only_when_one_is_pending(action: Action) -> Non
     assert plan_transition(action, S.ASSIGNED, actor("dispatcher")) == Refusal(
         409, "There is no possible recurrence to decide."
     )
+
+
+@pytest.mark.parametrize("action", sorted(RETURNS))
+def test_a_return_is_decided_only_when_one_is_pending(action: Action) -> None:
+    assert plan_transition(action, S.ACCEPTED, actor("dispatcher")) == Refusal(
+        409, "There is no pending return request."
+    )
+
+
+def test_a_unit_asks_to_return_once_at_a_time() -> None:
+    again = plan_transition(A.RETURN, S.ACCEPTED, actor("unit_handler"), return_pending=True)
+    assert again == Refusal(409, "A return request is already pending.")
+
+
+@pytest.mark.parametrize(
+    ("lead", "co", "allowed"),
+    [(True, False, True), (False, True, True), (True, True, True), (False, False, False)],
+)
+def test_progress_by_the_lead_or_a_co_handling_unit(lead: bool, co: bool, allowed: bool) -> None:
+    handler = Actor(user_id=1, role="unit_handler", holds_responsible_unit=lead, holds_co_unit=co)
+    result = plan_transition(A.PROGRESS, S.ACCEPTED, handler)
+    if allowed:
+        assert isinstance(result, Plan)
+    else:
+        assert isinstance(result, Refusal)
+        assert result.status == 403
+
+
+@pytest.mark.parametrize("action", [A.ACCEPT, A.RETURN, A.SUBMIT, A.REQUEST_EXTENSION])
+def test_a_co_handling_unit_does_not_act_for_the_lead(action: Action) -> None:
+    status = next(s for (a, s) in EXPECTED if a is action)
+    co = Actor(user_id=1, role="unit_handler", holds_responsible_unit=False, holds_co_unit=True)
+    result = plan_transition(action, status, co)
+    assert isinstance(result, Refusal)
+    assert result.status == 403
+
+
+def test_a_suspension_request_at_a_time_and_decided_only_when_pending() -> None:
+    again = plan_transition(
+        A.REQUEST_SUSPENSION, S.ACCEPTED, actor("unit_handler"), suspension_pending=True
+    )
+    assert again == Refusal(409, "A suspension request is already pending.")
+    for action in SUSPENSION_PENDING:
+        assert plan_transition(action, S.ACCEPTED, actor("dispatcher")) == Refusal(
+            409, "There is no pending suspension request."
+        )
+
+
+@pytest.mark.parametrize("resume_to", [S.ASSIGNED, S.ACCEPTED])
+def test_resume_returns_to_the_state_it_was_suspended_from(resume_to: Status) -> None:
+    for who in (actor("dispatcher", holds=False), actor("unit_handler")):
+        plan = plan_transition(A.RESUME, S.SUSPENDED, who, resume_to=resume_to)
+        assert plan == Plan(A.RESUME, S.SUSPENDED, resume_to, None)
+
+
+def test_the_office_resumes_any_suspension_a_unit_only_its_own() -> None:
+    office = plan_transition(A.RESUME, S.SUSPENDED, actor("dispatcher", holds=False))
+    other_unit = plan_transition(A.RESUME, S.SUSPENDED, actor("unit_handler", holds=False))
+    assert isinstance(office, Plan)
+    assert isinstance(other_unit, Refusal)
+    assert other_unit.status == 403
+
+
+@pytest.mark.parametrize(
+    "action",
+    [A.ACCEPT, A.SUBMIT, A.RETURN, A.REQUEST_EXTENSION, A.REQUEST_SUSPENSION, A.VERIFY],
+)
+def test_a_suspended_finding_takes_no_work_until_it_resumes(action: Action) -> None:
+    result = plan_transition(action, S.SUSPENDED, actor(EXPECTED_ROLE[action]))
+    assert isinstance(result, Refusal)
+    assert result.status == 409
 
 
 def test_table_and_roles_cover_every_action() -> None:

@@ -23,7 +23,10 @@ const WORDS = {
     st_waiting: "等待发送", st_sent: "已发送", st_refused: "被拒绝",
     photos_of: "照片 {a}/{b}", nothing: "没有记录。", recent: "最近使用",
     dups: "附近可能重复的问题：", no_tasks: "没有待办任务。",
-    due: "期限", accept: "签收", return: "退回", return_reason: "退回理由",
+    due: "期限", accept: "签收", return: "申请退回", return_reason: "退回理由（派单员审批）",
+    return_pending: "退回申请待派单员审批", co_handling: "协办（主办：{unit}）",
+    progress: "报进展", progress_note: "进展情况",
+    attach: "添加附件（PDF、Word、Excel、照片）", attached: "随下一步提交的附件：",
     extension: "申请延期", extension_until: "延期至", extension_reason: "延期理由",
     after_photo: "拍整改后照片", submit: "提交整改", submit_note: "整改说明",
     done: "已完成。", escalations: "督办与批示", instruction: "批示",
@@ -31,6 +34,11 @@ const WORDS = {
     fs_assigned: "待签收", fs_accepted: "整改中", photo_uploaded: "照片已上传。",
     signed_in: "{u}（{unit}）", confirm_logout: "退出后需重新输入令牌。仍有未发送的上报将保留。",
     extension_pending: "延期申请待审批",
+    suspend: "申请挂账", suspend_until: "预计恢复日期", suspend_reason: "挂账原因",
+    suspend_note: "情况说明", resume: "恢复整改", fs_suspended: "挂账中",
+    suspension_pending: "挂账申请待审批", resumes: "预计恢复",
+    sr_funding: "需资金保障", sr_planning_approval: "需规划审批", sr_seasonal: "受季节影响",
+    sr_legal_process: "涉法律程序", sr_relocation: "需搬迁安置", sr_other: "其他",
   },
   en: {
     app: "duban", login_title: "Log in with a device token", login: "Log in", token: "Device token",
@@ -51,8 +59,11 @@ const WORDS = {
     outbox_hint: "Offline, reports and photos stay on the phone and are sent when the network returns.",
     st_waiting: "waiting", st_sent: "sent", st_refused: "refused", photos_of: "photos {a}/{b}",
     nothing: "Nothing here.", recent: "Recent", dups: "Possible duplicates nearby:",
-    no_tasks: "No tasks.", due: "Due", accept: "Accept", return: "Return",
-    return_reason: "Reason for returning", extension: "Request extension",
+    no_tasks: "No tasks.", due: "Due", accept: "Accept", return: "Ask to return",
+    return_reason: "Reason for returning (the dispatcher decides)", extension: "Request extension",
+    return_pending: "return requested, waiting for the dispatcher",
+    co_handling: "co-handling (lead: {unit})", progress: "Add progress", progress_note: "Progress",
+    attach: "Attach a file (PDF, Word, Excel, photo)", attached: "Goes with the next step: ",
     extension_until: "Until", extension_reason: "Reason", after_photo: "Take the after-photo",
     submit: "Submit", submit_note: "What was done", done: "Done.",
     escalations: "Escalations and instructions", instruction: "Instruction",
@@ -61,6 +72,12 @@ const WORDS = {
     signed_in: "{u} ({unit})",
     confirm_logout: "You will need the token again. Reports not yet sent are kept.",
     extension_pending: "extension requested",
+    suspend: "Request suspension", suspend_until: "Expected to resume on",
+    suspend_reason: "Reason", suspend_note: "Details", resume: "Resume",
+    fs_suspended: "suspended", suspension_pending: "suspension requested", resumes: "resumes",
+    sr_funding: "needs funding", sr_planning_approval: "needs planning approval",
+    sr_seasonal: "seasonal", sr_legal_process: "legal process", sr_relocation: "relocation",
+    sr_other: "other",
   },
 };
 let lang = localStorage.getItem("duban_m_lang") === "en" ? "en" : "zh";
@@ -632,13 +649,15 @@ async function loadTasks() {
   let tasks = [];
   let escalations = [];
   try {
-    const [a, b, e] = await Promise.all([
+    const [a, b, s, e] = await Promise.all([
       api("/findings?status=assigned&limit=200"),
       api("/findings?status=accepted&limit=200"),
+      api("/findings?status=suspended&limit=200"),
       api("/escalations?limit=200"),
     ]);
-    if (!a.ok || !b.ok) throw new Error(await problemText(a.ok ? b : a));
-    tasks = [...(await a.json()).items, ...(await b.json()).items];
+    const failed = [a, b, s].find((r) => !r.ok);
+    if (failed) throw new Error(await problemText(failed));
+    tasks = [...(await a.json()).items, ...(await b.json()).items, ...(await s.json()).items];
     escalations = e.ok ? (await e.json()).items : [];
   } catch (e) {
     error.textContent = e instanceof Offline ? t("offline") : String(e.message || e);
@@ -664,8 +683,15 @@ function taskCard(f, escalations) {
     el("div", { class: "taskhead" }, lightBadge(f.light), " ",
       el("strong", { text: f.category.name }), " ", el("span", { class: "hint", text: t(`fs_${f.status}`) })),
     el("p", { text: f.description }),
-    el("p", { class: "hint", text: `${f.location.address || ""} · ${t("due")} ${f.due_at ? new Date(f.due_at).toLocaleString() : "—"}${f.extension.requested_until ? ` · ${t("extension_pending")}` : ""}` }),
+    el("p", { class: "hint", text: `${f.location.address || ""} · ${t("due")} ${f.due_at ? new Date(f.due_at).toLocaleString() : "—"}${f.extension.requested_until ? ` · ${t("extension_pending")}` : ""}${f.return_requested_at ? ` · ${t("return_pending")}` : ""}` }),
+    ...(f.suspension ? [el("p", { class: "hint", "data-suspension": f.suspension.state,
+      text: `${t(f.suspension.state === "active" ? "fs_suspended" : "suspension_pending")} · ${t(`sr_${f.suspension.reason}`)} · ${t("resumes")} ${new Date(f.suspension.resume_at).toLocaleDateString()}` })] : []),
   );
+  // A co-handling unit (协办) sees the item and adds progress; the lead unit does the rest.
+  const coHandling = !!(me && me.unit && (f.co_units || []).some((u) => u.code === me.unit.code));
+  if (coHandling) {
+    card.append(el("p", { class: "hint", "data-co": "1", text: t("co_handling", { unit: f.responsible_unit ? f.responsible_unit.name : "—" }) }));
+  }
   if (escalations.length) {
     const box = el("details", {}, el("summary", { text: `${t("escalations")} (${escalations.length})` }));
     for (const e of escalations) {
@@ -675,13 +701,18 @@ function taskCard(f, escalations) {
     card.append(box);
   }
   const status = el("p", { class: "result", role: "status" });
+  // Files uploaded for this task's next step (any of them): sent with it as `attachments`.
+  const attached = [];
+  const attachedList = el("p", { class: "hint attached", "data-testid": "attached", hidden: true });
   const act = async (action, extra) => {
     status.textContent = "";
+    const body = Object.assign({ action, expected_version: f.version }, extra || {});
+    if (attached.length) body.attachments = attached.map((a) => a.id);
     try {
       const r = await api(`/findings/${f.id}/transitions`, {
         method: "POST",
         headers: { "Content-Type": "application/json" },
-        body: JSON.stringify(Object.assign({ action, expected_version: f.version }, extra || {})),
+        body: JSON.stringify(body),
       });
       if (!r.ok) {
         status.className = "result error";
@@ -697,6 +728,12 @@ function taskCard(f, escalations) {
     }
   };
   const actions = el("div", { class: "actions" });
+  const progress = noteForm("progress", t("progress"), t("progress_note"), true, (note) => act("progress", { note }));
+  if (coHandling) {
+    actions.append(progress);
+    card.append(actions, status);
+    return card;
+  }
   if (f.status === "assigned") {
     actions.append(el("button", { type: "button", class: "primary", "data-action": "accept", text: t("accept"), onclick: () => act("accept") }));
   }
@@ -721,9 +758,49 @@ function taskCard(f, escalations) {
     actions.append(noteForm("submit", t("submit"), t("submit_note"), false, (note) => act("submit", note ? { note } : {})));
     actions.append(extensionForm(f, (until, note) => act("request_extension", { due_at: until, note })));
   }
-  actions.append(noteForm("return", t("return"), t("return_reason"), true, (note) => act("return", { note })));
+  if (f.status === "suspended") {
+    // Suspended (挂账): nothing to do but resume once the obstacle is gone.
+    actions.append(noteForm("resume", t("resume"), t("suspend_note"), false, (note) => act("resume", note ? { note } : {})));
+    card.append(actions, status);
+    return card;
+  }
+  actions.append(progress);
+  actions.append(suspensionForm(f, (reason, until, note) => act("request_suspension", { reason, resume_at: until, note })));
+  if (!f.return_requested_at) {
+    actions.append(noteForm("return", t("return"), t("return_reason"), true, (note) => act("return", { note })));
+  }
+  actions.append(attachControl(f, attached, attachedList, status), attachedList);
   card.append(actions, status);
   return card;
+}
+
+function attachControl(f, attached, attachedList, status) {
+  const id = `attach-${f.id}`;
+  const input = el("input", { id, type: "file", multiple: true, class: "visually-hidden", "data-attach": true,
+    accept: "application/pdf,.pdf,.docx,.xlsx,image/jpeg,image/png,image/webp" });
+  input.addEventListener("change", async () => {
+    for (const file of [...input.files]) {
+      const form = new FormData();
+      form.append("file", file, file.name || "attachment");
+      try {
+        const r = await api(`/findings/${f.id}/attachments`, { method: "POST", body: form });
+        if (!r.ok) {
+          status.className = "result error";
+          status.textContent = `${file.name}: ${await problemText(r)}`;
+          continue;
+        }
+        const a = await r.json();
+        if (!attached.some((x) => x.id === a.id)) attached.push(a);
+      } catch (e) {
+        status.className = "result error";
+        status.textContent = t("offline");
+      }
+    }
+    input.value = "";
+    attachedList.hidden = !attached.length;
+    attachedList.textContent = t("attached") + attached.map((a) => a.name).join(", ");
+  });
+  return el("span", {}, el("label", { for: id, class: "button secondary", "data-action": "attach", text: t("attach") }), input);
 }
 
 function noteForm(action, label, noteLabel, required, run) {
@@ -752,6 +829,29 @@ function extensionForm(f, run) {
     e.preventDefault();
     const day = inner.elements.until.value;
     run(localIso(new Date(`${day}T17:30:00`)), inner.elements.note.value.trim());
+  });
+  form.append(inner);
+  return form;
+}
+
+const SUSPENSION_REASONS = ["funding", "planning_approval", "seasonal", "legal_process", "relocation", "other"];
+
+function suspensionForm(f, run) {
+  const id = `susp-${f.id}`;
+  const form = el("details", { class: "suspension" }, el("summary", { text: t("suspend") }));
+  const reason = el("select", { id: `${id}-reason`, name: "reason", required: true },
+    ...SUSPENSION_REASONS.map((r) => el("option", { value: r, text: t(`sr_${r}`) })));
+  const inner = el("form", { "data-form": "request_suspension" },
+    el("label", { for: `${id}-reason`, text: t("suspend_reason") }), reason,
+    el("label", { for: `${id}-date`, text: t("suspend_until") }),
+    el("input", { id: `${id}-date`, name: "until", type: "date", required: true }),
+    el("label", { for: `${id}-note`, text: t("suspend_note") }),
+    el("input", { id: `${id}-note`, name: "note", required: true, maxlength: "2000" }),
+    el("button", { type: "submit", class: "secondary", "data-action": "request_suspension", text: t("suspend") }));
+  inner.addEventListener("submit", (e) => {
+    e.preventDefault();
+    const day = inner.elements.until.value;
+    run(inner.elements.reason.value, localIso(new Date(`${day}T08:30:00`)), inner.elements.note.value.trim());
   });
   form.append(inner);
   return form;

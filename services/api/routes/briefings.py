@@ -75,6 +75,8 @@ DISTRICT_HEADERS = (
     "二级督办",
     "三级督办",
     "四级督办",
+    "转办",
+    "回退",
 )
 OVERDUE_HEADERS = (
     "问题编号",
@@ -149,6 +151,8 @@ def _district_cells(d: DistrictLine) -> list[str | int | float | datetime | None
         d.rework,
         d.recurrences,
         *(d.escalations.get(str(level), 0) for level in (1, 2, 3, 4)),
+        d.transfers,
+        d.returns,
     ]
 
 

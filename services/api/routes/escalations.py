@@ -11,7 +11,7 @@ from sqlalchemy import ColumnElement
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.core.commitments.queries import supervisors
-from services.core.escalation.acknowledge import acknowledge
+from services.core.escalation.acknowledge import acknowledge, acknowledge_event
 from services.core.escalation.queries import (
     ESCALATION_STATUSES,
     EscalationFilters,
@@ -23,7 +23,9 @@ from services.core.escalation.queries import (
     status_of,
 )
 from services.core.escalation.rules import Light
+from services.core.evidence.attachments import claim, link, summary
 from services.core.identity.principal import Principal
+from services.core.models import Attachment
 from services.core.notify.queries import delivery_state, receipts
 from services.core.platform.errors import UnknownReference
 
@@ -230,8 +232,18 @@ async def post_acknowledge(
     settings: SettingsDep,
 ) -> EscalationOut:
     """The target's acknowledgement with an instruction (批示): once per escalation. It is
-    recorded in the finding's audit trail and does not stop the later levels."""
-    await acknowledge(session, escalation_id, caller, body.instruction, utcnow())
+    recorded in the finding's audit trail and does not stop the later levels. The reply may
+    carry photos and files uploaded to the finding first (`attachments`)."""
+    files: list[Attachment] = []
+    if body.attachments:
+        found = await one_escalation(session, caller, escalation_id)
+        if found is None:
+            raise Problem(404, f"No escalation {escalation_id} in your scope.")
+        files = await claim(session, found.escalation.finding_id, body.attachments, caller)
+    extra = {"attachments": [summary(a) for a in files]} if files else None
+    e = await acknowledge(session, escalation_id, caller, body.instruction, utcnow(), extra)
+    if files:
+        await link(session, files, await acknowledge_event(session, e))
     row = await one_escalation(session, caller, escalation_id)
     assert row is not None  # noqa: S101 - just acknowledged in this transaction
     return render(row, ZoneInfo(settings.timezone), utcnow())

@@ -15,28 +15,41 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.core.calendar.store import city_clock
 from services.core.commitments.queries import supervisors
+from services.core.desks.service import Outcome, bulk_act
 from services.core.escalation.rules import Light
 from services.core.findings.intake import IntakeTerms, NewFinding, report
 from services.core.findings.queries import (
     FindingFilters,
     Refs,
+    accept_within_of,
     events_of,
     get_visible,
     list_findings,
     load_refs,
 )
-from services.core.findings.rules import Clock, FindingError, light_of
+from services.core.findings.rules import (
+    ROLES,
+    Action,
+    Clock,
+    FindingError,
+    accept_due_at,
+    accept_light,
+    light_of,
+)
 from services.core.findings.sources import Way, reporting_roles, source_refusal
 from services.core.findings.store import Fresh
 from services.core.findings.transitions import TransitionRequest, transition
 from services.core.identity.principal import Principal
 from services.core.identity.scope import event_links, hidden_findings, without_hidden
-from services.core.models import CLOCK_RUNNING, SOURCES, Finding
+from services.core.models import CLOCK_RUNNING, SOURCES, Finding, Status
 from services.core.platform.db import checkout, driver_connection
 from services.core.platform.errors import UnknownReference
 from services.core.platform.metrics import FINDINGS_INTAKE, TRANSITIONS
 from services.core.platform.settings import Settings
 from services.core.reference.snapshot import Reference
+from services.core.sync.queries import current_snapshot
+from services.core.sync.rules import Token
+from services.core.sync.service import findings_page as sync_findings
 
 from .. import convertors  # noqa: F401 - registers {…:not_action}
 from ..deps import (
@@ -49,11 +62,15 @@ from ..deps import (
     oauth2,
     utcnow,
 )
-from ..pagination import CursorKey, PageDep, split_page
+from ..pagination import CursorKey, Page, PageDep, split_page
 from ..problems import Problem, problem_body, problem_from, validation_errors
 from ..schemas.findings import (
     BatchResponse,
     BatchResult,
+    BulkIn,
+    BulkItem,
+    BulkResponse,
+    BulkResult,
     CategoryRef,
     EventList,
     EventOut,
@@ -64,11 +81,14 @@ from ..schemas.findings import (
     FindingPage,
     LightName,
     Location,
+    Removed,
     Source,
+    SuspensionOut,
     TransitionIn,
     UnitRef,
 )
 from ..schemas.wire import BigId, Timestamp
+from ..sync import UpdatedSince, sync_token
 from ..xlsx import XLSX_MEDIA_TYPE
 from . import exports
 
@@ -125,6 +145,21 @@ def _local(value: datetime | None, tz: ZoneInfo) -> datetime | None:
     return value.astimezone(tz) if value is not None else None
 
 
+def _suspension(refs: Refs, finding_id: uuid.UUID, tz: ZoneInfo) -> SuspensionOut | None:
+    row = refs.suspensions.get(finding_id)
+    if row is None:
+        return None
+    return SuspensionOut(
+        id=row.id,
+        state="active" if row.state == "active" else "requested",
+        reason=row.reason,
+        note=row.note,
+        resume_at=row.expected_until.astimezone(tz),
+        requested_at=row.requested_at.astimezone(tz),
+        suspended_at=_local(row.started_at, tz),
+    )
+
+
 def render(
     f: Finding | Fresh,
     refs: Refs,
@@ -166,10 +201,14 @@ def render(
         extension=Extension(
             requested_until=_local(f.extension_requested_until, tz), count=f.extension_count
         ),
+        # A report just made (Fresh) has no return request yet.
+        return_requested_at=_local(f.return_requested_at, tz) if isinstance(f, Finding) else None,
+        co_units=[u for u in (unit(i) for i in refs.co_units.get(f.id, ())) if u is not None],
         recurrence_of=refs.link(f.recurrence_of),
         possible_recurrence_of=refs.link(f.possible_recurrence_of),
         duplicate_of=refs.link(f.duplicate_of),
         version=f.version,
+        suspension=_suspension(refs, f.id, tz),
         possible_duplicates=duplicates or [],
         links={
             "self": base,
@@ -407,24 +446,9 @@ def _bbox(value: str | None) -> tuple[float, float, float, float] | None:
 finding_key = CursorKey[tuple[datetime, uuid.UUID]](Timestamp, uuid.UUID)
 
 
-@router.get(
-    "/findings",
-    response_model=FindingPage,
-    responses={
-        200: {
-            "content": {XLSX_MEDIA_TYPE: {"schema": {"type": "string"}}},
-            "description": "the page as JSON, or with ?format=xlsx every matching row "
-            f"(at most {exports.EXPORT_MAX_ROWS:,}) as an Excel workbook",
-        }
-    },
-)
-async def get_findings(
-    caller: Caller,
-    session: Session,
-    settings: SettingsDep,
-    page: PageDep,
+async def finding_filters(
     status: Annotated[
-        str | None, Query(pattern="^(reported|assigned|accepted|submitted|closed)$")
+        str | None, Query(pattern="^(reported|assigned|accepted|submitted|suspended|closed)$")
     ] = None,
     source: Source | None = None,
     category: str | None = None,
@@ -444,11 +468,9 @@ async def get_findings(
         LightName | None,
         Query(description="only findings whose traffic light is this now (clock running)"),
     ] = None,
-    format: Annotated[Literal["json", "xlsx"], Query()] = "json",
-) -> FindingPage | Response:
-    """Findings in the caller's scope, newest first. With `format=xlsx` every matching row
-    (limit and cursor do not apply) up to the export cap comes as an Excel workbook."""
-    filters = FindingFilters(
+) -> FindingFilters:
+    """The filters of GET /findings, shared by its exports (the audit export too)."""
+    return FindingFilters(
         status,
         source,
         category,
@@ -461,25 +483,74 @@ async def get_findings(
         possible_recurrence,
         Light(light) if light is not None else None,
     )
-    after = page.after(finding_key)
+
+
+Filters = Annotated[FindingFilters, Depends(finding_filters)]
+
+
+def unknown_reference(exc: UnknownReference) -> Problem:
+    return Problem(
+        422, str(exc), kind="validation", errors=[{"field": exc.field, "message": str(exc)}]
+    )
+
+
+@router.get(
+    "/findings",
+    response_model=FindingPage,
+    responses={
+        200: {
+            "content": {XLSX_MEDIA_TYPE: {"schema": {"type": "string"}}},
+            "description": "the page as JSON, or with ?format=xlsx every matching row "
+            f"(at most {exports.EXPORT_MAX_ROWS:,}) as an Excel workbook",
+        }
+    },
+)
+async def get_findings(
+    caller: Caller,
+    session: Session,
+    settings: SettingsDep,
+    page: PageDep,
+    filters: Filters,
+    format: Annotated[Literal["json", "xlsx"], Query()] = "json",
+    updated_since: UpdatedSince = None,
+) -> FindingPage | Response:
+    """Findings in the caller's scope, newest first. With `format=xlsx` every matching row
+    (limit and cursor do not apply) up to the export cap comes as an Excel workbook.
+
+    With `updated_since` (a phone's sync): only the findings written since, oldest change
+    first, and in `removed` those to drop; `next_cursor` while more of this sync waits, and
+    on its last page `sync_cursor`, the `updated_since` of the next sync. The first page of
+    a plain list also carries a `sync_cursor`: a phone that loads the list syncs from it."""
     now = utcnow()
+    tz = ZoneInfo(settings.timezone)
+    if updated_since is not None:
+        if format != "json":
+            raise Problem(
+                422,
+                "A sync answers in JSON.",
+                kind="validation",
+                errors=[{"field": "format", "message": "json only with updated_since"}],
+            )
+        return await _sync(session, caller, filters, now, tz, updated_since, page)
+    after = page.after(finding_key)
     try:
         if format == "xlsx":
-            return await exports.findings_xlsx(
-                session, caller, filters, ZoneInfo(settings.timezone), now
-            )
+            return await exports.findings_xlsx(session, caller, filters, tz, now)
+        # Taken before the list is read: whatever this page misses, the sync from it sends.
+        start = None if after is not None else Token(await current_snapshot(session))
         fetched = await list_findings(
             session, caller, filters, now=now, limit=page.limit + 1, after=after
         )
     except UnknownReference as exc:
-        raise Problem(
-            422, str(exc), kind="validation", errors=[{"field": exc.field, "message": str(exc)}]
-        ) from exc
+        raise unknown_reference(exc) from exc
     rows, cursor = split_page(fetched, page.limit, lambda f: [f.reported_at.isoformat(), str(f.id)])
     refs = await load_refs(session, rows, caller)
-    tz = ZoneInfo(settings.timezone)
     items = [render(f, refs, tz, now) for f in rows]
-    return FindingPage(items=await mark_supervised(session, items), next_cursor=cursor)
+    return FindingPage(
+        items=await mark_supervised(session, items),
+        next_cursor=cursor,
+        sync_cursor=start.encode() if start else None,
+    )
 
 
 async def mark_supervised(session: AsyncSession, items: list[FindingOut]) -> list[FindingOut]:
@@ -489,6 +560,29 @@ async def mark_supervised(session: AsyncSession, items: list[FindingOut]) -> lis
             if item.id == finding_id:
                 item.personally_supervised_by.append(leader.name)
     return items
+
+
+async def _sync(
+    session: AsyncSession,
+    caller: Principal,
+    filters: FindingFilters,
+    now: datetime,
+    tz: ZoneInfo,
+    updated_since: str,
+    page: Page,
+) -> FindingPage:
+    token = sync_token(updated_since, page.cursor)
+    try:
+        found = await sync_findings(session, caller, filters, now, token, page.limit)
+    except UnknownReference as exc:
+        raise unknown_reference(exc) from exc
+    refs = await load_refs(session, found.changed, caller)
+    return FindingPage(
+        items=await mark_supervised(session, [render(f, refs, tz, now) for f in found.changed]),
+        next_cursor=found.next_page.encode() if found.next_page else None,
+        removed=[Removed(id=str(i), reason=reason) for i, reason in found.removed],
+        sync_cursor=found.next_sync.encode() if found.next_sync else None,
+    )
 
 
 async def _visible_or_404(
@@ -502,12 +596,13 @@ async def _visible_or_404(
 
 @router.get("/findings/{finding_id:not_action}", response_model=FindingOut)
 async def get_finding(
-    finding_id: uuid.UUID, caller: Caller, session: Session, settings: SettingsDep
+    finding_id: uuid.UUID, caller: Caller, session: Session, settings: SettingsDep, ref: Ref
 ) -> FindingOut:
     finding = await _visible_or_404(session, finding_id, caller)
     refs = await load_refs(session, [finding], caller)
-    out = render(finding, refs, ZoneInfo(settings.timezone), utcnow())
-    return (await mark_supervised(session, [out]))[0]
+    clock = make_clock(ref, settings)
+    (out,) = await mark_supervised(session, [render(finding, refs, clock.tz, clock.now)])
+    return await with_clock_details(session, out, finding, clock)
 
 
 @router.post("/findings/{finding_id}/transitions", response_model=FindingOut)
@@ -530,11 +625,111 @@ async def post_transition(
         due_at=body.due_at,
         duplicate_of=body.duplicate_of,
         evidence=body.evidence,
+        co_units=body.co_units,
+        attachments=body.attachments,
+        reason=body.reason,
+        resume_at=body.resume_at,
     )
     finding = await transition(session, finding_id, request, caller, clock, ref)
     TRANSITIONS.labels(body.action.value).inc()
     refs = await load_refs(session, [finding], caller)
-    return (await mark_supervised(session, [render(finding, refs, clock.tz, clock.now)]))[0]
+    (out,) = await mark_supervised(session, [render(finding, refs, clock.tz, clock.now)])
+    return await with_clock_details(session, out, finding, clock)
+
+
+async def with_clock_details(
+    session: AsyncSession, out: FindingOut, finding: Finding, clock: Clock
+) -> FindingOut:
+    """One finding's answer with its sign-for deadline, which a list leaves out (it costs a
+    read and working-hour arithmetic each)."""
+    if finding.status == Status.ASSIGNED:
+        within = await accept_within_of(session, finding.category_id)
+        due = accept_due_at(finding.dispatched_at, within, clock.city)
+        out.accept_due_at = _local(due, clock.tz)
+        accept = accept_light(finding.status, due, clock.now)
+        out.accept_light = accept.value if accept is not None else None
+    return out
+
+
+@router.post("/findings/bulk", response_model=BulkResponse)
+async def post_bulk(
+    body: BulkIn,
+    caller: Caller,
+    session: Session,
+    settings: SettingsDep,
+    ref: Ref,
+) -> BulkResponse:
+    """One action on up to 500 findings: `dispatch`, `transfer`, `approve_extension`,
+    `approve_return` or `close_invalid`. Each item is checked and answered on its own, as a
+    transition of its own would be (`done` with the finding, `refused` with the problem),
+    and a refused one undoes nothing else; an item that is not valid is `invalid`."""
+    action = Action(body.action)
+    if caller.role not in ROLES[action]:
+        raise Problem(403, f"Only {', '.join(sorted(ROLES[action]))} may {action.value}.")
+    if len(body.items) > settings.max_batch_size:
+        raise Problem(
+            422,
+            f"A bulk action takes at most {settings.max_batch_size} findings "
+            f"(got {len(body.items)}).",
+            errors=[{"field": "items", "message": f"at most {settings.max_batch_size} items"}],
+        )
+    results: list[BulkResult | None] = []
+    requests: list[tuple[uuid.UUID, TransitionRequest]] = []
+    for index, raw in enumerate(body.items):
+        try:
+            item = BulkItem.model_validate(raw)
+        except ValidationError as exc:
+            errors = [
+                {"field": f"items[{index}].{e['field']}", "message": e["message"]}
+                for e in validation_errors(exc.errors())
+            ]
+            problem = problem_body(422, "This item is not valid.", kind="validation", errors=errors)
+            results.append(
+                BulkResult(id=_as_uuid(raw.get("id")), outcome="invalid", problem=problem)
+            )
+            continue
+        results.append(None)
+        requests.append((item.id, _bulk_request(action, body, item)))
+    clock = make_clock(ref, settings)
+    outcomes = await bulk_act(session, requests, caller, clock, ref)
+    done = [o.finding for o in outcomes if o.finding is not None]
+    refs = await load_refs(session, done, caller)
+    answers = iter(outcomes)
+    for index, result in enumerate(results):
+        if result is None:
+            results[index] = _bulk_result(action, next(answers), refs, clock, index)
+    return BulkResponse(results=[r for r in results if r is not None])
+
+
+def _bulk_request(action: Action, body: BulkIn, item: BulkItem) -> TransitionRequest:
+    return TransitionRequest(
+        action=action,
+        expected_version=item.expected_version,
+        note=item.note or body.note,
+        unit=item.unit or body.unit,
+    )
+
+
+def _bulk_result(
+    action: Action, outcome: Outcome, refs: Refs, clock: Clock, index: int
+) -> BulkResult:
+    if outcome.finding is not None:
+        TRANSITIONS.labels(action.value).inc()
+        return BulkResult(
+            id=outcome.finding_id,
+            outcome="done",
+            finding=render(outcome.finding, refs, clock.tz, clock.now),
+        )
+    error = outcome.error
+    assert error is not None  # noqa: S101 - an outcome is a finding or a refusal
+    # The problem the item's own transition would have answered, its fields named in the list.
+    problem = problem_from(error)
+    errors = [
+        {"field": f"items[{index}].{e['field']}", "message": e["message"]}
+        for e in problem.errors or [{"field": "", "message": error.message}]
+    ]
+    body = problem_body(problem.status, problem.detail, kind=problem.kind, errors=errors)
+    return BulkResult(id=outcome.finding_id, outcome="refused", problem=body)
 
 
 _event_key = CursorKey[int](BigId)

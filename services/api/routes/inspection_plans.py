@@ -22,11 +22,16 @@ from services.core.inspection.queries import (
 )
 from services.core.inspection.service import NewPlan, create_plan
 from services.core.models import CriteriaSet, InspectionPlan
+from services.core.sync.queries import current_snapshot
+from services.core.sync.rules import Token
+from services.core.sync.service import tasks_page as sync_tasks
 
 from ..deps import Caller, Ref, Session, SettingsDep, require_roles, utcnow
 from ..pagination import CursorKey, PageDep, split_page
+from ..schemas.findings import Removed
 from ..schemas.inspection import PlanCreate, PlanList, PlanOut, TaskOut, TaskPage
 from ..schemas.wire import BigId, Code, CodePath, Timestamp
+from ..sync import UpdatedSince, sync_token
 from .findings import make_clock
 
 router = APIRouter(tags=["inspection"])
@@ -127,17 +132,35 @@ async def list_tasks(
     status: Annotated[Literal["open", "done", "overdue"] | None, Query()] = None,
     due_after: Annotated[Timestamp | None, Query()] = None,
     due_before: Annotated[Timestamp | None, Query()] = None,
+    updated_since: UpdatedSince = None,
 ) -> TaskPage:
     """Inspection tasks, soonest due first: the caller's own, and those at the points of the
-    caller's subtree (city-wide roles: all)."""
+    caller's subtree (city-wide roles: all). With `updated_since`, a phone's sync as on
+    GET /findings: the tasks written since (the other filters do not apply), and in
+    `removed` those given to another inspector that the caller no longer sees."""
     now = utcnow()
+    tz = ZoneInfo(settings.timezone)
+    if updated_since is not None:
+        found = await sync_tasks(
+            session, caller, sync_token(updated_since, page.cursor), page.limit
+        )
+        return TaskPage(
+            items=[render_task(r, tz, now) for r in found.changed],
+            next_cursor=found.next_page.encode() if found.next_page else None,
+            removed=[Removed(id=str(i), reason="out_of_scope") for i, _ in found.removed],
+            sync_cursor=found.next_sync.encode() if found.next_sync else None,
+        )
+    start = None if page.cursor is not None else Token(await current_snapshot(session))
     f = TaskFilter(plan, district, mine, status, due_after, due_before)
     rows = await tasks_page(
         session, caller, f, now, after=page.after(task_key), limit=page.limit + 1
     )
     items, cursor = split_page(rows, page.limit, lambda r: [r.task.due_at.isoformat(), r.task.id])
-    tz = ZoneInfo(settings.timezone)
-    return TaskPage(items=[render_task(r, tz, now) for r in items], next_cursor=cursor)
+    return TaskPage(
+        items=[render_task(r, tz, now) for r in items],
+        next_cursor=cursor,
+        sync_cursor=start.encode() if start else None,
+    )
 
 
 @router.get("/inspection-tasks/{task_id}", response_model=TaskOut)

@@ -24,6 +24,9 @@ from services.core.inspection.queries import (
 )
 from services.core.models import InspectionPhoto
 from services.core.platform.errors import Conflict
+from services.core.sync.queries import current_snapshot
+from services.core.sync.rules import Token
+from services.core.sync.service import inspections_page as sync_inspections
 
 from ..deps import Caller, Ref, Session, SettingsDep, utcnow
 from ..pagination import CursorKey, PageDep, split_page
@@ -37,6 +40,7 @@ from ..schemas.inspection import (
     ResultOut,
 )
 from ..schemas.wire import Code, Timestamp
+from ..sync import UpdatedSince, sync_token
 from .findings import make_clock
 
 router = APIRouter(tags=["inspection"])
@@ -143,8 +147,24 @@ async def list_inspections(
     district: Annotated[Code | None, Query()] = None,
     since: Annotated[Timestamp | None, Query()] = None,
     until: Annotated[Timestamp | None, Query()] = None,
+    updated_since: UpdatedSince = None,
 ) -> InspectionPage:
-    """Inspections newest first: the caller's own and those at the points of their subtree."""
+    """Inspections newest first: the caller's own and those at the points of their subtree.
+    With `updated_since`, a phone's sync as on GET /findings: the inspections written since
+    (the other filters do not apply)."""
+    tz = ZoneInfo(settings.timezone)
+    if updated_since is not None:
+        found = await sync_inspections(
+            session, caller, sync_token(updated_since, page.cursor), page.limit
+        )
+        return InspectionPage(
+            items=[
+                await render_inspection(session, r, tz, with_results=False) for r in found.changed
+            ],
+            next_cursor=found.next_page.encode() if found.next_page else None,
+            sync_cursor=found.next_sync.encode() if found.next_sync else None,
+        )
+    start = None if page.cursor is not None else Token(await current_snapshot(session))
     rows = await inspections_page(
         session, caller, point_code=point, district=district, since=since, until=until,
         after=page.after(inspection_key), limit=page.limit + 1,
@@ -152,10 +172,10 @@ async def list_inspections(
     items, cursor = split_page(
         rows, page.limit, lambda r: [r.inspection.observed_at.isoformat(), str(r.inspection.id)]
     )
-    tz = ZoneInfo(settings.timezone)
     return InspectionPage(
         items=[await render_inspection(session, r, tz, with_results=False) for r in items],
         next_cursor=cursor,
+        sync_cursor=start.encode() if start else None,
     )
 
 

@@ -2,18 +2,32 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Query
 
 from services.core.identity.principal import Principal
-from services.core.stats.queries import FORMULA, REPORTED_LEVELS, Counts, unit_stats
+from services.core.stats.queries import (
+    FORMULA,
+    REPORTED_LEVELS,
+    Counts,
+    suspension_report,
+    unit_stats,
+)
 
 from ..deps import Session, SettingsDep, require_roles, utcnow
 from ..problems import Problem
 from ..schemas.findings import UnitRef
-from ..schemas.stats import StatLevel, UnitStatsOut, UnitStatsPage, WeightedCounts
+from ..schemas.stats import (
+    StatLevel,
+    SuspensionReport,
+    UnitStatsOut,
+    UnitStatsPage,
+    UnitSuspensions,
+    WeightedCounts,
+)
 from ..schemas.wire import Timestamp
 
 router = APIRouter(prefix="/stats", tags=["supervision"])
@@ -29,6 +43,16 @@ def _rate(value: float | None) -> float | None:
     return round(value, 4) if value is not None else None
 
 
+def _check_window(since: datetime | None, until: datetime | None) -> None:
+    if since is not None and until is not None and until <= since:
+        raise Problem(
+            422,
+            "until must be later than since.",
+            kind="validation",
+            errors=[{"field": "until", "message": "must be later than since"}],
+        )
+
+
 @router.get("/units", response_model=UnitStatsPage)
 async def get_unit_stats(
     _: Supervisor,
@@ -42,13 +66,7 @@ async def get_unit_stats(
 ) -> UnitStatsPage:
     """Every unit of the level, best first: counts, rates, escalations by level, score, rank.
     The formula is in the response and in the README."""
-    if since is not None and until is not None and until <= since:
-        raise Problem(
-            422,
-            "until must be later than since.",
-            kind="validation",
-            errors=[{"field": "until", "message": "must be later than since"}],
-        )
+    _check_window(since, until)
     now = utcnow()
     stats = await unit_stats(session, level, since=since, until=until, now=now)
     tz = ZoneInfo(settings.timezone)
@@ -80,6 +98,8 @@ async def get_unit_stats(
                 tasks_due=s.tasks_due,
                 tasks_done=s.tasks_done,
                 coverage=_rate(s.coverage),
+                transfers=s.transfers,
+                returns=s.returns,
                 score=s.score,
                 rank=s.rank,
             )
@@ -90,5 +110,42 @@ async def get_unit_stats(
         until=until.astimezone(tz) if until else None,
         generated_at=now.astimezone(tz),
         formula=FORMULA,
+        items=items,
+    )
+
+
+@router.get("/suspensions", response_model=SuspensionReport)
+async def get_suspensions(
+    _: Supervisor,
+    session: Session,
+    settings: SettingsDep,
+    since: Annotated[Timestamp | None, Query(description="requests made at or after")] = None,
+    until: Annotated[Timestamp | None, Query(description="… and before")] = None,
+) -> SuspensionReport:
+    """Suspensions (挂账) per responsible unit: asked, refused, approved, running, ended, and
+    how many days they stopped the clock; the longest-suspended units first."""
+    _check_window(since, until)
+    now = utcnow()
+    tz = ZoneInfo(settings.timezone)
+    items = [
+        UnitSuspensions(
+            unit=UnitRef(code=r.code, name=r.name),
+            district=UnitRef(code=r.district_code, name=r.district_name)
+            if r.district_code and r.district_name
+            else None,
+            requested=r.requested,
+            refused=r.refused,
+            approved=r.approved,
+            active=r.active,
+            ended=r.ended,
+            suspended_days=r.suspended_days,
+            longest_days=r.longest_days,
+        )
+        for r in await suspension_report(session, since=since, until=until, now=now)
+    ]
+    return SuspensionReport(
+        since=since.astimezone(tz) if since else None,
+        until=until.astimezone(tz) if until else None,
+        generated_at=now.astimezone(tz),
         items=items,
     )

@@ -70,6 +70,11 @@ class AcknowledgeIn(BaseModel):
         pattern=r"^[^\x00]*$",
         description="the leader's instruction (批示)",
     )
+    attachments: list[uuid.UUID] | None = Field(
+        default=None,
+        max_length=20,
+        description="photos and files uploaded to the finding for this reply (POST …/attachments)",
+    )
 
 
 class AttemptOut(BaseModel):

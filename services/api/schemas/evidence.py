@@ -63,3 +63,21 @@ class VerificationOut(BaseModel):
     )
     flags: list[Flag] = Field(description="every flag of the after-photos")
     submission: Submission | None = Field(description="the latest submission, if any")
+
+
+class AttachmentOut(BaseModel):
+    """A photo or file uploaded for a step (a transition or a reply to a 批示)."""
+
+    id: uuid.UUID
+    finding_id: uuid.UUID
+    kind: Literal["photo", "file"]
+    name: str = Field(description="the name given, with the extension its content has")
+    media_type: str = Field(description="of what is stored (a photo is re-encoded)")
+    bytes: int
+    width: int | None
+    height: int | None
+    sha256: str = Field(description="of the bytes as uploaded")
+    uploaded_by: str
+    uploaded_at: datetime
+    used: bool = Field(description="a step carries it (it shows on the trail)")
+    links: dict[str, str]

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, Strict
 
 from services.core.escalation.rules import Light
 from services.core.findings.rules import Action
-from services.core.models import SEVERITIES, SOURCES
+from services.core.models import SEVERITIES, SOURCES, SuspensionReason
 
 from .wire import INT4_MAX, Degrees, Timestamp
 
@@ -75,6 +75,18 @@ class Extension(BaseModel):
     count: int
 
 
+class SuspensionOut(BaseModel):
+    """A pending request to suspend (state requested) or a running suspension (active)."""
+
+    id: int
+    state: Literal["requested", "active"]
+    reason: str
+    note: str
+    resume_at: datetime = Field(description="the expected date the clock runs again")
+    requested_at: datetime
+    suspended_at: datetime | None = Field(description="when the office approved it")
+
+
 class FindingOut(BaseModel):
     id: uuid.UUID
     source: str
@@ -103,6 +115,16 @@ class FindingOut(BaseModel):
     )
     rework_count: int
     extension: Extension
+    return_requested_at: datetime | None = Field(
+        default=None,
+        description="when the responsible unit asked to return it (回退); a dispatcher "
+        "approves (approve_return) or refuses (deny_return)",
+    )
+    co_units: list[UnitRef] = Field(
+        default_factory=list,
+        description="co-handling units (协办): they see the finding and add progress; the "
+        "responsible unit (主办) accepts and submits",
+    )
     recurrence_of: uuid.UUID | None = Field(
         description="the finding of the same responsible unit this one is a recurrence of"
     )
@@ -113,6 +135,20 @@ class FindingOut(BaseModel):
     )
     duplicate_of: uuid.UUID | None
     version: int
+    suspension: SuspensionOut | None = Field(
+        default=None,
+        description="a pending request to suspend (挂账) or the running suspension",
+    )
+    accept_due_at: datetime | None = Field(
+        default=None,
+        description="the sign-for deadline (签收时限) of an assigned finding whose category "
+        "has one; on GET /findings/{id} and a transition's answer",
+    )
+    accept_light: LightName | None = Field(
+        default=None,
+        description="the sign-for track's own light: red once assigned past accept_due_at, "
+        "else green; null once accepted",
+    )
     possible_duplicates: list[uuid.UUID] = Field(default_factory=list)
     links: dict[str, str]
     personally_supervised_by: list[str] = Field(
@@ -122,9 +158,23 @@ class FindingOut(BaseModel):
     )
 
 
+SyncRemovalReason = Literal["closed_invalid", "closed_duplicate", "filtered_out", "out_of_scope"]
+
+
+class Removed(BaseModel):
+    """A row a phone should drop from its list (README "Sync for phones")."""
+
+    id: str
+    reason: SyncRemovalReason
+
+
 class FindingPage(BaseModel):
     items: list[FindingOut]
     next_cursor: str | None
+    # With `updated_since`: what to drop. On a list's first page, and on a sync's last:
+    # the `updated_since` of the next sync.
+    removed: list[Removed] = Field(default_factory=list)
+    sync_cursor: str | None = None
 
 
 class BatchResult(BaseModel):
@@ -144,10 +194,30 @@ class TransitionIn(BaseModel):
     action: Action
     expected_version: Annotated[int, Strict()] | None = Field(default=None, ge=1, le=INT4_MAX)
     note: str | None = Field(default=None, max_length=4000)
-    unit: str | None = Field(default=None, max_length=64, description="dispatch: unit code")
+    unit: str | None = Field(
+        default=None, max_length=64, description="dispatch, transfer: unit code"
+    )
+    co_units: list[Annotated[str, Field(max_length=64)]] | None = Field(
+        default=None,
+        max_length=20,
+        description="dispatch, transfer: the co-handling units' codes (replaces the list)",
+    )
     evidence: list[uuid.UUID] | None = Field(default=None, max_length=50)
+    attachments: list[uuid.UUID] | None = Field(
+        default=None,
+        max_length=20,
+        description="photos and files uploaded for this step (POST …/attachments), any action",
+    )
     due_at: Timestamp | None = Field(default=None, description="extension: the new deadline")
     duplicate_of: uuid.UUID | None = Field(default=None, description="mark_duplicate: original")
+    reason: SuspensionReason | None = Field(
+        default=None, description="request_suspension: why the clock should stop (挂账)"
+    )
+    resume_at: Timestamp | None = Field(
+        default=None,
+        description="request_suspension (approve_suspension may change it): the expected "
+        "date the clock runs again",
+    )
 
 
 class EventOut(BaseModel):
@@ -163,3 +233,43 @@ class EventOut(BaseModel):
 class EventList(BaseModel):
     items: list[EventOut]
     next_cursor: str | None
+
+
+BulkAction = Literal["dispatch", "transfer", "approve_extension", "approve_return", "close_invalid"]
+
+
+class BulkItem(BaseModel):
+    """One finding of a bulk action; its own unit and note take precedence over the shared."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    id: uuid.UUID
+    expected_version: Annotated[int, Strict()] | None = Field(default=None, ge=1, le=INT4_MAX)
+    unit: str | None = Field(default=None, max_length=64)
+    note: str | None = Field(default=None, max_length=4000)
+
+
+class BulkIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    action: BulkAction
+    unit: str | None = Field(
+        default=None, max_length=64, description="dispatch, transfer: for every item without one"
+    )
+    note: str | None = Field(
+        default=None, max_length=4000, description="for every item without its own"
+    )
+    items: list[dict[str, Any]] = Field(
+        min_length=1, description="up to 500 `{id, expected_version?, unit?, note?}`"
+    )
+
+
+class BulkResult(BaseModel):
+    id: uuid.UUID | None
+    outcome: Literal["done", "refused", "invalid"]
+    finding: FindingOut | None = None
+    problem: dict[str, Any] | None = None
+
+
+class BulkResponse(BaseModel):
+    results: list[BulkResult]

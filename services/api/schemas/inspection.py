@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from .findings import UnitRef
+from .findings import Removed, UnitRef
 from .wire import Code, Day, Degrees, Name, Timestamp
 
 
@@ -133,6 +133,8 @@ class TaskOut(BaseModel):
 class TaskPage(BaseModel):
     items: list[TaskOut]
     next_cursor: str | None
+    removed: list[Removed] = Field(default_factory=list)
+    sync_cursor: str | None = None
 
 
 class InspectionLocation(BaseModel):
@@ -207,6 +209,8 @@ class InspectionOut(BaseModel):
 class InspectionPage(BaseModel):
     items: list[InspectionOut]
     next_cursor: str | None
+    removed: list[Removed] = Field(default_factory=list)
+    sync_cursor: str | None = None
 
 
 class CoverageItem(BaseModel):

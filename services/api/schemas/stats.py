@@ -51,6 +51,16 @@ class UnitStatsOut(BaseModel):
         description="tasks_done ÷ tasks_due (0 when none fell due); null while no "
         "inspection task fell due anywhere in the city (then the score leaves it out)"
     )
+    transfers: int = Field(
+        default=0,
+        description="findings a dispatcher transferred away from the unit's subtree in the "
+        "window (转办; shown, not scored)",
+    )
+    returns: int = Field(
+        default=0,
+        description="findings the unit's subtree returned in the window, with the "
+        "dispatcher's approval (回退; shown, not scored)",
+    )
     score: float
     rank: int = Field(description="1 = best; equal scores share a rank")
 
@@ -62,3 +72,25 @@ class UnitStatsPage(BaseModel):
     generated_at: datetime
     formula: str
     items: list[UnitStatsOut]
+
+
+class UnitSuspensions(BaseModel):
+    unit: UnitRef = Field(description="the responsible unit that asked")
+    district: UnitRef | None
+    requested: int = Field(description="requests to suspend (挂账) made in the window")
+    refused: int
+    approved: int
+    active: int = Field(description="of those, suspended now")
+    ended: int = Field(description="of those, resumed (by hand or at the expected date)")
+    suspended_days: float = Field(
+        description="days the approved ones stopped the clock, added up (until now for the "
+        "running ones)"
+    )
+    longest_days: float
+
+
+class SuspensionReport(BaseModel):
+    since: datetime | None
+    until: datetime | None
+    generated_at: datetime
+    items: list[UnitSuspensions]

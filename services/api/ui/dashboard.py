@@ -11,7 +11,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from . import commitments, desks, findings_list, mobile
+from . import accountability, commitments, desks, findings_list, mobile
 from .pages import LoginRequired, PageNotFound, render, router
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
@@ -24,6 +24,7 @@ def install(app: FastAPI) -> None:
     app.include_router(findings_list.router)
     app.include_router(desks.router)
     app.include_router(commitments.router)
+    app.include_router(accountability.router)
     mobile.install(app)  # the phone app at /m
     app.mount("/ui/static", StaticFiles(directory=STATIC_DIR), name="ui-static")
 

@@ -29,13 +29,13 @@ from services.core.desks.rules import (
     suggestion,
     waited,
 )
-from services.core.desks.service import act, bulk_dispatch
+from services.core.desks.service import act, bulk_act, bulk_dispatch
 from services.core.evidence.service import verification_photos
 from services.core.findings.queries import FindingFilters, list_findings
 from services.core.findings.rules import Action, FindingError, light_of
 from services.core.findings.transitions import TransitionRequest
 from services.core.identity.principal import Actor, Principal
-from services.core.models import Evidence, Finding
+from services.core.models import Evidence, Finding, Suspension
 from services.core.reference.snapshot import Reference, UnitInfo
 from services.core.stats.queries import ranking
 
@@ -109,6 +109,15 @@ def minimap(f: Finding, near: list[Finding], labels: dict[uuid.UUID, int]) -> Ma
     return Markup("".join(parts))  # noqa: S704 - numbers only
 
 
+async def _suspension_rows(
+    session: Session, caller: Principal, ref: Reference, state: str
+) -> list[tuple[Finding, Suspension, str, str]]:
+    return [
+        (f, s, _category(ref, f), _name(ref, f.responsible_unit_id))
+        for f, s in await desk_queries.suspensions_in(session, caller, state)
+    ]
+
+
 async def _dispatch_context(session: Session, caller: Principal, ref: Reference) -> dict[str, Any]:
     queue = await desk_queries.dispatch_queue(session, caller)
     reasons = await desk_queries.queue_reasons(session, [f.id for f in queue])
@@ -138,11 +147,21 @@ async def _dispatch_context(session: Session, caller: Principal, ref: Reference)
         (f, _category(ref, f), _name(ref, f.responsible_unit_id))
         for f in await desk_queries.possible_recurrences(session, caller)
     ]
+    asked = await desk_queries.return_requests(session, caller)
+    why = await desk_queries.return_reasons(session, [f.id for f in asked])
+    returns = [
+        (f, _category(ref, f), _name(ref, f.responsible_unit_id), why.get(f.id)) for f in asked
+    ]
+    suspension_requests = await _suspension_rows(session, caller, ref, "requested")
+    suspended = await _suspension_rows(session, caller, ref, "active")
     covers = [""] if caller.city_wide else [caller.unit_path]
     return {
         "rows": rows,
         "extensions": extensions,
         "recurrences": recurrences,
+        "returns": returns,
+        "suspension_requests": suspension_requests,
+        "suspended": suspended,
         "units": dispatchable_units(ref, covers),
         "unit_name": lambda code: ref.unit_codes[code].name if code in ref.unit_codes else code,
         "outcomes": [],
@@ -207,7 +226,7 @@ async def dispatch_submit(
     only = form.get("only")
     picked = [str(only)] if only else [str(v) for v in form.getlist("pick")]
     choices = []
-    for raw in picked[:200]:
+    for raw in picked[: state.settings.max_batch_size]:
         fid = _uuid_or_none(raw)
         if fid is not None:
             unit = str(form.get(f"unit:{fid}", "")).strip()[:64] or None
@@ -217,6 +236,45 @@ async def dispatch_submit(
     refused = [o for o in outcomes if o.refusal]
     if not refused:
         return RedirectResponse(f"/ui/desk/dispatch?done=dispatch&n={len(outcomes)}", 303)
+    context = await _dispatch_context(session, caller, ref)
+    context |= {"outcomes": outcomes, "done": None}
+    return render(request, "ui/desk_dispatch.html", context, caller, status=422)
+
+
+# The dispatcher's bulk actions on the ticked rows besides dispatch (which has its own form).
+DESK_BULK = frozenset({Action.CLOSE_INVALID, Action.APPROVE_EXTENSION, Action.APPROVE_RETURN})
+
+
+@router.post("/bulk")
+async def bulk_submit(
+    request: Request, caller: UiCaller, session: Session, state: State
+) -> Response:
+    """One action on every ticked row (as `POST /api/v1/findings/bulk`), each row standing
+    alone; the refused ones are listed with their reason."""
+    form = await request.form()
+    if not csrf_ok(request, state.jwt_secret, str(form.get("csrf", ""))):
+        return Response("CSRF token missing or wrong.", status_code=403)
+    _require(caller, "dispatcher")
+    try:
+        action = Action(str(form.get("bulk_action", "")))
+    except ValueError:
+        raise PageNotFound from None
+    if action not in DESK_BULK:
+        raise PageNotFound
+    note = str(form.get("note", "")).strip()[:NOTE_MAX] or None
+    requests = []
+    for raw in form.getlist("pick")[: state.settings.max_batch_size]:
+        fid = _uuid_or_none(raw)
+        if fid is not None:
+            version = _version(form.get(f"version:{fid}", ""))
+            requests.append(
+                (fid, TransitionRequest(action=action, note=note, expected_version=version))
+            )
+    ref = await _ref(request, session)
+    clock = make_clock(ref, state.settings)
+    outcomes = await bulk_act(session, requests, caller, clock, ref)
+    if not any(o.refusal for o in outcomes):
+        return RedirectResponse(f"/ui/desk/dispatch?done=bulk&n={len(outcomes)}", 303)
     context = await _dispatch_context(session, caller, ref)
     context |= {"outcomes": outcomes, "done": None}
     return render(request, "ui/desk_dispatch.html", context, caller, status=422)
@@ -252,6 +310,11 @@ async def act_submit(
         expected_version=_version(form.get("version", "")),
         note=note,
         duplicate_of=_uuid_or_none(form.get("duplicate_of")),
+        unit=str(form.get("unit", "")).strip()[:64] or None,
+        # A transfer form always names its co-handling units (none ticked: none).
+        co_units=[str(c)[:64] for c in form.getlist("co_units")][:20]
+        if action is Action.TRANSFER
+        else None,
     )
     try:
         await act(session, fid, request_, caller, make_clock(ref, state.settings), ref)

@@ -20,6 +20,7 @@ from services.core.models import STATUSES, Category
 from services.core.platform.errors import UnknownReference
 
 from ..deps import Session, State, utcnow
+from ..routes.audit import AUDIT_ROLES
 from ..routes.findings import finding_key
 from .pages import (
     PAGE_SIZE,
@@ -129,6 +130,13 @@ async def findings_page(
         "rows": [(f, light_of(f, now)) for f in rows],
         "refs": refs,
         "xlsx_url": f"/api/v1/findings?format=xlsx&{api}".rstrip("&"),
+        # The audit export of the same findings, for the roles the API gives it to.
+        "audit_urls": {
+            fmt: f"/api/v1/findings/events?format={fmt}&{api}".rstrip("&")
+            for fmt in ("csv", "xlsx")
+        }
+        if caller.role in AUDIT_ROLES
+        else None,
         "categories": await category_choices(session),
         "statuses": STATUSES,
     }

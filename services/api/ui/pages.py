@@ -11,13 +11,21 @@ from typing import Annotated, Any
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from markupsafe import Markup, escape
 from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.core.escalation.acknowledge import AcknowledgeError, acknowledge, may_acknowledge
+from services.core.calendar.store import load_city_clock
+from services.core.desks.rules import allowed_actions, dispatchable_units
+from services.core.escalation.acknowledge import (
+    AcknowledgeError,
+    acknowledge,
+    acknowledge_event,
+    may_acknowledge,
+)
 from services.core.escalation.queries import (
     ESCALATION_STATUSES,
     LIGHTS,
@@ -27,20 +35,28 @@ from services.core.escalation.queries import (
     status_of,
 )
 from services.core.escalation.rules import Light
-from services.core.evidence.service import verification_photos
+from services.core.evidence.attachments import claim, link, summary, upload
+from services.core.evidence.service import EvidenceError, EvidencePolicy, verification_photos
+from services.core.evidence.storage import make_storage
 from services.core.exposure.service import get_video, list_videos, progress_of, segments_of
-from services.core.findings.queries import events_of
-from services.core.findings.rules import light_of
-from services.core.identity.principal import Principal
+from services.core.findings.queries import (
+    accept_within_of,
+    co_units_of,
+    events_of,
+    open_suspension_of,
+)
+from services.core.findings.rules import Action, accept_due_at, accept_light, light_of
+from services.core.identity.principal import Actor, Principal
 from services.core.identity.security import issue_access_token, read_access_token
 from services.core.inspection.queries import blind_spots, coverage_rows, map_points
-from services.core.models import CLOCK_RUNNING, SOURCES, Escalation, User
+from services.core.models import CLOCK_RUNNING, SOURCES, Attachment, Escalation, User
 from services.core.notify.queries import delivery_state, delivery_states, receipts
 from services.core.platform.db import driver_connection
 from services.core.platform.errors import UnknownReference
+from services.core.platform.settings import Settings
 from services.core.stats.queries import REPORTED_LEVELS, ranking
 
-from ..deps import Session, State, access_token_caller, utcnow
+from ..deps import Session, State, access_token_caller, app_state, utcnow
 from ..login import password_user, retry_after
 from ..pagination import CursorKey, K, decode_cursor, encode_cursor
 from ..problems import Problem
@@ -393,11 +409,20 @@ async def escalations_page(
 
 
 async def _finding_context(
-    session: Session, caller: Principal, finding_id: uuid.UUID
+    session: Session, caller: Principal, finding_id: uuid.UUID, settings: Settings
 ) -> dict[str, Any]:
     view = await queries.one_finding(session, caller, finding_id)
     if view is None:
         raise PageNotFound
+    f = view.finding
+    # The sign-for deadline (签收时限) of an assigned finding whose category has one.
+    accept_due = None
+    if f.status == "assigned":
+        within = await accept_within_of(session, f.category_id)
+        if within:
+            accept_due = accept_due_at(
+                f.dispatched_at, within, await load_city_clock(session, settings)
+            )
     events = await events_of(session, finding_id, limit=1000, after=None)
     photos = await verification_photos(session, view.finding)
     escalations = await list_escalations(
@@ -421,6 +446,9 @@ async def _finding_context(
             if r.escalation.acknowledged_at is None and may_acknowledge(caller, r.escalation)
         },
         "light": light_of(view.finding, utcnow()),
+        "accept_due": accept_due,
+        "accept_light": accept_light(f.status, accept_due, now),
+        "suspension": await open_suspension_of(session, finding_id),
         "status_of": status_of,
         "error": None,
         "done": False,
@@ -437,10 +465,19 @@ def _uuid(text: str) -> uuid.UUID:
 
 @router.get("/findings/{finding_id}")
 async def finding_page(
-    request: Request, finding_id: str, caller: UiCaller, session: Session
+    request: Request, finding_id: str, caller: UiCaller, session: Session, state: State
 ) -> Response:
-    context = await _finding_context(session, caller, _uuid(finding_id))
+    context = await _finding_context(session, caller, _uuid(finding_id), state.settings)
     context["done"] = request.query_params.get("acknowledged") == "1"
+    f = context["f"]
+    ref = await app_state(request).references.at(session, request.state.config_revision)
+    co = (await co_units_of(session, [f.id])).get(f.id, [])
+    context["co_units"] = [ref.units[u].name for u in co if u in ref.units]
+    # A dispatcher transfers (转办) from here an item a unit holds.
+    actor = Actor(caller.user_id, caller.role, holds_responsible_unit=False)
+    if allowed_actions(f, actor, (Action.TRANSFER,)):
+        covers = [""] if caller.city_wide else [caller.unit_path]
+        context["transfer_units"] = dispatchable_units(ref, covers)
     return render(request, "ui/finding.html", context, caller)
 
 
@@ -454,6 +491,7 @@ async def acknowledge_submit(
     instruction: Annotated[str, Form(max_length=4000)] = "",
     csrf: Annotated[str, Form(max_length=128)] = "",
     back: Annotated[str, Form(max_length=64)] = "",
+    file: Annotated[UploadFile | None, File()] = None,
 ) -> Response:
     if not csrf_ok(request, state.jwt_secret, csrf):
         return Response("CSRF token missing or wrong.", status_code=403)
@@ -461,17 +499,51 @@ async def acknowledge_submit(
     if e is None:
         raise PageNotFound
     try:
-        await acknowledge(session, escalation_id, caller, instruction, utcnow())
-    except AcknowledgeError as exc:
+        # A savepoint: a refusal after the file was stored leaves neither row nor reply.
+        async with session.begin_nested():
+            attached = await _reply_file(session, e, caller, file, instruction, state.settings)
+            extra = {"attachments": [summary(a) for a in attached]} if attached else None
+            await acknowledge(session, escalation_id, caller, instruction, utcnow(), extra)
+            if attached:
+                await link(session, attached, await acknowledge_event(session, e))
+    except (AcknowledgeError, EvidenceError) as exc:
         if exc.status == 404:
             raise PageNotFound from exc
-        # Refused before anything was written: the page is re-rendered with the reason.
-        context = await _finding_context(session, caller, e.finding_id)
+        # Refused, and nothing of it kept: the page is re-rendered with the reason.
+        context = await _finding_context(session, caller, e.finding_id, state.settings)
         context["error"] = exc.message
         return render(request, "ui/finding.html", context, caller, status=exc.status)
     if back == LEAD_DESK:  # the leader's desk: back to the list of what is addressed to them
         return RedirectResponse(f"{LEAD_DESK}?done=acknowledge", status_code=303)
     return RedirectResponse(f"/ui/findings/{e.finding_id}?acknowledged=1", status_code=303)
+
+
+async def _reply_file(
+    session: AsyncSession,
+    e: Escalation,
+    caller: Principal,
+    file: UploadFile | None,
+    instruction: str,
+    settings: Settings,
+) -> list[Attachment]:
+    """The file chosen in the 批示 form, stored for the reply, as the API's two calls would
+    (upload, then name it). Only for a reply that will be taken: a refused one stores none."""
+    if file is None or not file.filename:
+        return []
+    if not instruction.strip() or e.acknowledged_at is not None or not may_acknowledge(caller, e):
+        return []  # acknowledge() refuses it, with its own reason
+    data = await file.read(settings.evidence_max_bytes + 1)
+    stored, _ = await upload(
+        session,
+        e.finding_id,
+        file.filename,
+        data,
+        caller,
+        now=utcnow(),
+        policy=EvidencePolicy.from_settings(settings),
+        storage=make_storage(settings),
+    )
+    return await claim(session, e.finding_id, [stored.id], caller)
 
 
 # --- exposure videos --------------------------------------------------------------------

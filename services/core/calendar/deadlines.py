@@ -175,3 +175,95 @@ def fallback_years(
     deadline was computed without that year's holiday arrangement."""
     first, last = start.astimezone(tz).year, due.astimezone(tz).year
     return [y for y in range(first, last + 1) if not cal.covers(y)]
+
+
+def working_hours_between(start: datetime, end: datetime, clock: CityClock) -> float:
+    """The working time from `start` to `end` in hours: the office hours of working days
+    (调休 included), or whole working days when the city sets none. A 批示 given on Friday
+    evening about a notice of Friday afternoon took the hours until closing, not the weekend."""
+    _require_aware(start)
+    _require_aware(end)
+    if end <= start:
+        return 0.0
+    tz = clock.tz
+    opens = clock.hours.opens if clock.hours else time.min
+    total = timedelta()
+    day = start.astimezone(tz).date()
+    last = end.astimezone(tz).date()
+    while day <= last:
+        if clock.calendar.is_working_day(day):
+            begin = datetime.combine(day, opens, tzinfo=tz)
+            finish = (
+                datetime.combine(day, clock.hours.closes, tzinfo=tz)
+                if clock.hours and clock.hours.closes != time.max
+                else datetime.combine(day + timedelta(days=1), time.min, tzinfo=tz)
+            )
+            overlap = min(finish, end) - max(begin, start)
+            total += max(overlap, timedelta())
+        day += timedelta(days=1)
+    return total.total_seconds() / 3600
+
+
+def working_days_between(
+    start: datetime, end: datetime, cal: WorkingCalendar, *, tz: ZoneInfo
+) -> int:
+    """The working days a pause from `start` to `end` took away: those after the local date
+    of `start`, up to and including that of `end`. A pause within one day takes none; one
+    over a holiday counts only the working days in it."""
+    _require_aware(start)
+    _require_aware(end)
+    day, last = start.astimezone(tz).date(), end.astimezone(tz).date()
+    count = 0
+    while day < last:
+        day += timedelta(days=1)
+        if cal.is_working_day(day):
+            count += 1
+    return count
+
+
+def resumed_due_at(
+    due: datetime,
+    paused_from: datetime,
+    resumed_at: datetime,
+    *,
+    continuous: bool,
+    cal: WorkingCalendar,
+    tz: ZoneInfo,
+) -> datetime:
+    """The deadline of a finding whose clock stood still from `paused_from` to `resumed_at`
+    (a suspension, 挂账): it gives back what the pause took. On a continuous clock that is
+    the time itself; on the working-day clock the working days it covered, counted forward
+    from the old deadline on the calendar (holidays and make-up days included), at the same
+    time of day. A finding already overdue when paused stays as overdue as it was."""
+    _require_aware(due)
+    if resumed_at <= paused_from:
+        return due.astimezone(UTC)
+    if continuous:
+        return (due + (resumed_at - paused_from)).astimezone(UTC)
+    days = working_days_between(paused_from, resumed_at, cal, tz=tz)
+    if days == 0:
+        return due.astimezone(UTC)
+    local = due.astimezone(tz)
+    moved = cal.working_day_after(local.date(), days)
+    return datetime.combine(moved, local.timetz().replace(tzinfo=None), tzinfo=tz).astimezone(UTC)
+
+
+def add_working_hours(
+    start: datetime, hours: float, cal: WorkingCalendar, *, tz: ZoneInfo, office: OfficeHours
+) -> datetime:
+    """`hours` of office time (`office`, on working days) after `start`: the sign-for
+    deadline (签收时限) of "2 working hours" for an item dispatched on Friday at 17:00 falls
+    on Monday morning, or on the make-up Saturday (调休) when there is one."""
+    _require_aware(start)
+    if hours <= 0:
+        raise ValueError("hours must be positive")
+    left = timedelta(hours=hours)
+    at = next_opening(start, office, cal, tz)
+    while True:
+        local = at.astimezone(tz)
+        closes = datetime.combine(local.date(), office.closes, tzinfo=tz)
+        span = closes - local
+        if left <= span:
+            return (local + left).astimezone(UTC)
+        left -= span
+        at = next_opening(closes.astimezone(UTC), office, cal, tz)

@@ -153,6 +153,9 @@ ACCOUNTS: tuple[tuple[str, str, str, tuple[str, str] | None, str], ...] = (
     ("leader.city", "leader", "qingdao", ("shinan", "city_leader"),
      "示例·联系市南区的市领导：接收三级督办 / "
      "City leader in charge of Shinan: receives level-3 escalations"),
+    ("discipline", "discipline", "jiwei", ("jiwei", "head"),
+     "示例·市纪委监委：问责台账、问责记录、证据包 / "
+     "Discipline commission: accountability ledger, records and evidence packs"),
 )  # fmt: skip
 
 

@@ -25,6 +25,7 @@ from services.core.models import (
     Event,
     Finding,
     Status,
+    Suspension,
     Unit,
     UnitBoundary,
 )
@@ -50,6 +51,17 @@ async def extension_requests(session: AsyncSession, principal: Principal) -> lis
         select(Finding)
         .where(Finding.extension_requested_until.is_not(None), visible_findings(principal))
         .order_by(Finding.due_at.asc().nulls_last(), Finding.id)
+        .limit(DESK_ROWS)
+    )
+    return list((await session.execute(stmt)).scalars())
+
+
+async def return_requests(session: AsyncSession, principal: Principal) -> list[Finding]:
+    """Findings whose unit asked to return them (回退), the oldest request first."""
+    stmt = (
+        select(Finding)
+        .where(Finding.return_requested_at.is_not(None), visible_findings(principal))
+        .order_by(Finding.return_requested_at, Finding.id)
         .limit(DESK_ROWS)
     )
     return list((await session.execute(stmt)).scalars())
@@ -85,24 +97,40 @@ class QueueReason:
 async def queue_reasons(
     session: AsyncSession, ids: Sequence[uuid.UUID]
 ) -> dict[uuid.UUID, QueueReason]:
-    """The latest report or return event of each finding."""
+    """The latest report or approved return event of each finding."""
     if not ids:
         return {}
     rows = await session.execute(
         select(Event.finding_id, Event.action, Event.payload)
-        .where(Event.finding_id.in_(list(ids)), Event.action.in_(("report", "return")))
+        .where(Event.finding_id.in_(list(ids)), Event.action.in_(("report", "approve_return")))
         .order_by(Event.finding_id, Event.id.desc())
         .ext(distinct_on(Event.finding_id))
     )
     out: dict[uuid.UUID, QueueReason] = {}
     for finding_id, action, payload in rows:
         p: dict[str, Any] = payload or {}
-        if action == "return":
-            out[finding_id] = QueueReason(p.get("returned_by_unit"), p.get("note"), None)
+        if action == "approve_return":
+            # The unit's reason for asking, as the dispatcher approved it.
+            out[finding_id] = QueueReason(p.get("returned_by_unit"), p.get("reason"), None)
         else:
             located = p.get("located") or {}
             out[finding_id] = QueueReason(None, None, located.get("reason"))
     return out
+
+
+async def return_reasons(
+    session: AsyncSession, ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, str | None]:
+    """The unit's reason for each pending return request (its latest `return` event)."""
+    if not ids:
+        return {}
+    rows = await session.execute(
+        select(Event.finding_id, Event.payload["note"].astext)
+        .where(Event.finding_id.in_(list(ids)), Event.action == "return")
+        .order_by(Event.finding_id, Event.id.desc())
+        .ext(distinct_on(Event.finding_id))
+    )
+    return {finding_id: note for finding_id, note in rows.all()}  # noqa: C416 - rows, not pairs
 
 
 async def duplicate_candidates(
@@ -226,3 +254,19 @@ async def active_categories(session: AsyncSession) -> list[tuple[str, str, str]]
         .order_by(Category.group, Category.code)
     )
     return [(r[0], r[1], r[2]) for r in rows]
+
+
+async def suspensions_in(
+    session: AsyncSession, principal: Principal, state: str
+) -> list[tuple[Finding, Suspension]]:
+    """Requests to suspend waiting for the office (`requested`, the oldest first), or the
+    running suspensions (`active`, the soonest to resume first)."""
+    order = Suspension.requested_at if state == "requested" else Suspension.expected_until
+    stmt = (
+        select(Finding, Suspension)
+        .join(Suspension, Suspension.finding_id == Finding.id)
+        .where(Suspension.state == state, visible_findings(principal))
+        .order_by(order, Suspension.id)
+        .limit(DESK_ROWS)
+    )
+    return [(f, s) for f, s in await session.execute(stmt)]

@@ -29,9 +29,18 @@ DISPATCH_DESK = (
     Action.DENY_EXTENSION,
     Action.CONFIRM_RECURRENCE,
     Action.DISMISS_RECURRENCE,
+    Action.APPROVE_RETURN,
+    Action.DENY_RETURN,
+    Action.TRANSFER,
 )
 VERIFY_DESK = (Action.VERIFY, Action.REJECT)
-HANDLER_TASK = (Action.ACCEPT, Action.RETURN, Action.REQUEST_EXTENSION, Action.SUBMIT)
+HANDLER_TASK = (
+    Action.ACCEPT,
+    Action.RETURN,
+    Action.REQUEST_EXTENSION,
+    Action.SUBMIT,
+    Action.PROGRESS,
+)
 METRES_PER_DEGREE = 111_195
 
 
@@ -50,6 +59,9 @@ class Deskable(Protocol):
     @property
     def possible_recurrence_of(self) -> object | None: ...
 
+    @property
+    def return_requested_at(self) -> datetime | None: ...
+
 
 def allowed_actions(finding: Deskable, actor: Actor, offered: Iterable[Action]) -> list[Action]:
     """The offered actions the lifecycle table lets `actor` take on `finding` now: a
@@ -65,6 +77,7 @@ def allowed_actions(finding: Deskable, actor: Actor, offered: Iterable[Action]) 
                 submitted_by=finding.submitted_by_id,
                 extension_pending=finding.extension_requested_until is not None,
                 recurrence_pending=finding.possible_recurrence_of is not None,
+                return_pending=finding.return_requested_at is not None,
             ),
             Refusal,
         )

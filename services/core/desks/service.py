@@ -1,7 +1,8 @@
-"""The desks' use cases: one action on a finding, and the dispatcher's bulk dispatch. Both
-go through the lifecycle's own `transition` (the same function the API's transitions route
-calls), each inside a savepoint so a refused one leaves nothing behind and, in a bulk
-dispatch, does not undo the others. Flushes; the request boundary commits."""
+"""The desks' use cases: one action on a finding, and bulk actions (the dispatcher's bulk
+dispatch on the desk, and `POST /findings/bulk`: dispatch, transfer, approve, close invalid).
+All go through the lifecycle's own `transition` (the same function the API's transitions
+route calls), each inside a savepoint so a refused one leaves nothing behind and, in a bulk
+action, does not undo the others. Flushes; the request boundary commits."""
 
 from __future__ import annotations
 
@@ -11,10 +12,11 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.core.findings.rules import Action, Clock, FindingError
+from services.core.findings.rules import Action, Clock
 from services.core.findings.transitions import TransitionRequest, transition
 from services.core.identity.principal import Principal
 from services.core.models import Finding
+from services.core.platform.errors import DomainError
 from services.core.reference.snapshot import Reference
 
 
@@ -35,8 +37,30 @@ async def act(
 class Outcome:
     finding_id: uuid.UUID
     unit: str | None
-    # None when dispatched; otherwise why not.
+    # None when done; otherwise why not.
     refusal: str | None
+    finding: Finding | None = None
+    error: DomainError | None = None
+
+
+async def bulk_act(
+    session: AsyncSession,
+    requests: Sequence[tuple[uuid.UUID, TransitionRequest]],
+    principal: Principal,
+    clock: Clock,
+    ref: Reference,
+) -> list[Outcome]:
+    """One transition per (finding, request), in order, each standing alone: a refused one
+    is answered with its reason and undoes nothing else."""
+    outcomes = []
+    for finding_id, request in requests:
+        try:
+            finding = await act(session, finding_id, request, principal, clock, ref)
+        except DomainError as exc:
+            outcomes.append(Outcome(finding_id, request.unit, exc.message, error=exc))
+            continue
+        outcomes.append(Outcome(finding_id, request.unit, None, finding=finding))
+    return outcomes
 
 
 async def bulk_dispatch(
@@ -48,16 +72,13 @@ async def bulk_dispatch(
 ) -> list[Outcome]:
     """Dispatch each (finding, unit code, expected version): every one stands alone, as the
     API's batch does; a finding changed since the desk showed it is refused (409)."""
-    outcomes = []
-    for finding_id, unit, version in choices:
-        if not unit:
-            outcomes.append(Outcome(finding_id, None, "No unit chosen."))
-            continue
-        request = TransitionRequest(action=Action.DISPATCH, unit=unit, expected_version=version)
-        try:
-            await act(session, finding_id, request, principal, clock, ref)
-        except FindingError as exc:
-            outcomes.append(Outcome(finding_id, unit, exc.message))
-            continue
-        outcomes.append(Outcome(finding_id, unit, None))
-    return outcomes
+    requests = [
+        (finding_id, TransitionRequest(action=Action.DISPATCH, unit=unit, expected_version=version))
+        for finding_id, unit, version in choices
+        if unit
+    ]
+    done = iter(await bulk_act(session, requests, principal, clock, ref))
+    return [
+        next(done) if unit else Outcome(finding_id, None, "No unit chosen.")
+        for finding_id, unit, _ in choices
+    ]

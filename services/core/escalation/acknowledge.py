@@ -10,6 +10,7 @@ later levels (only rectification does).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 
 from sqlalchemy import select
@@ -93,9 +94,11 @@ async def acknowledge(
     principal: Principal,
     instruction: str,
     now: datetime,
+    extra: Mapping[str, object] | None = None,
 ) -> Escalation:
     """Record the acknowledgement. 404 outside the caller's scope, 403 for anyone but the
-    target, 409 when it was already acknowledged. Flushes; the caller commits."""
+    target, 409 when it was already acknowledged. `extra` joins the event's payload (the
+    attachments of the reply). Flushes; the caller commits."""
     _check_instruction(instruction)
     e = await session.scalar(
         select(Escalation)
@@ -109,7 +112,7 @@ async def acknowledge(
             403, "Only the person this escalation is addressed to may acknowledge it."
         )
     _check_open(e)
-    return await _record(session, e, principal.user_id, instruction, now, {})
+    return await _record(session, e, principal.user_id, instruction, now, dict(extra or {}))
 
 
 async def acknowledge_by_link(
@@ -136,3 +139,16 @@ async def acknowledge_by_link(
     )
     via = {"via": "link", "notification_id": notification_id, "person_id": person_id}
     return await _record(session, e, user_id, instruction, now, via)
+
+
+async def acknowledge_event(session: AsyncSession, e: Escalation) -> int:
+    """The id of the `acknowledge` event of an acknowledged escalation (there is one)."""
+    found = await session.scalar(
+        select(Event.id).where(
+            Event.finding_id == e.finding_id,
+            Event.action == "acknowledge",
+            Event.payload["escalation_id"].as_integer() == e.id,
+        )
+    )
+    assert found is not None  # noqa: S101 - written with the acknowledgement
+    return found

@@ -22,3 +22,14 @@ def may_attach(kind: str, status: Status, actor: Actor, *, is_reporter: bool) ->
             409, f"After-photos are added while the finding is accepted; it is {status.value}."
         )
     return None
+
+
+# Who takes the lifecycle's steps or replies to a 批示: they may attach notes, photos and
+# files to a step. Supervisors only read; inspectors report (their photos are evidence).
+ATTACHING_ROLES = frozenset({"dispatcher", "unit_handler", "verifier", "leader", "admin"})
+
+
+def may_attach_file(role: str) -> Refusal | None:
+    if role in ATTACHING_ROLES:
+        return None
+    return Refusal(403, f"Role {role!r} takes no step a file could be attached to.")

@@ -13,7 +13,7 @@ from typing import Any, Literal
 from services.core.escalation.plans import UnknownPolicy
 from services.core.escalation.rules import Plan as Ladder
 from services.core.escalation.rules import next_time, yellow_time
-from services.core.findings.rules import Clock, FindingError
+from services.core.findings.rules import Clock, FindingError, time_limit_for
 from services.core.findings.sources import SOURCE_RULES, Way, source_refusal
 from services.core.findings.spatial import Recurred
 from services.core.findings.store import Fresh, NewEvent, Written, write_report
@@ -225,7 +225,11 @@ class _Intake:
         if responsible is not None:
             plan = intake_plan(self.ref, self.category.policy_code, terms, recurred)
             dispatched_at, plan_json = clock.now, plan.to_json()
-            due = terms.due_at or clock.due(clock.now, dict(self.category.time_limit))
+            # An urgent report takes the category's urgent limit, when it has one.
+            limit = time_limit_for(
+                new.severity, self.category.time_limit, self.category.urgent_time_limit
+            )
+            due = terms.due_at or clock.due(clock.now, limit)
             next_at = next_time(
                 plan,
                 due_at=due,

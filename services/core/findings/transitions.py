@@ -12,18 +12,41 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.core.escalation.plans import reschedule, resolve
 from services.core.escalation.rules import Plan as Ladder
+from services.core.evidence.attachments import claim, link
+from services.core.evidence.attachments import summary as attachment_summary
 from services.core.evidence.service import submission_photos, summary, union_flags
 from services.core.findings.intake import IntakeTerms, intake_plan
 from services.core.findings.queries import get_visible
-from services.core.findings.rules import Action, Clock, FindingError, Plan, plan_transition
+from services.core.findings.rules import (
+    SUSPENSION_ACTIONS,
+    Action,
+    Clock,
+    FindingError,
+    Plan,
+    plan_transition,
+    time_limit_for,
+)
 from services.core.findings.spatial import Recurred
+from services.core.findings.suspension import SuspensionTerms, open_suspension, settle_on_leaving
+from services.core.findings.suspension import apply as apply_suspension
 from services.core.identity.principal import Actor, Principal
-from services.core.models import Category, Event, ExposureVideo, Finding, Status, Unit, User
+from services.core.models import (
+    CLOCK_RUNNING,
+    Category,
+    Event,
+    ExposureVideo,
+    Finding,
+    FindingCoUnit,
+    Status,
+    Unit,
+    UnitHandoff,
+    User,
+)
 from services.core.platform.errors import Refusal
 from services.core.reference.queries import district_of
 from services.core.reference.snapshot import Reference
@@ -63,15 +86,27 @@ class TransitionRequest:
     due_at: datetime | None = None
     duplicate_of: uuid.UUID | None = None
     evidence: list[uuid.UUID] | None = None
+    # dispatch, transfer: the co-handling units (协办) by code; None leaves them as they are.
+    co_units: list[str] | None = None
+    # Photos and files uploaded for this step (services/core/evidence/attachments.py).
+    attachments: list[uuid.UUID] | None = None
+    # request_suspension (and approve_suspension, to change it): why, and until when.
+    reason: str | None = None
+    resume_at: datetime | None = None
 
 
 _NOTE_REQUIRED = frozenset(
     {
         Action.RETURN,
+        Action.DENY_RETURN,
+        Action.TRANSFER,
+        Action.PROGRESS,
         Action.REJECT,
         Action.CLOSE_INVALID,
         Action.REQUEST_EXTENSION,
         Action.DENY_EXTENSION,
+        Action.REQUEST_SUSPENSION,
+        Action.REFUSE_SUSPENSION,
     }
 )
 
@@ -81,6 +116,22 @@ async def _holds(session: AsyncSession, principal: Principal, unit_id: int | Non
         return False
     unit = await session.get(Unit, unit_id)
     return unit is not None and unit.path.startswith(principal.unit_path)
+
+
+async def _holds_co_unit(
+    session: AsyncSession, principal: Principal, finding_id: uuid.UUID
+) -> bool:
+    """Whether one of the finding's co-handling units lies in the caller's own subtree."""
+    found = await session.scalar(
+        select(FindingCoUnit.unit_id)
+        .join(Unit, Unit.id == FindingCoUnit.unit_id)
+        .where(
+            FindingCoUnit.finding_id == finding_id,
+            Unit.path.startswith(principal.unit_path, autoescape=True),
+        )
+        .limit(1)
+    )
+    return found is not None
 
 
 async def transition(
@@ -105,7 +156,10 @@ async def transition(
         principal.user_id,
         principal.role,
         holds_responsible_unit=await _holds(session, principal, finding.responsible_unit_id),
+        holds_co_unit=request.action is Action.PROGRESS
+        and await _holds_co_unit(session, principal, finding.id),
     )
+    suspension = await open_suspension(session, finding.id)
     plan = plan_transition(
         request.action,
         Status(finding.status),
@@ -113,13 +167,27 @@ async def transition(
         submitted_by=finding.submitted_by_id,
         extension_pending=finding.extension_requested_until is not None,
         recurrence_pending=finding.possible_recurrence_of is not None,
+        return_pending=finding.return_requested_at is not None,
+        suspension_pending=suspension is not None and suspension.state == "requested",
+        resume_to=Status(suspension.resume_status or Status.ACCEPTED)
+        if suspension is not None and suspension.state == "active"
+        else Status.ACCEPTED,
     )
     if isinstance(plan, Refusal):
         raise FindingError(plan.status, plan.reason, "action")
     if request.action in _NOTE_REQUIRED and not request.note:
         raise FindingError(422, f"A note is required to {request.action.value}.", "note")
+    files = await claim(session, finding.id, request.attachments or [], principal)
     payload = await _apply(session, finding, plan, request, principal, clock, ref)
+    if files:
+        payload["attachments"] = [attachment_summary(a) for a in files]
+    payload |= await settle_on_leaving(
+        session, finding, plan.to_status, clock.now, principal.user_id
+    )
     finding.status = plan.to_status
+    if plan.to_status not in CLOCK_RUNNING:
+        # Submitted or closed: nothing left to return.
+        finding.return_requested_at = None
     finding.close_reason = plan.close_reason
     if plan.to_status is Status.CLOSED:
         finding.closed_at = clock.now
@@ -128,19 +196,19 @@ async def transition(
     await reschedule(session, finding, clock.city)
     if plan.to_status is Status.CLOSED:
         await resolve(session, finding.id, clock.now)
-    session.add(
-        _event(
-            finding.id,
-            principal.user_id,
-            plan.action.value,
-            plan.from_status.value,
-            plan.to_status.value,
-            clock.now,
-            note=request.note,
-            **payload,
-        )
+    event = _event(
+        finding.id,
+        principal.user_id,
+        plan.action.value,
+        plan.from_status.value,
+        plan.to_status.value,
+        clock.now,
+        note=request.note,
+        **payload,
     )
+    session.add(event)
     await session.flush()
+    await link(session, files, event.id)
     return finding
 
 
@@ -155,16 +223,24 @@ async def _apply(
 ) -> dict[str, Any]:
     """The side effects of one action on the finding's fields; returns the event payload."""
     action = plan.action
+    if action in SUSPENSION_ACTIONS:
+        terms = SuspensionTerms(request.reason, request.resume_at)
+        return await apply_suspension(
+            session, finding, action, terms, request.note, principal.user_id, clock.now, clock.city
+        )
     if action is Action.DISPATCH:
         return await _dispatch(session, finding, request, principal, clock, ref)
     if action is Action.RETURN:
-        returned_by = finding.responsible_unit_id
-        finding.responsible_unit_id = None
-        finding.dispatched_at = None
-        finding.due_at = None
-        finding.extension_requested_until = None
-        unit = await session.get(Unit, returned_by) if returned_by else None
-        return {"returned_by_unit": unit.code if unit else None}
+        # Only a request: the unit keeps the item, and its clock, until a dispatcher decides.
+        finding.return_requested_at = clock.now
+        return {}
+    if action is Action.APPROVE_RETURN:
+        return await _approve_return(session, finding, clock)
+    if action is Action.DENY_RETURN:
+        finding.return_requested_at = None
+        return {}
+    if action is Action.TRANSFER:
+        return await _transfer(session, finding, request, principal, clock, ref)
     if action is Action.SUBMIT:
         return await _submit(session, finding, request, principal, clock)
     if action is Action.REJECT:
@@ -194,6 +270,101 @@ async def _apply(
         dismissed, finding.possible_recurrence_of = finding.possible_recurrence_of, None
         return {"possible_recurrence_of": dismissed}
     return {}
+
+
+def _handoff(
+    session: AsyncSession,
+    finding: Finding,
+    kind: str,
+    charged: Unit,
+    to_unit: Unit | None,
+    clock: Clock,
+) -> None:
+    """Count a transfer or an approved return against the unit that caused it."""
+    session.add(
+        UnitHandoff(
+            finding_id=finding.id,
+            unit_id=charged.id,
+            kind=kind,
+            to_unit_id=to_unit.id if to_unit else None,
+            at=clock.now,
+        )
+    )
+
+
+async def _return_reason(session: AsyncSession, finding: Finding) -> str | None:
+    """The note of the unit's pending return request (its latest `return` event)."""
+    return await session.scalar(
+        select(Event.payload["note"].astext)
+        .where(Event.finding_id == finding.id, Event.action == Action.RETURN.value)
+        .order_by(Event.id.desc())
+        .limit(1)
+    )
+
+
+async def _approve_return(session: AsyncSession, finding: Finding, clock: Clock) -> dict[str, Any]:
+    """The return the unit asked for: the item goes back to the dispatch queue, and the
+    return counts against the unit that returned it."""
+    returned_by = await session.get(Unit, finding.responsible_unit_id or 0)
+    assert returned_by is not None  # noqa: S101 - an item with a running clock has a unit
+    reason = await _return_reason(session, finding)
+    _handoff(session, finding, "return", returned_by, None, clock)
+    finding.responsible_unit_id = None
+    finding.dispatched_at = None
+    finding.due_at = None
+    finding.extension_requested_until = None
+    finding.return_requested_at = None
+    await session.execute(delete(FindingCoUnit).where(FindingCoUnit.finding_id == finding.id))
+    return {"returned_by_unit": returned_by.code, "reason": reason}
+
+
+async def _transfer(
+    session: AsyncSession,
+    finding: Finding,
+    request: TransitionRequest,
+    principal: Principal,
+    clock: Clock,
+    ref: Reference,
+) -> dict[str, Any]:
+    """Move the item to another unit, which signs for it and gets the category's time anew
+    (a segment keeps its video's deadline). Counted against the unit it was taken from; if
+    that unit had asked to return it, the transfer grants the request and counts as its
+    return instead."""
+    previous = await session.get(Unit, finding.responsible_unit_id or 0)
+    assert previous is not None  # noqa: S101 - a transferable item has a unit
+    if request.unit == previous.code:
+        raise FindingError(422, "Transfer to another unit than the one holding it.", "unit")
+    returned = finding.return_requested_at is not None
+    reason = await _return_reason(session, finding) if returned else None
+    payload = await _dispatch(session, finding, request, principal, clock, ref)
+    to_unit = await session.get(Unit, finding.responsible_unit_id or 0)
+    _handoff(session, finding, "return" if returned else "transfer", previous, to_unit, clock)
+    finding.submitted_at = None
+    finding.submitted_by_id = None
+    finding.extension_requested_until = None
+    finding.return_requested_at = None
+    extra = {"returned_by_unit": previous.code, "reason": reason} if returned else {}
+    return {"from_unit": previous.code, **payload, **extra}
+
+
+async def _set_co_units(
+    session: AsyncSession, finding: Finding, codes: list[str], principal: Principal
+) -> list[str]:
+    """Replace the finding's co-handling units; the responsible unit is never its own."""
+    units = []
+    for code in dict.fromkeys(codes):
+        unit = await _unit_by_code(session, code)
+        if unit is None or not principal.covers(unit.path):
+            raise FindingError(422, f"Unknown unit {code!r}.", "co_units")
+        if unit.kind in ("city", "campaign_office", "discipline_commission"):
+            raise FindingError(422, f"Unit {code!r} cannot co-handle.", "co_units")
+        if unit.id == finding.responsible_unit_id:
+            raise FindingError(422, f"{code!r} already leads this finding.", "co_units")
+        units.append(unit)
+    await session.execute(delete(FindingCoUnit).where(FindingCoUnit.finding_id == finding.id))
+    for unit in units:
+        session.add(FindingCoUnit(finding_id=finding.id, unit_id=unit.id))
+    return [u.code for u in units]
 
 
 async def _confirm_recurrence(
@@ -295,8 +466,20 @@ async def _dispatch(
     relinked = await _relink_recurrence(session, finding, unit.id)
     finding.due_at, ladder = await dispatch_terms(session, finding, category, clock, ref)
     finding.reminded_at = None
+    # A new sign-for deadline (签收时限) runs from this dispatch.
+    finding.accept_reminded_at = finding.accept_escalated_at = None
     finding.escalation_plan = ladder.to_json()
-    return {"unit": unit.code, "due_at": finding.due_at, **relinked}
+    co: dict[str, Any] = {}
+    if request.co_units is not None:
+        co["co_units"] = await _set_co_units(session, finding, request.co_units, principal)
+    elif request.action is Action.TRANSFER:
+        # The new lead may not co-handle its own finding.
+        await session.execute(
+            delete(FindingCoUnit).where(
+                FindingCoUnit.finding_id == finding.id, FindingCoUnit.unit_id == unit.id
+            )
+        )
+    return {"unit": unit.code, "due_at": finding.due_at, **relinked, **co}
 
 
 async def _mark_duplicate(
@@ -358,4 +541,6 @@ async def dispatch_terms(
         policy=video.policy_code if video else None,
     )
     ladder = intake_plan(ref, category.policy_code, terms, recurred)
-    return terms.due_at or clock.due(clock.now, category.time_limit), ladder
+    # An urgent finding takes the category's urgent limit (e.g. a continuous PT4H).
+    limit = time_limit_for(finding.severity, category.time_limit, category.urgent_time_limit)
+    return terms.due_at or clock.due(clock.now, limit), ladder

@@ -36,3 +36,6 @@ class Actor:
     # Whether the finding's responsible unit lies in the actor's subtree: required for the
     # unit's own actions, disqualifying for verification.
     holds_responsible_unit: bool
+    # Whether one of the finding's co-handling units (协办) lies in the actor's subtree: enough
+    # to add progress, not to act for the lead unit.
+    holds_co_unit: bool = False

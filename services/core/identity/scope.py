@@ -17,7 +17,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, UUID
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.core.identity.principal import Principal
-from services.core.models import Finding, Unit
+from services.core.models import Finding, FindingCoUnit, Unit
 
 # The columns by which a finding names another.
 LINK_COLUMNS = ("recurrence_of", "possible_recurrence_of", "duplicate_of")
@@ -31,15 +31,18 @@ EVENT_LINKS: Mapping[str, tuple[str, ...]] = {
 
 
 def visible_findings(principal: Principal) -> ColumnElement[bool]:
-    """A finding is visible to a caller whose subtree holds its responsible unit or its place,
-    and always to the person who reported it. City-wide callers see everything."""
+    """A finding is visible to a caller whose subtree holds its responsible unit, its place or
+    one of its co-handling units (协办), and always to the person who reported it. City-wide
+    callers see everything."""
     if principal.city_wide:
         return true()
     subtree = select(Unit.id).where(Unit.path.startswith(principal.unit_path, autoescape=True))
+    co_handled = select(FindingCoUnit.finding_id).where(FindingCoUnit.unit_id.in_(subtree))
     return or_(
         Finding.responsible_unit_id.in_(subtree),
         Finding.place_unit_id.in_(subtree),
         Finding.reporter_id == principal.user_id,
+        Finding.id.in_(co_handled),
     )
 
 

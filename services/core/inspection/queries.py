@@ -215,7 +215,7 @@ def visible_tasks(principal: Principal) -> ColumnElement[bool]:
     )
 
 
-def _task_rows() -> Select[InspectionTask, str, str, str, str]:
+def task_rows() -> Select[InspectionTask, str, str, str, str]:
     return (
         select(
             InspectionTask,
@@ -266,7 +266,7 @@ async def tasks_page(
     if after is not None:
         clauses.append(tuple_(InspectionTask.due_at, InspectionTask.id) > tuple_(*after))
     query = (
-        _task_rows().where(*clauses).order_by(InspectionTask.due_at, InspectionTask.id).limit(limit)
+        task_rows().where(*clauses).order_by(InspectionTask.due_at, InspectionTask.id).limit(limit)
     )
     return [TaskRow(*r) for r in await session.execute(query)]
 
@@ -274,7 +274,7 @@ async def tasks_page(
 async def task(session: AsyncSession, principal: Principal, task_id: int) -> TaskRow:
     found = (
         await session.execute(
-            _task_rows().where(InspectionTask.id == task_id, visible_tasks(principal))
+            task_rows().where(InspectionTask.id == task_id, visible_tasks(principal))
         )
     ).first()
     if found is None:
@@ -327,7 +327,7 @@ class InspectionRow:
     criteria_set: str
 
 
-def _inspection_rows() -> Select[Inspection, str, str, str]:
+def inspection_rows() -> Select[Inspection, str, str, str]:
     return (
         select(Inspection, EvaluationPoint.code, User.username, CriteriaSet.code)
         .join(EvaluationPoint, EvaluationPoint.id == Inspection.point_id)
@@ -341,7 +341,7 @@ async def inspection(
 ) -> InspectionRow:
     found = (
         await session.execute(
-            _inspection_rows().where(Inspection.id == inspection_id, visible_inspections(principal))
+            inspection_rows().where(Inspection.id == inspection_id, visible_inspections(principal))
         )
     ).first()
     if found is None:
@@ -351,7 +351,7 @@ async def inspection(
 
 async def inspection_row(session: AsyncSession, inspection_id: uuid.UUID) -> InspectionRow:
     """An inspection just recorded (or replayed) by its own inspector."""
-    found = (await session.execute(_inspection_rows().where(Inspection.id == inspection_id))).one()
+    found = (await session.execute(inspection_rows().where(Inspection.id == inspection_id))).one()
     return InspectionRow(*found)
 
 
@@ -399,7 +399,7 @@ async def inspections_page(
     if after is not None:
         clauses.append(tuple_(Inspection.observed_at, Inspection.id) < tuple_(*after))
     query = (
-        _inspection_rows()
+        inspection_rows()
         .where(*clauses)
         .order_by(Inspection.observed_at.desc(), Inspection.id.desc())
         .limit(limit)

@@ -120,6 +120,7 @@ def context(
         "target": p.get("target"),
         "target_label": TARGET_LABELS.get(str(p.get("target")), ""),
         "reason": p.get("reason"),
+        "due_label": p.get("due_label") or "整改期限",
         "link": link,
         "link_days": max(1, round(ttl.total_seconds() / 86400)),
         "count": int(p.get("count", 1)),
@@ -138,7 +139,7 @@ def sms_params(kind: str, c: Mapping[str, Any], token: str) -> dict[str, str]:
             "days": c["days_overdue"],
             "code": token,
         }
-    elif kind == "reminder":
+    elif kind in ("reminder", "notice"):
         values = {"unit": c["unit"], "what": c["what"], "due": c["due"], "code": token}
     elif kind == "digest":
         values = {"scope": c["scope"] or "", "level": c["level"] or "", "count": c["count"]}
@@ -162,11 +163,23 @@ def webhook_body(n: Notification, tz: ZoneInfo, link: str | None = None) -> byte
     return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()
 
 
+# The template of each kind of notice that leaves the inbox; a sign-for reminder or
+# escalation and a suspension's reminder share the plain one (their subject says what).
+_TEMPLATES = {
+    "escalation": "escalation",
+    "reminder": "reminder",
+    "digest": "digest",
+    "undelivered": "undelivered",
+    "sign_for": "notice",
+    "suspension": "notice",
+}
+
+
 def render(n: Notification, *, tz: ZoneInfo, now: datetime, links: LinkSettings) -> Message:
     token = make_token(links.secret, n.id, link_expiry(n, links, now))
     link = link_url(links.public_url, token)
     c = context(n, tz, now, link, links)
-    name = n.kind if n.kind in ("escalation", "reminder", "digest", "undelivered") else "escalation"
+    name = _TEMPLATES.get(n.kind, "escalation")
     return Message(
         notification_id=n.id,
         kind=n.kind,

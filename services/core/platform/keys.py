@@ -3,9 +3,12 @@ single-machine installation (production sets them explicitly)."""
 
 from __future__ import annotations
 
+import base64
 import os
 import secrets
 from pathlib import Path
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from services.core.platform.settings import Settings
 
@@ -62,3 +65,17 @@ def channel_key(settings: Settings) -> str:
     if settings.channel_key is not None:
         return settings.channel_key.get_secret_value()
     return persistent_secret(settings.data_dir / "channel-key")
+
+
+def pack_signing_key(settings: Settings) -> Ed25519PrivateKey:
+    """The Ed25519 key evidence packs are signed with: the configured seed (32 bytes,
+    URL-safe base64), else the installation's generated one. Backed up with the data dir:
+    packs signed before a new key no longer verify against it."""
+    if settings.pack_signing_key is not None:
+        seed = settings.pack_signing_key.get_secret_value()
+    else:
+        seed = persistent_secret(settings.data_dir / "pack-signing-key", 32)
+    raw = base64.urlsafe_b64decode(seed + "=" * (-len(seed) % 4))
+    if len(raw) != 32:
+        raise ValueError("DUBAN_PACK_SIGNING_KEY must be 32 bytes in URL-safe base64")
+    return Ed25519PrivateKey.from_private_bytes(raw)

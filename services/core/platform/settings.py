@@ -68,6 +68,13 @@ class Settings(BaseSettings):
     # AES-256-GCM key sealing the contact points' credentials (robot URLs and secrets) in the
     # database. Unset: generated into the data dir; back it up with the database.
     channel_key: SecretStr | None = None
+    # Ed25519 seed (32 bytes, URL-safe base64) signing the evidence packs. Unset: generated
+    # into the data dir; `duban verify-pack` checks a pack against the same key.
+    pack_signing_key: SecretStr | None = None
+    # A TrueType font with Chinese glyphs for the evidence pack's PDF (.ttf or .ttc). Unset:
+    # WenQuanYi Zen Hei or Noto Sans CJK where installed, else the PDF names the Adobe
+    # STSong font the reader supplies.
+    pdf_font: Path | None = None
     # Reminders and L1–L2 notices go out only in these hours (local) of working days; L3–L4
     # and urgent findings at any time. "always": no holding back.
     notify_hours: str = Field(
@@ -164,6 +171,9 @@ class Settings(BaseSettings):
     evidence_max_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
     # Width x height is checked before any pixel is decoded: the guard against image bombs.
     evidence_max_pixels: int = Field(default=40_000_000, ge=1)
+    # The audit export (GET /findings/events) writes at most this many events; more matched:
+    # X-Export-Truncated says so and the filters should be narrowed.
+    audit_export_max_rows: int = Field(default=200_000, ge=1, le=5_000_000)
     # An after-photo whose GPS lies farther than this from the finding is flagged `far`.
     gps_tolerance_m: float = Field(default=100, gt=0)
     # S3-compatible object storage (AWS S3, MinIO, Ceph, ...): used when s3_bucket is set.

@@ -129,3 +129,38 @@ def normalised_time_limit(time_limit: Mapping[str, Any]) -> dict[str, Any]:
     if "duration" in time_limit:
         return {"duration": str(time_limit["duration"]).strip().upper()}
     return dict(time_limit)
+
+
+def urgent_time_limit_errors(limit: Mapping[str, Any] | None) -> list[FieldError]:
+    """What is wrong with a category's urgent time limit (either shape; None: none)."""
+    if limit is None:
+        return []
+    clock = clock_of(limit)
+    if clock is None:
+        shapes = 'must be exactly {"working_days": N} or {"duration": "<ISO 8601>"}'
+        return [("urgent_time_limit", shapes)]
+    return [
+        (field.replace("time_limit", "urgent_time_limit", 1), message)
+        for field, message in time_limit_errors(clock, limit)
+    ]
+
+
+def accept_within_errors(value: object) -> list[FieldError]:
+    """What is wrong with a category's sign-for deadline (签收时限); None: none."""
+    if value is None:
+        return []
+    shape = '{"working_hours": 0.5..240} or {"duration": "PT2H"}'
+    if not isinstance(value, Mapping) or len(value) != 1:
+        return [("accept_within", shape)]
+    if "working_hours" in value:
+        hours = value["working_hours"]
+        if isinstance(hours, bool) or not isinstance(hours, int | float) or not 0.5 <= hours <= 240:
+            return [("accept_within.working_hours", "a number of hours from 0.5 to 240")]
+        return []
+    if "duration" in value:
+        try:
+            parse_duration(str(value["duration"]))
+        except ValueError as exc:
+            return [("accept_within.duration", str(exc))]
+        return []
+    return [("accept_within", shape)]

@@ -33,6 +33,7 @@ from services.core.platform.errors import Conflict, InvalidInput, NotFound, inva
 from services.core.reference import store
 from services.core.reference.rules import (
     SINGLE_HOLDER_ROLES,
+    accept_within_errors,
     applies_to_errors,
     clock_after_change,
     clock_of,
@@ -40,6 +41,7 @@ from services.core.reference.rules import (
     normalised_time_limit,
     tenure_errors,
     time_limit_errors,
+    urgent_time_limit_errors,
 )
 
 Changes = Mapping[str, Any]
@@ -294,10 +296,14 @@ async def create_category(
     duplicate_radius_m: int,
     policy_code: str | None,
     active: bool,
+    urgent_time_limit: Mapping[str, Any] | None = None,
+    accept_within: Mapping[str, Any] | None = None,
 ) -> Category:
     """`clock` defaults to the one the time limit is counted on."""
     counted_on = clock or clock_of(time_limit) or "working_days"
     _check(time_limit_errors(counted_on, time_limit))
+    _check(urgent_time_limit_errors(urgent_time_limit))
+    _check(accept_within_errors(accept_within))
     taken = f"A category with code {code!r} already exists."
     if await session.scalar(select(exists().where(Category.code == code))):
         raise Conflict(taken)
@@ -309,6 +315,8 @@ async def create_category(
         kind=kind,
         clock=counted_on,
         time_limit=normalised_time_limit(time_limit),
+        urgent_time_limit=normalised_time_limit(urgent_time_limit) if urgent_time_limit else None,
+        accept_within=dict(accept_within) if accept_within else None,
         duplicate_radius_m=duplicate_radius_m,
         policy_code=policy_code,
         active=active,
@@ -325,6 +333,14 @@ async def update_category(session: AsyncSession, code: str, changes: Changes) ->
     time_limit = changes.get("time_limit", target.time_limit)
     clock = clock_after_change(target.clock, changes.get("clock"), changes.get("time_limit"))
     _check(time_limit_errors(clock, time_limit))
+    # Either may be set to null: no urgent limit, no sign-for deadline.
+    if "urgent_time_limit" in changes:
+        urgent = changes["urgent_time_limit"]
+        _check(urgent_time_limit_errors(urgent))
+        target.urgent_time_limit = normalised_time_limit(urgent) if urgent else None
+    if "accept_within" in changes:
+        _check(accept_within_errors(changes["accept_within"]))
+        target.accept_within = dict(changes["accept_within"]) if changes["accept_within"] else None
     if "policy_code" in changes:
         await _check_policy(session, changes["policy_code"])
     target.clock = clock

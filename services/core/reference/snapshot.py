@@ -58,6 +58,8 @@ class CategoryInfo:
     duplicate_radius_m: int
     policy_code: str | None
     active: bool
+    # An urgent finding's limit (None: the normal one applies).
+    urgent_time_limit: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -134,6 +136,7 @@ async def load_reference(session: AsyncSession, revision: int) -> Reference:
             c.duplicate_radius_m,
             c.policy_code,
             c.active,
+            MappingProxyType(dict(c.urgent_time_limit)) if c.urgent_time_limit else None,
         )
         for c in (await session.execute(select(Category))).scalars()
     ]

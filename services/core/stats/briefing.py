@@ -100,6 +100,9 @@ class DistrictLine(BaseModel):
     recurrences: int
     escalations: dict[str, int]  # "1".."4" → escalations fired in the week at that level
     coverage: float | None = None  # inspection coverage counted in the score (None: not used)
+    # Findings transferred away from the district's units, and returned by them, in the week.
+    transfers: int = 0
+    returns: int = 0
 
 
 class CoverageLine(BaseModel):
@@ -214,6 +217,8 @@ def _line(s: UnitStats) -> DistrictLine:
         rework=s.counts.rework,
         recurrences=s.counts.recurrences,
         coverage=s.coverage,
+        transfers=s.transfers,
+        returns=s.returns,
         escalations={
             str(level): sum(n for lv, n in s.counts.escalations.items() if min(lv, 4) == level)
             for level in REPORTED_LEVELS

@@ -28,6 +28,7 @@ from sqlalchemy import (
     literal_column,
     or_,
     select,
+    text,
     union_all,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -44,6 +45,7 @@ from services.core.models import (
     OpenFindingChange,
     OpenFindingDay,
     Unit,
+    UnitHandoff,
 )
 from services.core.stats.days import DaySplit, split
 
@@ -172,6 +174,10 @@ class UnitStats:
     tasks_due: int = 0
     tasks_done: int = 0
     coverage: float | None = None
+    # Findings the subtree's units passed on in the window (推诿 made visible): transferred
+    # away from them by a dispatcher, returned by them with approval. Shown, not scored.
+    transfers: int = 0
+    returns: int = 0
 
 
 _When = TypeVar("_When", date, datetime)
@@ -459,6 +465,17 @@ def escalation_counts(
     return union_all(*parts)
 
 
+def handoff_counts(since: datetime | None, until: datetime | None) -> Select[int, str, int]:
+    """Per charged unit and kind (transfer, return): the handoffs in the window, read from
+    the index by time (migration 0025)."""
+    h = UnitHandoff
+    return (
+        select(h.unit_id, h.kind, func.count())
+        .where(*_window(h.at, since, until))
+        .group_by(h.unit_id, h.kind)
+    )
+
+
 def task_counts(
     since: datetime | None, until: datetime | None, now: datetime
 ) -> Select[int | None, int, int]:
@@ -561,6 +578,13 @@ async def ranking(
         target.counts.add(counts)
         target.weighted.add(counts, EXPOSURE_WEIGHT if exposure else 1)
 
+    for charged, kind, n in await session.execute(handoff_counts(since, until)):
+        target = stats.get(owner.get(charged, 0))
+        if target is not None and kind == "transfer":
+            target.transfers += int(n)
+        elif target is not None:
+            target.returns += int(n)
+
     in_use = False
     # Points lie in districts and streets: a department's rank does not count coverage.
     territorial = level in ("district", "street")
@@ -585,3 +609,72 @@ async def ranking(
     for s, b in zip(result, boards([s.rank for s in result]), strict=True):
         s.board = b
     return Ranking(sorted(result, key=lambda s: (s.rank, s.code)), open_reported)
+
+
+@dataclass(frozen=True)
+class SuspensionFigures:
+    """One unit's suspensions (挂账) asked for in a window: how many, what became of them, and
+    how long the approved ones stopped the clock (to `now` for those still running)."""
+
+    unit_id: int
+    code: str
+    name: str
+    district_code: str | None
+    district_name: str | None
+    requested: int
+    refused: int
+    approved: int
+    active: int
+    ended: int
+    suspended_days: float
+    longest_days: float
+
+
+_SUSPENSIONS = text("""
+SELECT u.id, u.code, u.name, d.code AS district_code, d.name AS district_name,
+       count(*) AS requested,
+       count(*) FILTER (WHERE s.state = 'refused') AS refused,
+       count(*) FILTER (WHERE s.started_at IS NOT NULL) AS approved,
+       count(*) FILTER (WHERE s.state = 'active') AS active,
+       count(*) FILTER (WHERE s.state = 'ended') AS ended,
+       coalesce(sum(extract(epoch FROM coalesce(s.ended_at, :now) - s.started_at))
+                FILTER (WHERE s.started_at IS NOT NULL), 0) / 86400.0 AS suspended_days,
+       coalesce(max(extract(epoch FROM coalesce(s.ended_at, :now) - s.started_at))
+                FILTER (WHERE s.started_at IS NOT NULL), 0) / 86400.0 AS longest_days
+FROM suspensions s
+JOIN units u ON u.id = s.responsible_unit_id
+LEFT JOIN LATERAL (
+    SELECT a.code, a.name FROM units a
+    WHERE a.kind = 'district' AND u.path LIKE a.path || '%'
+    LIMIT 1
+) d ON true
+WHERE (CAST(:since AS timestamptz) IS NULL OR s.requested_at >= :since)
+  AND (CAST(:until AS timestamptz) IS NULL OR s.requested_at < :until)
+GROUP BY u.id, u.code, u.name, d.code, d.name
+ORDER BY suspended_days DESC, u.code
+""")
+
+
+async def suspension_report(
+    session: AsyncSession, *, since: datetime | None, until: datetime | None, now: datetime
+) -> list[SuspensionFigures]:
+    """Per responsible unit, the suspensions asked for in [since, until), the units whose
+    suspensions stopped the clock longest first."""
+    rows = await session.execute(_SUSPENSIONS, {"since": since, "until": until, "now": now})
+    return [
+        SuspensionFigures(
+            unit_id=r.id,
+            code=r.code,
+            name=r.name,
+            district_code=r.district_code,
+            district_name=r.district_name,
+            requested=r.requested,
+            refused=r.refused,
+            approved=r.approved,
+            active=r.active,
+            ended=r.ended,
+            suspended_days=round(float(r.suspended_days), 2),
+            longest_days=round(float(r.longest_days), 2),
+        )
+        for r in rows
+    ]

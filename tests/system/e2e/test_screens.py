@@ -29,8 +29,10 @@ from tests.helpers import (
     demo_password,
     device_token,
     make_overdue,
+    make_pdf,
     post,
     sweep,
+    wait_for,
 )
 from tests.photos import make_jpeg, upload
 
@@ -261,6 +263,8 @@ async def test_a_handler_accepts_photographs_and_submits_on_the_phone(
     token = await device_token(live.factory, "handler.shinan.badaguan")
     after = tmp_path / "after.jpg"
     after.write_bytes(make_jpeg(640, 480))
+    report = tmp_path / "清运记录.pdf"
+    report.write_bytes(make_pdf())
     page = await phone(browser, live)
     await open_app(page, live, token)
     card = f"#task-list [data-id='{task['id']}']"
@@ -277,6 +281,10 @@ async def test_a_handler_accepts_photographs_and_submits_on_the_phone(
     await page.until(f"document.querySelector(\"{card}\")?.dataset.status === 'accepted'")
     await page.set_files(f"{card} input[type=file]", after)
     await page.until(f"document.querySelector(\"{card} .result\").textContent === '照片已上传。'")
+    # A report of the work goes with the submission as an attachment.
+    await page.set_files(f"{card} input[data-attach]", report)
+    listed = f'document.querySelector("{card} [data-testid=attached]").textContent'
+    await page.until(f"{listed}.includes('清运记录.pdf')")
     await page.fill(f"{card} form[data-form=submit] input", "已清运")
     await page.js(f'document.querySelector("{card} form[data-form=submit]").requestSubmit()')
     await page.until(f'document.querySelector("{card}") === null')
@@ -284,7 +292,15 @@ async def test_a_handler_accepts_photographs_and_submits_on_the_phone(
         status = await session.scalar(
             text("SELECT status FROM findings WHERE id = :id"), {"id": task["id"]}
         )
+        carried = await session.scalar(
+            text(
+                "SELECT e.payload -> 'attachments' -> 0 ->> 'name' FROM events e "
+                "WHERE e.finding_id = :id AND e.action = 'submit'"
+            ),
+            {"id": task["id"]},
+        )
     assert status == "submitted"
+    assert carried == "清运记录.pdf"
     assert outside(page, live.url) == []
     await page.close()
 
@@ -367,6 +383,8 @@ async def test_the_dispatcher_dispatches_a_queued_report(browser: Browser, live:
         fid = str(f["id"])
         r = await act(client, await login("handler.shinan"), fid, "return", note="非本区职责")
         assert r.status_code == 200, r.text
+        r = await act(client, await login("dispatcher"), fid, "approve_return")
+        assert r.status_code == 200, r.text
     page = await desk_page(browser, live, "dispatcher")
     await page.goto(f"{live.url}/ui/desk/dispatch")
     row = f"[data-finding='{fid}']"
@@ -415,4 +433,122 @@ async def test_the_findings_list_filters_and_exports(browser: Browser, live: Liv
     link = await page.js("document.querySelector('[data-testid=export-xlsx]').href")
     size = await page.js(f"fetch({json.dumps(link)}).then(r => r.blob()).then(b => b.size)")
     assert size > 1000
+    await page.close()
+
+
+async def progress_notes(live: Live, fid: str) -> list[str]:
+    async with live.factory() as session:
+        rows = await session.execute(
+            text(
+                "SELECT payload->>'note' FROM events WHERE finding_id = :id AND action = 'progress'"
+            ),
+            {"id": fid},
+        )
+        return [r[0] for r in rows]
+
+
+async def test_on_the_phone_a_co_handling_unit_only_adds_progress(
+    browser: Browser, live: Live
+) -> None:
+    async with AsyncClient(base_url=live.url, timeout=30) as client:
+        login = Login(client)
+        shared = await post(client, await login("inspector"), description="协办：香港西路占道")
+        r = await act(
+            client,
+            await login("dispatcher"),
+            str(shared["id"]),
+            "transfer",
+            unit="shinan",
+            note="区里牵头",
+            co_units=["shinan.cgj"],
+        )
+        assert r.status_code == 200, r.text
+    # The bureau co-handles: its card names the lead and offers progress only.
+    page = await phone(browser, live)
+    await open_app(page, live, await device_token(live.factory, "handler.shinan.cgj"))
+    card = f"#task-list [data-id='{shared['id']}']"
+    await page.until(f'document.querySelector("{card}") !== null')
+    assert await page.js(f'document.querySelector("{card} [data-co]") !== null')
+    forms = await page.js(
+        f'[...document.querySelectorAll("{card} [data-form], {card} [data-action]")]'
+        ".map((e) => e.dataset.form || e.dataset.action)"
+    )
+    assert set(forms) == {"progress"}
+    await accessible(page)
+    await page.fill(f"{card} form[data-form=progress] input", "已派人清理")
+    await page.js(f'document.querySelector("{card} form[data-form=progress]").requestSubmit()')
+    notes, _ = await wait_for(lambda: progress_notes(live, str(shared["id"])), bool, within=30)
+    assert notes == ["已派人清理"]
+    assert outside(page, live.url) == []
+    await page.close()
+
+
+async def test_on_the_phone_a_return_waits_for_the_dispatcher(browser: Browser, live: Live) -> None:
+    async with AsyncClient(base_url=live.url, timeout=30) as client:
+        mine = await post(
+            client, await Login(client)("inspector"), description="退回：居庸关路杂物"
+        )
+    page = await phone(browser, live)
+    await open_app(page, live, await device_token(live.factory, "handler.shinan.badaguan"))
+    card = f"#task-list [data-id='{mine['id']}']"
+    await page.until(f'document.querySelector("{card}") !== null')
+    await page.fill(f"{card} form[data-form=return] input", "属城管局设施")
+    await page.js(f'document.querySelector("{card} form[data-form=return]").requestSubmit()')
+    # It stays on the list, saying it waits for the dispatcher, with no second request.
+    await page.until(f'document.querySelector("{card}")?.textContent.includes("待派单员审批")')
+    assert await page.js(f'document.querySelector("{card} form[data-form=return]") === null')
+    async with live.factory() as session:
+        row = (
+            await session.execute(
+                text("SELECT status, return_requested_at IS NOT NULL FROM findings WHERE id = :id"),
+                {"id": mine["id"]},
+            )
+        ).one()
+    assert tuple(row) == ("assigned", True)
+    assert outside(page, live.url) == []
+    await page.close()
+
+
+async def test_a_handler_asks_on_the_phone_to_suspend_and_resumes_once_approved(
+    browser: Browser, live: Live
+) -> None:
+    """挂账 on the phone: the handler picks a reason, the expected date and details; the
+    request shows on the card; once the office approved it the card is suspended with only
+    a resume button, which puts it back where it was."""
+    async with AsyncClient(base_url=live.url, timeout=30) as client:
+        login = Login(client)
+        task = await post(client, await login("inspector"), description="挂账：违建待拆")
+        office = await login("dispatcher")
+    token = await device_token(live.factory, "handler.shinan.badaguan")
+    page = await phone(browser, live)
+    await open_app(page, live, token)
+    card = f"#task-list [data-id='{task['id']}']"
+    await page.until(f'document.querySelector("{card}") !== null')
+    form = f"{card} form[data-form=request_suspension]"
+    await page.js(f'document.querySelector("{card} details.suspension").open = true')
+    await page.js(f'document.querySelector("{form} select").value = "funding"')
+    day = (datetime.now(UTC) + timedelta(days=40)).date().isoformat()
+    await page.fill(f"{form} input[type=date]", day)
+    await page.fill(f"{form} input[name=note]", "拆除资金待财政拨付")
+    await accessible(page)
+    await page.js(f'document.querySelector("{form}").requestSubmit()')
+    await page.until(f'document.querySelector("{card} [data-suspension=requested]") !== null')
+    async with live.factory() as session:
+        row = (
+            await session.execute(
+                text("SELECT reason, note, state FROM suspensions WHERE finding_id = :id"),
+                {"id": task["id"]},
+            )
+        ).one()
+    assert tuple(row) == ("funding", "拆除资金待财政拨付", "requested")
+
+    async with AsyncClient(base_url=live.url, timeout=30) as client:
+        r = await act(client, office, str(task["id"]), "approve_suspension")
+        assert r.status_code == 200, r.text
+    await page.goto(f"{live.url}/m/")
+    await page.until(f"document.querySelector(\"{card}\")?.dataset.status === 'suspended'")
+    assert await page.js(f'document.querySelector("{card} [data-action=accept]")') is None
+    await page.js(f'document.querySelector("{card} form[data-form=resume]").requestSubmit()')
+    await page.until(f"document.querySelector(\"{card}\")?.dataset.status === 'assigned'")
+    assert outside(page, live.url) == []
     await page.close()
