@@ -284,6 +284,27 @@ async def test_closing_a_suspended_finding_ends_its_suspension(
     assert states == {f["id"]: "ended", g["id"]: "lapsed"}
 
 
+async def test_a_transfer_lapses_the_request_of_the_unit_it_leaves(
+    client: AsyncClient, login: Login, factory: async_sessionmaker[AsyncSession]
+) -> None:
+    handler, office = await login(HANDLER), await login("dispatcher")
+    f = await post(client, await login("inspector"), description="转办前申请挂账")
+    until = (datetime.now(UTC) + timedelta(days=20)).isoformat()
+    asked = await act(
+        client, handler, f["id"], "request_suspension", note="x", reason="funding", resume_at=until
+    )
+    assert asked.status_code == 200, asked.text
+    moved = await act(client, office, f["id"], "transfer", unit="shinan.cgj", note="属城管局")
+    assert moved.status_code == 200, moved.text
+    assert moved.json()["suspension"] is None
+    async with factory() as session:
+        (state,) = (await session.execute(select(Suspension.state))).scalars()
+    assert state == "lapsed"
+    # The office cannot approve what the unit that now holds it never asked for.
+    approve = await act(client, office, f["id"], "approve_suspension")
+    assert approve.status_code == 409, approve.text
+
+
 async def test_a_month_suspended_demolition_is_rectified_on_time_and_reported_per_unit(
     client: AsyncClient, login: Login, factory: async_sessionmaker[AsyncSession]
 ) -> None:

@@ -155,11 +155,18 @@ async def end(
 
 
 async def settle_on_leaving(
-    session: AsyncSession, finding: Finding, to_status: Status, now: datetime, actor_id: int
+    session: AsyncSession,
+    finding: Finding,
+    to_status: Status,
+    now: datetime,
+    actor_id: int,
+    *,
+    to_another_unit: bool = False,
 ) -> dict[str, Any]:
-    """A finding that leaves the unit's hands (returned, submitted, closed) takes its
-    pending request (lapsed) or running suspension (ended) with it."""
-    if to_status in (Status.ASSIGNED, Status.ACCEPTED, Status.SUSPENDED):
+    """A finding that leaves the unit's hands (returned, transferred to another unit,
+    submitted, closed) takes its pending request (lapsed) or running suspension (ended) with
+    it: the unit that asked no longer holds it."""
+    if to_status in (Status.ASSIGNED, Status.ACCEPTED, Status.SUSPENDED) and not to_another_unit:
         return {}
     row = await open_suspension(session, finding.id)
     if row is None:

@@ -182,7 +182,12 @@ async def transition(
     if files:
         payload["attachments"] = [attachment_summary(a) for a in files]
     payload |= await settle_on_leaving(
-        session, finding, plan.to_status, clock.now, principal.user_id
+        session,
+        finding,
+        plan.to_status,
+        clock.now,
+        principal.user_id,
+        to_another_unit=plan.action is Action.TRANSFER,
     )
     finding.status = plan.to_status
     if plan.to_status not in CLOCK_RUNNING:
