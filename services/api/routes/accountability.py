@@ -251,19 +251,25 @@ PACK_RESPONSES: dict[int | str, dict[str, Any]] = {
 async def make_evidence_pack(
     body: PackIn, caller: Caller, session: Session, settings: SettingsDep
 ) -> Response:
-    """One ZIP for the discipline commission: the report (HTML and PDF, Chinese) — each
+    """One ZIP for the discipline commission: the report (HTML and PDF, Chinese) — a
+    commitment's pledge, progress and own escalations when it is the subject; each
     finding's timeline, escalations with their receipts and 批示, photos with their flags —
     the photos, the rows as CSV, and a manifest of SHA-256 sums, signed with the server's
     key (`duban verify-pack FILE` checks it). Taking a pack is recorded."""
-    chosen = [name for name in ("finding", "unit", "person") if getattr(body, name) is not None]
+    kinds = ("finding", "commitment", "unit", "person")
+    chosen = [name for name in kinds if getattr(body, name) is not None]
     if len(chosen) != 1:
         raise Problem(
             422,
-            "Name exactly one of finding, unit and person.",
+            "Name exactly one of finding, commitment, unit and person.",
             kind="validation",
-            errors=[{"field": "finding", "message": "exactly one of finding, unit, person"}],
+            errors=[
+                {"field": "finding", "message": "exactly one of finding, commitment, unit, person"}
+            ],
         )
-    subject = Subject(chosen[0], body.finding, body.unit, body.person, body.since, body.until)
+    subject = Subject(
+        chosen[0], body.finding, body.unit, body.person, body.since, body.until, body.commitment
+    )
     name, archive = await service.make_pack(
         session,
         caller,

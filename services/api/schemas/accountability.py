@@ -134,10 +134,11 @@ class FollowUpOut(BaseModel):
 
 
 class PackIn(Input):
-    """Exactly one subject: a finding, a unit (its subtree) or a person; a unit's or a
-    person's pack covers `since` to `until`."""
+    """Exactly one subject: a finding, a commitment (with the findings it covers), a unit
+    (its subtree) or a person; a unit's or a person's pack covers `since` to `until`."""
 
     finding: uuid.UUID | None = None
+    commitment: Id | None = None
     unit: Code | None = None
     person: Id | None = None
     since: Timestamp | None = None

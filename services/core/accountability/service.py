@@ -249,7 +249,7 @@ async def make_pack(
     Only the discipline commission and admins take packs (403). Flushes."""
     if not pack.may_make_pack(principal):
         raise AccountabilityError(403, "Evidence packs are the discipline commission's.")
-    if subject.kind != "finding":
+    if subject.kind not in ("finding", "commitment"):
         if subject.since is None or subject.until is None:
             raise AccountabilityError(422, "A unit's or a person's pack covers a period.", "since")
         _check_period(subject.since, subject.until)
@@ -259,12 +259,13 @@ async def make_pack(
         # reportlab is CPU-bound: off the event loop.
         "report.pdf": await asyncio.to_thread(report.pdf, facts, tz, font_path),
         **pack.csv_files(facts),
-        **{p.path: p.data for f in facts.findings for p in f.photos if p.data is not None},
+        **facts.photo_files(),
     }
     header = {
         "subject": {
             "kind": subject.kind,
             "finding": str(subject.finding) if subject.finding else None,
+            "commitment": subject.commitment,
             "unit": subject.unit,
             "person": subject.person,
             "since": subject.since.isoformat() if subject.since else None,
