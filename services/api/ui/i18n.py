@@ -246,6 +246,8 @@ _STRINGS: dict[str, tuple[str, str]] = {
     "record_action": ("措施", "Action"),
     "summary": ("事由", "Summary"),
     "evidence_pack": ("下载证据包", "Download the evidence pack"),
+    "commitment_pack": ("整改承诺证据包", "A commitment's evidence pack"),
+    "commitment_no": ("承诺编号", "Commitment no."),
     "phone_app": ("手机端", "Phone app"),
     "dispatch_queue": (
         "待派单（未定责任单位或被退回）",
