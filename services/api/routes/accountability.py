@@ -21,6 +21,8 @@ from ..deps import Caller, Session, SettingsDep, require_roles, utcnow
 from ..pagination import PageDep, id_key, split_page
 from ..problems import Problem
 from ..schemas.accountability import (
+    CommitmentFiguresOut,
+    CommitmentLedgerEscalationOut,
     FiguresOut,
     FollowUpIn,
     FollowUpOut,
@@ -62,6 +64,13 @@ def _figures(f: Figures) -> FiguresOut:
         median_rectify_working_hours=f.median_rectify_hours,
         follow_ups=FollowUps(**f.follow_ups),
         open_after_level_4=f.open_after_top_level,
+        commitments=CommitmentFiguresOut(
+            received=f.commitments.received,
+            by_level={str(k): v for k, v in f.commitments.by_level.items()},
+            delivered=f.commitments.delivered,
+            opened=f.commitments.opened,
+            open_after_last_level=f.commitments.open_after_last_level,
+        ),
     )
 
 
@@ -94,6 +103,18 @@ def render_ledger(ledger: service.Ledger, tz: ZoneInfo) -> LedgerOut:
                         still_open=e.still_open,
                     )
                     for e in s.escalations
+                ],
+                commitment_escalations=[
+                    CommitmentLedgerEscalationOut(
+                        id=e.escalation_id,
+                        commitment_id=e.commitment_id,
+                        level=e.level,
+                        fired_at=local(e.fired_at, tz),
+                        delivered=e.delivered,
+                        opened=e.opened,
+                        still_open=e.still_open,
+                    )
+                    for e in s.commitment_escalations
                 ],
             )
             for s in ledger.shares

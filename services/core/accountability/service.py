@@ -85,13 +85,14 @@ async def person_ledger(
     if person is None or not may_read_ledger(principal, person_id):
         raise NotFound(f"No ledger of person {person_id} in your scope.")
     rows = await queries.ledger_of_person(session, person_id, since, until)
+    pledges = await queries.commitment_ledger_of_person(session, person_id, since, until)
     return Ledger(
         "person",
         person.name,
         since,
         until,
-        figures(rows, clock, now),
-        shares(rows, by_post, clock, now),
+        figures(rows, clock, now, pledges),
+        shares(rows, by_post, clock, now, pledges),
         await queries.posts_of_person(session, person_id),
     )
 
@@ -111,13 +112,14 @@ async def post_ledger(
     if unit is None:
         raise NotFound(f"No unit {unit_code!r}.")
     rows = await queries.ledger_of_post(session, unit.id, role, since, until)
+    pledges = await queries.commitment_ledger_of_post(session, unit.id, role, since, until)
     return Ledger(
         "post",
         f"{unit.name} {role}",
         since,
         until,
-        figures(rows, clock, now),
-        shares(rows, by_holder, clock, now),
+        figures(rows, clock, now, pledges),
+        shares(rows, by_holder, clock, now, pledges),
         await queries.post_history(session, unit.id, role),
     )
 
