@@ -239,6 +239,8 @@ _STRINGS: dict[str, tuple[str, str]] = {
     "median_rectify": ("整改用时中位数（工作小时）", "Median hours to rectify (working)"),
     "follow_ups": ("批示跟踪 按期/逾期/未到期", "Follow-ups met/missed/pending"),
     "open_after_l4": ("四级督办后仍未整改", "Open after level 4"),
+    "commitment_escalations": ("承诺督办", "Commitment escalations"),
+    "open_after_last": ("末级后未完成", "Open after the last level"),
     "ledger_total": ("合计", "Total"),
     "tenures": ("任职经历", "Posts held"),
     "records": ("问责记录", "Accountability records"),
