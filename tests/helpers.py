@@ -1701,6 +1701,55 @@ async def insert_escalation(
     return eid
 
 
+async def insert_commitment_escalation(
+    conn: asyncpg.Connection,
+    commitment: int,
+    level: int,
+    fired_at: datetime,
+    *,
+    person: int,
+    unit_code: str,
+    target: str = "district_head",
+    notice: Notice | None = Notice(),
+) -> int:
+    """A level of a commitment's ladder as its sweep would have written it, addressed to
+    `person` as holder of a post of `unit_code`, with its notice to them (naming the
+    commitment, the level's id in its payload)."""
+    unit_id, unit_name = await conn.fetchrow(
+        "SELECT id, name FROM units WHERE code = $1", unit_code
+    )
+    name = await conn.fetchval("SELECT name FROM people WHERE id = $1", person)
+    eid: int = await conn.fetchval(
+        "INSERT INTO commitment_escalations (commitment_id, level, target, fired_at, due_for, "
+        "reason, target_person_id, target_name, target_unit_id, target_unit_name) "
+        "VALUES ($1, $2, $3, $4, $4, 'overdue', $5, $6, $7, $8) RETURNING id",
+        commitment,
+        level,
+        target,
+        fired_at,
+        person,
+        name,
+        unit_id,
+        unit_name,
+    )
+    if notice is not None:
+        await conn.execute(
+            "INSERT INTO notifications (dedupe_key, kind, commitment_id, recipient_person_id, "
+            "channel, subject, payload, status, sent_at, read_at, opened_at) "
+            "VALUES ($1, 'commitment', $2, $3, $4, '承诺督办', $5, $6, $7, $8, $9)",
+            f"test:commitment:{eid}:{notice.channel}",
+            commitment,
+            person,
+            notice.channel,
+            json.dumps({"commitment_escalation_id": eid, "level": level}),
+            "sent" if notice.sent else "failed",
+            fired_at if notice.sent else None,
+            fired_at if notice.opened and notice.channel == "inbox" else None,
+            fired_at if notice.opened and notice.channel != "inbox" else None,
+        )
+    return eid
+
+
 async def close_rectified(conn: asyncpg.Connection, finding: str, at: datetime) -> None:
     await conn.execute(
         "UPDATE findings SET status = 'closed', close_reason = 'rectified', submitted_at = $2, "

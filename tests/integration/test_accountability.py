@@ -2,8 +2,9 @@
 
 The history (November 2026, no holiday; office hours 08:30-18:00): 市南区's head post changes
 hands on Monday 16 November, from the demo's head (A) to a newcomer (B), and A becomes the
-city leader in charge of 李沧区 that day. Every figure below is worked out by hand from the
-rows inserted here."""
+city leader in charge of 李沧区 that day. Two commitments of 市南区 escalate to the head post
+on their own ladder (levels 1 and 2, the default): X is never accepted, Y is. Every figure
+below is worked out by hand from the rows inserted here."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from tests.helpers import (
     assert_problem,
     close_rectified,
     hand_over_post,
+    insert_commitment_escalation,
     insert_escalation,
     meeting_with,
     person_of_account,
@@ -129,7 +131,45 @@ async def history(client: AsyncClient, login: Login, conn: asyncpg.Connection) -
         conn, f5, 3, t(23, 10), person=a, unit_code="licang", target="city_leader",
         acknowledged_at=t(23, 10, 30), instruction="李沧区抓紧落实",
     )  # fmt: skip
-    return {"a": a, "b": b, "e": e, "findings": [*f, f5]}
+    c = await commitments_history(client, login, conn, a, b)
+    return {"a": a, "b": b, "e": e, "c": c, "findings": [*f, f5]}
+
+
+async def commitments_history(
+    client: AsyncClient, login: Login, conn: asyncpg.Connection, a: int, b: int
+) -> dict[str, int]:
+    """X: level 1 to A (read), level 2 to B (sent, unread), never accepted; Y: level 1 to A
+    before the period, level 2 to B (undelivered), then accepted as done."""
+    _, (x, y) = await meeting_with(
+        client, await login("dispatcher"), pledge("shinan"), pledge("shinan")
+    )
+    await conn.execute("UPDATE commitments SET accepted_at = $2 WHERE id = $1", y["id"], t(27, 9))
+    c: dict[str, int] = {"x": x["id"], "y": y["id"]}
+    c["y1"] = await insert_commitment_escalation(
+        conn, y["id"], 1, t(28, 10, month=10), person=a, unit_code="shinan"
+    )
+    c["x1"] = await insert_commitment_escalation(
+        conn, x["id"], 1, t(10, 10), person=a, unit_code="shinan", notice=Notice(opened=True)
+    )
+    c["x2"] = await insert_commitment_escalation(
+        conn, x["id"], 2, t(19, 10), person=b, unit_code="shinan", notice=Notice(channel="sms")
+    )
+    c["y2"] = await insert_commitment_escalation(
+        conn, y["id"], 2, t(20, 10), person=b, unit_code="shinan",
+        notice=Notice(sent=False, channel="sms"),
+    )  # fmt: skip
+    return c
+
+
+def pledged(received: int, by_level: dict[str, int], delivered: int, opened: int, still: int
+            ) -> dict[str, Any]:  # fmt: skip
+    return {
+        "received": received,
+        "by_level": by_level,
+        "delivered": delivered,
+        "opened": opened,
+        "open_after_last_level": still,
+    }
 
 
 def levels(**counts: int) -> dict[str, int]:
@@ -159,6 +199,9 @@ async def test_a_post_changing_hands_splits_its_ledger_between_the_holders(
         "median_rectify_working_hours": 16.25,
         "follow_ups": {"met": 1, "missed": 1, "pending": 0},
         "open_after_level_4": 1,
+        # Beside the findings' figures, unchanged by them: X's two levels and Y's second;
+        # X is still not done after its last level.
+        "commitments": pledged(3, {"1": 1, "2": 2}, 2, 1, 1),
     }
     a_share, b_share = ledger["shares"]
     assert (a_share["person_id"], b_share["person_id"]) == (h["a"], h["b"])
@@ -177,7 +220,16 @@ async def test_a_post_changing_hands_splits_its_ledger_between_the_holders(
         "median_rectify_working_hours": 17.5,
         "follow_ups": {"met": 0, "missed": 0, "pending": 0},
         "open_after_level_4": 1,
+        "commitments": pledged(2, {"2": 2}, 1, 0, 1),
     }
+    # A was told of X's first level and read it; X, still open after its last level,
+    # counts against each holder it reached, as a finding still open after level 4 does.
+    assert a_share["figures"]["commitments"] == pledged(1, {"1": 1}, 1, 1, 1)
+    assert [e["id"] for e in a_share["commitment_escalations"]] == [h["c"]["x1"]]
+    assert [(e["commitment_id"], e["still_open"]) for e in b_share["commitment_escalations"]] == [
+        (h["c"]["x"], True),
+        (h["c"]["y"], False),
+    ]
     # The post's history: A until the hand-over, then B.
     tenures = [(x["person_id"], x["valid_to"]) for x in ledger["tenures"]]
     assert tenures == [(h["a"], "2026-11-16T00:00:00+08:00"), (h["b"], None)]
@@ -196,6 +248,8 @@ async def test_a_persons_ledger_follows_them_to_their_next_post(
     assert ledger["totals"]["received"] == 3
     assert ledger["totals"]["by_level"] == levels(l2=2, l3=1)
     assert ledger["totals"]["median_ack_working_hours"] == 3.0
+    # Y's first level fired before the period: only X's counts.
+    assert ledger["totals"]["commitments"] == pledged(1, {"1": 1}, 1, 1, 1)
     posts = [(s["unit_name"], s["role"], s["figures"]["received"]) for s in ledger["shares"]]
     assert posts == [("市南区", "head", 2), ("李沧区", "city_leader", 1)]
     held = {(x["unit"], x["role"], x["valid_to"]) for x in ledger["tenures"]}

@@ -20,21 +20,29 @@ from services.core.accountability.pack import MANIFEST, verify
 from services.core.platform.keys import pack_signing_key
 from services.core.platform.settings import Settings
 from tests.helpers import (
+    COMMITMENTS,
     TZ,
     Login,
     assert_problem,
     escalations,
     flip_byte,
     make_overdue,
+    meeting_with,
     member_offset,
+    overdue_commitment,
     person_of_account,
+    pledge,
     post,
     sweep,
+    sweep_pledges,
 )
 from tests.photos import make_jpeg, upload
 
 PACKS = "/api/v1/accountability/evidence-packs"
 INSTRUCTION = "请八大关街道三日内清运完毕"
+TARGETS = "示例：承诺月底前背街小巷全部清运"
+PROGRESS = "示例：已清运三条街巷"
+RETURNED = "示例：照片不足，请补充"
 
 
 async def escalated_finding(
@@ -226,3 +234,113 @@ async def test_only_the_commission_and_admins_take_packs(
         headers=await login("discipline"),
     )  # fmt: skip
     assert_problem(r, 404)
+
+
+async def overdue_pledge_with_progress(
+    client: AsyncClient,
+    login: Login,
+    factory: async_sessionmaker[AsyncSession],
+    settings: Settings,
+) -> tuple[int, str]:
+    """A 市南 commitment covering a finding, with a progress report the office returned, past
+    its deadline and swept up its ladder; its id and the finding's."""
+    office = await login("dispatcher")
+    fid = (await post(client, await login("inspector"), description="承诺所涉问题"))["id"]
+    _, (c,) = await meeting_with(client, office, pledge(findings=[fid], targets=TARGETS))
+    url = f"{COMMITMENTS}/{c['id']}"
+    r = await client.post(
+        f"{url}/progress", json={"text": PROGRESS, "percent": 40},
+        headers=await login("handler.shinan"),
+    )  # fmt: skip
+    assert r.status_code == 201, r.text
+    r = await client.post(
+        f"{url}/progress/{r.json()['id']}/review",
+        json={"decision": "return", "note": RETURNED}, headers=office,
+    )  # fmt: skip
+    assert r.status_code == 200, r.text
+    now = datetime.now(UTC)
+    await overdue_commitment(factory, c["id"], now - timedelta(days=30))
+    assert (await sweep_pledges(factory, settings, now)).escalations == 2
+    return int(c["id"]), fid
+
+
+async def test_a_commitment_pack_holds_the_pledge_its_progress_and_its_escalations(
+    client: AsyncClient,
+    login: Login,
+    factory: async_sessionmaker[AsyncSession],
+    settings: Settings,
+    server_side: asyncpg.Connection,
+) -> None:
+    cid, fid = await overdue_pledge_with_progress(client, login, factory, settings)
+    archive = await take(client, login, {"commitment": cid})
+    key = pack_signing_key(settings).public_key()
+    result = verify(archive, key)
+    assert result.ok, result.problems
+    with zipfile.ZipFile(io.BytesIO(archive)) as zf:
+        names = set(zf.namelist())
+        manifest = json.loads(zf.read(MANIFEST))
+        html = zf.read("report.html").decode()
+        pdf = zf.read("report.pdf")
+
+        def rows(name: str) -> list[dict[str, str]]:
+            return list(csv.DictReader(io.StringIO(zf.read(name).decode("utf-8-sig"))))
+
+        (pledged,) = rows("rows/commitments.csv")
+        (progress,) = rows("rows/commitment_progress.csv")
+        levels = rows("rows/commitment_escalations.csv")
+        receipts = rows("rows/commitment_receipts.csv")
+        findings = rows("rows/findings.csv")
+    sums = {f["path"] for f in manifest["files"]}
+    assert sums == names - {"manifest.json", "manifest.sig"}
+    assert {"rows/commitments.csv", "rows/commitment_progress.csv"} <= sums
+    assert manifest["subject"]["kind"] == "commitment"
+    assert manifest["subject"]["commitment"] == cid
+    # The pledge, its status and leader; the report returned with its note; each level.
+    assert (pledged["id"], pledged["targets"], pledged["status"]) == (str(cid), TARGETS, "overdue")
+    assert pledged["unit"] == "市南区"
+    assert pledged["leader_name"] == "示例·市南区委书记"
+    assert (progress["content"], progress["review"]) == (PROGRESS, "returned")
+    assert progress["review_note"] == RETURNED
+    assert [(row["level"], row["target_name"]) for row in levels] == [
+        ("1", "示例·联系市南区的市领导"),
+        ("2", "示例·市纪委书记、市监委主任"),
+    ]
+    level_ids = {row["id"] for row in levels}
+    assert receipts
+    assert {row["commitment_escalation_id"] for row in receipts} == level_ids
+    assert [row["id"] for row in findings] == [fid]
+    # The readable report names them too.
+    for text_ in (
+        TARGETS,
+        PROGRESS,
+        RETURNED,
+        "承诺第1级督办",
+        "承诺第2级督办",
+        "示例·联系市南区的市领导",
+    ):
+        assert text_ in html, text_
+    assert f"问题 {fid}" in html
+    assert pdf.startswith(b"%PDF-")
+    row = await server_side.fetchrow(
+        "SELECT target FROM admin_events WHERE action = 'evidence_pack' AND target = $1",
+        f"commitment:{cid}",
+    )
+    assert row is not None
+    # One byte changed in the commitment's rows, or anywhere, and it no longer verifies.
+    for at in (member_offset(archive, "rows/commitments.csv") + 10, len(archive) // 2):
+        assert not verify(flip_byte(archive, at), key).ok
+
+
+async def test_a_commitment_pack_for_an_unknown_id_or_by_another_role_is_refused(
+    client: AsyncClient, login: Login
+) -> None:
+    r = await client.post(PACKS, json={"commitment": 987654}, headers=await login("discipline"))
+    problem = assert_problem(r, 422)
+    assert "commitment" in {e["field"] for e in problem["errors"]}  # type: ignore[attr-defined]
+    _, (c,) = await meeting_with(client, await login("dispatcher"), pledge())
+    for who in ("supervisor", "dispatcher", "leader.shinan"):
+        r = await client.post(PACKS, json={"commitment": c["id"]}, headers=await login(who))
+        assert_problem(r, 403)
+    both = {"commitment": c["id"], "finding": "00000000-0000-4000-8000-000000000000"}
+    r = await client.post(PACKS, json=both, headers=await login("discipline"))
+    assert_problem(r, 422)

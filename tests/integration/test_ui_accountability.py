@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import zipfile
+from datetime import UTC, datetime, timedelta
 
 import asyncpg
 from httpx import AsyncClient
@@ -12,7 +13,16 @@ from httpx import AsyncClient
 from services.core.accountability.pack import verify
 from services.core.platform.keys import pack_signing_key
 from services.core.platform.settings import Settings
-from tests.helpers import csrf_of, person_of_account, ui_login
+from tests.helpers import (
+    Login,
+    Notice,
+    csrf_of,
+    insert_commitment_escalation,
+    meeting_with,
+    person_of_account,
+    pledge,
+    ui_login,
+)
 
 PAGE = "/ui/accountability"
 
@@ -56,3 +66,31 @@ async def test_the_commission_picks_a_person_and_downloads_their_pack(
         "SELECT count(*) FROM admin_events WHERE action = 'evidence_pack'"
     )
     assert made == 1
+
+
+async def test_the_commission_downloads_a_commitments_pack_by_its_number(
+    client: AsyncClient, login: Login, settings: Settings, server_side: asyncpg.Connection
+) -> None:
+    _, (c,) = await meeting_with(client, await login("dispatcher"), pledge(targets="示例：承诺包"))
+    head = await person_of_account(server_side, "leader.shinan")
+    await insert_commitment_escalation(
+        server_side, c["id"], 1, datetime.now(UTC) - timedelta(hours=1), person=head,
+        unit_code="shinan", notice=Notice(opened=True),
+    )  # fmt: skip
+    await ui_login(client, "discipline")
+    page = await client.get(PAGE, params={"person": head})
+    assert page.status_code == 200, page.text
+    assert 'name="commitment"' in page.text
+    # The person's ledger shows the commitment's escalation in a column of its own.
+    assert "承诺督办" in page.text
+    assert "1（L1 1）· 送达 1 · 打开 1" in page.text
+    form = {"csrf": csrf_of(page.text), "commitment": str(c["id"])}
+    r = await client.post(f"{PAGE}/pack", data=form)
+    assert r.status_code == 200, r.text
+    assert verify(r.content, pack_signing_key(settings).public_key()).ok
+    with zipfile.ZipFile(io.BytesIO(r.content)) as zf:
+        assert "示例：承诺包" in zf.read("rows/commitments.csv").decode("utf-8-sig")
+    r = await client.post(f"{PAGE}/pack", data={**form, "commitment": "987654"})
+    assert r.status_code == 422
+    r = await client.post(f"{PAGE}/pack", data={**form, "commitment": "x"})
+    assert r.status_code == 422

@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 from datetime import datetime, time
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 
-from services.core.accountability.rules import follow_up_state
+from services.core.accountability.rules import (
+    CommitmentFigures,
+    CommitmentLedgerEscalation,
+    by_holder,
+    follow_up_state,
+    shares,
+)
 from services.core.calendar.deadlines import CityClock, OfficeHours, working_hours_between
 from services.core.calendar.rules import WorkingCalendar
 
@@ -54,3 +61,26 @@ def test_a_follow_up_is_met_missed_or_pending(
     rectified: datetime | None, now: datetime, state: str
 ) -> None:
     assert follow_up_state(t(11, 12, 17, 30), rectified, now) == state
+
+
+def pledge_row(eid: int, commitment: int, level: int, person: int, day: int, **over: object) -> Any:
+    base = {"escalation_id": eid, "commitment_id": commitment, "level": level,
+            "fired_at": t(11, day, 10), "person_id": person, "person_name": f"p{person}",
+            "unit_id": 1, "unit_name": "市南区", "role": "head", "delivered": True,
+            "opened": False, "still_open": True, "last_level_at": None}  # fmt: skip
+    return CommitmentLedgerEscalation(**(base | over))  # type: ignore[arg-type]
+
+
+def test_a_commitments_escalations_are_counted_beside_the_findings_per_holder() -> None:
+    rows = [
+        pledge_row(1, 10, 1, 7, 9, opened=True, last_level_at=t(11, 19, 10)),
+        pledge_row(2, 10, 2, 8, 19, last_level_at=t(11, 19, 10)),
+        pledge_row(3, 11, 2, 8, 20, delivered=False, still_open=False, last_level_at=t(11, 20, 10)),
+    ]
+    first, second = shares([], by_holder, OFFICE, t(12, 1, 0), rows)
+    assert (first.person_id, second.person_id) == (7, 8)
+    # No finding reached them: the findings' figures stay empty, the commitments' beside.
+    assert (second.figures.received, second.figures.by_level) == (0, {})
+    assert second.figures.commitments == CommitmentFigures(2, {2: 2}, 1, 0, 1)
+    assert first.figures.commitments == CommitmentFigures(1, {1: 1}, 1, 1, 1)
+    assert [r.escalation_id for r in second.commitment_escalations] == [2, 3]

@@ -21,6 +21,8 @@ from ..deps import Caller, Session, SettingsDep, require_roles, utcnow
 from ..pagination import PageDep, id_key, split_page
 from ..problems import Problem
 from ..schemas.accountability import (
+    CommitmentFiguresOut,
+    CommitmentLedgerEscalationOut,
     FiguresOut,
     FollowUpIn,
     FollowUpOut,
@@ -62,6 +64,13 @@ def _figures(f: Figures) -> FiguresOut:
         median_rectify_working_hours=f.median_rectify_hours,
         follow_ups=FollowUps(**f.follow_ups),
         open_after_level_4=f.open_after_top_level,
+        commitments=CommitmentFiguresOut(
+            received=f.commitments.received,
+            by_level={str(k): v for k, v in f.commitments.by_level.items()},
+            delivered=f.commitments.delivered,
+            opened=f.commitments.opened,
+            open_after_last_level=f.commitments.open_after_last_level,
+        ),
     )
 
 
@@ -94,6 +103,18 @@ def render_ledger(ledger: service.Ledger, tz: ZoneInfo) -> LedgerOut:
                         still_open=e.still_open,
                     )
                     for e in s.escalations
+                ],
+                commitment_escalations=[
+                    CommitmentLedgerEscalationOut(
+                        id=e.escalation_id,
+                        commitment_id=e.commitment_id,
+                        level=e.level,
+                        fired_at=local(e.fired_at, tz),
+                        delivered=e.delivered,
+                        opened=e.opened,
+                        still_open=e.still_open,
+                    )
+                    for e in s.commitment_escalations
                 ],
             )
             for s in ledger.shares
@@ -251,19 +272,25 @@ PACK_RESPONSES: dict[int | str, dict[str, Any]] = {
 async def make_evidence_pack(
     body: PackIn, caller: Caller, session: Session, settings: SettingsDep
 ) -> Response:
-    """One ZIP for the discipline commission: the report (HTML and PDF, Chinese) — each
+    """One ZIP for the discipline commission: the report (HTML and PDF, Chinese) — a
+    commitment's pledge, progress and own escalations when it is the subject; each
     finding's timeline, escalations with their receipts and 批示, photos with their flags —
     the photos, the rows as CSV, and a manifest of SHA-256 sums, signed with the server's
     key (`duban verify-pack FILE` checks it). Taking a pack is recorded."""
-    chosen = [name for name in ("finding", "unit", "person") if getattr(body, name) is not None]
+    kinds = ("finding", "commitment", "unit", "person")
+    chosen = [name for name in kinds if getattr(body, name) is not None]
     if len(chosen) != 1:
         raise Problem(
             422,
-            "Name exactly one of finding, unit and person.",
+            "Name exactly one of finding, commitment, unit and person.",
             kind="validation",
-            errors=[{"field": "finding", "message": "exactly one of finding, unit, person"}],
+            errors=[
+                {"field": "finding", "message": "exactly one of finding, commitment, unit, person"}
+            ],
         )
-    subject = Subject(chosen[0], body.finding, body.unit, body.person, body.since, body.until)
+    subject = Subject(
+        chosen[0], body.finding, body.unit, body.person, body.since, body.until, body.commitment
+    )
     name, archive = await service.make_pack(
         session,
         caller,

@@ -22,6 +22,18 @@ class FollowUps(BaseModel):
     pending: int
 
 
+class CommitmentFiguresOut(BaseModel):
+    """A commitment's own ladder, counted beside the findings' (its notices ask no 批示)."""
+
+    received: int
+    by_level: dict[str, int] = Field(description="commitment escalations received per level")
+    delivered: int
+    opened: int
+    open_after_last_level: int = Field(
+        description="commitments not accepted as done after their ladder's last level"
+    )
+
+
 class FiguresOut(BaseModel):
     received: int
     by_level: dict[str, int] = Field(description="escalations received per level, '1'..'4'")
@@ -36,6 +48,9 @@ class FiguresOut(BaseModel):
     )
     follow_ups: FollowUps
     open_after_level_4: int
+    commitments: CommitmentFiguresOut = Field(
+        description="the commitments' escalations, beside (not in) the findings' figures above"
+    )
 
 
 class LedgerEscalationOut(BaseModel):
@@ -52,6 +67,16 @@ class LedgerEscalationOut(BaseModel):
     still_open: bool
 
 
+class CommitmentLedgerEscalationOut(BaseModel):
+    id: int
+    commitment_id: int
+    level: int
+    fired_at: datetime
+    delivered: bool
+    opened: bool
+    still_open: bool
+
+
 class ShareOut(BaseModel):
     person_id: int | None
     person_name: str | None
@@ -59,6 +84,7 @@ class ShareOut(BaseModel):
     role: str
     figures: FiguresOut
     escalations: list[LedgerEscalationOut]
+    commitment_escalations: list[CommitmentLedgerEscalationOut]
 
 
 class TenureOut(BaseModel):
@@ -134,10 +160,11 @@ class FollowUpOut(BaseModel):
 
 
 class PackIn(Input):
-    """Exactly one subject: a finding, a unit (its subtree) or a person; a unit's or a
-    person's pack covers `since` to `until`."""
+    """Exactly one subject: a finding, a commitment (with the findings it covers), a unit
+    (its subtree) or a person; a unit's or a person's pack covers `since` to `until`."""
 
     finding: uuid.UUID | None = None
+    commitment: Id | None = None
     unit: Code | None = None
     person: Id | None = None
     since: Timestamp | None = None

@@ -1,7 +1,7 @@
 """The accountability page (问责台账): a person's ledger over a period with the posts they held,
 the 问责 records the caller may see, and for the discipline commission and admins the
-evidence pack of that person. Scoped exactly like the API: another person's ledger is the
-404 page for anyone but its readers."""
+evidence pack of that person or of a commitment by its number. Scoped exactly like the API:
+another person's ledger is the 404 page for anyone but its readers."""
 
 from __future__ import annotations
 
@@ -109,24 +109,43 @@ async def ledger_page(
     return render(request, "ui/accountability.html", context, caller)
 
 
+def _number(raw: str) -> int | None:
+    return int(raw) if raw.isdigit() and 0 < int(raw) < 2**31 else None
+
+
+def _pack_subject(form: Any, tz: ZoneInfo) -> Subject | None:
+    """A commitment's pack when its number is given, else the person's over the period."""
+    raw_commitment = str(form.get("commitment", "")).strip()
+    if raw_commitment:
+        commitment = _number(raw_commitment)
+        return None if commitment is None else Subject("commitment", commitment=commitment)
+    person = _number(str(form.get("person", "")))
+    since, bad_since = _day(str(form.get("since", "")), date.min)
+    until, bad_until = _day(str(form.get("until", "")), date.min)
+    if person is None or bad_since or bad_until:
+        return None
+    start, end = _bounds(since, until, tz)
+    return Subject("person", person=person, since=start, until=end)
+
+
 @router.post("/pack")
 async def pack_download(
     request: Request, caller: UiCaller, session: Session, state: State
 ) -> Response:
-    """The evidence pack of the person shown, over the period shown (the same as the API's)."""
+    """The evidence pack of the person shown over the period shown, or of the commitment
+    whose number was given (the same as the API's)."""
     form = await request.form()
     if not csrf_ok(request, state.jwt_secret, str(form.get("csrf", ""))):
         return Response("CSRF token missing or wrong.", status_code=403)
     if not may_make_pack(caller):
         return Response("Evidence packs are the discipline commission's.", status_code=403)
     tz = ZoneInfo(state.settings.timezone)
-    raw_person = str(form.get("person", ""))
-    since, bad_since = _day(str(form.get("since", "")), date.min)
-    until, bad_until = _day(str(form.get("until", "")), date.min)
-    if not raw_person.isdigit() or bad_since or bad_until or not 0 < int(raw_person) < 2**31:
-        return Response("A person and a period (YYYY-MM-DD) are required.", status_code=422)
-    start, end = _bounds(since, until, tz)
-    subject = Subject("person", person=int(raw_person), since=start, until=end)
+    subject = _pack_subject(form, tz)
+    if subject is None:
+        return Response(
+            "A commitment's number, or a person and a period (YYYY-MM-DD), is required.",
+            status_code=422,
+        )
     try:
         name, archive = await service.make_pack(
             session,

@@ -239,6 +239,8 @@ _STRINGS: dict[str, tuple[str, str]] = {
     "median_rectify": ("整改用时中位数（工作小时）", "Median hours to rectify (working)"),
     "follow_ups": ("批示跟踪 按期/逾期/未到期", "Follow-ups met/missed/pending"),
     "open_after_l4": ("四级督办后仍未整改", "Open after level 4"),
+    "commitment_escalations": ("承诺督办", "Commitment escalations"),
+    "open_after_last": ("末级后未完成", "Open after the last level"),
     "ledger_total": ("合计", "Total"),
     "tenures": ("任职经历", "Posts held"),
     "records": ("问责记录", "Accountability records"),
@@ -246,6 +248,8 @@ _STRINGS: dict[str, tuple[str, str]] = {
     "record_action": ("措施", "Action"),
     "summary": ("事由", "Summary"),
     "evidence_pack": ("下载证据包", "Download the evidence pack"),
+    "commitment_pack": ("整改承诺证据包", "A commitment's evidence pack"),
+    "commitment_no": ("承诺编号", "Commitment no."),
     "phone_app": ("手机端", "Phone app"),
     "dispatch_queue": (
         "待派单（未定责任单位或被退回）",

@@ -1,4 +1,5 @@
-"""The evidence pack (证据包): for a finding, a unit or a person over a period, one ZIP the
+"""The evidence pack (证据包): for a finding, a commitment, a unit or a person over a period,
+one ZIP the
 discipline commission takes away — a readable report (HTML and PDF), the photos, the rows as
 CSV, and a manifest of SHA-256 sums — signed with the installation's Ed25519 key.
 
@@ -20,7 +21,7 @@ import zipfile
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature
@@ -29,6 +30,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.core.commitments.rules import status as commitment_status
 from services.core.evidence.storage import Storage, StorageError
 from services.core.identity.principal import Principal
 from services.core.identity.store import Operator, record
@@ -63,16 +65,19 @@ class PackError(DomainError):
 
 @dataclass(frozen=True)
 class Subject:
-    kind: str  # finding | unit | person
+    kind: str  # finding | commitment | unit | person
     finding: uuid.UUID | None = None
     unit: str | None = None
     person: int | None = None
     since: datetime | None = None
     until: datetime | None = None
+    commitment: int | None = None
 
     def label(self) -> str:
         if self.kind == "finding":
             return f"finding:{self.finding}"
+        if self.kind == "commitment":
+            return f"commitment:{self.commitment}"
         return f"{self.kind}:{self.unit if self.kind == 'unit' else self.person}"
 
 
@@ -145,12 +150,58 @@ class FindingFacts:
 
 
 @dataclass
+class ProgressFacts:
+    id: int
+    content: str
+    percent: int
+    reported_by: str | None
+    reported_at: datetime
+    review: str
+    reviewed_by: str | None
+    reviewed_at: datetime | None
+    review_note: str | None
+    photos: list[PhotoFacts] = field(default_factory=list)
+
+
+@dataclass
+class CommitmentFacts:
+    """A commitment as pledged and followed up: its progress reports with the office's
+    review, and its own ladder's escalations with their notices' receipts."""
+
+    id: int
+    meeting: str
+    held_on: date
+    unit: str
+    status_quo: str
+    problems: str
+    targets: str
+    measures: str
+    deadline: str
+    due_at: datetime
+    leader_name: str | None
+    leader_title: str | None
+    status: str
+    percent: int
+    accepted_at: datetime | None
+    progress: list[ProgressFacts] = field(default_factory=list)
+    escalations: list[EscalationFacts] = field(default_factory=list)
+
+
+@dataclass
 class Facts:
     subject: Subject
     title: str
     generated_at: datetime
     generated_by: str
     findings: list[FindingFacts]
+    commitment: CommitmentFacts | None = None
+
+    def photo_files(self) -> dict[str, bytes]:
+        """Every photo the pack carries (the findings' and the progress reports'), by path."""
+        photos = [p for f in self.findings for p in f.photos]
+        if self.commitment is not None:
+            photos += [p for r in self.commitment.progress for p in r.photos]
+        return {p.path: p.data for p in photos if p.data is not None}
 
 
 # ---- gathering ----
@@ -206,7 +257,140 @@ SELECT finding_id, id, kind, sha256, flags, taken_at, uploaded_at, media_type, o
 """
 
 
+_COMMITMENT = """
+SELECT c.id, m.title AS meeting, m.held_on, u.name AS unit, c.status_quo, c.problems,
+       c.targets, c.measures, c.deadline, c.due_at, c.leader_name, c.leader_title, c.percent,
+       c.accepted_at, c.created_at
+  FROM commitments c JOIN meetings m ON m.id = c.meeting_id JOIN units u ON u.id = c.unit_id
+ WHERE c.id = :id
+"""
+_COMMITMENT_FINDINGS = """
+SELECT cf.finding_id FROM commitment_findings cf JOIN findings f ON f.id = cf.finding_id
+ WHERE cf.commitment_id = :id ORDER BY f.reported_at, f.id LIMIT :limit
+"""
+_PROGRESS = """
+SELECT p.id, p.content, p.percent, r.username AS reported_by, p.reported_at, p.review,
+       v.username AS reviewed_by, p.reviewed_at, p.review_note
+  FROM commitment_progress p LEFT JOIN users r ON r.id = p.reported_by_id
+  LEFT JOIN users v ON v.id = p.reviewed_by_id
+ WHERE p.commitment_id = :id ORDER BY p.reported_at, p.id
+"""
+_PROGRESS_PHOTOS = """
+SELECT ph.progress_id, ph.id, ph.sha256, ph.uploaded_at, ph.media_type, ph.object_key
+  FROM commitment_photos ph JOIN commitment_progress p ON p.id = ph.progress_id
+ WHERE p.commitment_id = :id ORDER BY ph.uploaded_at, ph.id
+"""
+_COMMITMENT_ESCALATIONS = """
+SELECT id, level, fired_at, reason, target_name, target_title, target_unit_name
+  FROM commitment_escalations WHERE commitment_id = :id ORDER BY level
+"""
+# A commitment's notices name it and carry the level's escalation id in their payload.
+_COMMITMENT_RECEIPTS = """
+SELECT CAST(n.payload->>'commitment_escalation_id' AS bigint) AS escalation_id,
+       coalesce(p.name, u.name) AS recipient, n.channel, n.status,
+       coalesce(n.sent_at, d.sent_at) AS sent_at,
+       coalesce(n.delivered_at, d.delivered_at) AS delivered_at,
+       coalesce(n.opened_at, d.opened_at, n.read_at) AS opened_at
+  FROM notifications n LEFT JOIN notifications d ON d.id = n.digest_id
+  LEFT JOIN people p ON p.id = n.recipient_person_id
+  LEFT JOIN units u ON u.id = n.recipient_unit_id
+ WHERE n.commitment_id = :id AND n.payload ? 'commitment_escalation_id'
+ ORDER BY n.chain, n.rank, n.id
+"""
+
+
+def _deadline_text(deadline: dict[str, Any]) -> str:
+    if "date" in deadline:
+        return str(deadline["date"])
+    return f"{deadline.get('working_days')} 个工作日"
+
+
+async def _commitment(
+    session: AsyncSession, commitment_id: int, storage: Storage, now: datetime
+) -> CommitmentFacts:
+    """The commitment with its progress reports (and their photos) and its own ladder's
+    escalations with their receipts; 422 naming `commitment` for an unknown id."""
+    row = (await session.execute(text(_COMMITMENT), {"id": commitment_id})).first()
+    if row is None:
+        raise PackError(422, f"No commitment {commitment_id}.", "commitment")
+    state = commitment_status(
+        accepted=row.accepted_at is not None,
+        percent=row.percent,
+        start=row.created_at,
+        due_at=row.due_at,
+        now=now,
+    )
+    c = CommitmentFacts(
+        row.id, row.meeting, row.held_on, row.unit, row.status_quo, row.problems, row.targets,
+        row.measures, _deadline_text(row.deadline), row.due_at, row.leader_name,
+        row.leader_title, state.value, row.percent, row.accepted_at,
+    )  # fmt: skip
+    params = {"id": commitment_id}
+    progress = {
+        r.id: ProgressFacts(
+            r.id,
+            r.content,
+            r.percent,
+            r.reported_by,
+            r.reported_at,
+            r.review,
+            r.reviewed_by,
+            r.reviewed_at,
+            r.review_note,
+        )
+        for r in await session.execute(text(_PROGRESS), params)
+    }
+    c.progress = list(progress.values())
+    for r in await session.execute(text(_PROGRESS_PHOTOS), params):
+        photo = PhotoFacts(
+            r.id, "progress", r.sha256, [], None, r.uploaded_at, r.media_type, r.object_key
+        )
+        name = f"progress-{r.progress_id}-{r.id}.{_ext(r.media_type)}"
+        photo.path = f"photos/commitment-{commitment_id}/{name}"
+        photo.data = await _stored(storage, r.object_key)
+        progress[r.progress_id].photos.append(photo)
+    escalations = {
+        r.id: EscalationFacts(
+            r.id,
+            r.level,
+            r.fired_at,
+            r.reason,
+            r.target_name,
+            r.target_title,
+            r.target_unit_name,
+            None,
+            None,
+            None,
+            None,
+        )
+        for r in await session.execute(text(_COMMITMENT_ESCALATIONS), params)
+    }
+    c.escalations = list(escalations.values())
+    for r in await session.execute(text(_COMMITMENT_RECEIPTS), params):
+        if r.escalation_id in escalations:
+            escalations[r.escalation_id].receipts.append(
+                Receipt(r.recipient, r.channel, r.status, r.sent_at, r.delivered_at, r.opened_at)
+            )
+    return c
+
+
+def _ext(media_type: str) -> str:
+    return {"image/png": "png", "image/webp": "webp"}.get(media_type, "jpg")
+
+
+async def _stored(storage: Storage, key: str) -> bytes | None:
+    try:
+        return await storage.get(key)
+    except StorageError:
+        return None  # said so in the report: the stored copy is missing
+
+
 async def _finding_ids(session: AsyncSession, subject: Subject) -> tuple[list[uuid.UUID], str]:
+    if subject.kind == "commitment":
+        rows = await session.scalars(
+            text(_COMMITMENT_FINDINGS), {"id": subject.commitment, "limit": MAX_FINDINGS}
+        )
+        return list(rows), f"整改承诺 {subject.commitment}"
     if subject.kind == "finding":
         found = await session.execute(
             text("SELECT id, description FROM findings WHERE id = :id"), {"id": subject.finding}
@@ -250,6 +434,9 @@ async def gather(
     now: datetime,
 ) -> Facts:
     """Everything the pack tells, read in one transaction, photos included."""
+    commitment = None
+    if subject.kind == "commitment" and subject.commitment is not None:
+        commitment = await _commitment(session, subject.commitment, storage, now)
     ids, title = await _finding_ids(session, subject)
     params = {"ids": ids}
     findings = {
@@ -305,14 +492,10 @@ async def gather(
             r.media_type,
             r.object_key,
         )
-        extension = {"image/png": "png", "image/webp": "webp"}.get(r.media_type, "jpg")
-        photo.path = f"photos/{r.finding_id}/{r.kind}-{r.id}.{extension}"
-        try:
-            photo.data = await storage.get(r.object_key)
-        except StorageError:
-            photo.data = None  # said so in the report: the stored copy is missing
+        photo.path = f"photos/{r.finding_id}/{r.kind}-{r.id}.{_ext(r.media_type)}"
+        photo.data = await _stored(storage, r.object_key)
         findings[r.finding_id].photos.append(photo)
-    return Facts(subject, title, now, generated_by, list(findings.values()))
+    return Facts(subject, title, now, generated_by, list(findings.values()), commitment)
 
 
 # ---- the rows as CSV ----
@@ -330,9 +513,127 @@ def _csv(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> bytes:
     return ("\ufeff" + out.getvalue()).encode()
 
 
+def commitment_csv_files(c: CommitmentFacts) -> dict[str, bytes]:
+    """The commitment's own rows: itself, its progress reports and its ladder's levels with
+    their receipts."""
+    return {
+        "rows/commitments.csv": _csv(
+            [
+                "id",
+                "meeting",
+                "held_on",
+                "unit",
+                "status_quo",
+                "problems",
+                "targets",
+                "measures",
+                "deadline",
+                "due_at",
+                "leader_name",
+                "leader_title",
+                "status",
+                "percent",
+                "accepted_at",
+            ],
+            [
+                [
+                    c.id,
+                    c.meeting,
+                    c.held_on.isoformat(),
+                    c.unit,
+                    c.status_quo,
+                    c.problems,
+                    c.targets,
+                    c.measures,
+                    c.deadline,
+                    c.due_at,
+                    c.leader_name,
+                    c.leader_title,
+                    c.status,
+                    c.percent,
+                    c.accepted_at,
+                ]
+            ],
+        ),
+        "rows/commitment_progress.csv": _csv(
+            [
+                "commitment_id",
+                "id",
+                "content",
+                "percent",
+                "reported_by",
+                "reported_at",
+                "review",
+                "reviewed_by",
+                "reviewed_at",
+                "review_note",
+                "photos",
+            ],
+            [
+                [
+                    c.id,
+                    p.id,
+                    p.content,
+                    p.percent,
+                    p.reported_by,
+                    p.reported_at,
+                    p.review,
+                    p.reviewed_by,
+                    p.reviewed_at,
+                    p.review_note,
+                    " ".join(ph.path if ph.data is not None else "(missing)" for ph in p.photos),
+                ]
+                for p in c.progress
+            ],
+        ),
+        "rows/commitment_escalations.csv": _csv(
+            [
+                "commitment_id",
+                "id",
+                "level",
+                "fired_at",
+                "reason",
+                "target_name",
+                "target_title",
+                "target_unit",
+            ],
+            [
+                [
+                    c.id,
+                    e.id,
+                    e.level,
+                    e.fired_at,
+                    e.reason,
+                    e.target_name,
+                    e.target_title,
+                    e.target_unit_name,
+                ]
+                for e in c.escalations
+            ],
+        ),
+        "rows/commitment_receipts.csv": _csv(
+            [
+                "commitment_escalation_id",
+                "recipient",
+                "channel",
+                "status",
+                "sent_at",
+                "delivered_at",
+                "opened_at",
+            ],
+            [
+                [e.id, r.recipient, r.channel, r.status, r.sent_at, r.delivered_at, r.opened_at]
+                for e in c.escalations
+                for r in e.receipts
+            ],
+        ),
+    }
+
+
 def csv_files(facts: Facts) -> dict[str, bytes]:
     fs = facts.findings
-    return {
+    own = commitment_csv_files(facts.commitment) if facts.commitment is not None else {}
+    return own | {
         "rows/findings.csv": _csv(
             [
                 "id",

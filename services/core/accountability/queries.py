@@ -10,7 +10,11 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, exists, false, or_, select, text, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.core.accountability.rules import LedgerEscalation, may_read_all_records
+from services.core.accountability.rules import (
+    CommitmentLedgerEscalation,
+    LedgerEscalation,
+    may_read_all_records,
+)
 from services.core.identity.principal import Principal
 from services.core.models import (
     AccountabilityLink,
@@ -53,6 +57,38 @@ SELECT e.id AS escalation_id, e.finding_id, e.level, e.fired_at,
 _BY_PERSON = _LEDGER_SQL.format(subject="e.target_person_id = :person")
 _BY_POST = _LEDGER_SQL.format(subject=f"e.target_unit_id = :unit AND {_ROLE} = :role")
 
+# A commitment's escalations: its notices name the commitment and carry the level's id in
+# their payload; its last level is the last of the ladder it snapshotted.
+_NOTICES = """
+SELECT 1 FROM notifications n LEFT JOIN notifications d ON d.id = n.digest_id
+ WHERE n.commitment_id = e.commitment_id AND n.recipient_person_id = e.target_person_id
+   AND n.payload->>'commitment_escalation_id' = CAST(e.id AS text)"""
+_COMMITMENT_LEDGER_SQL = f"""
+SELECT e.id AS escalation_id, e.commitment_id, e.level, e.fired_at,
+       e.target_person_id AS person_id, e.target_name AS person_name,
+       e.target_unit_id AS unit_id, e.target_unit_name AS unit_name, {_ROLE} AS role,
+       EXISTS ({_NOTICES}
+         AND coalesce(n.sent_at, n.delivered_at, d.sent_at, d.delivered_at) IS NOT NULL
+       ) AS delivered,
+       EXISTS ({_NOTICES}
+         AND coalesce(n.opened_at, n.read_at, d.opened_at) IS NOT NULL
+       ) AS opened,
+       c.accepted_at IS NULL AS still_open,
+       (SELECT min(t.fired_at) FROM commitment_escalations t
+         WHERE t.commitment_id = e.commitment_id
+           AND t.level >= (SELECT max(CAST(lv->>'level' AS int))
+                             FROM jsonb_array_elements(c.escalation_plan->'levels') lv)
+       ) AS last_level_at
+  FROM commitment_escalations e
+  JOIN commitments c ON c.id = e.commitment_id
+ WHERE e.fired_at >= :since AND e.fired_at < :until AND {{subject}}
+ ORDER BY e.fired_at, e.id
+"""  # noqa: S608 (constants only)
+_PLEDGES_BY_PERSON = _COMMITMENT_LEDGER_SQL.format(subject="e.target_person_id = :person")
+_PLEDGES_BY_POST = _COMMITMENT_LEDGER_SQL.format(
+    subject=f"e.target_unit_id = :unit AND {_ROLE} = :role"
+)
+
 
 async def ledger_of_person(
     session: AsyncSession, person_id: int, since: datetime, until: datetime
@@ -70,6 +106,24 @@ async def ledger_of_post(
         text(_BY_POST), {"unit": unit_id, "role": role, "since": since, "until": until}
     )
     return [LedgerEscalation(**row._mapping) for row in rows]
+
+
+async def commitment_ledger_of_person(
+    session: AsyncSession, person_id: int, since: datetime, until: datetime
+) -> list[CommitmentLedgerEscalation]:
+    rows = await session.execute(
+        text(_PLEDGES_BY_PERSON), {"person": person_id, "since": since, "until": until}
+    )
+    return [CommitmentLedgerEscalation(**row._mapping) for row in rows]
+
+
+async def commitment_ledger_of_post(
+    session: AsyncSession, unit_id: int, role: str, since: datetime, until: datetime
+) -> list[CommitmentLedgerEscalation]:
+    rows = await session.execute(
+        text(_PLEDGES_BY_POST), {"unit": unit_id, "role": role, "since": since, "until": until}
+    )
+    return [CommitmentLedgerEscalation(**row._mapping) for row in rows]
 
 
 @dataclass(frozen=True)

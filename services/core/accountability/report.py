@@ -22,7 +22,12 @@ from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.platypus import Image, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 from reportlab.platypus.flowables import Flowable
 
-from services.core.accountability.pack import EscalationFacts, Facts, FindingFacts
+from services.core.accountability.pack import (
+    CommitmentFacts,
+    EscalationFacts,
+    Facts,
+    FindingFacts,
+)
 
 FONT_NAME = "DubanCJK"
 FALLBACK_FONT = "STSong-Light"  # Adobe's CID font: the reader supplies its glyphs
@@ -41,6 +46,13 @@ STATUS = {
 }
 FLAGS = {"early": "拍摄早于派遣", "far": "位置偏离", "unverified_metadata": "无可核验的拍摄信息"}
 KIND = {"before": "整改前", "after": "整改后"}
+COMMITMENT_STATUS = {
+    "on_track": "正常推进",
+    "at_risk": "存在风险",
+    "overdue": "已逾期",
+    "done": "已完成",
+}
+REVIEW = {"pending": "待审核", "accepted": "已采纳", "returned": "已退回"}
 
 
 def font(configured: Path | None) -> str:
@@ -89,6 +101,9 @@ def html(facts: Facts, tz: ZoneInfo) -> bytes:
             generated_at=_t(facts.generated_at, tz),
             generated_by=facts.generated_by,
             findings=facts.findings,
+            c=facts.commitment,
+            commitment_status=COMMITMENT_STATUS,
+            review=REVIEW,
             t=lambda v: _t(v, tz),
             receipts=lambda e: _receipt_lines(e, tz),
             status=STATUS,
@@ -194,6 +209,55 @@ def _finding_story(f: FindingFacts, s: dict[str, ParagraphStyle], tz: ZoneInfo) 
     return story
 
 
+def _commitment_story(
+    c: CommitmentFacts, s: dict[str, ParagraphStyle], tz: ZoneInfo
+) -> list[Flowable]:
+    accepted = f"（{_t(c.accepted_at, tz)} 验收）" if c.accepted_at else ""
+    facts = [
+        ("会议", f"{c.held_on.isoformat()} {c.meeting}"),
+        ("承诺单位", c.unit),
+        ("现状", c.status_quo),
+        ("存在问题", c.problems),
+        ("目标", c.targets),
+        ("措施", c.measures),
+        ("完成时限", f"{c.deadline}（{_t(c.due_at, tz)}）"),
+        ("责任领导", f"{c.leader_name or '（空缺）'} {c.leader_title or ''}"),
+        (
+            "状态 / 进度",
+            f"{COMMITMENT_STATUS.get(c.status, c.status)} / {c.percent}%{accepted}",
+        ),
+    ]
+    story: list[Flowable] = [_p(f"整改承诺 {c.id}", s["h2"])]
+    story.append(_table(facts, s["body"], [35 * mm, 135 * mm]))
+    story.append(_p("进展报告", s["h3"]))
+    rows = [("上报时间", "上报人", "内容", "进度", "审核")] + [
+        (
+            _t(p.reported_at, tz),
+            p.reported_by or "",
+            p.content + (f"（照片 {len(p.photos)} 张）" if p.photos else ""),
+            f"{p.percent}%",
+            REVIEW.get(p.review, p.review)
+            + (f" {_t(p.reviewed_at, tz)} {p.reviewed_by or ''}" if p.reviewed_at else "")
+            + (f"：{p.review_note}" if p.review_note else ""),
+        )
+        for p in c.progress
+    ]
+    story.append(_table(rows, s["body"], [30 * mm, 25 * mm, 60 * mm, 15 * mm, 40 * mm]))
+    for p in c.progress:
+        story += [_image(ph.data) for ph in p.photos if ph.data]
+    story.append(_p("承诺督办", s["h3"]))
+    for e in c.escalations:
+        lines = [
+            f"承诺第{e.level}级督办 {_t(e.fired_at, tz)} → {e.target_name or '（空缺）'} "
+            f"{e.target_title or ''}（{e.target_unit_name}）",
+            *(f"送达：{line}" for line in _receipt_lines(e, tz)),
+        ]
+        story += [_p(line, s["body"]) for line in lines] + [Spacer(1, 3 * mm)]
+    if not c.escalations:
+        story.append(_p("无督办。", s["body"]))
+    return story
+
+
 def _image(data: bytes) -> Flowable:
     image = Image(io.BytesIO(data))
     scale = min(1.0, (70 * mm) / image.imageWidth, (55 * mm) / image.imageHeight)
@@ -213,6 +277,8 @@ def pdf(facts: Facts, tz: ZoneInfo, font_path: Path | None) -> bytes:
             s["body"],
         ),
     ]
+    if facts.commitment is not None:
+        story += _commitment_story(facts.commitment, s, tz)
     for f in facts.findings:
         story += _finding_story(f, s, tz)
     buf = io.BytesIO()

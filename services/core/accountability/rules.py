@@ -4,7 +4,9 @@ values out; `now` and the city's clock are passed in.
 The ledger counts the escalations (督办) a person received, each held against the post they
 held when it fired (the escalation snapshots its target, so a post changing hands
 mid-period splits the post's figures between its holders, and each holder's figures follow
-them to their next post)."""
+them to their next post). A commitment's escalations (its own ladder) are counted beside the
+findings' — received by level, delivered, opened, still open after its last level — never
+folded into the findings' figures: a commitment's notice asks for no 批示."""
 
 from __future__ import annotations
 
@@ -64,6 +66,49 @@ class LedgerEscalation:
 
 
 @dataclass(frozen=True)
+class CommitmentLedgerEscalation:
+    """One level of an overdue commitment's ladder a person received."""
+
+    escalation_id: int
+    commitment_id: int
+    level: int
+    fired_at: datetime
+    person_id: int | None
+    person_name: str | None
+    unit_id: int
+    unit_name: str
+    role: str
+    delivered: bool
+    opened: bool
+    still_open: bool  # not (yet) accepted as done by the office
+    last_level_at: datetime | None  # when the last level of its ladder fired
+
+
+@dataclass(frozen=True)
+class CommitmentFigures:
+    received: int = 0
+    by_level: dict[int, int] = field(default_factory=dict)
+    delivered: int = 0
+    opened: int = 0
+    open_after_last_level: int = 0  # commitments not done after their ladder's last level
+
+
+def commitment_figures(rows: Iterable[CommitmentLedgerEscalation]) -> CommitmentFigures:
+    rows = list(rows)
+    by_level: dict[int, int] = {}
+    for r in rows:
+        by_level[r.level] = by_level.get(r.level, 0) + 1
+    still_open = {r.commitment_id for r in rows if r.still_open and r.last_level_at is not None}
+    return CommitmentFigures(
+        received=len(rows),
+        by_level=dict(sorted(by_level.items())),
+        delivered=sum(r.delivered for r in rows),
+        opened=sum(r.opened for r in rows),
+        open_after_last_level=len(still_open),
+    )
+
+
+@dataclass(frozen=True)
 class Figures:
     received: int
     by_level: dict[int, int]
@@ -76,6 +121,7 @@ class Figures:
     median_rectify_hours: float | None  # working hours from the 批示 to 销号
     follow_ups: dict[str, int]  # met, missed, pending
     open_after_top_level: int  # findings still open after reaching level 4
+    commitments: CommitmentFigures = field(default_factory=CommitmentFigures)
 
 
 @dataclass(frozen=True)
@@ -89,6 +135,10 @@ class Share:
     role: str
     figures: Figures
     escalations: list[LedgerEscalation] = field(default_factory=list)
+    commitment_escalations: list[CommitmentLedgerEscalation] = field(default_factory=list)
+
+
+Received = LedgerEscalation | CommitmentLedgerEscalation
 
 
 def follow_up_state(due: datetime, rectified_at: datetime | None, now: datetime) -> str:
@@ -102,7 +152,12 @@ def _median(values: list[float]) -> float | None:
     return round(statistics.median(values), 2) if values else None
 
 
-def figures(rows: Iterable[LedgerEscalation], clock: CityClock, now: datetime) -> Figures:
+def figures(
+    rows: Iterable[LedgerEscalation],
+    clock: CityClock,
+    now: datetime,
+    pledges: Iterable[CommitmentLedgerEscalation] = (),
+) -> Figures:
     rows = list(rows)
     hours: Callable[[datetime, datetime], float] = lambda a, b: working_hours_between(  # noqa: E731
         a, b, clock
@@ -144,39 +199,48 @@ def figures(rows: Iterable[LedgerEscalation], clock: CityClock, now: datetime) -
         ),
         follow_ups=follow_ups,
         open_after_top_level=len(open_after_top),
+        commitments=commitment_figures(pledges),
     )
 
 
 def shares(
     rows: Iterable[LedgerEscalation],
-    key: Callable[[LedgerEscalation], tuple[object, ...]],
+    key: Callable[[Received], tuple[object, ...]],
     clock: CityClock,
     now: datetime,
+    pledges: Iterable[CommitmentLedgerEscalation] = (),
 ) -> list[Share]:
-    """The rows split by `key` (the holder, or the post), each with its figures, in the
-    order each first received an escalation."""
-    groups: dict[tuple[object, ...], list[LedgerEscalation]] = {}
-    for r in sorted(rows, key=lambda r: (r.fired_at, r.escalation_id)):
+    """The rows (findings' and commitments' escalations) split by `key` (the holder, or the
+    post), each with its figures, in the order each first received an escalation."""
+    groups: dict[tuple[object, ...], list[Received]] = {}
+    received: list[Received] = [*rows, *pledges]
+    for r in sorted(received, key=lambda r: (r.fired_at, r.escalation_id)):
         groups.setdefault(key(r), []).append(r)
-    return [
-        Share(
-            g[0].person_id,
-            g[0].person_name,
-            g[0].unit_id,
-            g[0].unit_name,
-            g[0].role,
-            figures(g, clock, now),
-            g,
+    result = []
+    for g in groups.values():
+        found = [r for r in g if isinstance(r, LedgerEscalation)]
+        pledged = [r for r in g if isinstance(r, CommitmentLedgerEscalation)]
+        first = g[0]
+        result.append(
+            Share(
+                first.person_id,
+                first.person_name,
+                first.unit_id,
+                first.unit_name,
+                first.role,
+                figures(found, clock, now, pledged),
+                found,
+                pledged,
+            )
         )
-        for g in groups.values()
-    ]
+    return result
 
 
-def by_holder(r: LedgerEscalation) -> tuple[object, ...]:
+def by_holder(r: Received) -> tuple[object, ...]:
     return (r.person_id,)
 
 
-def by_post(r: LedgerEscalation) -> tuple[object, ...]:
+def by_post(r: Received) -> tuple[object, ...]:
     return (r.unit_id, r.role)
 
 

@@ -85,13 +85,14 @@ async def person_ledger(
     if person is None or not may_read_ledger(principal, person_id):
         raise NotFound(f"No ledger of person {person_id} in your scope.")
     rows = await queries.ledger_of_person(session, person_id, since, until)
+    pledges = await queries.commitment_ledger_of_person(session, person_id, since, until)
     return Ledger(
         "person",
         person.name,
         since,
         until,
-        figures(rows, clock, now),
-        shares(rows, by_post, clock, now),
+        figures(rows, clock, now, pledges),
+        shares(rows, by_post, clock, now, pledges),
         await queries.posts_of_person(session, person_id),
     )
 
@@ -111,13 +112,14 @@ async def post_ledger(
     if unit is None:
         raise NotFound(f"No unit {unit_code!r}.")
     rows = await queries.ledger_of_post(session, unit.id, role, since, until)
+    pledges = await queries.commitment_ledger_of_post(session, unit.id, role, since, until)
     return Ledger(
         "post",
         f"{unit.name} {role}",
         since,
         until,
-        figures(rows, clock, now),
-        shares(rows, by_holder, clock, now),
+        figures(rows, clock, now, pledges),
+        shares(rows, by_holder, clock, now, pledges),
         await queries.post_history(session, unit.id, role),
     )
 
@@ -249,7 +251,7 @@ async def make_pack(
     Only the discipline commission and admins take packs (403). Flushes."""
     if not pack.may_make_pack(principal):
         raise AccountabilityError(403, "Evidence packs are the discipline commission's.")
-    if subject.kind != "finding":
+    if subject.kind not in ("finding", "commitment"):
         if subject.since is None or subject.until is None:
             raise AccountabilityError(422, "A unit's or a person's pack covers a period.", "since")
         _check_period(subject.since, subject.until)
@@ -259,12 +261,13 @@ async def make_pack(
         # reportlab is CPU-bound: off the event loop.
         "report.pdf": await asyncio.to_thread(report.pdf, facts, tz, font_path),
         **pack.csv_files(facts),
-        **{p.path: p.data for f in facts.findings for p in f.photos if p.data is not None},
+        **facts.photo_files(),
     }
     header = {
         "subject": {
             "kind": subject.kind,
             "finding": str(subject.finding) if subject.finding else None,
+            "commitment": subject.commitment,
             "unit": subject.unit,
             "person": subject.person,
             "since": subject.since.isoformat() if subject.since else None,
