@@ -1026,7 +1026,7 @@ CURSORS_OUT = (
             [DATES_OUT[1]],
         )
     ),
-    cursor_of("[" * 190 + "]" * 190),  # as deep as fits in a cursor's 512 characters
+    cursor_of("[" * 190 + "]" * 190),  # 190 levels deep: far past any cursor duban issues
 )
 # Keys at the extremes a list could issue.
 CURSORS_IN = tuple(
