@@ -163,6 +163,12 @@ async def test_photos_of_an_inspection_are_kept_checked_and_replayed(
     r = await client.post(url, files={"file": ("c.txt", b"not a photo", "text/plain")},
                           headers=inspector)  # fmt: skip
     assert r.status_code == 415
+    # The capture time comes from the EXIF alone, as for a finding's evidence: nothing stored.
+    claimed = await client.post(url, files={"file": ("e.jpg", make_jpeg(), "image/jpeg")},
+                                data={"taken_at": "2026-11-26T09:00:00+08:00"},
+                                headers=inspector)  # fmt: skip
+    assert claimed.status_code == 422
+    assert [e["field"] for e in claimed.json()["errors"]] == ["taken_at"]
     listed = await client.get(url, headers=await login("handler.shinan"))
     assert len(listed.json()["items"]) == 2
     other = await client.get(url, headers=await login("handler.licang.xiaocun"))

@@ -17,6 +17,7 @@ from services.core.models import Attachment
 from ..deps import Caller, Session, SettingsDep, utcnow
 from ..problems import Problem
 from ..schemas.evidence import AttachmentOut
+from ..uploads import read_upload
 from ..xlsx import attachment as disposition
 
 router = APIRouter(tags=["evidence"])
@@ -70,14 +71,7 @@ async def upload_attachment(
     /escalations/{id}/acknowledge. What it is is read from the bytes, never from the name;
     photos are re-encoded without metadata like evidence. Until a step names it, only its
     uploader may use it; the same bytes again answer 200 with the first upload."""
-    extra = sorted(set((await request.form()).keys()) - {"file"})
-    if extra:
-        message = f"Unknown form field {extra[0]!r}; send only file."
-        raise Problem(
-            422, message, kind="validation", errors=[{"field": extra[0], "message": message}]
-        )
-    # One byte more than the limit is enough to know it is too large.
-    data = await file.read(settings.evidence_max_bytes + 1)
+    data = await read_upload(request, file, settings, frozenset({"file"}))
     found, created = await upload(
         session,
         finding_id,

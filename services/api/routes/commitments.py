@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Annotated
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, File, Query, Response, UploadFile
+from fastapi import APIRouter, File, Query, Request, Response, UploadFile
 
 from services.core.commitments import photos, queries, service, supervision
 from services.core.commitments.queries import CommitmentView, Filters
@@ -52,6 +52,7 @@ from ..schemas.commitments import (
     UnitOut,
 )
 from ..schemas.wire import Code, Id, IdPath
+from ..uploads import read_upload
 from .findings import make_clock
 
 router = APIRouter(tags=["commitments"])
@@ -255,13 +256,13 @@ async def list_progress(
     },
 )
 async def post_progress_photo(
-    commitment_id: IdPath, progress_id: IdPath, response: Response, caller: Caller,
-    session: Session, settings: SettingsDep,
+    commitment_id: IdPath, progress_id: IdPath, request: Request, response: Response,
+    caller: Caller, session: Session, settings: SettingsDep,
     file: Annotated[UploadFile, File(description="the photo: JPEG, PNG or WebP")],
 ) -> PhotoOut:  # fmt: skip
     """A photo of the unit's progress report, until the office reviewed it (multipart
     `file`; kept like a finding's evidence). The same photo again answers 200."""
-    data = await file.read(settings.evidence_max_bytes + 1)
+    data = await read_upload(request, file, settings, frozenset({"file"}))
     shot, created = await photos.attach_photo(
         session, commitment_id, progress_id, data, caller, now=utcnow(),
         policy=EvidencePolicy.from_settings(settings), storage=make_storage(settings),

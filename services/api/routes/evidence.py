@@ -38,6 +38,7 @@ from ..schemas.evidence import (
     VerificationOut,
 )
 from ..schemas.wire import Timestamp
+from ..uploads import read_upload
 from .findings import render
 
 router = APIRouter(tags=["evidence"])
@@ -120,18 +121,7 @@ async def upload_evidence(
     metadata. Before-photos: the reporter or an inspector, at any time. After-photos: a
     handler of the responsible unit while the finding is accepted; a photo already attached
     to another finding is refused. Sending the same photo again answers 200 with the first."""
-    extra = sorted(set((await request.form()).keys()) - _FORM_FIELDS)
-    if extra:
-        message = (
-            "The capture time and place come from the photo's EXIF and cannot be given."
-            if extra[0] in ("taken_at", "gps", "lat", "lon")
-            else f"Unknown form field {extra[0]!r}; send only file and kind."
-        )
-        raise Problem(
-            422, message, kind="validation", errors=[{"field": extra[0], "message": message}]
-        )
-    # One byte more than the limit is enough to know it is too large.
-    data = await file.read(settings.evidence_max_bytes + 1)
+    data = await read_upload(request, file, settings, _FORM_FIELDS)
     evidence, created = await attach(
         session,
         finding_id,

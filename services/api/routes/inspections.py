@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from typing import Annotated
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, File, Query, Response, UploadFile
+from fastapi import APIRouter, File, Query, Request, Response, UploadFile
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.core.evidence.service import EvidencePolicy
@@ -41,6 +41,7 @@ from ..schemas.inspection import (
 )
 from ..schemas.wire import Code, Timestamp
 from ..sync import UpdatedSince, sync_token
+from ..uploads import read_upload
 from .findings import make_clock
 
 router = APIRouter(tags=["inspection"])
@@ -211,6 +212,7 @@ def _photo_out(p: InspectionPhoto, tz: ZoneInfo) -> InspectionPhotoOut:
 )
 async def post_inspection_photo(
     inspection_id: uuid.UUID,
+    request: Request,
     response: Response,
     caller: Caller,
     session: Session,
@@ -220,7 +222,7 @@ async def post_inspection_photo(
     """Attach a photo to one of the caller's inspections (multipart/form-data `file`): kept
     like a finding's evidence; its EXIF position is checked against the point (flag `far`).
     Sending the same photo again answers 200 with the first."""
-    data = await file.read(settings.evidence_max_bytes + 1)
+    data = await read_upload(request, file, settings, frozenset({"file"}))
     photo, created = await attach_photo(
         session, inspection_id, data, caller, now=utcnow(),
         policy=EvidencePolicy.from_settings(settings), storage=make_storage(settings),
