@@ -11,6 +11,7 @@ database and Redis, each logging to its own file, and always stopped, even when 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -20,8 +21,9 @@ import threading
 import time
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any
+from typing import IO, Any, Literal
 
+import asyncpg
 import psutil
 
 from services.cli.supervisor import Child, ChildSpec, Supervisor
@@ -294,3 +296,57 @@ class SupervisedWorkers:
         tb: TracebackType | None,
     ) -> None:
         self.stop_all()
+
+
+# ---- a worker caught holding a claimed batch (the kill tests of the sweeps) ----
+
+
+# The tables a sweep claims rows of.
+Swept = Literal["findings", "commitments"]
+
+# The sessions whose transaction holds claimed rows of a table locked (FOR UPDATE took a
+# row-share lock on it and a transaction id).
+_HOLDING_A_BATCH = """
+    SELECT a.client_port, a.backend_xid::text AS xid
+    FROM pg_stat_activity a JOIN pg_locks l ON l.pid = a.pid
+    WHERE l.locktype = 'relation' AND l.relation = $1::regclass
+      AND l.mode = 'RowShareLock' AND a.backend_xid IS NOT NULL
+"""
+# Rows still due for the sweep that no transaction holds (locked for an instant, autocommit).
+_UNLOCKED_PENDING: dict[Swept, str] = {
+    "findings": "SELECT count(*) FROM (SELECT id FROM findings"
+    " WHERE next_escalation_at IS NOT NULL FOR UPDATE SKIP LOCKED) AS free",
+    "commitments": "SELECT count(*) FROM (SELECT id FROM commitments"
+    " WHERE next_escalation_at IS NOT NULL FOR UPDATE SKIP LOCKED) AS free",
+}
+
+
+async def xact_status(db: asyncpg.Connection, xid: str) -> str:
+    return str(await db.fetchval("SELECT pg_xact_status($1::text::xid8)", xid))
+
+
+async def batches_held(db: asyncpg.Connection, ports: set[int], table: Swept) -> list[str]:
+    """Transactions of the sessions on these client ports that hold claimed rows of `table`."""
+    rows = await db.fetch(_HOLDING_A_BATCH, table)
+    return [str(row["xid"]) for row in rows if row["client_port"] in ports]
+
+
+async def freeze_holding_a_batch(
+    db: asyncpg.Connection, worker: WorkerProcess, table: Swept, *, within: float
+) -> set[int]:
+    """Stop `worker` (SIGSTOP) at a moment it holds claimed rows of `table`; its ports."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        ports = worker.local_ports()
+        if await batches_held(db, ports, table):
+            os.kill(worker.pid, signal.SIGSTOP)
+            held = await batches_held(db, ports, table)
+            if held and all([await xact_status(db, xid) == "in progress" for xid in held]):
+                return ports
+            os.kill(worker.pid, signal.SIGCONT)  # it committed meanwhile: try again
+        await asyncio.sleep(0.005)
+    raise AssertionError(f"worker {worker.name} never held a batch")
+
+
+async def unlocked_pending(db: asyncpg.Connection, table: Swept) -> int:
+    return int(await db.fetchval(_UNLOCKED_PENDING[table]))

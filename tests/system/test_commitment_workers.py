@@ -5,10 +5,7 @@ sleeping, so a slow machine makes it slower, not red."""
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
-import signal
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -19,20 +16,20 @@ from redis.asyncio import Redis
 
 from services.core.commitments.rules import DEFAULT_LADDER
 from tests.helpers import Servers, wait_for
-from tests.workers import WorkerPool, WorkerProcess, worker_env
+from tests.workers import (
+    WorkerPool,
+    batches_held,
+    freeze_holding_a_batch,
+    unlocked_pending,
+    worker_env,
+    xact_status,
+)
 
 LEVELS = len(DEFAULT_LADDER.levels)
 MANY = 1_000
 # arq retries a tick's job cut off by a killed worker only after the job's timeout: the
 # recovery is the next tick's doing, well within it.
 SWEEP_JOB_TIMEOUT_SECONDS = 300
-
-HOLDING_A_BATCH = """
-    SELECT a.client_port, a.backend_xid::text AS xid
-    FROM pg_stat_activity a JOIN pg_locks l ON l.pid = a.pid
-    WHERE l.locktype = 'relation' AND l.relation = 'commitments'::regclass
-      AND l.mode = 'RowShareLock' AND a.backend_xid IS NOT NULL
-"""
 
 
 @pytest.fixture
@@ -78,40 +75,6 @@ async def pending(db: asyncpg.Connection) -> int:
     )
 
 
-async def batches_held(db: asyncpg.Connection, ports: set[int]) -> list[str]:
-    return [
-        str(row["xid"]) for row in await db.fetch(HOLDING_A_BATCH) if row["client_port"] in ports
-    ]
-
-
-async def xact_status(db: asyncpg.Connection, xid: str) -> str:
-    return str(await db.fetchval("SELECT pg_xact_status($1::text::xid8)", xid))
-
-
-async def freeze_holding_a_batch(db: asyncpg.Connection, worker: WorkerProcess) -> set[int]:
-    """Stop `worker` (SIGSTOP) at a moment it holds claimed commitments; its ports."""
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        ports = worker.local_ports()
-        if await batches_held(db, ports):
-            os.kill(worker.pid, signal.SIGSTOP)
-            held = await batches_held(db, ports)
-            if held and all([await xact_status(db, xid) == "in progress" for xid in held]):
-                return ports
-            os.kill(worker.pid, signal.SIGCONT)  # it committed meanwhile: try again
-        await asyncio.sleep(0.005)
-    raise AssertionError(f"worker {worker.name} never held a batch")
-
-
-async def unlocked_pending(db: asyncpg.Connection) -> int:
-    return int(
-        await db.fetchval(
-            "SELECT count(*) FROM (SELECT id FROM commitments WHERE next_escalation_at IS NOT NULL"
-            " FOR UPDATE SKIP LOCKED) AS free"
-        )
-    )
-
-
 @pytest.mark.slow
 async def test_a_worker_killed_holding_overdue_commitments_fires_each_level_once(
     pool: WorkerPool, db: asyncpg.Connection
@@ -120,12 +83,12 @@ async def test_a_worker_killed_holding_overdue_commitments_fires_each_level_once
     victim.wait_started()
     survivor.wait_started()
     await insert_overdue_commitments(db, MANY)
-    ports = await freeze_holding_a_batch(db, victim)
-    xids = await batches_held(db, ports)
+    ports = await freeze_holding_a_batch(db, victim, "commitments", within=120)
+    xids = await batches_held(db, ports, "commitments")
 
     async def survivor_done() -> bool:
-        return await unlocked_pending(db) == 0 and not await batches_held(
-            db, survivor.local_ports()
+        return await unlocked_pending(db, "commitments") == 0 and not await batches_held(
+            db, survivor.local_ports(), "commitments"
         )
 
     await wait_for(survivor_done, bool, within=240)

@@ -10,10 +10,7 @@ after it, never before, and the lags are printed.
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
-import signal
 import statistics
 import time
 import uuid
@@ -29,7 +26,15 @@ from redis.asyncio import Redis
 
 from tests.helpers import Login, Servers, act, insert_dispatched, insert_overdue, post, wait_for
 from tests.photos import attach_after_photo
-from tests.workers import WorkerPool, WorkerProcess, worker_env
+from tests.workers import (
+    WorkerPool,
+    WorkerProcess,
+    batches_held,
+    freeze_holding_a_batch,
+    unlocked_pending,
+    worker_env,
+    xact_status,
+)
 
 SWEEP_SECONDS = 1
 LEVELS = 4  # the default ladder
@@ -311,65 +316,20 @@ async def test_flushall_in_the_middle_of_a_sweep_loses_and_duplicates_nothing(
     assert all(w.alive() for w in pool.workers.values())
 
 
-HOLDING_A_BATCH = """
-    SELECT a.client_port, a.backend_xid::text AS xid
-    FROM pg_stat_activity a JOIN pg_locks l ON l.pid = a.pid
-    WHERE l.locktype = 'relation' AND l.relation = 'findings'::regclass
-      AND l.mode = 'RowShareLock' AND a.backend_xid IS NOT NULL
-"""
-
-
-async def xact_status(db: asyncpg.Connection, xid: str) -> str:
-    return str(await db.fetchval("SELECT pg_xact_status($1::text::xid8)", xid))
-
-
-async def batches_held(db: asyncpg.Connection, ports: set[int]) -> list[str]:
-    """Transactions of the sessions on these client ports that hold claimed findings locked
-    (FOR UPDATE took a row-share lock on findings and a transaction id)."""
-    return [
-        str(row["xid"]) for row in await db.fetch(HOLDING_A_BATCH) if row["client_port"] in ports
-    ]
-
-
-async def freeze_holding_a_batch(db: asyncpg.Connection, worker: WorkerProcess) -> set[int]:
-    """Stop `worker` (SIGSTOP) at a moment it holds a claimed batch; its database ports."""
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        ports = worker.local_ports()
-        if await batches_held(db, ports):
-            os.kill(worker.pid, signal.SIGSTOP)
-            held = await batches_held(db, ports)
-            if held and all([await xact_status(db, xid) == "in progress" for xid in held]):
-                return ports
-            os.kill(worker.pid, signal.SIGCONT)  # it committed meanwhile: try again
-        await asyncio.sleep(0.005)
-    raise AssertionError(f"worker {worker.name} never held a batch")
-
-
-async def unlocked_pending(db: asyncpg.Connection) -> int:
-    """Pending findings no transaction holds (locks them for an instant, autocommit)."""
-    return int(
-        await db.fetchval(
-            "SELECT count(*) FROM (SELECT id FROM findings WHERE next_escalation_at IS NOT NULL "
-            "FOR UPDATE SKIP LOCKED) AS free"
-        )
-    )
-
-
 async def test_a_worker_killed_holding_a_batch_loses_nothing_and_the_next_tick_recovers(
     pool: WorkerPool, db: asyncpg.Connection, database_url: str
 ) -> None:
     victim, survivor = start_workers(pool, "victim", "survivor")
     await insert_overdue(db, database_url, MANY)
     await wait_for(lambda: pending(db), lambda n: n < MANY, within=30, interval=0.01)
-    victim_ports = await freeze_holding_a_batch(db, victim)
-    xids = await batches_held(db, victim_ports)
+    victim_ports = await freeze_holding_a_batch(db, victim, "findings", within=30)
+    xids = await batches_held(db, victim_ports, "findings")
 
     # While the victim is frozen the survivor sweeps everything else and goes idle: what is
     # left is the victim's claim alone, which only a later tick can pick up.
     async def survivor_done() -> bool:
-        return await unlocked_pending(db) == 0 and not await batches_held(
-            db, survivor.local_ports()
+        return await unlocked_pending(db, "findings") == 0 and not await batches_held(
+            db, survivor.local_ports(), "findings"
         )
 
     await wait_for(survivor_done, bool, within=60)
