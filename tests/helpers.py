@@ -1377,18 +1377,20 @@ async def deliver_due(
     *,
     rounds: int = 50,
 ) -> list[Any]:
-    """Deliver everything due at `now` the way the worker's job does (fold a destination's
-    backlog into a digest first, then one attempt), until nothing due is left or only
-    deferred rows remain. The outcomes."""
+    """Deliver everything due at `now` the way the worker does (the rescan releases the inbox
+    rows held to working hours; a job folds a destination's backlog into a digest first,
+    then makes one attempt), until nothing due is left or only deferred rows remain. The
+    outcomes."""
     from services.core.notify.delivery import deliver
     from services.core.notify.service import channels_from_settings
-    from services.core.notify.store import due_for_delivery, form_digest
+    from services.core.notify.store import due_for_delivery, form_digest, release_inbox
     from services.core.platform.backoff import RetryPolicy
 
     channels = channels_from_settings(settings, http)
     outcomes: list[Any] = []
     for _ in range(rounds):
-        async with factory() as session:
+        async with factory() as session, session.begin():
+            await release_inbox(session, now)
             due = await due_for_delivery(session, now, 5000)
         if not due:
             break

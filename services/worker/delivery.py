@@ -24,6 +24,7 @@ from services.core.notify.store import (
     delivery_job_id,
     due_for_delivery,
     form_digest,
+    release_inbox,
     spare_job_id,
     stale,
 )
@@ -140,9 +141,11 @@ async def sms_receipts(ctx: JobContext) -> int:
 
 
 async def outbox_rescan(ctx: JobContext) -> int:
-    """Queue every due pending delivery (the database decides, not the queue)."""
+    """Release the inbox notices whose working hours have come, and queue every other due
+    pending delivery (the database decides, not the queue)."""
     async with unit_of_work(ctx["sessionmaker"]) as session:
         now = datetime.now(UTC)
+        await release_inbox(session, now)
         due = await due_for_delivery(session, now, RESCAN_LIMIT)
     job_ids = {nid: delivery_job_id(nid, attempts) for nid, attempts, _ in due}
     late = [(nid, attempts, at) for nid, attempts, at in due if stale(at, now)]

@@ -10,12 +10,26 @@ from typing import Any
 
 import httpx
 import pytest
+from redis.asyncio import Redis
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from services.core.notify.store import delivery_job_id
 from services.core.platform.settings import Settings
+from services.worker import queue
+from services.worker.delivery import outbox_rescan
 from tests.fake_providers import FakeDingTalk, notice_id, texts_of
-from tests.helpers import TZ, Login, add_contact_point, deliver_due, post, sql_rows, sweep
+from tests.helpers import (
+    TZ,
+    Login,
+    Servers,
+    add_contact_point,
+    deliver_due,
+    job_context,
+    post,
+    sql_rows,
+    sweep,
+)
 
 
 def local(year: int, month: int, day: int, hour: int, minute: int) -> datetime:
@@ -172,3 +186,48 @@ async def test_on_saturday_night_l3_l4_and_urgent_go_at_once_l1_l2_wait_for_mond
         f=uuid.UUID(normal["id"]),
     )
     assert [t.payload["held_until"] is not None for t in trail] == [True, True, False, False]
+
+
+@pytest.mark.parametrize("settings_overrides", [OFFICE_HOURS])
+async def test_a_nights_notices_are_not_queued_as_jobs_and_the_inbox_ones_need_none(
+    client: httpx.AsyncClient,
+    login: Login,
+    factory: async_sessionmaker[AsyncSession],
+    settings: Settings,
+    dingtalk: FakeDingTalk,
+    servers: Servers,
+    redis: Redis,
+) -> None:
+    """Held notices wait in the outbox, not in the job queue, where the next sweep would
+    queue behind them; at the opening the rescan shows the inbox ones in one statement and
+    queues a job only for a channel that sends."""
+    handler = await login("handler.shinan.badaguan")
+    await add_contact_point(
+        client,
+        await login("admin"),
+        unit="shinan.badaguan",
+        kind="dingtalk",
+        url=dingtalk.url(dingtalk.robot()),
+    )
+    # A Saturday-night reminder of a finding: held to Monday 08:30, days before today.
+    reminder = local(2026, 11, 28, 21, 57)
+    f = await post(client, await login("inspector"))
+    due = reminder + timedelta(days=3)
+    await schedule(
+        factory, f["id"], dispatched=reminder_setup(due, reminder), due=due, next_at=reminder
+    )
+    swept = await sweep(factory, settings, reminder)
+    assert (swept.reminders, swept.deliveries) == (1, [])
+
+    pool = await queue.connect(servers.redis.url)
+    try:
+        queued = await outbox_rescan(job_context(sessionmaker=factory, redis=pool))
+    finally:
+        await pool.aclose()
+    (item,) = await inbox(client, handler)
+    assert item["kind"] == "reminder"
+    (group,) = await sql_rows(
+        factory, "SELECT id, status FROM notifications WHERE channel = 'dingtalk'"
+    )
+    assert (queued, group.status) == (1, "pending")
+    assert await redis.zrange("arq:queue", 0, -1) == [delivery_job_id(group.id, 0).encode()]

@@ -137,7 +137,7 @@ async def sweep_commitments(
             rows = notice_rows(
                 c, level, target, directory, leaders.get(c.id, []), escalation_id, now
             )
-            result.deliveries += await insert_notifications(session, rows)
+            result.deliveries += await insert_notifications(session, rows, now)
             await store.name_commitment(session, c.id, [row[0] for row in rows])
             result.escalations += 1
         next_at = table.next_time(dispatched_at=None, fired=done, reminded=True)

@@ -261,7 +261,7 @@ _NOTIFY = text(
                               next_attempt_at, contact_point_id, chain, rank, level, ord)
     ORDER BY n.ord
     ON CONFLICT (dedupe_key) DO NOTHING
-    RETURNING id, status
+    RETURNING id, status, next_attempt_at
     """
 )
 NOTIFICATION_COLUMNS = (
@@ -288,10 +288,14 @@ NOTIFICATION_COLUMNS = (
 _NO_CHAIN: tuple[Any, ...] = (None, None, 0, None)
 
 
-async def insert_notifications(session: AsyncSession, rows: list[tuple[Any, ...]]) -> list[int]:
+async def insert_notifications(
+    session: AsyncSession, rows: list[tuple[Any, ...]], now: datetime
+) -> list[int]:
     """Rows in NOTIFICATION_COLUMNS order, idempotent by dedupe_key; the ids of those
-    inserted that await delivery (every pending row: the first channel of each recipient's
-    order, and inbox rows held to working hours)."""
+    inserted that a delivery job should take at once (pending and due at `now`: the first
+    channel of each recipient's order). Rows held to working hours are left to the outbox
+    rescan, which takes them when their time comes: queued now, every one of a night's
+    notices would be a job that can only skip, queued ahead of the next sweep."""
     if not rows:
         return []
     # Rows written before fallback orders existed end at next_attempt_at: no contact point,
@@ -303,7 +307,7 @@ async def insert_notifications(session: AsyncSession, rows: list[tuple[Any, ...]
         for row in rows
     ]
     inserted = await session.execute(_NOTIFY, _columns(NOTIFICATION_COLUMNS, rows))
-    return [row.id for row in inserted if row.status == "pending"]
+    return [row.id for row in inserted if row.status == "pending" and row.next_attempt_at <= now]
 
 
 def _columns(names: tuple[str, ...], rows: list[tuple[Any, ...]]) -> dict[str, Any]:

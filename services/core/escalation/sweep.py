@@ -414,7 +414,7 @@ class _Batch:
         rows += self._office_rows(unreached)
         result.escalations = len(ids)
         result.reminders = self.reminders
-        result.deliveries = await store.insert_notifications(session, rows)
+        result.deliveries = await store.insert_notifications(session, rows, self.now)
         await store.insert_trail(session, self.trail, self.now)
 
     def _trail_firing(self, firing: _Firing, escalation_id: int) -> None:

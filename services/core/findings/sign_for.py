@@ -110,7 +110,7 @@ async def _write(
             continue
         rows += found[0]
         trail.append((notice.row.id, f"sign_for_{notice.step}", "assigned", found[1]))
-    deliveries = await escalation_store.insert_notifications(session, rows)
+    deliveries = await escalation_store.insert_notifications(session, rows, now)
     await escalation_store.insert_trail(session, trail, now)
     return deliveries
 

@@ -305,6 +305,6 @@ async def _remind(
         text("UPDATE suspensions SET reminded_at = :now WHERE id = ANY(:ids)"),
         {"now": now, "ids": [r.id for r in near]},
     )
-    deliveries = await escalation_store.insert_notifications(session, rows)
+    deliveries = await escalation_store.insert_notifications(session, rows, now)
     await escalation_store.insert_trail(session, trail, now)
     return deliveries

@@ -25,8 +25,9 @@ from services.core.platform.backoff import RetryPolicy, next_attempt
 # attempts made so far, so re-enqueueing the same attempt (sweep, rescan, deferred retry)
 # collapses into one job while the next attempt gets a fresh id.
 DELIVER_JOB = "deliver_notification"
-# Every pending row is delivered by a job: inbox rows too, while held to working hours (an
-# inbox row due at once is written as sent). Spelled as in the partial index
+# Every pending row is the worker's: a job delivers it, or, for inbox rows held to working
+# hours, the rescan releases them (an inbox row due at once is written as sent). Spelled as
+# in the partial index
 # ix_notifications_pending so the planner uses it.
 _DELIVERED = Notification.status == "pending"
 ERROR_MAX = 500
@@ -113,6 +114,30 @@ def record_failure(
         n.next_attempt_at = None
     else:
         n.next_attempt_at = at
+
+
+async def release_inbox(session: AsyncSession, now: datetime) -> int:
+    """Mark sent, in one statement, the inbox rows held to working hours whose time has
+    come: no sender is involved, so a job each would only flip its status, and the morning's
+    opening would queue a night's notices ahead of the next sweep. How many were released."""
+    result = await session.execute(
+        update(Notification)
+        .where(
+            _DELIVERED,
+            Notification.channel == "inbox",
+            Notification.next_attempt_at <= now,
+        )
+        .values(
+            status="sent",
+            sent_at=now,
+            next_attempt_at=None,
+            attempts=Notification.attempts + 1,
+            last_attempt_at=now,
+            first_attempt_at=func.coalesce(Notification.first_attempt_at, now),
+        )
+        .execution_options(synchronize_session=False)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 async def due_for_delivery(
