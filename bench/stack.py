@@ -174,6 +174,15 @@ class Stack:
         _wait_http(port, child)
         return child, port
 
+    def start_profiled(self, name: str, app: list[str], stats: Path) -> tuple[Child, int]:
+        """One uvicorn process under cProfile (bench/profiled.py); the profile is written to
+        `stats` when the child is stopped."""
+        port = free_port()
+        args = [sys.executable, "-m", "bench.profiled", str(stats), str(port), *app]
+        child = self._start(name, args, self.env())
+        _wait_http(port, child)
+        return child, port
+
     def start_worker(self, name: str) -> Child:
         args = [sys.executable, "-m", "services.worker"]
         return self._start(name, args, self.env("INFO"))
