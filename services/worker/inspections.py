@@ -1,6 +1,7 @@
-"""Overdue inspection tasks as a worker job: reminded, then escalated, like findings. One
-worker per tick (a unique cron job); idempotent, as the marks and dedupe keys make a second
-run change nothing."""
+"""Overdue inspection tasks as a worker job: reminded, then escalated, like findings, their
+notices delivered on the recipients' channels once each batch has committed. One worker per
+tick (a unique cron job); idempotent, as the marks and dedupe keys make a second run change
+nothing."""
 
 from __future__ import annotations
 
@@ -10,11 +11,12 @@ import structlog
 
 from services.core.calendar.store import load_city_clock
 from services.core.findings.rules import Clock
-from services.core.inspection.service import sweep_overdue_tasks
+from services.core.inspection.overdue import sweep_overdue_tasks
 from services.core.platform.db import unit_of_work
 from services.core.platform.settings import Settings
 
 from .context import JobContext
+from .escalations import enqueue_deliveries
 
 log = structlog.get_logger("duban.worker.tasks")
 # Batches per tick at most; the next tick continues.
@@ -33,6 +35,8 @@ async def overdue_task_sweep(ctx: JobContext) -> int:
                 Clock(now=datetime.now(UTC), city=city),
                 escalate_after=settings.task_escalate_after_working_days,
             )
+        # only after the commit: a job must never see a notification that was rolled back
+        await enqueue_deliveries(ctx["redis"], swept.deliveries)
         done = swept.reminded + swept.escalated
         total += done
         if done == 0:

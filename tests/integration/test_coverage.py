@@ -10,22 +10,30 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import pytest
 from httpx import AsyncClient
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.core.calendar.store import load_city_clock
 from services.core.findings.rules import Clock
-from services.core.inspection.service import sweep_overdue_tasks
+from services.core.inspection.overdue import OverdueSwept, sweep_overdue_tasks
 from services.core.platform.settings import Settings
+from services.worker import queue
 from services.worker.inspections import overdue_task_sweep
+from tests.fake_providers import FakeDingTalk, texts_of
 from tests.helpers import (
     INSPECTIONS,
     PLANS,
     Login,
+    Servers,
+    add_contact_point,
+    deliver_due,
     import_criteria,
     import_points,
     instruments,
     job_context,
+    person_of,
+    sql_rows,
     ui_login,
     visit,
 )
@@ -105,23 +113,34 @@ async def test_coverage_is_scoped(client: AsyncClient, login: Login) -> None:
     assert r.json()["errors"][0]["field"] == "district"
 
 
+async def one_market_left_undone(client: AsyncClient, login: Login) -> None:
+    """The week of 23 November: two market tasks due Friday 27 November 17:30 for
+    inspector.shinan; 八大关's is done on time, 湛山's (t.sn.market2) never."""
+    await november(client, login, starts_on="2026-11-23", ends_on="2026-11-29",
+                   frequencies={"farmers_market": "weekly"})  # fmt: skip
+    r = await client.post(INSPECTIONS, headers=await login("inspector.shinan"),
+                          json=visit(observed_at=VISITS[3].isoformat()))  # fmt: skip
+    assert r.status_code == 201
+
+
+async def sweep_tasks_at(
+    factory: async_sessionmaker[AsyncSession], settings: Settings, at: datetime
+) -> OverdueSwept:
+    async with factory() as session, session.begin():
+        city = await load_city_clock(session, settings)
+        return await sweep_overdue_tasks(session, Clock(at, city), escalate_after=2)
+
+
 async def test_overdue_tasks_are_reminded_then_escalated_once(
     client: AsyncClient,
     login: Login,
     factory: async_sessionmaker[AsyncSession],
     settings: Settings,
 ) -> None:
-    await november(client, login, starts_on="2026-11-23", ends_on="2026-11-29",
-                   frequencies={"farmers_market": "weekly"})  # fmt: skip
-    # Two tasks due Friday 27 November 17:30; 八大关's is done on time.
-    r = await client.post(INSPECTIONS, headers=await login("inspector.shinan"),
-                          json=visit(observed_at=VISITS[3].isoformat()))  # fmt: skip
-    assert r.status_code == 201
+    await one_market_left_undone(client, login)
 
     async def sweep_at(at: datetime) -> tuple[int, int]:
-        async with factory() as session, session.begin():
-            city = await load_city_clock(session, settings)
-            swept = await sweep_overdue_tasks(session, Clock(at, city), escalate_after=2)
+        swept = await sweep_tasks_at(factory, settings, at)
         return swept.reminded, swept.escalated
 
     assert await sweep_at(datetime(2026, 11, 27, 17, 0, tzinfo=TZ)) == (0, 0)
@@ -197,18 +216,77 @@ async def test_the_worker_job_reminds_the_overdue_tasks_once(
     login: Login,
     factory: async_sessionmaker[AsyncSession],
     settings: Settings,
+    servers: Servers,
 ) -> None:
     # November's 15 tasks are all past due now, one done: 14 reminders, then nothing new.
     await november(client, login)
     r = await client.post(INSPECTIONS, headers=await login("inspector.shinan"),
                           json=visit(observed_at=VISITS[0].isoformat()))  # fmt: skip
     assert r.status_code == 201
-    ctx = job_context(sessionmaker=factory, settings=settings)
-    first = await overdue_task_sweep(ctx)
-    assert first >= 14  # the reminders, and the escalations of those long past
-    assert await overdue_task_sweep(ctx) == 0
+    pool = await queue.connect(servers.redis.url)
+    try:
+        ctx = job_context(sessionmaker=factory, settings=settings, redis=pool)
+        first = await overdue_task_sweep(ctx)
+        assert first >= 14  # the reminders, and the escalations of those long past
+        assert await overdue_task_sweep(ctx) == 0
+    finally:
+        await pool.aclose()
     r = await client.get("/api/v1/inspection-tasks", params={"status": "overdue", "limit": 50},
                          headers=await login("supervisor"))  # fmt: skip
     overdue = r.json()["items"]
     assert len(overdue) == 14
     assert all(t["reminded_at"] for t in overdue)
+
+
+@pytest.mark.parametrize("settings_overrides", [{"notify_hours": "08:30-18:00"}])
+async def test_an_overdue_tasks_notices_go_out_on_the_channels_in_office_hours(
+    client: AsyncClient,
+    login: Login,
+    factory: async_sessionmaker[AsyncSession],
+    settings: Settings,
+    http: AsyncClient,
+    dingtalk: FakeDingTalk,
+) -> None:
+    """Reminded on a Saturday night, the district's work group hears of the task on Monday at
+    the opening (the demo's inspector is an account, not a person with channels of their
+    own), and the district's head of the escalation on their own DingTalk, as findings'
+    notices do."""
+    await one_market_left_undone(client, login)
+    admin = await login("admin")
+    group, head = dingtalk.robot(), dingtalk.robot()
+    await add_contact_point(client, admin, unit="shinan", kind="dingtalk", url=dingtalk.url(group))
+    await add_contact_point(client, admin, person_id=await person_of(factory, "shinan", "head"),
+                            kind="dingtalk", url=dingtalk.url(head))  # fmt: skip
+
+    saturday = datetime(2026, 11, 28, 22, 0, tzinfo=TZ)
+    monday = datetime(2026, 11, 30, 8, 30, tzinfo=TZ)
+    swept = await sweep_tasks_at(factory, settings, saturday)
+    assert (swept.reminded, swept.escalated, swept.deliveries) == (1, 0, [])
+    await deliver_due(factory, settings, http, saturday)
+    assert group.messages == []
+    await deliver_due(factory, settings, http, monday)
+    (reminder,) = texts_of(group.messages)
+    assert "巡查任务逾期" in reminder
+    assert "t.sn.market2" in reminder
+    assert "巡查期限" in reminder
+
+    # Two working days past due, in office hours: the head's own channel and the group's.
+    tuesday = datetime(2026, 12, 1, 17, 31, tzinfo=TZ)
+    swept = await sweep_tasks_at(factory, settings, tuesday)
+    assert (swept.escalated, len(swept.deliveries)) == (1, 2)
+    await deliver_due(factory, settings, http, tuesday)
+    (escalation,) = texts_of(head.messages)
+    assert "督办" in escalation
+    assert "t.sn.market2" in escalation
+    assert len(group.messages) == 2
+    r = await client.get("/api/v1/inbox", headers=await login("leader.shinan"))
+    assert [(n["kind"], n["payload"]["point"]) for n in r.json()["items"]] == [
+        ("task_escalation", "t.sn.market2")
+    ]
+    tasks = await sql_rows(
+        factory, "SELECT DISTINCT task_id FROM notifications WHERE kind LIKE 'task_%'"
+    )
+    assert len(tasks) == 1
+    assert tasks[0].task_id is not None
+    # A second sweep sends nothing again.
+    assert await sweep_tasks_at(factory, settings, tuesday) == OverdueSwept()

@@ -245,20 +245,22 @@ _NOTIFY = text(
     INSERT INTO notifications (
       dedupe_key, kind, escalation_id, finding_id, recipient_person_id, recipient_unit_id,
       channel, address, subject, payload, status, sent_at, next_attempt_at, contact_point_id,
-      chain, rank, level)
+      chain, rank, level, task_id)
     SELECT n.dedupe_key, n.kind, n.escalation_id, n.finding_id, n.person_id, n.unit_id,
            n.channel, n.address, n.subject, n.payload::jsonb, n.status, n.sent_at,
-           n.next_attempt_at, n.contact_point_id, n.chain, n.rank, n.level
+           n.next_attempt_at, n.contact_point_id, n.chain, n.rank, n.level, n.task_id
     FROM unnest(CAST(:dedupe_key AS text[]), CAST(:kind AS text[]),
                 CAST(:escalation_id AS bigint[]), CAST(:finding_id AS uuid[]),
                 CAST(:person_id AS int[]), CAST(:unit_id AS int[]), CAST(:channel AS text[]),
                 CAST(:address AS text[]), CAST(:subject AS text[]), CAST(:payload AS text[]),
                 CAST(:status AS text[]), CAST(:sent_at AS timestamptz[]),
                 CAST(:next_attempt_at AS timestamptz[]), CAST(:contact_point_id AS int[]),
-                CAST(:chain AS text[]), CAST(:rank AS smallint[]), CAST(:level AS smallint[]))
+                CAST(:chain AS text[]), CAST(:rank AS smallint[]), CAST(:level AS smallint[]),
+                CAST(:task_id AS bigint[]))
          WITH ORDINALITY AS n(dedupe_key, kind, escalation_id, finding_id, person_id, unit_id,
                               channel, address, subject, payload, status, sent_at,
-                              next_attempt_at, contact_point_id, chain, rank, level, ord)
+                              next_attempt_at, contact_point_id, chain, rank, level, task_id,
+                              ord)
     ORDER BY n.ord
     ON CONFLICT (dedupe_key) DO NOTHING
     RETURNING id, status, next_attempt_at
@@ -282,10 +284,11 @@ NOTIFICATION_COLUMNS = (
     "chain",
     "rank",
     "level",
+    "task_id",  # an inspection task's notices (services/core/inspection)
 )
 
 
-_NO_CHAIN: tuple[Any, ...] = (None, None, 0, None)
+_NO_CHAIN: tuple[Any, ...] = (None, None, 0, None, None)
 
 
 async def insert_notifications(
@@ -299,7 +302,7 @@ async def insert_notifications(
     if not rows:
         return []
     # Rows written before fallback orders existed end at next_attempt_at: no contact point,
-    # no chain, rank 0, no level.
+    # no chain, rank 0, no level; and the findings' rows name no task.
     rows = [
         row + _NO_CHAIN[len(row) - len(NOTIFICATION_COLUMNS) :]
         if len(row) < len(NOTIFICATION_COLUMNS)
@@ -336,6 +339,17 @@ async def insert_trail(
         params = _columns(("finding_id", "action", "status", "payload"), rows)
         params["at"] = at
         await session.execute(_TRAIL, params)
+
+
+_PEOPLE = text("SELECT id, name, title, webhook_url FROM people WHERE id = ANY(:ids)")
+
+
+async def person_refs(session: AsyncSession, ids: set[int]) -> dict[int, PersonRef]:
+    """People to reach by id, whatever post they hold (an inspection task's assignee)."""
+    if not ids:
+        return {}
+    rows = await session.execute(_PEOPLE, {"ids": sorted(ids)})
+    return {row.id: PersonRef(row.id, row.name, row.title, row.webhook_url) for row in rows}
 
 
 _CHARGES = text(

@@ -4,7 +4,6 @@ generated for every point in its scope in one statement per window set, idempote
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
@@ -114,8 +113,9 @@ async def mark_done(
 
 # Overdue open tasks not yet escalated, oldest first, locked for this sweep only.
 CLAIM_OVERDUE = text("""
-SELECT t.id, t.due_at, t.reminded_at, t.escalate_at, t.assignee_id, u.person_id, u.unit_id,
-       p.code, p.name
+SELECT t.id, t.due_at, t.reminded_at, t.escalate_at, t.assignee_id, u.person_id,
+       coalesce(u.unit_id, p.responsible_unit_id, p.place_unit_id) AS unit_id,
+       p.code, p.name, p.address
 FROM inspection_tasks t
 JOIN evaluation_points p ON p.id = t.point_id
 LEFT JOIN users u ON u.id = t.assignee_id
@@ -126,57 +126,9 @@ LIMIT :limit
 FOR UPDATE OF t SKIP LOCKED
 """)
 
-# The head of a unit, as the posts hold it at `now`.
-HEAD_OF = text("""
-SELECT person_id FROM posts
-WHERE unit_id = :unit_id AND role = 'head' AND valid_from <= :now
-  AND (valid_to IS NULL OR valid_to > :now)
-ORDER BY valid_from DESC LIMIT 1
-""")
-
-NOTICE = text("""
-INSERT INTO notifications (dedupe_key, kind, task_id, recipient_person_id, recipient_unit_id,
-                           channel, subject, payload, status, sent_at, created_at)
-VALUES (:key, :kind, :task_id, :person_id, :unit_id, 'inbox', :subject,
-        CAST(:payload AS jsonb), 'sent', :now, :now)
-ON CONFLICT (dedupe_key) DO NOTHING
-""")
-
 
 async def claim_overdue(session: AsyncSession, now: datetime, limit: int) -> list[Any]:
     return list(await session.execute(CLAIM_OVERDUE, {"now": now, "limit": limit}))
-
-
-async def head_of(session: AsyncSession, unit_id: int, now: datetime) -> int | None:
-    found = await session.scalar(HEAD_OF, {"unit_id": unit_id, "now": now})
-    return int(found) if found is not None else None
-
-
-async def notice(
-    session: AsyncSession,
-    *,
-    kind: str,
-    task_id: int,
-    person_id: int | None,
-    unit_id: int | None,
-    subject: str,
-    payload: dict[str, Any],
-    now: datetime,
-) -> None:
-    """An inbox notice about a task, once ever per task and kind (the dedupe key)."""
-    await session.execute(
-        NOTICE,
-        {
-            "key": f"{kind}:{task_id}",
-            "kind": kind,
-            "task_id": task_id,
-            "person_id": person_id,
-            "unit_id": unit_id,
-            "subject": subject,
-            "payload": json.dumps(payload, ensure_ascii=False, default=str),
-            "now": now,
-        },
-    )
 
 
 async def set_task_marks(

@@ -164,7 +164,8 @@ def webhook_body(n: Notification, tz: ZoneInfo, link: str | None = None) -> byte
 
 
 # The template of each kind of notice that leaves the inbox; a sign-for reminder or
-# escalation and a suspension's reminder share the plain one (their subject says what).
+# escalation, a suspension's reminder and an overdue inspection task's notices share the
+# plain one (their subject says what).
 _TEMPLATES = {
     "escalation": "escalation",
     "reminder": "reminder",
@@ -172,6 +173,8 @@ _TEMPLATES = {
     "undelivered": "undelivered",
     "sign_for": "notice",
     "suspension": "notice",
+    "task_reminder": "notice",
+    "task_escalation": "notice",
 }
 
 
