@@ -136,6 +136,9 @@ def profile_one(
     os.kill(child.pid, signal.SIGUSR1)
     result, profiled = _cpu_ms(child, port, make, args.clients, args.seconds)
     os.kill(child.pid, signal.SIGUSR2)
+    if result.ok == 0 or result.errors:
+        # A profile of failing requests would measure the wrong path.
+        raise RuntimeError(f"{name}: {result.statuses}, {result.errors} errors\n{child.log_tail()}")
     deadline = time.monotonic() + 60
     while not stats.exists() and time.monotonic() < deadline:
         time.sleep(0.2)
