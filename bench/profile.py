@@ -56,7 +56,7 @@ COMPONENTS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("other duban code", ("services/",)),
     ("floor endpoint (bench/yardstick.py)", ("bench/yardstick",)),
     ("SQL client (asyncpg)", ("asyncpg",)),
-    ("connection pool (SQLAlchemy)", ("sqlalchemy/", "greenlet")),
+    ("SQLAlchemy: the pool (and the ORM where a route uses it)", ("sqlalchemy/", "greenlet")),
     ("metrics (prometheus_client)", ("prometheus_client/",)),
     ("logging (structlog, logging)", ("structlog/", "logging/")),
     ("JSON (stdlib)", ("json/", "_json")),
