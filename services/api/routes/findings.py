@@ -585,9 +585,10 @@ async def _sync(
     )
 
 
-async def _visible_or_404(
+async def visible_or_404(
     session: AsyncSession, finding_id: uuid.UUID, caller: Principal
 ) -> Finding:
+    """The finding in the caller's scope; else 404, as for one that does not exist."""
     finding = await get_visible(session, finding_id, caller)
     if finding is None:
         raise Problem(404, f"No finding {finding_id} in your scope.")
@@ -598,7 +599,7 @@ async def _visible_or_404(
 async def get_finding(
     finding_id: uuid.UUID, caller: Caller, session: Session, settings: SettingsDep, ref: Ref
 ) -> FindingOut:
-    finding = await _visible_or_404(session, finding_id, caller)
+    finding = await visible_or_404(session, finding_id, caller)
     refs = await load_refs(session, [finding], caller)
     clock = make_clock(ref, settings)
     (out,) = await mark_supervised(session, [render(finding, refs, clock.tz, clock.now)])
@@ -744,7 +745,7 @@ async def get_events(
     page: PageDep,
 ) -> EventList:
     """The finding's audit trail, oldest first."""
-    await _visible_or_404(session, finding_id, caller)
+    await visible_or_404(session, finding_id, caller)
     fetched = await events_of(
         session, finding_id, limit=page.limit + 1, after=page.after(_event_key)
     )
