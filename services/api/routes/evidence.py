@@ -21,7 +21,7 @@ from services.core.evidence.service import (
     verification_photos,
     visible_evidence,
 )
-from services.core.evidence.storage import ObjectMissing, StorageError, make_storage
+from services.core.evidence.storage import make_storage
 from services.core.findings.queries import load_refs
 from services.core.models import Evidence, Finding, User
 
@@ -37,7 +37,7 @@ from ..schemas.evidence import (
     VerificationOut,
 )
 from ..schemas.wire import Timestamp
-from ..uploads import read_upload
+from ..uploads import read_upload, stored_bytes
 from .findings import render, visible_or_404
 
 router = APIRouter(tags=["evidence"])
@@ -164,14 +164,12 @@ async def get_evidence_content(
     evidence = await visible_evidence(session, evidence_id, caller)
     if evidence is None:
         raise Problem(404, f"No evidence {evidence_id} in your scope.")
-    try:
-        content = await make_storage(settings).get(evidence.object_key)
-    except ObjectMissing as exc:
-        raise Problem(404, f"The photo of evidence {evidence_id} is missing from storage.") from exc
-    except StorageError as exc:
-        raise Problem(
-            503, "The photo storage is unavailable; retry shortly.", headers={"Retry-After": "5"}
-        ) from exc
+    content = await stored_bytes(
+        settings,
+        evidence.object_key,
+        missing=f"The photo of evidence {evidence_id} is missing from storage.",
+        what="photo",
+    )
     extension = evidence.object_key.rsplit(".", 1)[-1]
     return Response(
         content=content,
