@@ -338,6 +338,16 @@ async def create_finding(
     return Response(out.model_dump_json(), status_code=status, media_type="application/json")
 
 
+def _check_size(count: int, limit: int, field: str, what: str) -> None:
+    """A list of findings longer than `limit` is refused whole, naming its field."""
+    if count > limit:
+        raise Problem(
+            422,
+            f"{what} at most {limit} findings (got {count}).",
+            errors=[{"field": field, "message": f"at most {limit} items"}],
+        )
+
+
 @router.post("/findings/batch", response_model=BatchResponse)
 async def create_findings_batch(
     batch: FindingBatch,
@@ -347,13 +357,7 @@ async def create_findings_batch(
     ref: Ref,
 ) -> BatchResponse:
     """Report up to 500 findings; each item stands alone and has its own outcome."""
-    if len(batch.findings) > settings.max_batch_size:
-        raise Problem(
-            422,
-            f"A batch holds at most {settings.max_batch_size} findings "
-            f"(got {len(batch.findings)}).",
-            errors=[{"field": "findings", "message": f"at most {settings.max_batch_size} items"}],
-        )
+    _check_size(len(batch.findings), settings.max_batch_size, "findings", "A batch holds")
     clock = make_clock(ref, settings)
     terms = intake_terms(settings)
     results: list[BatchResult] = []
@@ -667,13 +671,7 @@ async def post_bulk(
     action = Action(body.action)
     if caller.role not in ROLES[action]:
         raise Problem(403, f"Only {', '.join(sorted(ROLES[action]))} may {action.value}.")
-    if len(body.items) > settings.max_batch_size:
-        raise Problem(
-            422,
-            f"A bulk action takes at most {settings.max_batch_size} findings "
-            f"(got {len(body.items)}).",
-            errors=[{"field": "items", "message": f"at most {settings.max_batch_size} items"}],
-        )
+    _check_size(len(body.items), settings.max_batch_size, "items", "A bulk action takes")
     results: list[BulkResult | None] = []
     requests: list[tuple[uuid.UUID, TransitionRequest]] = []
     for index, raw in enumerate(body.items):
