@@ -1,11 +1,13 @@
 """Reading an uploaded file the same way at every endpoint that takes one: a form field the
 endpoint does not take is a 422 naming it (so a client that thinks it can set, say, the
-capture time learns it cannot), and the file is read no further than the evidence limit."""
+capture time learns it cannot), and the file is read no further than the evidence limit.
+Reading a stored one back the same way at every endpoint that serves one."""
 
 from __future__ import annotations
 
 from fastapi import Request, UploadFile
 
+from services.core.evidence.storage import ObjectMissing, StorageError, make_storage
 from services.core.platform.settings import Settings
 
 from .problems import Problem
@@ -31,3 +33,16 @@ async def read_upload(
             422, message, kind="validation", errors=[{"field": extra[0], "message": message}]
         )
     return await file.read(settings.evidence_max_bytes + 1)
+
+
+async def stored_bytes(settings: Settings, key: str, *, missing: str, what: str) -> bytes:
+    """The stored object's bytes: 404 saying `missing` when the object is gone, 503 (retry)
+    when the `what` storage does not answer."""
+    try:
+        return await make_storage(settings).get(key)
+    except ObjectMissing as exc:
+        raise Problem(404, missing) from exc
+    except StorageError as exc:
+        raise Problem(
+            503, f"The {what} storage is unavailable; retry shortly.", headers={"Retry-After": "5"}
+        ) from exc

@@ -138,6 +138,7 @@ async def test_the_limit_is_500_items_and_the_role_is_the_actions(
     dispatcher = await login("dispatcher")
     over = {"action": "close_invalid", "note": "x", "items": [{"id": str(uuid.uuid4())}] * 501}
     problem = assert_problem(await client.post(BULK, json=over, headers=dispatcher), 422)
+    assert problem["detail"] == "A bulk action takes at most 500 findings (got 501)."
     assert problem["errors"] == [{"field": "items", "message": "at most 500 items"}]
     at_limit = {**over, "items": [{"id": str(uuid.uuid4())} for _ in range(500)]}
     results = await bulk(client, dispatcher, **at_limit)

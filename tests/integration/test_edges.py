@@ -32,6 +32,7 @@ from tests.helpers import (
     TIMESTAMPS_OUT,
     Edge,
     Login,
+    assert_problem,
     edges,
     nested,
     put,
@@ -333,6 +334,14 @@ async def test_json_as_deep_as_the_limit_is_read(client: AsyncClient, login: Log
 
 def _json(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+async def test_a_batch_past_the_limit_is_refused_whole(client: AsyncClient, login: Login) -> None:
+    over = {"findings": [finding_body() for _ in range(501)]}
+    r = await client.post(f"{API}/findings/batch", json=over, headers=await login("inspector"))
+    problem = assert_problem(r, 422)
+    assert problem["detail"] == "A batch holds at most 500 findings (got 501)."
+    assert problem["errors"] == [{"field": "findings", "message": "at most 500 items"}]
 
 
 async def test_one_item_past_the_edges_never_fails_its_batch(

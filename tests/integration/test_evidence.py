@@ -254,3 +254,24 @@ async def test_when_storing_fails_there_is_no_row(
     problem(r, 503)
     assert r.headers["retry-after"] == "5"
     assert await evidence_rows(factory) == 0
+
+
+async def test_a_photo_gone_from_storage_is_a_404_and_a_storage_down_a_503(
+    client: AsyncClient, login: Login, settings: Settings, tmp_path: Path
+) -> None:
+    inspector = await login("inspector")
+    f = await post(client, inspector)
+    r = await upload(client, inspector, f["id"], make_jpeg(), kind="before")
+    assert r.status_code == 201, r.text
+    content = r.json()["links"]["content"]
+    assert (await client.get(content, headers=inspector)).status_code == 200
+    (stored,) = stored_files(settings)
+    stored.unlink()
+    gone = problem(await client.get(content, headers=inspector), 404)
+    assert "missing from storage" in gone["detail"]
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("x")
+    settings.media_dir = blocker / "media"
+    r = await client.get(content, headers=inspector)
+    assert problem(r, 503)["detail"] == "The photo storage is unavailable; retry shortly."
+    assert r.headers["retry-after"] == "5"

@@ -11,13 +11,13 @@ from fastapi import APIRouter, File, Request, Response, UploadFile
 
 from services.core.evidence.attachments import upload, visible_attachment
 from services.core.evidence.service import EvidencePolicy
-from services.core.evidence.storage import ObjectMissing, StorageError, make_storage
+from services.core.evidence.storage import make_storage
 from services.core.models import Attachment
 
 from ..deps import Caller, Session, SettingsDep, utcnow
 from ..problems import Problem
 from ..schemas.evidence import AttachmentOut
-from ..uploads import read_upload
+from ..uploads import read_upload, stored_bytes
 from ..xlsx import attachment as disposition
 
 router = APIRouter(tags=["evidence"])
@@ -99,14 +99,12 @@ async def get_attachment(
     found = await visible_attachment(session, attachment_id, caller)
     if found is None:
         raise Problem(404, f"No attachment {attachment_id} in your scope.")
-    try:
-        content = await make_storage(settings).get(found.object_key)
-    except ObjectMissing as exc:
-        raise Problem(404, f"Attachment {attachment_id} is missing from storage.") from exc
-    except StorageError as exc:
-        raise Problem(
-            503, "The file storage is unavailable; retry shortly.", headers={"Retry-After": "5"}
-        ) from exc
+    content = await stored_bytes(
+        settings,
+        found.object_key,
+        missing=f"Attachment {attachment_id} is missing from storage.",
+        what="file",
+    )
     stem, extension = found.name.rsplit(".", 1)
     return Response(
         content=content,

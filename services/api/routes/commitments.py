@@ -15,7 +15,7 @@ from services.core.commitments import photos, queries, service, supervision
 from services.core.commitments.queries import CommitmentView, Filters
 from services.core.commitments.rules import STATUSES
 from services.core.evidence.service import EvidencePolicy
-from services.core.evidence.storage import ObjectMissing, StorageError, make_storage
+from services.core.evidence.storage import make_storage
 from services.core.models import (
     CommitmentEscalation,
     CommitmentPhoto,
@@ -52,7 +52,7 @@ from ..schemas.commitments import (
     UnitOut,
 )
 from ..schemas.wire import Code, Id, IdPath
-from ..uploads import read_upload
+from ..uploads import read_upload, stored_bytes
 from .findings import make_clock
 
 router = APIRouter(tags=["commitments"])
@@ -283,12 +283,10 @@ async def get_progress_photo(
 ) -> Response:  # fmt: skip
     """The stored photo (re-encoded, without metadata); 404 outside the caller's scope."""
     shot = await photos.visible_photo(session, caller, commitment_id, progress_id, photo_id)
-    try:
-        content = await make_storage(settings).get(shot.object_key)
-    except ObjectMissing as exc:
-        raise DomainError(404, f"The photo {photo_id} is missing from storage.") from exc
-    except StorageError as exc:
-        raise DomainError(503, "The photo storage is unavailable; retry shortly.") from exc
+    content = await stored_bytes(
+        settings, shot.object_key, missing=f"The photo {photo_id} is missing from storage.",
+        what="photo",
+    )  # fmt: skip
     return Response(
         content=content, media_type=shot.media_type,
         headers={"ETag": f'"{shot.id}"', "X-Content-Type-Options": "nosniff"},

@@ -21,9 +21,8 @@ from services.core.evidence.service import (
     verification_photos,
     visible_evidence,
 )
-from services.core.evidence.storage import ObjectMissing, StorageError, make_storage
-from services.core.findings.queries import get_visible, load_refs
-from services.core.identity.principal import Principal
+from services.core.evidence.storage import make_storage
+from services.core.findings.queries import load_refs
 from services.core.models import Evidence, Finding, User
 
 from ..deps import Caller, Session, SettingsDep, utcnow
@@ -38,8 +37,8 @@ from ..schemas.evidence import (
     VerificationOut,
 )
 from ..schemas.wire import Timestamp
-from ..uploads import read_upload
-from .findings import render
+from ..uploads import read_upload, stored_bytes
+from .findings import render, visible_or_404
 
 router = APIRouter(tags=["evidence"])
 
@@ -82,15 +81,6 @@ async def _render_all(
 ) -> list[EvidenceOut]:
     users = await _usernames(session, {e.uploaded_by_id for e in rows})
     return [_render(e, finding, users, tz) for e in rows]
-
-
-async def _finding_or_404(
-    session: AsyncSession, finding_id: uuid.UUID, caller: Principal
-) -> Finding:
-    finding = await get_visible(session, finding_id, caller)
-    if finding is None:
-        raise Problem(404, f"No finding {finding_id} in your scope.")
-    return finding
 
 
 @router.post(
@@ -153,7 +143,7 @@ async def get_finding_evidence(
     kind: Annotated[EvidenceKind | None, Query()] = None,
 ) -> EvidencePage:
     """The finding's photos (metadata and flags), oldest first."""
-    finding = await _finding_or_404(session, finding_id, caller)
+    finding = await visible_or_404(session, finding_id, caller)
     fetched = await list_evidence(
         session, finding.id, limit=page.limit + 1, kind=kind, after=page.after(_evidence_key)
     )
@@ -174,14 +164,12 @@ async def get_evidence_content(
     evidence = await visible_evidence(session, evidence_id, caller)
     if evidence is None:
         raise Problem(404, f"No evidence {evidence_id} in your scope.")
-    try:
-        content = await make_storage(settings).get(evidence.object_key)
-    except ObjectMissing as exc:
-        raise Problem(404, f"The photo of evidence {evidence_id} is missing from storage.") from exc
-    except StorageError as exc:
-        raise Problem(
-            503, "The photo storage is unavailable; retry shortly.", headers={"Retry-After": "5"}
-        ) from exc
+    content = await stored_bytes(
+        settings,
+        evidence.object_key,
+        missing=f"The photo of evidence {evidence_id} is missing from storage.",
+        what="photo",
+    )
     extension = evidence.object_key.rsplit(".", 1)[-1]
     return Response(
         content=content,
@@ -200,7 +188,7 @@ async def get_verification(
 ) -> VerificationOut:
     """Everything a verifier needs in one response: the finding, its before-photos, the
     after-photos of the latest submission with their flags, and who submitted when."""
-    finding = await _finding_or_404(session, finding_id, caller)
+    finding = await visible_or_404(session, finding_id, caller)
     tz = ZoneInfo(settings.timezone)
     view = await verification_photos(session, finding)
     before = await _render_all(session, view.before, finding, tz)

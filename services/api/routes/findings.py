@@ -338,6 +338,16 @@ async def create_finding(
     return Response(out.model_dump_json(), status_code=status, media_type="application/json")
 
 
+def _check_size(count: int, limit: int, field: str, what: str) -> None:
+    """A list of findings longer than `limit` is refused whole, naming its field."""
+    if count > limit:
+        raise Problem(
+            422,
+            f"{what} at most {limit} findings (got {count}).",
+            errors=[{"field": field, "message": f"at most {limit} items"}],
+        )
+
+
 @router.post("/findings/batch", response_model=BatchResponse)
 async def create_findings_batch(
     batch: FindingBatch,
@@ -347,13 +357,7 @@ async def create_findings_batch(
     ref: Ref,
 ) -> BatchResponse:
     """Report up to 500 findings; each item stands alone and has its own outcome."""
-    if len(batch.findings) > settings.max_batch_size:
-        raise Problem(
-            422,
-            f"A batch holds at most {settings.max_batch_size} findings "
-            f"(got {len(batch.findings)}).",
-            errors=[{"field": "findings", "message": f"at most {settings.max_batch_size} items"}],
-        )
+    _check_size(len(batch.findings), settings.max_batch_size, "findings", "A batch holds")
     clock = make_clock(ref, settings)
     terms = intake_terms(settings)
     results: list[BatchResult] = []
@@ -585,9 +589,10 @@ async def _sync(
     )
 
 
-async def _visible_or_404(
+async def visible_or_404(
     session: AsyncSession, finding_id: uuid.UUID, caller: Principal
 ) -> Finding:
+    """The finding in the caller's scope; else 404, as for one that does not exist."""
     finding = await get_visible(session, finding_id, caller)
     if finding is None:
         raise Problem(404, f"No finding {finding_id} in your scope.")
@@ -598,7 +603,7 @@ async def _visible_or_404(
 async def get_finding(
     finding_id: uuid.UUID, caller: Caller, session: Session, settings: SettingsDep, ref: Ref
 ) -> FindingOut:
-    finding = await _visible_or_404(session, finding_id, caller)
+    finding = await visible_or_404(session, finding_id, caller)
     refs = await load_refs(session, [finding], caller)
     clock = make_clock(ref, settings)
     (out,) = await mark_supervised(session, [render(finding, refs, clock.tz, clock.now)])
@@ -666,13 +671,7 @@ async def post_bulk(
     action = Action(body.action)
     if caller.role not in ROLES[action]:
         raise Problem(403, f"Only {', '.join(sorted(ROLES[action]))} may {action.value}.")
-    if len(body.items) > settings.max_batch_size:
-        raise Problem(
-            422,
-            f"A bulk action takes at most {settings.max_batch_size} findings "
-            f"(got {len(body.items)}).",
-            errors=[{"field": "items", "message": f"at most {settings.max_batch_size} items"}],
-        )
+    _check_size(len(body.items), settings.max_batch_size, "items", "A bulk action takes")
     results: list[BulkResult | None] = []
     requests: list[tuple[uuid.UUID, TransitionRequest]] = []
     for index, raw in enumerate(body.items):
@@ -744,7 +743,7 @@ async def get_events(
     page: PageDep,
 ) -> EventList:
     """The finding's audit trail, oldest first."""
-    await _visible_or_404(session, finding_id, caller)
+    await visible_or_404(session, finding_id, caller)
     fetched = await events_of(
         session, finding_id, limit=page.limit + 1, after=page.after(_event_key)
     )

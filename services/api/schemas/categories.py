@@ -21,6 +21,25 @@ Group = Annotated[
     ),
 ]
 
+# Described once for creating and for changing a category.
+UrgentTimeLimit = Annotated[
+    dict[str, Any] | None,
+    Field(
+        description="the limit of an urgent finding, either shape, e.g. "
+        '{"duration": "PT4H"}; null: urgent findings get time_limit',
+        examples=[{"duration": "PT4H"}],
+    ),
+]
+AcceptWithin = Annotated[
+    dict[str, Any] | None,
+    Field(
+        description="the sign-for deadline (签收时限): "
+        '{"working_hours": 0.5..240} (office hours of working days) or {"duration": "PT2H"}; '
+        "null: none",
+        examples=[{"working_hours": 2}],
+    ),
+]
+
 
 class CategoryCreate(Input):
     code: Code
@@ -34,19 +53,8 @@ class CategoryCreate(Input):
         description='{"working_days": 1..365} or {"duration": "PT2H"} (ISO 8601)',
         examples=[{"working_days": 2}, {"duration": "PT2H"}],
     )
-    urgent_time_limit: dict[str, Any] | None = Field(
-        default=None,
-        description="the limit of an urgent finding, either shape, e.g. "
-        '{"duration": "PT4H"}; null: urgent findings get time_limit',
-        examples=[{"duration": "PT4H"}],
-    )
-    accept_within: dict[str, Any] | None = Field(
-        default=None,
-        description="the sign-for deadline (签收时限): "
-        '{"working_hours": 0.5..240} (office hours of working days) or {"duration": "PT2H"}; '
-        "null: none",
-        examples=[{"working_hours": 2}],
-    )
+    urgent_time_limit: UrgentTimeLimit = None
+    accept_within: AcceptWithin = None
     duplicate_radius_m: int = Field(default=30, ge=1, le=10_000)
     policy_code: Code | None = "default"
     active: bool = True
@@ -58,19 +66,8 @@ class CategoryUpdate(Input):
     kind: CategoryKind | None = None
     clock: ClockKind | None = None
     time_limit: dict[str, Any] | None = None
-    urgent_time_limit: dict[str, Any] | None = Field(
-        default=None,
-        description="the limit of an urgent finding, either shape, e.g. "
-        '{"duration": "PT4H"}; null: urgent findings get time_limit',
-        examples=[{"duration": "PT4H"}],
-    )
-    accept_within: dict[str, Any] | None = Field(
-        default=None,
-        description="the sign-for deadline (签收时限): "
-        '{"working_hours": 0.5..240} (office hours of working days) or {"duration": "PT2H"}; '
-        "null: none",
-        examples=[{"working_hours": 2}],
-    )
+    urgent_time_limit: UrgentTimeLimit = None
+    accept_within: AcceptWithin = None
     duplicate_radius_m: int | None = Field(default=None, ge=1, le=10_000)
     policy_code: Code | None = None
     active: bool | None = None

@@ -4,7 +4,6 @@ export (so the workbook holds exactly the list as filtered, scoped in SQL the sa
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
@@ -13,7 +12,6 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from sqlalchemy import select
 
-from services.core.escalation.rules import Light
 from services.core.findings.queries import FindingFilters, list_findings, load_refs
 from services.core.findings.rules import light_of
 from services.core.models import STATUSES, Category
@@ -25,6 +23,7 @@ from ..routes.findings import finding_key
 from .pages import (
     PAGE_SIZE,
     UiCaller,
+    api_query,
     common_field,
     cursor_after,
     list_context,
@@ -72,26 +71,6 @@ def parse_filters(params: dict[str, str], tz: ZoneInfo) -> tuple[FindingFilters,
     return FindingFilters(**values), bad
 
 
-def api_query(f: FindingFilters) -> dict[str, str]:
-    """The filters as `GET /api/v1/findings` reads them."""
-    out: dict[str, str] = {}
-    for name in FILTER_NAMES:
-        value = getattr(f, name)
-        if value is None:
-            continue
-        if isinstance(value, datetime):
-            out[name] = value.isoformat()
-        elif isinstance(value, bool):
-            out[name] = "true" if value else "false"
-        elif isinstance(value, Light):
-            out[name] = value.value
-        elif isinstance(value, tuple):
-            out[name] = ",".join(str(v) for v in value)
-        else:
-            out[name] = str(value)
-    return out
-
-
 async def category_choices(session: Session) -> list[tuple[str, str]]:
     rows = await session.execute(select(Category.code, Category.name).order_by(Category.code))
     return [(r[0], r[1]) for r in rows]
@@ -124,7 +103,7 @@ async def findings_page(
         refs = await load_refs(session, rows, caller)
         if len(fetched) > PAGE_SIZE:
             last = [rows[-1].reported_at.isoformat(), str(rows[-1].id)]
-    api = urlencode(api_query(filters))
+    api = urlencode(api_query(filters, FILTER_NAMES))
     context = {
         **await list_context(session, "/ui/findings", params, bad, last),
         "rows": [(f, light_of(f, now)) for f in rows],

@@ -332,6 +332,25 @@ def read_form(
     return values, None
 
 
+def api_query(filters: object, names: tuple[str, ...]) -> dict[str, str]:
+    """The filters set among `names` as the API's list reads them (the screen's CSV and
+    XLSX links ask the API for the same rows)."""
+    out: dict[str, str] = {}
+    for name in names:
+        value = getattr(filters, name)
+        if value is None:
+            continue
+        if isinstance(value, datetime):
+            out[name] = value.isoformat()
+        elif isinstance(value, bool):
+            out[name] = "true" if value else "false"
+        elif isinstance(value, tuple):
+            out[name] = ",".join(str(v) for v in value)
+        else:
+            out[name] = str(value)  # a Light is a StrEnum: its value
+    return out
+
+
 def common_field(name: str, raw: str, tz: ZoneInfo, statuses: Collection[str]) -> Any:
     """The filters every list reads alike: a day, a light, a status or source of its
     vocabulary, anything else as text (cut to 64)."""
@@ -359,15 +378,6 @@ def _filters(params: dict[str, str], tz: ZoneInfo) -> tuple[EscalationFilters, s
     return EscalationFilters(**values), bad
 
 
-def _api_query(f: EscalationFilters) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for name in FILTER_NAMES:
-        value = getattr(f, name)
-        if value is not None:
-            out[name] = value.isoformat() if isinstance(value, datetime) else str(value)
-    return out
-
-
 @router.get("/escalations")
 async def escalations_page(
     request: Request, caller: UiCaller, session: Session, state: State
@@ -390,7 +400,7 @@ async def escalations_page(
         if len(fetched) > PAGE_SIZE:
             e = rows[-1].escalation
             last = [e.fired_at.isoformat(), e.id]
-    api = urlencode(_api_query(filters))
+    api = urlencode(api_query(filters, FILTER_NAMES))
     context = {
         **await list_context(session, "/ui/escalations", params, bad, last),
         "rows": rows,

@@ -513,6 +513,20 @@ def _csv(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> bytes:
     return ("\ufeff" + out.getvalue()).encode()
 
 
+# A level of a ladder and a receipt of its notice are the same facts whether the ladder is a
+# finding's or a commitment's: one set of columns, prefixed by the owner's id column.
+_LEVEL_COLUMNS = ["id", "level", "fired_at", "reason", "target_name", "target_title", "target_unit"]
+_RECEIPT_COLUMNS = ["recipient", "channel", "status", "sent_at", "delivered_at", "opened_at"]
+
+
+def _level_cells(e: EscalationFacts) -> list[Any]:
+    return [e.id, e.level, e.fired_at, e.reason, e.target_name, e.target_title, e.target_unit_name]
+
+
+def _receipt_cells(r: Receipt) -> list[Any]:
+    return [r.recipient, r.channel, r.status, r.sent_at, r.delivered_at, r.opened_at]
+
+
 def commitment_csv_files(c: CommitmentFacts) -> dict[str, bytes]:
     """The commitment's own rows: itself, its progress reports and its ladder's levels with
     their receipts."""
@@ -587,45 +601,12 @@ def commitment_csv_files(c: CommitmentFacts) -> dict[str, bytes]:
             ],
         ),
         "rows/commitment_escalations.csv": _csv(
-            [
-                "commitment_id",
-                "id",
-                "level",
-                "fired_at",
-                "reason",
-                "target_name",
-                "target_title",
-                "target_unit",
-            ],
-            [
-                [
-                    c.id,
-                    e.id,
-                    e.level,
-                    e.fired_at,
-                    e.reason,
-                    e.target_name,
-                    e.target_title,
-                    e.target_unit_name,
-                ]
-                for e in c.escalations
-            ],
+            ["commitment_id", *_LEVEL_COLUMNS],
+            [[c.id, *_level_cells(e)] for e in c.escalations],
         ),
         "rows/commitment_receipts.csv": _csv(
-            [
-                "commitment_escalation_id",
-                "recipient",
-                "channel",
-                "status",
-                "sent_at",
-                "delivered_at",
-                "opened_at",
-            ],
-            [
-                [e.id, r.recipient, r.channel, r.status, r.sent_at, r.delivered_at, r.opened_at]
-                for e in c.escalations
-                for r in e.receipts
-            ],
+            ["commitment_escalation_id", *_RECEIPT_COLUMNS],
+            [[e.id, *_receipt_cells(r)] for e in c.escalations for r in e.receipts],
         ),
     }
 
@@ -676,13 +657,7 @@ def csv_files(facts: Facts) -> dict[str, bytes]:
         "rows/escalations.csv": _csv(
             [
                 "finding_id",
-                "id",
-                "level",
-                "fired_at",
-                "reason",
-                "target_name",
-                "target_title",
-                "target_unit",
+                *_LEVEL_COLUMNS,
                 "acknowledged_at",
                 "acknowledged_by",
                 "instruction",
@@ -691,13 +666,7 @@ def csv_files(facts: Facts) -> dict[str, bytes]:
             [
                 [
                     f.id,
-                    e.id,
-                    e.level,
-                    e.fired_at,
-                    e.reason,
-                    e.target_name,
-                    e.target_title,
-                    e.target_unit_name,
+                    *_level_cells(e),
                     e.acknowledged_at,
                     e.acknowledged_by,
                     e.instruction,
@@ -708,21 +677,8 @@ def csv_files(facts: Facts) -> dict[str, bytes]:
             ],
         ),
         "rows/receipts.csv": _csv(
-            [
-                "escalation_id",
-                "recipient",
-                "channel",
-                "status",
-                "sent_at",
-                "delivered_at",
-                "opened_at",
-            ],
-            [
-                [e.id, r.recipient, r.channel, r.status, r.sent_at, r.delivered_at, r.opened_at]
-                for f in fs
-                for e in f.escalations
-                for r in e.receipts
-            ],
+            ["escalation_id", *_RECEIPT_COLUMNS],
+            [[e.id, *_receipt_cells(r)] for f in fs for e in f.escalations for r in e.receipts],
         ),
         "rows/photos.csv": _csv(
             ["finding_id", "id", "kind", "sha256", "flags", "taken_at", "uploaded_at", "file"],

@@ -93,15 +93,20 @@ class CommitmentFigures:
     open_after_last_level: int = 0  # commitments not done after their ladder's last level
 
 
+def _by_level(rows: Iterable[LedgerEscalation | CommitmentLedgerEscalation]) -> dict[int, int]:
+    """How many escalations reached each level, lowest level first."""
+    counts: dict[int, int] = {}
+    for r in rows:
+        counts[r.level] = counts.get(r.level, 0) + 1
+    return dict(sorted(counts.items()))
+
+
 def commitment_figures(rows: Iterable[CommitmentLedgerEscalation]) -> CommitmentFigures:
     rows = list(rows)
-    by_level: dict[int, int] = {}
-    for r in rows:
-        by_level[r.level] = by_level.get(r.level, 0) + 1
     still_open = {r.commitment_id for r in rows if r.still_open and r.last_level_at is not None}
     return CommitmentFigures(
         received=len(rows),
-        by_level=dict(sorted(by_level.items())),
+        by_level=_by_level(rows),
         delivered=sum(r.delivered for r in rows),
         opened=sum(r.opened for r in rows),
         open_after_last_level=len(still_open),
@@ -162,9 +167,6 @@ def figures(
     hours: Callable[[datetime, datetime], float] = lambda a, b: working_hours_between(  # noqa: E731
         a, b, clock
     )
-    by_level: dict[int, int] = {}
-    for r in rows:
-        by_level[r.level] = by_level.get(r.level, 0) + 1
     acked = [r for r in rows if r.acknowledged_at is not None]
     instructed = [r for r in acked if r.instruction]
     rectified = [
@@ -181,7 +183,7 @@ def figures(
     open_after_top = {r.finding_id for r in rows if r.still_open and r.top_level_at is not None}
     return Figures(
         received=len(rows),
-        by_level=dict(sorted(by_level.items())),
+        by_level=_by_level(rows),
         delivered=sum(r.delivered for r in rows),
         opened=sum(r.opened for r in rows),
         acknowledged=len(acked),

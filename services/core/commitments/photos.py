@@ -7,13 +7,13 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import select, text
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.core.commitments import rules
 from services.core.commitments.queries import visible_commitments
-from services.core.evidence.service import EvidenceError, EvidencePolicy, process_photo
-from services.core.evidence.storage import Storage, StorageError
+from services.core.evidence.service import EvidencePolicy, keep, lock_photo, process_photo
+from services.core.evidence.storage import Storage
 from services.core.identity.principal import Principal
 from services.core.models import Commitment, CommitmentPhoto, CommitmentProgress, Unit
 from services.core.platform.errors import Conflict, DomainError, NotFound
@@ -58,9 +58,7 @@ async def attach_photo(
     if report.review != "pending":
         raise Conflict("The report was reviewed: add photos to a new report.")
     photo = await process_photo(data, policy)
-    await session.execute(
-        text("SELECT pg_advisory_xact_lock(hashtextextended(:sha, 1))"), {"sha": photo.sha256}
-    )
+    await lock_photo(session, photo.sha256, space=1)
     same = await session.scalar(
         select(CommitmentPhoto).where(
             CommitmentPhoto.progress_id == report.id, CommitmentPhoto.sha256 == photo.sha256
@@ -75,12 +73,7 @@ async def attach_photo(
         media_type=photo.media_type, bytes=len(photo.encoded), width=photo.width,
         height=photo.height, uploaded_at=now,
     )  # fmt: skip
-    session.add(row)
-    await session.flush()
-    try:
-        await storage.put(row.object_key, photo.encoded, photo.media_type)
-    except StorageError as exc:
-        raise EvidenceError(503, f"The photo could not be stored ({exc}); retry.") from exc
+    await keep(session, row, storage, row.object_key, photo.encoded, photo.media_type)
     return row, True
 
 

@@ -23,8 +23,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.core.evidence import files, images
 from services.core.evidence.rules import may_attach_file
-from services.core.evidence.service import EvidenceError, EvidencePolicy, process_photo
-from services.core.evidence.storage import Storage, StorageError
+from services.core.evidence.service import EvidenceError, EvidencePolicy, keep, process_photo
+from services.core.evidence.storage import Storage
 from services.core.identity.principal import Principal
 from services.core.identity.scope import visible_findings
 from services.core.models import Attachment, Finding
@@ -111,12 +111,15 @@ async def upload(
         uploaded_by_id=principal.user_id,
         uploaded_at=now,
     )
-    session.add(attachment)
-    await session.flush()
-    try:
-        await storage.put(attachment.object_key, content.data, content.media_type)
-    except StorageError as exc:
-        raise EvidenceError(503, f"The file could not be stored ({exc}); retry.") from exc
+    await keep(
+        session,
+        attachment,
+        storage,
+        attachment.object_key,
+        content.data,
+        content.media_type,
+        what="file",
+    )
     return attachment, True
 
 

@@ -120,6 +120,37 @@ async def process_photo(data: bytes, policy: EvidencePolicy) -> images.Photo:
         raise EvidenceError(exc.status, exc.message, "file") from exc
 
 
+async def lock_photo(session: AsyncSession, sha256: str, space: int) -> None:
+    """One photo, one decision: concurrent uploads of the same bytes queue here until the
+    transaction ends. `space` keeps a finding's evidence (0) apart from the photos of
+    progress reports and inspections (1)."""
+    await session.execute(
+        text("SELECT pg_advisory_xact_lock(hashtextextended(:sha, :space))"),
+        {"sha": sha256, "space": space},
+    )
+
+
+async def keep(
+    session: AsyncSession,
+    row: object,
+    storage: Storage,
+    key: str,
+    data: bytes,
+    media_type: str,
+    *,
+    what: str = "photo",
+) -> None:
+    """Insert the row, then write its bytes under the key only it names (nothing is
+    half-stored, see above); a storage failure is a 503 and the caller's rollback drops the
+    row."""
+    session.add(row)
+    await session.flush()
+    try:
+        await storage.put(key, data, media_type)
+    except StorageError as exc:
+        raise EvidenceError(503, f"The {what} could not be stored ({exc}); retry.") from exc
+
+
 async def attach(
     session: AsyncSession,
     finding_id: uuid.UUID,
@@ -140,10 +171,7 @@ async def attach(
     await _check_may_attach(session, finding, kind, principal)
     photo = await process_photo(data, policy)
 
-    # One photo, one decision: concurrent uploads of the same bytes queue here.
-    await session.execute(
-        text("SELECT pg_advisory_xact_lock(hashtextextended(:sha, 0))"), {"sha": photo.sha256}
-    )
+    await lock_photo(session, photo.sha256, space=0)
     finding = await _finding(session, finding_id, principal, lock=True)
     if finding is None:
         raise EvidenceError(404, f"No finding {finding_id} in your scope.")
@@ -194,12 +222,7 @@ async def attach(
         uploaded_by_id=principal.user_id,
         uploaded_at=now,
     )
-    session.add(evidence)
-    await session.flush()
-    try:
-        await storage.put(evidence.object_key, photo.encoded, photo.media_type)
-    except StorageError as exc:
-        raise EvidenceError(503, f"The photo could not be stored ({exc}); retry.") from exc
+    await keep(session, evidence, storage, evidence.object_key, photo.encoded, photo.media_type)
     return evidence, True
 
 

@@ -8,11 +8,18 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import select, text
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.core.evidence.service import EvidenceError, EvidencePolicy, photo_flags, process_photo
-from services.core.evidence.storage import Storage, StorageError
+from services.core.evidence.service import (
+    EvidenceError,
+    EvidencePolicy,
+    keep,
+    lock_photo,
+    photo_flags,
+    process_photo,
+)
+from services.core.evidence.storage import Storage
 from services.core.identity.principal import Principal
 from services.core.models import EvaluationPoint, Inspection, InspectionPhoto
 
@@ -39,10 +46,7 @@ async def attach_photo(
         raise EvidenceError(404, f"No inspection {inspection_id} of yours.")
     inspection, lat, lon = found
     photo = await process_photo(data, policy)
-    # One photo, one decision: concurrent uploads of the same bytes queue here.
-    await session.execute(
-        text("SELECT pg_advisory_xact_lock(hashtextextended(:sha, 1))"), {"sha": photo.sha256}
-    )
+    await lock_photo(session, photo.sha256, space=1)
     same = await session.scalar(
         select(InspectionPhoto).where(
             InspectionPhoto.inspection_id == inspection.id, InspectionPhoto.sha256 == photo.sha256
@@ -67,12 +71,7 @@ async def attach_photo(
         flags=flags,
         uploaded_at=now,
     )
-    session.add(row)
-    await session.flush()
-    try:
-        await storage.put(row.object_key, photo.encoded, photo.media_type)
-    except StorageError as exc:
-        raise EvidenceError(503, f"The photo could not be stored ({exc}); retry.") from exc
+    await keep(session, row, storage, row.object_key, photo.encoded, photo.media_type)
     return row, True
 
 
