@@ -390,11 +390,8 @@ def _duplicates(records: Sequence[Record], key: Sequence[str]) -> list[RowError]
     return errors
 
 
-def _check_units(records: Sequence[Record]) -> list[RowError]:
-    return _duplicates(records, ("code",))
-
-
-def _check_people(records: Sequence[Record]) -> list[RowError]:
+def _unique_codes(records: Sequence[Record]) -> list[RowError]:
+    """Units, people, point types and points: a code names one row of a file."""
     return _duplicates(records, ("code",))
 
 
@@ -502,7 +499,7 @@ def kinds(tz: ZoneInfo) -> dict[str, Kind]:
                 Column("lon", "经度", number(-180, 180), False, "120.3560", "centre, WGS84"),
                 Column("webhook_url", "通知地址", url, False, "",
                        "where the unit's notifications are POSTed"),
-            ), check=_check_units),
+            ), check=_unique_codes),
             Kind("people", "人员", (
                 Column("code", "人员编码", code, True, "demo.shinan.badaguan.head",
                        "the office's identifier of the person"),
@@ -511,7 +508,7 @@ def kinds(tz: ZoneInfo) -> dict[str, Kind]:
                 Column("phone", "电话", text(40), False, ""),
                 Column("email", "邮箱", text(200), False, ""),
                 Column("webhook_url", "通知地址", url, False, ""),
-            ), check=_check_people),
+            ), check=_unique_codes),
             Kind("posts", "岗位", (
                 Column("unit", "单位编码", code, True, "shinan.badaguan"),
                 Column("role", "岗位", choice(POST_ROLES, ROLE_WORDS), True, "head",
@@ -561,7 +558,7 @@ def kinds(tz: ZoneInfo) -> dict[str, Kind]:
                 Column("code", "类型编码", code, True, "farmers_market"),
                 Column("name", "名称", text(200), True, "农贸市场"),
                 Column("active", "启用", boolean, False, "是", "是/否 (true/false)"),
-            ), check=_check_units),
+            ), check=_unique_codes),
             Kind("points", "测评点位", (
                 Column("code", "点位编码", code, True, "shinan.market.01",
                        "stable unique code of the point"),
@@ -578,7 +575,7 @@ def kinds(tz: ZoneInfo) -> dict[str, Kind]:
                 Column("outline", "轮廓", outline, False, "",
                        "optional GeoJSON Polygon of the point's area"),
                 Column("active", "启用", boolean, False, "是", "是/否 (true/false)"),
-            ), check=_check_units),
+            ), check=_unique_codes),
             Kind("criteria", "测评标准", (
                 Column("set", "版本编码", code, True, "demo-2026",
                        "the criteria set (version), e.g. the campaign year's"),
@@ -601,7 +598,7 @@ def kinds(tz: ZoneInfo) -> dict[str, Kind]:
             Kind("boundaries", "单位边界", (
                 Column("code", "单位编码", code, True, "shinan.badaguan"),
                 Column("geometry", "几何", lambda raw: raw, True, ""),
-            ), check=_check_units, geojson=True),
+            ), check=_unique_codes, geojson=True),
         )
     }  # fmt: skip
 
