@@ -26,14 +26,13 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import asyncpg
-import httpx
 
 from bench import load
 from bench.report import Target
-from bench.stack import Stack, demo_password
+from bench.runner import HOST, bearer
+from bench.stack import Stack
 
 TZ = ZoneInfo("Asia/Shanghai")
-HOST = "127.0.0.1"
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 BEGIN, END = "<!-- coverage: begin -->", "<!-- coverage: end -->"
 
@@ -150,16 +149,6 @@ async def generate(conn: asyncpg.Connection, size: Size) -> dict[str, Any]:
     }
 
 
-def _token(port: int, username: str) -> dict[str, str]:
-    r = httpx.post(
-        f"http://{HOST}:{port}/api/v1/auth/token",
-        data={"username": username, "password": demo_password(username)},
-        timeout=30,
-    )
-    r.raise_for_status()
-    return {"Authorization": f"Bearer {r.json()['access_token']}"}
-
-
 def _gets(paths: list[str], auth: dict[str, str]) -> load.RequestFactory:
     def make(_client: int, n: int) -> tuple[str, str, dict[str, str], bytes]:
         return "GET", paths[n % len(paths)], auth, b""
@@ -224,7 +213,7 @@ async def measure(port: int, database_url: str, size: Size) -> tuple[dict[str, A
         ]
     finally:
         await conn.close()
-    supervisor = _token(port, "supervisor")
+    supervisor = bearer(port, "supervisor")
     today = datetime.now(TZ).date()
     month = date(today.year, today.month, 1)
     since = datetime.combine(month, datetime.min.time(), TZ) - timedelta(days=0)
@@ -251,7 +240,7 @@ async def measure(port: int, database_url: str, size: Size) -> tuple[dict[str, A
         result = await load.sequential(HOST, port, _gets(paths, supervisor), size.reads)
         figures[name] = _latency(result)
         print(name, figures[name], flush=True)
-    inspector = _token(port, "inspector")
+    inspector = bearer(port, "inspector")
     await load.run(HOST, port, _submits(points, inspector), clients=8, seconds=2)
     alone = await load.run(
         HOST, port, _submits(points, inspector), clients=1, seconds=size.submit_seconds / 2

@@ -34,7 +34,7 @@ import asyncpg
 import psutil
 
 from bench import datagen, load
-from bench.runner import HOST, _finding_requests, _token
+from bench.runner import HOST, bearer, finding_requests, where_and_what
 from bench.stack import Child, Stack
 
 # (part of the work, what "file:function" of a profiled function contains), first match
@@ -103,17 +103,8 @@ class Profile:
 
 
 async def _requests(database_url: str, auth: dict[str, str], path: str) -> load.RequestFactory:
-    conn = await asyncpg.connect(database_url)
-    try:
-        rows = await conn.fetch(
-            "SELECT code, lat, lon FROM units WHERE kind = 'street' AND lat IS NOT NULL"
-            " ORDER BY code"
-        )
-        cats = await conn.fetch("SELECT code FROM categories WHERE active ORDER BY code")
-    finally:
-        await conn.close()
-    streets = [(r["code"], float(r["lat"]), float(r["lon"])) for r in rows]
-    return _finding_requests(streets, [r["code"] for r in cats], auth, path)
+    streets, categories = await where_and_what(database_url)
+    return finding_requests(streets, categories, auth, path)
 
 
 def _cpu_ms(child: Child, port: int, make: load.RequestFactory, clients: int,
@@ -191,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
             floor = stack.start_profiled(
                 "yardstick", ["bench.yardstick:app"], root / "floor.pstats"
             )
-            args.auth = _token(duban[1], "inspector")
+            args.auth = bearer(duban[1], "inspector")
             profiles = [
                 profile_one("floor", floor, "/findings/same-sql", args, stack),
                 profile_one("duban", duban, "/api/v1/findings", args, stack),

@@ -103,7 +103,8 @@ def _versions(pg: str, redis: str) -> dict[str, str]:
 # ---------------------------------------------------------------- requests
 
 
-def _token(port: int, username: str) -> dict[str, str]:
+def bearer(port: int, username: str) -> dict[str, str]:
+    """The Authorization header of a demo account, logged in through the API."""
     r = httpx.post(
         f"http://{HOST}:{port}/api/v1/auth/token",
         data={"username": username, "password": demo_password(username)},
@@ -113,7 +114,7 @@ def _token(port: int, username: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {r.json()['access_token']}"}
 
 
-def _finding_requests(
+def finding_requests(
     streets: list[tuple[str, float, float]], categories: list[str], auth: dict[str, str], path: str
 ) -> load.RequestFactory:
     """POST bodies as an inspector's app sends them: a fresh id each, spread over streets as
@@ -221,10 +222,10 @@ def _pg_cpu(stack: Stack) -> float:
     return float(reaped.children_user + reaped.children_system) + _tree_cpu(root)
 
 
-async def phase_ingest(
-    run: Run, stack: Stack, api: tuple[Child, int], yard: tuple[Child, int]
-) -> None:
-    conn = await asyncpg.connect(stack.database_url)
+async def where_and_what(database_url: str) -> tuple[list[tuple[str, float, float]], list[str]]:
+    """Where the bench's reports fall (the streets with a centre, as code, lat, lon) and what
+    they report (the active categories' codes)."""
+    conn = await asyncpg.connect(database_url)
     try:
         rows = await conn.fetch(
             "SELECT code, lat, lon FROM units WHERE kind = 'street' AND lat IS NOT NULL"
@@ -233,9 +234,14 @@ async def phase_ingest(
         cats = await conn.fetch("SELECT code FROM categories WHERE active ORDER BY code")
     finally:
         await conn.close()
-    streets = [(r["code"], float(r["lat"]), float(r["lon"])) for r in rows]
-    categories = [r["code"] for r in cats]
-    auth = _token(api[1], "inspector")
+    return [(r["code"], float(r["lat"]), float(r["lon"])) for r in rows], [r["code"] for r in cats]
+
+
+async def phase_ingest(
+    run: Run, stack: Stack, api: tuple[Child, int], yard: tuple[Child, int]
+) -> None:
+    streets, categories = await where_and_what(stack.database_url)
+    auth = bearer(api[1], "inspector")
     targets = {
         "duban": (api, "/api/v1/findings"),
         "same-sql": (yard, "/findings/same-sql"),
@@ -247,7 +253,7 @@ async def phase_ingest(
             for name in rounds.ORDER:
                 (child, port), path = targets[name]
                 run.note(f"ingest round {round_no}/{run.size.rounds}: {name} at {clients} clients")
-                make = _finding_requests(streets, categories, auth, path)
+                make = finding_requests(streets, categories, auth, path)
                 figures = await _ingest_once(run, stack, child, port, make, clients)
                 runs.setdefault(f"{name}@{clients}", []).append(figures)
                 run.note(json.dumps(figures))
@@ -318,7 +324,7 @@ async def phase_supervision(run: Run, stack: Stack, api: tuple[Child, int]) -> N
         ]
     finally:
         await conn.close()
-    auth = _token(api[1], "supervisor")
+    auth = bearer(api[1], "supervisor")
     endpoints = {
         "GET /escalations?district=…&limit=50": [
             f"/api/v1/escalations?district={d}&limit=50" for d in districts
