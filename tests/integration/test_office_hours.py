@@ -14,7 +14,7 @@ from redis.asyncio import Redis
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.core.notify.store import delivery_job_id
+from services.core.notify.store import delivery_job_id, release_inbox
 from services.core.platform.settings import Settings
 from services.worker import queue
 from services.worker.delivery import outbox_rescan
@@ -231,3 +231,27 @@ async def test_a_nights_notices_are_not_queued_as_jobs_and_the_inbox_ones_need_n
     )
     assert (queued, group.status) == (1, "pending")
     assert await redis.zrange("arq:queue", 0, -1) == [delivery_job_id(group.id, 0).encode()]
+
+
+@pytest.mark.parametrize("settings_overrides", [OFFICE_HOURS])
+async def test_the_opening_releases_held_inbox_notices_a_bounded_batch_at_a_time(
+    client: httpx.AsyncClient,
+    login: Login,
+    factory: async_sessionmaker[AsyncSession],
+    settings: Settings,
+) -> None:
+    reminder, opening = local(2026, 11, 28, 21, 57), local(2026, 11, 30, 8, 30)
+    inspector = await login("inspector")
+    for _ in range(3):
+        f = await post(client, inspector)
+        due = reminder + timedelta(days=3)
+        await schedule(
+            factory, f["id"], dispatched=reminder_setup(due, reminder), due=due, next_at=reminder
+        )
+    assert (await sweep(factory, settings, reminder)).reminders == 3
+    released = []
+    for _ in range(3):
+        async with factory() as session, session.begin():
+            released.append(await release_inbox(session, opening, limit=2))
+    assert released == [2, 1, 0]
+    assert len(await inbox(client, await login("handler.shinan.badaguan"))) == 3

@@ -116,17 +116,25 @@ def record_failure(
         n.next_attempt_at = at
 
 
-async def release_inbox(session: AsyncSession, now: datetime) -> int:
-    """Mark sent, in one statement, the inbox rows held to working hours whose time has
-    come: no sender is involved, so a job each would only flip its status, and the morning's
-    opening would queue a night's notices ahead of the next sweep. How many were released."""
-    result = await session.execute(
-        update(Notification)
+async def release_inbox(session: AsyncSession, now: datetime, limit: int = 10_000) -> int:
+    """Mark sent, in one statement, up to `limit` inbox rows held to working hours whose
+    time has come: no sender is involved, so a job each would only flip its status, and the
+    morning's opening would queue a night's notices ahead of the next sweep. Rows a job
+    holds are skipped (it is sending them). How many were released."""
+    due = (
+        select(Notification.id)
         .where(
             _DELIVERED,
             Notification.channel == "inbox",
             Notification.next_attempt_at <= now,
         )
+        .order_by(Notification.next_attempt_at, Notification.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    result = await session.execute(
+        update(Notification)
+        .where(Notification.id.in_(due.scalar_subquery()))
         .values(
             status="sent",
             sent_at=now,
