@@ -127,9 +127,9 @@ async def test_the_set_based_inserts_write_a_level_and_a_message_once(
         note: tuple[Any, ...] = (f"test:{fid}", "escalation", eid, fid, None, unit.id)
         note += ("webhook", "http://127.0.0.1:9/hook", "subject", '{"type": "escalation"}')
         note += ("pending", None, NOW)
-        pending = await sweep_store.insert_notifications(session, [note])
+        pending = await sweep_store.insert_notifications(session, [note], NOW)
         assert len(pending) == 1
-        assert await sweep_store.insert_notifications(session, [note]) == []
+        assert await sweep_store.insert_notifications(session, [note], NOW) == []
 
 
 async def test_webhook_deliveries_are_reported_and_queued_once_each(
