@@ -88,8 +88,9 @@ test-fast: test-unit
 test-integration: install
 	$(BIN)/python -m pytest tests/integration $(XDIST) $(PYTEST_ARGS)
 
+# One test at a time to each worker (tests/system/conftest.py orders the longest first).
 test-system: install
-	$(BIN)/python -m pytest tests/system $(XDIST) $(PYTEST_ARGS)
+	$(BIN)/python -m pytest tests/system $(XDIST) $(if $(XDIST),--maxschedchunk=1) $(PYTEST_ARGS)
 
 # The benchmark on its own embedded PostgreSQL (fsync on) and Redis in a temporary directory.
 # The smoke run uses tiny sizes and writes to a temporary file: it only proves the harness

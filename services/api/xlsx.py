@@ -12,22 +12,22 @@ from __future__ import annotations
 import io
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, time
+from typing import TYPE_CHECKING
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
-from openpyxl import Workbook
-from openpyxl.cell import WriteOnlyCell
-from openpyxl.styles import Alignment, Font, PatternFill
-from openpyxl.utils import get_column_letter
-from openpyxl.worksheet._write_only import WriteOnlyWorksheet
+# openpyxl (and Pillow, which it loads) is imported when a spreadsheet is made, not by every
+# start of the API: tenths of a second of each.
+if TYPE_CHECKING:
+    from openpyxl import Workbook
+    from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 
 XLSX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 DATETIME_FORMAT = "yyyy-mm-dd hh:mm:ss"
 DATE_FORMAT = "yyyy-mm-dd"
 PERCENT_FORMAT = "0.0%"
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-_HEADER_FONT = Font(bold=True)
-_HEADER_FILL = PatternFill("solid", fgColor="DDEBF7")
+_HEADER_FILL_COLOUR = "DDEBF7"
 MIN_WIDTH, MAX_WIDTH = 8, 60
 
 Cell = str | int | float | datetime | None
@@ -60,6 +60,11 @@ class Sheet:
         widths: Mapping[str, int] | None = None,
         percent_columns: Iterable[int] = (),
     ) -> None:
+        from openpyxl.cell import WriteOnlyCell
+        from openpyxl.styles import Alignment, Font, PatternFill
+        from openpyxl.utils import get_column_letter
+
+        self._cell = WriteOnlyCell
         self.ws: WriteOnlyWorksheet = workbook.create_sheet(title)
         self.width = len(headers)
         self.percent = frozenset(percent_columns)
@@ -73,8 +78,8 @@ class Sheet:
         cells = []
         for header in headers:
             cell = WriteOnlyCell(self.ws, value=header)
-            cell.font = _HEADER_FONT
-            cell.fill = _HEADER_FILL
+            cell.font = Font(bold=True)
+            cell.fill = PatternFill("solid", fgColor=_HEADER_FILL_COLOUR)
             cell.alignment = Alignment(horizontal="center")
             cells.append(cell)
         self.ws.append(cells)
@@ -82,9 +87,7 @@ class Sheet:
     def append(self, values: Sequence[Cell]) -> None:
         cells = []
         for index, value in enumerate(values):
-            cell = WriteOnlyCell(
-                self.ws, value=safe_text(value) if isinstance(value, str) else value
-            )
+            cell = self._cell(self.ws, value=safe_text(value) if isinstance(value, str) else value)
             if isinstance(value, datetime):
                 cell.number_format = DATE_FORMAT if value.time() == time() else DATETIME_FORMAT
             elif index in self.percent and isinstance(value, float):
@@ -94,6 +97,8 @@ class Sheet:
 
 
 def new_workbook() -> Workbook:
+    from openpyxl import Workbook
+
     return Workbook(write_only=True)
 
 

@@ -44,7 +44,6 @@ FORMAT = 1
 MANIFEST = "manifest.json"
 DUMP = "database.dump"
 MEDIA = "media"
-COMMANDS = ("backup", "restore")
 # What makes a database worth keeping: a restore over it needs --force.
 _KEPT_TABLES = ("findings", "users")
 
@@ -63,23 +62,7 @@ class Summary:
         )
 
 
-def add_parsers(sub: Any) -> None:
-    backup = sub.add_parser(
-        "backup", help="back up the database and the photos together into a new directory"
-    )
-    backup.add_argument("dir", type=Path, help="a directory that does not exist yet, or is empty")
-    restore = sub.add_parser(
-        "restore", help="restore a backup made by `duban backup` (stop the API and worker first)"
-    )
-    restore.add_argument("dir", type=Path, help="the backup's directory")
-    restore.add_argument(
-        "--force",
-        action="store_true",
-        help="replace a database that holds findings or accounts (they are lost)",
-    )
-
-
-def run(args: argparse.Namespace, settings: Settings) -> int:
+def run(settings: Settings, args: argparse.Namespace) -> int:
     if args.command == "backup":
         summary = asyncio.run(backup(settings, args.dir))
         print(f"backed up {summary.describe()} to {args.dir}")

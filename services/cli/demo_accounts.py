@@ -3,6 +3,8 @@ the data dir so every later `duban up` can print them again."""
 
 from __future__ import annotations
 
+import argparse
+import asyncio
 import json
 import os
 import secrets
@@ -12,6 +14,9 @@ from pathlib import Path
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.core.demo.service import DemoAccount, demo_seeded, seed_demo
+from services.core.platform.settings import Settings
+
+from .common import in_transaction, live_endpoints
 
 FILE = "demo-accounts.json"
 
@@ -70,3 +75,24 @@ def table(accounts: list[DemoAccount]) -> str:
         left = "  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True))
         lines.append(f"  {left}  {r.description}")
     return "\n".join(lines)
+
+
+def seed_demo_command(settings: Settings, _args: argparse.Namespace) -> int:
+    """`duban seed-demo`."""
+    url = live_endpoints(settings).database_url
+    data_dir = settings.data_dir
+    result = asyncio.run(in_transaction(url, lambda s: seed_once(s, data_dir)))
+    if result.seeded_now:
+        print("Seeded the demo campaign.")
+    elif result.accounts:
+        print("The demo campaign was already seeded.")
+    else:
+        print(
+            "The database holds a city already: the demo was already seeded from another data "
+            "dir (which kept its passwords), or the city was set up with `duban init`. Nothing "
+            "was seeded."
+        )
+    if result.accounts:
+        print(f"Demo accounts (also in {path(data_dir)}):")
+        print(table(result.accounts))
+    return 0

@@ -15,8 +15,6 @@ import asyncio
 import csv
 import io
 from datetime import date
-from pathlib import Path
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from services.core.calendar.store import ImportedOverrides, import_overrides
@@ -29,18 +27,6 @@ NOTE_MAX = 200
 MAX_ERRORS_SHOWN = 20
 
 Entry = tuple[date, str, str | None]
-
-
-def add_parsers(sub: Any) -> None:
-    calendar = sub.add_parser("calendar", help="the working-day calendar").add_subparsers(
-        dest="calendar_command", required=True, metavar="ACTION"
-    )
-    load = calendar.add_parser(
-        "import",
-        help="enter a year's holidays and make-up working days (CSV: date,kind,name)",
-    )
-    load.add_argument("file", type=Path)
-    load.add_argument("--dry-run", action="store_true", help="check the file, store nothing")
 
 
 def parse(text: str) -> tuple[list[Entry], list[str]]:
@@ -91,7 +77,7 @@ def describe(result: ImportedOverrides, entries: list[Entry]) -> str:
     return "\n".join(lines)
 
 
-def run(args: argparse.Namespace, settings: Settings) -> int:
+def run(settings: Settings, args: argparse.Namespace) -> int:
     try:
         text = args.file.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:

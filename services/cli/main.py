@@ -1,11 +1,17 @@
-"""The `duban` command line (DESIGN §7)."""
+"""The `duban` command line (DESIGN §7).
+
+Each command's module is imported when that command runs, not before: between them they
+load openpyxl, shapely, reportlab, alembic and the demo seeder, seconds of CPU that a
+`duban user list` would otherwise pay on every start."""
 
 from __future__ import annotations
 
 import argparse
-import asyncio
+import importlib
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import cast
 
 from pydantic import ValidationError
 from sqlalchemy.exc import DBAPIError
@@ -14,8 +20,10 @@ from services.core.imports.rules import KINDS
 from services.core.models import USER_ROLES
 from services.core.platform.settings import Settings
 
-from . import accounts, backup, demo_accounts, holidays, migrations, output, packs, setup
-from .common import CliError, in_transaction, live_endpoints
+from . import output
+from .common import CliError
+
+Command = Callable[[Settings, argparse.Namespace], int]
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -32,7 +40,13 @@ def _parser() -> argparse.ArgumentParser:
     migrate = sub.add_parser("migrate", help="upgrade the database schema to the latest revision")
     migrate.add_argument("--downgrade", metavar="REV", help="downgrade to REV instead")
     sub.add_parser("seed-demo", help="seed the demo campaign (once) and print its accounts")
+    _setup_parsers(sub)
+    _account_parsers(sub)
+    _operation_parsers(sub)
+    return p
 
+
+def _setup_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     init = sub.add_parser(
         "init",
         help="a new installation: the city, its campaign office and discipline commission, "
@@ -61,6 +75,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     imp.add_argument("--format", choices=("csv", "xlsx"), default="csv", help="of the template")
 
+
+def _account_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     user = sub.add_parser("user", help="manage users").add_subparsers(
         dest="user_command", required=True, metavar="ACTION"
     )
@@ -99,74 +115,74 @@ def _parser() -> argparse.ArgumentParser:
     listing.add_argument("name", nargs="?", help="only this user's")
     revoke = token.add_parser("revoke", help="revoke a token by its id")
     revoke.add_argument("id", type=int)
-    for module in (backup, holidays, packs):
-        module.add_parsers(sub)
-    return p
 
 
-def _migrate(settings: Settings, downgrade: str | None) -> int:
-    url = live_endpoints(settings).database_url
-    if downgrade is not None:
-        migrations.downgrade(url, downgrade)
-        print(f"database downgraded to {downgrade}")
-    else:
-        migrations.upgrade(url)
-        print(f"database at {migrations.head_revision()} (head)")
-    return 0
+def _operation_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    backup = sub.add_parser(
+        "backup", help="back up the database and the photos together into a new directory"
+    )
+    backup.add_argument("dir", type=Path, help="a directory that does not exist yet, or is empty")
+    restore = sub.add_parser(
+        "restore", help="restore a backup made by `duban backup` (stop the API and worker first)"
+    )
+    restore.add_argument("dir", type=Path, help="the backup's directory")
+    restore.add_argument(
+        "--force",
+        action="store_true",
+        help="replace a database that holds findings or accounts (they are lost)",
+    )
+
+    calendar = sub.add_parser("calendar", help="the working-day calendar").add_subparsers(
+        dest="calendar_command", required=True, metavar="ACTION"
+    )
+    load = calendar.add_parser(
+        "import",
+        help="enter a year's holidays and make-up working days (CSV: date,kind,name)",
+    )
+    load.add_argument("file", type=Path)
+    load.add_argument("--dry-run", action="store_true", help="check the file, store nothing")
+
+    verify = sub.add_parser(
+        "verify-pack",
+        help="check an evidence pack against the server's signing key: exit 0 when it is "
+        "exactly as signed, 1 (naming what changed) when not",
+    )
+    verify.add_argument("file", help="the pack (.zip)")
+    verify.add_argument("--public-key", help="verify with this Ed25519 public key (base64)")
 
 
-def _seed_demo(settings: Settings) -> int:
-    url = live_endpoints(settings).database_url
-    data_dir = settings.data_dir
-    result = asyncio.run(in_transaction(url, lambda s: demo_accounts.seed_once(s, data_dir)))
-    if result.seeded_now:
-        print("Seeded the demo campaign.")
-    elif result.accounts:
-        print("The demo campaign was already seeded.")
-    else:
-        print(
-            "The database holds a city already: the demo was already seeded from another data "
-            "dir (which kept its passwords), or the city was set up with `duban init`. Nothing "
-            "was seeded."
-        )
-    if result.accounts:
-        print(f"Demo accounts (also in {demo_accounts.path(data_dir)}):")
-        print(demo_accounts.table(result.accounts))
-    return 0
-
-
-COMMANDS: dict[tuple[str, str | None], Callable[[Settings, argparse.Namespace], int]] = {
-    ("init", None): setup.init,
-    ("verify-pack", None): packs.verify_pack,
-    ("import", None): setup.import_command,
-    ("user", "add"): accounts.user_add,
-    ("user", "list"): accounts.user_list,
-    ("user", "disable"): accounts.user_disable,
-    ("user", "enable"): accounts.user_enable,
-    ("user", "reset-password"): accounts.user_reset_password,
-    ("user", "set-role"): accounts.user_set_role,
-    ("user", "set-unit"): accounts.user_set_unit,
-    ("token", "issue"): accounts.token_issue,
-    ("token", "list"): accounts.token_list,
-    ("token", "revoke"): accounts.token_revoke,
+# (command, action) -> "module:function" of services/cli, imported when that command runs.
+COMMANDS: dict[tuple[str, str | None], str] = {
+    ("up", None): "up:up_command",
+    ("migrate", None): "migrations:migrate_command",
+    ("seed-demo", None): "demo_accounts:seed_demo_command",
+    ("init", None): "setup:init",
+    ("import", None): "setup:import_command",
+    ("verify-pack", None): "packs:verify_pack",
+    ("backup", None): "backup:run",
+    ("restore", None): "backup:run",
+    ("calendar", "import"): "holidays:run",
+    ("user", "add"): "accounts:user_add",
+    ("user", "list"): "accounts:user_list",
+    ("user", "disable"): "accounts:user_disable",
+    ("user", "enable"): "accounts:user_enable",
+    ("user", "reset-password"): "accounts:user_reset_password",
+    ("user", "set-role"): "accounts:user_set_role",
+    ("user", "set-unit"): "accounts:user_set_unit",
+    ("token", "issue"): "accounts:token_issue",
+    ("token", "list"): "accounts:token_list",
+    ("token", "revoke"): "accounts:token_revoke",
 }
 
 
-def run(args: argparse.Namespace, settings: Settings) -> int:
-    if args.command == "up":
-        from .up import up
-
-        return up(settings)
-    if args.command == "migrate":
-        return _migrate(settings, args.downgrade)
-    if args.command == "seed-demo":
-        return _seed_demo(settings)
-    if args.command in backup.COMMANDS:
-        return backup.run(args, settings)
-    if args.command == "calendar":
-        return holidays.run(args, settings)
+def command(args: argparse.Namespace) -> Command:
     action = getattr(args, f"{args.command}_command", None)
-    return COMMANDS[(args.command, action)](settings, args)
+    module, function = COMMANDS[(args.command, action)].split(":")
+    return cast(Command, getattr(importlib.import_module(f"services.cli.{module}"), function))
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    return command(args)(settings, args)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 from alembic import command
@@ -9,8 +10,9 @@ from alembic.config import Config
 from alembic.script import ScriptDirectory
 
 import services
+from services.core.platform.settings import Settings
 
-from .common import CliError
+from .common import CliError, live_endpoints
 
 # alembic.ini and migrations/ sit next to the `services` package in the checkout (and in
 # the image, which installs the project in place).
@@ -38,3 +40,15 @@ def upgrade(database_url: str, revision: str = "head") -> None:
 
 def downgrade(database_url: str, revision: str) -> None:
     command.downgrade(alembic_config(database_url), revision)
+
+
+def migrate_command(settings: Settings, args: argparse.Namespace) -> int:
+    """`duban migrate [--downgrade REV]`."""
+    url = live_endpoints(settings).database_url
+    if args.downgrade is not None:
+        downgrade(url, args.downgrade)
+        print(f"database downgraded to {args.downgrade}")
+    else:
+        upgrade(url)
+        print(f"database at {head_revision()} (head)")
+    return 0

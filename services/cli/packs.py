@@ -27,16 +27,6 @@ def _key(settings: Settings, given: str | None) -> Ed25519PublicKey:
         raise CliError("--public-key: not an Ed25519 public key in base64", 2) from exc
 
 
-def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    verify = sub.add_parser(
-        "verify-pack",
-        help="check an evidence pack against the server's signing key: exit 0 when it is "
-        "exactly as signed, 1 (naming what changed) when not",
-    )
-    verify.add_argument("file", help="the pack (.zip)")
-    verify.add_argument("--public-key", help="verify with this Ed25519 public key (base64)")
-
-
 def verify_pack(settings: Settings, args: argparse.Namespace) -> int:
     path = Path(args.file)
     try:

@@ -7,6 +7,7 @@ import argparse
 import asyncio
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import text
@@ -15,7 +16,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.core.identity.service import AdminError
 from services.core.identity.store import Operator
-from services.core.imports import readers
 from services.core.imports.installation import (
     Initialised,
     Installation,
@@ -23,12 +23,14 @@ from services.core.imports.installation import (
     initialise,
 )
 from services.core.imports.rules import kinds
-from services.core.imports.service import Outcome, describe_errors, import_file
 from services.core.platform.settings import Settings
 
 from . import migrations
 from .accounts import read_password, utcnow
 from .common import CliError, in_transaction, live_endpoints
+
+if TYPE_CHECKING:
+    from services.core.imports.service import Outcome
 
 
 async def require_schema(session: AsyncSession) -> None:
@@ -91,9 +93,13 @@ def init(settings: Settings, args: argparse.Namespace) -> int:
 
 
 # ---- import ----
+# The readers and the import service (shapely, and openpyxl for a workbook) are imported by
+# the commands that use them: `duban init` does not start slower for them.
 
 
 def write_template(settings: Settings, args: argparse.Namespace) -> int:
+    from services.core.imports import readers
+
     kind = kinds(ZoneInfo(settings.timezone))[args.kind]
     if args.file is not None:
         target = Path(args.file)
@@ -109,6 +115,8 @@ def write_template(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _report(outcome: Outcome, tz: ZoneInfo, name: str) -> int:
+    from services.core.imports.service import describe_errors
+
     if not outcome.ok:
         for line in describe_errors(outcome.kind, outcome.errors, tz):
             print(line, file=sys.stderr)
@@ -134,6 +142,8 @@ def _report(outcome: Outcome, tz: ZoneInfo, name: str) -> int:
 
 
 def import_command(settings: Settings, args: argparse.Namespace) -> int:
+    from services.core.imports.service import import_file
+
     if args.template:
         return write_template(settings, args)
     if args.file is None:

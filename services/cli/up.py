@@ -3,6 +3,7 @@ supervised API and worker, all stopped again by Ctrl-C or SIGTERM."""
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import fcntl
@@ -298,6 +299,10 @@ class Up:
         if read_state(self.settings).get("supervisor_pid") == os.getpid():
             state_path(self.settings).unlink(missing_ok=True)
         log.info("duban stopped")
+
+
+def up_command(settings: Settings, _args: argparse.Namespace) -> int:
+    return up(settings)
 
 
 def up(settings: Settings) -> int:

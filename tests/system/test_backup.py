@@ -122,6 +122,7 @@ async def api_on(settings: Settings) -> AsyncIterator[AsyncClient]:
             yield client
 
 
+@pytest.mark.slow(seconds=20)
 async def test_a_backup_restores_into_a_fresh_stack_with_every_finding_event_and_photo(
     client: AsyncClient,
     login: Login,
@@ -188,6 +189,7 @@ async def test_a_backup_restores_into_a_fresh_stack_with_every_finding_event_and
             assert served.content == photos[row["object_key"]]
 
 
+@pytest.mark.slow(seconds=50)
 async def test_a_restore_keeps_data_it_was_not_told_to_replace_and_refuses_damage(
     client: AsyncClient,
     login: Login,

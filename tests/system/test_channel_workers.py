@@ -62,7 +62,7 @@ async def until(
         await asyncio.sleep(0.05)
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=65)
 async def test_workers_killed_mid_send_never_send_a_message_twice_on_one_channel(
     servers: Servers,
     database_url: str,

@@ -166,7 +166,7 @@ def finding() -> dict[str, Any]:
     }
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=100)
 def test_make_run_end_to_end(server_tmp: Path) -> None:
     data_dir = server_tmp / "var"
     port = free_port()

@@ -75,7 +75,7 @@ async def pending(db: asyncpg.Connection) -> int:
     )
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=20)
 async def test_a_worker_killed_holding_overdue_commitments_fires_each_level_once(
     pool: WorkerPool, db: asyncpg.Connection
 ) -> None:

@@ -192,6 +192,7 @@ async def post_holder(db: asyncpg.Connection, unit: str, role: str) -> int:
     )
 
 
+@pytest.mark.slow(seconds=20)
 async def test_a_two_second_ladder_fires_each_level_on_time_to_the_right_person_until_submitted(
     pool: WorkerPool, db: asyncpg.Connection, client: AsyncClient, login: Login
 ) -> None:
@@ -316,6 +317,7 @@ async def test_flushall_in_the_middle_of_a_sweep_loses_and_duplicates_nothing(
     assert all(w.alive() for w in pool.workers.values())
 
 
+@pytest.mark.slow(seconds=25)
 async def test_a_worker_killed_holding_a_batch_loses_nothing_and_the_next_tick_recovers(
     pool: WorkerPool, db: asyncpg.Connection, database_url: str
 ) -> None:

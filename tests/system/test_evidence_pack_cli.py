@@ -90,6 +90,7 @@ def verify_pack(data_dir: Path, path: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.slow(seconds=35)
 def test_duban_verify_pack_passes_a_pack_as_signed_and_fails_one_altered_byte(
     tmp_path: Path,
 ) -> None:

@@ -209,9 +209,15 @@ def schemathesis_run(
     return done.returncode, done.stdout + done.stderr
 
 
-@pytest.mark.slow
 @pytest.mark.fuzz
-@pytest.mark.parametrize("role", ["admin", "supervisor", "inspector"])
+@pytest.mark.parametrize(
+    "role",
+    [
+        pytest.param("admin", marks=pytest.mark.slow(seconds=120)),
+        pytest.param("supervisor", marks=pytest.mark.slow(seconds=55)),
+        pytest.param("inspector", marks=pytest.mark.slow(seconds=40)),
+    ],
+)
 def test_fuzz_the_whole_api(live_api: LiveApi, role: str, tmp_path: Path) -> None:
     admin = role == "admin"
     code, output = schemathesis_run(

@@ -26,7 +26,7 @@ DUBAN = str(Path(sys.executable).parent / "duban")
 COMMAND_WITHIN = 120.0
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=100)
 def test_a_city_without_the_demo_routes_a_report_by_location(
     servers: Servers, tmp_path: Path
 ) -> None:

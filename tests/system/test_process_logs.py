@@ -110,6 +110,7 @@ async def _enqueue_ping(redis_url: str, job_id: str) -> None:
         await pool.aclose()
 
 
+@pytest.mark.slow(seconds=20)
 def test_the_worker_logs_json_lines_with_the_job_id_and_is_quiet_when_idle(
     servers: Servers, tmp_path: Path, processes: list[LoggedProcess]
 ) -> None:
@@ -139,6 +140,7 @@ def test_the_worker_logs_json_lines_with_the_job_id_and_is_quiet_when_idle(
     assert worker.json_lines()[-1]["event"] == "worker stopped"
 
 
+@pytest.mark.slow(seconds=30)
 def test_duban_up_logs_json_lines_for_itself_and_its_children(
     servers: Servers, tmp_path: Path, processes: list[LoggedProcess]
 ) -> None:

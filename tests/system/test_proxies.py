@@ -69,6 +69,7 @@ def secure(set_cookie: str) -> bool:
     return "secure" in [part.strip().lower() for part in set_cookie.split(";")]
 
 
+@pytest.mark.slow(seconds=20)
 async def test_forwarding_headers_from_an_unconfigured_peer_are_ignored(
     settings: Settings, redis: Redis, tmp_path: Path
 ) -> None:

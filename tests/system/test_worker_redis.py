@@ -50,7 +50,7 @@ async def until(check: Callable[[], Awaitable[bool] | bool], within: float, what
     raise AssertionError(f"not within {within}s: {what}")
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=55)
 async def test_a_worker_that_loses_redis_for_good_exits_to_be_restarted(
     servers: Servers, database_url: str, tmp_path: Path, own_redis: EmbeddedRedis
 ) -> None:
@@ -66,7 +66,7 @@ async def test_a_worker_that_loses_redis_for_good_exits_to_be_restarted(
         assert lost["exit_code"] == EXIT_REDIS_LOST
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=80)
 async def test_a_supervised_worker_keeps_sweeping_across_short_and_long_redis_outages(
     servers: Servers, database_url: str, tmp_path: Path, own_redis: EmbeddedRedis
 ) -> None:

@@ -13,12 +13,11 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
-from openpyxl import Workbook
 
 from services.core.identity.principal import Principal
 from services.core.stats.briefing import (
@@ -40,6 +39,9 @@ from ..headers import policy_for_inline_styles
 from ..problems import Problem
 from ..schemas.wire import IsoWeek
 from ..xlsx import XLSX_MEDIA_TYPE, Sheet, attachment, local_naive, new_workbook, to_bytes
+
+if TYPE_CHECKING:
+    from openpyxl import Workbook
 
 router = APIRouter(prefix="/briefings", tags=["supervision"])
 

@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.core.accountability import pack, queries, report
+from services.core.accountability import pack, queries
 from services.core.accountability.queries import RecordView, Tenure
 from services.core.accountability.rules import (
     RECORD_WRITER,
@@ -255,6 +255,9 @@ async def make_pack(
         if subject.since is None or subject.until is None:
             raise AccountabilityError(422, "A unit's or a person's pack covers a period.", "since")
         _check_period(subject.since, subject.until)
+    # reportlab only when a pack is made: a few tenths of a second of every API start else.
+    from services.core.accountability import report
+
     facts = await pack.gather(session, subject, storage, principal.username, now)
     files = {
         "report.html": report.html(facts, tz),

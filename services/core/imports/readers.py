@@ -18,9 +18,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from openpyxl import Workbook, load_workbook
-from openpyxl.styles import Font
-
 from .rules import MAX_ROWS, Kind, RowError, missing_columns
 
 XLSX_MAGIC = b"PK\x03\x04"
@@ -125,6 +122,10 @@ def read_csv(kind: Kind, data: bytes) -> Table:
 
 
 def read_xlsx(kind: Kind, data: bytes) -> Table:
+    # openpyxl (and the numpy and Pillow it loads) only when a workbook comes: a second of a
+    # `duban import` of a CSV file's start otherwise.
+    from openpyxl import load_workbook
+
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             if sum(i.file_size for i in archive.infolist()) > MAX_XLSX_UNPACKED:
@@ -203,6 +204,9 @@ def template(kind: Kind, fmt: str) -> bytes:
 
 
 def _xlsx_template(kind: Kind, header: list[str], example: list[str]) -> bytes:
+    from openpyxl import Workbook
+    from openpyxl.styles import Font
+
     workbook = Workbook()
     sheet = workbook.active
     assert sheet is not None  # noqa: S101 - a new workbook has one sheet
