@@ -107,6 +107,15 @@ class EscalationFacts:
     receipts: list[Receipt] = field(default_factory=list)
 
 
+def _escalation(r: Any) -> EscalationFacts:
+    """A level as a pack shows it, from a row of _ESCALATIONS or _COMMITMENT_ESCALATIONS."""
+    return EscalationFacts(
+        r.id, r.level, r.fired_at, r.reason, r.target_name, r.target_title,
+        r.target_unit_name, r.acknowledged_at, r.acknowledged_by, r.instruction,
+        r.follow_up_due,
+    )  # fmt: skip
+
+
 @dataclass
 class EventFacts:
     at: datetime
@@ -280,8 +289,11 @@ SELECT ph.progress_id, ph.id, ph.sha256, ph.uploaded_at, ph.media_type, ph.objec
   FROM commitment_photos ph JOIN commitment_progress p ON p.id = ph.progress_id
  WHERE p.commitment_id = :id ORDER BY ph.uploaded_at, ph.id
 """
+# A commitment's notice asks for no 批示: its acknowledgement columns are empty.
 _COMMITMENT_ESCALATIONS = """
-SELECT id, level, fired_at, reason, target_name, target_title, target_unit_name
+SELECT id, level, fired_at, reason, target_name, target_title, target_unit_name,
+       CAST(NULL AS timestamptz) AS acknowledged_at, CAST(NULL AS text) AS acknowledged_by,
+       CAST(NULL AS text) AS instruction, CAST(NULL AS timestamptz) AS follow_up_due
   FROM commitment_escalations WHERE commitment_id = :id ORDER BY level
 """
 # A commitment's notices name it and carry the level's escalation id in their payload.
@@ -350,20 +362,7 @@ async def _commitment(
         photo.data = await _stored(storage, r.object_key)
         progress[r.progress_id].photos.append(photo)
     escalations = {
-        r.id: EscalationFacts(
-            r.id,
-            r.level,
-            r.fired_at,
-            r.reason,
-            r.target_name,
-            r.target_title,
-            r.target_unit_name,
-            None,
-            None,
-            None,
-            None,
-        )
-        for r in await session.execute(text(_COMMITMENT_ESCALATIONS), params)
+        r.id: _escalation(r) for r in await session.execute(text(_COMMITMENT_ESCALATIONS), params)
     }
     c.escalations = list(escalations.values())
     for r in await session.execute(text(_COMMITMENT_RECEIPTS), params):
@@ -461,19 +460,7 @@ async def gather(
         )
     escalations: dict[int, EscalationFacts] = {}
     for r in await session.execute(text(_ESCALATIONS), params):
-        e = EscalationFacts(
-            r.id,
-            r.level,
-            r.fired_at,
-            r.reason,
-            r.target_name,
-            r.target_title,
-            r.target_unit_name,
-            r.acknowledged_at,
-            r.acknowledged_by,
-            r.instruction,
-            r.follow_up_due,
-        )
+        e = _escalation(r)
         escalations[r.id] = e
         findings[r.finding_id].escalations.append(e)
     receipts = await session.execute(text(_RECEIPTS), {"ids": list(escalations)})

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import statistics
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from services.core.calendar.deadlines import CityClock, working_hours_between
 from services.core.identity.principal import Principal
@@ -101,16 +102,21 @@ def _by_level(rows: Iterable[LedgerEscalation | CommitmentLedgerEscalation]) -> 
     return dict(sorted(counts.items()))
 
 
+def _reach(rows: Sequence[LedgerEscalation | CommitmentLedgerEscalation]) -> dict[str, Any]:
+    """What every ledger counts of the escalations it holds: received, by level, delivered,
+    opened."""
+    return {
+        "received": len(rows),
+        "by_level": _by_level(rows),
+        "delivered": sum(r.delivered for r in rows),
+        "opened": sum(r.opened for r in rows),
+    }
+
+
 def commitment_figures(rows: Iterable[CommitmentLedgerEscalation]) -> CommitmentFigures:
     rows = list(rows)
     still_open = {r.commitment_id for r in rows if r.still_open and r.last_level_at is not None}
-    return CommitmentFigures(
-        received=len(rows),
-        by_level=_by_level(rows),
-        delivered=sum(r.delivered for r in rows),
-        opened=sum(r.opened for r in rows),
-        open_after_last_level=len(still_open),
-    )
+    return CommitmentFigures(**_reach(rows), open_after_last_level=len(still_open))
 
 
 @dataclass(frozen=True)
@@ -182,10 +188,7 @@ def figures(
             follow_ups[follow_up_state(r.follow_up_due, r.rectified_at, now)] += 1
     open_after_top = {r.finding_id for r in rows if r.still_open and r.top_level_at is not None}
     return Figures(
-        received=len(rows),
-        by_level=_by_level(rows),
-        delivered=sum(r.delivered for r in rows),
-        opened=sum(r.opened for r in rows),
+        **_reach(rows),
         acknowledged=len(acked),
         median_ack_hours=_median(
             [hours(r.fired_at, r.acknowledged_at) for r in acked if r.acknowledged_at]
