@@ -1648,6 +1648,16 @@ class Notice:
     opened: bool = False
 
 
+async def addressee(conn: asyncpg.Connection, unit_code: str, person: int) -> tuple[int, str, str]:
+    """The unit (id, name) an escalation addresses and the person's name, as a sweep records
+    them."""
+    unit_id, unit_name = await conn.fetchrow(
+        "SELECT id, name FROM units WHERE code = $1", unit_code
+    )
+    name: str = await conn.fetchval("SELECT name FROM people WHERE id = $1", person)
+    return unit_id, unit_name, name
+
+
 async def insert_escalation(
     conn: asyncpg.Connection,
     finding: str,
@@ -1664,10 +1674,7 @@ async def insert_escalation(
     """An escalation as the sweep would have written it, addressed to `person` as holder of
     a post of `unit_code`, with its message to them; acknowledged with `instruction` when
     given."""
-    unit_id, unit_name = await conn.fetchrow(
-        "SELECT id, name FROM units WHERE code = $1", unit_code
-    )
-    name = await conn.fetchval("SELECT name FROM people WHERE id = $1", person)
+    unit_id, unit_name, name = await addressee(conn, unit_code, person)
     eid: int = await conn.fetchval(
         "INSERT INTO escalations (finding_id, level, target, fired_at, due_for, reason, "
         "target_person_id, target_name, target_unit_id, target_unit_name, source, "
@@ -1717,10 +1724,7 @@ async def insert_commitment_escalation(
     """A level of a commitment's ladder as its sweep would have written it, addressed to
     `person` as holder of a post of `unit_code`, with its notice to them (naming the
     commitment, the level's id in its payload)."""
-    unit_id, unit_name = await conn.fetchrow(
-        "SELECT id, name FROM units WHERE code = $1", unit_code
-    )
-    name = await conn.fetchval("SELECT name FROM people WHERE id = $1", person)
+    unit_id, unit_name, name = await addressee(conn, unit_code, person)
     eid: int = await conn.fetchval(
         "INSERT INTO commitment_escalations (commitment_id, level, target, fired_at, due_for, "
         "reason, target_person_id, target_name, target_unit_id, target_unit_name) "

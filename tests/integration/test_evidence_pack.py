@@ -80,6 +80,15 @@ async def take(
     return r.content
 
 
+def verified(archive: bytes, settings: Settings) -> tuple[zipfile.ZipFile, set[str], Any, str]:
+    """The pack opened once its signature checks out: its members' names, its manifest and
+    its report."""
+    result = verify(archive, pack_signing_key(settings).public_key())
+    assert result.ok, result.problems
+    zf = zipfile.ZipFile(io.BytesIO(archive))
+    return zf, set(zf.namelist()), json.loads(zf.read(MANIFEST)), zf.read("report.html").decode()
+
+
 async def test_a_finding_pack_holds_the_report_rows_and_photos_and_verifies(
     client: AsyncClient,
     login: Login,
@@ -89,13 +98,8 @@ async def test_a_finding_pack_holds_the_report_rows_and_photos_and_verifies(
 ) -> None:
     fid, _ = await escalated_finding(client, login, factory, settings)
     archive = await take(client, login, {"finding": fid})
-    key = pack_signing_key(settings).public_key()
-    result = verify(archive, key)
-    assert result.ok, result.problems
-    with zipfile.ZipFile(io.BytesIO(archive)) as zf:
-        names = set(zf.namelist())
-        manifest = json.loads(zf.read(MANIFEST))
-        html = zf.read("report.html").decode()
+    zf, names, manifest, html = verified(archive, settings)
+    with zf:
         events = list(csv.DictReader(io.StringIO(zf.read("rows/events.csv").decode("utf-8-sig"))))
         levels = list(
             csv.DictReader(io.StringIO(zf.read("rows/escalations.csv").decode("utf-8-sig")))
@@ -273,13 +277,8 @@ async def test_a_commitment_pack_holds_the_pledge_its_progress_and_its_escalatio
 ) -> None:
     cid, fid = await overdue_pledge_with_progress(client, login, factory, settings)
     archive = await take(client, login, {"commitment": cid})
-    key = pack_signing_key(settings).public_key()
-    result = verify(archive, key)
-    assert result.ok, result.problems
-    with zipfile.ZipFile(io.BytesIO(archive)) as zf:
-        names = set(zf.namelist())
-        manifest = json.loads(zf.read(MANIFEST))
-        html = zf.read("report.html").decode()
+    zf, names, manifest, html = verified(archive, settings)
+    with zf:
         pdf = zf.read("report.pdf")
 
         def rows(name: str) -> list[dict[str, str]]:
@@ -328,7 +327,7 @@ async def test_a_commitment_pack_holds_the_pledge_its_progress_and_its_escalatio
     assert row is not None
     # One byte changed in the commitment's rows, or anywhere, and it no longer verifies.
     for at in (member_offset(archive, "rows/commitments.csv") + 10, len(archive) // 2):
-        assert not verify(flip_byte(archive, at), key).ok
+        assert not verify(flip_byte(archive, at), pack_signing_key(settings).public_key()).ok
 
 
 async def test_a_commitment_pack_for_an_unknown_id_or_by_another_role_is_refused(
