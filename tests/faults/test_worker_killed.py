@@ -66,15 +66,15 @@ async def test_workers_killed_mid_sweep_and_mid_delivery_lose_and_duplicate_noth
         await insert_overdue(db, database_url, FINDINGS)
         started = time.monotonic()
 
-        # mid-sweep: part of the findings escalated, part not
-        await wait_for(
+        # mid-sweep: part of the findings escalated, part not. Judged on the snapshot that
+        # decided the kill: read after it, worker b may have finished the sweep meanwhile.
+        at_first_kill, _ = await wait_for(
             lambda: outbox(db),
             lambda o: o["escalations"] > 0,
             within=30,
             interval=0.01,
         )
         a.kill()
-        at_first_kill = await outbox(db)
         assert at_first_kill["pending"] > 0, "the sweep was over before the kill"
         await asyncio.to_thread(a.wait_restarted, 1)
 
