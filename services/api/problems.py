@@ -155,7 +155,10 @@ def install(app: FastAPI) -> None:
     async def _unavailable(request: Request, exc: Exception) -> JSONResponse:
         # A dependency is down: say so and invite a retry; nothing was committed.
         structlog.get_logger("duban.api").warning(
-            "dependency_unavailable", path=request.url.path, error=type(exc).__name__
+            "dependency_unavailable",
+            path=request.url.path,
+            # the module too: asyncio's and SQLAlchemy's pool's timeouts share a name
+            error=f"{type(exc).__module__}.{type(exc).__qualname__}",
         )
         return problem_response(
             503,
