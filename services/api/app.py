@@ -93,9 +93,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     proxies.install(app, settings)
     app.include_router(health.router)
     docs.install(app)
+    # Starlette tries the routes in order: the phone's hot writes (a report, a visit) first.
     for module in (
         auth,
         findings,
+        inspections,
         calendar,
         units,
         people,
@@ -117,7 +119,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         points,
         criteria,
         inspection_plans,
-        inspections,
         coverage,
         assessment,
         commitments,

@@ -14,26 +14,15 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.core.findings.intake import IntakeTerms, NewFinding, report
 from services.core.findings.rules import Clock, FindingError
 from services.core.identity.principal import Principal
 from services.core.inspection import store
-from services.core.inspection.queries import visible_points
 from services.core.inspection.rules import distance_m, position_flags
 from services.core.models import (
-    CriteriaSet,
-    Criterion,
-    EvaluationPoint,
     Inspection,
-    InspectionPlan,
-    InspectionResult,
-    InspectionTask,
-    PointType,
-    Unit,
 )
 from services.core.platform.db import driver_connection
 from services.core.platform.errors import InvalidInput, NotFound
@@ -41,9 +30,8 @@ from services.core.reference.snapshot import Reference
 
 INSPECTING_ROLES = frozenset({"inspector"})
 INSERTED = (
-    "id", "point_id", "criteria_set_id", "inspector_id", "district_id", "observed_at",
-    "recorded_at", "lat", "lon", "distance_m", "flags", "passed", "failed", "not_applicable",
-    "note", "request_hash",
+    "id", "point_id", "criteria_set_id", "inspector_id", "district_id", "observed_at", "lat",
+    "lon", "distance_m", "flags", "passed", "failed", "not_applicable", "note", "request_hash",
 )  # fmt: skip
 FIELD_METHOD = "field"
 
@@ -95,50 +83,7 @@ def finding_id(inspection_id: uuid.UUID, criterion_code: str) -> uuid.UUID:
     return uuid.uuid5(inspection_id, f"fail:{criterion_code}")
 
 
-async def _point(
-    session: AsyncSession, code: str, inspector: Principal
-) -> tuple[EvaluationPoint, str, str]:
-    row = (
-        await session.execute(
-            select(EvaluationPoint, PointType.code, Unit.code)
-            .join(PointType, PointType.id == EvaluationPoint.point_type_id)
-            .join(Unit, Unit.id == EvaluationPoint.place_unit_id)
-            .where(EvaluationPoint.code == code, visible_points(inspector))
-        )
-    ).first()
-    if row is None:
-        raise NotFound(f"No evaluation point {code!r}.")
-    return row[0], str(row[1]), str(row[2])
-
-
-async def _criteria_set(
-    session: AsyncSession, new: NewInspection, point_id: int, at: datetime
-) -> int:
-    """The version named, else that of the plan whose task the visit fulfils, else the
-    newest."""
-    if new.criteria_set is not None:
-        set_id = await session.scalar(
-            select(CriteriaSet.id).where(CriteriaSet.code == new.criteria_set)
-        )
-        if set_id is None:
-            raise InvalidInput([("criteria_set", f"no criteria set {new.criteria_set!r}")])
-        return set_id
-    planned = await session.scalar(
-        select(InspectionPlan.criteria_set_id)
-        .join(InspectionTask, InspectionTask.plan_id == InspectionPlan.id)
-        .where(InspectionTask.point_id == point_id, InspectionTask.opens_at <= at)
-        .order_by(InspectionTask.due_at.desc())
-        .limit(1)
-    )
-    if planned is not None:
-        return planned
-    newest = await session.scalar(select(CriteriaSet.id).order_by(CriteriaSet.id.desc()).limit(1))
-    if newest is None:
-        raise InvalidInput([("criteria_set", "no criteria are imported yet")])
-    return newest
-
-
-def applicable(criteria: Sequence[Criterion], point_type: str) -> list[Criterion]:
+def applicable(criteria: Sequence[store.Check], point_type: str) -> list[store.Check]:
     """The check items (leaves) of a set that apply to a point of the type."""
     parents = {c.parent_id for c in criteria}
     return [
@@ -148,7 +93,7 @@ def applicable(criteria: Sequence[Criterion], point_type: str) -> list[Criterion
     ]
 
 
-def _check_items(new: NewInspection, applying: Sequence[Criterion]) -> dict[str, Criterion]:
+def _check_items(new: NewInspection, applying: Sequence[store.Check]) -> dict[str, store.Check]:
     """Every item names an applicable check once, and every field check is answered: the
     record is complete, so "nothing found" means every check passed or did not apply."""
     by_code = {c.code: c for c in applying}
@@ -191,23 +136,41 @@ async def record(
     if inspector.role not in INSPECTING_ROLES:
         raise FindingError(403, "Only an inspector records inspections.")
     digest = _digest(new.canonical, inspector.user_id)
-    stored = await session.get(Inspection, new.id)
-    if stored is not None:
-        return Recorded(stored, "replayed" if stored.request_hash == digest else "conflict")
-    point, type_code, place_code = await _point(session, new.point, inspector)
+    subtree = None if inspector.city_wide else inspector.unit_path
+    look = await store.look_around(
+        session, new.id, new.point, subtree, new.criteria_set, new.observed_at
+    )
+    if look.taken:
+        return await _stored(session, new.id, digest)
+    place = look.place
+    if place is None:
+        raise NotFound(f"No evaluation point {new.point!r}.")
     if new.observed_at > clock.now:
         raise InvalidInput([("observed_at", "lies in the future")])
-    set_id = await _criteria_set(session, new, point.id, new.observed_at)
-    criteria = list(await session.scalars(select(Criterion).where(Criterion.set_id == set_id)))
-    by_code = _check_items(new, applicable(criteria, type_code))
-    distance = distance_m((new.lat, new.lon), (point.lat, point.lon))
+    if look.set_id is None:
+        why = "no criteria are imported yet"
+        if new.criteria_set is not None:
+            why = f"no criteria set {new.criteria_set!r}"
+        raise InvalidInput([("criteria_set", why)])
+    by_code = _check_items(new, applicable(look.checks, place.type_code))
+    terms = IntakeTerms(recurrence_window=recurrence_window)
+    results: list[store.NewResult] = []
+    for index, item in enumerate(new.items):
+        check = by_code[item.criterion]
+        fid = None
+        if item.outcome == "fail":
+            fid = await _report_fail(
+                session, new, item, check, place, inspector, clock, ref, terms, index
+            )
+        results.append(store.NewResult(check.id, item.outcome, fid, item.note))
+    distance = distance_m((new.lat, new.lon), (place.lat, place.lon))
     outcomes = [i.outcome for i in new.items]
     row = Inspection(
         id=new.id,
-        point_id=point.id,
-        criteria_set_id=set_id,
+        point_id=place.id,
+        criteria_set_id=look.set_id,
         inspector_id=inspector.user_id,
-        district_id=point.district_id,
+        district_id=place.district_id,
         observed_at=new.observed_at,
         recorded_at=clock.now,
         lat=new.lat,
@@ -220,56 +183,38 @@ async def record(
         note=new.note,
         request_hash=digest,
     )
-    inserted = await session.scalar(
-        insert(Inspection)
-        .values({c: getattr(row, c) for c in INSERTED})
-        .on_conflict_do_nothing(index_elements=["id"])
-        .returning(Inspection.id)
-    )
-    if inserted is None:
+    visit = {c: getattr(row, c) for c in INSERTED} | {"at": clock.now}
+    visit["flags"] = json.dumps(row.flags)
+    written, row.task_id = await store.insert_visit(session, visit, results)
+    if not written:
         # Another copy of the same visit won the race; it has committed meanwhile.
-        winner = await session.get(Inspection, new.id, populate_existing=True)
-        assert winner is not None  # noqa: S101 - the conflicting row exists by definition
-        return Recorded(winner, "replayed" if winner.request_hash == digest else "conflict")
-    terms = IntakeTerms(recurrence_window=recurrence_window)
-    results = []
-    shown: list[tuple[str, str, str, uuid.UUID | None, str | None]] = []
-    for index, item in enumerate(new.items):
-        criterion = by_code[item.criterion]
-        fid = None
-        if item.outcome == "fail":
-            fid = await _report_fail(
-                session, new, item, criterion, point, place_code, type_code, inspector,
-                clock, ref, terms, index,
-            )  # fmt: skip
-        results.append(
-            {
-                "inspection_id": new.id,
-                "criterion_id": criterion.id,
-                "outcome": item.outcome,
-                "finding_id": fid,
-                "note": item.note,
-            }
-        )
-        shown.append((criterion.code, criterion.name, item.outcome, fid, item.note))
-    if results:
-        await session.execute(insert(InspectionResult), results)
-    row.task_id = await store.mark_done(session, point.id, new.id, new.observed_at, clock.now)
-    order = {c.id: (c.position, c.id) for c in criteria}
-    positions = [order[by_code[i.criterion].id] for i in new.items]
-    shown = [r for _, r in sorted(zip(positions, shown, strict=True), key=lambda x: x[0])]
-    set_code = await session.scalar(select(CriteriaSet.code).where(CriteriaSet.id == set_id))
-    return Recorded(row, "created", shown, set_code)
+        return await _stored(session, new.id, digest)
+    order = {c.id: (c.position, c.id) for c in look.checks}
+    shown = sorted(
+        ((by_code[i.criterion], i, r) for i, r in zip(new.items, results, strict=True)),
+        key=lambda x: order[x[0].id],
+    )
+    return Recorded(
+        row,
+        "created",
+        [(c.code, c.name, i.outcome, r.finding_id, i.note) for c, i, r in shown],
+        look.set_code,
+    )
+
+
+async def _stored(session: AsyncSession, inspection_id: uuid.UUID, digest: str) -> Recorded:
+    """The visit already stored under the id: this one's replay, or another's."""
+    stored = await session.get(Inspection, inspection_id, populate_existing=True)
+    assert stored is not None  # noqa: S101 - the id is taken by definition
+    return Recorded(stored, "replayed" if stored.request_hash == digest else "conflict")
 
 
 async def _report_fail(
     session: AsyncSession,
     new: NewInspection,
     item: NewItem,
-    criterion: Criterion,
-    point: EvaluationPoint,
-    place_code: str,
-    type_code: str,
+    criterion: store.Check,
+    point: store.Place,
     inspector: Principal,
     clock: Clock,
     ref: Reference,
@@ -292,8 +237,8 @@ async def _report_fail(
         lat=point.lat,
         lon=point.lon,
         address=point.address,
-        unit=place_code,
-        point_type=type_code,
+        unit=point.place_code,
+        point_type=point.type_code,
         observed_at=new.observed_at,
         canonical={"inspection": str(new.id), "criterion": criterion.code},
     )
