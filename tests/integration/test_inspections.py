@@ -6,8 +6,11 @@ point is a 404; the criteria a visit was scored under are frozen."""
 
 from __future__ import annotations
 
+import asyncio
+import uuid
 from datetime import UTC, datetime, timedelta
 
+import asyncpg
 from httpx import AsyncClient
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -21,6 +24,7 @@ from tests.helpers import (
     make_overdue,
     sweep,
     visit,
+    wait_for,
 )
 from tests.photos import make_jpeg
 
@@ -81,6 +85,54 @@ async def test_an_offline_inspection_replayed_changes_nothing(
     assert [f["id"] for f in findings.json()["items"]].count(fid) == 1
     other = await client.post(INSPECTIONS, json=body | {"note": "改了"}, headers=inspector)
     assert other.status_code == 409
+
+
+async def test_a_copy_that_takes_the_id_while_the_visit_is_written_wins_and_nothing_doubles(
+    client: AsyncClient, login: Login, server_side: asyncpg.Connection
+) -> None:
+    await instruments(client, login)
+    inspector = await login("inspector.shinan")
+    earlier = visit()
+    assert (await client.post(INSPECTIONS, json=earlier, headers=inspector)).status_code == 201
+    # The same visit under another id (the id is not part of what a replay must match): its
+    # copy is written by a transaction still open when the API looks, so the API does not see
+    # it, and committed while the API's insert waits on it.
+    body = earlier | {"id": str(uuid.uuid4())}
+    rival = server_side.transaction()
+    await rival.start()
+    await server_side.execute(
+        """
+        INSERT INTO inspections (id, point_id, criteria_set_id, inspector_id, observed_at,
+                                 recorded_at, lat, lon, distance_m, passed, failed,
+                                 not_applicable, request_hash)
+        SELECT $1, point_id, criteria_set_id, inspector_id, observed_at, now(), lat, lon, 0,
+               2, 0, 0, request_hash
+        FROM inspections WHERE id = $2
+        """,
+        uuid.UUID(body["id"]),
+        uuid.UUID(earlier["id"]),
+    )
+    posting = asyncio.create_task(client.post(INSPECTIONS, json=body, headers=inspector))
+    await wait_for(
+        lambda: server_side.fetchval(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+            "AND wait_event_type = 'Lock'"
+        ),
+        lambda waiting: waiting > 0,
+        within=30,
+    )
+    await rival.commit()
+    r = await posting
+    assert r.status_code == 200, r.text  # the replay of the copy that won
+    # The loser wrote nothing of its own: no results, no second task done.
+    results = await server_side.fetchval(
+        "SELECT count(*) FROM inspection_results WHERE inspection_id = $1", uuid.UUID(body["id"])
+    )
+    done_tasks = await server_side.fetchval(
+        "SELECT count(*) FROM inspection_tasks t JOIN evaluation_points p ON p.id = t.point_id "
+        "WHERE p.code = 't.sn.market1' AND t.done_at IS NOT NULL"
+    )
+    assert (results, done_tasks) == (0, 1)
 
 
 async def test_a_fail_becomes_a_finding_that_escalates(
