@@ -193,6 +193,26 @@ async def test_the_criteria_a_visit_was_scored_under_are_frozen(
     assert r.status_code == 200
 
 
+async def test_a_visit_answers_the_version_named_else_its_plans_else_the_newest(
+    client: AsyncClient, login: Login
+) -> None:
+    await instruments(client, login)  # 市南区's plan scores under t-2026
+    newer = [["t-2027", row[1] and "测试标准 2027", *row[2:]] for row in TEST_CRITERIA]
+    assert (await import_criteria(client, await login("admin"), newer)).status_code == 200
+    shinan = await login("inspector.shinan")
+    planned = await client.post(INSPECTIONS, json=visit(), headers=shinan)
+    named = await client.post(INSPECTIONS, json=visit(criteria_set="t-2027"), headers=shinan)
+    # 李沧区's alley is in no plan
+    unplanned = await client.post(
+        INSPECTIONS, json=visit("t.lc.alley1"), headers=await login("inspector")
+    )
+    answered = [r.json().get("criteria_set", r.text) for r in (planned, named, unplanned)]
+    assert answered == ["t-2026", "t-2027", "t-2027"]
+    missing = await client.post(INSPECTIONS, json=visit(criteria_set="t-1999"), headers=shinan)
+    assert missing.status_code == 422
+    assert [e["field"] for e in missing.json()["errors"]] == ["criteria_set"]
+
+
 async def test_photos_of_an_inspection_are_kept_checked_and_replayed(
     client: AsyncClient, login: Login
 ) -> None:
