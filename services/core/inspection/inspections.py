@@ -21,9 +21,7 @@ from services.core.findings.rules import Clock, FindingError
 from services.core.identity.principal import Principal
 from services.core.inspection import store
 from services.core.inspection.rules import distance_m, position_flags
-from services.core.models import (
-    Inspection,
-)
+from services.core.models import Inspection
 from services.core.platform.db import driver_connection
 from services.core.platform.errors import InvalidInput, NotFound
 from services.core.reference.snapshot import Reference

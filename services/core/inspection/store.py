@@ -65,7 +65,7 @@ async def generate_tasks(
 # point if the inspector may see it, and the criteria version the visit answers (the one
 # named, else that of the plan whose task the visit fulfils, else the newest) with its checks.
 LOOK_AROUND = text("""
-SELECT taken.request_hash, taken.id IS NOT NULL AS taken,
+SELECT taken.id IS NOT NULL AS taken,
        pt.id AS point_id, pt.code, pt.name, pt.address, pt.lat, pt.lon, pt.district_id,
        pt.type_code, pt.place_code, cs.id AS set_id, cs.code AS set_code, crit.checks
 FROM (SELECT 1) one
@@ -135,7 +135,6 @@ class Check:
 @dataclass(frozen=True)
 class LookAround:
     taken: bool
-    request_hash: str | None
     place: Place | None
     set_id: int | None
     set_code: str | None
@@ -176,7 +175,7 @@ async def look_around(
         )  # fmt: skip
     # json arrives decoded (the dialect registers a codec for it)
     checks = [Check(*c) for c in row.checks or ()]
-    return LookAround(row.taken, row.request_hash, place, row.set_id, row.set_code, checks)
+    return LookAround(row.taken, place, row.set_id, row.set_code, checks)
 
 
 # A new visit in one statement: the inspection, its results, and the task it fulfils. That is
