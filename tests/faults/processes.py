@@ -3,12 +3,10 @@ helpers they share: logging in over HTTP, polling with a deadline."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import IO, TypeVar
 
@@ -106,21 +104,3 @@ async def bearer(client: httpx.AsyncClient, username: str) -> dict[str, str]:
     )
     assert r.status_code == 200, r.text
     return {"Authorization": f"Bearer {r.json()['access_token']}"}
-
-
-async def wait_for(
-    probe: Callable[[], Awaitable[T]],
-    done: Callable[[T], bool],
-    *,
-    within: float,
-    interval: float = 0.1,
-) -> tuple[T, float]:
-    """Poll `probe()` until `done(value)`: the value and the seconds it took."""
-    started = time.monotonic()
-    while True:
-        value = await probe()
-        if done(value):
-            return value, time.monotonic() - started
-        if time.monotonic() - started > within:
-            raise AssertionError(f"still not done after {within}s: {value!r}")
-        await asyncio.sleep(interval)

@@ -13,8 +13,8 @@ import asyncpg
 import httpx
 from redis.asyncio import Redis
 
-from tests.faults.processes import ApiProcess, api_env, bearer, wait_for
-from tests.helpers import Servers, body
+from tests.faults.processes import ApiProcess, api_env, bearer
+from tests.helpers import Servers, body, wait_for
 
 BATCH = 500
 SENT_BEFORE = 200  # of the batch, already stored by an earlier upload that completed

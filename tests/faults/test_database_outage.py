@@ -20,8 +20,8 @@ import pytest
 from alembic import command
 
 from services.cli.embedded import EmbeddedPostgres
-from tests.faults.processes import ApiProcess, api_env, bearer, wait_for
-from tests.helpers import Servers, alembic_config, body, seed_demo_database
+from tests.faults.processes import ApiProcess, api_env, bearer
+from tests.helpers import Servers, alembic_config, body, seed_demo_database, wait_for
 
 CLIENTS = 8
 PER_CLIENT = 60

@@ -22,8 +22,7 @@ from tests.faults.escalation_stack import (
     webhooks_to,
 )
 from tests.faults.flaky_receiver import HUNG, FlakyReceiver
-from tests.faults.processes import wait_for
-from tests.helpers import Servers, insert_overdue
+from tests.helpers import Servers, insert_overdue, wait_for
 from tests.workers import WorkerPool
 
 FINDINGS = 25

@@ -25,8 +25,7 @@ from tests.faults.escalation_stack import (
     webhook_ids,
     webhooks_to,
 )
-from tests.faults.processes import wait_for
-from tests.helpers import Servers, insert_overdue
+from tests.helpers import Servers, insert_overdue, wait_for
 from tests.webhook_receiver import Receiver
 from tests.workers import SupervisedWorkers
 
