@@ -41,6 +41,8 @@ TZ = ZoneInfo("Asia/Shanghai")
 HOST = "127.0.0.1"
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 SWEEP_SECONDS = 5  # services.core.platform.settings default: the firing-lag target is this + 1 s
+# DESIGN §9 (amended by issue 25): 150k overdue of 1M escalated by 2 workers within this.
+SWEEP_TARGET_SECONDS = 30
 
 
 @dataclass
@@ -521,8 +523,8 @@ async def phase_escalation(run: Run, stack: Stack, rss: PeakRss) -> None:
     lag_max = figures["steady_lag_max_s"]
     run.targets += [
         Target(
-            f"{overdue_n:,} overdue all escalated in ≤ 60 s by 2 workers",
-            all_overdue_s is not None and all_overdue_s <= 60,
+            f"{overdue_n:,} overdue all escalated in ≤ {SWEEP_TARGET_SECONDS} s by 2 workers",
+            all_overdue_s is not None and all_overdue_s <= SWEEP_TARGET_SECONDS,
             f"{all_overdue_s:.1f} s" if all_overdue_s is not None else "not finished",
         ),
         Target("Zero duplicate escalations", duplicates == 0, str(duplicates)),
