@@ -12,7 +12,7 @@ export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
 .PHONY: run test test-fast test-unit test-integration test-system lint typecheck pytest install \
-	install-run clean-data help bench bench-smoke
+	install-run clean-data help bench bench-smoke system-packages
 
 help:
 	@echo "make run         start duban (embedded PostgreSQL + Redis, API, worker)"
@@ -88,8 +88,13 @@ test-fast: test-unit
 test-integration: install
 	$(BIN)/python -m pytest tests/integration $(XDIST) $(PYTEST_ARGS)
 
+# Debian's Chromium, a CJK font, Caddy and poppler-utils for the system tier, when missing and
+# root may install them (tests/system/packages.sh); without them their tests are skipped.
+system-packages:
+	@sh tests/system/packages.sh
+
 # One test at a time to each worker (tests/system/conftest.py orders the longest first).
-test-system: install
+test-system: install system-packages
 	$(BIN)/python -m pytest tests/system $(XDIST) $(if $(XDIST),--maxschedchunk=1) $(PYTEST_ARGS)
 
 # The benchmark on its own embedded PostgreSQL (fsync on) and Redis in a temporary directory.
@@ -103,8 +108,9 @@ bench-smoke: install
 	$(BIN)/python -m bench.coverage --smoke
 
 # Cheapest first, so that a mistake fails the build early: lint (seconds), the unit tier
-# (seconds), mypy (a minute), the integration tier, the benchmark's smoke run, the system tier.
-test: lint test-unit typecheck test-integration bench-smoke test-system
+# (seconds), mypy (a minute), the integration tier, the benchmark's smoke run, the system tier;
+# Debian's packages first, since a unit test checks deploy/Caddyfile with Caddy's parser.
+test: system-packages lint test-unit typecheck test-integration bench-smoke test-system
 
 # Fault injection (tests/faults): workers, Redis, PostgreSQL and the API killed or restarted
 # under load, each scenario bounded and asserting nothing lost and nothing duplicated. A few

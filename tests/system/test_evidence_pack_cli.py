@@ -1,7 +1,7 @@
 """The evidence pack outside the server: `duban verify-pack FILE` as a process (exit 0 for a
 pack as signed, 1 naming the change for one altered byte), and the report's PDF rendered by
-poppler's pdftoppm with its Chinese text (skipped without poppler-utils, which .ci/run
-installs)."""
+poppler's pdftoppm with its Chinese text (skipped without poppler-utils, which `make test`
+installs: tests/system/packages.sh)."""
 
 from __future__ import annotations
 
