@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-import tempfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -26,12 +25,19 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from services.api.app import create_app
 from services.core.platform.db import make_engine, make_sessionmaker
 from services.core.platform.settings import Settings
-from tests.helpers import TEMPLATE, Login, Servers, alembic_config, seed_demo_database
+from tests.helpers import (
+    TEMPLATE,
+    Login,
+    Servers,
+    alembic_config,
+    scratch_dir,
+    seed_demo_database,
+)
 
 
 @pytest.fixture(scope="session")
 def servers() -> Iterator[Servers]:
-    root = Path(tempfile.mkdtemp(prefix="duban-test-"))
+    root = scratch_dir("duban-test-")
     s = Servers(root)
     s.pg.start(fsync=False, socket_dir=root / "pgsock")
     s.redis.start()
@@ -53,7 +59,7 @@ def server_tmp() -> Iterator[Path]:
     above its data is opened for that user to pass; but pytest closes its base directory
     (/tmp/pytest-of-<user>) to 0700 again whenever another pytest session on the machine
     starts, and a server starting at that moment fails (initdb: permission denied)."""
-    path = Path(tempfile.mkdtemp(prefix="duban-test-server-"))
+    path = scratch_dir("duban-test-server-")
     try:
         yield path
     finally:
