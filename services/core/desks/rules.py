@@ -9,14 +9,13 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import Any, Protocol, cast
+from typing import Any, cast
 
 import shapely
 from shapely.geometry import MultiPolygon, Polygon, shape
 
-from services.core.findings.rules import Action, plan_transition
+from services.core.findings.rules import Action, FindingState, plan_for
 from services.core.identity.principal import Actor
-from services.core.models import Status
 from services.core.platform.errors import Refusal
 from services.core.reference.snapshot import Reference, UnitInfo
 
@@ -44,43 +43,11 @@ HANDLER_TASK = (
 METRES_PER_DEGREE = 111_195
 
 
-class Deskable(Protocol):
-    """What the buttons depend on (a Finding row)."""
-
-    @property
-    def status(self) -> str: ...
-
-    @property
-    def submitted_by_id(self) -> int | None: ...
-
-    @property
-    def extension_requested_until(self) -> datetime | None: ...
-
-    @property
-    def possible_recurrence_of(self) -> object | None: ...
-
-    @property
-    def return_requested_at(self) -> datetime | None: ...
-
-
-def allowed_actions(finding: Deskable, actor: Actor, offered: Iterable[Action]) -> list[Action]:
+def allowed_actions(finding: FindingState, actor: Actor, offered: Iterable[Action]) -> list[Action]:
     """The offered actions the lifecycle table lets `actor` take on `finding` now: a
     verifier's own submission, or one of their own unit's, has no verify or reject button."""
     return [
-        action
-        for action in offered
-        if not isinstance(
-            plan_transition(
-                action,
-                Status(finding.status),
-                actor,
-                submitted_by=finding.submitted_by_id,
-                extension_pending=finding.extension_requested_until is not None,
-                recurrence_pending=finding.possible_recurrence_of is not None,
-                return_pending=finding.return_requested_at is not None,
-            ),
-            Refusal,
-        )
+        action for action in offered if not isinstance(plan_for(action, finding, actor), Refusal)
     ]
 
 

@@ -191,6 +191,48 @@ def plan_transition(
     return Plan(action, status, target or status, CLOSE_REASON.get(action))
 
 
+class FindingState(Protocol):
+    """What the lifecycle table reads off a finding besides the actor (a Finding row)."""
+
+    @property
+    def status(self) -> str: ...
+
+    @property
+    def submitted_by_id(self) -> int | None: ...
+
+    @property
+    def extension_requested_until(self) -> datetime | None: ...
+
+    @property
+    def possible_recurrence_of(self) -> object | None: ...
+
+    @property
+    def return_requested_at(self) -> datetime | None: ...
+
+
+def plan_for(
+    action: Action,
+    finding: FindingState,
+    actor: Actor,
+    *,
+    suspension_pending: bool = False,
+    resume_to: Status = S.ACCEPTED,
+) -> Plan | Refusal:
+    """`plan_transition` with the finding's status and pending requests read off the row:
+    the transition and the buttons that offer it ask the same question."""
+    return plan_transition(
+        action,
+        Status(finding.status),
+        actor,
+        submitted_by=finding.submitted_by_id,
+        extension_pending=finding.extension_requested_until is not None,
+        recurrence_pending=finding.possible_recurrence_of is not None,
+        return_pending=finding.return_requested_at is not None,
+        suspension_pending=suspension_pending,
+        resume_to=resume_to,
+    )
+
+
 class FindingError(DomainError):
     """A lifecycle or intake rule refused the request."""
 

@@ -28,7 +28,7 @@ from services.core.findings.rules import (
     Clock,
     FindingError,
     Plan,
-    plan_transition,
+    plan_for,
     time_limit_for,
 )
 from services.core.findings.spatial import Recurred
@@ -160,14 +160,10 @@ async def transition(
         and await _holds_co_unit(session, principal, finding.id),
     )
     suspension = await open_suspension(session, finding.id)
-    plan = plan_transition(
+    plan = plan_for(
         request.action,
-        Status(finding.status),
+        finding,
         actor,
-        submitted_by=finding.submitted_by_id,
-        extension_pending=finding.extension_requested_until is not None,
-        recurrence_pending=finding.possible_recurrence_of is not None,
-        return_pending=finding.return_requested_at is not None,
         suspension_pending=suspension is not None and suspension.state == "requested",
         resume_to=Status(suspension.resume_status or Status.ACCEPTED)
         if suspension is not None and suspension.state == "active"
