@@ -93,8 +93,8 @@ async def test_a_supervised_worker_keeps_sweeping_across_short_and_long_redis_ou
             redis = await queue.connect(own_redis.url)
             try:
                 # Two short outages, then a long one: until the worker gives up on Redis. How
-                # long its retries last depends on what it was doing when Redis went (an idle
-                # worker's nested connection retries took 27-55 s), so the test waits for the
+                # long its retries last depends on what it was doing when Redis went (a worker
+                # has given up 27 to 55 s after Redis went), so the test waits for the
                 # exit rather than guessing a duration past it.
                 for outage in ("short", "short", "long"):
                     # A flood of jobs keeps arq claiming (WATCHing) job keys when Redis goes.
