@@ -85,8 +85,10 @@ test-unit: install
 
 test-fast: test-unit
 
+# Its servers' files in memory (tests/helpers.py, scratch_dir): a test's copy of the template
+# database takes 15 ms there instead of 370 ms on an ext4 disk.
 test-integration: install
-	$(BIN)/python -m pytest tests/integration $(XDIST) $(PYTEST_ARGS)
+	TEST_SERVERS_IN_MEMORY=1 $(BIN)/python -m pytest tests/integration $(XDIST) $(PYTEST_ARGS)
 
 # Debian's Chromium, a CJK font, Caddy and poppler-utils for the system tier, when missing and
 # root may install them (tests/system/packages.sh); without them their tests are skipped.
