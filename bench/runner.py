@@ -66,6 +66,9 @@ class Run:
     size: Size
     smoke: bool
     api_workers: int
+    # Print where PostgreSQL's time went during the sweep (pg_stat_statements): off by default,
+    # as the extension costs a little on every statement of every phase.
+    pg_statements: bool = False
     figures: dict[str, Any] = field(default_factory=dict)
     targets: list[Target] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
@@ -435,6 +438,32 @@ async def _steady_lag(run: Run, conn: asyncpg.Connection) -> dict[str, Any]:
     }
 
 
+STATEMENTS_OPTIONS = {
+    "shared_preload_libraries": "pg_stat_statements",
+    # The foreign-key checks and the roll-up triggers run as nested statements.
+    "pg_stat_statements.track": "all",
+}
+_STATEMENTS_FROM_NOW = (
+    "CREATE EXTENSION IF NOT EXISTS pg_stat_statements; SELECT pg_stat_statements_reset()"
+)
+_STATEMENTS = r"""
+    SELECT round(total_exec_time::numeric) AS ms, calls, rows, toplevel,
+           left(regexp_replace(query, '\s+', ' ', 'g'), 100) AS query
+    FROM pg_stat_statements ORDER BY total_exec_time DESC LIMIT 15
+"""
+
+
+async def _print_statements(run: Run, conn: asyncpg.Connection) -> None:
+    """The statements that took PostgreSQL's time since the sweep was armed, the longest
+    first (elapsed time, lock waits included; nested ones marked)."""
+    for row in await conn.fetch(_STATEMENTS):
+        nested = "" if row["toplevel"] else " (nested)"
+        run.note(
+            f"{row['ms']:>7} ms {row['calls']:>8} calls {row['rows']:>8} rows{nested}: "
+            f"{row['query']}"
+        )
+
+
 async def phase_escalation(run: Run, stack: Stack, rss: PeakRss) -> None:
     workers = [stack.start_worker(f"worker-{i}") for i in (1, 2)]
     for w in workers:
@@ -444,6 +473,8 @@ async def phase_escalation(run: Run, stack: Stack, rss: PeakRss) -> None:
     try:
         run.note(f"arming {run.size.sweep:,} overdue findings, 2 workers")
         armed = await datagen.arm_sweep(conn, run.size.sweep, run.size.lag_set, run.size.lag_spread)
+        if run.pg_statements:
+            await conn.execute(_STATEMENTS_FROM_NOW)
         overdue_n = run.size.sweep - run.size.lag_set
         t0 = time.monotonic()
         all_overdue_s: float | None = None
@@ -464,6 +495,8 @@ async def phase_escalation(run: Run, stack: Stack, rss: PeakRss) -> None:
                 all_s = time.monotonic() - t0
                 break
             await asyncio.sleep(0.25)
+        if run.pg_statements:
+            await _print_statements(run, conn)
         final = await conn.fetchrow(count_sql, armed)
         dup = await conn.fetchrow(
             "SELECT count(*) AS rows, count(DISTINCT (finding_id, level)) AS distinct_rows"
@@ -561,7 +594,7 @@ def bench(run: Run, root: Path) -> None:
     rss = PeakRss()
     with Stack(root) as stack:
         run.note(f"starting PostgreSQL (fsync on) and Redis in {root}")
-        stack.start_servers()
+        stack.start_servers(STATEMENTS_OPTIONS if run.pg_statements else None)
         stack.migrate_and_seed()
         pg_version, redis_version = asyncio.run(_server_versions(stack))
         run.figures["versions"] = _versions(pg_version, redis_version)
@@ -603,6 +636,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, help=f"results file (default {RESULTS})")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
     parser.add_argument(
+        "--pg-statements",
+        action="store_true",
+        help="print PostgreSQL's time per statement during the sweep (pg_stat_statements)",
+    )
+    parser.add_argument(
         "--api-workers",
         type=int,
         default=os.cpu_count() or 1,
@@ -623,7 +661,12 @@ def main(argv: list[str] | None = None) -> int:
     out: Path = args.out or (
         Path(tempfile.gettempdir()) / "duban-bench-smoke.md" if args.smoke else RESULTS
     )
-    run = Run(size=size, smoke=args.smoke, api_workers=args.api_workers)
+    run = Run(
+        size=size,
+        smoke=args.smoke,
+        api_workers=args.api_workers,
+        pg_statements=args.pg_statements,
+    )
     root = Path(tempfile.mkdtemp(prefix="duban-bench-"))
     started = datetime.now(UTC)
     try:

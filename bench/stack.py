@@ -13,6 +13,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import IO
@@ -129,9 +130,9 @@ class Stack:
         # deployment on one host would (README, "Production").
         return self.pg.socket_url
 
-    def start_servers(self) -> None:
+    def start_servers(self, pg_options: Mapping[str, str] | None = None) -> None:
         # fsync on, as in production: every commit reaches the disk.
-        self.pg.start(fsync=True, socket_dir=self.root / "pgsock")
+        self.pg.start(fsync=True, socket_dir=self.root / "pgsock", options=pg_options)
         self.redis.start()
 
     def migrate_and_seed(self) -> None:

@@ -19,6 +19,7 @@ import socket
 import subprocess
 import time
 import warnings
+from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import quote
 
@@ -183,10 +184,12 @@ class EmbeddedPostgres:
         fsync: bool = True,
         port: int | None = None,
         socket_dir: Path | None = None,
+        options: Mapping[str, str] | None = None,
     ) -> str:
         """`port`: listen there instead of on a fresh free port (a restart that clients, whose
         URLs name the old port, must find again). `socket_dir`: listen on a Unix socket there
-        as well, in a directory only the server's user may enter."""
+        as well, in a directory only the server's user may enter. `options`: more server
+        settings (`-c name=value`), e.g. a library a benchmark preloads."""
         self.root.mkdir(parents=True, exist_ok=True)
         self.password = persistent_secret(self.root / "pg-password", 24)
         fresh = not (self.pgdata / "PG_VERSION").exists()
@@ -222,6 +225,8 @@ class EmbeddedPostgres:
             "-c",
             "shared_buffers=256MB",
         ]
+        for name, value in (options or {}).items():
+            args += ["-c", f"{name}={value}"]
         if not fsync:
             args += [
                 "-c",
