@@ -7,7 +7,6 @@
 PACKAGES="chromium fonts-wqy-zenhei caddy poppler-utils"
 
 missing() {
-  [ -x /usr/bin/chromium ] || return 0
   for p in $PACKAGES; do dpkg -s "$p" >/dev/null 2>&1 || return 0; done
   return 1
 }

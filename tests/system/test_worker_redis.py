@@ -9,6 +9,7 @@ service carries on by itself, and a SIGTERM still stops a worker at once with ex
 from __future__ import annotations
 
 import asyncio
+import operator
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from functools import partial
@@ -20,7 +21,7 @@ import pytest
 from services.cli.embedded import EmbeddedRedis
 from services.worker import queue
 from services.worker.__main__ import EXIT_REDIS_LOST
-from tests.helpers import Servers, insert_overdue
+from tests.helpers import Servers, insert_overdue, wait_for
 from tests.workers import SupervisedWorker, SupervisedWorkers, WorkerPool, worker_env
 
 PINGS = 3000
@@ -43,19 +44,20 @@ def own_redis(tmp_path: Path) -> Iterator[EmbeddedRedis]:
         server.stop()
 
 
-def gave_up(worker: SupervisedWorker, exits_before: int) -> bool:
-    """Whether the worker has said it lost Redis more often than `exits_before` times."""
-    return len(worker.events("worker lost Redis")) > exits_before
+def times_lost(worker: SupervisedWorker) -> Callable[[], Awaitable[int]]:
+    """A probe for tests.helpers.wait_for: how often the worker has said it lost Redis."""
+
+    async def probe() -> int:
+        return len(worker.events("worker lost Redis"))
+
+    return probe
 
 
-async def until(check: Callable[[], Awaitable[bool] | bool], within: float, what: str) -> None:
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        result = check()
-        if result if isinstance(result, bool) else await result:
-            return
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"not within {within}s: {what}")
+def running(worker: SupervisedWorker) -> Callable[[], Awaitable[bool]]:
+    async def probe() -> bool:
+        return worker.alive()
+
+    return probe
 
 
 @pytest.mark.slow(seconds=55)
@@ -84,8 +86,8 @@ async def test_a_supervised_worker_keeps_sweeping_across_short_and_long_redis_ou
     db = await asyncpg.connect(database_url)
     pending = "SELECT count(*) FROM findings WHERE next_escalation_at IS NOT NULL"
 
-    async def swept() -> bool:
-        return bool(await db.fetchval(pending) == 0)
+    async def still_pending() -> int:
+        return int(await db.fetchval(pending))
 
     try:
         with SupervisedWorkers(env) as workers:
@@ -107,8 +109,8 @@ async def test_a_supervised_worker_keeps_sweeping_across_short_and_long_redis_ou
                     # Falling due while Redis is away: swept only once the worker is back.
                     await insert_overdue(db, database_url, 200)
                     if outage == "long":
-                        await until(
-                            partial(gave_up, worker, exits), EXIT_WITHIN, "giving up on Redis"
+                        await wait_for(
+                            times_lost(worker), partial(operator.lt, exits), within=EXIT_WITHIN
                         )
                         await asyncio.sleep(AFTER_GIVING_UP_SECONDS)
                     else:
@@ -116,7 +118,7 @@ async def test_a_supervised_worker_keeps_sweeping_across_short_and_long_redis_ou
                     await asyncio.to_thread(own_redis.start, port=port)
                     started = time.monotonic()
                     down = started - went
-                    await until(swept, 120, f"sweeping after {down:.0f} s without Redis")
+                    await wait_for(still_pending, operator.not_, within=120)
                     print(
                         f"\nRedis down {down:.0f} s: all swept {time.monotonic() - started:.1f} s "
                         f"after it was back; so far the worker exited "
@@ -130,7 +132,7 @@ async def test_a_supervised_worker_keeps_sweeping_across_short_and_long_redis_ou
 
             # Stopped while Redis is away (retrying, or already on its way out): no hang. The
             # bound only tells a hang (which ends in SIGKILL) from a stop.
-            await until(worker.alive, 60, "the worker running")
+            await wait_for(running(worker), bool, within=60)
             await asyncio.to_thread(own_redis.stop)
             await asyncio.sleep(1)
             codes = await asyncio.to_thread(workers.stop_all, STOP_WITHIN)
