@@ -201,15 +201,27 @@ async def run(options: WorkerOptions) -> None:
 
 
 async def _close(worker: Worker) -> None:
-    """arq's close, within CLOSE_SECONDS. A job that a stop cancelled while it was writing its
-    outcome to Redis ends cancelled, and arq's close, which gathers the jobs, passes that on:
-    the close has then gone as far as it will."""
+    """arq's close, within CLOSE_SECONDS. A job that a stop cancelled before it began or while
+    it was writing its outcome to Redis ends cancelled, and arq's close, which gathers the jobs,
+    passes that on at once: the close has then gone as far as it will, but the other jobs are
+    still winding down. They are let finish (and log that they will be run again) within the
+    same bound, so that nothing the worker writes comes after its `worker stopped`."""
+    deadline = asyncio.get_running_loop().time() + CLOSE_SECONDS
     try:
         with contextlib.suppress(TimeoutError, *REDIS_ERRORS):
             await asyncio.wait_for(worker.close(), CLOSE_SECONDS)
     except asyncio.CancelledError:
         if _cancelled():
             raise
+        await _others_ended(deadline)
+
+
+async def _others_ended(deadline: float) -> None:
+    """Wait until every other task of this process has ended, or the deadline has passed."""
+    others = asyncio.all_tasks() - {asyncio.current_task()}
+    timeout = deadline - asyncio.get_running_loop().time()
+    if others and timeout > 0:
+        await asyncio.wait(others, timeout=timeout)
 
 
 def _cancelled() -> bool:
