@@ -79,12 +79,14 @@ async def pending(db: asyncpg.Connection) -> int:
 async def test_a_worker_killed_holding_overdue_commitments_fires_each_level_once(
     pool: WorkerPool, db: asyncpg.Connection
 ) -> None:
-    victim, survivor = (pool.start(name, wait=False) for name in ("victim", "survivor"))
-    victim.wait_started()
-    survivor.wait_started()
+    # The sweep runs on one worker per tick and drains 1,000 commitments within a tick or
+    # two, so a second worker running from the start could take every tick and leave the
+    # victim nothing to hold: the survivor starts once the victim is caught with a batch.
+    victim = pool.start("victim")
     await insert_overdue_commitments(db, MANY)
     ports = await freeze_holding_a_batch(db, victim, "commitments", within=120)
     xids = await batches_held(db, ports, "commitments")
+    survivor = pool.start("survivor")
 
     async def survivor_done() -> bool:
         return await unlocked_pending(db, "commitments") == 0 and not await batches_held(
