@@ -11,9 +11,10 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import timezone, tzinfo
-from typing import Any, TypedDict, cast
+from typing import Any, TypedDict, TypeVar, cast
 
 import structlog
 from arq import create_pool
@@ -23,7 +24,7 @@ from arq.jobs import Job, JobStatus
 from arq.typing import StartupShutdown, WorkerCoroutine
 from arq.worker import Function, Worker, async_check_health, func
 from redis.asyncio.retry import Retry
-from redis.backoff import AbstractBackoff
+from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ReadOnlyError, WatchError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -32,6 +33,7 @@ from services.core.platform.backoff import exponential
 from services.core.platform.queue import enqueue
 
 JobFunction = Callable[..., Awaitable[Any]]
+T = TypeVar("T")
 
 __all__ = [
     "REDIS_ERRORS",
@@ -50,11 +52,15 @@ __all__ = [
     "weekly",
 ]
 
-# A Redis command on a lost connection is tried again after 0.1 s, 0.2 s … 1 s, 30 times
-# (some 27 s): a restart of Redis costs a pause, not the process.
+# A Redis command on a lost connection is tried again after 0.1 s, 0.2 s … 1 s apart until
+# Redis has not answered for REDIS_OUTAGE_SECONDS: a restart of Redis costs a pause, not the
+# process; a longer outage ends the process (services/worker/__main__.py) at that bound.
 REDIS_RETRY_BASE_SECONDS = 0.1
 REDIS_RETRY_CAP_SECONDS = 1.0
-REDIS_RETRIES = 30
+REDIS_OUTAGE_SECONDS = 30.0
+# What a retry waits out: a lost or refused connection, or one that timed out (the builtin
+# TimeoutError is an OSError).
+_RETRYABLE = (RedisConnectionError, RedisTimeoutError, OSError)
 
 
 class WorkerOptions(TypedDict):
@@ -73,10 +79,52 @@ class WorkerOptions(TypedDict):
     max_jobs: int
 
 
-class _Backoff(AbstractBackoff):
-    """redis-py's retries, waiting by duban's one backoff rule (services/core/platform)."""
+class OutageClock:
+    """Since when Redis has not answered anything of this process (None while it answers).
+    redis-py deep-copies the retry policy into every connection: they all share this clock."""
 
-    def compute(self, failures: int) -> float:
+    def __init__(self) -> None:
+        self.since: float | None = None
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> OutageClock:
+        return self
+
+
+class OutageRetry(Retry):
+    """redis-py's retries bounded by how long Redis has been away, for the whole process,
+    instead of by a count per call. redis-py nests a connect's retries inside a command's and
+    connects under its pool's lock, so 30 tries per call became 30 × 30 per command, taken by
+    the waiting commands one after the other: a worker could wait on a Redis that was gone for
+    many minutes. Here every call gives up once Redis has not answered for `seconds`."""
+
+    def __init__(self, seconds: float, clock: OutageClock) -> None:
+        # The loop below replaces the base class's, waits included.
+        super().__init__(NoBackoff(), retries=-1)
+        self.seconds = seconds
+        self.clock = clock
+
+    async def call_with_retry(
+        self, do: Callable[[], Awaitable[T]], fail: Callable[[Any], Any]
+    ) -> T:
+        failures = 0
+        while True:
+            try:
+                result = await do()
+            except _RETRYABLE as error:
+                failures += 1
+                await fail(error)
+                now = time.monotonic()
+                if self.clock.since is None:
+                    self.clock.since = now
+                if now - self.clock.since >= self.seconds:
+                    raise
+                await asyncio.sleep(self._wait(failures))
+            else:
+                self.clock.since = None
+                return result
+
+    @staticmethod
+    def _wait(failures: int) -> float:
         return exponential(failures, REDIS_RETRY_BASE_SECONDS, REDIS_RETRY_CAP_SECONDS)
 
 
@@ -88,8 +136,8 @@ def redis_settings(url: str) -> RedisSettings:
     # A running worker rides out a short Redis restart instead of exiting at its next poll;
     # the outbox rescan then re-queues whatever Redis lost. (OSError: "connection refused"
     # while it restarts reaches the retry unwrapped.)
-    settings.retry_on_error = [RedisConnectionError, RedisTimeoutError, OSError]
-    settings.retry = Retry(_Backoff(), retries=REDIS_RETRIES)
+    settings.retry_on_error = list(_RETRYABLE)
+    settings.retry = OutageRetry(REDIS_OUTAGE_SECONDS, OutageClock())
     return settings
 
 
