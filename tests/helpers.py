@@ -438,9 +438,10 @@ ROOT = Path(__file__).resolve().parent.parent
 # The integration tier's servers (TEST_SERVERS_IN_MEMORY=1, set by `make test-integration`)
 # keep their files in memory where the machine has a tmpfs with room: every test copies the
 # template database, and on the ext4 disk of our CI machine a copy took 370 ms, in /dev/shm
-# 15 ms, some 600 times a run. The system and fault tiers stay on disk: they catch workers
-# holding a batch, and a database in memory committed the batches too fast to be caught. The
-# benchmark stays on disk, as production does. TEST_SCRATCH_DIR names another place.
+# 15 ms, some 600 times a run. The system and fault tiers stay on disk: their time is the CPU
+# of the processes they start (in memory the system tier was no faster), and they catch
+# workers holding a batch, which a database in memory commits sooner. The benchmark stays on
+# disk, as production does. TEST_SCRATCH_DIR names another place.
 SCRATCH_BASES = ("/dev/shm",)  # noqa: S108 - mkdtemp makes a private directory in it
 SCRATCH_MIN_FREE_BYTES = 4 * 1024**3
 
