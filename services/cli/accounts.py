@@ -22,6 +22,7 @@ from services.core.identity.store import Operator
 from services.core.models import User
 from services.core.platform.settings import Settings
 
+from . import output
 from .common import CliError, in_transaction, live_endpoints
 
 T = TypeVar("T")
@@ -138,10 +139,7 @@ def user_reset_password(settings: Settings, args: argparse.Namespace) -> int:
         settings,
         lambda s: service.reset_password(s, Operator.command_line(), args.name, password),
     )
-    print(
-        f"password of {args.name} set: every session ended, {revoked} API token(s) revoked",
-        file=sys.stderr,
-    )
+    output.tell(f"password of {args.name} set: every session ended, {revoked} API token(s) revoked")
     if args.generate:
         print(password)  # alone on stdout, for a script to hand on
     return 0
@@ -174,10 +172,9 @@ def token_issue(settings: Settings, args: argparse.Namespace) -> int:
         ),
     )
     # The secret alone on stdout, so TOKEN=$(duban token issue NAME) works.
-    print(
+    output.tell(
         f"API token {token.id} ({token.name!r}) for {token.username}; it is shown only once. "
-        f"Revoke it with: duban token revoke {token.id}",
-        file=sys.stderr,
+        f"Revoke it with: duban token revoke {token.id}"
     )
     print(token.secret)
     return 0

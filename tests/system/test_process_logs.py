@@ -1,7 +1,7 @@
 """Every duban process logs JSON lines with DUBAN_LOG_FORMAT=json and nothing else on stderr:
-the migrations, the API, the worker and `duban up` (which carries the other two), each run as
-a real process. A request's line names its request id, a job's lines its job id, and an idle
-API or worker writes nothing at INFO."""
+the migrations, a command's notes, the API, the worker and `duban up` (which carries the
+other two), each run as a real process. A request's line names its request id, a job's lines
+its job id, and an idle API or worker writes nothing at INFO."""
 
 from __future__ import annotations
 
@@ -66,6 +66,19 @@ def test_the_migrations_log_json_lines(servers: Servers, tmp_path: Path) -> None
     assert {line["logger"] for line in upgrades} == {"alembic.runtime.migration"}
     assert all("timestamp" in line and line["level"] == "info" for line in upgrades)
     assert "database at" in process.out_path.read_text()  # the command's answer, on stdout
+
+
+def test_a_command_s_note_is_a_json_line_and_its_answer_alone_on_stdout(
+    servers: Servers, tmp_path: Path
+) -> None:
+    argv = [str(BIN / "duban"), "token", "issue", "inspector.shinan", "--name", "logs"]
+    process = LoggedProcess(
+        argv, json_env(servers, servers.new_database(), tmp_path), tmp_path, "cli"
+    )
+    assert process.proc.wait(120) == 0, process.stderr_lines()
+    assert process.out_path.read_text().strip().startswith("dbn_")  # TOKEN=$(duban token issue)
+    notes = [line for line in process.json_lines() if "shown only once" in str(line["event"])]
+    assert len(notes) == 1
 
 
 def test_the_api_logs_json_lines_with_the_request_id_and_is_quiet_when_idle(

@@ -5,7 +5,7 @@ check of an inspection, and the coverage figures. No I/O; `now` is passed in."""
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -114,8 +114,3 @@ def coverage(due: int, inspected: int) -> float | None:
 def blind_since(now: datetime, days: int) -> datetime:
     """A point not inspected since this instant is a blind spot."""
     return now - timedelta(days=days)
-
-
-def assignee_for(index: int, assignees: Sequence[int]) -> int | None:
-    """Tasks go to the plan's inspectors in turn, point by point."""
-    return assignees[index % len(assignees)] if assignees else None
