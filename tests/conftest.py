@@ -30,6 +30,7 @@ from tests.helpers import (
     Login,
     Servers,
     alembic_config,
+    forget_endpoints,
     scratch_dir,
     seed_demo_database,
 )
@@ -135,6 +136,7 @@ async def app(settings: Settings, redis: Redis) -> AsyncIterator[FastAPI]:
     application = create_app(settings)
     async with application.router.lifespan_context(application):
         yield application
+    forget_endpoints()
 
 
 @pytest.fixture
