@@ -547,9 +547,9 @@ def forget_endpoints() -> None:
     """Let the apps of finished tests be freed. FastAPI keeps every endpoint and dependency it
     has classified in bounded caches (fastapi.dependencies.models, 4,096 entries each); an
     endpoint made per app (FastAPI's own OpenAPI route, the docs pages) holds its app, so an
-    app per test kept hundreds of apps alive: a worker of the integration tier ended with 4.7
-    million objects and garbage collections of up to 3.4 s, longer than the API's 2 s Redis
-    timeout (a login answered 503). Clearing them costs a new classification per endpoint."""
+    app per test kept hundreds of apps alive, and a worker's garbage collections grew longer
+    than the API's 2 s Redis timeout (a login answered 503). Clearing them costs a new
+    classification per endpoint."""
     for value in vars(fastapi.dependencies.models).values():
         clear = getattr(value, "cache_clear", None)
         if callable(clear):

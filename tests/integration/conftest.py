@@ -1,5 +1,6 @@
 """Fixtures the integration tier's channel and delivery tests share: an HTTP client for the
-deliveries, and the fake robots as real servers on loopback."""
+deliveries, and the fake robots as real servers on loopback; and the tier's garbage
+collection kept short."""
 
 from __future__ import annotations
 
