@@ -101,12 +101,12 @@ test-system: install system-packages
 
 # The benchmark on its own embedded PostgreSQL (fsync on) and Redis in a temporary directory.
 # The smoke run uses tiny sizes and writes to a temporary file: it only proves the harness
-# still works, so `make test` runs it.
+# still works, so `make test` runs it (with --pg-statements, which nothing else runs).
 bench: install
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
 bench-smoke: install
-	$(BIN)/python -m bench --smoke $(BENCH_ARGS)
+	$(BIN)/python -m bench --smoke --pg-statements $(BENCH_ARGS)
 	$(BIN)/python -m bench.coverage --smoke
 
 # Cheapest first, so that a mistake fails the build early: lint (seconds), the unit tier
