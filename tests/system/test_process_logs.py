@@ -91,7 +91,8 @@ def test_the_api_logs_json_lines_with_the_request_id_and_is_quiet_when_idle(
         json_env(servers, servers.new_database(), tmp_path), tmp_path, "api",
     )  # fmt: skip
     processes.append(api)
-    api.wait_for(lambda line: "startup complete" in str(line["event"]))
+    # uvicorn's last start-up line: it binds and says so after the app's startup completes
+    api.wait_for(lambda line: str(line["event"]).startswith("Uvicorn running on"))
     url = f"http://127.0.0.1:{port}"
     # what a container's health check and a Prometheus scrape do, again and again
     start = len(api.json_lines())
