@@ -31,6 +31,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from services.core.platform.backoff import exponential
 from services.core.platform.queue import enqueue
+from services.core.platform.settings import Settings
 
 JobFunction = Callable[..., Awaitable[Any]]
 T = TypeVar("T")
@@ -53,11 +54,11 @@ __all__ = [
 ]
 
 # A Redis command on a lost connection is tried again after 0.1 s, 0.2 s … 1 s apart until
-# Redis has not answered for REDIS_OUTAGE_SECONDS: a restart of Redis costs a pause, not the
+# Redis has not answered for DUBAN_REDIS_OUTAGE_SECONDS: a restart of Redis costs a pause, not the
 # process; a longer outage ends the process (services/worker/__main__.py) at that bound.
 REDIS_RETRY_BASE_SECONDS = 0.1
 REDIS_RETRY_CAP_SECONDS = 1.0
-REDIS_OUTAGE_SECONDS = 30.0
+REDIS_OUTAGE_SECONDS: float = Settings.model_fields["redis_outage_seconds"].default
 # What a retry waits out: a lost or refused connection, or one that timed out (the builtin
 # TimeoutError is an OSError).
 _RETRYABLE = (RedisConnectionError, RedisTimeoutError, OSError)
@@ -128,7 +129,7 @@ class OutageRetry(Retry):
         return exponential(failures, REDIS_RETRY_BASE_SECONDS, REDIS_RETRY_CAP_SECONDS)
 
 
-def redis_settings(url: str) -> RedisSettings:
+def redis_settings(url: str, outage_seconds: float = REDIS_OUTAGE_SECONDS) -> RedisSettings:
     # A worker started before Redis is up keeps retrying instead of dying at once.
     settings = RedisSettings.from_dsn(url)
     settings.conn_retries = 10
@@ -137,7 +138,7 @@ def redis_settings(url: str) -> RedisSettings:
     # the outbox rescan then re-queues whatever Redis lost. (OSError: "connection refused"
     # while it restarts reaches the retry unwrapped.)
     settings.retry_on_error = list(_RETRYABLE)
-    settings.retry = OutageRetry(REDIS_OUTAGE_SECONDS, OutageClock())
+    settings.retry = OutageRetry(outage_seconds, OutageClock())
     return settings
 
 

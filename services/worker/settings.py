@@ -93,7 +93,9 @@ def build(settings: Settings) -> queue.WorkerOptions:
         "timezone": ZoneInfo(settings.timezone),
         "on_startup": startup,
         "on_shutdown": shutdown,
-        "redis_settings": queue.redis_settings(endpoints(settings).redis_url),
+        "redis_settings": queue.redis_settings(
+            endpoints(settings).redis_url, settings.redis_outage_seconds
+        ),
         "health_check_interval": HEALTH_CHECK_SECONDS,
         "max_jobs": 20,
     }

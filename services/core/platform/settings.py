@@ -43,6 +43,9 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     max_batch_size: int = Field(default=500, ge=1, le=500)
     escalation_sweep_seconds: int = Field(default=5, ge=1, le=60)
+    # A worker rides out a Redis that answers nothing for this long, then exits to be
+    # restarted (services/worker/queue.py).
+    redis_outage_seconds: float = Field(default=30, ge=1, le=3600)
 
     # HMAC-SHA256 key of the X-Duban-Signature header on webhooks; receivers verify with it.
     # Unset: one is generated into the data dir (every worker of a cluster needs the same).
