@@ -16,8 +16,8 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 
 help:
 	@echo "make run         start duban (embedded PostgreSQL + Redis, API, worker)"
-	@echo "make test        lint, the unit tier, type-check, the integration and system tiers,"
-	@echo "                 the benchmark smoke run: everything CI runs but the fault injection"
+	@echo "make test        lint, the unit tier, type-check, the integration and system tiers"
+	@echo "                 (with the benchmark's smoke runs): all CI runs but the fault injection"
 	@echo "make test-fast   the unit tier alone (pure rules, seconds)"
 	@echo "make test-faults fault injection: processes killed under load (minutes)"
 	@echo "make bench       the full benchmark (1M findings, minutes); writes bench/RESULTS.md"
@@ -101,7 +101,8 @@ test-system: install system-packages
 
 # The benchmark on its own embedded PostgreSQL (fsync on) and Redis in a temporary directory.
 # The smoke run uses tiny sizes and writes to a temporary file: it only proves the harness
-# still works, so `make test` runs it (with --pg-statements, which nothing else runs).
+# still works. `make test` runs it within the system tier (tests/system/test_bench_smoke.py),
+# beside the tier's other processes rather than after them.
 bench: install
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
@@ -110,9 +111,10 @@ bench-smoke: install
 	$(BIN)/python -m bench.coverage --smoke
 
 # Cheapest first, so that a mistake fails the build early: lint (seconds), the unit tier
-# (seconds), mypy (a minute), the integration tier, the benchmark's smoke run, the system tier;
-# Debian's packages first, since a unit test checks deploy/Caddyfile with Caddy's parser.
-test: system-packages lint test-unit typecheck test-integration bench-smoke test-system
+# (seconds), mypy (half a minute), the integration tier, the system tier (with the benchmark's
+# smoke runs); Debian's packages first, since a unit test checks deploy/Caddyfile with Caddy's
+# parser.
+test: system-packages lint test-unit typecheck test-integration test-system
 
 # Fault injection (tests/faults): workers, Redis, PostgreSQL and the API killed or restarted
 # under load, each scenario bounded and asserting nothing lost and nothing duplicated. A few
