@@ -389,7 +389,7 @@ def running_api(argv: list[str], env: dict[str, str], log_path: Path) -> Iterato
 
 @dataclass
 class Live:
-    """A running API process (tests/system/e2e) and a session factory and settings on its
+    """A running API (tests/system/e2e) and a session factory and settings on its
     database, for arranging data and driving the escalation sweep directly."""
 
     url: str

@@ -1,19 +1,22 @@
-"""A real API process (uvicorn) on its own test database and a headless Chromium."""
+"""A real API (uvicorn on a loopback port) on its own test database and a headless Chromium.
+
+The API serves from a thread of the test's process rather than a process of its own: the same
+uvicorn, app and HTTP, without importing duban again for every test (some 4 s of CPU each).
+What a separate process proves (start-up, signals, logs) the other system tests prove."""
 
 from __future__ import annotations
 
-import os
 import socket
-import subprocess
-import sys
+import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import pytest
+import uvicorn
 
+from services.api.app import create_app
 from services.core.platform.db import make_engine, make_sessionmaker
 from services.core.platform.settings import Settings
 from tests.helpers import Live, Servers
@@ -21,88 +24,63 @@ from tests.helpers import Live, Servers
 from .cdp import CHROMIUM, Browser
 
 SECRET = "e2e-secret-key-that-is-long-enough-for-hs256"
+# A liveness bound: the API took over a minute to start at a load average of 10.
+START_WITHIN = 180
+STOP_WITHIN = 10
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-@dataclass
-class ApiProcess:
+@dataclass(frozen=True)
+class ApiServer:
     url: str
     database_url: str
-    data_dir: Path
+    settings: Settings
 
 
 @pytest.fixture
-def api_process(servers: Servers, tmp_path: Path) -> Iterator[ApiProcess]:
-    """`uvicorn services.api.app:create_app --factory` on a fresh copy of the demo database."""
+def api_server(servers: Servers, tmp_path: Path) -> Iterator[ApiServer]:
+    """`create_app` on a fresh copy of the demo database, served by uvicorn."""
     database_url = servers.new_database()
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DUBAN_")}
-    env |= {
-        "DUBAN_DATABASE_URL": database_url,
-        "DUBAN_REDIS_URL": servers.redis.url,
-        "DUBAN_DATA_DIR": str(tmp_path),
-        "DUBAN_MEDIA_DIR": str(tmp_path / "media"),
-        "DUBAN_JWT_SECRET": SECRET,
-        "DUBAN_LOG_LEVEL": "WARNING",
-        "DUBAN_NOTIFY_HOURS": "always",  # tests run at any hour
-        "DUBAN_LOG_FORMAT": "console",
-    }
-    log_path = tmp_path / "api.log"
-    with log_path.open("ab") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "services.api.app:create_app", "--factory",
-             "--host", "127.0.0.1", "--port", str(port), "--no-access-log",
-             "--log-level", "warning"],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    try:
-        # A liveness bound: the API took over a minute to start at a load average of 10.
-        deadline = time.monotonic() + 180
-        while True:
-            assert proc.poll() is None, log_path.read_text()
-            try:
-                # Its own answer: under load another test's server can take a port between
-                # free_port() and uvicorn's bind, and answer 200 to anything.
-                if httpx.get(f"{url}/healthz", timeout=2).text == '{"status":"ok"}':
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, log_path.read_text()
-            time.sleep(0.2)
-        yield ApiProcess(url, database_url, tmp_path)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
-
-
-@pytest.fixture
-async def live(api_process: ApiProcess, servers: Servers) -> AsyncIterator[Live]:
-    """The running API plus a session factory and settings on its database, for arranging
-    data and driving the escalation sweep directly."""
-    engine = make_engine(api_process.database_url, pool_size=2)
     settings = Settings(
-        data_dir=api_process.data_dir,
-        database_url=api_process.database_url,
+        data_dir=tmp_path,
+        media_dir=tmp_path / "media",
+        database_url=database_url,
         redis_url=servers.redis.url,
         jwt_secret=SECRET,
         log_format="console",
         log_level="WARNING",
         notify_hours="always",  # tests run at any hour
     )
-    yield Live(api_process.url, settings, make_sessionmaker(engine))
+    # Bound before uvicorn starts, so no other test's server can take the port in between.
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    config = uvicorn.Config(
+        create_app(settings), access_log=False, log_level="warning", lifespan="on"
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(
+        target=server.run, kwargs={"sockets": [listener]}, name="api", daemon=True
+    )
+    thread.start()
+    try:
+        deadline = time.monotonic() + START_WITHIN
+        while not server.started:
+            assert thread.is_alive(), "the API stopped while starting"
+            assert time.monotonic() < deadline, "the API did not start"
+            time.sleep(0.05)
+        yield ApiServer(f"http://127.0.0.1:{port}", database_url, settings)
+    finally:
+        server.should_exit = True
+        thread.join(STOP_WITHIN)
+        listener.close()
+
+
+@pytest.fixture
+async def live(api_server: ApiServer) -> AsyncIterator[Live]:
+    """The running API plus a session factory and settings on its database, for arranging
+    data and driving the escalation sweep directly."""
+    engine = make_engine(api_server.database_url, pool_size=2)
+    yield Live(api_server.url, api_server.settings, make_sessionmaker(engine))
     await engine.dispose()
 
 
