@@ -23,7 +23,9 @@ def make_dry_run(target: str, venv: Path, **env: str) -> list[list[str]]:
         text=True,
         check=True,
     ).stdout
-    return [shlex.split(line) for line in out.splitlines() if line.strip()]
+    # a command continued over several lines (a backslash before the newline) is one command
+    commands = out.replace("\\\n", " ").splitlines()
+    return [shlex.split(line) for line in commands if line.strip()]
 
 
 def uv_commands(commands: list[list[str]]) -> list[list[str]]:
