@@ -10,9 +10,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
-# Installed packages come with their bytecode: a process then starts without compiling them
-# (importing the API took 3.4-4.0 s instead of 1.8-2.1 s where PYTHONDONTWRITEBYTECODE is set,
-# since Python then never caches what it compiles). Some 6 s once, at install.
+# Installed packages come with their bytecode, so that a process starts without compiling
+# them: where PYTHONDONTWRITEBYTECODE is set Python never caches what it compiles, and every
+# process the tests start compiled its imports anew (bench/ANALYSIS.md §23). Seconds, once.
 export UV_COMPILE_BYTECODE := 1
 
 .PHONY: run test test-fast test-unit test-integration test-system lint typecheck pytest install bytecode \
@@ -89,8 +89,8 @@ pytest: install
 TEST_WORKERS ?= 2
 XDIST = $(if $(filter-out 0 1,$(1)),-n $(1),)
 # The system tier's processes spend much of their time waiting (on clocks, on each other), so
-# a third worker fills the cores: 330 s with two workers, 290 s with three, 289 s with four
-# (2 cores, 2026-12-04). TEST_WORKERS, when given, sets both tiers.
+# a third worker fills the cores (bench/ANALYSIS.md §23). TEST_WORKERS, when given, sets both
+# tiers.
 SYSTEM_WORKERS ?= $(if $(filter command line environment,$(origin TEST_WORKERS)),$(TEST_WORKERS),3)
 
 test-unit: install

@@ -54,8 +54,8 @@ __all__ = [
 ]
 
 # A Redis command on a lost connection is tried again after 0.1 s, 0.2 s … 1 s apart until
-# Redis has not answered for DUBAN_REDIS_OUTAGE_SECONDS: a restart of Redis costs a pause, not the
-# process; a longer outage ends the process (services/worker/__main__.py) at that bound.
+# Redis has not answered for DUBAN_REDIS_OUTAGE_SECONDS: a restart of Redis costs a pause, not
+# the process; a longer outage ends the process (services/worker/__main__.py) at that bound.
 REDIS_RETRY_BASE_SECONDS = 0.1
 REDIS_RETRY_CAP_SECONDS = 1.0
 REDIS_OUTAGE_SECONDS: float = Settings.model_fields["redis_outage_seconds"].default
