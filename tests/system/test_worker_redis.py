@@ -36,8 +36,8 @@ OUTAGE_SECONDS = 10
 EXIT_WITHIN = 150
 # What README promises: a worker gives up once Redis has answered nothing for
 # DUBAN_REDIS_OUTAGE_SECONDS; the rest is slack for a busy machine (nested retries once made it
-# minutes).
-GIVES_UP_WITHIN = OUTAGE_SECONDS + 30
+# minutes), kept under the default 30 s so that a worker deaf to the setting fails.
+GIVES_UP_WITHIN = OUTAGE_SECONDS + 15
 STOP_WITHIN = 60
 
 

@@ -8,12 +8,15 @@ import asyncio
 import copy
 import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from services.worker.queue import OutageClock, OutageRetry
+from services.core.platform.settings import Settings
+from services.worker import settings as worker_settings
+from services.worker.queue import REDIS_OUTAGE_SECONDS, OutageClock, OutageRetry
 
 BOUND = 0.6
 
@@ -81,3 +84,16 @@ def test_every_connection_of_the_process_shares_the_outage() -> None:
     assert first.clock is second.clock is retry.clock
     gives_up(lambda: first.call_with_retry(failing(float("inf")), ignore))
     assert gives_up(lambda: second.call_with_retry(failing(float("inf")), ignore)) < BOUND / 2
+
+
+def test_the_worker_s_redis_gives_up_at_the_configured_bound(tmp_path: Path) -> None:
+    settings = Settings(
+        data_dir=tmp_path,
+        database_url="postgresql+asyncpg://duban@127.0.0.1:1/duban",
+        redis_url="redis://127.0.0.1:1/0",
+        redis_outage_seconds=7,
+    )
+    retry = worker_settings.build(settings)["redis_settings"].retry
+    assert isinstance(retry, OutageRetry)
+    assert retry.seconds == 7
+    assert REDIS_OUTAGE_SECONDS == 30  # what README and .env.example say
