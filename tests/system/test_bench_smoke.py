@@ -7,6 +7,7 @@ end to end and that every phase measured something, with nothing lost or duplica
 from __future__ import annotations
 
 import itertools
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -66,9 +67,8 @@ def test_the_benchmark_measures_every_phase_on_tiny_sizes(tmp_path: Path) -> Non
     ingest = table_rows(results, "## Ingest")
     assert {"yardstick@8", "same-sql@8", "duban@8", "duban@32"} <= set(ingest)
     assert_all_answered(ingest)
-    # --pg-statements: where PostgreSQL's time went during the sweep, one line a statement
-    assert "calls" in output
-    assert "UPDATE findings" in output or "escalations" in output
+    # --pg-statements: where PostgreSQL's time went during the sweep, a line a statement
+    assert len(re.findall(r"\d+ ms +\d+ calls +\d+ rows", output)) >= 5
 
 
 @pytest.mark.slow(seconds=25)

@@ -55,7 +55,12 @@ def api_server(servers: Servers, tmp_path: Path) -> Iterator[ApiServer]:
     listener.bind(("127.0.0.1", 0))
     port = listener.getsockname()[1]
     config = uvicorn.Config(
-        create_app(settings), access_log=False, log_level="warning", lifespan="on"
+        create_app(settings),
+        access_log=False,
+        log_level="warning",
+        lifespan="on",
+        # The browser may still hold a connection open when the test ends.
+        timeout_graceful_shutdown=STOP_WITHIN // 2,
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(
