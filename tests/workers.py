@@ -25,14 +25,25 @@ from typing import IO, Any, Literal
 
 import asyncpg
 import psutil
+from arq import create_pool
+from arq.connections import ArqRedis
 
 from services.cli.supervisor import Child, ChildSpec, Supervisor
+from services.core.platform.settings import Settings
+from services.worker import queue
 from tests.helpers import Servers
 
 # The worker entrypoint (`python -m services.worker`), as `duban up` and compose run it.
 WORKER = "services.worker"
 # The worker logs this (services.worker.settings.startup) once its database pool is ready.
 STARTED = "worker started"
+
+
+async def queue_client(url: str) -> ArqRedis:
+    """A client of the job queue that rides out a Redis restart as a worker does (the
+    default DUBAN_REDIS_OUTAGE_SECONDS)."""
+    default = Settings.model_fields["redis_outage_seconds"].default
+    return await create_pool(queue.redis_settings(url, default))
 
 
 def worker_env(

@@ -17,7 +17,6 @@ from datetime import timezone, tzinfo
 from typing import Any, TypedDict, TypeVar, cast
 
 import structlog
-from arq import create_pool
 from arq.connections import ArqRedis, RedisSettings
 from arq.cron import CronJob, cron
 from arq.jobs import Job, JobStatus
@@ -31,7 +30,6 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from services.core.platform.backoff import exponential
 from services.core.platform.queue import enqueue
-from services.core.platform.settings import Settings
 
 JobFunction = Callable[..., Awaitable[Any]]
 T = TypeVar("T")
@@ -44,7 +42,6 @@ __all__ = [
     "blocked",
     "check_health",
     "configure_logging",
-    "connect",
     "enqueue",
     "every",
     "functions",
@@ -58,7 +55,6 @@ __all__ = [
 # the process; a longer outage ends the process (services/worker/__main__.py) at that bound.
 REDIS_RETRY_BASE_SECONDS = 0.1
 REDIS_RETRY_CAP_SECONDS = 1.0
-REDIS_OUTAGE_SECONDS: float = Settings.model_fields["redis_outage_seconds"].default
 # What a retry waits out: a lost or refused connection, or one that timed out (the builtin
 # TimeoutError is an OSError).
 _RETRYABLE = (RedisConnectionError, RedisTimeoutError, OSError)
@@ -129,7 +125,7 @@ class OutageRetry(Retry):
         return exponential(failures, REDIS_RETRY_BASE_SECONDS, REDIS_RETRY_CAP_SECONDS)
 
 
-def redis_settings(url: str, outage_seconds: float = REDIS_OUTAGE_SECONDS) -> RedisSettings:
+def redis_settings(url: str, outage_seconds: float) -> RedisSettings:
     # A worker started before Redis is up keeps retrying instead of dying at once.
     settings = RedisSettings.from_dsn(url)
     settings.conn_retries = 10
@@ -183,10 +179,6 @@ def weekly(
         unique=True,
         timeout=timeout_seconds,
     )
-
-
-async def connect(url: str) -> ArqRedis:
-    return await create_pool(redis_settings(url))
 
 
 # A job that will not run again under its id: one marked in progress (its worker may have been

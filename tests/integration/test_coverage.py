@@ -18,7 +18,6 @@ from services.core.calendar.store import load_city_clock
 from services.core.findings.rules import Clock
 from services.core.inspection.overdue import OverdueSwept, sweep_overdue_tasks
 from services.core.platform.settings import Settings
-from services.worker import queue
 from services.worker.inspections import overdue_task_sweep
 from tests.fake_providers import FakeDingTalk, texts_of
 from tests.helpers import (
@@ -37,6 +36,7 @@ from tests.helpers import (
     ui_login,
     visit,
 )
+from tests.workers import queue_client
 
 TZ = ZoneInfo("Asia/Shanghai")
 COVERAGE = "/api/v1/coverage"
@@ -223,7 +223,7 @@ async def test_the_worker_job_reminds_the_overdue_tasks_once(
     r = await client.post(INSPECTIONS, headers=await login("inspector.shinan"),
                           json=visit(observed_at=VISITS[0].isoformat()))  # fmt: skip
     assert r.status_code == 201
-    pool = await queue.connect(servers.redis.url)
+    pool = await queue_client(servers.redis.url)
     try:
         ctx = job_context(sessionmaker=factory, settings=settings, redis=pool)
         first = await overdue_task_sweep(ctx)

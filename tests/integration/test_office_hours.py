@@ -16,7 +16,6 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.core.notify.store import delivery_job_id, release_inbox
 from services.core.platform.settings import Settings
-from services.worker import queue
 from services.worker.delivery import outbox_rescan
 from tests.fake_providers import FakeDingTalk, notice_id, texts_of
 from tests.helpers import (
@@ -30,6 +29,7 @@ from tests.helpers import (
     sql_rows,
     sweep,
 )
+from tests.workers import queue_client
 
 
 def local(year: int, month: int, day: int, hour: int, minute: int) -> datetime:
@@ -219,7 +219,7 @@ async def test_a_nights_notices_are_not_queued_as_jobs_and_the_inbox_ones_need_n
     swept = await sweep(factory, settings, reminder)
     assert (swept.reminders, swept.deliveries) == (1, [])
 
-    pool = await queue.connect(servers.redis.url)
+    pool = await queue_client(servers.redis.url)
     try:
         queued = await outbox_rescan(job_context(sessionmaker=factory, redis=pool))
     finally:

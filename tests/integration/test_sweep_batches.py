@@ -16,8 +16,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from services.core.escalation import store as sweep_store
 from services.core.notify.store import delivery_job_id
 from services.core.platform.settings import Settings
-from services.worker import escalations, queue
+from services.worker import escalations
 from tests.helpers import Login, Servers, make_overdue, post, sweep
+from tests.workers import queue_client
 
 NOW = datetime(2026, 11, 26, 3, 0, tzinfo=UTC)  # Thursday 11:00 in Qingdao
 # 12+ working days before NOW: L1–L4 all due.
@@ -156,7 +157,7 @@ async def test_webhook_deliveries_are_reported_and_queued_once_each(
     )
     assert {(s.status, s.next_attempt_at) for s in statuses} == {("pending", NOW)}
 
-    pool = await queue.connect(servers.redis.url)
+    pool = await queue_client(servers.redis.url)
     try:
         many = [*result.deliveries, *range(10**9, 10**9 + 150)]
         await escalations.enqueue_deliveries(pool, many)

@@ -25,7 +25,7 @@ from services.core.notify.store import DELIVER_JOB, delivery_job_id
 from services.worker import queue
 from tests.helpers import Login, Servers, overdue_with_webhook, post
 from tests.webhook_receiver import Receiver
-from tests.workers import WORKER
+from tests.workers import WORKER, queue_client
 
 SECRET = "whsec-test-0123456789abcdef"
 
@@ -147,7 +147,7 @@ async def test_after_flushall_the_rescan_still_delivers(
             },
         )
     assert isinstance(nid, int)
-    pool = await queue.connect(servers.redis.url)
+    pool = await queue_client(servers.redis.url)
     try:
         job = await queue.enqueue(
             pool,

@@ -13,7 +13,7 @@ from redis.asyncio import Redis
 
 from services.worker import queue
 from tests.helpers import Login, Servers, post, wait_for
-from tests.workers import WorkerPool, WorkerProcess, health_check, worker_env
+from tests.workers import WorkerPool, WorkerProcess, health_check, queue_client, worker_env
 
 
 @pytest.fixture
@@ -27,7 +27,7 @@ async def test_a_worker_process_runs_a_job_enqueued_by_name(
     servers: Servers, pool: WorkerPool
 ) -> None:
     worker = pool.start("w", wait=False)
-    redis = await queue.connect(servers.redis.url)
+    redis = await queue_client(servers.redis.url)
     try:
         job = await queue.enqueue(redis, "ping")
         assert job is not None
@@ -57,7 +57,7 @@ def test_the_health_check_passes_only_while_a_worker_runs(pool: WorkerPool) -> N
 async def test_enqueueing_under_one_job_id_twice_queues_one_job(
     servers: Servers, redis: Redis
 ) -> None:
-    pool = await queue.connect(servers.redis.url)
+    pool = await queue_client(servers.redis.url)
     try:
         first = await queue.enqueue(pool, "ping", job_id="ping-once")
         second = await queue.enqueue(pool, "ping", job_id="ping-once")

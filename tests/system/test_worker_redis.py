@@ -22,7 +22,7 @@ from services.cli.embedded import EmbeddedRedis
 from services.worker import queue
 from services.worker.__main__ import EXIT_REDIS_LOST
 from tests.helpers import Servers, insert_overdue, wait_for
-from tests.workers import SupervisedWorker, SupervisedWorkers, WorkerPool, worker_env
+from tests.workers import SupervisedWorker, SupervisedWorkers, WorkerPool, queue_client, worker_env
 
 PINGS = 3000
 SHORT_OUTAGE_SECONDS = 1.0
@@ -105,7 +105,7 @@ async def test_a_supervised_worker_keeps_sweeping_across_short_and_long_redis_ou
     try:
         with SupervisedWorkers(env) as workers:
             worker = workers.start("w")
-            redis = await queue.connect(own_redis.url)
+            redis = await queue_client(own_redis.url)
             try:
                 # Two short outages, then a long one: until the worker gives up on Redis
                 # (OUTAGE_SECONDS after Redis last answered; EXIT_WITHIN bounds it), so the test
