@@ -7,6 +7,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from functools import cache
 from zoneinfo import ZoneInfo
 
 from services.core.calendar.rules import WorkingCalendar
@@ -42,6 +43,8 @@ class CityClock:
     hours: OfficeHours | None = None
 
 
+# Cached: settings are parsed on every report (services/core/calendar/store.py, city_clock).
+@cache
 def parse_office_hours(value: str) -> OfficeHours | None:
     """ "08:30-18:00" → OfficeHours; "always" → None (no holding back)."""
     if value.strip() == "always":
@@ -103,6 +106,7 @@ def parse_duration(value: str, *, allow_zero: bool = False) -> timedelta:
     return result
 
 
+@cache
 def parse_end_of_day(value: str) -> time:
     """ "17:30" → 17:30. The end of the working day, local time."""
     match = _END_OF_DAY.fullmatch(value.strip())

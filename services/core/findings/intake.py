@@ -168,11 +168,15 @@ async def report(
         taken: Outcome = "replayed" if written.outcome == "replayed" else "conflict"
         return Reported(written.stored, taken, written.duplicates, written.hidden)
     # As written: with the recurrence, or the possible one, the function found.
-    fresh = replace(
-        fresh,
-        recurrence_of=written.recurrence_of,
-        possible_recurrence_of=written.possible_recurrence_of,
-    )
+    if (written.recurrence_of, written.possible_recurrence_of) != (
+        fresh.recurrence_of,
+        fresh.possible_recurrence_of,
+    ):
+        fresh = replace(
+            fresh,
+            recurrence_of=written.recurrence_of,
+            possible_recurrence_of=written.possible_recurrence_of,
+        )
     return Reported(fresh, "created", written.duplicates, written.hidden)
 
 

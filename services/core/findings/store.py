@@ -18,6 +18,8 @@ from dataclasses import MISSING, dataclass, fields
 from datetime import datetime
 from typing import Any, Literal
 
+from pydantic_core import to_json
+
 from services.core.findings.spatial import Recurred, box
 from services.core.identity.principal import Principal
 
@@ -206,8 +208,9 @@ REPORT_SQL = "SELECT * FROM intake_report($1, $2, $3, $4, $5, $6, $7, $8, $9, $1
 
 
 def _json(value: Any) -> str:
-    # Values JSON has no type for (ids, times) as their text, which PostgreSQL reads back.
-    return json.dumps(value, default=str, ensure_ascii=False)
+    # Ids and times as their ISO text, which PostgreSQL reads back; pydantic-core's encoder,
+    # a third of the standard library's cost here (bench/ANALYSIS.md §25).
+    return to_json(value).decode()
 
 
 def _events(events: Sequence[NewEvent]) -> str:
