@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
@@ -51,7 +49,7 @@ from services.core.sync.queries import current_snapshot
 from services.core.sync.rules import Token
 from services.core.sync.service import findings_page as sync_findings
 
-from .. import convertors  # noqa: F401 - registers {…:not_action}
+from .. import convertors, raw_body  # noqa: F401 - convertors registers {…:not_action}
 from ..deps import (
     Caller,
     Ref,
@@ -259,70 +257,40 @@ async def _intake(
     return reported.outcome, out
 
 
-@dataclass(frozen=True)
-class Intake:
-    """What a report is made on: a driver connection of its own, the caller read on it, and
-    the reference snapshot of the revision read with them."""
-
-    db: Any
-    caller: Principal
-    ref: Reference
-
-
-async def _claimed(request: Request) -> Any:
-    """The body as FastAPI decoded it before it solved any dependency (None if empty)."""
-    if not await request.body():
-        return None
-    try:
-        return await request.json()
-    except ValueError:  # not JSON at all: left to the body's validation (422)
-        return None
-
-
-async def intake_connection(
-    request: Request, token: Annotated[str | None, Depends(oauth2)]
-) -> AsyncIterator[Intake]:
-    """One connection out of the pool for the report, with no session around it: the caller
-    read on it (401), their role and the source the body claims checked (403), both before
-    FastAPI validates the body (422), as on every other operation."""
+async def create_finding(request: Request) -> Response:
+    """Report a finding. The client's `id` is the idempotency key: a replay of the same body
+    answers 200 with the stored finding; the same id with another body is a 409."""
+    # The endpoint reads its body and caller itself, in the order FastAPI would take: the
+    # body decoded, the caller (401), their role and the source the body claims (403), the
+    # body validated (422). Solving a dependency graph and a typed body cost about a fifth
+    # of the API's CPU per report (bench/ANALYSIS.md §25). On a driver connection out of the
+    # pool with no session around it: the write is one statement, which commits on its own.
+    raw = await raw_body.json_of(request)
+    token = await oauth2(request)
     state = app_state(request)
     async with checkout(state.engine) as db:
         caller = await authenticate(request, db, token)
-        check_source(caller, await _claimed(request))
+        check_source(caller, raw)
+        body = raw_body.validated(FindingCreate, raw)
         revision: int = request.state.config_revision
         ref = state.references.fresh(revision)
         if ref is not None:
-            yield Intake(db, caller, ref)
-            return
+            return await _reported(db, body, caller, ref, state.settings)
     # The reference data changed since this process read it: read again on a session, the
     # connection given back first. A request never holds two, or a burst of such requests
     # would empty the pool and wait on each other.
     async with state.sessionmaker() as session:
         ref = await state.references.reload(session, revision)
     async with checkout(state.engine) as db:
-        yield Intake(db, caller, ref)
+        return await _reported(db, body, caller, ref, state.settings)
 
 
-_CONFLICT = "This id is already used by a different finding; send a new id for a new report."
-
-
-@router.post(
-    "/findings",
-    response_model=FindingOut,
-    status_code=201,
-    responses={200: {"model": FindingOut, "description": "identical replay"}},
-)
-async def create_finding(
-    request: Request,
-    body: FindingCreate,
-    intake: Annotated[Intake, Depends(intake_connection, scope="function")],
+async def _reported(
+    db: Any, body: FindingCreate, caller: Principal, ref: Reference, settings: Settings
 ) -> Response:
-    """Report a finding. The client's `id` is the idempotency key: a replay of the same body
-    answers 200 with the stored finding; the same id with another body is a 409."""
-    settings = app_state(request).settings
-    clock, terms = make_clock(intake.ref, settings), intake_terms(settings)
+    clock, terms = make_clock(ref, settings), intake_terms(settings)
     try:
-        outcome, out = await _intake(intake.db, body, intake.caller, clock, terms, intake.ref)
+        outcome, out = await _intake(db, body, caller, clock, terms, ref)
     except FindingError as exc:
         FINDINGS_INTAKE.labels(body.source, "invalid").inc()
         raise problem_from(exc) from exc
@@ -336,6 +304,19 @@ async def create_finding(
     status = 200 if outcome == "replayed" else 201
     # Sent as encoded here: returned as a model, it would be validated and encoded again.
     return Response(out.model_dump_json(), status_code=status, media_type="application/json")
+
+
+_CONFLICT = "This id is already used by a different finding; send a new id for a new report."
+
+router.add_api_route(
+    "/findings",
+    create_finding,
+    methods=["POST"],
+    response_model=FindingOut,
+    status_code=201,
+    responses={200: {"model": FindingOut, "description": "identical replay"}},
+    openapi_extra=raw_body.documented(FindingCreate, oauth2),
+)
 
 
 def _check_size(count: int, limit: int, field: str, what: str) -> None:
