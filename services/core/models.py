@@ -639,7 +639,25 @@ class EscalationPolicy(Base):
     updated_at: Mapped[datetime] = _now()
 
 
-class Escalation(Base):
+class FiredLevel:
+    """A level of a ladder fired once: which, when it was due and when it fired, why, and
+    whom it addressed. A finding's escalations and a commitment's share these columns."""
+
+    level: Mapped[int] = mapped_column(Integer)
+    target: Mapped[str] = mapped_column(String(32))
+    fired_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # When the level was due (fired_at - due_for is the firing lag).
+    due_for: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    reason: Mapped[str] = mapped_column(String(32))
+    # Snapshot of the person addressed, as they were when it fired: office holders change.
+    target_person_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
+    target_name: Mapped[str | None] = mapped_column(String(100))
+    target_title: Mapped[str | None] = mapped_column(String(200))
+    target_unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"))
+    target_unit_name: Mapped[str] = mapped_column(String(200))
+
+
+class Escalation(FiredLevel, Base):
     """A formal supervision notice (督办) to a leader; one per finding and level, ever."""
 
     __tablename__ = "escalations"
@@ -661,18 +679,6 @@ class Escalation(Base):
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     finding_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("findings.id"))
-    level: Mapped[int] = mapped_column(Integer)
-    target: Mapped[str] = mapped_column(String(32))
-    fired_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    # When the level was due (fired_at - due_for is the firing lag).
-    due_for: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    reason: Mapped[str] = mapped_column(String(32))
-    # Snapshot of the person addressed, as they were when it fired: office holders change.
-    target_person_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
-    target_name: Mapped[str | None] = mapped_column(String(100))
-    target_title: Mapped[str | None] = mapped_column(String(200))
-    target_unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"))
-    target_unit_name: Mapped[str] = mapped_column(String(200))
     # Denormalised from the finding for the supervision queries.
     responsible_unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"))
     district_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"))
@@ -1353,7 +1359,7 @@ class CommitmentPhoto(Base):
     uploaded_at: Mapped[datetime] = _now()
 
 
-class CommitmentEscalation(Base):
+class CommitmentEscalation(FiredLevel, Base):
     """A level of an overdue commitment's ladder, fired once, ever (UNIQUE(commitment,
     level)); the addressee snapshotted as they were when it fired."""
 
@@ -1367,16 +1373,6 @@ class CommitmentEscalation(Base):
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     commitment_id: Mapped[int] = mapped_column(ForeignKey("commitments.id"))
-    level: Mapped[int] = mapped_column(Integer)
-    target: Mapped[str] = mapped_column(String(32))
-    fired_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    due_for: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    reason: Mapped[str] = mapped_column(String(32))
-    target_person_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
-    target_name: Mapped[str | None] = mapped_column(String(100))
-    target_title: Mapped[str | None] = mapped_column(String(200))
-    target_unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"))
-    target_unit_name: Mapped[str] = mapped_column(String(200))
     district_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"))
 
 
