@@ -36,9 +36,9 @@ def make_engine(url: str, *, pool_size: int) -> AsyncEngine:
         # started each time). At 32 clients that doubled PostgreSQL's CPU per report and put
         # p99 at 0.5-0.7 s (bench/ANALYSIS.md §12). Past `pool_size`, requests wait their turn.
         max_overflow=0,
-        # Last in, first out, as asyncpg's own pool: under 8 clients the same few backends
-        # serve, where first in, first out kept all of the pool's 20 busy in turn and
-        # PostgreSQL spent more CPU per statement (bench/ANALYSIS.md §26).
+        # Last in, first out, as asyncpg's own pool: the same few backends serve a moderate
+        # load, where first in, first out gave every connection opened in a burst its turn
+        # and PostgreSQL spent more CPU per statement (bench/ANALYSIS.md §26).
         pool_use_lifo=True,
         pool_timeout=10,
         connect_args={"timeout": 5, "command_timeout": 30},
