@@ -262,9 +262,10 @@ async def create_finding(request: Request) -> Response:
     answers 200 with the stored finding; the same id with another body is a 409."""
     # The endpoint reads its body and caller itself, in the order FastAPI would take: the
     # body decoded, the caller (401), their role and the source the body claims (403), the
-    # body validated (422). Solving a dependency graph and a typed body cost about a fifth
-    # of the API's CPU per report (bench/ANALYSIS.md §25). On a driver connection out of the
-    # pool with no session around it: the write is one statement, which commits on its own.
+    # body validated (422). Solving a dependency graph and a typed body cost about a seventh
+    # of the API's profiled CPU per report (bench/ANALYSIS.md §25). On a driver connection
+    # out of the pool with no session around it: the write is one statement, which commits
+    # on its own.
     raw = await raw_body.json_of(request)
     token = await oauth2(request)
     state = app_state(request)
