@@ -209,8 +209,8 @@ REPORT_SQL = "SELECT * FROM intake_report($1, $2, $3, $4, $5, $6, $7, $8, $9, $1
 
 def _json(value: Any) -> str:
     # Ids and times as their ISO text, which PostgreSQL reads back, anything else JSON has no
-    # type for as its text; pydantic-core's encoder, a third of the standard library's cost
-    # here (bench/ANALYSIS.md §25).
+    # type for as its text; pydantic-core's encoder, about a fifth of the standard library's
+    # cost here (bench/ANALYSIS.md §25).
     return to_json(value, fallback=str).decode()
 
 
