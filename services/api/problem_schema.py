@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import FastAPI
 from pydantic import BaseModel, Field
 
+from . import raw_body
 from .problems import PROBLEM_JSON
 
 _REF = "#/components/schemas/Problem"
@@ -52,7 +53,8 @@ API_ERRORS: dict[int | str, dict[str, Any]] = {
 
 def install(app: FastAPI) -> None:
     """Add the `Problem` schema to the generated document, and give every error response an
-    operation declares by description only (a 413 of its own, say) the problem content."""
+    operation declares by description only (a 413 of its own, say) the problem content; also
+    the bodies of the operations that read their own (raw_body.documented)."""
     generate = app.openapi
 
     def openapi() -> dict[str, Any]:
@@ -62,6 +64,7 @@ def install(app: FastAPI) -> None:
             components = document.setdefault("components", {}).setdefault("schemas", {})
             components.update(schema.pop("$defs", {}))
             components["Problem"] = schema
+            raw_body.add_bodies(components)
             for operations in document.get("paths", {}).values():
                 for operation in operations.values():
                     for status, response in operation.get("responses", {}).items():

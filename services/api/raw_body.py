@@ -2,8 +2,8 @@
 whose endpoint takes only the `Request` (POST /findings), so that no dependency graph is
 solved on the busiest path (bench/ANALYSIS.md §25). The route stays an ordinary APIRoute;
 what the document cannot learn from such an endpoint's signature (its body and the scheme
-it authenticates with), it declares with `documented`, and `install` adds the body's schema
-to the document's components.
+it authenticates with), it declares with `documented`, and `add_bodies` puts the body's
+schema among the document's components.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any, TypeVar
 
-from fastapi import FastAPI, HTTPException, Request
+from fastapi import HTTPException, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.security.base import SecurityBase
@@ -70,22 +70,14 @@ def validated(model: type[Model], body: Any) -> Model:
         raise RequestValidationError(errors, body=body) from exc
 
 
-def install(app: FastAPI) -> None:
-    """Add the schemas of the bodies `documented` declares to the generated document."""
-    generate = app.openapi
-
-    def openapi() -> dict[str, Any]:
-        if app.openapi_schema is None:
-            document = generate()
-            components = document.setdefault("components", {}).setdefault("schemas", {})
-            for model in _BODY_MODELS:
-                # Encoded as FastAPI encodes the document it generates: no null defaults.
-                schema = jsonable_encoder(
-                    model.model_json_schema(ref_template=_SCHEMAS + "{model}"), exclude_none=True
-                )
-                for name, nested in schema.pop("$defs", {}).items():
-                    components.setdefault(name, nested)
-                components.setdefault(model.__name__, schema)
-        return app.openapi_schema or {}
-
-    app.openapi = openapi  # type: ignore[method-assign]
+def add_bodies(components: dict[str, Any]) -> None:
+    """Add the schemas of the bodies `documented` declared to a document's components
+    (problem_schema.install calls it from the app's one document hook)."""
+    for model in _BODY_MODELS:
+        # Encoded as FastAPI encodes the document it generates: no null defaults.
+        schema = jsonable_encoder(
+            model.model_json_schema(ref_template=_SCHEMAS + "{model}"), exclude_none=True
+        )
+        for name, nested in schema.pop("$defs", {}).items():
+            components.setdefault(name, nested)
+        components.setdefault(model.__name__, schema)
