@@ -43,11 +43,11 @@ TOP_LEVEL = 4
 
 
 @dataclass(frozen=True)
-class LedgerEscalation:
-    """One escalation a person received, with what became of it."""
+class ReceivedLevel:
+    """A level of a ladder that reached a person in a post: a finding's escalation or an
+    overdue commitment's, which every ledger counts alike."""
 
     escalation_id: int
-    finding_id: uuid.UUID
     level: int
     fired_at: datetime
     person_id: int | None
@@ -57,6 +57,13 @@ class LedgerEscalation:
     role: str  # the post: head or city_leader of unit_id
     delivered: bool  # some message reached them (inbox included)
     opened: bool  # a signed link opened or the inbox item read
+
+
+@dataclass(frozen=True)
+class LedgerEscalation(ReceivedLevel):
+    """One escalation a person received, with what became of it."""
+
+    finding_id: uuid.UUID
     acknowledged_at: datetime | None
     instruction: str | None
     follow_up_due: datetime | None
@@ -67,20 +74,10 @@ class LedgerEscalation:
 
 
 @dataclass(frozen=True)
-class CommitmentLedgerEscalation:
+class CommitmentLedgerEscalation(ReceivedLevel):
     """One level of an overdue commitment's ladder a person received."""
 
-    escalation_id: int
     commitment_id: int
-    level: int
-    fired_at: datetime
-    person_id: int | None
-    person_name: str | None
-    unit_id: int
-    unit_name: str
-    role: str
-    delivered: bool
-    opened: bool
     still_open: bool  # not (yet) accepted as done by the office
     last_level_at: datetime | None  # when the last level of its ladder fired
 
@@ -94,7 +91,7 @@ class CommitmentFigures:
     open_after_last_level: int = 0  # commitments not done after their ladder's last level
 
 
-def _by_level(rows: Iterable[LedgerEscalation | CommitmentLedgerEscalation]) -> dict[int, int]:
+def _by_level(rows: Iterable[ReceivedLevel]) -> dict[int, int]:
     """How many escalations reached each level, lowest level first."""
     counts: dict[int, int] = {}
     for r in rows:
@@ -102,7 +99,7 @@ def _by_level(rows: Iterable[LedgerEscalation | CommitmentLedgerEscalation]) -> 
     return dict(sorted(counts.items()))
 
 
-def _reach(rows: Sequence[LedgerEscalation | CommitmentLedgerEscalation]) -> dict[str, Any]:
+def _reach(rows: Sequence[ReceivedLevel]) -> dict[str, Any]:
     """What every ledger counts of the escalations it holds: received, by level, delivered,
     opened."""
     return {
@@ -147,9 +144,6 @@ class Share:
     figures: Figures
     escalations: list[LedgerEscalation] = field(default_factory=list)
     commitment_escalations: list[CommitmentLedgerEscalation] = field(default_factory=list)
-
-
-Received = LedgerEscalation | CommitmentLedgerEscalation
 
 
 def follow_up_state(due: datetime, rectified_at: datetime | None, now: datetime) -> str:
@@ -210,15 +204,15 @@ def figures(
 
 def shares(
     rows: Iterable[LedgerEscalation],
-    key: Callable[[Received], tuple[object, ...]],
+    key: Callable[[ReceivedLevel], tuple[object, ...]],
     clock: CityClock,
     now: datetime,
     pledges: Iterable[CommitmentLedgerEscalation] = (),
 ) -> list[Share]:
     """The rows (findings' and commitments' escalations) split by `key` (the holder, or the
     post), each with its figures, in the order each first received an escalation."""
-    groups: dict[tuple[object, ...], list[Received]] = {}
-    received: list[Received] = [*rows, *pledges]
+    groups: dict[tuple[object, ...], list[ReceivedLevel]] = {}
+    received: list[ReceivedLevel] = [*rows, *pledges]
     for r in sorted(received, key=lambda r: (r.fired_at, r.escalation_id)):
         groups.setdefault(key(r), []).append(r)
     result = []
@@ -241,11 +235,11 @@ def shares(
     return result
 
 
-def by_holder(r: Received) -> tuple[object, ...]:
+def by_holder(r: ReceivedLevel) -> tuple[object, ...]:
     return (r.person_id,)
 
 
-def by_post(r: Received) -> tuple[object, ...]:
+def by_post(r: ReceivedLevel) -> tuple[object, ...]:
     return (r.unit_id, r.role)
 
 
