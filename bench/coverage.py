@@ -28,7 +28,7 @@ from zoneinfo import ZoneInfo
 import asyncpg
 
 from bench import load
-from bench.report import Target
+from bench.report import HAND_WRITTEN, Target
 from bench.runner import HOST, bearer
 from bench.stack import Stack
 
@@ -324,10 +324,13 @@ def section(data: dict[str, Any], figures: dict[str, Any], targets: list[Target]
 
 
 def splice(text: str, block: str) -> str:
-    """`block` in place of the previous run's section, or after the targets' table."""
+    """`block` in place of the previous run's section, or at the end, below the line under
+    which `make bench` keeps what it did not write."""
     if BEGIN in text and END in text:
         head, rest = text.split(BEGIN, 1)
         return head + block.rstrip("\n") + rest.split(END, 1)[1]
+    if HAND_WRITTEN not in text:
+        text = text.rstrip("\n") + "\n\n" + HAND_WRITTEN
     return text.rstrip("\n") + "\n\n" + block
 
 

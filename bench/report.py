@@ -1,4 +1,5 @@
-"""bench/RESULTS.md: the figures of one run and each DESIGN §9 target, met or missed."""
+"""bench/RESULTS.md: the figures of one run and each DESIGN §9 target, met or missed, and
+below them the comparisons written by hand, which a new run keeps."""
 
 from __future__ import annotations
 
@@ -20,6 +21,20 @@ class Target:
         if self.met:
             return "met"
         return "**missed**" + (f", out of reach: {self.out_of_reach}" if self.out_of_reach else "")
+
+
+# A comparison of two commits (an A/B, each side in its own worktree, runs alternating) takes
+# several runs, so no single run can write it: it stands by hand below this line, as does
+# the section `python -m bench.coverage` writes.
+HAND_WRITTEN = "<!-- Written by hand below this line; make bench keeps it. -->"
+
+
+def keep_hand_written(rendered: str, previous: str) -> str:
+    """The new run's figures, then the hand-written part of the file they replace."""
+    _, marker, kept = previous.partition(HAND_WRITTEN)
+    if not marker:
+        return rendered
+    return rendered.rstrip("\n") + "\n\n" + HAND_WRITTEN + kept
 
 
 def _table(rows: dict[str, dict[str, Any]], columns: list[str]) -> list[str]:

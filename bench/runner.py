@@ -32,7 +32,7 @@ import httpx
 import psutil
 
 from bench import datagen, load, rounds
-from bench.report import Target, render
+from bench.report import Target, keep_hand_written, render
 from bench.stack import Child, PeakRss, Stack, demo_password
 from bench.yardstick import FLOOR_POINT_TYPE
 from services.api.ui.session import COOKIE
@@ -678,7 +678,8 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(root, ignore_errors=True)
     run.figures["machine"] = _machine()
     run.figures["duration_s"] = round(time.monotonic() - run.started, 1)
-    out.write_text(render(run.figures, run.targets, run.problems, started, smoke=args.smoke))
+    rendered = render(run.figures, run.targets, run.problems, started, smoke=args.smoke)
+    out.write_text(keep_hand_written(rendered, out.read_text() if out.exists() else ""))
     run.note(f"wrote {out}")
     for problem in run.problems:
         print(f"PROBLEM: {problem}", file=sys.stderr)
