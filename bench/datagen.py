@@ -16,7 +16,7 @@ them fall due at once (`arm_sweep`).
 from __future__ import annotations
 
 import time
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import asyncpg
 
@@ -168,17 +168,25 @@ async def shares(conn: asyncpg.Connection) -> dict[str, int]:
     return dict(row)
 
 
+# How long before arming the sweep's overdue set fell due, and how many seconds after arming
+# the findings that measure the firing lag begin to fall due (then over `spread` seconds): each
+# keeps that time as its next look until it is escalated, which bench/runner.py watches for.
+OVERDUE_BY = timedelta(hours=1)
+FALLING_DUE_FROM_S = 3
+
+
 async def arm_sweep(conn: asyncpg.Connection, sweep: int, lag_set: int, spread: int) -> datetime:
-    """Make the sweep set due: most an hour ago, the first `lag_set` 3 to 3 + `spread` seconds
-    from now (those measure the firing lag). Returns the database's arming time."""
+    """Make the sweep set due: most OVERDUE_BY ago, the first `lag_set` FALLING_DUE_FROM_S to
+    FALLING_DUE_FROM_S + `spread` seconds from now (those measure the firing lag). Returns the
+    database's arming time."""
     armed: datetime = await conn.fetchval("SELECT now()")
     await conn.execute(
         """
         UPDATE findings f SET due_at = s.due, next_escalation_at = s.due
         FROM (SELECT g, CASE WHEN g <= $2
-                             THEN $3::timestamptz + (3 + (hashint4(g) & 65535) / 65536.0
+                             THEN $3::timestamptz + ($6::int + (hashint4(g) & 65535) / 65536.0
                                                      * $4::int) * interval '1 s'
-                             ELSE $3::timestamptz - interval '1 hour' END AS due
+                             ELSE $3::timestamptz - $5::interval END AS due
               FROM generate_series(1, $1) g) s
         WHERE f.id = md5('bench:' || s.g)::uuid
         """,
@@ -186,6 +194,8 @@ async def arm_sweep(conn: asyncpg.Connection, sweep: int, lag_set: int, spread: 
         lag_set,
         armed,
         spread,
+        OVERDUE_BY,
+        FALLING_DUE_FROM_S,
     )
     return armed
 
@@ -193,8 +203,9 @@ async def arm_sweep(conn: asyncpg.Connection, sweep: int, lag_set: int, spread: 
 async def arm_steady(
     conn: asyncpg.Connection, findings: int, sweep: int, count: int, spread: int
 ) -> tuple[datetime, int]:
-    """With no backlog: make `count` open, in-time background findings fall due 3 to
-    3 + `spread` seconds from now. Returns the arming time and how many were armed."""
+    """With no backlog: make `count` open, in-time background findings fall due
+    FALLING_DUE_FROM_S to FALLING_DUE_FROM_S + `spread` seconds from now. Returns the arming
+    time and how many were armed."""
     armed: datetime = await conn.fetchval("SELECT now()")
     status = await conn.execute(
         f"""
@@ -202,7 +213,8 @@ async def arm_steady(
                               reminded_at = coalesce(f.reminded_at, $3::timestamptz)
         FROM (SELECT g, {ID} AS id,
                      $3::timestamptz
-                       + (3 + (hashint4(g) & 65535) / 65536.0 * $5::int) * interval '1 s' AS due
+                       + ($6::int + (hashint4(g) & 65535) / 65536.0 * $5::int)
+                         * interval '1 s' AS due
               FROM generate_series($2 + 1, $1) g
               WHERE g % 100 BETWEEN 3 AND 9 AND g % 3 <> 2 LIMIT $4) s
         WHERE f.id = s.id AND f.status IN ('assigned', 'accepted')
@@ -212,5 +224,6 @@ async def arm_steady(
         armed,
         count,
         spread,
+        FALLING_DUE_FROM_S,
     )
     return armed, int(status.split()[-1])

@@ -413,10 +413,11 @@ async def _steady_lag(run: Run, conn: asyncpg.Connection) -> dict[str, Any]:
     armed, n = await datagen.arm_steady(
         conn, run.size.findings, run.size.sweep, run.size.lag_set, run.size.lag_spread
     )
-    run.note(f"{n} findings fall due within {3 + run.size.lag_spread} s (steady lag)")
+    within = datagen.FALLING_DUE_FROM_S + run.size.lag_spread
+    run.note(f"{n} findings fall due within {within} s (steady lag)")
     # A bound on waiting, not the target: late firings are measured and judged by the lag
     # target; only none at all within the phase's timeout is a problem of the run.
-    deadline = time.monotonic() + 3 + run.size.lag_spread + run.size.escalation_timeout
+    deadline = time.monotonic() + within + run.size.escalation_timeout
     lags: list[float] = []
     while time.monotonic() < deadline:
         rows = await conn.fetch(
@@ -464,17 +465,23 @@ async def _print_statements(run: Run, conn: asyncpg.Connection) -> None:
         )
 
 
-# Whether any finding of each set still waits: the overdue keep their armed next look (an hour
-# before arming) and those falling due theirs (3 to 3 + spread s after) until the batch that
-# escalates them commits. Two index probes: counting the escalations fired so far instead read
-# up to 150,000 rows four times a second, about 4 % of the sweep's statement time and a tenth
-# of a core taken from it (bench/ANALYSIS.md §21). The count is taken once, after.
+# Whether any finding of each set still waits: each keeps the time it was armed with as its
+# next look (datagen.arm_sweep) until the batch that escalates it commits. Two index probes:
+# counting the escalations fired so far instead read up to 150,000 rows four times a second,
+# about 4 % of the sweep's statement time and a tenth of a core taken from it
+# (bench/ANALYSIS.md §21). The escalations are counted once, after (_FIRED).
 _WAITING = """
     SELECT EXISTS (SELECT FROM findings
-                   WHERE next_escalation_at = $1::timestamptz - interval '1 hour') AS overdue,
+                   WHERE next_escalation_at = $1::timestamptz - $3::interval) AS overdue,
            EXISTS (SELECT FROM findings WHERE next_escalation_at > $1::timestamptz
                      AND next_escalation_at <= $1::timestamptz + $2::int * interval '1 s')
              AS falling_due
+"""
+_FIRED = """
+    SELECT count(*) FILTER (WHERE due_for < $1) AS overdue,
+           count(*) FILTER (WHERE due_for >= $1) AS falling_due
+    FROM escalations WHERE fired_at >= $1 - interval '1 minute' AND level = 1
+      AND due_for >= $1 - interval '2 hours'
 """
 
 
@@ -484,11 +491,12 @@ async def _sweep_times(
     """Seconds until no overdue finding waits, and until none of the set falling due does
     either; then the level-1 escalations of each set, counted. Rescheduled is not escalated:
     a time stands only if every finding of its set fired."""
+    window = datagen.FALLING_DUE_FROM_S + run.size.lag_spread
     t0 = time.monotonic()
     all_overdue_s: float | None = None
     all_s: float | None = None
     while time.monotonic() - t0 < run.size.escalation_timeout:
-        row = await conn.fetchrow(_WAITING, armed, 3 + run.size.lag_spread)
+        row = await conn.fetchrow(_WAITING, armed, window, datagen.OVERDUE_BY)
         assert row is not None
         if all_overdue_s is None and not row["overdue"]:
             all_overdue_s = time.monotonic() - t0
@@ -506,14 +514,6 @@ async def _sweep_times(
     elif final["falling_due"] < run.size.lag_set:
         all_s = None
     return all_overdue_s, all_s, final
-
-
-_FIRED = """
-    SELECT count(*) FILTER (WHERE due_for < $1) AS overdue,
-           count(*) FILTER (WHERE due_for >= $1) AS falling_due
-    FROM escalations WHERE fired_at >= $1 - interval '1 minute' AND level = 1
-      AND due_for >= $1 - interval '2 hours'
-"""
 
 
 async def phase_escalation(run: Run, stack: Stack, rss: PeakRss) -> None:
