@@ -217,6 +217,41 @@ async def test_a_signed_dingtalk_robot_gets_the_escalation_card_and_the_receipts
     assert sorted(i["level"] for i in office.payload["items"]) == [1, 3, 4]
 
 
+async def test_the_office_is_told_of_every_unreached_escalation_of_a_batch_in_one_notice(
+    client: httpx.AsyncClient,
+    login: Login,
+    factory: async_sessionmaker[AsyncSession],
+    settings: Settings,
+) -> None:
+    """Twelve findings and no channel anywhere: each of their 48 escalations is on its trail
+    as not delivered, and the office's one notice of the batch counts and names them all,
+    written out in full for the first ten (its link lists the rest)."""
+    f = await post(client, await login("inspector"))
+    await make_overdue(factory, f["id"], DUE)
+    await clone_findings(factory, f["id"], 11)
+    assert (await sweep(factory, settings, SWEPT)).escalations == 48
+
+    fired = await sql_rows(factory, "SELECT id, finding_id, level FROM escalations ORDER BY id")
+    (unreached,) = await sql_rows(
+        factory, "SELECT count(*) AS n FROM events WHERE action = 'not_delivered'"
+    )
+    assert unreached.n == 48
+    (office,) = await sql_rows(
+        factory, "SELECT subject, payload FROM notifications WHERE kind = 'undelivered'"
+    )
+    assert office.subject == "【督办未送达】48项督办未能送达领导本人"
+    assert office.payload["count"] == 48
+    assert office.payload["escalation_ids"] == [e.id for e in fired]
+    shown = office.payload["items"]
+    assert [i["escalation_id"] for i in shown] == [e.id for e in fired][:10]
+    for item, escalation in zip(shown, fired, strict=False):
+        assert item["finding_id"] == str(escalation.finding_id)
+        assert item["level"] == escalation.level
+        assert item["why"] == "未配置钉钉、企业微信、邮件、短信或 webhook"
+        assert item["category_name"]
+        assert item["target_unit"]
+
+
 async def test_a_rate_limit_answer_waits_out_the_minute_and_a_wrong_signature_falls_back_to_sms(
     client: httpx.AsyncClient,
     login: Login,

@@ -230,10 +230,11 @@ class _Firing:
         rows share the key escalation:<finding>:<level>:p<person>)."""
         rows: list[tuple[Any, ...]] = []
         addressee = self.target.person.id if self.target.person else None
+        leaders = [leader for leader in self.supervisors if leader.id != addressee]
+        if not leaders:
+            return rows
         payload = _dumps({**self.details(escalation_id, now), "personally_supervised": True})
-        for leader in self.supervisors:
-            if leader.id == addressee:
-                continue
+        for leader in leaders:
             rows += outbox_rows(
                 kind="escalation", finding_id=self.finding.id,
                 key=f"escalation:{self.finding.id}:{self.level.level}",
@@ -437,9 +438,8 @@ class _Batch:
         if not unreached:
             return []
         office = self.directory.unit_of_kind("campaign_office")
-        items = []
+        told: list[tuple[_Firing, int]] = []
         for firing, escalation_id in unreached:
-            why = "未配置钉钉、企业微信、邮件、短信或 webhook"
             detail = {
                 "escalation_id": escalation_id,
                 "level": firing.level.level,
@@ -449,25 +449,30 @@ class _Batch:
                 (firing.finding.id, "not_delivered", firing.finding.status, _dumps(detail))
             )
             if office is not None and firing.target.unit.id != office.id:
-                items.append({**firing.details(escalation_id, self.now), "why": why})
-        if office is None or not items:
+                told.append((firing, escalation_id))
+        if office is None or not told:
             return []
         heads = self.directory.holders.get((office.id, "head"))
-        urgent = any(not _waits(i["level"], i.get("severity")) for i in items)
+        urgent = any(not _waits(f.level.level, f.finding.severity) for f, _ in told)
+        # Only the items the notice shows are written out in full; its link lists the rest.
+        why = "未配置钉钉、企业微信、邮件、短信或 webhook"
         payload = {
             "type": "undelivered",
-            "count": len(items),
-            "items": items[:OFFICE_ITEMS_SHOWN],
-            "escalation_ids": [i["escalation_id"] for i in items],
+            "count": len(told),
+            "items": [
+                {**f.details(escalation_id, self.now), "why": why}
+                for f, escalation_id in told[:OFFICE_ITEMS_SHOWN]
+            ],
+            "escalation_ids": [escalation_id for _, escalation_id in told],
         }
         rows, _ = outbox_rows(
             kind="undelivered",
             finding_id=None,
-            key=f"undelivered:b{items[0]['escalation_id']}",
+            key=f"undelivered:b{told[0][1]}",
             channels=ALL_CHANNELS,
             person=heads[0] if heads else None,
             unit=office,
-            subject=f"【督办未送达】{len(items)}项督办未能送达领导本人",
+            subject=f"【督办未送达】{len(told)}项督办未能送达领导本人",
             payload=_dumps(payload),
             now=self.now,
             points=self.directory.points,
