@@ -145,6 +145,7 @@ async def generate(conn: asyncpg.Connection, findings: int, sweep: int) -> dict[
     await conn.execute("VACUUM (ANALYZE) escalations")
     await conn.execute("ANALYZE closed_finding_days")
     await conn.execute("ANALYZE open_finding_days")
+    await conn.execute("CHECKPOINT")
     return {
         "findings_seconds": t_findings,
         "insert_seconds": t_insert,

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import itertools
 import json
+import math
 import os
 import platform
 import random
@@ -479,41 +480,75 @@ _WAITING = """
 """
 _FIRED = """
     SELECT count(*) FILTER (WHERE due_for < $1) AS overdue,
-           count(*) FILTER (WHERE due_for >= $1) AS falling_due
+           count(*) FILTER (WHERE due_for >= $1) AS falling_due,
+           min(fired_at) FILTER (WHERE due_for < $1) AS first_fired
     FROM escalations WHERE fired_at >= $1 - interval '1 minute' AND level = 1
       AND due_for >= $1 - interval '2 hours'
 """
 
 
+def first_tick(at: float, interval: int = SWEEP_SECONDS) -> float:
+    """The first sweep tick at or after `at` (epoch seconds). The workers' cron runs at the
+    seconds of each minute that are multiples of the interval (services.worker.escalations
+    `sweep_seconds`); for an interval that divides 60 those are the epoch's multiples of it."""
+    return math.ceil(at / interval) * interval
+
+
+@dataclass(frozen=True)
+class SweepTimes:
+    """When the sweep set was escalated, in seconds from its start: the first tick after the
+    arming committed (or the set's first firing, if a drain already running got there
+    first). A city's deadlines and ladder times fall at the end of a working day, a whole
+    minute and so a tick, so a real backlog falls due on one; the bench arms at a random
+    moment, and the wait for the next tick (0 to SWEEP_SECONDS) is reported apart."""
+
+    tick_wait_s: float
+    all_overdue_s: float | None
+    all_s: float | None
+
+
 async def _sweep_times(
     run: Run, conn: asyncpg.Connection, armed: datetime, overdue_n: int
-) -> tuple[float | None, float | None, asyncpg.Record]:
-    """Seconds until no overdue finding waits, and until none of the set falling due does
+) -> tuple[SweepTimes, asyncpg.Record]:
+    """When no overdue finding waits any more, and when none of the set falling due does
     either; then the level-1 escalations of each set, counted. Rescheduled is not escalated:
     a time stands only if every finding of its set fired."""
     window = datagen.FALLING_DUE_FROM_S + run.size.lag_spread
-    t0 = time.monotonic()
-    all_overdue_s: float | None = None
-    all_s: float | None = None
-    while time.monotonic() - t0 < run.size.escalation_timeout:
+    committed = time.time()
+    give_up = time.monotonic() + run.size.escalation_timeout
+    overdue_done: float | None = None
+    all_done: float | None = None
+    while time.monotonic() < give_up:
         row = await conn.fetchrow(_WAITING, armed, window, datagen.OVERDUE_BY)
         assert row is not None
-        if all_overdue_s is None and not row["overdue"]:
-            all_overdue_s = time.monotonic() - t0
-            run.note(f"all {overdue_n:,} overdue swept in {all_overdue_s:.1f}s (counted after)")
+        if overdue_done is None and not row["overdue"]:
+            overdue_done = time.time()
         if not row["overdue"] and not row["falling_due"]:
-            all_s = time.monotonic() - t0
+            all_done = time.time()
             break
         await asyncio.sleep(0.25)
     if run.pg_statements:
         await _print_statements(run, conn)
     final = await conn.fetchrow(_FIRED, armed)
     assert final is not None
+    start = first_tick(committed)
+    if final["first_fired"] is not None:
+        start = min(start, final["first_fired"].timestamp())
     if final["overdue"] < overdue_n:
-        all_overdue_s = all_s = None
+        overdue_done = all_done = None
     elif final["falling_due"] < run.size.lag_set:
-        all_s = None
-    return all_overdue_s, all_s, final
+        all_done = None
+    times = SweepTimes(
+        tick_wait_s=max(0.0, start - committed),
+        all_overdue_s=overdue_done - start if overdue_done is not None else None,
+        all_s=all_done - start if all_done is not None else None,
+    )
+    if times.all_overdue_s is not None:
+        run.note(
+            f"all {overdue_n:,} overdue swept in {times.all_overdue_s:.1f}s from the first tick,"
+            f" {times.tick_wait_s:.1f}s after the arming (counted after)"
+        )
+    return times, final
 
 
 async def phase_escalation(run: Run, stack: Stack, rss: PeakRss) -> None:
@@ -528,7 +563,7 @@ async def phase_escalation(run: Run, stack: Stack, rss: PeakRss) -> None:
         if run.pg_statements:
             await conn.execute(_STATEMENTS_FROM_NOW)
         overdue_n = run.size.sweep - run.size.lag_set
-        all_overdue_s, all_s, final = await _sweep_times(run, conn, armed, overdue_n)
+        times, final = await _sweep_times(run, conn, armed, overdue_n)
         dup = await conn.fetchrow(
             "SELECT count(*) AS rows, count(DISTINCT (finding_id, level)) AS distinct_rows"
             " FROM escalations"
@@ -553,6 +588,7 @@ async def phase_escalation(run: Run, stack: Stack, rss: PeakRss) -> None:
     assert final is not None and dup is not None and notes is not None
     assert first_last is not None
     lags = [float(r["lag"]) for r in lag]
+    all_overdue_s, all_s = times.all_overdue_s, times.all_s
     duplicates = int(dup["rows"] - dup["distinct_rows"])
     span = (
         (first_last["last"] - first_last["first"]).total_seconds()
@@ -562,6 +598,7 @@ async def phase_escalation(run: Run, stack: Stack, rss: PeakRss) -> None:
     figures = {
         "overdue_armed": overdue_n,
         "overdue_escalated": int(final["overdue"]),
+        "tick_wait_after_arming_s": round(times.tick_wait_s, 1),
         "seconds_until_all_overdue_escalated": (
             round(all_overdue_s, 1) if all_overdue_s is not None else None
         ),

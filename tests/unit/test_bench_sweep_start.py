@@ -1,0 +1,34 @@
+"""The bench times the sweep from the workers' first tick after the arming; that tick has to
+be one the worker's cron really runs at, or the figure would start too early or too late."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from bench.runner import SWEEP_SECONDS, first_tick
+from services.core.platform.settings import Settings
+from services.worker.escalations import sweep_seconds
+
+ARMED = [
+    datetime(2026, 12, 5, 9, 0, 0, tzinfo=UTC).timestamp(),
+    datetime(2026, 12, 5, 9, 0, 0, 1, tzinfo=UTC).timestamp(),
+    datetime(2026, 12, 5, 9, 0, 4, 999_000, tzinfo=UTC).timestamp(),
+    datetime(2026, 12, 5, 9, 59, 57, 300_000, tzinfo=UTC).timestamp(),
+    datetime(2026, 12, 31, 23, 59, 58, tzinfo=UTC).timestamp(),
+]
+
+
+@pytest.mark.parametrize("armed", ARMED)
+def test_the_sweep_is_timed_from_a_tick_the_workers_run_at(armed: float) -> None:
+    tick = first_tick(armed)
+    assert armed <= tick < armed + SWEEP_SECONDS
+    cron = sweep_seconds(Settings(escalation_sweep_seconds=SWEEP_SECONDS))
+    assert datetime.fromtimestamp(tick, UTC).second in cron
+    assert datetime.fromtimestamp(tick, UTC).microsecond == 0
+
+
+def test_the_bench_runs_the_workers_at_the_default_interval() -> None:
+    """The firing-lag target is this interval + 1 s, and the first tick is counted in it."""
+    assert Settings.model_fields["escalation_sweep_seconds"].default == SWEEP_SECONDS
