@@ -145,6 +145,8 @@ async def generate(conn: asyncpg.Connection, findings: int, sweep: int) -> dict[
     await conn.execute("VACUUM (ANALYZE) escalations")
     await conn.execute("ANALYZE closed_finding_days")
     await conn.execute("ANALYZE open_finding_days")
+    # Written out now, not by checkpoints in the middle of the measurements (bench/coverage.py
+    # does the same after its load).
     await conn.execute("CHECKPOINT")
     return {
         "findings_seconds": t_findings,
