@@ -498,9 +498,10 @@ def first_tick(at: float, interval: int = SWEEP_SECONDS) -> float:
 class SweepTimes:
     """When the sweep set was escalated, in seconds from its start: the first tick after the
     arming committed (or the set's first firing, if a drain already running got there
-    first). A city's deadlines and ladder times fall at the end of a working day, a whole
-    minute and so a tick, so a real backlog falls due on one; the bench arms at a random
-    moment, and the wait for the next tick (0 to SWEEP_SECONDS) is reported apart."""
+    first). Deadlines counted in working days, and the ladder's working-day levels, fall at
+    the end of a working day, a whole minute and so a tick: a real backlog falls due on one.
+    The bench arms at a random moment; the wait for the next tick (0 to SWEEP_SECONDS) is
+    reported apart."""
 
     tick_wait_s: float
     all_overdue_s: float | None
