@@ -8,13 +8,14 @@ import json
 import uuid
 from datetime import UTC, datetime, timedelta, timezone
 
-from services.core.findings.store import NewEvent, _events, _json
+from services.core.findings.store import NewEvent, events_argument, json_argument
 
 
 def test_times_ids_and_chinese_text_come_back_as_they_were() -> None:
     at = datetime(2026, 12, 5, 9, 30, 15, 123456, tzinfo=timezone(timedelta(hours=8)))
     finding_id = uuid.uuid4()
-    decoded = json.loads(_json({"id": finding_id, "reported_at": at, "description": "垃圾堆放"}))
+    argument = json_argument({"id": finding_id, "reported_at": at, "description": "垃圾堆放"})
+    decoded = json.loads(argument)
     assert uuid.UUID(decoded["id"]) == finding_id
     assert datetime.fromisoformat(decoded["reported_at"]) == at
     assert decoded["description"] == "垃圾堆放"
@@ -33,7 +34,7 @@ def test_a_value_json_has_no_type_for_is_written_as_its_text() -> None:
         {"video_offset": Offset(), "unit": None},
         at=datetime.now(UTC),
     )
-    (decoded,) = json.loads(_events([event]))
+    (decoded,) = json.loads(events_argument([event]))
     # None values are left out of the payload; the rest as text.
     assert decoded["payload"] == {"video_offset": "00:01:30"}
     assert decoded["actor_id"] == 7

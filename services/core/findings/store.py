@@ -207,15 +207,17 @@ class Written:
 REPORT_SQL = "SELECT * FROM intake_report($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
 
 
-def _json(value: Any) -> str:
+def json_argument(value: Any) -> str:
+    """A value as the SQL function's JSON argument reads it."""
     # Ids and times as their ISO text, which PostgreSQL reads back, anything else JSON has no
     # type for as its text; pydantic-core's encoder, about a fifth of the standard library's
     # cost here (bench/ANALYSIS.md §25).
     return to_json(value, fallback=str).decode()
 
 
-def _events(events: Sequence[NewEvent]) -> str:
-    return _json(
+def events_argument(events: Sequence[NewEvent]) -> str:
+    """The report's events as the SQL function's JSON argument (empty payload values left out)."""
+    return json_argument(
         [
             {
                 "actor_id": e.actor_id,
@@ -245,8 +247,8 @@ async def write_report(
     `caller` is the reporter, whose scope the duplicates and the answer's links take."""
     row = await db.fetchrow(
         REPORT_SQL,
-        _json({c: getattr(finding, c) for c in FINDING_COLUMNS}),
-        _events(events),
+        json_argument({c: getattr(finding, c) for c in FINDING_COLUMNS}),
+        events_argument(events),
         *_nearby(finding.lat, finding.lon, radius_m, closed_since, caller),
         list(restart_sources),
     )
