@@ -21,6 +21,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from importlib import metadata
@@ -37,6 +38,8 @@ from bench.report import Target, keep_hand_written, render
 from bench.stack import Child, PeakRss, Stack, demo_password
 from bench.yardstick import FLOOR_POINT_TYPE
 from services.api.ui.session import COOKIE
+from services.core.platform.settings import Settings
+from services.worker.escalations import sweep_seconds
 
 TZ = ZoneInfo("Asia/Shanghai")
 HOST = "127.0.0.1"
@@ -480,18 +483,29 @@ _WAITING = """
 """
 _FIRED = """
     SELECT count(*) FILTER (WHERE due_for < $1) AS overdue,
-           count(*) FILTER (WHERE due_for >= $1) AS falling_due,
-           min(fired_at) FILTER (WHERE due_for < $1) AS first_fired
+           count(*) FILTER (WHERE due_for >= $1) AS falling_due
     FROM escalations WHERE fired_at >= $1 - interval '1 minute' AND level = 1
       AND due_for >= $1 - interval '2 hours'
 """
 
 
-def first_tick(at: float, interval: int = SWEEP_SECONDS) -> float:
-    """The first sweep tick at or after `at` (epoch seconds). The workers' cron runs at the
-    seconds of each minute that are multiples of the interval (services.worker.escalations
-    `sweep_seconds`); for an interval that divides 60 those are the epoch's multiples of it."""
-    return math.ceil(at / interval) * interval
+_FIRST_LAST = """
+    SELECT min(fired_at) AS first, max(fired_at) AS last FROM escalations
+    WHERE fired_at >= $1 AND due_for < $1
+"""
+
+
+def first_tick(at: float, seconds: Collection[int]) -> float:
+    """The first moment at or after `at` (epoch seconds) at whose second of the minute the
+    workers' cron runs the sweep (`seconds`: services.worker.escalations `sweep_seconds`)."""
+    minute = math.floor(at / 60) * 60
+    return min(t for t in (minute + m + s for m in (0, 60) for s in seconds) if t >= at)
+
+
+def cron_seconds() -> set[int]:
+    """The seconds of each minute at which the bench's workers sweep (they run at the default
+    interval: Stack.env passes no DUBAN_ESCALATION_SWEEP_SECONDS)."""
+    return sweep_seconds(Settings.model_construct(escalation_sweep_seconds=SWEEP_SECONDS))
 
 
 @dataclass(frozen=True)
@@ -506,6 +520,8 @@ class SweepTimes:
     tick_wait_s: float
     all_overdue_s: float | None
     all_s: float | None
+    # From the first to the last escalation fired for a finding overdue at the arming.
+    first_to_last_s: float | None
 
 
 async def _sweep_times(
@@ -531,10 +547,11 @@ async def _sweep_times(
     if run.pg_statements:
         await _print_statements(run, conn)
     final = await conn.fetchrow(_FIRED, armed)
-    assert final is not None
-    start = first_tick(committed)
-    if final["first_fired"] is not None:
-        start = min(start, final["first_fired"].timestamp())
+    fired = await conn.fetchrow(_FIRST_LAST, armed)
+    assert final is not None and fired is not None
+    start = first_tick(committed, cron_seconds())
+    if fired["first"] is not None:
+        start = min(start, fired["first"].timestamp())
     if final["overdue"] < overdue_n:
         overdue_done = all_done = None
     elif final["falling_due"] < run.size.lag_set:
@@ -543,6 +560,9 @@ async def _sweep_times(
         tick_wait_s=max(0.0, start - committed),
         all_overdue_s=overdue_done - start if overdue_done is not None else None,
         all_s=all_done - start if all_done is not None else None,
+        first_to_last_s=(
+            (fired["last"] - fired["first"]).total_seconds() if fired["first"] is not None else None
+        ),
     )
     if times.all_overdue_s is not None:
         run.note(
@@ -578,24 +598,14 @@ async def phase_escalation(run: Run, stack: Stack, rss: PeakRss) -> None:
             " WHERE due_for >= $1",
             armed,
         )
-        first_last = await conn.fetchrow(
-            "SELECT min(fired_at) AS first, max(fired_at) AS last FROM escalations"
-            " WHERE fired_at >= $1 AND due_for < $1",
-            armed,
-        )
         steady = await _steady_lag(run, conn)
     finally:
         await conn.close()
     assert final is not None and dup is not None and notes is not None
-    assert first_last is not None
     lags = [float(r["lag"]) for r in lag]
     all_overdue_s, all_s = times.all_overdue_s, times.all_s
     duplicates = int(dup["rows"] - dup["distinct_rows"])
-    span = (
-        (first_last["last"] - first_last["first"]).total_seconds()
-        if first_last["first"] is not None
-        else None
-    )
+    span = times.first_to_last_s
     figures = {
         "overdue_armed": overdue_n,
         "overdue_escalated": int(final["overdue"]),

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from bench.runner import SWEEP_SECONDS, first_tick
+from bench.runner import SWEEP_SECONDS, cron_seconds, first_tick
 from services.core.platform.settings import Settings
 from services.worker.escalations import sweep_seconds
 
@@ -22,11 +22,21 @@ ARMED = [
 
 @pytest.mark.parametrize("armed", ARMED)
 def test_the_sweep_is_timed_from_a_tick_the_workers_run_at(armed: float) -> None:
-    tick = first_tick(armed)
+    tick = first_tick(armed, cron_seconds())
     assert armed <= tick < armed + SWEEP_SECONDS
-    cron = sweep_seconds(Settings(escalation_sweep_seconds=SWEEP_SECONDS))
-    assert datetime.fromtimestamp(tick, UTC).second in cron
-    assert datetime.fromtimestamp(tick, UTC).microsecond == 0
+    at = datetime.fromtimestamp(tick, UTC)
+    assert at.second in sweep_seconds(Settings(escalation_sweep_seconds=SWEEP_SECONDS))
+    assert at.microsecond == 0
+
+
+def test_an_interval_that_does_not_divide_a_minute_waits_for_the_next_minute() -> None:
+    """Every 7 s runs at 0, 7, …, 56: after 56 the next tick is 0 of the next minute, 4 s
+    later, not 63."""
+    seconds = sweep_seconds(Settings(escalation_sweep_seconds=7))
+    armed = datetime(2026, 12, 5, 9, 0, 57, tzinfo=UTC).timestamp()
+    assert first_tick(armed, seconds) == datetime(2026, 12, 5, 9, 1, 0, tzinfo=UTC).timestamp()
+    armed = datetime(2026, 12, 5, 9, 0, 50, tzinfo=UTC).timestamp()
+    assert first_tick(armed, seconds) == datetime(2026, 12, 5, 9, 0, 56, tzinfo=UTC).timestamp()
 
 
 def test_the_bench_runs_the_workers_at_the_default_interval() -> None:
