@@ -37,8 +37,3 @@ def test_an_interval_that_does_not_divide_a_minute_waits_for_the_next_minute() -
     assert first_tick(armed, seconds) == datetime(2026, 12, 5, 9, 1, 0, tzinfo=UTC).timestamp()
     armed = datetime(2026, 12, 5, 9, 0, 50, tzinfo=UTC).timestamp()
     assert first_tick(armed, seconds) == datetime(2026, 12, 5, 9, 0, 56, tzinfo=UTC).timestamp()
-
-
-def test_the_bench_runs_the_workers_at_the_default_interval() -> None:
-    """The firing-lag target is this interval + 1 s, and the first tick is counted in it."""
-    assert Settings.model_fields["escalation_sweep_seconds"].default == SWEEP_SECONDS
